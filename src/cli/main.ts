@@ -1,0 +1,57 @@
+// The one place that catches, prints and exits. Every command throws
+// HosaError(message, exitCode) and this file turns it into one line on stderr.
+import { Command, CommanderError } from "commander";
+import { HosaError } from "../errors.ts";
+import { EXIT } from "./exit-codes.ts";
+import { VERSION } from "../version.ts";
+import { registerCommands } from "./commands/index.ts";
+
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command();
+  program
+    .name("hosa")
+    .description("The spinal cord of a Linux node: senses the kernel, learns its normal, contains collapse locally")
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <file>", "configuration file (default /etc/hosa/hosa.toml)")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (s) => {
+        // Commander's own errors are reformatted in the catch below.
+        if (!s.startsWith("error:")) process.stderr.write(s);
+      },
+    });
+  registerCommands(program);
+  for (const c of program.commands) {
+    c.exitOverride();
+    for (const sub of c.commands) sub.exitOverride();
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.OK;
+      const msg = e.message.replace(/^error: /, "").split("\n")[0];
+      process.stderr.write(`hosa: ${msg}\n`);
+      return EXIT.USAGE;
+    }
+    if (e instanceof HosaError) {
+      process.stderr.write(`hosa: ${e.message}\n`);
+      return e.exitCode;
+    }
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err.code === "string" && err.path) {
+      process.stderr.write(`hosa: ${err.syscall ?? "access"} ${err.path}: ${err.code}\n`);
+      return err.code === "EACCES" || err.code === "EPERM" ? EXIT.PERMISSION : EXIT.FAILURE;
+    }
+    process.stderr.write(`hosa: internal error: ${String(err?.message ?? e).split("\n")[0]}\n`);
+    if (process.env.HOSA_DEBUG) console.error(e);
+    return EXIT.FAILURE;
+  }
+}
+
+if (import.meta.main) {
+  const code = await main(process.argv.slice(2));
+  process.exit(code);
+}

@@ -1,0 +1,226 @@
+// hosa.toml: every key optional, defaults safe (detection-only). Unknown keys
+// and wrong types are refused with the line they are on, so a typo never
+// silently becomes a default.
+import { parse } from "smol-toml";
+import { EXIT } from "./cli/exit-codes.ts";
+import { HosaError } from "./errors.ts";
+
+export interface WebhookConfig {
+  url: string;
+  /** "json": hosa's own body; "alertmanager": POST /api/v2/alerts body. */
+  format: "json" | "alertmanager";
+  /** HMAC-SHA256 of the body in X-Hosa-Signature when set. */
+  hmacSecret: string;
+}
+
+export interface HosaConfig {
+  paths: {
+    stateDir: string;
+    logFile: string;
+    baseline: string;
+    socket: string;
+  };
+  sense: {
+    tickMs: number;
+    vigilanceTickMs: number;
+    /** Dimension names to sample; empty means the default set. */
+    dimensions: string[];
+    cgroupRoot: string;
+    procRoot: string;
+    /** "auto": eBPF when possible, else /proc; "off": /proc only. */
+    ebpf: "auto" | "off";
+  };
+  engine: {
+    ewmaTauS: number;
+    shrinkage: number;
+    /** Half-life of the baseline's memory in seconds; 0 keeps everything. */
+    forgettingHalfLifeS: number;
+    thresholdSigmas: [number, number, number, number];
+    holdS: [number, number, number, number];
+    ttfCriticalS: number;
+    calibrationS: number;
+  };
+  respond: {
+    /** "detect": decide and log, never touch the node (the default); "act": apply actions. */
+    mode: "detect" | "act";
+    relaxS: number;
+    /** Extra process names and cgroup paths never touched. */
+    safelist: string[];
+    /** Only cgroups under this path are ever targeted ("" = any not safelisted). */
+    cgroupScope: string;
+    xdpInterface: string;
+    healthcheckSources: string[];
+    managementSources: string[];
+    quarantineMode: "auto" | "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
+    watchdogS: number;
+  };
+  report: {
+    metricsListen: string;
+    heartbeatS: number;
+    logMaxBytes: number;
+    logKeep: number;
+    outboxMaxMessages: number;
+    webhooks: WebhookConfig[];
+  };
+}
+
+export function defaultConfig(): HosaConfig {
+  return {
+    paths: {
+      stateDir: "/var/lib/hosa",
+      logFile: "/var/log/hosa/decisions.log",
+      baseline: "",
+      socket: "",
+    },
+    sense: {
+      tickMs: 100,
+      vigilanceTickMs: 10,
+      dimensions: [],
+      cgroupRoot: "/sys/fs/cgroup",
+      procRoot: "/proc",
+      ebpf: "auto",
+    },
+    engine: {
+      ewmaTauS: 0.3,
+      shrinkage: 0.05,
+      forgettingHalfLifeS: 0,
+      thresholdSigmas: [2, 3, 4, 5],
+      holdS: [10, 30, 60, 300],
+      ttfCriticalS: 30,
+      calibrationS: 300,
+    },
+    respond: {
+      mode: "detect",
+      relaxS: 30,
+      safelist: [],
+      cgroupScope: "",
+      xdpInterface: "",
+      healthcheckSources: [],
+      managementSources: [],
+      quarantineMode: "auto",
+      watchdogS: 1800,
+    },
+    report: {
+      metricsListen: "127.0.0.1:9465",
+      heartbeatS: 60,
+      logMaxBytes: 16 * 1024 * 1024,
+      logKeep: 5,
+      outboxMaxMessages: 10000,
+      webhooks: [],
+    },
+  };
+}
+
+/** Resolved paths: empty ones derive from the state directory. */
+export function baselinePath(cfg: HosaConfig): string {
+  return cfg.paths.baseline || `${cfg.paths.stateDir}/baseline.json`;
+}
+export function socketPath(cfg: HosaConfig): string {
+  return cfg.paths.socket || `${cfg.paths.stateDir}/hosa.sock`;
+}
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function lineOf(text: string, key: string): number {
+  const lines = text.split("\n");
+  const re = new RegExp(`^\\s*"?${key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}"?\\s*=`);
+  const i = lines.findIndex((l) => re.test(l));
+  return i + 1;
+}
+
+function where(text: string, key: string): string {
+  const n = lineOf(text, key);
+  return n > 0 ? `line ${n}: ` : "";
+}
+
+function checkValue(expected: unknown, value: unknown): boolean {
+  if (Array.isArray(expected)) {
+    if (!Array.isArray(value)) return false;
+    if (expected.length === 0) return true;
+    return value.every((v) => typeof v === typeof expected[0]);
+  }
+  return typeof value === typeof expected;
+}
+
+const ENUMS: Record<string, readonly string[]> = {
+  "sense.ebpf": ["auto", "off"],
+  "respond.mode": ["detect", "act"],
+  "respond.quarantine_mode": ["auto", "bare-metal", "cloud-vm", "kubernetes", "edge-physical", "edge-remote", "airgap"],
+  "webhook.format": ["json", "alertmanager"],
+};
+
+/** Parse hosa.toml text over the defaults. `origin` names the file in errors. */
+export function parseConfig(text: string, origin: string): HosaConfig {
+  let raw: Record<string, unknown>;
+  try {
+    raw = parse(text) as Record<string, unknown>;
+  } catch (e) {
+    const m = String((e as Error).message ?? e).split("\n")[0];
+    throw new HosaError(`cannot load ${origin}: ${m}`, EXIT.CONFIG);
+  }
+  const cfg = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
+  const fail = (key: string, what: string): never => {
+    throw new HosaError(`cannot load ${origin}: ${where(text, key)}${what}`, EXIT.CONFIG);
+  };
+  for (const [section, body] of Object.entries(raw)) {
+    const target = cfg[section];
+    if (!target) fail(section, `unknown section [${section}]`);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) fail(section, `[${section}] must be a table`);
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+      if (!(camel in target)) fail(key, `unknown key "${key}" in [${section}]`);
+      if (section === "report" && camel === "webhooks") {
+        target.webhooks = parseWebhooks(value, (what) => fail(key, what));
+        continue;
+      }
+      const expected = target[camel];
+      if (!checkValue(expected, value)) {
+        const want = Array.isArray(expected) ? `an array of ${typeof expected[0] === "number" ? "numbers" : "strings"}` : `a ${typeof expected}`;
+        fail(key, `"${key}" must be ${want}`);
+      }
+      const allowed = ENUMS[`${section}.${key}`];
+      if (allowed && !allowed.includes(value as string)) fail(key, `"${key}" must be one of ${allowed.join(", ")}`);
+      if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) fail(key, `"${key}" must be a non-negative number`);
+      if (Array.isArray(expected) && expected.length > 0 && typeof expected[0] === "number" && (value as unknown[]).length !== expected.length) {
+        fail(key, `"${key}" must have ${expected.length} numbers`);
+      }
+      target[camel] = value;
+    }
+  }
+  const out = cfg as unknown as HosaConfig;
+  if (out.sense.tickMs < 1 || out.sense.vigilanceTickMs < 1) fail("tick_ms", "tick must be at least 1 ms");
+  return out;
+}
+
+function parseWebhooks(value: unknown, fail: (what: string) => never): WebhookConfig[] {
+  if (!Array.isArray(value)) fail(`"webhooks" must be an array of tables`);
+  return (value as unknown[]).map((w, i) => {
+    if (typeof w !== "object" || w === null) fail(`webhooks[${i}] must be a table`);
+    const o = w as Record<string, unknown>;
+    for (const k of Object.keys(o)) if (!["url", "format", "hmac_secret"].includes(k)) fail(`unknown key "${k}" in webhooks[${i}]`);
+    if (typeof o.url !== "string" || !/^https?:\/\//.test(o.url)) fail(`webhooks[${i}].url must be an http(s) URL`);
+    const format = (o.format ?? "json") as string;
+    if (!ENUMS["webhook.format"].includes(format)) fail(`webhooks[${i}].format must be json or alertmanager`);
+    if (o.hmac_secret !== undefined && typeof o.hmac_secret !== "string") fail(`webhooks[${i}].hmac_secret must be a string`);
+    return { url: o.url as string, format: format as WebhookConfig["format"], hmacSecret: (o.hmac_secret as string) ?? "" };
+  });
+}
+
+/** Load the config file; a missing file at the default path means all defaults. */
+export async function loadConfig(path: string | undefined): Promise<HosaConfig> {
+  const file = path ?? process.env.HOSA_CONFIG ?? "/etc/hosa/hosa.toml";
+  const f = Bun.file(file);
+  if (!(await f.exists())) {
+    if (path) throw new HosaError(`cannot load ${file}: no such file`, EXIT.CONFIG);
+    return defaultConfig();
+  }
+  let text: string;
+  try {
+    text = await f.text();
+  } catch (e) {
+    throw new HosaError(`cannot load ${file}: ${(e as Error).message}`, EXIT.CONFIG);
+  }
+  return parseConfig(text, file);
+}
+
+export { snake };

@@ -1,0 +1,109 @@
+// The engine's vocabulary. Everything here is plain data: the engine is a
+// function from (state, sample) to decision, with no I/O, clock or globals.
+
+/** One named dimension of the state vector. */
+export interface DimensionSpec {
+  /** Stable identifier, snake_case with its unit: `mem_used_ratio`, `page_faults_per_s`. */
+  name: string;
+  /** Unit in words: "ratio", "bytes", "1/s", "us". */
+  unit: string;
+  /**
+   * Sign of this dimension in the load direction index φ: +1 when a larger
+   * value means more demand on the node, -1 when it means less (free memory),
+   * 0 when it says nothing about demand.
+   */
+  loadSign: 1 | -1 | 0;
+  /**
+   * Exhaustible resources: the value at which the resource is gone
+   * (1 for a used ratio). Time-to-failure extrapolates toward it.
+   */
+  capacity?: number;
+  /** Dimensions whose explosion means the node may spread the problem (forks, new outbound connections). */
+  propagation?: boolean;
+}
+
+/** One tick of the node: time in seconds (any monotonic origin) and the vector in `dims` order. */
+export interface Sample {
+  t: number;
+  x: Float64Array;
+}
+
+/** θ1..θ4 on the smoothed Mahalanobis distance. */
+export interface Thresholds {
+  theta1: number;
+  theta2: number;
+  theta3: number;
+  theta4: number;
+}
+
+export type Level = 0 | 1 | 2 | 3 | 4 | 5;
+export type Regime = -3 | -2 | -1 | 0 | 1 | 2 | 3 | 4 | 5;
+
+export const LEVEL_NAMES = [
+  "HOMEOSTASIS",
+  "VIGILANCE",
+  "SOFT_CONTAINMENT",
+  "ACTIVE_CONTAINMENT",
+  "SEVERE_CONTAINMENT",
+  "QUARANTINE",
+] as const;
+
+export const REGIME_NAMES: Record<Regime, string> = {
+  [-3]: "anomalous_silence",
+  [-2]: "structural_idleness",
+  [-1]: "legitimate_idleness",
+  [0]: "homeostasis",
+  [1]: "plateau_shift",
+  [2]: "seasonality",
+  [3]: "adversarial",
+  [4]: "local_failure",
+  [5]: "viral_propagation",
+};
+
+/** A learned baseline, as stored (versioned) in the baseline file. */
+export interface Baseline {
+  version: 1;
+  dims: DimensionSpec[];
+  /** Number of samples learned from. */
+  count: number;
+  mean: number[];
+  /** Row-major n×n covariance. */
+  covariance: number[];
+  /** Mean and standard deviation of the smoothed D_M in homeostasis. */
+  dmMean: number;
+  dmStd: number;
+  thresholds: Thresholds;
+}
+
+export interface Contribution {
+  dim: string;
+  /** Share of D_M², the shares of one decision sum to 1. */
+  share: number;
+}
+
+/** What the engine concluded from one sample; carries every field the decision log needs (document 004). */
+export interface Decision {
+  t: number;
+  level: Level;
+  levelName: string;
+  /** Level before this sample. */
+  previousLevel: Level;
+  /** Raw and EWMA-smoothed Mahalanobis distance. */
+  dmRaw: number;
+  dm: number;
+  /** d(D̄_M)/dt per second and d²(D̄_M)/dt² per second². */
+  dmDerivative: number;
+  dmAcceleration: number;
+  phi: number;
+  regime: Regime;
+  /** Top contributions, largest first. */
+  dominant: Contribution[];
+  thresholds: Thresholds;
+  /** Smallest time-to-failure over exhaustible dimensions, seconds; Infinity when none is heading to capacity. */
+  ttfS: number;
+  ttfDim: string | null;
+  /** Why the level changed (or the hold that kept it); empty when nothing happened. */
+  reason: string;
+  /** True while the engine learns (homeostasis), false while it protects the baseline. */
+  learning: boolean;
+}
