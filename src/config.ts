@@ -53,6 +53,12 @@ export interface HosaConfig {
     managementSources: string[];
     quarantineMode: "auto" | "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
     watchdogS: number;
+    /** Kubernetes quarantine: API server URL ("" = https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT). */
+    k8sApiUrl: string;
+    /** Directory holding the pod's service-account token, ca.crt and namespace. */
+    k8sServiceAccountDir: string;
+    /** Node to taint ("" = $NODE_NAME, else the host name). */
+    k8sNodeName: string;
   };
   report: {
     metricsListen: string;
@@ -99,6 +105,9 @@ export function defaultConfig(): HosaConfig {
       managementSources: [],
       quarantineMode: "auto",
       watchdogS: 1800,
+      k8sApiUrl: "",
+      k8sServiceAccountDir: "/var/run/secrets/kubernetes.io/serviceaccount",
+      k8sNodeName: "",
     },
     report: {
       metricsListen: "127.0.0.1:9465",
