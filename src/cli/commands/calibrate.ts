@@ -1,12 +1,144 @@
 import type { Command } from "commander";
+import { hostname } from "node:os";
+import { baselinePath, loadConfig } from "../../config.ts";
+import { Calibrator } from "../../engine/calibrate.ts";
+import { engineConfigFrom } from "../../engine/engine.ts";
+import type { Baseline } from "../../engine/types.ts";
+import { saveBaseline } from "../../baseline-file.ts";
 import { HosaError } from "../../errors.ts";
+import { openRecording } from "../../recording/open.ts";
+import { knownDimensions } from "../../recording/known-dims.ts";
+import { calibrateFromRecording } from "../../replay.ts";
+import { createLiveSource } from "../../sense/live-source.ts";
+import { parseDurationS } from "../../util/duration.ts";
 import { EXIT } from "../exit-codes.ts";
+import { printJson } from "../output.ts";
+
+interface CalibrateFlags {
+  from?: string;
+  out?: string;
+  duration?: string;
+  span?: string;
+  json?: boolean;
+}
+
+function summary(path: string, b: Baseline, spanS: number, source: string) {
+  return {
+    baseline: path,
+    source,
+    samples: b.count,
+    span_s: Math.round(spanS * 1000) / 1000,
+    dimensions: b.dims.map((d) => d.name),
+    thresholds: b.thresholds,
+    dm_mean: b.dmMean,
+    dm_std: b.dmStd,
+  };
+}
+
+function printSummary(s: ReturnType<typeof summary>): void {
+  const th = s.thresholds;
+  process.stdout.write(
+    `baseline written to ${s.baseline}: ${s.samples} samples over ${s.span_s.toFixed(1)} s, ${s.dimensions.length} dimensions\n` +
+      `thresholds on D_M: θ1 ${th.theta1.toFixed(3)}  θ2 ${th.theta2.toFixed(3)}  θ3 ${th.theta3.toFixed(3)}  θ4 ${th.theta4.toFixed(3)}\n`,
+  );
+}
+
+function bar(frac: number, width = 30): string {
+  const full = Math.round(frac * width);
+  return `[${"#".repeat(full)}${".".repeat(width - full)}]`;
+}
 
 export function registerCalibrate(program: Command): void {
   program
     .command("calibrate")
-    .description("learn the baseline from the live node or --from a recording")
-    .action(() => {
-      throw new HosaError("calibrate: not available in this build yet (issue #4)", EXIT.UNSUPPORTED);
+    .description("learn the baseline from the live node (progress shown) or --from a recording")
+    .option("--from <file>", "learn from a recording (protobuf or CSV) instead of the live node")
+    .option("--out <file>", "where to write the baseline (default [paths] baseline, or <state_dir>/baseline.json)")
+    .option("--duration <duration>", "live: how long to sample (default [engine] calibration_s, 5m)")
+    .option("--span <duration>", "--from: learn from only the first part of the recording (default: all of it)")
+    .option("--json", "print the result as JSON")
+    .addHelpText(
+      "after",
+      "\nThe baseline is written atomically: an interrupted calibration (Ctrl-C) leaves the previous one intact.\nExit codes: 0 written, 3 bad config, 4 bad recording, 9 nothing to sample, 130 interrupted.",
+    )
+    .action(async (flags: CalibrateFlags, cmd: Command) => {
+      const cfg = await loadConfig(cmd.optsWithGlobals().config);
+      const engineCfg = engineConfigFrom(cfg.engine);
+      const out = flags.out ?? baselinePath(cfg);
+      if (flags.from) {
+        if (flags.duration) throw new HosaError("--duration is for live calibration; with --from use --span", EXIT.USAGE);
+        const spanS = flags.span ? parseDurationS(flags.span, "--span") : Infinity;
+        const reader = openRecording(flags.from, knownDimensions());
+        const r = calibrateFromRecording(reader, engineCfg, spanS);
+        saveBaseline(out, r.baseline, flags.from, r.spanS, new Date().toISOString());
+        const s = summary(out, r.baseline, r.spanS, flags.from);
+        if (flags.json) printJson(s);
+        else printSummary(s);
+        return;
+      }
+      if (flags.span) throw new HosaError("--span goes with --from", EXIT.USAGE);
+      const durationS = flags.duration ? parseDurationS(flags.duration, "--duration") : cfg.engine.calibrationS;
+      if (durationS <= 0) throw new HosaError(`invalid --duration "${flags.duration}": must be more than 0`, EXIT.USAGE);
+      await calibrateLive(cfg, engineCfg, out, durationS, Boolean(flags.json));
     });
+}
+
+async function calibrateLive(
+  cfg: Awaited<ReturnType<typeof loadConfig>>,
+  engineCfg: ReturnType<typeof engineConfigFrom>,
+  out: string,
+  durationS: number,
+  json: boolean,
+): Promise<void> {
+  const source = createLiveSource(cfg.sense);
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    if (source.fallbackNotice) process.stderr.write(`${source.fallbackNotice}\n`);
+    const cal = new Calibrator(source.dims, engineCfg);
+    const tty = Boolean(process.stderr.isTTY);
+    const names = source.dims.map((d) => d.name);
+    if (!json) process.stderr.write(`calibrating for ${durationS} s on ${names.length} dimensions: ${names.join(", ")}\n`);
+    const tickS = cfg.sense.tickMs / 1000;
+    const mono = () => Bun.nanoseconds() / 1e9;
+    const start = mono();
+    source.read(start); // primes the rate counters; the first rates come from the next read
+    let next = start + tickS;
+    let lastPct = -1;
+    while (!interrupted) {
+      const now = mono();
+      if (now - start >= durationS) break;
+      if (next > now) await Bun.sleep((next - now) * 1000);
+      if (interrupted) break;
+      const t = mono();
+      next += tickS;
+      if (next < t) next = t + tickS;
+      cal.add(source.read(t));
+      const frac = Math.min(1, (t - start) / durationS);
+      const pct = Math.floor(frac * 100);
+      if (!json && pct !== lastPct) {
+        const left = Math.max(0, durationS - (t - start));
+        const line = `${bar(frac)} ${String(pct).padStart(3)}%  ${cal.count} samples  ${left.toFixed(0)} s left`;
+        if (tty) process.stderr.write(`\r${line}`);
+        else if (pct % 10 === 0) process.stderr.write(`${line}\n`);
+        lastPct = pct;
+      }
+    }
+    if (!json && tty) process.stderr.write("\n");
+    if (interrupted) throw new HosaError(`calibration interrupted after ${cal.count} samples: ${out} left as it was`, EXIT.INTERRUPTED);
+    if (cal.count < 2) throw new HosaError(`cannot calibrate: only ${cal.count} samples in ${durationS} s`, EXIT.FAILURE);
+    const baseline = cal.finish();
+    saveBaseline(out, baseline, `live:${hostname()}`, durationS, new Date().toISOString());
+    const s = summary(out, baseline, durationS, `live:${hostname()}`);
+    if (json) printJson(s);
+    else printSummary(s);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    source.close();
+  }
 }

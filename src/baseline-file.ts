@@ -1,0 +1,67 @@
+// The baseline file: versioned JSON, written atomically so an interrupted
+// calibration never leaves a half-written baseline behind.
+import { existsSync, readFileSync } from "node:fs";
+import type { Baseline } from "./engine/types.ts";
+import { EXIT } from "./cli/exit-codes.ts";
+import { HosaError } from "./errors.ts";
+import { writeFileAtomic } from "./util/atomic.ts";
+import { VERSION } from "./version.ts";
+
+export const BASELINE_FORMAT = "hosa-baseline";
+
+export interface BaselineFile {
+  format: typeof BASELINE_FORMAT;
+  version: 1;
+  hosaVersion: string;
+  createdAt: string;
+  /** Where it was learned: "live:<host>" or the recording's path. */
+  source: string;
+  /** Seconds of samples it was learned from. */
+  spanS: number;
+  baseline: Baseline;
+}
+
+export function saveBaseline(path: string, baseline: Baseline, source: string, spanS: number, createdAt: string): void {
+  const file: BaselineFile = { format: BASELINE_FORMAT, version: 1, hosaVersion: VERSION, createdAt, source, spanS, baseline };
+  writeFileAtomic(path, `${JSON.stringify(file, null, 1)}\n`, 0o644);
+}
+
+const finite = (v: unknown) => typeof v === "number" && Number.isFinite(v);
+
+export function loadBaseline(path: string): BaselineFile {
+  const fail = (what: string): never => {
+    throw new HosaError(`cannot load baseline ${path}: ${what}`, EXIT.INPUT);
+  };
+  if (!existsSync(path)) fail("no such file");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    fail(`not JSON (${(e as Error).message.split("\n")[0]})`);
+  }
+  const f = parsed as BaselineFile;
+  if (!f || f.format !== BASELINE_FORMAT) fail(`not a hosa baseline (format is ${JSON.stringify((f as { format?: unknown })?.format)})`);
+  if (f.version !== 1) fail(`version ${f.version} is not supported (expected 1)`);
+  const b = f.baseline;
+  if (!b || !Array.isArray(b.dims) || b.dims.length === 0) fail("no dimensions");
+  const n = b.dims.length;
+  for (const d of b.dims) if (!d || typeof d.name !== "string" || ![1, -1, 0].includes(d.loadSign)) fail("a dimension is malformed");
+  if (!Array.isArray(b.mean) || b.mean.length !== n || !b.mean.every(finite)) fail(`mean must be ${n} finite numbers`);
+  if (!Array.isArray(b.covariance) || b.covariance.length !== n * n || !b.covariance.every(finite)) fail(`covariance must be ${n}×${n} finite numbers`);
+  const th = b.thresholds;
+  if (!th || ![th.theta1, th.theta2, th.theta3, th.theta4].every(finite)) fail("thresholds θ1..θ4 missing");
+  if (!(th.theta1 <= th.theta2 && th.theta2 <= th.theta3 && th.theta3 <= th.theta4)) fail("thresholds must rise θ1 ≤ θ2 ≤ θ3 ≤ θ4");
+  if (!finite(b.dmMean) || !finite(b.dmStd) || !finite(b.count)) fail("D_M statistics missing");
+  return f;
+}
+
+/** The baseline's dimensions must be the ones being sampled, in the same order. */
+export function checkBaselineDims(path: string, baseline: Baseline, names: string[]): void {
+  const have = baseline.dims.map((d) => d.name);
+  if (have.length !== names.length || have.some((n, i) => n !== names[i])) {
+    throw new HosaError(
+      `cannot use baseline ${path}: it was learned on dimensions [${have.join(", ")}], this input has [${names.join(", ")}]; recalibrate`,
+      EXIT.INPUT,
+    );
+  }
+}
