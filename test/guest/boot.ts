@@ -1,0 +1,82 @@
+// Boots the pure cgroup v2 guest through scripts/guest.sh and reads back what
+// the guest script printed: `HOSA-RESULT: name=value` lines and the exit code.
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO_ROOT = resolve(import.meta.dir, "../..");
+export const HOSA_EXE = process.env.HOSA_GUEST_EXE ?? join(REPO_ROOT, "dist/hosa");
+
+export interface GuestRun {
+  exitCode: number;
+  /** The guest's console (kernel, /init and the script), CR stripped. */
+  console: string;
+  /** scripts/guest.sh's own lines (build, accelerator, timing, errors). */
+  stderr: string;
+  results: Map<string, string>;
+  wallMs: number;
+}
+
+/**
+ * Why the guest cannot boot on this machine, or undefined when it can. Only a
+ * missing emulator, kernel or busybox is a reason: TCG needs no /dev/kvm, so
+ * a machine without KVM still runs the guest, only slower.
+ */
+export function guestSkipReason(): string | undefined {
+  if (!Bun.which("qemu-system-x86_64")) return "qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)";
+  const kernels = existsSync("/boot") ? readdirSync("/boot").filter((f) => f.startsWith("vmlinuz-")) : [];
+  if (kernels.length === 0 && !process.env.HOSA_GUEST_KERNEL) return "no kernel in /boot (scripts/deps.sh installs linux-image-amd64)";
+  if (!Bun.which("busybox")) return "busybox is not installed (scripts/deps.sh installs busybox-static)";
+  return undefined;
+}
+
+/** The results as a map; a name printed twice keeps its last value. */
+export function parseResults(consoleText: string): Map<string, string> {
+  const results = new Map<string, string>();
+  for (const line of consoleText.split("\n")) {
+    const m = /^HOSA-RESULT: ([A-Za-z0-9_.]+)=(.*)$/.exec(line.trimEnd());
+    if (m) results.set(m[1]!, m[2]!);
+  }
+  return results;
+}
+
+/** A result that must be there, as a number. */
+export function numberResult(run: GuestRun, name: string): number {
+  const raw = run.results.get(name);
+  if (raw === undefined) throw new Error(`guest printed no HOSA-RESULT ${name} (exit ${run.exitCode})\n${tail(run)}`);
+  const n = Number(raw);
+  if (!Number.isFinite(n)) throw new Error(`guest result ${name} is not a number: ${raw}`);
+  return n;
+}
+
+export function tail(run: GuestRun, lines = 60): string {
+  return [...run.console.split("\n").slice(-lines), ...run.stderr.split("\n").slice(-10)].join("\n");
+}
+
+/** Compiles a C file statically, so the guest needs no library for it. */
+export function compileStatic(source: string, name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), "hosa-guest-bin-"));
+  const out = join(dir, name);
+  const cc = Bun.spawnSync(["cc", "-static", "-O2", "-o", out, source], { stderr: "pipe" });
+  if (cc.exitCode !== 0) {
+    rmSync(dir, { recursive: true, force: true });
+    throw new Error(`cannot compile ${source} statically: ${cc.stderr.toString().trim()}`);
+  }
+  return out;
+}
+
+export async function bootGuest(
+  script: string,
+  files: string[],
+  opts: { timeoutS: number; mem?: string },
+): Promise<GuestRun> {
+  if (!existsSync(HOSA_EXE)) throw new Error(`${HOSA_EXE} is missing: run scripts/build.sh first`);
+  const started = performance.now();
+  const proc = Bun.spawn(
+    ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--", script, ...files],
+    { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, HOSA_GUEST_EXE: HOSA_EXE } },
+  );
+  const [out, err, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
+  const consoleText = out.replaceAll("\r", "");
+  return { exitCode, console: consoleText, stderr: err, results: parseResults(consoleText), wallMs: performance.now() - started };
+}
