@@ -1,0 +1,435 @@
+// The live node as one Sample per tick. Counters are read from /proc (and
+// from the eBPF probes where they load), differenced against the previous
+// read, and divided by the real elapsed time the caller passes in, so a late
+// tick yields the true rate rather than a spike.
+import type { DimensionSpec, Sample } from "../engine/types.ts";
+import type { HosaConfig } from "../config.ts";
+import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
+import { PROC } from "./kernel-files.ts";
+import { createProcFs, type ProcFs } from "./procfs.ts";
+import {
+  newDiskStats,
+  newMemInfo,
+  newNetDev,
+  newPressure,
+  newStatCounters,
+  newTcpSnmp,
+  newVmStat,
+  parseDiskstats,
+  parseMeminfo,
+  parseNetDev,
+  parsePressure,
+  parseSnmp,
+  parseStat,
+  parseVmstat,
+} from "./proc-parsers.ts";
+import { selectDimensions } from "./dimensions.ts";
+import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+
+/** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
+export interface ProbeCounters {
+  wakeups: number | bigint;
+  runqLatencyNs: number | bigint;
+  runqSwitches: number | bigint;
+  forks: number | bigint;
+  pageFaults: number | bigint;
+  brkCalls: number | bigint;
+  mmapCalls: number | bigint;
+  blkCompleted: number | bigint;
+  blkLatencyNs: number | bigint;
+  tcpActiveOpens: number | bigint;
+  tcpRetransmits: number | bigint;
+}
+
+/** The part of the probe API the live source uses. */
+export interface ProbeHandle {
+  totals(): ProbeCounters;
+  close(): void;
+}
+
+export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1" }) => ProbeHandle;
+
+export interface LiveSourceOptions {
+  /** Count the loopback interface in the network rates (default: no, loopback traffic never leaves the node). */
+  includeLoopback?: boolean;
+  /** How to open the eBPF probes; default src/sense/bpf-probes.ts. Throwing means "fall back to /proc" with the message as the reason. */
+  openProbes?: OpenProbes;
+  /** Bounds of the cgroup walk for attribution. */
+  cgroupScan?: CgroupScanOptions;
+  /** Seconds between re-listing the cgroup directories (usage is re-read at every `cgroups()` call). Default 1. */
+  cgroupRelistS?: number;
+}
+
+export interface LiveSource extends SampleSource {
+  /** One line saying what fell back from eBPF to /proc and why; "" when nothing did. The agent prints it once. */
+  readonly fallbackNotice: string;
+  /** True when the eBPF probes are loaded and feed their dimensions. */
+  readonly ebpf: boolean;
+  readonly layout: CgroupLayout;
+}
+
+/** Dimensions the eBPF probes measure best, and what /proc offers instead (undefined: nothing). */
+const EBPF_DIMS: Record<string, string | undefined> = {
+  sched_wakeups_per_s: "context switches per second from /proc/stat ctxt (a proxy for wake-ups)",
+  runq_latency_us: undefined,
+  page_faults_per_s: "/proc/vmstat pgfault",
+  alloc_syscalls_per_s: undefined,
+  blk_latency_us: "/proc/diskstats: milliseconds per completed I/O",
+  tcp_retrans_per_s: "/proc/net/snmp Tcp RetransSegs",
+  tcp_active_opens_per_s: "/proc/net/snmp Tcp ActiveOpens",
+  forks_per_s: "/proc/stat processes",
+};
+
+const PSI_FILE: Record<string, string> = {
+  psi_cpu_some_ratio: PROC.pressureCpu,
+  psi_mem_some_ratio: PROC.pressureMemory,
+  psi_io_some_ratio: PROC.pressureIo,
+  psi_cpu_full_ratio: PROC.pressureCpu,
+  psi_mem_full_ratio: PROC.pressureMemory,
+  psi_io_full_ratio: PROC.pressureIo,
+};
+
+let defaultOpenProbes: OpenProbes | undefined;
+
+/** Set by the module that wires src/sense/bpf-probes.ts in; kept out of this file so the sense layer builds without it. */
+export function setDefaultProbeOpener(open: OpenProbes): void {
+  defaultOpenProbes = open;
+}
+
+const num = (v: number | bigint | undefined): number => (v === undefined ? NaN : typeof v === "bigint" ? Number(v) : v);
+
+/** Difference of a cumulative counter; a reset or wrap (negative) or an absent value yields 0. */
+function delta(now: number, before: number): number {
+  const d = now - before;
+  return d > 0 && Number.isFinite(d) ? d : 0;
+}
+
+export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptions = {}): LiveSource {
+  const dims: DimensionSpec[] = selectDimensions(cfg.dimensions);
+  const names = dims.map((d) => d.name);
+  const want = new Set(names);
+  const proc: ProcFs = createProcFs(cfg.procRoot);
+  const layout = detectCgroupLayout(cfg.cgroupRoot);
+  const sources: DimensionSource[] = [];
+
+  // eBPF, when a selected dimension wants it and the configuration allows it.
+  const ebpfWanted = names.filter((n) => n in EBPF_DIMS);
+  let probes: ProbeHandle | undefined;
+  let fallbackReason = "";
+  if (ebpfWanted.length > 0) {
+    if (cfg.ebpf === "off") {
+      fallbackReason = 'off in the configuration ([sense] ebpf = "off")';
+    } else {
+      const open = opts.openProbes ?? defaultOpenProbes;
+      if (!open) fallbackReason = "probes not built into this executable";
+      else {
+        try {
+          probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
+        } catch (e) {
+          fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
+        }
+      }
+    }
+  }
+  const ebpf = probes !== undefined;
+
+  // Which files this dimension set needs, and whether each can be read here.
+  const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
+  const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes");
+  const needVm = want.has("major_faults_per_s") || (!ebpf && want.has("page_faults_per_s"));
+  const needDisk = want.has("blk_ios_per_s") || want.has("blk_bytes_per_s") || (!ebpf && want.has("blk_latency_us"));
+  const needNet = want.has("net_rx_bytes_per_s") || want.has("net_tx_bytes_per_s") || want.has("net_rx_packets_per_s") || want.has("net_tx_packets_per_s");
+  const needSnmp = want.has("tcp_passive_opens_per_s") || want.has("tcp_established") || (!ebpf && (want.has("tcp_retrans_per_s") || want.has("tcp_active_opens_per_s")));
+  const psiFiles = [...new Set(names.filter((n) => n in PSI_FILE).map((n) => PSI_FILE[n]))];
+
+  const readable = new Map<string, string>(); // file -> "" when readable, else the reason
+  const probe = (file: string) => {
+    if (readable.has(file)) return;
+    readable.set(file, proc.read(file) === undefined ? proc.lastError : "");
+  };
+  if (needStat) probe(PROC.stat);
+  if (needMem) probe(PROC.meminfo);
+  if (needVm) probe(PROC.vmstat);
+  if (needDisk) probe(PROC.diskstats);
+  if (needNet) probe(PROC.netDev);
+  if (needSnmp) probe(PROC.netSnmp);
+  for (const f of psiFiles) probe(f);
+  const ok = (file: string) => readable.get(file) === "";
+
+  const procSource = (dim: string, file: string, detail: string, kind: DimensionSource["source"] = "proc"): void => {
+    const why = readable.get(file);
+    if (why === "") sources.push({ dim, source: kind, detail });
+    else sources.push({ dim, source: "unavailable", detail: `${cfg.procRoot}/${file}: ${why ?? "not read"}` });
+  };
+  const fellBack: string[] = [];
+  for (const n of names) {
+    if (n in EBPF_DIMS) {
+      if (ebpf) {
+        sources.push({ dim: n, source: "ebpf", detail: "eBPF tracepoint counters" });
+        continue;
+      }
+      const alt = EBPF_DIMS[n];
+      fellBack.push(n);
+      if (alt === undefined) {
+        sources.push({ dim: n, source: "unavailable", detail: `needs eBPF (${fallbackReason}); reads as 0` });
+        continue;
+      }
+      const file = n === "forks_per_s" || n === "sched_wakeups_per_s" ? PROC.stat : n === "page_faults_per_s" ? PROC.vmstat : n === "blk_latency_us" ? PROC.diskstats : PROC.netSnmp;
+      procSource(n, file, alt);
+      continue;
+    }
+    if (n in PSI_FILE) procSource(n, PSI_FILE[n], `${cfg.procRoot}/${PSI_FILE[n]} total= stall time over the tick`, "psi");
+    else if (n === "cpu_busy_ratio" || n === "procs_running" || n === "procs_blocked" || n === "ctx_switches_per_s") procSource(n, PROC.stat, `${cfg.procRoot}/${PROC.stat}`);
+    else if (n.startsWith("mem_")) procSource(n, PROC.meminfo, `${cfg.procRoot}/${PROC.meminfo}`);
+    else if (n === "major_faults_per_s") procSource(n, PROC.vmstat, `${cfg.procRoot}/${PROC.vmstat} pgmajfault`);
+    else if (n.startsWith("blk_")) procSource(n, PROC.diskstats, `${cfg.procRoot}/${PROC.diskstats} (whole disks)`);
+    else if (n.startsWith("net_")) procSource(n, PROC.netDev, `${cfg.procRoot}/${PROC.netDev}${opts.includeLoopback ? "" : " without lo"}`);
+    else if (n.startsWith("tcp_")) procSource(n, PROC.netSnmp, `${cfg.procRoot}/${PROC.netSnmp} Tcp`);
+  }
+  const fallbackNotice =
+    fellBack.length > 0
+      ? `hosa: eBPF unavailable (${fallbackReason}): ${fellBack.join(", ")} come from /proc${sources.some((s) => fellBack.includes(s.dim) && s.source === "unavailable") ? ` or read as 0 (${sources.filter((s) => fellBack.includes(s.dim) && s.source === "unavailable").map((s) => s.dim).join(", ")})` : ""}`
+      : "";
+
+  // Current and previous readings; reused every tick.
+  const stat = newStatCounters();
+  const statPrev = newStatCounters();
+  const mem = newMemInfo();
+  const vm = newVmStat();
+  const vmPrev = newVmStat();
+  const disk = newDiskStats();
+  const diskPrev = newDiskStats();
+  const net = newNetDev();
+  const netPrev = newNetDev();
+  const tcp = newTcpSnmp();
+  const tcpPrev = newTcpSnmp();
+  const psi = psiFiles.map(() => newPressure());
+  const psiPrev = psiFiles.map(() => newPressure());
+  const probeNow: Record<string, number> = {};
+  const probePrev: Record<string, number> = {};
+  const PROBE_KEYS = ["wakeups", "runqLatencyNs", "runqSwitches", "forks", "pageFaults", "brkCalls", "mmapCalls", "blkCompleted", "blkLatencyNs", "tcpActiveOpens", "tcpRetransmits"] as const;
+  for (const k of PROBE_KEYS) {
+    probeNow[k] = NaN;
+    probePrev[k] = NaN;
+  }
+  // cpu_busy_ratio: at USER_HZ=100 a 10 ms tick sees one or two jiffies per
+  // CPU, too coarse for a ratio; the reference reading advances only once the
+  // window holds about 100 ms of CPU time, so the ratio is over 100-200 ms.
+  let cpuRefTotal = NaN;
+  let cpuRefIdle = NaN;
+  let cpuBusy = 0;
+
+  let prevT = NaN;
+  let cgroupCacheT = NaN;
+  let cgroupPaths: string[] = [];
+  let cgroupUsages: CgroupUsage[] = [];
+  let cgroupUsageT = NaN;
+  let lastT = NaN;
+  let closed = false;
+  const relistS = opts.cgroupRelistS ?? 1;
+
+  const x = new Float64Array(dims.length);
+  const compute: Array<(dt: number) => number> = names.map((n) => computeFor(n));
+
+  function rate(now: number, before: number, dt: number): number {
+    return dt > 0 ? delta(now, before) / dt : 0;
+  }
+  function psiRatio(file: string, full: boolean, dt: number): number {
+    const k = psiFiles.indexOf(file);
+    if (k < 0 || dt <= 0) return 0;
+    const now = full ? psi[k].fullTotalUs : psi[k].someTotalUs;
+    const before = full ? psiPrev[k].fullTotalUs : psiPrev[k].someTotalUs;
+    const r = delta(now, before) / (dt * 1e6);
+    return r > 1 ? 1 : r;
+  }
+  function probeRate(key: string, dt: number): number {
+    return rate(probeNow[key], probePrev[key], dt);
+  }
+  function computeFor(n: string): (dt: number) => number {
+    switch (n) {
+      case "cpu_busy_ratio":
+        return () => cpuBusy;
+      case "mem_used_ratio":
+        return () => (mem.memTotalBytes > 0 ? Math.min(1, Math.max(0, 1 - mem.memAvailableBytes / mem.memTotalBytes)) : 0);
+      case "mem_available_bytes":
+        return () => (Number.isFinite(mem.memAvailableBytes) ? mem.memAvailableBytes : 0);
+      case "psi_cpu_some_ratio":
+      case "psi_mem_some_ratio":
+      case "psi_io_some_ratio":
+      case "psi_cpu_full_ratio":
+      case "psi_mem_full_ratio":
+      case "psi_io_full_ratio": {
+        const file = PSI_FILE[n];
+        const full = n.endsWith("_full_ratio");
+        return (dt) => psiRatio(file, full, dt);
+      }
+      case "sched_wakeups_per_s":
+        return ebpf ? (dt) => probeRate("wakeups", dt) : (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
+      case "runq_latency_us":
+        return ebpf
+          ? () => {
+              const switches = delta(probeNow.runqSwitches, probePrev.runqSwitches);
+              return switches > 0 ? delta(probeNow.runqLatencyNs, probePrev.runqLatencyNs) / switches / 1000 : 0;
+            }
+          : () => 0;
+      case "page_faults_per_s":
+        return ebpf ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
+      case "alloc_syscalls_per_s":
+        return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
+      case "blk_ios_per_s":
+        return (dt) => rate(disk.ios, diskPrev.ios, dt);
+      case "blk_bytes_per_s":
+        return (dt) => rate(disk.sectors, diskPrev.sectors, dt) * 512;
+      case "blk_latency_us":
+        if (ebpf) {
+          return () => {
+            const done = delta(probeNow.blkCompleted, probePrev.blkCompleted);
+            return done > 0 ? delta(probeNow.blkLatencyNs, probePrev.blkLatencyNs) / done / 1000 : 0;
+          };
+        }
+        return () => {
+          const ios = delta(disk.ios, diskPrev.ios);
+          return ios > 0 ? (delta(disk.ioTimeMs, diskPrev.ioTimeMs) / ios) * 1000 : 0;
+        };
+      case "net_rx_bytes_per_s":
+        return (dt) => rate(net.rxBytes, netPrev.rxBytes, dt);
+      case "net_tx_bytes_per_s":
+        return (dt) => rate(net.txBytes, netPrev.txBytes, dt);
+      case "net_rx_packets_per_s":
+        return (dt) => rate(net.rxPackets, netPrev.rxPackets, dt);
+      case "net_tx_packets_per_s":
+        return (dt) => rate(net.txPackets, netPrev.txPackets, dt);
+      case "tcp_retrans_per_s":
+        return ebpf ? (dt) => probeRate("tcpRetransmits", dt) : (dt) => rate(tcp.retransSegs, tcpPrev.retransSegs, dt);
+      case "tcp_active_opens_per_s":
+        return ebpf ? (dt) => probeRate("tcpActiveOpens", dt) : (dt) => rate(tcp.activeOpens, tcpPrev.activeOpens, dt);
+      case "tcp_passive_opens_per_s":
+        return (dt) => rate(tcp.passiveOpens, tcpPrev.passiveOpens, dt);
+      case "tcp_established":
+        return () => (Number.isFinite(tcp.currEstab) ? tcp.currEstab : 0);
+      case "forks_per_s":
+        return ebpf ? (dt) => probeRate("forks", dt) : (dt) => rate(stat.processes, statPrev.processes, dt);
+      case "ctx_switches_per_s":
+        return (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
+      case "major_faults_per_s":
+        return (dt) => rate(vm.pgmajfault, vmPrev.pgmajfault, dt);
+      case "procs_running":
+        return () => (Number.isFinite(stat.procsRunning) ? stat.procsRunning : 0);
+      case "procs_blocked":
+        return () => (Number.isFinite(stat.procsBlocked) ? stat.procsBlocked : 0);
+      default:
+        return () => 0;
+    }
+  }
+
+  function readAll(): void {
+    if (needStat && ok(PROC.stat)) {
+      Object.assign(statPrev, stat);
+      const t = proc.read(PROC.stat);
+      if (t !== undefined) parseStat(t, stat);
+      if (Number.isNaN(cpuRefTotal)) {
+        cpuRefTotal = stat.cpuTotalTicks;
+        cpuRefIdle = stat.cpuIdleTicks;
+      } else {
+        const dTotal = stat.cpuTotalTicks - cpuRefTotal;
+        if (dTotal > 0) {
+          const busy = 1 - (stat.cpuIdleTicks - cpuRefIdle) / dTotal;
+          cpuBusy = busy < 0 ? 0 : busy > 1 ? 1 : busy;
+          if (dTotal >= 10 * Math.max(1, stat.cpuCount)) {
+            cpuRefTotal = stat.cpuTotalTicks;
+            cpuRefIdle = stat.cpuIdleTicks;
+          }
+        }
+      }
+    }
+    if (needMem && ok(PROC.meminfo)) {
+      const t = proc.read(PROC.meminfo);
+      if (t !== undefined) parseMeminfo(t, mem);
+    }
+    if (needVm && ok(PROC.vmstat)) {
+      Object.assign(vmPrev, vm);
+      const t = proc.read(PROC.vmstat);
+      if (t !== undefined) parseVmstat(t, vm);
+    }
+    if (needDisk && ok(PROC.diskstats)) {
+      Object.assign(diskPrev, disk);
+      const t = proc.read(PROC.diskstats);
+      if (t !== undefined) parseDiskstats(t, disk);
+    }
+    if (needNet && ok(PROC.netDev)) {
+      Object.assign(netPrev, net);
+      const t = proc.read(PROC.netDev);
+      if (t !== undefined) parseNetDev(t, net, opts.includeLoopback ?? false);
+    }
+    if (needSnmp && ok(PROC.netSnmp)) {
+      Object.assign(tcpPrev, tcp);
+      const t = proc.read(PROC.netSnmp);
+      if (t !== undefined) parseSnmp(t, tcp);
+    }
+    for (let k = 0; k < psiFiles.length; k++) {
+      if (!ok(psiFiles[k])) continue;
+      Object.assign(psiPrev[k], psi[k]);
+      const t = proc.read(psiFiles[k]);
+      if (t !== undefined) parsePressure(t, psi[k]);
+    }
+    if (probes) {
+      const totals = probes.totals() as unknown as Record<string, number | bigint>;
+      for (const k of PROBE_KEYS) {
+        probePrev[k] = probeNow[k];
+        probeNow[k] = num(totals[k]);
+      }
+    }
+  }
+
+  const source: LiveSource = {
+    dims,
+    sources,
+    fallbackNotice,
+    ebpf,
+    layout,
+    read(tMonoS: number): Sample {
+      if (closed) throw new Error("live source is closed");
+      readAll();
+      // The first read has no previous one: rates are 0 until the second.
+      const dt = Number.isNaN(prevT) ? 0 : tMonoS - prevT;
+      for (let i = 0; i < compute.length; i++) {
+        const v = compute[i](dt);
+        x[i] = Number.isFinite(v) ? v : 0;
+      }
+      prevT = tMonoS;
+      lastT = tMonoS;
+      return { t: tMonoS, x: x.slice() };
+    },
+    cgroups(): CgroupUsage[] {
+      if (!layout.attributionRoot) return [];
+      if (cgroupUsageT === lastT && !Number.isNaN(lastT)) return cgroupUsages;
+      if (Number.isNaN(cgroupCacheT) || Number.isNaN(lastT) || lastT - cgroupCacheT >= relistS || lastT < cgroupCacheT) {
+        cgroupPaths = listCgroups(layout, opts.cgroupScan);
+        cgroupCacheT = lastT;
+      }
+      cgroupUsages = cgroupPaths.map((p) => readCgroupUsage(layout, p));
+      cgroupUsageT = lastT;
+      return cgroupUsages;
+    },
+    close(): void {
+      if (closed) return;
+      closed = true;
+      try {
+        probes?.close();
+      } finally {
+        probes = undefined;
+      }
+    },
+  };
+  return source;
+}
+
+/** The kernfs id of each listed cgroup, to join the eBPF per-cgroup counters (keyed by id) with paths. */
+export function cgroupIds(layout: CgroupLayout, usages: CgroupUsage[]): Map<number, string> {
+  const out = new Map<number, string>();
+  for (const u of usages) {
+    const id = cgroupId(layout, u.path);
+    if (id) out.set(id, u.path);
+  }
+  return out;
+}
