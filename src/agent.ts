@@ -1,0 +1,259 @@
+// The agent: sense -> engine -> respond -> report, one tick at a time, until
+// stopped. Reporting never sits in the reflex path: the decision log append is
+// one write(2), webhooks go to an on-disk outbox delivered asynchronously.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { baselinePath, type HosaConfig } from "./config.ts";
+import { checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
+import { Calibrator } from "./engine/calibrate.ts";
+import { createEngine, engineConfigFrom, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
+import type { Decision, Sample } from "./engine/types.ts";
+import { EXIT } from "./cli/exit-codes.ts";
+import { HosaError } from "./errors.ts";
+import { ProtoRecordingWriter } from "./recording/protobuf.ts";
+import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
+import { Notifier } from "./report/notifier.ts";
+import { startReportServer } from "./report/server.ts";
+import type { AgentSnapshot } from "./report/snapshot.ts";
+import { createAgentResponder } from "./respond/agent-responder.ts";
+import type { ActionRecord, Responder } from "./respond/types.ts";
+import { createLiveSource } from "./sense/live-source.ts";
+import { discoverNode } from "./sense/proprioception.ts";
+import type { SampleSource } from "./sense/types.ts";
+import { VERSION } from "./version.ts";
+
+export interface AgentOptions {
+  /** Keep a protobuf recording of every sample. */
+  record?: string;
+  /** Stop after this many seconds (tests, benchmarks); 0 = until a signal. */
+  durationS?: number;
+  /** One line for the operator (the CLI prints it). */
+  say: (line: string) => void;
+}
+
+const PID_FILE = "hosa.pid";
+
+/** One agent per state directory: a second one is refused with the first one's PID. */
+export function lockStateDir(stateDir: string): () => void {
+  mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+  const path = join(stateDir, PID_FILE);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o644);
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return () => {
+        try {
+          if (readFileSync(path, "utf8").trim() === String(process.pid)) unlinkSync(path);
+        } catch {}
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
+      const other = Number.parseInt(readFileSync(path, "utf8"), 10);
+      if (Number.isInteger(other) && other > 0 && other !== process.pid && existsSync(`/proc/${other}`)) {
+        throw new HosaError(`another hosa (pid ${other}) holds ${stateDir}`, EXIT.AGENT);
+      }
+      // Stale: the previous agent died without cleaning up.
+      unlinkSync(path);
+    }
+  }
+  throw new HosaError(`cannot lock ${stateDir}: ${path} keeps reappearing`, EXIT.AGENT);
+}
+
+class Jitter {
+  private readonly ring = new Float64Array(1024);
+  private n = 0;
+  max = 0;
+  add(ms: number): void {
+    this.ring[this.n++ % this.ring.length] = ms;
+    if (ms > this.max) this.max = ms;
+  }
+  quantile(q: number): number {
+    const k = Math.min(this.n, this.ring.length);
+    if (k === 0) return 0;
+    const sorted = Array.from(this.ring.subarray(0, k)).sort((a, b) => a - b);
+    return sorted[Math.min(k - 1, Math.floor(q * k))];
+  }
+}
+
+export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<number> {
+  const stateDir = cfg.paths.stateDir;
+  const unlock = lockStateDir(stateDir);
+  const node = hostname();
+  const startedAt = new Date().toISOString();
+  let source: SampleSource | null = null;
+  let recorder: ProtoRecordingWriter | null = null;
+  let log: DecisionLog | null = null;
+  let notifier: Notifier | null = null;
+  let server: { port: number; stop(): void } | null = null;
+  let responder: Responder | null = null;
+  let stopping = false;
+  const stop = () => {
+    stopping = true;
+    wake?.();
+  };
+  let wake: (() => void) | null = null;
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  try {
+    const facts = discoverNode(cfg.sense.procRoot);
+    const live = createLiveSource(cfg.sense);
+    source = live;
+    if (live.fallbackNotice) opts.say(live.fallbackNotice);
+    const dims = source.dims;
+    const dimNames = dims.map((d) => d.name);
+    const engineCfg = engineConfigFrom(cfg.engine);
+
+    log = DecisionLog.open(cfg.paths.logFile, { maxBytes: cfg.report.logMaxBytes, keep: cfg.report.logKeep, stateDir });
+    for (const w of log.warnings) opts.say(w);
+    notifier = Notifier.open(cfg.report, stateDir, node);
+
+    const rec = createAgentResponder(cfg, facts, opts.say);
+    responder = rec.responder;
+    const logActions = (d: Decision | null, actions: ActionRecord[]) => {
+      for (const a of actions) log!.append(actionEntry(d ?? (lastDecision as Decision), a, wallTimeNs(), node));
+    };
+    // A previous run that crashed (SIGKILL) may have left limits in force.
+    const recovered = rec.recovered;
+    for (const w of rec.warnings) opts.say(w);
+
+    if (opts.record) {
+      recorder = new ProtoRecordingWriter(opts.record, {
+        hosaVersion: VERSION,
+        dims,
+        startedUnixS: Date.now() / 1000,
+        node: {
+          hostname: node,
+          kernel: facts.kernel,
+          cores: facts.cores,
+          memoryBytes: facts.memoryBytes,
+          environmentClass: facts.environmentClass,
+          cgroupVersion: facts.cgroupVersion,
+        },
+      });
+    }
+
+    let engine: EngineState | null = null;
+    let calibrator: Calibrator | null = null;
+    let warmupStart = NaN;
+    const bPath = baselinePath(cfg);
+    if (existsSync(bPath)) {
+      const bf = loadBaseline(bPath);
+      checkBaselineDims(bPath, bf.baseline, dimNames);
+      engine = createEngine(bf.baseline, engineCfg);
+    } else {
+      calibrator = new Calibrator(dims, engineCfg);
+      opts.say(`no baseline at ${bPath}: warming up for ${cfg.engine.calibrationS} s, no action until it is learned`);
+    }
+
+    let lastDecision: Decision | null = null;
+    let ticks = 0;
+    let lastTickAtMs = 0;
+    const jitter = new Jitter();
+    const tickDuration = { last: 0, max: 0 };
+    const recent: ActionRecord[] = [...recovered];
+    let tickMs = cfg.sense.tickMs;
+
+    const snapshot = (): AgentSnapshot => ({
+      startedAt,
+      node,
+      hosaVersion: VERSION,
+      mode: cfg.respond.mode,
+      warmup: engine === null,
+      decision: lastDecision ? snapshotDecision(lastDecision) : null,
+      actionsInForce: responder!.inForce(),
+      recentActions: recent.slice(-50),
+      tickMs,
+      tickDurationMs: { ...tickDuration },
+      tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max },
+      probes: { ebpf: live.ebpf, detail: live.fallbackNotice ?? "eBPF probes attached" },
+      dims: dimNames,
+      outboxDepth: notifier!.depth(),
+      outboxDropped: notifier!.dropped?.() ?? 0,
+      ticks,
+      lastTickAtMs,
+      holdS: [...cfg.engine.holdS],
+    });
+    if (cfg.report.metricsListen) {
+      server = startReportServer(cfg.report.metricsListen, snapshot);
+    }
+    opts.say(
+      `running on ${node}: ${dims.length} dimensions (${live.ebpf ? "eBPF" : "/proc"}), ` +
+        `${cfg.respond.mode === "act" ? "actions ENABLED" : "detection-only (no action on the node)"}, ` +
+        `tick ${cfg.sense.tickMs} ms / ${cfg.sense.vigilanceTickMs} ms` +
+        `${server ? `, metrics on http://${cfg.report.metricsListen.replace(/:\d+$/, "")}:${server.port}/metrics` : ""}`,
+    );
+
+    const mono = () => Bun.nanoseconds() / 1e9;
+    const t0 = mono();
+    source.read(t0); // primes the rate counters
+    let scheduled = t0 + tickMs / 1000;
+    let heartbeatAt = t0;
+    while (!stopping) {
+      if (opts.durationS && mono() - t0 >= opts.durationS) break;
+      const wait = scheduled - mono();
+      if (wait > 0) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, wait * 1000);
+        });
+        wake = null;
+      }
+      if (stopping) break;
+      const t = mono();
+      jitter.add(Math.abs(t - scheduled) * 1000);
+      const sample: Sample = source.read(t);
+      recorder?.write(sample);
+      if (engine === null) {
+        calibrator!.add(sample);
+        if (Number.isNaN(warmupStart)) warmupStart = t;
+        if (t - warmupStart >= cfg.engine.calibrationS && calibrator!.count >= 2) {
+          const baseline = calibrator!.finish();
+          saveBaseline(bPath, baseline, `live:${node}`, t - warmupStart, new Date().toISOString());
+          engine = createEngine(baseline, engineCfg);
+          calibrator = null;
+          opts.say(`warm-up done: baseline of ${baseline.count} samples written to ${bPath}`);
+        }
+      } else {
+        const d = step(engine, sample);
+        lastDecision = d;
+        const actions = responder.onDecision(d, d.level > 0 || d.previousLevel > 0 ? source.cgroups() : []);
+        const wall = wallTimeNs();
+        if (d.level !== d.previousLevel) log.append(levelEntry(d, wall, node));
+        if (actions.length) {
+          logActions(d, actions);
+          recent.push(...actions);
+          if (recent.length > 200) recent.splice(0, recent.length - 200);
+        }
+        notifier.onDecision(d, actions, wall);
+        tickMs = d.level >= 1 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
+      }
+      if (t - heartbeatAt >= cfg.report.heartbeatS) {
+        heartbeatAt = t;
+        notifier.heartbeat(lastDecision, new Date().toISOString());
+      }
+      ticks++;
+      lastTickAtMs = Date.now();
+      const spent = (mono() - t) * 1000;
+      tickDuration.last = spent;
+      if (spent > tickDuration.max) tickDuration.max = spent;
+      scheduled += tickMs / 1000;
+      // Fell behind (a stalled machine): resynchronise rather than burst.
+      if (scheduled < mono()) scheduled = mono() + tickMs / 1000;
+    }
+    const restored = responder.restoreAll(stopping ? "agent stopped" : "run duration reached");
+    if (restored.length) logActions(lastDecision, restored);
+    opts.say(`stopped after ${ticks} ticks${restored.length ? `; ${restored.length} actions restored` : ""}`);
+    return EXIT.OK;
+  } finally {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    server?.stop();
+    recorder?.close();
+    source?.close();
+    log?.close();
+    await notifier?.close();
+    unlock();
+  }
+}

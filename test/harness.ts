@@ -1,0 +1,65 @@
+// Shared by CLI tests: run the built executable and collect stdout, stderr
+// and exit code together (as oven-sh/bun's harness spawns bunExe()).
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+export const REPO = resolve(import.meta.dir, "..");
+
+/** dist/hosa, built by scripts/build.sh (scripts/test.sh builds it before the suite). */
+export function hosaExe(): string {
+  const p = process.env.HOSA_EXE ?? join(REPO, "dist", "hosa");
+  if (!existsSync(p)) throw new Error(`${p} is missing: run scripts/build.sh first`);
+  return p;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function runHosa(args: string[], opts: { cwd?: string; env?: Record<string, string>; stdin?: string; timeoutMs?: number } = {}): RunResult {
+  const r = Bun.spawnSync([hosaExe(), ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, NO_COLOR: "1", ...opts.env },
+    stdin: opts.stdin !== undefined ? Buffer.from(opts.stdin) : "ignore",
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+  return { code: r.exitCode ?? -1, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
+}
+
+export function tempDir(prefix = "hosa-test-"): { dir: string; cleanup: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A config that keeps every path inside `dir` (tests never touch /var/lib/hosa). */
+export function writeTestConfig(dir: string, extra = ""): string {
+  const path = join(dir, "hosa.toml");
+  writeFileSync(
+    path,
+    `[paths]\nstate_dir = "${dir}/state"\nlog_file = "${dir}/decisions.log"\n\n[report]\nmetrics_listen = "127.0.0.1:0"\n${extra}\n`,
+  );
+  return path;
+}
+
+/** Seeded PRNG (mulberry32) and a normal variate, so generated recordings are the same every run. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function normal(rand: () => number): () => number {
+  return () => {
+    const u = Math.max(rand(), 1e-12);
+    const v = rand();
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
+  };
+}

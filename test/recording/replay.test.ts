@@ -1,0 +1,175 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { CsvRecordingWriter } from "../../src/recording/csv.ts";
+import { ProtoRecordingWriter } from "../../src/recording/protobuf.ts";
+import { REPO, runHosa, tempDir } from "../harness.ts";
+import { leakRecording, synthDims, type LeakStory } from "../recordings/synthetic.ts";
+
+// The golden story: short enough to commit, long enough to see every level
+// go up and come back down (the 5-minute hold at Level 4 included).
+const GOLDEN_STORY: LeakStory = { seed: 7, calmS: 120, leakS: 30, afterS: 480, tickS: 0.1, leakMBps: 50 };
+const GOLDEN_CSV = join(REPO, "test/recordings/leak.csv");
+const GOLDEN_OUT = join(REPO, "test/golden/leak.decisions.jsonl");
+
+let tmp: ReturnType<typeof tempDir>;
+let csvPath: string;
+let protoPath: string;
+
+beforeAll(() => {
+  tmp = tempDir();
+  csvPath = join(tmp.dir, "leak.csv");
+  protoPath = join(tmp.dir, "leak.rec");
+  const dims = synthDims();
+  const csv = new CsvRecordingWriter(csvPath, dims);
+  const proto = new ProtoRecordingWriter(protoPath, { hosaVersion: "test", dims, node: null, startedUnixS: 0 });
+  for (const s of leakRecording(GOLDEN_STORY)) {
+    csv.write(s);
+    proto.write(s);
+  }
+  csv.close();
+  proto.close();
+  if (process.env.UPDATE_GOLDEN) writeFileSync(GOLDEN_CSV, readFileSync(csvPath));
+});
+afterAll(() => tmp.cleanup());
+
+describe("hosa replay", () => {
+  test("CSV and protobuf recordings of the same samples give identical decisions", () => {
+    const a = runHosa(["replay", csvPath, "--calibrate", "90s", "--json"]);
+    const b = runHosa(["replay", protoPath, "--calibrate", "90s", "--json"]);
+    expect(a.stderr).toBe("");
+    expect(a.code).toBe(0);
+    expect(b.code).toBe(0);
+    expect(b.stdout).toBe(a.stdout);
+    const lines = a.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    // 90 s of 630 s learned; the rest judged, one object per sample.
+    expect(lines.length).toBeGreaterThan(5000);
+    expect(lines[0]).toHaveProperty("t");
+    expect(lines[0]).toHaveProperty("level");
+    expect(lines[0]).toHaveProperty("d_m");
+    expect(lines[0]).toHaveProperty("dominant_dims");
+    const max = Math.max(...lines.map((l) => l.level));
+    expect(max).toBeGreaterThanOrEqual(3);
+    // The leak starts at t=1120 s; the engine must notice it within 2 s.
+    const firstAlarm = lines.find((l) => l.level >= 1);
+    expect(firstAlarm.t).toBeGreaterThanOrEqual(1119.9);
+    expect(firstAlarm.t).toBeLessThan(1122);
+    // And come back down to homeostasis by the end, step by step.
+    expect(lines[lines.length - 1].level).toBe(0);
+    for (let i = 1; i < lines.length; i++) expect(lines[i].level).toBeGreaterThanOrEqual(lines[i - 1].level - 1);
+  });
+
+  test("same input, same output, byte for byte", () => {
+    const a = runHosa(["replay", protoPath, "--calibrate", "90s", "--json"]);
+    const b = runHosa(["replay", protoPath, "--calibrate", "90s", "--json"]);
+    expect(a.stdout).toBe(b.stdout);
+    expect(a.stdout.length).toBeGreaterThan(0);
+  });
+
+  test("golden decisions for test/recordings/leak.csv", () => {
+    const r = runHosa(["replay", GOLDEN_CSV, "--calibrate", "90s", "--json"]);
+    expect(r.code).toBe(0);
+    const changes = r.stdout
+      .trim()
+      .split("\n")
+      .filter((l) => {
+        const o = JSON.parse(l);
+        return o.level !== o.previous_level;
+      })
+      .join("\n");
+    if (process.env.UPDATE_GOLDEN || !existsSync(GOLDEN_OUT)) writeFileSync(GOLDEN_OUT, `${changes}\n`);
+    expect(`${changes}\n`).toBe(readFileSync(GOLDEN_OUT, "utf8"));
+  });
+
+  test("human output is a table of level changes", () => {
+    const r = runHosa(["replay", csvPath, "--calibrate", "90s"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("HOMEOSTASIS");
+    expect(r.stdout).toContain("VIGILANCE");
+    expect(r.stdout).toMatch(/highest level \d/);
+  });
+
+  test("calibrate --from writes a baseline that replay --baseline uses", () => {
+    const base = join(tmp.dir, "baseline.json");
+    const c = runHosa(["calibrate", "--from", csvPath, "--span", "90s", "--out", base, "--json"]);
+    expect(c.stderr).toBe("");
+    expect(c.code).toBe(0);
+    const summary = JSON.parse(c.stdout);
+    expect(summary.samples).toBeGreaterThan(800);
+    expect(summary.thresholds.theta1).toBeLessThan(summary.thresholds.theta4);
+    const withBase = runHosa(["replay", csvPath, "--baseline", base, "--json"]);
+    expect(withBase.code).toBe(0);
+    const lines = withBase.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    expect(Math.max(...lines.map((l) => l.level))).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("bad input: one line naming the file and the line, exit 4", () => {
+  const cases: [string, string | Uint8Array, RegExp][] = [
+    ["empty.csv", "", /empty file/],
+    ["nonnumeric.csv", "t,a,b\n1,2,3\n2,x,4\n", /line 3: a "x" is not a number/],
+    ["backwards.csv", "t,a,b\n1,2,3\n3,2,3\n2,2,3\n", /line 4: timestamp 2 goes backwards/],
+    ["width.csv", "t,a,b\n1,2,3\n2,2\n", /line 3: 2 columns, header has 3/],
+    ["headeronly.csv", "t,a,b\n", /no samples after the header row/],
+    ["badtime.csv", "t,a\nyesterday,1\n", /line 2: timestamp "yesterday"/],
+    ["binary.bin", new Uint8Array([0, 1, 2, 3, 0, 9]), /not a hosa recording/],
+    ["truncated.rec", new Uint8Array([...new TextEncoder().encode("HOSAREC1"), 0x40, 1, 2]), /record 1: header truncated/],
+  ];
+  for (const [name, content, want] of cases) {
+    test(name, () => {
+      const { dir, cleanup } = tempDir();
+      try {
+        const p = join(dir, name);
+        writeFileSync(p, content);
+        const r = runHosa(["replay", p, "--calibrate", "1s"]);
+        expect(r.code).toBe(4);
+        expect(r.stdout).toBe("");
+        expect(r.stderr.trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).toStartWith(`hosa: cannot read recording ${p}`);
+        expect(r.stderr).toMatch(want);
+      } finally {
+        cleanup();
+      }
+    });
+  }
+
+  test("missing file", () => {
+    const r = runHosa(["replay", "/nonexistent/x.csv"]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toBe("hosa: cannot read recording /nonexistent/x.csv: no such file\n");
+  });
+
+  test("ISO-8601 timestamps are accepted", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = join(dir, "iso.csv");
+      let text = "timestamp,a,b\n";
+      for (let i = 0; i < 40; i++) text += `2026-11-24T02:00:${String(i).padStart(2, "0")}Z,${(i * 7) % 5},${(i * 3) % 4}\n`;
+      writeFileSync(p, text);
+      const r = runHosa(["replay", p, "--calibrate", "20s", "--json"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const first = JSON.parse(r.stdout.split("\n")[0]);
+      expect(first.t).toBe(Date.parse("2026-11-24T02:00:20Z") / 1000);
+    } finally {
+      cleanup();
+    }
+  });
+
+  test("a baseline learned on other dimensions is refused", () => {
+    const { dir, cleanup } = tempDir();
+    try {
+      const p = join(dir, "a.csv");
+      writeFileSync(p, "t,a,b\n1,1,2\n2,2,1\n3,1,1\n");
+      const base = join(dir, "b.json");
+      expect(runHosa(["calibrate", "--from", p, "--out", base]).code).toBe(0);
+      const q = join(dir, "c.csv");
+      writeFileSync(q, "t,a,c\n1,1,2\n2,2,1\n");
+      const r = runHosa(["replay", q, "--baseline", base]);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toContain("learned on dimensions [a, b]");
+    } finally {
+      cleanup();
+    }
+  });
+});
