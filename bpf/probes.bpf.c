@@ -1,0 +1,351 @@
+// SPDX-License-Identifier: GPL-2.0
+/* hosa's sensing probes: per-CPU counters, global and per cgroup, plus a ring
+ * buffer of discrete events. Layout after bcc's libbpf-tools (runqlat,
+ * biolatency, tcpstates, oomkill): CO-RE reads, options as const volatile. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include "probes.h"
+
+#define TASK_RUNNING 0
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define IPPROTO_TCP 6
+
+/* Set by the loader before load (hosa_obj_set_rodata). */
+const volatile __u32 cgroup_mode = HOSA_CGROUP_V2;
+const volatile bool per_cgroup = true;
+const volatile __u32 fork_burst_threshold = 64;
+const volatile __u64 fork_burst_window_ns = 100000000;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct hosa_counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, HOSA_MAX_CGROUPS);
+	__type(key, __u64);
+	__type(value, struct hosa_counters);
+} cgroup_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} events SEC(".maps");
+
+/* Time the task became runnable. Task storage rather than a pid-keyed hash
+ * (runqlat's choice): no capacity to exhaust, no hash lookup per switch. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} enqueued_at SEC(".maps");
+
+struct rq_start {
+	__u64 ts_ns;
+	__u64 cgroup_id;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 10240);
+	__type(key, __u64); /* struct request * */
+	__type(value, struct rq_start);
+} rq_started SEC(".maps");
+
+struct fork_window {
+	__u64 start_ns;
+	__u32 count;
+	__u32 reported;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fork_window);
+} fork_windows SEC(".maps");
+
+/* The cgroup a task is charged to in the selected hierarchy. On a hybrid host
+ * memory is a v1 controller, so the unified hierarchy's cgroup (dfl_cgrp)
+ * says nothing about memory: read task->cgroups->subsys[memory_cgrp_id]
+ * instead. Either way the kernfs id equals the directory's inode number. */
+static __always_inline __u64 task_cgroup_id(struct task_struct *task)
+{
+	if (cgroup_mode == HOSA_CGROUP_MEMORY_V1) {
+		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
+		struct css_set *cset = BPF_CORE_READ(task, cgroups);
+		struct cgroup_subsys_state *css = NULL;
+
+		if (!cset || idx < 0 || idx >= 16)
+			return 0;
+		bpf_probe_read_kernel(&css, sizeof(css),
+				      (void *)cset + bpf_core_field_offset(struct css_set, subsys) +
+					      idx * sizeof(css));
+		if (!css)
+			return 0;
+		return BPF_CORE_READ(css, cgroup, kn, id);
+	}
+	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+}
+
+static __always_inline __u64 current_cgroup_id(void)
+{
+	if (cgroup_mode == HOSA_CGROUP_V2)
+		return bpf_get_current_cgroup_id();
+	return task_cgroup_id(bpf_get_current_task_btf());
+}
+
+static __always_inline struct hosa_counters *cgroup_slot(__u64 cgroup_id)
+{
+	struct hosa_counters *slot;
+
+	if (!per_cgroup || !cgroup_id)
+		return NULL;
+	slot = bpf_map_lookup_elem(&cgroup_counters, &cgroup_id);
+	if (slot)
+		return slot;
+	struct hosa_counters zero = {};
+	/* Full map: the global counters still count, attribution is lost. */
+	bpf_map_update_elem(&cgroup_counters, &cgroup_id, &zero, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&cgroup_counters, &cgroup_id);
+}
+
+static __always_inline void count(__u32 idx, __u64 value, __u64 cgroup_id)
+{
+	__u32 zero = 0;
+	struct hosa_counters *c;
+
+	if (idx >= HOSA_C_NR)
+		return;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c)
+		c->c[idx] += value;
+	c = cgroup_slot(cgroup_id);
+	if (c)
+		c->c[idx] += value;
+}
+
+static __always_inline void count2(__u32 idx1, __u64 value1, __u32 idx2, __u64 value2,
+				   __u64 cgroup_id)
+{
+	__u32 zero = 0;
+	struct hosa_counters *c;
+
+	if (idx1 >= HOSA_C_NR || idx2 >= HOSA_C_NR)
+		return;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c) {
+		c->c[idx1] += value1;
+		c->c[idx2] += value2;
+	}
+	c = cgroup_slot(cgroup_id);
+	if (c) {
+		c->c[idx1] += value1;
+		c->c[idx2] += value2;
+	}
+}
+
+static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgroup_id,
+				 __u32 n)
+{
+	struct hosa_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(HOSA_C_EVENTS_DROPPED, 1, 0);
+		return;
+	}
+	e->ts_ns = bpf_ktime_get_ns();
+	e->cgroup_id = cgroup_id;
+	e->type = type;
+	e->pid = BPF_CORE_READ(task, pid);
+	e->tgid = BPF_CORE_READ(task, tgid);
+	e->count = n;
+	BPF_CORE_READ_STR_INTO(&e->comm, task, comm);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void mark_runnable(struct task_struct *task)
+{
+	__u64 *ts;
+
+	if (!BPF_CORE_READ(task, pid))
+		return;
+	ts = bpf_task_storage_get(&enqueued_at, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (ts)
+		*ts = bpf_ktime_get_ns();
+}
+
+SEC("tp_btf/sched_wakeup")
+int BPF_PROG(sched_wakeup, struct task_struct *task)
+{
+	mark_runnable(task);
+	count(HOSA_C_WAKEUPS, 1, task_cgroup_id(task));
+	return 0;
+}
+
+SEC("tp_btf/sched_wakeup_new")
+int BPF_PROG(sched_wakeup_new, struct task_struct *task)
+{
+	mark_runnable(task);
+	count(HOSA_C_WAKEUPS, 1, task_cgroup_id(task));
+	return 0;
+}
+
+/* Run-queue latency: from wakeup (or involuntary preemption) to switch-in. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
+	     unsigned int prev_state)
+{
+	__u64 *ts, delta;
+
+	if (prev_state == TASK_RUNNING)
+		mark_runnable(prev);
+	if (!BPF_CORE_READ(next, pid))
+		return 0;
+	ts = bpf_task_storage_get(&enqueued_at, next, 0, 0);
+	if (!ts || !*ts)
+		return 0;
+	delta = bpf_ktime_get_ns() - *ts;
+	*ts = 0;
+	count2(HOSA_C_RUNQ_LATENCY_NS, delta, HOSA_C_RUNQ_SWITCHES, 1, task_cgroup_id(next));
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct *child)
+{
+	__u64 cgroup_id = task_cgroup_id(parent), now;
+	struct fork_window *w;
+	__u32 zero = 0;
+
+	count(HOSA_C_FORKS, 1, cgroup_id);
+	w = bpf_map_lookup_elem(&fork_windows, &zero);
+	if (!w)
+		return 0;
+	now = bpf_ktime_get_ns();
+	if (now - w->start_ns > fork_burst_window_ns) {
+		w->start_ns = now;
+		w->count = 0;
+		w->reported = 0;
+	}
+	w->count++;
+	if (w->count >= fork_burst_threshold && !w->reported) {
+		w->reported = 1;
+		emit(HOSA_EV_FORK_BURST, parent, cgroup_id, w->count);
+	}
+	return 0;
+}
+
+SEC("tp_btf/page_fault_user")
+int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	count(HOSA_C_PAGE_FAULTS, 1, current_cgroup_id());
+	return 0;
+}
+
+/* fentry on the syscall functions rather than syscalls:sys_enter_*: enabling
+ * any syscall tracepoint sends every syscall of every task through the slow
+ * path (TIF_SYSCALL_TRACEPOINT), which costs far more than these counters. */
+SEC("fentry/__x64_sys_brk")
+int BPF_PROG(sys_brk)
+{
+	count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
+	return 0;
+}
+
+SEC("fentry/__x64_sys_mmap")
+int BPF_PROG(sys_mmap)
+{
+	count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
+	return 0;
+}
+
+/* Block I/O is charged to the issuing task's cgroup; the completion runs in
+ * interrupt context, so it reuses the cgroup recorded at issue. */
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(block_rq_issue, struct request *rq)
+{
+	struct rq_start start = {
+		.ts_ns = bpf_ktime_get_ns(),
+		.cgroup_id = current_cgroup_id(),
+	};
+	__u64 key = (__u64)rq;
+
+	bpf_map_update_elem(&rq_started, &key, &start, BPF_ANY);
+	count2(HOSA_C_BLK_ISSUED, 1, HOSA_C_BLK_BYTES, BPF_CORE_READ(rq, __data_len),
+	       start.cgroup_id);
+	return 0;
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes)
+{
+	__u64 key = (__u64)rq;
+	struct rq_start *start = bpf_map_lookup_elem(&rq_started, &key);
+
+	if (!start) {
+		count(HOSA_C_BLK_COMPLETED, 1, 0);
+		return 0;
+	}
+	count2(HOSA_C_BLK_COMPLETED, 1, HOSA_C_BLK_LATENCY_NS,
+	       bpf_ktime_get_ns() - start->ts_ns, start->cgroup_id);
+	bpf_map_delete_elem(&rq_started, &key);
+	return 0;
+}
+
+/* Passive opens finish in softirq context, on loopback inside the client's
+ * send; the socket's own cgroup (v2) is used where the kernel keeps one. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->skaddr;
+	int oldstate = ctx->oldstate, newstate = ctx->newstate;
+	__u64 cgroup_id = 0;
+
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	if (cgroup_mode == HOSA_CGROUP_V2)
+		cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	if (!cgroup_id)
+		cgroup_id = current_cgroup_id();
+	if (newstate == TCP_SYN_SENT)
+		count2(HOSA_C_TCP_STATE_CHANGES, 1, HOSA_C_TCP_ACTIVE_OPENS, 1, cgroup_id);
+	else if (oldstate == TCP_SYN_RECV && newstate == TCP_ESTABLISHED)
+		count2(HOSA_C_TCP_STATE_CHANGES, 1, HOSA_C_TCP_PASSIVE_OPENS, 1, cgroup_id);
+	else
+		count(HOSA_C_TCP_STATE_CHANGES, 1, cgroup_id);
+	return 0;
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit_skb, const struct sock *sk)
+{
+	__u64 cgroup_id = 0;
+
+	if (cgroup_mode == HOSA_CGROUP_V2)
+		cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	count(HOSA_C_TCP_RETRANSMITS, 1, cgroup_id);
+	return 0;
+}
+
+/* oom:mark_victim fires once per victim chosen by the kernel or a memcg OOM. */
+SEC("tp_btf/mark_victim")
+int BPF_PROG(mark_victim, struct task_struct *task)
+{
+	__u64 cgroup_id = task_cgroup_id(task);
+
+	count(HOSA_C_OOM_KILLS, 1, cgroup_id);
+	emit(HOSA_EV_OOM_KILL, task, cgroup_id, 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

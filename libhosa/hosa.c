@@ -1,0 +1,713 @@
+/* libhosa: see hosa.h. libbpf (static, PIC) does the loading; the ring buffer
+ * reader is our own so that a record that does not fit the caller's buffer
+ * stays in the ring (libbpf's consumer drops a record its callback refuses). */
+#include "hosa.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <linux/if_link.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#define MAX_OBJS 32
+#define MAX_PROGS 64
+#define MAX_XDP 16
+#define MAX_RINGS 16
+
+struct xdp_attachment {
+	int ifindex;
+	int prog_fd;
+	uint32_t flags;
+};
+
+struct obj {
+	bool used;
+	struct bpf_object *bpf;
+	void *elf; /* libbpf reads the ELF image until load */
+	struct bpf_link *links[MAX_PROGS];
+	struct xdp_attachment xdp[MAX_XDP];
+};
+
+struct ring {
+	bool used;
+	int obj;
+	void *consumer;
+	void *producer;
+	size_t consumer_len, producer_len;
+	unsigned char *data;
+	uint64_t mask;
+};
+
+static struct obj objs[MAX_OBJS];
+static struct ring rings[MAX_RINGS];
+static char last_error[1100] = "no error";
+static char libbpf_warning[512];
+static void *scratch;
+static size_t scratch_len;
+
+/* Keep libbpf's first warning of the current call: after a failed load it is
+ * the line that says why ("prog 'x': failed to load: -13"). */
+static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level != LIBBPF_WARN || libbpf_warning[0])
+		return 0;
+	vsnprintf(libbpf_warning, sizeof(libbpf_warning), fmt, args);
+	libbpf_warning[strcspn(libbpf_warning, "\n")] = 0;
+	return 0;
+}
+
+static void begin(void)
+{
+	static bool installed;
+
+	if (!installed) {
+		libbpf_set_print(on_libbpf_print);
+		installed = true;
+	}
+	libbpf_warning[0] = 0;
+}
+
+/* Record "<action>: <strerror(err)>[: libbpf: <warning>]" and return -err. */
+static int fail(int err, const char *fmt, ...)
+{
+	char action[512];
+	va_list args;
+
+	if (err <= 0)
+		err = err < 0 ? -err : EINVAL;
+	va_start(args, fmt);
+	vsnprintf(action, sizeof(action), fmt, args);
+	va_end(args);
+	if (libbpf_warning[0])
+		snprintf(last_error, sizeof(last_error), "%s: %s: libbpf: %s", action, strerror(err),
+			 libbpf_warning);
+	else
+		snprintf(last_error, sizeof(last_error), "%s: %s", action, strerror(err));
+	return -err;
+}
+
+static struct obj *get_obj(int h)
+{
+	if (h < 0 || h >= MAX_OBJS || !objs[h].used)
+		return NULL;
+	return &objs[h];
+}
+
+static void *grow_scratch(size_t len)
+{
+	if (len > scratch_len) {
+		void *p = realloc(scratch, len);
+		if (!p)
+			return NULL;
+		scratch = p;
+		scratch_len = len;
+	}
+	return scratch;
+}
+
+HOSA_API const char *hosa_last_error(void)
+{
+	return last_error;
+}
+
+HOSA_API int hosa_num_possible_cpus(void)
+{
+	int n = libbpf_num_possible_cpus();
+
+	return n < 0 ? fail(-n, "count possible CPUs") : n;
+}
+
+HOSA_API int hosa_obj_open_mem(const void *buf, size_t len, const char *name)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *bpf;
+	void *copy;
+	int h;
+
+	begin();
+	for (h = 0; h < MAX_OBJS && objs[h].used; h++)
+		;
+	if (h == MAX_OBJS)
+		return fail(EMFILE, "open BPF object %s: %d objects already open", name, MAX_OBJS);
+	if (!buf || !len)
+		return fail(EINVAL, "open BPF object %s: empty image", name);
+	copy = malloc(len);
+	if (!copy)
+		return fail(ENOMEM, "open BPF object %s", name);
+	memcpy(copy, buf, len);
+	bpf = bpf_object__open_mem(copy, len, &opts);
+	if (!bpf) {
+		int err = errno;
+		free(copy);
+		return fail(err, "open BPF object %s", name);
+	}
+	memset(&objs[h], 0, sizeof(objs[h]));
+	objs[h].used = true;
+	objs[h].bpf = bpf;
+	objs[h].elf = copy;
+	return h;
+}
+
+HOSA_API int hosa_obj_set_rodata(int h, const char *var, const void *value, size_t len)
+{
+	struct obj *o = get_obj(h);
+	const struct btf_var_secinfo *vsi;
+	const struct btf_type *sec;
+	struct bpf_map *map = NULL, *m;
+	const struct btf *btf;
+	size_t size;
+	void *data;
+	int id, i;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "set %s: no such object handle %d", var, h);
+	bpf_object__for_each_map(m, o->bpf) {
+		const char *n = bpf_map__name(m);
+		size_t nl = strlen(n);
+		if (nl >= 7 && strcmp(n + nl - 7, ".rodata") == 0)
+			map = m;
+	}
+	btf = bpf_object__btf(o->bpf);
+	if (!map || !btf)
+		return fail(ENOENT, "set %s: the object has no .rodata with BTF", var);
+	data = (void *)bpf_map__initial_value(map, &size);
+	id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (!data || id < 0)
+		return fail(ENOENT, "set %s: no .rodata section (already loaded?)", var);
+	sec = btf__type_by_id(btf, id);
+	vsi = btf_var_secinfos(sec);
+	for (i = 0; i < btf_vlen(sec); i++, vsi++) {
+		const struct btf_type *t = btf__type_by_id(btf, vsi->type);
+		if (strcmp(btf__name_by_offset(btf, t->name_off), var) != 0)
+			continue;
+		if (vsi->size != len)
+			return fail(EINVAL, "set %s: it is %u bytes, %zu given", var, vsi->size, len);
+		if (vsi->offset + len > size)
+			return fail(EINVAL, "set %s: outside .rodata", var);
+		memcpy((char *)data + vsi->offset, value, len);
+		return 0;
+	}
+	return fail(ENOENT, "set %s: no such const volatile variable", var);
+}
+
+static struct bpf_program *find_prog(struct obj *o, const char *name)
+{
+	return bpf_object__find_program_by_name(o->bpf, name);
+}
+
+HOSA_API int hosa_obj_set_autoload(int h, const char *prog, int enabled)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int err;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "set autoload of %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	if (!p)
+		return fail(ENOENT, "set autoload of %s: no such program", prog);
+	err = bpf_program__set_autoload(p, enabled != 0);
+	return err ? fail(-err, "set autoload of %s", prog) : 0;
+}
+
+HOSA_API int hosa_obj_load(int h)
+{
+	struct obj *o = get_obj(h);
+	int err;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "load: no such object handle %d", h);
+	err = bpf_object__load(o->bpf);
+	if (err)
+		return fail(-err, "load BPF object %s", bpf_object__name(o->bpf));
+	return 0;
+}
+
+static bool attaches_by_itself(struct bpf_program *p)
+{
+	switch (bpf_program__type(p)) {
+	case BPF_PROG_TYPE_XDP:
+	case BPF_PROG_TYPE_SCHED_CLS:
+	case BPF_PROG_TYPE_SCHED_ACT:
+	case BPF_PROG_TYPE_SOCKET_FILTER:
+		return false;
+	default:
+		return bpf_program__autoload(p);
+	}
+}
+
+static int prog_index(struct obj *o, struct bpf_program *want)
+{
+	struct bpf_program *p;
+	int i = 0;
+
+	bpf_object__for_each_program(p, o->bpf) {
+		if (p == want)
+			return i < MAX_PROGS ? i : -1;
+		i++;
+	}
+	return -1;
+}
+
+static int attach_one(struct obj *o, struct bpf_program *p)
+{
+	int i = prog_index(o, p);
+	struct bpf_link *link;
+
+	if (i < 0)
+		return fail(E2BIG, "attach %s: more than %d programs", bpf_program__name(p), MAX_PROGS);
+	if (o->links[i])
+		return 0;
+	if (bpf_program__fd(p) < 0)
+		return fail(EINVAL, "attach %s: not loaded", bpf_program__name(p));
+	link = bpf_program__attach(p);
+	if (!link)
+		return fail(errno, "attach %s (%s)", bpf_program__name(p), bpf_program__section_name(p));
+	o->links[i] = link;
+	return 1;
+}
+
+HOSA_API int hosa_obj_attach_all(int h)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int n = 0, err;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "attach: no such object handle %d", h);
+	bpf_object__for_each_program(p, o->bpf) {
+		if (!attaches_by_itself(p))
+			continue;
+		err = attach_one(o, p);
+		if (err < 0)
+			return err;
+		n++;
+	}
+	return n;
+}
+
+HOSA_API int hosa_obj_attach(int h, const char *prog)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int err;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "attach %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	if (!p)
+		return fail(ENOENT, "attach %s: no such program", prog);
+	err = attach_one(o, p);
+	return err < 0 ? err : 0;
+}
+
+HOSA_API int hosa_obj_program_count(int h)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int n = 0;
+
+	if (!o)
+		return fail(EBADF, "count programs: no such object handle %d", h);
+	bpf_object__for_each_program(p, o->bpf)
+		n++;
+	return n;
+}
+
+HOSA_API int hosa_obj_program_name(int h, int i, char *buf, size_t len)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int k = 0;
+
+	if (!o)
+		return fail(EBADF, "name program %d: no such object handle %d", i, h);
+	bpf_object__for_each_program(p, o->bpf) {
+		if (k == i) {
+			snprintf(buf, len, "%s", bpf_program__name(p));
+			return i < MAX_PROGS && o->links[i] ? 1 : 0;
+		}
+		k++;
+	}
+	return fail(ENOENT, "name program %d: the object has %d", i, k);
+}
+
+HOSA_API int hosa_ringbuf_close(int r)
+{
+	struct ring *rb;
+
+	if (r < 0 || r >= MAX_RINGS || !rings[r].used)
+		return fail(EBADF, "close ring: no such ring handle %d", r);
+	rb = &rings[r];
+	munmap(rb->consumer, rb->consumer_len);
+	munmap(rb->producer, rb->producer_len);
+	memset(rb, 0, sizeof(*rb));
+	return 0;
+}
+
+HOSA_API int hosa_obj_close(int h)
+{
+	struct obj *o = get_obj(h);
+	int i;
+
+	if (!o)
+		return fail(EBADF, "close: no such object handle %d", h);
+	for (i = 0; i < MAX_RINGS; i++)
+		if (rings[i].used && rings[i].obj == h)
+			hosa_ringbuf_close(i);
+	for (i = 0; i < MAX_PROGS; i++)
+		if (o->links[i])
+			bpf_link__destroy(o->links[i]);
+	/* Detach only if our program is still the one attached (XDP_FLAGS_REPLACE). */
+	for (i = 0; i < MAX_XDP; i++) {
+		struct xdp_attachment *x = &o->xdp[i];
+		LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = x->prog_fd);
+		if (x->ifindex)
+			bpf_xdp_detach(x->ifindex, x->flags | XDP_FLAGS_REPLACE, &xopts);
+	}
+	bpf_object__close(o->bpf);
+	free(o->elf);
+	memset(o, 0, sizeof(*o));
+	return 0;
+}
+
+HOSA_API int hosa_obj_map_fd(int h, const char *map)
+{
+	struct obj *o = get_obj(h);
+	int fd;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "find map %s: no such object handle %d", map, h);
+	fd = bpf_object__find_map_fd_by_name(o->bpf, map);
+	return fd < 0 ? fail(ENOENT, "find map %s: not in the object or not loaded", map) : fd;
+}
+
+HOSA_API int hosa_obj_prog_fd(int h, const char *prog)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int fd;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "find program %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	if (!p)
+		return fail(ENOENT, "find program %s: not in the object", prog);
+	fd = bpf_program__fd(p);
+	return fd < 0 ? fail(EINVAL, "find program %s: not loaded", prog) : fd;
+}
+
+HOSA_API int hosa_map_lookup(int fd, const void *key, void *value)
+{
+	if (bpf_map_lookup_elem(fd, key, value))
+		return errno == ENOENT ? -ENOENT : fail(errno, "look up map fd %d", fd);
+	return 0;
+}
+
+HOSA_API int hosa_map_update(int fd, const void *key, const void *value, uint64_t flags)
+{
+	if (bpf_map_update_elem(fd, key, value, flags))
+		return fail(errno, "update map fd %d", fd);
+	return 0;
+}
+
+HOSA_API int hosa_map_delete(int fd, const void *key)
+{
+	if (bpf_map_delete_elem(fd, key))
+		return errno == ENOENT ? -ENOENT : fail(errno, "delete from map fd %d", fd);
+	return 0;
+}
+
+static int map_info(int fd, struct bpf_map_info *info)
+{
+	uint32_t len = sizeof(*info);
+
+	memset(info, 0, sizeof(*info));
+	if (bpf_obj_get_info_by_fd(fd, info, &len))
+		return fail(errno, "read info of map fd %d", fd);
+	return 0;
+}
+
+HOSA_API int hosa_map_sizes(int fd, uint32_t *key_size, uint32_t *value_size)
+{
+	struct bpf_map_info info;
+	int err = map_info(fd, &info);
+
+	if (err)
+		return err;
+	if (key_size)
+		*key_size = info.key_size;
+	if (value_size)
+		*value_size = info.value_size;
+	return 0;
+}
+
+HOSA_API int hosa_percpu_sum(int fd, const void *key, uint64_t *out, uint32_t words)
+{
+	int cpus = libbpf_num_possible_cpus(), cpu;
+	size_t stride = (size_t)words * 8;
+	uint64_t *v;
+	uint32_t w;
+
+	if (cpus < 0)
+		return fail(-cpus, "count possible CPUs");
+	v = grow_scratch(stride * cpus);
+	if (!v)
+		return fail(ENOMEM, "read per-CPU map fd %d", fd);
+	/* The kernel checks nothing about words: a wrong size would overrun v. */
+	{
+		static int checked_fd = -1;
+		static uint32_t checked_words;
+		if (fd != checked_fd || words != checked_words) {
+			uint32_t vs;
+			int err = hosa_map_sizes(fd, NULL, &vs);
+			if (err)
+				return err;
+			if (vs != stride)
+				return fail(EINVAL, "read per-CPU map fd %d: value is %u bytes, not %u u64",
+					    fd, vs, words);
+			checked_fd = fd;
+			checked_words = words;
+		}
+	}
+	if (bpf_map_lookup_elem(fd, key, v))
+		return errno == ENOENT ? -ENOENT : fail(errno, "read per-CPU map fd %d", fd);
+	memset(out, 0, stride);
+	for (cpu = 0; cpu < cpus; cpu++)
+		for (w = 0; w < words; w++)
+			out[w] += v[(size_t)cpu * words + w];
+	return 0;
+}
+
+#define DUMP_CHUNK 256
+
+HOSA_API int hosa_percpu_hash_dump(int fd, void *keys, uint64_t *values, uint32_t max_entries,
+				   uint32_t words, int reset)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	int cpus = libbpf_num_possible_cpus(), cpu;
+	size_t stride = (size_t)words * 8, entry = stride * (cpus > 0 ? cpus : 1);
+	struct bpf_map_info info;
+	uint64_t token = 0;
+	bool first = true, done = false;
+	uint32_t n = 0, w, i;
+	unsigned char *v;
+	int err;
+
+	if (cpus < 0)
+		return fail(-cpus, "count possible CPUs");
+	err = map_info(fd, &info);
+	if (err)
+		return err;
+	if (info.value_size != stride)
+		return fail(EINVAL, "dump per-CPU map fd %d: value is %u bytes, not %u u64", fd,
+			    info.value_size, words);
+	v = grow_scratch(entry * DUMP_CHUNK);
+	if (!v)
+		return fail(ENOMEM, "dump per-CPU map fd %d", fd);
+	/* One syscall per chunk (BPF_MAP_LOOKUP_BATCH, Linux 5.6) rather than two per entry. */
+	while (!done && n < max_entries) {
+		uint32_t want = max_entries - n < DUMP_CHUNK ? max_entries - n : DUMP_CHUNK, got = want;
+		unsigned char *k = (unsigned char *)keys + (size_t)n * info.key_size;
+
+		if (reset)
+			err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &token, &token, k, v,
+							      &got, &opts);
+		else
+			err = bpf_map_lookup_batch(fd, first ? NULL : &token, &token, k, v, &got, &opts);
+		if (err) {
+			if (errno == ENOENT)
+				done = true;
+			else if (errno == ENOSPC && got == 0)
+				/* One bucket holds more entries than fit in this chunk. */
+				return fail(ENOSPC, "dump per-CPU map fd %d: a hash bucket exceeds %u entries",
+					    fd, want);
+			else if (errno != ENOSPC)
+				return fail(errno, "dump per-CPU map fd %d", fd);
+		}
+		first = false;
+		for (i = 0; i < got; i++) {
+			uint64_t *sum = values + (size_t)(n + i) * words;
+			const uint64_t *src = (const uint64_t *)(v + (size_t)i * entry);
+			memset(sum, 0, stride);
+			for (cpu = 0; cpu < cpus; cpu++)
+				for (w = 0; w < words; w++)
+					sum[w] += src[(size_t)cpu * words + w];
+		}
+		n += got;
+	}
+	return (int)n;
+}
+
+HOSA_API int hosa_ringbuf_open(int h, const char *map)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bpf_map_info info;
+	struct ring *rb;
+	int fd, r, err;
+
+	begin();
+	fd = hosa_obj_map_fd(h, map);
+	if (fd < 0)
+		return fd;
+	err = map_info(fd, &info);
+	if (err)
+		return err;
+	if (info.type != BPF_MAP_TYPE_RINGBUF)
+		return fail(EINVAL, "open ring %s: not a ring buffer map", map);
+	for (r = 0; r < MAX_RINGS && rings[r].used; r++)
+		;
+	if (r == MAX_RINGS)
+		return fail(EMFILE, "open ring %s: %d rings already open", map, MAX_RINGS);
+	rb = &rings[r];
+	rb->consumer_len = page;
+	rb->consumer = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (rb->consumer == MAP_FAILED)
+		return fail(errno, "map consumer page of ring %s", map);
+	/* The data area is mapped twice back to back, so a record that wraps reads
+	 * contiguously (kernel/bpf/ringbuf.c). */
+	rb->producer_len = page + 2 * (size_t)info.max_entries;
+	rb->producer = mmap(NULL, rb->producer_len, PROT_READ, MAP_SHARED, fd, page);
+	if (rb->producer == MAP_FAILED) {
+		err = errno;
+		munmap(rb->consumer, page);
+		return fail(err, "map data of ring %s", map);
+	}
+	rb->data = (unsigned char *)rb->producer + page;
+	rb->mask = info.max_entries - 1;
+	rb->obj = h;
+	rb->used = true;
+	return r;
+}
+
+HOSA_API int hosa_ringbuf_drain(int r, void *buf, size_t len)
+{
+	struct ring *rb;
+	uint64_t cons, prod;
+	size_t written = 0;
+
+	if (r < 0 || r >= MAX_RINGS || !rings[r].used)
+		return fail(EBADF, "drain ring: no such ring handle %d", r);
+	rb = &rings[r];
+	cons = __atomic_load_n((uint64_t *)rb->consumer, __ATOMIC_ACQUIRE);
+	prod = __atomic_load_n((uint64_t *)rb->producer, __ATOMIC_ACQUIRE);
+	while (cons < prod) {
+		uint32_t *hdr = (uint32_t *)(rb->data + (cons & rb->mask));
+		uint32_t word = __atomic_load_n(hdr, __ATOMIC_ACQUIRE);
+		uint32_t rec = word & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+		size_t padded = (rec + 7) & ~(size_t)7;
+
+		if (word & BPF_RINGBUF_BUSY_BIT)
+			break;
+		if (!(word & BPF_RINGBUF_DISCARD_BIT)) {
+			uint32_t head[2] = {rec, 0};
+			if (written + 8 + padded > len)
+				break;
+			memcpy((char *)buf + written, head, 8);
+			memcpy((char *)buf + written + 8, hdr + 2, rec);
+			memset((char *)buf + written + 8 + rec, 0, padded - rec);
+			written += 8 + padded;
+		}
+		cons += BPF_RINGBUF_HDR_SZ + padded;
+		__atomic_store_n((uint64_t *)rb->consumer, cons, __ATOMIC_RELEASE);
+	}
+	return (int)written;
+}
+
+static uint32_t xdp_flags_of(int mode)
+{
+	return mode == HOSA_XDP_NATIVE ? XDP_FLAGS_DRV_MODE : XDP_FLAGS_SKB_MODE;
+}
+
+HOSA_API int hosa_xdp_attach(int h, const char *prog, int ifindex, int mode)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	int fd, got = mode, i, slot = -1;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "attach XDP %s: no such object handle %d", prog, h);
+	if (mode != HOSA_XDP_AUTO && mode != HOSA_XDP_NATIVE && mode != HOSA_XDP_GENERIC)
+		return fail(EINVAL, "attach XDP %s: mode %d is not 0, 1 or 2", prog, mode);
+	p = find_prog(o, prog);
+	if (!p)
+		return fail(ENOENT, "attach XDP %s: no such program", prog);
+	fd = bpf_program__fd(p);
+	if (fd < 0)
+		return fail(EINVAL, "attach XDP %s: not loaded", prog);
+	for (i = 0; i < MAX_XDP; i++)
+		if (o->xdp[i].ifindex == ifindex || (!o->xdp[i].ifindex && slot < 0))
+			slot = i;
+	if (slot < 0)
+		return fail(EMFILE, "attach XDP %s: %d interfaces already", prog, MAX_XDP);
+	if (mode == HOSA_XDP_AUTO) {
+		got = HOSA_XDP_NATIVE;
+		if (bpf_xdp_attach(ifindex, fd, XDP_FLAGS_DRV_MODE, NULL)) {
+			if (errno != EOPNOTSUPP && errno != EINVAL)
+				return fail(errno, "attach XDP %s to ifindex %d in native mode", prog, ifindex);
+			got = HOSA_XDP_GENERIC;
+		}
+	}
+	if (got == HOSA_XDP_GENERIC || mode == HOSA_XDP_NATIVE) {
+		if (bpf_xdp_attach(ifindex, fd, xdp_flags_of(got), NULL))
+			return fail(errno, "attach XDP %s to ifindex %d in %s mode", prog, ifindex,
+				    got == HOSA_XDP_NATIVE ? "native" : "generic");
+	}
+	o->xdp[slot].ifindex = ifindex;
+	o->xdp[slot].prog_fd = fd;
+	o->xdp[slot].flags = xdp_flags_of(got);
+	return got;
+}
+
+HOSA_API int hosa_xdp_query(int ifindex)
+{
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+	if (bpf_xdp_query(ifindex, 0, &q))
+		return fail(errno, "query XDP on ifindex %d", ifindex);
+	switch (q.attach_mode) {
+	case XDP_ATTACHED_NONE:
+		return 0;
+	case XDP_ATTACHED_DRV:
+		return HOSA_XDP_NATIVE;
+	case XDP_ATTACHED_SKB:
+		return HOSA_XDP_GENERIC;
+	default:
+		return fail(EEXIST, "query XDP on ifindex %d: attached in mode %u", ifindex,
+			    q.attach_mode);
+	}
+}
+
+HOSA_API int hosa_xdp_detach(int ifindex, int mode)
+{
+	int h, i;
+
+	if (mode == HOSA_XDP_AUTO) {
+		mode = hosa_xdp_query(ifindex);
+		if (mode <= 0)
+			return mode;
+	}
+	if (bpf_xdp_detach(ifindex, xdp_flags_of(mode), NULL))
+		return fail(errno, "detach XDP from ifindex %d", ifindex);
+	for (h = 0; h < MAX_OBJS; h++)
+		for (i = 0; objs[h].used && i < MAX_XDP; i++)
+			if (objs[h].xdp[i].ifindex == ifindex)
+				memset(&objs[h].xdp[i], 0, sizeof(objs[h].xdp[i]));
+	return 0;
+}

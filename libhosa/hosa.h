@@ -1,0 +1,114 @@
+/* libhosa: the few things hosa's TypeScript cannot do itself, for bun:ffi.
+ *
+ * Flat API: every function is hosa_*, takes plain integers, pointers to
+ * caller-owned buffers and C strings, and returns >= 0 on success or a negative
+ * errno; hosa_last_error() then holds one line saying what failed. Objects are
+ * small integer handles, not pointers. Not thread-safe: one thread calls it.
+ * Mirrored by src/ffi/libhosa.ts; keep the two in step. */
+#ifndef HOSA_H
+#define HOSA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HOSA_API __attribute__((visibility("default")))
+
+/* XDP attach modes (hosa_xdp_attach's mode argument and its result). */
+#define HOSA_XDP_AUTO 0    /* native (driver) mode, else generic (skb) mode */
+#define HOSA_XDP_NATIVE 1  /* native only */
+#define HOSA_XDP_GENERIC 2 /* generic only */
+
+/* The message of the last failure ("load probes: Operation not permitted: ..."); never NULL. */
+HOSA_API const char *hosa_last_error(void);
+
+/* Number of possible CPUs: the stride of per-CPU map values. */
+HOSA_API int hosa_num_possible_cpus(void);
+
+/* Open a BPF ELF object from memory (copied; buf may be freed after); returns a handle. */
+HOSA_API int hosa_obj_open_mem(const void *buf, size_t len, const char *name);
+
+/* Set a `const volatile` global of the object's .rodata before load; len must equal its size. */
+HOSA_API int hosa_obj_set_rodata(int obj, const char *var, const void *value, size_t len);
+
+/* Enable or disable loading of one program (before load); disabled programs are not attached. */
+HOSA_API int hosa_obj_set_autoload(int obj, const char *prog, int enabled);
+
+/* Load (verify) every enabled program and create the maps. */
+HOSA_API int hosa_obj_load(int obj);
+
+/* Attach every loaded program that attaches by itself (tracepoints, kprobes,
+ * fentry...; XDP and other ifindex-bound programs are skipped); returns how many. */
+HOSA_API int hosa_obj_attach_all(int obj);
+
+/* Attach one loaded program by name (same kinds as hosa_obj_attach_all). */
+HOSA_API int hosa_obj_attach(int obj, const char *prog);
+
+/* Number of programs in the object (loaded or not). */
+HOSA_API int hosa_obj_program_count(int obj);
+
+/* Name of program i into buf (NUL-terminated); returns 1 if it is attached, 0 if not. */
+HOSA_API int hosa_obj_program_name(int obj, int i, char *buf, size_t len);
+
+/* Detach everything attached through this handle (XDP included), free the object. */
+HOSA_API int hosa_obj_close(int obj);
+
+/* File descriptor of a map by name (owned by the object: do not close it). */
+HOSA_API int hosa_obj_map_fd(int obj, const char *map);
+
+/* File descriptor of a loaded program by name (owned by the object). */
+HOSA_API int hosa_obj_prog_fd(int obj, const char *prog);
+
+/* Look up key in a map; value must hold value_size bytes (per-CPU maps:
+ * hosa_num_possible_cpus() * value_size rounded up to 8). -ENOENT if absent. */
+HOSA_API int hosa_map_lookup(int map_fd, const void *key, void *value);
+
+/* Insert or replace; flags: 0 any, 1 only if absent, 2 only if present (BPF_ANY/NOEXIST/EXIST). */
+HOSA_API int hosa_map_update(int map_fd, const void *key, const void *value, uint64_t flags);
+
+/* Delete key; -ENOENT if absent. */
+HOSA_API int hosa_map_delete(int map_fd, const void *key);
+
+/* Key and value sizes of a map, into *key_size and *value_size (either may be NULL). */
+HOSA_API int hosa_map_sizes(int map_fd, uint32_t *key_size, uint32_t *value_size);
+
+/* Read a per-CPU map entry whose value is `words` u64 counters and write their
+ * sums over all CPUs to out[0..words). */
+HOSA_API int hosa_percpu_sum(int map_fd, const void *key, uint64_t *out, uint32_t words);
+
+/* Dump a per-CPU hash whose values are `words` u64 counters: up to max_entries
+ * keys into keys (key_size bytes each) and their per-CPU sums into
+ * values (words u64 each); returns the number of entries written. If reset is
+ * non-zero, the entries written are deleted (increments racing the read are lost). */
+HOSA_API int hosa_percpu_hash_dump(int map_fd, void *keys, uint64_t *values, uint32_t max_entries,
+				   uint32_t words, int reset);
+
+/* Map a BPF ring buffer map of the object for reading; returns a ring handle. */
+HOSA_API int hosa_ringbuf_open(int obj, const char *map);
+
+/* Copy committed records without blocking into buf as [u32 length][u32 0][payload
+ * padded to 8], stopping before one that does not fit (it stays for the next call);
+ * returns bytes written. */
+HOSA_API int hosa_ringbuf_drain(int ring, void *buf, size_t len);
+
+/* Unmap a ring (also done by hosa_obj_close of its object). */
+HOSA_API int hosa_ringbuf_close(int ring);
+
+/* Attach XDP program prog of obj to ifindex; mode is HOSA_XDP_*; replaces a
+ * program already there. Returns the mode obtained (HOSA_XDP_NATIVE or _GENERIC). */
+HOSA_API int hosa_xdp_attach(int obj, const char *prog, int ifindex, int mode);
+
+/* Detach the XDP program from ifindex in the given mode (HOSA_XDP_AUTO: whichever is attached). */
+HOSA_API int hosa_xdp_detach(int ifindex, int mode);
+
+/* The XDP mode currently attached to ifindex: 0 none, HOSA_XDP_NATIVE or HOSA_XDP_GENERIC
+ * (a program attached in another mode, e.g. offload, gives -EEXIST). */
+HOSA_API int hosa_xdp_query(int ifindex);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
