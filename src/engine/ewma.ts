@@ -1,0 +1,66 @@
+// Exponentially weighted moving average in continuous time, with its first
+// and second time derivatives. Samples arrive every 100 ms, every 10 ms, or
+// irregularly, so the weight comes from the real step: α = 1 − exp(−Δt/τ)
+// is the discretisation of dȳ/dt = (y − ȳ)/τ, and the same τ means the same
+// smoothing whatever the tick.
+
+/** α for a step of `dtS` seconds and time constant `tauS` (τ = 0: no smoothing). */
+export function ewmaAlpha(dtS: number, tauS: number): number {
+  if (tauS <= 0) return 1;
+  return 1 - Math.exp(-dtS / tauS);
+}
+
+/** Smoothed value, velocity (per s) and acceleration (per s²) of one signal. */
+export class Ewma {
+  readonly tauS: number;
+  value = NaN;
+  /** dȳ/dt from the real step, itself smoothed with the same α. */
+  derivative = 0;
+  /** d²ȳ/dt² from the real step of the smoothed derivative, smoothed again. */
+  acceleration = 0;
+  lastT = NaN;
+
+  constructor(tauS: number) {
+    this.tauS = tauS;
+  }
+
+  /**
+   * Start from a known level (the baseline's mean distance): the first
+   * sample then only starts the clock, since with no Δt it has no weight.
+   */
+  prime(value: number): void {
+    this.value = value;
+    this.derivative = 0;
+    this.acceleration = 0;
+    this.lastT = NaN;
+  }
+
+  /**
+   * Take the sample y at time t (seconds). The first sample sets the value
+   * (unless primed) with zero derivatives; a repeated timestamp (Δt = 0)
+   * carries no time, so it changes nothing. The caller guarantees t never
+   * goes backwards.
+   */
+  update(t: number, y: number): void {
+    const last = this.lastT;
+    if (last !== last) {
+      this.lastT = t;
+      if (this.value === this.value) return;
+      this.value = y;
+      this.derivative = 0;
+      this.acceleration = 0;
+      return;
+    }
+    const dt = t - last;
+    if (!(dt > 0)) return;
+    this.lastT = t;
+    const a = ewmaAlpha(dt, this.tauS);
+    const prevValue = this.value;
+    const value = prevValue + a * (y - prevValue);
+    this.value = value;
+    const prevDerivative = this.derivative;
+    const derivative = prevDerivative + a * ((value - prevValue) / dt - prevDerivative);
+    this.derivative = derivative;
+    this.acceleration += a * ((derivative - prevDerivative) / dt - this.acceleration);
+  }
+}

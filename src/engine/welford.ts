@@ -1,0 +1,86 @@
+// Incremental mean and covariance (Welford 1962, in the weighted form of
+// West 1979, "Updating mean and variance estimates: an improved method",
+// CACM 22(9)). Old samples can be down-weighted by a decay factor so the
+// baseline follows slow drift; decay 1 is the exact, unweighted Welford.
+
+/**
+ * Streaming mean and covariance of n-dimensional samples, O(n²) per update,
+ * no allocation after construction.
+ */
+export class Welford {
+  readonly n: number;
+  /** Sum of the (decayed) sample weights; the sample count when nothing decays. */
+  weight = 0;
+  readonly mean: Float64Array;
+  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford), kept exactly symmetric. */
+  readonly m2: Float64Array;
+  private readonly delta: Float64Array;
+
+  constructor(n: number) {
+    this.n = n;
+    this.mean = new Float64Array(n);
+    this.m2 = new Float64Array(n * n);
+    this.delta = new Float64Array(n);
+  }
+
+  /** Start from a stored mean and (unbiased) covariance learned from `count` samples. */
+  static fromCovariance(mean: ArrayLike<number>, covariance: ArrayLike<number>, count: number): Welford {
+    const n = mean.length;
+    const w = new Welford(n);
+    w.weight = count;
+    const scale = count > 1 ? count - 1 : 0;
+    for (let i = 0; i < n; i++) w.mean[i] = mean[i];
+    for (let k = 0; k < n * n; k++) w.m2[k] = covariance[k] * scale;
+    return w;
+  }
+
+  /**
+   * Learn one sample. `decay` in (0, 1] multiplies the weight of everything
+   * learned so far before the new sample (weight 1) is added: the weighted
+   * mean and M2 about it scale by the same factor, so the update stays exact
+   * for the weights w_i = Π decay.
+   */
+  update(x: ArrayLike<number>, decay = 1): void {
+    const n = this.n;
+    const mean = this.mean;
+    const m2 = this.m2;
+    const delta = this.delta;
+    const w = this.weight * decay + 1;
+    this.weight = w;
+    const inv = 1 / w;
+    // Two deviations: from the old mean (delta) and from the new one (x − mean').
+    // Their product is the exact increment of M2; it avoids the cancellation
+    // of Σx² − n·mean² that ruins the textbook formula on large offsets.
+    for (let i = 0; i < n; i++) {
+      const d = x[i] - mean[i];
+      delta[i] = d;
+      mean[i] += d * inv;
+    }
+    for (let i = 0; i < n; i++) {
+      const di = delta[i];
+      const base = i * n;
+      for (let j = i; j < n; j++) {
+        const v = m2[base + j] * decay + di * (x[j] - mean[j]);
+        m2[base + j] = v;
+        m2[j * n + i] = v;
+      }
+    }
+  }
+
+  /** Unbiased covariance M2 / (W − 1) into `out` (n×n row-major); zeros until two samples are in. */
+  covarianceInto(out: Float64Array): Float64Array {
+    const denom = this.weight - 1;
+    const nn = this.n * this.n;
+    if (!(denom > 0)) {
+      out.fill(0, 0, nn);
+      return out;
+    }
+    const inv = 1 / denom;
+    for (let k = 0; k < nn; k++) out[k] = this.m2[k] * inv;
+    return out;
+  }
+
+  covariance(): Float64Array {
+    return this.covarianceInto(new Float64Array(this.n * this.n));
+  }
+}
