@@ -13,6 +13,9 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define IPPROTO_TCP 6
+/* x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
+#define __NR_mmap 9
+#define __NR_brk 12
 
 /* Set by the loader before load (hosa_obj_set_rodata). */
 const volatile __u32 cgroup_mode = HOSA_CGROUP_V2;
@@ -252,20 +255,17 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
 	return 0;
 }
 
-/* fentry on the syscall functions rather than syscalls:sys_enter_*: enabling
- * any syscall tracepoint sends every syscall of every task through the slow
- * path (TIF_SYSCALL_TRACEPOINT), which costs far more than these counters. */
-SEC("fentry/__x64_sys_brk")
-int BPF_PROG(sys_brk)
+/* brk and mmap through the raw sys_enter tracepoint, filtered by number: one
+ * program for both, and no tracefs needed. fentry on __x64_sys_brk would
+ * spare other syscalls the tracepoint slow path, but lockdown (integrity)
+ * refuses fentry programs, so it cannot be relied on. */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
 {
-	count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
-	return 0;
-}
-
-SEC("fentry/__x64_sys_mmap")
-int BPF_PROG(sys_mmap)
-{
-	count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
+	if (id == __NR_brk)
+		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
+	else if (id == __NR_mmap)
+		count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
 	return 0;
 }
 
@@ -304,14 +304,12 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned
 
 /* Passive opens finish in softirq context, on loopback inside the client's
  * send; the socket's own cgroup (v2) is used where the kernel keeps one. */
-SEC("tracepoint/sock/inet_sock_set_state")
-int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(inet_sock_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	struct sock *sk = (struct sock *)ctx->skaddr;
-	int oldstate = ctx->oldstate, newstate = ctx->newstate;
 	__u64 cgroup_id = 0;
 
-	if (ctx->protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 	if (cgroup_mode == HOSA_CGROUP_V2)
 		cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);

@@ -54,9 +54,20 @@ static void *scratch;
 static size_t scratch_len;
 
 /* Keep libbpf's first warning of the current call: after a failed load it is
- * the line that says why ("prog 'x': failed to load: -13"). */
+ * the line that says why ("libbpf: prog 'x': failed to load: -13").
+ * HOSA_LIBBPF_DEBUG=1 in the environment copies all of libbpf's output to stderr. */
 static int on_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
 {
+	static int debug = -1;
+
+	if (debug < 0)
+		debug = getenv("HOSA_LIBBPF_DEBUG") != NULL;
+	if (debug) {
+		va_list copy;
+		va_copy(copy, args);
+		vfprintf(stderr, fmt, copy);
+		va_end(copy);
+	}
 	if (level != LIBBPF_WARN || libbpf_warning[0])
 		return 0;
 	vsnprintf(libbpf_warning, sizeof(libbpf_warning), fmt, args);
@@ -87,7 +98,7 @@ static int fail(int err, const char *fmt, ...)
 	vsnprintf(action, sizeof(action), fmt, args);
 	va_end(args);
 	if (libbpf_warning[0])
-		snprintf(last_error, sizeof(last_error), "%s: %s: libbpf: %s", action, strerror(err),
+		snprintf(last_error, sizeof(last_error), "%s: %s: %s", action, strerror(err),
 			 libbpf_warning);
 	else
 		snprintf(last_error, sizeof(last_error), "%s: %s", action, strerror(err));

@@ -1,0 +1,285 @@
+// The only TypeScript that touches bun:ffi. Mirrors libhosa/hosa.h function
+// for function; a negative return becomes an FfiError carrying the errno and
+// libhosa's one-line message. libhosa.so and the BPF objects are embedded in
+// the compiled executable (`with { type: "file" }` resolves to /$bunfs/...),
+// so nothing is read from the source tree or the system's libraries.
+import { dlopen, FFIType } from "bun:ffi";
+import { createHash } from "node:crypto";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { EXIT } from "../cli/exit-codes.ts";
+import { HosaError } from "../errors.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
+import libhosaFile from "../../build/libhosa.so" with { type: "file" };
+import probesObjectFile from "../../build/bpf/probes.bpf.o" with { type: "file" };
+import xdpShedObjectFile from "../../build/bpf/xdp_shed.bpf.o" with { type: "file" };
+
+const ERRNO_NAMES: Record<number, string> = {
+  1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN",
+  12: "ENOMEM", 13: "EACCES", 16: "EBUSY", 17: "EEXIST", 19: "ENODEV", 22: "EINVAL", 24: "EMFILE",
+  28: "ENOSPC", 38: "ENOSYS", 95: "EOPNOTSUPP", 524: "ENOTSUPP",
+};
+
+/** A libhosa call returned -errno; `message` is libhosa's line ("load BPF object probes: Operation not permitted"). */
+export class FfiError extends HosaError {
+  readonly code: string;
+  constructor(
+    readonly fn: string,
+    readonly errno: number,
+    message: string,
+  ) {
+    super(message, errno === 1 || errno === 13 ? EXIT.PERMISSION : EXIT.FAILURE);
+    this.name = "FfiError";
+    this.code = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  }
+}
+
+/** XDP attach modes, as HOSA_XDP_* in hosa.h. */
+export const XDP_MODE = { AUTO: 0, NATIVE: 1, GENERIC: 2 } as const;
+export type XdpModeCode = (typeof XDP_MODE)[keyof typeof XDP_MODE];
+
+/** Map update flags (BPF_ANY, BPF_NOEXIST, BPF_EXIST). */
+export const MAP_UPDATE = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
+
+/** The BPF objects built from bpf/*.bpf.c and embedded in the executable. */
+const BPF_OBJECT_FILES = { probes: probesObjectFile, xdp_shed: xdpShedObjectFile } as const;
+export type BpfObjectName = keyof typeof BPF_OBJECT_FILES;
+
+const { i32, u32, u64, ptr, cstring } = FFIType;
+const SYMBOLS = {
+  hosa_last_error: { args: [], returns: cstring },
+  hosa_num_possible_cpus: { args: [], returns: i32 },
+  hosa_obj_open_mem: { args: [ptr, u64, ptr], returns: i32 },
+  hosa_obj_set_rodata: { args: [i32, ptr, ptr, u64], returns: i32 },
+  hosa_obj_set_autoload: { args: [i32, ptr, i32], returns: i32 },
+  hosa_obj_load: { args: [i32], returns: i32 },
+  hosa_obj_attach_all: { args: [i32], returns: i32 },
+  hosa_obj_attach: { args: [i32, ptr], returns: i32 },
+  hosa_obj_program_count: { args: [i32], returns: i32 },
+  hosa_obj_program_name: { args: [i32, i32, ptr, u64], returns: i32 },
+  hosa_obj_close: { args: [i32], returns: i32 },
+  hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
+  hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
+  hosa_map_lookup: { args: [i32, ptr, ptr], returns: i32 },
+  hosa_map_update: { args: [i32, ptr, ptr, u64], returns: i32 },
+  hosa_map_delete: { args: [i32, ptr], returns: i32 },
+  hosa_map_sizes: { args: [i32, ptr, ptr], returns: i32 },
+  hosa_percpu_sum: { args: [i32, ptr, ptr, u32], returns: i32 },
+  hosa_percpu_hash_dump: { args: [i32, ptr, ptr, u32, u32, i32], returns: i32 },
+  hosa_ringbuf_open: { args: [i32, ptr], returns: i32 },
+  hosa_ringbuf_drain: { args: [i32, ptr, u64], returns: i32 },
+  hosa_ringbuf_close: { args: [i32], returns: i32 },
+  hosa_xdp_attach: { args: [i32, ptr, i32, i32], returns: i32 },
+  hosa_xdp_detach: { args: [i32, i32], returns: i32 },
+  hosa_xdp_query: { args: [i32], returns: i32 },
+} as const;
+
+type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
+let loaded: { symbols: Lib; path: string } | undefined;
+
+/** A private directory for the extracted library: root's under /run, others' under the temp dir. */
+function extractionDir(): string {
+  const uid = process.getuid?.() ?? 0;
+  const dir = process.env.HOSA_LIB_DIR ?? (uid === 0 ? "/run/hosa/lib" : join(tmpdir(), `hosa-${uid}-lib`));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = lstatSync(dir);
+  // Someone else's directory (or a symlink planted in /tmp) could swap the library under us.
+  if (!st.isDirectory() || st.uid !== uid) {
+    throw new HosaError(`extract libhosa to ${dir}: not a directory owned by uid ${uid}`);
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+  return dir;
+}
+
+/** Write the embedded libhosa.so to a private directory (content-hashed name) and return its path. */
+export function extractLibhosa(): string {
+  let image: Buffer;
+  try {
+    image = readFileSync(libhosaFile);
+  } catch (e) {
+    throw new HosaError(`read embedded libhosa.so: ${(e as Error).message}`);
+  }
+  const hash = createHash("sha256").update(image).digest("hex").slice(0, 16);
+  const path = join(extractionDir(), `libhosa-${hash}.so`);
+  const same =
+    existsSync(path) && createHash("sha256").update(readFileSync(path)).digest("hex").slice(0, 16) === hash;
+  if (!same) writeFileAtomic(path, image, 0o500);
+  return path;
+}
+
+function lib(): Lib {
+  if (loaded) return loaded.symbols;
+  const path = extractLibhosa();
+  try {
+    loaded = { symbols: dlopen(path, SYMBOLS).symbols, path };
+  } catch (e) {
+    throw new HosaError(`open libhosa ${path}: ${(e as Error).message}`);
+  }
+  return loaded.symbols;
+}
+
+/** Where libhosa.so was loaded from (after the first call), for `hosa doctor`. */
+export function libhosaPath(): string | undefined {
+  return loaded?.path;
+}
+
+function cstr(s: string): Buffer {
+  return Buffer.from(`${s}\0`);
+}
+
+function check(fn: string, rc: number): number {
+  if (rc >= 0) return rc;
+  throw new FfiError(fn, -rc, String(lib().hosa_last_error()));
+}
+
+/** The embedded bytes of a BPF object (bpf/<name>.bpf.c), for objOpenMem. */
+export function bpfObjectImage(name: BpfObjectName): Uint8Array {
+  try {
+    return readFileSync(BPF_OBJECT_FILES[name]);
+  } catch (e) {
+    throw new HosaError(`read embedded BPF object ${name}.bpf.o: ${(e as Error).message}`);
+  }
+}
+
+export function lastError(): string {
+  return String(lib().hosa_last_error());
+}
+
+export function numPossibleCpus(): number {
+  return check("hosa_num_possible_cpus", lib().hosa_num_possible_cpus());
+}
+
+/** Open a BPF object from its ELF bytes; returns a handle for the obj* calls. */
+export function objOpenMem(image: Uint8Array, name: string): number {
+  return check("hosa_obj_open_mem", lib().hosa_obj_open_mem(image, image.byteLength, cstr(name)));
+}
+
+/** Set a `const volatile` global before objLoad; `value` must be exactly its size. */
+export function objSetRodata(obj: number, variable: string, value: Uint8Array): void {
+  check("hosa_obj_set_rodata", lib().hosa_obj_set_rodata(obj, cstr(variable), value, value.byteLength));
+}
+
+export function objSetAutoload(obj: number, prog: string, enabled: boolean): void {
+  check("hosa_obj_set_autoload", lib().hosa_obj_set_autoload(obj, cstr(prog), enabled ? 1 : 0));
+}
+
+export function objLoad(obj: number): void {
+  check("hosa_obj_load", lib().hosa_obj_load(obj));
+}
+
+/** Attach every self-attaching program (not XDP); returns how many. */
+export function objAttachAll(obj: number): number {
+  return check("hosa_obj_attach_all", lib().hosa_obj_attach_all(obj));
+}
+
+export function objAttach(obj: number, prog: string): void {
+  check("hosa_obj_attach", lib().hosa_obj_attach(obj, cstr(prog)));
+}
+
+/** Every program of the object and whether it is attached through this handle. */
+export function objPrograms(obj: number): { name: string; attached: boolean }[] {
+  const n = check("hosa_obj_program_count", lib().hosa_obj_program_count(obj));
+  const buf = Buffer.alloc(128);
+  const out: { name: string; attached: boolean }[] = [];
+  for (let i = 0; i < n; i++) {
+    const attached = check("hosa_obj_program_name", lib().hosa_obj_program_name(obj, i, buf, buf.length));
+    out.push({ name: buf.toString("utf8", 0, buf.indexOf(0)), attached: attached === 1 });
+  }
+  return out;
+}
+
+/** Detach everything (XDP included) and free the object. */
+export function objClose(obj: number): void {
+  check("hosa_obj_close", lib().hosa_obj_close(obj));
+}
+
+export function objMapFd(obj: number, map: string): number {
+  return check("hosa_obj_map_fd", lib().hosa_obj_map_fd(obj, cstr(map)));
+}
+
+export function objProgFd(obj: number, prog: string): number {
+  return check("hosa_obj_prog_fd", lib().hosa_obj_prog_fd(obj, cstr(prog)));
+}
+
+/** Look up `key` into `value` (value_size bytes; per-CPU: cpus x value_size); false if absent. */
+export function mapLookup(fd: number, key: Uint8Array, value: Uint8Array): boolean {
+  const rc = lib().hosa_map_lookup(fd, key, value);
+  if (rc === -2) return false;
+  check("hosa_map_lookup", rc);
+  return true;
+}
+
+export function mapUpdate(fd: number, key: Uint8Array, value: Uint8Array, flags: number = MAP_UPDATE.ANY): void {
+  check("hosa_map_update", lib().hosa_map_update(fd, key, value, flags));
+}
+
+/** Delete `key`; false if it was absent. */
+export function mapDelete(fd: number, key: Uint8Array): boolean {
+  const rc = lib().hosa_map_delete(fd, key);
+  if (rc === -2) return false;
+  check("hosa_map_delete", rc);
+  return true;
+}
+
+export function mapSizes(fd: number): { keySize: number; valueSize: number } {
+  const k = new Uint32Array(1);
+  const v = new Uint32Array(1);
+  check("hosa_map_sizes", lib().hosa_map_sizes(fd, k, v));
+  return { keySize: k[0] as number, valueSize: v[0] as number };
+}
+
+/** Sum a per-CPU entry of `out.length` u64 counters over all CPUs into `out`; false if the key is absent. */
+export function percpuSum(fd: number, key: Uint8Array, out: BigUint64Array): boolean {
+  const rc = lib().hosa_percpu_sum(fd, key, out, out.length);
+  if (rc === -2) return false;
+  check("hosa_percpu_sum", rc);
+  return true;
+}
+
+/**
+ * Dump a per-CPU hash of `words`-u64 values: keys into `keys` (key_size bytes
+ * each), per-CPU sums into `values` (`words` each), at most `maxEntries`.
+ * `reset` deletes what was read. Returns the number of entries.
+ */
+export function percpuHashDump(
+  fd: number,
+  keys: Uint8Array,
+  values: BigUint64Array,
+  maxEntries: number,
+  words: number,
+  reset = false,
+): number {
+  if (values.length < maxEntries * words) {
+    throw new HosaError(`dump per-CPU map fd ${fd}: values holds ${values.length} u64, needs ${maxEntries * words}`);
+  }
+  return check("hosa_percpu_hash_dump", lib().hosa_percpu_hash_dump(fd, keys, values, maxEntries, words, reset ? 1 : 0));
+}
+
+export function ringbufOpen(obj: number, map: string): number {
+  return check("hosa_ringbuf_open", lib().hosa_ringbuf_open(obj, cstr(map)));
+}
+
+/** Drain without blocking into `buf` as [u32 length][u32 0][payload padded to 8]...; returns bytes written. */
+export function ringbufDrain(ring: number, buf: Uint8Array): number {
+  return check("hosa_ringbuf_drain", lib().hosa_ringbuf_drain(ring, buf, buf.byteLength));
+}
+
+export function ringbufClose(ring: number): void {
+  check("hosa_ringbuf_close", lib().hosa_ringbuf_close(ring));
+}
+
+/** Attach XDP program `prog` of `obj` to `ifindex`; returns the mode obtained (XDP_MODE.NATIVE or GENERIC). */
+export function xdpAttach(obj: number, prog: string, ifindex: number, mode: XdpModeCode = XDP_MODE.AUTO): XdpModeCode {
+  return check("hosa_xdp_attach", lib().hosa_xdp_attach(obj, cstr(prog), ifindex, mode)) as XdpModeCode;
+}
+
+/** Detach XDP from `ifindex` (AUTO: whatever mode is attached). */
+export function xdpDetach(ifindex: number, mode: XdpModeCode = XDP_MODE.AUTO): void {
+  check("hosa_xdp_detach", lib().hosa_xdp_detach(ifindex, mode));
+}
+
+/** The XDP mode attached to `ifindex`: 0 (none), XDP_MODE.NATIVE or XDP_MODE.GENERIC. */
+export function xdpQuery(ifindex: number): number {
+  return check("hosa_xdp_query", lib().hosa_xdp_query(ifindex));
+}
