@@ -186,9 +186,11 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     else if (n.startsWith("net_")) procSource(n, PROC.netDev, `${cfg.procRoot}/${PROC.netDev}${opts.includeLoopback ? "" : " without lo"}`);
     else if (n.startsWith("tcp_")) procSource(n, PROC.netSnmp, `${cfg.procRoot}/${PROC.netSnmp} Tcp`);
   }
+  const readAsZero = sources.filter((s) => fellBack.includes(s.dim) && s.source === "unavailable").map((s) => s.dim);
+  const fromProc = fellBack.filter((d) => !readAsZero.includes(d));
   const fallbackNotice =
     fellBack.length > 0
-      ? `hosa: eBPF unavailable (${fallbackReason}): ${fellBack.join(", ")} come from /proc${sources.some((s) => fellBack.includes(s.dim) && s.source === "unavailable") ? ` or read as 0 (${sources.filter((s) => fellBack.includes(s.dim) && s.source === "unavailable").map((s) => s.dim).join(", ")})` : ""}`
+      ? `hosa: eBPF unavailable (${fallbackReason}): ${[fromProc.length ? `${fromProc.join(", ")} come from /proc` : "", readAsZero.length ? `${readAsZero.join(", ")} read as 0` : ""].filter(Boolean).join("; ")}`
       : "";
 
   // Current and previous readings; reused every tick.

@@ -1,0 +1,283 @@
+import { afterAll, describe, expect, test } from "bun:test";
+import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { defaultConfig, type HosaConfig } from "../../src/config.ts";
+import { HosaError } from "../../src/errors.ts";
+import { EXIT } from "../../src/cli/exit-codes.ts";
+import { createLiveSource, type ProbeCounters } from "../../src/sense/live-source.ts";
+import { ALL_DIMENSIONS, DEFAULT_DIMENSIONS, selectDimensions } from "../../src/sense/dimensions.ts";
+
+const FIX = `${import.meta.dir}/../fixtures`;
+const REPO = `${import.meta.dir}/../..`;
+const tmp = mkdtempSync(`${tmpdir()}/hosa-live-`);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function senseCfg(over: Partial<HosaConfig["sense"]>): HosaConfig["sense"] {
+  return { ...defaultConfig().sense, ...over };
+}
+
+const valueOf = (src: { dims: { name: string }[] }, x: Float64Array, name: string) => x[src.dims.findIndex((d) => d.name === name)];
+
+describe("dimension set", () => {
+  test("the default set is the 17 dimensions of issue 4, with units, load signs, capacity and propagation", () => {
+    expect(DEFAULT_DIMENSIONS.map((d) => d.name)).toEqual([
+      "cpu_busy_ratio", "mem_used_ratio", "mem_available_bytes", "psi_cpu_some_ratio", "psi_mem_some_ratio", "psi_io_some_ratio",
+      "sched_wakeups_per_s", "runq_latency_us", "page_faults_per_s", "alloc_syscalls_per_s", "blk_ios_per_s", "blk_latency_us",
+      "net_rx_bytes_per_s", "net_tx_bytes_per_s", "tcp_retrans_per_s", "tcp_active_opens_per_s", "forks_per_s",
+    ]);
+    const by = (n: string) => DEFAULT_DIMENSIONS.find((d) => d.name === n)!;
+    expect(by("mem_used_ratio").capacity).toBe(1);
+    expect(by("mem_available_bytes").loadSign).toBe(-1);
+    expect(by("forks_per_s").propagation).toBe(true);
+    expect(by("tcp_active_opens_per_s").propagation).toBe(true);
+    expect(DEFAULT_DIMENSIONS.filter((d) => d.propagation).length).toBe(2);
+    for (const d of ALL_DIMENSIONS) expect(d.unit).not.toBe("");
+  });
+
+  test("selectDimensions() keeps the configured order and names an unknown dimension", () => {
+    expect(selectDimensions(["forks_per_s", "cpu_busy_ratio"]).map((d) => d.name)).toEqual(["forks_per_s", "cpu_busy_ratio"]);
+    let err: unknown;
+    try {
+      selectDimensions(["cpu_busy_ratio", "cpu_bussy"]);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HosaError);
+    expect((err as HosaError).exitCode).toBe(EXIT.CONFIG);
+    expect((err as HosaError).message).toStartWith('cannot select dimensions: unknown dimension "cpu_bussy"');
+  });
+});
+
+describe("live source on fixtures", () => {
+  test("two reads 2 s apart give exact rates, ratios and gauges", () => {
+    const root = `${tmp}/busy`;
+    cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
+    const src = createLiveSource(senseCfg({ procRoot: root, cgroupRoot: `${FIX}/cgroupfs/v2`, ebpf: "off", dimensions: ALL_DIMENSIONS.map((d) => d.name) }));
+    const first = src.read(10);
+    // No previous read: every rate is 0, gauges are already there.
+    expect(valueOf(src, first.x, "forks_per_s")).toBe(0);
+    expect(valueOf(src, first.x, "mem_used_ratio")).toBe(0.5);
+    cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
+    const s = src.read(12);
+    expect(s.t).toBe(12);
+    const expected: Record<string, number> = {
+      cpu_busy_ratio: 0.75, // Δtotal 400 ticks, Δ(idle+iowait) 100
+      mem_used_ratio: 0.75,
+      mem_available_bytes: 4096000 * 1024,
+      psi_cpu_some_ratio: 0.25, // 500 000 us stalled over 2 s
+      psi_mem_some_ratio: 0.1,
+      psi_io_some_ratio: 0.5,
+      psi_cpu_full_ratio: 0,
+      psi_mem_full_ratio: 0.05,
+      psi_io_full_ratio: 0.3,
+      sched_wakeups_per_s: 10000, // /proc fallback: ctxt
+      ctx_switches_per_s: 10000,
+      runq_latency_us: 0, // no source without eBPF
+      page_faults_per_s: 30000,
+      major_faults_per_s: 5,
+      alloc_syscalls_per_s: 0,
+      blk_ios_per_s: 1100, // nvme0n1 2000 + sda 200 I/Os; partitions, loop and dm ignored
+      blk_bytes_per_s: (25600 * 512) / 2,
+      blk_latency_us: 2000, // 4400 ms over 2200 I/Os
+      net_rx_bytes_per_s: 1000000, // lo excluded
+      net_tx_bytes_per_s: 600000,
+      net_rx_packets_per_s: 1000,
+      net_tx_packets_per_s: 600,
+      tcp_retrans_per_s: 5,
+      tcp_active_opens_per_s: 50,
+      tcp_passive_opens_per_s: 20,
+      tcp_established: 42,
+      forks_per_s: 250,
+      procs_running: 4,
+      procs_blocked: 1,
+    };
+    for (const d of src.dims) expect({ dim: d.name, v: valueOf(src, s.x, d.name) }).toEqual({ dim: d.name, v: expected[d.name] });
+    expect(src.sources.find((x) => x.dim === "runq_latency_us")?.source).toBe("unavailable");
+    expect(src.sources.find((x) => x.dim === "psi_io_some_ratio")?.source).toBe("psi");
+    src.close();
+    src.close();
+  });
+
+  test("rates use the real elapsed time: the same counters over 4 s give half the rate", () => {
+    const root = `${tmp}/late`;
+    cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
+    const src = createLiveSource(senseCfg({ procRoot: root, cgroupRoot: `${FIX}/cgroupfs/v2`, ebpf: "off", dimensions: ["forks_per_s", "psi_io_some_ratio"] }));
+    src.read(100);
+    cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
+    const s = src.read(104);
+    expect(Array.from(s.x)).toEqual([125, 0.25]);
+  });
+
+  test("without PSI (kernel 4.14) the PSI dimensions are unavailable with the reason, read 0, and the rest works", () => {
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/kernel-4.14`, cgroupRoot: `${FIX}/cgroupfs/v1`, ebpf: "off" }));
+    const psi = src.sources.filter((x) => x.dim.startsWith("psi_"));
+    expect(psi.length).toBe(3);
+    for (const p of psi) {
+      expect(p.source).toBe("unavailable");
+      expect(p.detail).toContain("pressure/");
+      expect(p.detail).toContain("no such file");
+    }
+    src.read(1);
+    const s = src.read(2);
+    for (const v of s.x) expect(Number.isFinite(v)).toBe(true);
+    expect(valueOf(src, s.x, "psi_mem_some_ratio")).toBe(0);
+    expect(valueOf(src, s.x, "mem_used_ratio")).toBeCloseTo(1 - 2560000 / 8192000, 12);
+  });
+
+  test("a counter that goes backwards (reset) reads as 0, never negative", () => {
+    const root = `${tmp}/reset`;
+    cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
+    const src = createLiveSource(senseCfg({ procRoot: root, cgroupRoot: `${FIX}/cgroupfs/v2`, ebpf: "off" }));
+    src.read(1);
+    cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
+    const s = src.read(2);
+    for (const d of src.dims) if (d.unit === "1/s" || d.unit === "bytes/s") expect(valueOf(src, s.x, d.name)).toBe(0);
+  });
+
+  test("cgroups() lists the attribution hierarchy's groups with usage", () => {
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/hybrid`, ebpf: "off" }));
+    expect(src.layout.version).toBe("hybrid");
+    src.read(0);
+    const groups = src.cgroups();
+    expect(groups.map((g) => g.path)).toEqual(["/docker", "/system.slice", "/docker/abc123", "/system.slice/postgres.service"]);
+    expect(groups.find((g) => g.path === "/system.slice/postgres.service")?.memoryBytes).toBe(536870912);
+  });
+
+  test("eBPF counters map onto their dimensions (probe object from this test: the arithmetic, not the kernel)", () => {
+    // The real probes are exercised in test/sense/probes.test.ts; this checks
+    // differencing and units with counters whose values are known.
+    let k = 0;
+    const at = (base: number, perRead: number) => base + perRead * k;
+    const totals = (): ProbeCounters => ({
+      wakeups: at(1000, 4000), runqLatencyNs: at(0, 2_000_000), runqSwitches: at(0, 1000), forks: BigInt(at(10, 60)),
+      pageFaults: at(0, 8000), brkCalls: at(0, 100), mmapCalls: at(0, 300), blkCompleted: at(0, 50), blkLatencyNs: at(0, 25_000_000),
+      tcpActiveOpens: at(0, 6), tcpRetransmits: at(0, 2),
+    });
+    let closed = 0;
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2` }), {
+      openProbes: () => ({ totals, close: () => void closed++ }),
+    });
+    expect(src.ebpf).toBe(true);
+    expect(src.fallbackNotice).toBe("");
+    src.read(0);
+    k = 1;
+    const s = src.read(2);
+    expect(valueOf(src, s.x, "sched_wakeups_per_s")).toBe(2000);
+    expect(valueOf(src, s.x, "runq_latency_us")).toBe(2);
+    expect(valueOf(src, s.x, "forks_per_s")).toBe(30);
+    expect(valueOf(src, s.x, "page_faults_per_s")).toBe(4000);
+    expect(valueOf(src, s.x, "alloc_syscalls_per_s")).toBe(200);
+    expect(valueOf(src, s.x, "blk_latency_us")).toBe(500);
+    expect(valueOf(src, s.x, "tcp_active_opens_per_s")).toBe(3);
+    expect(valueOf(src, s.x, "tcp_retrans_per_s")).toBe(1);
+    expect(src.sources.filter((x) => x.source === "ebpf").length).toBe(8);
+    src.close();
+    src.close();
+    expect(closed).toBe(1);
+  });
+
+  test("probes that fail to open give one fallback line naming the reason and the dimensions", () => {
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2` }), {
+      openProbes: () => {
+        throw new Error("bpf(): Operation not permitted");
+      },
+    });
+    expect(src.ebpf).toBe(false);
+    expect(src.fallbackNotice).toStartWith("hosa: eBPF unavailable (bpf(): Operation not permitted): ");
+    expect(src.fallbackNotice).toContain("forks_per_s");
+    expect(src.fallbackNotice).toContain("runq_latency_us, alloc_syscalls_per_s read as 0");
+    expect(src.fallbackNotice).not.toContain("\n");
+  });
+
+  test("no fallback line when no selected dimension needs eBPF", () => {
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2`, dimensions: ["cpu_busy_ratio", "mem_used_ratio"] }));
+    expect(src.fallbackNotice).toBe("");
+  });
+});
+
+describe("live source on this host", () => {
+  test("live reads are sane: 0 <= ratios <= 1, rates >= 0, memory figures positive", async () => {
+    const src = createLiveSource(senseCfg({ ebpf: "off" }));
+    src.read(performance.now() / 1000);
+    await Bun.sleep(120);
+    const s = src.read(performance.now() / 1000);
+    for (let i = 0; i < src.dims.length; i++) {
+      const d = src.dims[i];
+      const v = s.x[i];
+      expect(Number.isFinite(v)).toBe(true);
+      expect(v).toBeGreaterThanOrEqual(0);
+      if (d.unit === "ratio") expect(v).toBeLessThanOrEqual(1);
+    }
+    expect(valueOf(src, s.x, "mem_available_bytes")).toBeGreaterThan(0);
+    expect(valueOf(src, s.x, "mem_used_ratio")).toBeGreaterThan(0);
+    expect(valueOf(src, s.x, "sched_wakeups_per_s")).toBeGreaterThan(0);
+    src.close();
+  });
+
+  test("a burst of 200 forked processes raises forks_per_s via /proc/stat", async () => {
+    const src = createLiveSource(senseCfg({ ebpf: "off", dimensions: ["forks_per_s"] }));
+    const t0 = performance.now() / 1000;
+    src.read(t0);
+    const N = 200;
+    for (let i = 0; i < N; i += 20) {
+      const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
+      await Promise.all(batch.map((p) => p.exited));
+    }
+    const t1 = performance.now() / 1000;
+    const s = src.read(t1);
+    // Forks counted over the window = rate × real elapsed time; other engineers' processes only add.
+    expect(s.x[0] * (t1 - t0)).toBeGreaterThanOrEqual(N - 1e-6);
+    src.close();
+  });
+
+  test("cgroups() on this host lists memory groups with paths relative to the hierarchy root", () => {
+    const src = createLiveSource(senseCfg({ ebpf: "off" }));
+    src.read(1);
+    const groups = src.cgroups();
+    expect(groups.length).toBeGreaterThan(0);
+    for (const g of groups) {
+      expect(g.path).toStartWith("/");
+      expect(g.memoryBytes).toBeGreaterThanOrEqual(0);
+    }
+    expect(src.cgroups()).toBe(groups); // same tick: not re-read
+  });
+
+  test("as a process without capabilities: announces the fallback once and still samples", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/hosa-nocap-`);
+    chmodSync(dir, 0o755);
+    const script = `${dir}/nocap.ts`;
+    writeFileSync(
+      script,
+      `import { createLiveSource } from ${JSON.stringify(`${REPO}/src/sense/live-source.ts`)};
+import { defaultConfig } from ${JSON.stringify(`${REPO}/src/config.ts`)};
+const src = createLiveSource(defaultConfig().sense);
+if (src.fallbackNotice) process.stderr.write(src.fallbackNotice + "\\n");
+let t = 0;
+const out = [];
+for (let i = 0; i < 3; i++) { const s = src.read(t); t += 0.1; out.push(Array.from(s.x)); }
+src.close();
+process.stdout.write(JSON.stringify({ uid: process.getuid(), ebpf: src.ebpf, dims: src.dims.length, samples: out }) + "\\n");
+`,
+    );
+    chmodSync(script, 0o644);
+    const bun = process.execPath;
+    const p = Bun.spawn(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", bun, script], {
+      stdout: "pipe",
+      stderr: "pipe",
+      env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: dir, BUN_RUNTIME_TRANSPILER_CACHE_PATH: "0" },
+    });
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    rmSync(dir, { recursive: true, force: true });
+    expect({ code, stderrLines: stderr.trim().split("\n").length }).toEqual({ code: 0, stderrLines: 1 });
+    expect(stderr).toStartWith("hosa: eBPF unavailable (");
+    expect(stderr).toContain("come from /proc");
+    const r = JSON.parse(stdout);
+    expect(r.uid).toBe(65534);
+    expect(r.ebpf).toBe(false);
+    expect(r.samples.length).toBe(3);
+    for (const x of r.samples) {
+      expect(x.length).toBe(r.dims);
+      for (const v of x) expect(Number.isFinite(v)).toBe(true);
+    }
+  });
+});
