@@ -1,0 +1,262 @@
+// The eBPF half of sensing: bpf/probes.bpf.c loaded through libhosa, read as
+// cumulative counters (global and per cgroup) and a stream of discrete
+// events. Reads reuse their buffers: at 10 ms ticks this runs 100 times a
+// second. Any failure to load is a HosaError whose message the sense layer
+// prints once as the reason it fell back to /proc.
+import { existsSync, readFileSync } from "node:fs";
+import { EXIT } from "../cli/exit-codes.ts";
+import { HosaError } from "../errors.ts";
+import * as ffi from "../ffi/libhosa.ts";
+
+/** Which hierarchy a cgroup id names: the unified one, or the v1 memory controller's (hybrid and v1 hosts). */
+export type CgroupHierarchy = "v2" | "memory-v1";
+
+/** Cumulative counters since load; the same set globally and per cgroup. */
+export interface ProbeTotals {
+  wakeups: number;
+  runqLatencyNs: number;
+  runqSwitches: number;
+  forks: number;
+  pageFaults: number;
+  brkCalls: number;
+  mmapCalls: number;
+  blkIssued: number;
+  blkCompleted: number;
+  blkBytes: number;
+  blkLatencyNs: number;
+  tcpStateChanges: number;
+  tcpActiveOpens: number;
+  tcpPassiveOpens: number;
+  tcpRetransmits: number;
+  oomKills: number;
+  /** Events the ring buffer had no room for (counted, not delivered). */
+  eventsDropped: number;
+}
+
+/** The order of enum hosa_counter in bpf/probes.h. */
+export const PROBE_COUNTERS: readonly (keyof ProbeTotals)[] = [
+  "wakeups",
+  "runqLatencyNs",
+  "runqSwitches",
+  "forks",
+  "pageFaults",
+  "brkCalls",
+  "mmapCalls",
+  "blkIssued",
+  "blkCompleted",
+  "blkBytes",
+  "blkLatencyNs",
+  "tcpStateChanges",
+  "tcpActiveOpens",
+  "tcpPassiveOpens",
+  "tcpRetransmits",
+  "oomKills",
+  "eventsDropped",
+];
+const WORDS = PROBE_COUNTERS.length;
+/** HOSA_MAX_CGROUPS in bpf/probes.h. */
+const MAX_CGROUPS = 4096;
+const EVENT_BYTES = 48;
+const EVENT_TYPES: Record<number, ProbeEvent["kind"]> = { 1: "oom-kill", 2: "fork-burst" };
+
+export interface ProbeEvent {
+  kind: "oom-kill" | "fork-burst";
+  /** CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
+  tNs: number;
+  /** Cgroup id of the victim (oom-kill) or of the forking task; the inode of its directory. */
+  cgroupId: number;
+  pid: number;
+  tgid: number;
+  /** Forks on one CPU within the burst window (fork-burst); 1 for oom-kill. */
+  count: number;
+  comm: string;
+}
+
+export interface ProbeOptions {
+  cgroupHierarchy: CgroupHierarchy;
+  /** Count per cgroup as well as globally (default true). */
+  perCgroup?: boolean;
+  /** Forks on one CPU within `forkBurstWindowMs` that make a fork-burst event (default 64 in 100 ms). */
+  forkBurstThreshold?: number;
+  forkBurstWindowMs?: number;
+}
+
+export interface BpfProbes {
+  readonly cgroupHierarchy: CgroupHierarchy;
+  /** Names of the attached programs. */
+  readonly programs: string[];
+  /** Global cumulative counters; fills and returns `into` when given (no allocation). */
+  totals(into?: ProbeTotals): ProbeTotals;
+  /** Cumulative counters per cgroup id; reuses `into` and its entries when given. */
+  perCgroup(into?: Map<number, ProbeTotals>): Map<number, ProbeTotals>;
+  /** Stop counting for cgroups that are gone (their ids are never reused while the kernel runs). */
+  forgetCgroups(ids: Iterable<number>): void;
+  /** Events since the last call, oldest first; never blocks. */
+  drainEvents(): ProbeEvent[];
+  /** Detach and free everything; idempotent. */
+  close(): void;
+}
+
+export function emptyTotals(): ProbeTotals {
+  const t = {} as ProbeTotals;
+  for (const k of PROBE_COUNTERS) t[k] = 0;
+  return t;
+}
+
+/** The hierarchy cgroup ids should come from on this host: v2 when its root holds the memory controller. */
+export function detectCgroupHierarchy(cgroupRoot = "/sys/fs/cgroup"): CgroupHierarchy {
+  try {
+    if (readFileSync(`${cgroupRoot}/cgroup.controllers`, "latin1").split(/\s+/).includes("memory")) return "v2";
+  } catch {}
+  return existsSync(`${cgroupRoot}/memory/cgroup.procs`) ? "memory-v1" : "v2";
+}
+
+/** Why probes cannot load here, checked before asking the kernel so the message names the cause. */
+function preflight(): void {
+  const action = "load eBPF probes";
+  if (process.platform !== "linux") throw new HosaError(`${action}: not Linux`, EXIT.UNSUPPORTED);
+  const status = readFileSync("/proc/self/status", "latin1");
+  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
+  const CAP_SYS_ADMIN = 21n;
+  const CAP_BPF = 39n;
+  const CAP_PERFMON = 38n;
+  const has = (cap: bigint) => (capEff >> cap) & 1n;
+  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
+    throw new HosaError(`${action}: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); this process has neither`, EXIT.PERMISSION);
+  }
+  if (!existsSync("/sys/kernel/btf/vmlinux")) {
+    throw new HosaError(`${action}: no /sys/kernel/btf/vmlinux: the kernel was built without CONFIG_DEBUG_INFO_BTF`, EXIT.UNSUPPORTED);
+  }
+  // tp_btf programs using task storage need 5.11.
+  const m = /^(\d+)\.(\d+)/.exec(readFileSync("/proc/sys/kernel/osrelease", "latin1"));
+  if (m && (Number(m[1]) < 5 || (Number(m[1]) === 5 && Number(m[2]) < 11))) {
+    throw new HosaError(`${action}: kernel ${m[0]} is older than 5.11`, EXIT.UNSUPPORTED);
+  }
+}
+
+function u32(v: number): Uint8Array {
+  return new Uint8Array(new Uint32Array([v]).buffer);
+}
+
+function u64(v: bigint): Uint8Array {
+  return new Uint8Array(new BigUint64Array([v]).buffer);
+}
+
+function fill(target: ProbeTotals, words: BigUint64Array, offset: number): ProbeTotals {
+  for (let i = 0; i < WORDS; i++) target[PROBE_COUNTERS[i] as keyof ProbeTotals] = Number(words[offset + i]);
+  return target;
+}
+
+/** Load and attach the probes. Throws a HosaError saying why not (permission, BTF, kernel, verifier). */
+export function openProbes(opts: ProbeOptions): BpfProbes {
+  preflight();
+  let obj = -1;
+  try {
+    obj = ffi.objOpenMem(ffi.bpfObjectImage("probes"), "probes");
+    ffi.objSetRodata(obj, "cgroup_mode", u32(opts.cgroupHierarchy === "memory-v1" ? 1 : 0));
+    ffi.objSetRodata(obj, "per_cgroup", new Uint8Array([opts.perCgroup === false ? 0 : 1]));
+    ffi.objSetRodata(obj, "fork_burst_threshold", u32(opts.forkBurstThreshold ?? 64));
+    ffi.objSetRodata(obj, "fork_burst_window_ns", u64(BigInt(Math.round((opts.forkBurstWindowMs ?? 100) * 1e6))));
+    ffi.objLoad(obj);
+    ffi.objAttachAll(obj);
+  } catch (e) {
+    if (obj >= 0) ffi.objClose(obj);
+    const message = (e as Error).message;
+    throw new HosaError(`load eBPF probes: ${message}`, e instanceof HosaError ? e.exitCode : EXIT.FAILURE);
+  }
+  const programs = ffi.objPrograms(obj).filter((p) => p.attached).map((p) => p.name);
+  const countersFd = ffi.objMapFd(obj, "counters");
+  const cgroupFd = ffi.objMapFd(obj, "cgroup_counters");
+  const ring = ffi.ringbufOpen(obj, "events");
+  const zeroKey = new Uint8Array(4);
+  const totalWords = new BigUint64Array(WORDS);
+  const cgroupKeys = new Uint8Array(8 * MAX_CGROUPS);
+  const cgroupKeyView = new BigUint64Array(cgroupKeys.buffer);
+  const cgroupWords = new BigUint64Array(WORDS * MAX_CGROUPS);
+  const eventBuf = new Uint8Array(64 * 1024);
+  const eventView = new DataView(eventBuf.buffer);
+  const key64 = new BigUint64Array(1);
+  const key64Bytes = new Uint8Array(key64.buffer);
+  let closed = false;
+
+  const live = (what: string) => {
+    if (closed) throw new HosaError(`${what}: the eBPF probes are closed`);
+  };
+
+  return {
+    cgroupHierarchy: opts.cgroupHierarchy,
+    programs,
+    totals(into = emptyTotals()) {
+      live("read eBPF counters");
+      ffi.percpuSum(countersFd, zeroKey, totalWords);
+      return fill(into, totalWords, 0);
+    },
+    perCgroup(into = new Map()) {
+      live("read eBPF cgroup counters");
+      const n = ffi.percpuHashDump(cgroupFd, cgroupKeys, cgroupWords, MAX_CGROUPS, WORDS);
+      const seen = new Set<number>();
+      for (let i = 0; i < n; i++) {
+        const id = Number(cgroupKeyView[i]);
+        seen.add(id);
+        let t = into.get(id);
+        if (!t) into.set(id, (t = emptyTotals()));
+        fill(t, cgroupWords, i * WORDS);
+      }
+      if (into.size !== n) for (const id of into.keys()) if (!seen.has(id)) into.delete(id);
+      return into;
+    },
+    forgetCgroups(ids) {
+      live("forget eBPF cgroup counters");
+      for (const id of ids) {
+        key64[0] = BigInt(id);
+        ffi.mapDelete(cgroupFd, key64Bytes);
+      }
+    },
+    drainEvents() {
+      live("drain eBPF events");
+      const out: ProbeEvent[] = [];
+      for (;;) {
+        const n = ffi.ringbufDrain(ring, eventBuf);
+        for (let off = 0; off + 8 <= n; ) {
+          const len = eventView.getUint32(off, true);
+          const at = off + 8;
+          off = at + ((len + 7) & ~7);
+          if (len < EVENT_BYTES) continue;
+          const kind = EVENT_TYPES[eventView.getUint32(at + 16, true)];
+          if (!kind) continue;
+          const comm = eventBuf.subarray(at + 32, at + 48);
+          const end = comm.indexOf(0);
+          out.push({
+            kind,
+            tNs: Number(eventView.getBigUint64(at, true)),
+            cgroupId: Number(eventView.getBigUint64(at + 8, true)),
+            pid: eventView.getUint32(at + 20, true),
+            tgid: eventView.getUint32(at + 24, true),
+            count: eventView.getUint32(at + 28, true),
+            comm: Buffer.from(comm.subarray(0, end < 0 ? 16 : end)).toString("utf8"),
+          });
+        }
+        if (n < eventBuf.length - 64) break;
+      }
+      return out;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      ffi.objClose(obj);
+    },
+  };
+}
+
+/** Load, attach and close the probes once, for `hosa doctor`: whether they work here and which programs. */
+export function checkProbes(opts?: Partial<ProbeOptions>): { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupHierarchy; error?: string } {
+  const cgroupHierarchy = opts?.cgroupHierarchy ?? detectCgroupHierarchy();
+  try {
+    const probes = openProbes({ ...opts, cgroupHierarchy });
+    const programs = probes.programs;
+    probes.close();
+    return { loaded: true, programs, cgroupHierarchy };
+  } catch (e) {
+    return { loaded: false, programs: [], cgroupHierarchy, error: (e as Error).message };
+  }
+}
