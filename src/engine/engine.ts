@@ -71,6 +71,12 @@ export interface EngineConfig {
   /** Variance floors of the Mahalanobis covariance (see mahalanobis.ts). */
   stdFloorRel: number;
   stdFloorAbs: number;
+  /**
+   * Refactorise the learned covariance every this many learned samples. One
+   * sample moves Σ by O(1/W) (W ≥ thousands after calibration) while the
+   * O(n³) factorisation dominates the step; 1 refactors every sample.
+   */
+  refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
   dmStdFloor: number;
 }
@@ -94,9 +100,10 @@ export function defaultEngineConfig(): EngineConfig {
     phiIdle: 1,
     phiSilence: 2,
     structuralIdleS: 3600,
-    stdFloorRel: 1e-3,
-    stdFloorAbs: 1e-9,
+    stdFloorRel: 1e-6,
+    stdFloorAbs: 1e-6,
     dmStdFloor: 1e-3,
+    refactorEvery: 8,
   };
 }
 
@@ -177,6 +184,7 @@ class Engine implements EngineState {
   risingAtContainmentT = NaN;
   idleStartT = NaN;
   icpDim = 0;
+  learnedSinceFactor = 0;
 
   constructor(baseline: Baseline, cfg: EngineConfig) {
     const n = baseline.dims.length;
@@ -452,7 +460,10 @@ export function step(state: EngineState, sample: Sample): Decision {
     // Forgetting by real elapsed time, so the half-life means the same at 10 ms and 100 ms ticks.
     const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
-    maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
+    if (++e.learnedSinceFactor >= cfg.refactorEvery) {
+      e.learnedSinceFactor = 0;
+      maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
+    }
   }
 
   d.t = t;
