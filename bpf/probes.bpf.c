@@ -255,6 +255,17 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
 	return 0;
 }
 
+/* A read() into a fresh buffer faults its pages in kernel mode (copy_to_user),
+ * so user-mode faults alone miss them; /proc/vmstat pgfault counts both. */
+SEC("tp_btf/page_fault_kernel")
+int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
+	     unsigned long error_code)
+{
+	if (address < 0x800000000000UL) /* user half of the x86_64 address space */
+		count(HOSA_C_PAGE_FAULTS, 1, current_cgroup_id());
+	return 0;
+}
+
 /* brk and mmap through the raw sys_enter tracepoint, filtered by number: one
  * program for both, and no tracefs needed. fentry on __x64_sys_brk would
  * spare other syscalls the tracepoint slow path, but lockdown (integrity)

@@ -1,0 +1,162 @@
+// The probes on the real kernel: known activity, generated inside a child
+// cgroup of this process's own cgroup, must show in that cgroup's counters
+// (its id is the inode of its directory). Needs root and BTF; skips otherwise.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BpfProbes, detectCgroupHierarchy, openProbes, type ProbeTotals } from "../../src/sense/bpf-probes.ts";
+
+const isRoot = process.getuid?.() === 0;
+const hasBtf = existsSync("/sys/kernel/btf/vmlinux");
+const skipReason = !isRoot ? "needs root (CAP_BPF)" : !hasBtf ? "needs /sys/kernel/btf/vmlinux" : "";
+if (skipReason) console.warn(`probes.test.ts: skipped: ${skipReason}`);
+
+const hierarchy = detectCgroupHierarchy();
+/** The directory of this process's cgroup in the hierarchy the probes attribute to. */
+function ownCgroupDir(): string {
+  const lines = readFileSync("/proc/self/cgroup", "latin1").trim().split("\n");
+  if (hierarchy === "v2") {
+    const rel = lines.find((l) => l.startsWith("0::"))?.slice(3) ?? "/";
+    return join("/sys/fs/cgroup", rel);
+  }
+  const rel = lines.find((l) => l.split(":")[1]?.split(",").includes("memory"))?.split(":")[2] ?? "/";
+  return join("/sys/fs/cgroup/memory", rel);
+}
+
+const created: string[] = [];
+function childCgroup(name: string): { dir: string; id: number } {
+  const dir = join(ownCgroupDir(), `hosa-probes-${process.pid}-${name}`);
+  mkdirSync(dir);
+  created.push(dir);
+  return { dir, id: statSync(dir).ino };
+}
+
+/** Run argv inside the cgroup: the shell moves itself in, then execs the load. */
+async function runIn(cg: { dir: string }, argv: string[], timeoutMs = 20000): Promise<number> {
+  const p = Bun.spawn(["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg.dir, ...argv], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const timer = setTimeout(() => p.kill(9), timeoutMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  return code;
+}
+
+let probes: BpfProbes;
+function countersOf(id: number): ProbeTotals | undefined {
+  return probes.perCgroup().get(id);
+}
+
+describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
+  beforeAll(() => {
+    probes = openProbes({ cgroupHierarchy: hierarchy, forkBurstThreshold: 16, forkBurstWindowMs: 2000 });
+  });
+  afterAll(() => {
+    probes?.close();
+    for (const dir of created.reverse()) {
+      try {
+        rmdirSync(dir);
+      } catch {}
+    }
+  });
+
+  test("N forked processes raise forks and wake-ups of their cgroup, and a fork burst is an event", async () => {
+    const n = 40;
+    const cg = childCgroup("fork");
+    const before = probes.totals();
+    expect(await runIn(cg, ["sh", "-c", `i=0; while [ $i -lt ${n} ]; do /bin/true; i=$((i+1)); done`])).toBe(0);
+    const c = countersOf(cg.id);
+    expect(c).toBeDefined();
+    expect(c!.forks).toBeGreaterThanOrEqual(n);
+    expect(c!.wakeups).toBeGreaterThanOrEqual(n);
+    expect(c!.runqSwitches).toBeGreaterThan(0);
+    expect(probes.totals().forks - before.forks).toBeGreaterThanOrEqual(n);
+    const bursts = probes.drainEvents().filter((e) => e.kind === "fork-burst" && e.cgroupId === cg.id);
+    expect(bursts.length).toBeGreaterThanOrEqual(1);
+    expect(bursts[0]!.count).toBeGreaterThanOrEqual(16);
+    expect(bursts[0]!.comm).toBe("sh");
+  });
+
+  test("touching N pages raises the cgroup's page faults by at least N", async () => {
+    const pages = 16384; // 64 MiB, touched by dd filling its buffer
+    const cg = childCgroup("faults");
+    expect(await runIn(cg, ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"])).toBe(0);
+    // With transparent huge pages "always", one fault maps 512 pages.
+    const thpAlways = readFileSync("/sys/kernel/mm/transparent_hugepage/enabled", "latin1").includes("[always]");
+    const c = countersOf(cg.id)!;
+    expect(c.pageFaults).toBeGreaterThanOrEqual(thpAlways ? pages / 512 : pages);
+    expect(c.mmapCalls).toBeGreaterThan(0);
+    expect(c.brkCalls).toBeGreaterThan(0);
+  });
+
+  test("a direct-I/O write burst raises block I/O count, bytes and latency of its cgroup", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "hosa-probes-"));
+    try {
+      const cg = childCgroup("blk");
+      const mib = 8;
+      const file = join(dir, "burst");
+      expect(await runIn(cg, ["dd", "if=/dev/zero", `of=${file}`, "bs=1M", `count=${mib}`, "oflag=direct"])).toBe(0);
+      const c = countersOf(cg.id)!;
+      expect(c.blkIssued).toBeGreaterThanOrEqual(mib);
+      expect(c.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
+      expect(c.blkCompleted).toBeGreaterThanOrEqual(mib);
+      expect(c.blkLatencyNs).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("connections on loopback raise the TCP counters of the connecting cgroup", async () => {
+    const n = 20;
+    let accepted = 0;
+    const server = Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      socket: {
+        open(s) {
+          accepted++;
+          s.end();
+        },
+        data() {},
+      },
+    });
+    try {
+      const cg = childCgroup("tcp");
+      const before = probes.totals();
+      const loop = `i=0; while [ $i -lt ${n} ]; do exec 3<>/dev/tcp/127.0.0.1/${server.port}; exec 3>&-; i=$((i+1)); done`;
+      expect(await runIn(cg, ["bash", "-c", loop])).toBe(0);
+      const c = countersOf(cg.id)!;
+      expect(c.tcpActiveOpens).toBeGreaterThanOrEqual(n);
+      expect(c.tcpStateChanges).toBeGreaterThanOrEqual(2 * n);
+      expect(probes.totals().tcpPassiveOpens - before.tcpPassiveOpens).toBeGreaterThanOrEqual(n);
+    } finally {
+      server.stop(true);
+    }
+  });
+
+  test("an OOM kill inside a memory-limited cgroup is counted and delivered as an event", async () => {
+    const cg = childCgroup("oom");
+    const limit = 16 * 1024 * 1024;
+    writeFileSync(join(cg.dir, hierarchy === "v2" ? "memory.max" : "memory.limit_in_bytes"), String(limit));
+    if (hierarchy === "v2") writeFileSync(join(cg.dir, "memory.swap.max"), "0");
+    // dd's 64 MiB buffer cannot fit in 16 MiB without swap: the memcg OOM killer takes it.
+    const code = await runIn(cg, ["dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1"]);
+    expect(code).not.toBe(0);
+    const c = countersOf(cg.id)!;
+    expect(c.oomKills).toBe(1);
+    const kills = probes.drainEvents().filter((e) => e.kind === "oom-kill" && e.cgroupId === cg.id);
+    expect(kills.length).toBe(1);
+    expect(kills[0]!.comm).toBe("dd");
+    expect(kills[0]!.pid).toBeGreaterThan(0);
+  });
+
+  test("forgetCgroups() drops a cgroup's counters", async () => {
+    const cg = childCgroup("forget");
+    expect(await runIn(cg, ["/bin/true"])).toBe(0);
+    expect(countersOf(cg.id)).toBeDefined();
+    probes.forgetCgroups([cg.id]);
+    expect(countersOf(cg.id)).toBeUndefined();
+  });
+});
