@@ -1,0 +1,79 @@
+// The responder as the agent runs it: crash recovery from the journal first
+// (unless a quarantine is in force: Level 5 is only ever lifted by hand or
+// by the edge-remote watchdog), XDP from src/respond/xdp.ts, and the
+// watchdog checked as decisions come.
+import type { HosaConfig } from "../config.ts";
+import type { Decision } from "../engine/types.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { checkWatchdog, readQuarantineState } from "./quarantine.ts";
+import { createResponder } from "./responder.ts";
+import { recoverFromJournal } from "./restore.ts";
+import type { ActionRecord, Responder } from "./types.ts";
+import { detachXdp, openXdp } from "./xdp.ts";
+
+export interface AgentResponder {
+  responder: Responder;
+  /** What the start-up recovery put back (or left alone), for the decision log. */
+  recovered: ActionRecord[];
+  /** Journal lines that could not be read, and the quarantine notice; one line each, for the operator. */
+  warnings: string[];
+}
+
+export function createAgentResponder(cfg: HosaConfig, facts: { environmentClass?: string }, say: (line: string) => void): AgentResponder {
+  const warnings: string[] = [];
+  let recovered: ActionRecord[] = [];
+  let quarantine = null;
+  try {
+    quarantine = readQuarantineState(cfg);
+  } catch (e) {
+    warnings.push(`cannot read the quarantine state: ${(e as Error).message.split("\n")[0]}`);
+  }
+  if (quarantine?.active) {
+    warnings.push(`quarantine in force since ${quarantine.since} (${quarantine.mode}); journaled actions stay until \`hosa quarantine release\``);
+  } else {
+    const r = recoverFromJournal(cfg, { detachXdp });
+    recovered = r.records;
+    warnings.push(...r.warnings);
+    if (recovered.length) say(`recovered ${recovered.length} actions left in force by a previous run`);
+  }
+  const late: ActionRecord[] = [];
+  const inner = createResponder(cfg, {
+    openXdp,
+    detachXdp,
+    quarantine: { envClass: facts.environmentClass, onAsync: (recs) => late.push(...recs) },
+  });
+  let watchdogCheckedT = Number.NEGATIVE_INFINITY;
+  let watchdogBusy = false;
+  const responder: Responder = {
+    onDecision(decision: Decision, cgroups: CgroupUsage[]): ActionRecord[] {
+      const out = inner.onDecision(decision, cgroups);
+      if (decision.level === 5 && decision.t - watchdogCheckedT >= 1 && !watchdogBusy) {
+        watchdogCheckedT = decision.t;
+        watchdogBusy = true;
+        void checkWatchdog(cfg, Date.now(), { detachXdp })
+          .then((r) => {
+            if (r?.released) {
+              say(`quarantine released by the watchdog; holding at Level 3`);
+              late.push(...r.records);
+            }
+          })
+          .catch((e) => say(`watchdog: ${(e as Error).message.split("\n")[0]}`))
+          .finally(() => {
+            watchdogBusy = false;
+          });
+      }
+      if (late.length) out.push(...late.splice(0));
+      return out;
+    },
+    restoreAll(reason: string): ActionRecord[] {
+      // A quarantine outlives the agent: only release lifts it.
+      if (readQuarantineState(cfg)?.active) {
+        say("quarantine in force: actions stay until `hosa quarantine release`");
+        return [];
+      }
+      return inner.restoreAll(reason);
+    },
+    inForce: () => inner.inForce(),
+  };
+  return { responder, recovered, warnings };
+}

@@ -1,0 +1,193 @@
+// Who gets contained: the dominant dimensions of the decision crossed with
+// the cgroups whose consumption of that resource grew most since the last
+// call (document 004 §10.3), minus the safelist (§10.2), which nothing here
+// ever touches.
+import { readFileSync } from "node:fs";
+import type { Decision } from "../engine/types.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { type CgroupFs, type CgroupLayout, type V1Controller, hierarchyDir, readPids } from "./cgroupfs.ts";
+
+export type Resource = "memory" | "cpu" | "io";
+
+/** Orchestration and access agents: throttling them does more harm than the anomaly (004 §10.1). */
+export const PROTECTED_COMMS = ["kubelet", "containerd", "dockerd", "sshd"] as const;
+
+const RESOURCE_TOKENS: Record<Resource, string[]> = {
+  memory: ["mem", "memory", "page", "pgfault", "pgmajfault", "faults", "brk", "mmap", "swap", "oom", "rss", "anon"],
+  cpu: ["cpu", "sched", "runq", "runqueue", "ctxt", "fork", "forks", "wakeup", "wakeups", "load", "procs"],
+  io: ["io", "disk", "block", "blk", "sectors", "diskstats"],
+};
+
+/** Which cgroup resource a dimension speaks for, from the words of its name (`psi_mem_some` → memory); null for network dims. */
+export function resourceOfDim(dim: string): Resource | null {
+  // Token match, not substring: "mem_used_ratio" contains "io" but is not I/O.
+  const tokens = dim.toLowerCase().split(/[^a-z0-9]+/);
+  for (const tok of tokens) {
+    for (const r of ["memory", "cpu", "io"] as Resource[]) if (RESOURCE_TOKENS[r].includes(tok)) return r;
+  }
+  return null;
+}
+
+/** Resources carried by the decision's dominant dimensions, largest share first (at least the top one, others from 20 %). */
+export function dominantResources(decision: Decision): Resource[] {
+  const share = new Map<Resource, number>();
+  for (const c of decision.dominant) {
+    const r = resourceOfDim(c.dim);
+    if (r) share.set(r, (share.get(r) ?? 0) + c.share);
+  }
+  const sorted = [...share.entries()].sort((a, b) => b[1] - a[1]);
+  return sorted.filter(([, s], i) => i === 0 || s >= 0.2).map(([r]) => r);
+}
+
+export interface Target {
+  /** Cgroup path as CgroupUsage gives it ("/a/b"; on v1/hybrid a memory-hierarchy path). */
+  path: string;
+  resource: Resource;
+  /** Growth of the resource since the previous call (bytes, µs, bytes). */
+  delta: number;
+  /** The same per second. */
+  ratePerS: number;
+  usage: CgroupUsage;
+}
+
+export interface SafelistContext {
+  fs: CgroupFs;
+  layout: CgroupLayout;
+  procRoot: string;
+  selfPid: number;
+  /** Operator entries: process names, or cgroup paths (starting with "/"). */
+  safelist: string[];
+  /** Only paths at or under this one ("" = anywhere). */
+  scope: string;
+}
+
+const FIELD: Record<Resource, keyof CgroupUsage> = { memory: "memoryBytes", cpu: "cpuUsageUs", io: "ioBytes" };
+
+/** A path is at or under another: "/a/b" is under "/a", "/ab" is not. */
+export function isUnder(path: string, parent: string): boolean {
+  const p = norm(path);
+  const q = norm(parent);
+  return q === "/" || p === q || p.startsWith(`${q}/`);
+}
+
+export function norm(path: string): string {
+  const p = `/${path.replace(/^\/+|\/+$/g, "")}`;
+  return p;
+}
+
+/** The cgroup path of a process in one controller's hierarchy (v1: by controller name; v2: the "0::" line). */
+export function cgroupOfPid(procRoot: string, pid: number | "self", layout: CgroupLayout, controller: V1Controller): string | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`${procRoot}/${pid}/cgroup`, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const parts = line.split(":");
+    if (parts.length < 3) continue;
+    const path = parts.slice(2).join(":");
+    if (layout === "v2" && parts[0] === "0" && parts[1] === "") return norm(path);
+    if (layout === "v1" && parts[1].split(",").includes(controller)) return norm(path);
+  }
+  return undefined;
+}
+
+export function commOf(procRoot: string, pid: number): string | undefined {
+  try {
+    return readFileSync(`${procRoot}/${pid}/comm`, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Kernel threads carry PF_KTHREAD (0x00200000) in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
+export function isKernelThread(procRoot: string, pid: number): boolean {
+  try {
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const flags = Number(fields[6]);
+    return (flags & 0x00200000) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Field 22 of /proc/<pid>/stat: with the PID it names one process for its whole life. */
+export function startTimeOf(procRoot: string, pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why a cgroup may never be touched, or null. `controller` picks the hierarchy on v1 (the path is in it). */
+export function safelistReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
+  const p = norm(path);
+  if (p === "/") return "root cgroup";
+  if (ctx.scope && !isUnder(p, ctx.scope)) return `outside respond.cgroup_scope ${ctx.scope}`;
+  // A cgroup holding hosa (or PID 1) anywhere below it throttles hosa too.
+  const self = cgroupOfPid(ctx.procRoot, ctx.selfPid, ctx.layout, controller);
+  if (self && isUnder(self, p)) return "hosa's own cgroup";
+  const init = cgroupOfPid(ctx.procRoot, 1, ctx.layout, controller);
+  if (init && isUnder(init, p)) return "PID 1's cgroup";
+  for (const entry of ctx.safelist) {
+    if (entry.startsWith("/") && isUnder(p, entry)) return `safelisted in hosa.toml (${entry})`;
+  }
+  const names = ctx.safelist.filter((e) => !e.startsWith("/"));
+  for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, controller, p))) {
+    if (pid === ctx.selfPid) return "hosa's own cgroup";
+    if (pid === 1) return "PID 1's cgroup";
+    if (isKernelThread(ctx.procRoot, pid)) return `kernel thread ${pid}`;
+    const comm = commOf(ctx.procRoot, pid);
+    if (!comm) continue;
+    if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm} (${pid})`;
+    if (names.includes(comm)) return `safelisted process ${comm} (${pid})`;
+  }
+  return null;
+}
+
+export interface Selection {
+  targets: Target[];
+  /** Candidates that grew but were left alone, with why. */
+  skipped: { path: string; reason: string }[];
+}
+
+/**
+ * The contributors for each dominant resource: cgroups ranked by growth, a
+ * parent dropped when a child explains at least half of its growth (usage is
+ * hierarchical, the parent of a leak grows as fast as the leak), then the
+ * safelist; up to 3 per resource, each growing at least a quarter of the top.
+ */
+export function selectTargets(decision: Decision, prev: CgroupUsage[], cur: CgroupUsage[], dtS: number, ctx: SafelistContext): Selection {
+  const targets: Target[] = [];
+  const skipped: Selection["skipped"] = [];
+  const before = new Map(prev.map((u) => [norm(u.path), u]));
+  for (const resource of dominantResources(decision)) {
+    const field = FIELD[resource];
+    const grew = cur
+      .map((u) => {
+        const b = before.get(norm(u.path));
+        return { u, path: norm(u.path), delta: b ? (u[field] as number) - (b[field] as number) : 0 };
+      })
+      .filter((c) => c.delta > 0)
+      .sort((a, b) => b.delta - a.delta);
+    const leaves = grew.filter((c) => !grew.some((d) => d !== c && d.path !== c.path && isUnder(d.path, c.path) && d.delta >= 0.5 * c.delta));
+    let top = 0;
+    let taken = 0;
+    for (const c of leaves) {
+      if (taken >= 3 || (top > 0 && c.delta < 0.25 * top)) break;
+      const why = safelistReason(c.path, ctx);
+      if (why) {
+        skipped.push({ path: c.path, reason: why });
+        continue;
+      }
+      if (top === 0) top = c.delta;
+      taken++;
+      targets.push({ path: c.path, resource, delta: c.delta, ratePerS: dtS > 0 ? c.delta / dtS : 0, usage: c.u });
+    }
+  }
+  return { targets, skipped };
+}
