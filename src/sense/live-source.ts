@@ -25,6 +25,7 @@ import {
 } from "./proc-parsers.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
 export interface ProbeCounters {
@@ -41,9 +42,12 @@ export interface ProbeCounters {
   tcpRetransmits: number | bigint;
 }
 
-/** The part of the probe API the live source uses. */
+/** The part of src/sense/bpf-probes.ts's BpfProbes the live source uses. */
 export interface ProbeHandle {
-  totals(): ProbeCounters;
+  /** Cumulative global counters; fills `into` when the implementation supports it. */
+  totals(into?: never): ProbeCounters;
+  /** Cumulative counters per cgroup id (the inode of the cgroup's directory). */
+  perCgroup?(): Map<number, ProbeCounters>;
   close(): void;
 }
 
@@ -89,12 +93,7 @@ const PSI_FILE: Record<string, string> = {
   psi_io_full_ratio: PROC.pressureIo,
 };
 
-let defaultOpenProbes: OpenProbes | undefined;
-
-/** Set by the module that wires src/sense/bpf-probes.ts in; kept out of this file so the sense layer builds without it. */
-export function setDefaultProbeOpener(open: OpenProbes): void {
-  defaultOpenProbes = open;
-}
+const defaultOpenProbes: OpenProbes = (o) => openBpfProbes(o) as unknown as ProbeHandle;
 
 const num = (v: number | bigint | undefined): number => (v === undefined ? NaN : typeof v === "bigint" ? Number(v) : v);
 
@@ -121,13 +120,11 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       fallbackReason = 'off in the configuration ([sense] ebpf = "off")';
     } else {
       const open = opts.openProbes ?? defaultOpenProbes;
-      if (!open) fallbackReason = "probes not built into this executable";
-      else {
-        try {
-          probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
-        } catch (e) {
-          fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
-        }
+      try {
+        // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
+      } catch (e) {
+        fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
       }
     }
   }
@@ -209,6 +206,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const psiPrev = psiFiles.map(() => newPressure());
   const probeNow: Record<string, number> = {};
   const probePrev: Record<string, number> = {};
+  // bpf-probes.ts fills this object in place when passed (no allocation per tick).
+  const probeScratch: Record<string, number> = {};
   const PROBE_KEYS = ["wakeups", "runqLatencyNs", "runqSwitches", "forks", "pageFaults", "brkCalls", "mmapCalls", "blkCompleted", "blkLatencyNs", "tcpActiveOpens", "tcpRetransmits"] as const;
   for (const k of PROBE_KEYS) {
     probeNow[k] = NaN;
@@ -224,6 +223,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let prevT = NaN;
   let cgroupCacheT = NaN;
   let cgroupPaths: string[] = [];
+  let cgroupIdsByPath: number[] = [];
   let cgroupUsages: CgroupUsage[] = [];
   let cgroupUsageT = NaN;
   let lastT = NaN;
@@ -375,7 +375,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (t !== undefined) parsePressure(t, psi[k]);
     }
     if (probes) {
-      const totals = probes.totals() as unknown as Record<string, number | bigint>;
+      const totals = probes.totals(probeScratch as never) as unknown as Record<string, number | bigint>;
       for (const k of PROBE_KEYS) {
         probePrev[k] = probeNow[k];
         probeNow[k] = num(totals[k]);
@@ -407,9 +407,22 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (cgroupUsageT === lastT && !Number.isNaN(lastT)) return cgroupUsages;
       if (Number.isNaN(cgroupCacheT) || Number.isNaN(lastT) || lastT - cgroupCacheT >= relistS || lastT < cgroupCacheT) {
         cgroupPaths = listCgroups(layout, opts.cgroupScan);
+        cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
         cgroupCacheT = lastT;
       }
-      cgroupUsages = cgroupPaths.map((p) => readCgroupUsage(layout, p));
+      const perCgroup = probes?.perCgroup?.();
+      cgroupUsages = cgroupPaths.map((p, i) => {
+        const u = readCgroupUsage(layout, p);
+        const id = cgroupIdsByPath[i];
+        if (id) u.id = id;
+        const c = perCgroup?.get(id);
+        if (c) {
+          const counters: Record<string, number> = {};
+          for (const k of PROBE_KEYS) counters[k] = num(c[k as keyof ProbeCounters]);
+          u.probeCounters = counters;
+        }
+        return u;
+      });
       cgroupUsageT = lastT;
       return cgroupUsages;
     },
@@ -424,14 +437,4 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     },
   };
   return source;
-}
-
-/** The kernfs id of each listed cgroup, to join the eBPF per-cgroup counters (keyed by id) with paths. */
-export function cgroupIds(layout: CgroupLayout, usages: CgroupUsage[]): Map<number, string> {
-  const out = new Map<number, string>();
-  for (const u of usages) {
-    const id = cgroupId(layout, u.path);
-    if (id) out.set(id, u.path);
-  }
-  return out;
 }

@@ -12,6 +12,14 @@ export interface CgroupUsage {
   ioBytes: number;
   /** Number of processes. */
   pids: number;
+  /** kernfs id of the cgroup (the inode of its directory): the key of the eBPF per-cgroup counters. */
+  id?: number;
+  /**
+   * Cumulative eBPF counters charged to tasks while they were directly in
+   * this cgroup (descendants not included), by ProbeTotals name (forks,
+   * pageFaults, wakeups, ...); absent when the probes are not loaded.
+   */
+  probeCounters?: Record<string, number>;
 }
 
 /** Where one dimension's numbers come from, for `hosa doctor` and the once-only fallback line. */

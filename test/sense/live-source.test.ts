@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { defaultConfig, type HosaConfig } from "../../src/config.ts";
 import { HosaError } from "../../src/errors.ts";
@@ -242,6 +242,39 @@ describe("live source on this host", () => {
     expect(src.cgroups()).toBe(groups); // same tick: not re-read
   });
 
+  const rootWithBtf = process.getuid?.() === 0 && existsSync("/sys/kernel/btf/vmlinux");
+  test.skipIf(!rootWithBtf)("as root with BTF the probes load: forks counted by eBPF, per-cgroup counters joined by id", async () => {
+    const src = createLiveSource(senseCfg({ ebpf: "auto" }));
+    try {
+      expect(src.fallbackNotice).toBe("");
+      expect(src.ebpf).toBe(true);
+      expect(src.sources.filter((x) => x.source === "ebpf").map((x) => x.dim)).toEqual([
+        "sched_wakeups_per_s", "runq_latency_us", "page_faults_per_s", "alloc_syscalls_per_s", "blk_latency_us", "tcp_retrans_per_s", "tcp_active_opens_per_s", "forks_per_s",
+      ]);
+      const t0 = performance.now() / 1000;
+      src.read(t0);
+      const N = 100;
+      for (let i = 0; i < N; i += 20) {
+        const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
+        await Promise.all(batch.map((p) => p.exited));
+      }
+      const t1 = performance.now() / 1000;
+      const s = src.read(t1);
+      expect(valueOf(src, s.x, "forks_per_s") * (t1 - t0)).toBeGreaterThanOrEqual(N - 1e-6);
+      expect(valueOf(src, s.x, "sched_wakeups_per_s")).toBeGreaterThan(0);
+      expect(valueOf(src, s.x, "page_faults_per_s")).toBeGreaterThan(0);
+      // This process's own memory cgroup has counted the forks it made.
+      const self = /^\d+:memory:(.*)$/m.exec(readFileSync("/proc/self/cgroup", "latin1"))?.[1];
+      if (src.layout.version !== "v2" && self && self !== "/") {
+        const mine = src.cgroups().find((g) => g.path === self);
+        expect(mine?.id).toBeGreaterThan(0);
+        expect(mine?.probeCounters?.forks).toBeGreaterThanOrEqual(N);
+      }
+    } finally {
+      src.close();
+    }
+  });
+
   test("as a process without capabilities: announces the fallback once and still samples", async () => {
     const dir = mkdtempSync(`${tmpdir()}/hosa-nocap-`);
     chmodSync(dir, 0o755);
@@ -269,8 +302,8 @@ process.stdout.write(JSON.stringify({ uid: process.getuid(), ebpf: src.ebpf, dim
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
     rmSync(dir, { recursive: true, force: true });
     expect({ code, stderrLines: stderr.trim().split("\n").length }).toEqual({ code: 0, stderrLines: 1 });
-    expect(stderr).toStartWith("hosa: eBPF unavailable (");
-    expect(stderr).toContain("come from /proc");
+    expect(stderr).toStartWith("hosa: eBPF unavailable (load eBPF probes: needs CAP_BPF");
+    expect(stderr).toContain("forks_per_s come from /proc");
     const r = JSON.parse(stdout);
     expect(r.uid).toBe(65534);
     expect(r.ebpf).toBe(false);
