@@ -55,8 +55,23 @@ export interface VerifyResult {
   unsignedTail?: number;
 }
 
+// Wall clock in ns: the epoch at an hrtime origin, re-anchored when the wall
+// clock is stepped (NTP), so timestamps are monotonic between steps.
+let anchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
+
+/** Now as ns since the epoch. */
+export function nowEpochNs(): bigint {
+  let ns = anchorNs + process.hrtime.bigint();
+  const wallMs = Date.now();
+  if (Math.abs(Number(ns / 1_000_000n) - wallMs) > 1000) {
+    anchorNs = BigInt(wallMs) * 1_000_000n - process.hrtime.bigint();
+    ns = anchorNs + process.hrtime.bigint();
+  }
+  return ns;
+}
+
 /** ISO UTC with nanoseconds: 2026-03-10T14:23:09.127000000Z (document 004 §12). */
-export function wallTimeNs(epochNs: bigint = BigInt(Date.now()) * 1_000_000n + (process.hrtime.bigint() % 1_000_000n)): string {
+export function wallTimeNs(epochNs: bigint = nowEpochNs()): string {
   const ms = Number(epochNs / 1_000_000n);
   const frac = (epochNs % 1_000_000_000n).toString().padStart(9, "0");
   return `${new Date(ms).toISOString().slice(0, 19)}.${frac}Z`;
@@ -80,18 +95,18 @@ export function levelEntry(d: Decision, wallTime: string, node: string): Record<
 }
 
 /** Whether an action is working, in the words of document 004: a decelerating D_M means containment bites. */
-export function actionEffect(d: Decision, a: ActionRecord): string {
-  if (!a.outcome.startsWith("applied")) return a.outcome;
+export function actionEffect(d: Decision | null, a: ActionRecord): string {
+  if (!a.outcome.startsWith("applied") || !d) return a.outcome;
   return d.dmAcceleration < 0 ? "effective (d2DM/dt2 < 0)" : "not yet effective (d2DM/dt2 >= 0)";
 }
 
-/** One action, with the decision that caused it. */
-export function actionEntry(d: Decision, a: ActionRecord, wallTime: string, node: string): Record<string, unknown> {
+/** One action, with the decision that caused it (null for restores before any decision, e.g. after a crash). */
+export function actionEntry(d: Decision | null, a: ActionRecord, wallTime: string, node: string): Record<string, unknown> {
   return {
     kind: "action",
     timestamp: wallTime,
     node,
-    ...decisionFields(d),
+    ...(d ? decisionFields(d) : { level: a.level, level_name: null, reason: "" }),
     target_cgroup: a.kind === "cgroup" ? a.target : null,
     target: a.target,
     action: a.action,

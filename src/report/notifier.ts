@@ -101,7 +101,8 @@ export class Notifier {
    * Returns whether a heartbeat was queued.
    */
   heartbeat(d: Decision | null, wallTime: string, nowMs: number = Date.now()): boolean {
-    if (this.cfg.heartbeatS <= 0 || nowMs - this.lastHeartbeatMs < this.cfg.heartbeatS * 1000) return false;
+    // 10 % slack: a caller that throttles on its own clock must not make this one skip every other beat.
+    if (this.cfg.heartbeatS <= 0 || nowMs - this.lastHeartbeatMs < this.cfg.heartbeatS * 900) return false;
     this.lastHeartbeatMs = nowMs;
     for (const { hook, box } of this.boxes) {
       if (hook.format === "alertmanager") {

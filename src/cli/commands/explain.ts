@@ -138,7 +138,8 @@ export function registerExplain(program: Command): void {
       try {
         snap = await fetchSnapshot(cfg.report.metricsListen);
       } catch (e) {
-        const why = String((e as Error).message ?? e).split("\n")[0];
+        const err = e as Error & { code?: string };
+        const why = err.name === "TimeoutError" ? "timed out" : (err.code ?? String(err.message ?? e).split("\n")[0]);
         if (!existsSync(cfg.paths.logFile)) {
           throw new HosaError(`agent not reachable at ${cfg.report.metricsListen} (${why}) and no decision log at ${cfg.paths.logFile}`, EXIT.AGENT);
         }
