@@ -103,33 +103,19 @@ function delta(now: number, before: number): number {
   return d > 0 && Number.isFinite(d) ? d : 0;
 }
 
-export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptions = {}): LiveSource {
-  const dims: DimensionSpec[] = selectDimensions(cfg.dimensions);
-  const names = dims.map((d) => d.name);
+interface SourcePlan {
+  sources: DimensionSource[];
+  fallbackNotice: string;
+  /** file -> "" when readable, else the reason. */
+  readable: Map<string, string>;
+  need: { stat: boolean; mem: boolean; vm: boolean; disk: boolean; net: boolean; snmp: boolean };
+  psiFiles: string[];
+}
+
+/** Where each dimension will come from, given whether the eBPF probes loaded (and why not), checking which /proc files can be read. */
+function planSources(cfg: HosaConfig["sense"], names: string[], ebpf: boolean, fallbackReason: string, includeLoopback: boolean, proc: ProcFs): SourcePlan {
   const want = new Set(names);
-  const proc: ProcFs = createProcFs(cfg.procRoot);
-  const layout = detectCgroupLayout(cfg.cgroupRoot);
   const sources: DimensionSource[] = [];
-
-  // eBPF, when a selected dimension wants it and the configuration allows it.
-  const ebpfWanted = names.filter((n) => n in EBPF_DIMS);
-  let probes: ProbeHandle | undefined;
-  let fallbackReason = "";
-  if (ebpfWanted.length > 0) {
-    if (cfg.ebpf === "off") {
-      fallbackReason = 'off in the configuration ([sense] ebpf = "off")';
-    } else {
-      const open = opts.openProbes ?? defaultOpenProbes;
-      try {
-        // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
-        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
-      } catch (e) {
-        fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
-      }
-    }
-  }
-  const ebpf = probes !== undefined;
-
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
   const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes");
@@ -151,7 +137,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   if (needNet) probe(PROC.netDev);
   if (needSnmp) probe(PROC.netSnmp);
   for (const f of psiFiles) probe(f);
-  const ok = (file: string) => readable.get(file) === "";
 
   const procSource = (dim: string, file: string, detail: string, kind: DimensionSource["source"] = "proc"): void => {
     const why = readable.get(file);
@@ -180,7 +165,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     else if (n.startsWith("mem_")) procSource(n, PROC.meminfo, `${cfg.procRoot}/${PROC.meminfo}`);
     else if (n === "major_faults_per_s") procSource(n, PROC.vmstat, `${cfg.procRoot}/${PROC.vmstat} pgmajfault`);
     else if (n.startsWith("blk_")) procSource(n, PROC.diskstats, `${cfg.procRoot}/${PROC.diskstats} (whole disks)`);
-    else if (n.startsWith("net_")) procSource(n, PROC.netDev, `${cfg.procRoot}/${PROC.netDev}${opts.includeLoopback ? "" : " without lo"}`);
+    else if (n.startsWith("net_")) procSource(n, PROC.netDev, `${cfg.procRoot}/${PROC.netDev}${includeLoopback ? "" : " without lo"}`);
     else if (n.startsWith("tcp_")) procSource(n, PROC.netSnmp, `${cfg.procRoot}/${PROC.netSnmp} Tcp`);
   }
   const readAsZero = sources.filter((s) => fellBack.includes(s.dim) && s.source === "unavailable").map((s) => s.dim);
@@ -189,6 +174,59 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     fellBack.length > 0
       ? `hosa: eBPF unavailable (${fallbackReason}): ${[fromProc.length ? `${fromProc.join(", ")} come from /proc` : "", readAsZero.length ? `${readAsZero.join(", ")} read as 0` : ""].filter(Boolean).join("; ")}`
       : "";
+
+  return {
+    sources,
+    fallbackNotice,
+    readable,
+    need: { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp },
+    psiFiles,
+  };
+}
+
+/**
+ * Where each configured dimension would come from on this node, without
+ * opening the probes again: `hosa doctor` passes the result of checkProbes().
+ */
+export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
+  const names = selectDimensions(cfg.dimensions).map((d) => d.name);
+  const reason = cfg.ebpf === "off" ? OFF_REASON : (ebpf.error ?? "").replace(/^hosa: /, "");
+  const plan = planSources(cfg, names, cfg.ebpf !== "off" && ebpf.loaded, reason, opts.includeLoopback ?? false, createProcFs(cfg.procRoot));
+  return { sources: plan.sources, fallbackNotice: plan.fallbackNotice };
+}
+
+const OFF_REASON = 'off in the configuration ([sense] ebpf = "off")';
+
+export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptions = {}): LiveSource {
+  const dims: DimensionSpec[] = selectDimensions(cfg.dimensions);
+  const names = dims.map((d) => d.name);
+  const want = new Set(names);
+  const proc: ProcFs = createProcFs(cfg.procRoot);
+  const layout = detectCgroupLayout(cfg.cgroupRoot);
+
+  // eBPF, when a selected dimension wants it and the configuration allows it.
+  const ebpfWanted = names.filter((n) => n in EBPF_DIMS);
+  let probes: ProbeHandle | undefined;
+  let fallbackReason = "";
+  if (ebpfWanted.length > 0) {
+    if (cfg.ebpf === "off") {
+      fallbackReason = OFF_REASON;
+    } else {
+      const open = opts.openProbes ?? defaultOpenProbes;
+      try {
+        // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
+      } catch (e) {
+        fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
+      }
+    }
+  }
+  const ebpf = probes !== undefined;
+
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc);
+  const { sources, fallbackNotice, readable, psiFiles } = plan;
+  const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
+  const ok = (file: string) => readable.get(file) === "";
 
   // Current and previous readings; reused every tick.
   const stat = newStatCounters();
