@@ -161,7 +161,8 @@ export class Notifier {
    * falling below level 2 resolves it, so the alert closes in Alertmanager.
    */
   private alerts(d: Decision, wallTime: string, actions: ActionRecord[]): Record<string, unknown>[] {
-    const now = new Date(Date.parse(wallTime.replace(/(\.\d{3})\d+/, "$1")) || Date.now()).toISOString();
+    // RFC 3339 with nanoseconds is what Alertmanager parses; a bad wall time falls back to the clock.
+    const now = Number.isFinite(Date.parse(wallTime.replace(/(\.\d{3})\d+/, "$1"))) ? wallTime : new Date().toISOString();
     const out: Record<string, unknown>[] = [];
     const prevSev = severity(d.previousLevel);
     const sev = severity(d.level);

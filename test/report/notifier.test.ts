@@ -23,6 +23,7 @@ function reportCfg(webhooks: WebhookConfig[], over: Partial<HosaConfig["report"]
 }
 
 interface Received {
+  path: string;
   key: string;
   event: string;
   signature: string | null;
@@ -45,6 +46,7 @@ function startReceiver(port = 0, opts: { delayMs?: number } = {}) {
       if (opts.delayMs) await Bun.sleep(opts.delayMs);
       if (mode === "error") return new Response("busy", { status: 503 });
       got.push({
+        path: new URL(req.url).pathname,
         key: req.headers.get("x-hosa-idempotency-key") ?? "",
         event: req.headers.get("x-hosa-event") ?? "",
         signature: req.headers.get("x-hosa-signature"),
@@ -100,6 +102,30 @@ describe("notifier and outbox", () => {
     expect(rx.got[3]!.body).toMatchObject({ kind: "action", target_cgroup: "/hosa-test/leaker-1", action: "memory.high max→1.6G" });
     await nt.close();
     rx.stop();
+  });
+
+  test("Alertmanager bodies: severity by level, heartbeat keeps a firing alert alive, nothing at level 0", async () => {
+    const rx = startReceiver();
+    const nt = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager", hmacSecret: "" }], { heartbeatS: 60 }), stateDir(), "node-a");
+    const t = "2026-11-24T02:00:05.123456789Z";
+    expect(nt.heartbeat(makeDecision(0, 0), t, 0)).toBe(true);
+    nt.onDecision(makeDecision(1, 0), [], t);
+    expect(nt.depth()).toBe(0);
+    nt.onDecision(makeDecision(2, 1), [], t);
+    expect(nt.heartbeat(makeDecision(2, 2), t, 60_000)).toBe(true);
+    nt.onDecision(makeDecision(4, 3), [], t);
+    nt.onDecision(makeDecision(1, 2), [], t);
+    await pollUntil("4 messages", 5_000, () => (rx.got.length >= 4 ? true : undefined), 20);
+    expect(rx.got.every((g) => g.path === "/api/v2/alerts")).toBe(true);
+    const alerts = rx.got.map((g) => g.body as unknown as { labels: Record<string, string>; annotations: Record<string, string>; endsAt?: string; startsAt: string }[]);
+    expect(alerts[0]!.map((a) => [a.labels.severity, a.endsAt ?? null])).toEqual([["warning", null]]);
+    expect(alerts[0]![0]!.labels).toEqual({ alertname: "HosaLevel", node: "node-a", severity: "warning" });
+    expect(alerts[0]![0]!.startsAt).toBe(t);
+    expect(alerts[1]!.map((a) => a.labels.severity)).toEqual(["warning"]);
+    // 3 → 4: severity stays critical (no alert to end), urgency rises; 2 → 1: the warning alert ends.
+    expect(alerts[2]!.map((a) => [a.labels.severity, a.annotations.urgency])).toEqual([["critical", "critical"]]);
+    expect(alerts[3]!.map((a) => [a.labels.severity, a.endsAt])).toEqual([["warning", t]]);
+    await nt.close();
   });
 
   test(`receiver down ${Number(process.env.HOSA_OUTAGE_S ?? 6)} s then up: every message arrives in order, once per key, HMAC-signed; the agent never waits`, async () => {
