@@ -138,7 +138,8 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     if (paths.size === 0) return { skip: `no processes to find its ${controller} cgroup` };
     if (paths.size > 1) return { skip: `its processes are in ${paths.size} different ${controller} cgroups` };
     const p = [...paths][0];
-    const why = safelistReason(p, ctx, controller);
+    // respond.cgroup_scope names a path in the attribution hierarchy, already checked on the target.
+    const why = safelistReason(p, { ...ctx, scope: "" }, controller);
     if (why) return { skip: `${controller} cgroup ${p}: ${why}` };
     return { dir: hierarchyDir(layout, controller, p) };
   }
