@@ -444,9 +444,11 @@ export function step(state: EngineState, sample: Sample): Decision {
   ri.idleForS = e.idleStartT === e.idleStartT ? t - e.idleStartT : 0;
   const regime = classifyRegime(ri, th, cfg);
 
-  // Learn only in homeostasis, and only from a complete sample: an anomaly
-  // must never teach the baseline that it is normal.
-  let learning = level === 0 && dm < th.theta1;
+  // Learn only in homeostasis, and only from a complete sample that was
+  // judged (the first sample and a repeated timestamp carry no time, so the
+  // smoothed distance has not weighed them): an anomaly must never teach the
+  // baseline that it is normal.
+  let learning = level === 0 && dm < th.theta1 && dt > 0;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
