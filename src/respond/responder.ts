@@ -234,8 +234,8 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     for (const line of raw.split("\n")) {
       const m = /^(\d+:\d+)\s+(.*)$/.exec(line.trim());
       if (!m) continue;
-      const nums = m[2].match(/\d+$/g) ?? m[2].match(/=(\d+)/g);
-      if (nums && m[2].split(/\s+/).some((tok) => /[1-9]/.test(tok.replace(/^\D+/, "")))) devs.add(m[1]);
+      // v2 "rbytes=1048576 wbytes=0 ...", v1 "Read 1048576": any non-zero count.
+      if (m[2].split(/\s+/).some((tok) => /[1-9]/.test(tok.replace(/^\D+/, "")))) devs.add(m[1]);
     }
     return { dir: d.dir, devs: [...devs] };
   }
