@@ -147,15 +147,15 @@ export function classifyEnvironment(f: Omit<NodeFacts, "environmentClass" | "env
   const c = (environmentClass: EnvironmentClass, environmentReason: string) => ({ environmentClass, environmentReason });
   if (f.kubernetes) return c("kubernetes", "Kubernetes service environment or service-account secret present");
   if (!f.defaultRoute) return c("airgap", "no default route (IPv4 or IPv6)");
-  if (f.machine === "vm") return c("cloud-vm", `virtual machine (${f.vendor || f.product ? `${f.vendor} ${f.product}`.trim() : "hypervisor CPU flag"})`);
+  if (f.machine === "vm") return c("cloud-vm", `virtual machine: ${f.vendor || f.product ? `${f.vendor} ${f.product}`.trim() : "hypervisor CPU flag"}`);
   if (f.container) return c("cloud-vm", `inside a ${f.container} container: interfaces are not hosa's to switch off`);
   if (f.machine === "bare-metal") {
     if (f.ipmi) return c("bare-metal", "physical machine with IPMI (/dev/ipmi0)");
     if (f.watchdog) return c("edge-remote", "physical machine with a hardware watchdog and no IPMI");
-    if (f.cores <= 8 && f.memoryBytes <= 16 * 1024 ** 3) return c("edge-physical", `small physical machine (${f.cores} cores, ${Math.round(f.memoryBytes / 1024 ** 3)} GiB) without IPMI or watchdog`);
+    if (f.cores <= 8 && f.memoryBytes <= 16 * 1024 ** 3) return c("edge-physical", `small physical machine, ${f.cores} cores and ${Math.round(f.memoryBytes / 1024 ** 3)} GiB, without IPMI or watchdog`);
     return c("bare-metal", "physical machine without IPMI");
   }
-  return c("cloud-vm", "cannot tell VM from bare metal (no DMI, no hypervisor flag): the most conservative class");
+  return c("cloud-vm", "cannot tell VM from bare metal, no DMI and no hypervisor flag: the most conservative class");
 }
 
 function cacheSizes(sysRoot: string): { l1d: number; l1i: number; l2: number; l3: number } | undefined {
