@@ -252,7 +252,7 @@ describe("de-escalation", () => {
       expect(d.at(t0 + c.holdS - EPS, c.below).level).toBe(c.from);
       expect(d.last.reason).toBe(start.reason);
       const x = d.at(t0 + c.holdS + EPS, c.below);
-      expect(x.level).toBe(c.from - 1);
+      expect(x.level as number).toBe(c.from - 1);
       expect(x.previousLevel).toBe(c.from);
       expect(x.reason).toStartWith(`Level ${c.from} → ${c.from - 1}: D_M ${c.below.toFixed(2)} < ${c.name}`);
     });
