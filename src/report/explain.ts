@@ -124,7 +124,8 @@ export function renderTimeline(entries: LogEntry[]): string {
     const when = `${String(e.timestamp).slice(11, 23)} +${rel.toFixed(1).padStart(6)}s`;
     const dm = typeof e.d_m === "number" ? e.d_m.toFixed(2) : "n/a";
     if (e.kind === "action") {
-      out.push(`${when}  action   ${e.target ?? e.target_cgroup ?? ""}  ${e.action ?? ""}  ${e.outcome ?? ""}  (D_M ${dm}, ${e.action_effect ?? ""})`);
+      const effect = e.action_effect && e.action_effect !== e.outcome ? `, ${e.action_effect}` : "";
+      out.push(`${when}  action   ${e.target ?? e.target_cgroup ?? ""}  ${e.action ?? ""}  ${e.outcome ?? ""}  (D_M ${dm}${effect})`);
     } else {
       const change = `${e.previous_level ?? "?"}→${e.level}`;
       out.push(`${when}  level ${change.padEnd(4)} ${String(e.level_name ?? "").padEnd(18)} D_M ${dm.padStart(7)}  dD/dt ${typeof e.d_m_derivative === "number" ? signed(e.d_m_derivative) : "n/a"}  ${dominantText(e)}${e.reason ? `  (${e.reason})` : ""}`);
