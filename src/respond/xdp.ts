@@ -220,7 +220,7 @@ function parseList(list: string[], role: string): Cidr[] {
 }
 
 /** LPM trie key as struct hosa_xdp_v4_key / hosa_xdp_v6_key: host-order prefix length, then the address. */
-function trieKey(c: Cidr): Uint8Array {
+export function trieKey(c: Cidr): Uint8Array {
   const key = new Uint8Array(4 + c.addr.length);
   new DataView(key.buffer).setUint32(0, c.prefixLen, true);
   key.set(c.addr, 4);
