@@ -434,22 +434,24 @@ describe.skipIf(progSkip !== "")("bpf/xdp_shed.bpf.c on crafted packets", () => 
 
 // The node: an echo server on every address and the XDP control, in one process.
 const NODE_SCRIPT = `
-import { openXdp } from ${JSON.stringify(join(root, "src/respond/xdp.ts"))};
+import { detachXdp, openXdp } from ${JSON.stringify(join(root, "src/respond/xdp.ts"))};
 const [ifname, optsJson, port] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + "\\n");
 Bun.listen({ hostname: "::", port: Number(port), socket: { data(s, d) { s.write(d); } } });
-let xdp;
+const controls = new Map();
 const errOf = (e) => ({ error: e.message, exitCode: e.exitCode });
 let started = Date.now();
-try { xdp = openXdp(ifname, JSON.parse(optsJson)); out({ n: 0, mode: xdp.mode(), attachMs: Date.now() - started }); }
+try { controls.set("main", openXdp(ifname, JSON.parse(optsJson))); out({ n: 0, mode: controls.get("main").mode(), attachMs: Date.now() - started }); }
 catch (e) { out({ n: 0, ...errOf(e) }); }
 for await (const line of console) {
   const c = JSON.parse(line);
+  const xdp = controls.get(c.id ?? "main");
   try {
     if (c.op === "set") { const t0 = performance.now(); xdp.set(c.policy, c.rateNewPerS); out({ n: c.n, ok: true, setUs: Math.round((performance.now() - t0) * 1000) }); }
     else if (c.op === "counters") out({ n: c.n, ...xdp.counters(), byPolicy: xdp.countersByPolicy() });
     else if (c.op === "close") { xdp.close(); xdp.close(); out({ n: c.n, ok: true }); }
-    else if (c.op === "open") { const x = openXdp(c.ifname, c.opts); const mode = x.mode(); x.close(); out({ n: c.n, mode }); }
+    else if (c.op === "open") { const x = openXdp(c.ifname ?? ifname, c.opts); controls.set(c.id, x); out({ n: c.n, mode: x.mode() }); }
+    else if (c.op === "detach") out({ n: c.n, detached: detachXdp(c.ifname ?? ifname) });
   } catch (e) { out({ n: c.n, ...errOf(e) }); }
 }
 `;
@@ -576,8 +578,9 @@ describe.skipIf(skipReason !== "")("XDP shedding between two network namespaces"
 
   test("veth takes the program in native mode (driver XDP on Linux 6.x), the namespace's loopback (no driver XDP) only in generic mode", async () => {
     expect(mode).toBe("native");
-    const r = await node!.call({ op: "open", ifname: "lo", opts: { healthcheck: [], management: [] } });
+    const r = await node!.call({ op: "open", id: "lo", ifname: "lo", opts: { healthcheck: [], management: [] } });
     expect(r.mode).toBe("generic");
+    expect((await node!.call({ op: "close", id: "lo" })).ok).toBe(true);
   });
 
   test("off: every source connects; a connection is established before shedding starts", async () => {
@@ -630,5 +633,28 @@ describe.skipIf(skipReason !== "")("XDP shedding between two network namespaces"
     expect(r.ok).toBe(true);
     expect(sh(["ip", "-n", nodeNs, "link", "show", nodeIf])).not.toContain("prog/xdp");
     expect(await who()).toEqual({ established: true, other: true, health: true, mgmt: true, other6: true, health6: true });
+  });
+
+  test("a program already on the interface is refused unless replaceExisting, and close() leaves a successor's program alone", async () => {
+    const opts = { healthcheck: [HEALTH4], management: [MGMT4] };
+    const first = await node!.call({ op: "open", id: "first", opts });
+    expect(first.mode).toBe("native");
+    const refused = await node!.call({ op: "open", id: "refused", opts });
+    expect(refused.error).toBe(
+      `cannot attach XDP to ${nodeIf}: an XDP program is already attached (native mode), and it may not be hosa's; only cgroup actions are available`,
+    );
+    expect(refused.exitCode).toBe(EXIT.UNSUPPORTED);
+    const second = await node!.call({ op: "open", id: "second", opts: { ...opts, replaceExisting: true } });
+    expect(second.mode).toBe("native");
+    await node!.call({ op: "set", id: "second", policy: "isolate" });
+    expect((await node!.call({ op: "close", id: "first" })).ok).toBe(true);
+    // The first control's close must not have detached the second one's program.
+    expect(sh(["ip", "-n", nodeNs, "link", "show", nodeIf])).toContain("prog/xdp");
+    expect(await probe(OTHER4)).toBe(false);
+    // Crash recovery: a new process detaches what a dead one left behind.
+    expect((await node!.call({ op: "detach" })).detached).toBe(true);
+    expect((await node!.call({ op: "detach" })).detached).toBe(false);
+    expect(await probe(OTHER4)).toBe(true);
+    expect((await node!.call({ op: "close", id: "second" })).ok).toBe(true);
   });
 });
