@@ -1,0 +1,118 @@
+import { describe, expect, test } from "bun:test";
+import { EXIT } from "../cli/exit-codes.ts";
+import { HosaError } from "../errors.ts";
+import { gaussian, prng } from "../../test/engine/prng.ts";
+import { calibrate, Calibrator } from "./calibrate.ts";
+import { createEngine, defaultEngineConfig, step } from "./engine.ts";
+import type { DimensionSpec, Sample } from "./types.ts";
+
+const dims = (n: number): DimensionSpec[] => Array.from({ length: n }, (_, j) => ({ name: `d${j}`, unit: "1", loadSign: 1 as const }));
+
+function gaussianSamples(n: number, count: number, seed: number, dtS = 0.1): Sample[] {
+  const r = prng(seed);
+  return Array.from({ length: count }, (_, i) => ({ t: i * dtS, x: Float64Array.from({ length: n }, () => gaussian(r)) }));
+}
+
+function thrown(f: () => unknown): HosaError {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof HosaError) return e;
+    throw e;
+  }
+  throw new Error("expected a HosaError");
+}
+
+describe("calibrate", () => {
+  test("thresholds are dmMean + σk·dmStd of the smoothed distance, in a version 1 baseline", () => {
+    const cfg = { ...defaultEngineConfig(), thresholdSigmas: [2, 3, 4, 5] as [number, number, number, number] };
+    const b = calibrate(gaussianSamples(3, 2000, 1), dims(3), cfg);
+    expect(b.version).toBe(1);
+    expect(b.count).toBe(2000);
+    expect(b.dims.map((d) => d.name)).toEqual(["d0", "d1", "d2"]);
+    expect(b.mean.length).toBe(3);
+    expect(b.covariance.length).toBe(9);
+    expect(b.thresholds.theta1).toBe(b.dmMean + 2 * b.dmStd);
+    expect(b.thresholds.theta2).toBe(b.dmMean + 3 * b.dmStd);
+    expect(b.thresholds.theta3).toBe(b.dmMean + 4 * b.dmStd);
+    expect(b.thresholds.theta4).toBe(b.dmMean + 5 * b.dmStd);
+  });
+
+  test("without smoothing, dmMean and dmStd are those of a χ distribution with n degrees of freedom", () => {
+    // E[χ_4] = √2·Γ(5/2)/Γ(2) = 1.87997; Var = 4 − E² = 0.46570.
+    const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, shrinkage: 0 });
+    expect(Math.abs(b.dmMean - 1.87997) / 1.87997).toBeLessThan(0.01);
+    expect(Math.abs(b.dmStd - Math.sqrt(0.4657)) / Math.sqrt(0.4657)).toBeLessThan(0.02);
+  });
+
+  test("smoothing narrows the distance's spread, so thresholds come from the smoothed signal", () => {
+    const samples = gaussianSamples(4, 20_000, 3, 0.01);
+    const raw = calibrate(samples, dims(4), { ...defaultEngineConfig(), ewmaTauS: 0 });
+    const smooth = calibrate(samples, dims(4), { ...defaultEngineConfig(), ewmaTauS: 0.3 });
+    expect(smooth.dmStd).toBeLessThan(raw.dmStd / 3);
+  });
+
+  test("the streaming Calibrator equals calibrate(), and copies what it is given", () => {
+    const samples = gaussianSamples(3, 3000, 4);
+    const cal = new Calibrator(dims(3), defaultEngineConfig());
+    const buf = new Float64Array(3);
+    for (const s of samples) {
+      buf.set(s.x);
+      cal.add({ t: s.t, x: buf }); // one reused buffer, as a live source does
+      buf.fill(1e9);
+    }
+    expect(cal.count).toBe(3000);
+    expect(JSON.stringify(cal.finish())).toBe(JSON.stringify(calibrate(samples, dims(3), defaultEngineConfig())));
+  });
+
+  test("a constant dimension still gives finite, rising thresholds", () => {
+    const samples = gaussianSamples(2, 500, 5).map((s) => ({ t: s.t, x: Float64Array.from([s.x[0], 42]) }));
+    const b = calibrate(samples, dims(2), defaultEngineConfig());
+    for (const v of [b.dmMean, b.dmStd, ...Object.values(b.thresholds)]) expect(Number.isFinite(v)).toBe(true);
+    expect(b.thresholds.theta1).toBeLessThan(b.thresholds.theta2);
+    const allConstant = calibrate(
+      samples.map((s) => ({ t: s.t, x: Float64Array.from([1, 42]) })),
+      dims(2),
+      defaultEngineConfig(),
+    );
+    expect(allConstant.dmStd).toBe(defaultEngineConfig().dmStdFloor);
+    expect(allConstant.thresholds.theta1).toBeLessThan(allConstant.thresholds.theta4);
+  });
+
+  // With the default 2σ..5σ of document 004 an hour of pure noise still
+  // reaches Level 2–3 a few times (the smoothed distance is skewed like χ,
+  // its tail is heavier than a normal one); Level 4 would need 5σ. The
+  // measured counts are in bench/engine-results.md.
+  test("an engine on its own calibration data never reaches Level 4 in an hour of homeostasis", () => {
+    const cfg = defaultEngineConfig();
+    const b = calibrate(gaussianSamples(8, 3000, 6), dims(8), cfg);
+    const e = createEngine(b, cfg);
+    const r = prng(60);
+    let maxLevel = 0;
+    let atLevel1 = 0;
+    for (let i = 0; i < 36_000; i++) {
+      const d = step(e, { t: 1000 + i * 0.1, x: Float64Array.from({ length: 8 }, () => gaussian(r)) });
+      if (d.level > maxLevel) maxLevel = d.level;
+      if (d.level === 1) atLevel1++;
+    }
+    expect(maxLevel).toBeLessThanOrEqual(3);
+    expect(atLevel1 / 36_000).toBeLessThan(0.25);
+  });
+
+  test("bad input is refused with one line naming the sample", () => {
+    const cfg = defaultEngineConfig();
+    const one = new Calibrator(dims(2), cfg);
+    one.add({ t: 0, x: Float64Array.from([1, 2]) });
+    let e = thrown(() => one.finish());
+    expect(e.message).toBe("cannot calibrate: 1 sample, at least 2 are needed");
+    expect(e.exitCode).toBe(EXIT.INPUT);
+    e = thrown(() => one.add({ t: 1, x: Float64Array.from([1]) }));
+    expect(e.message).toBe("cannot calibrate: sample at t=1 has 1 values for 2 dimensions");
+    e = thrown(() => one.add({ t: 1, x: Float64Array.from([1, NaN]) }));
+    expect(e.message).toBe("cannot calibrate: sample at t=1 has NaN for d1");
+    e = thrown(() => one.add({ t: -1, x: Float64Array.from([1, 2]) }));
+    expect(e.message).toBe("cannot calibrate: time goes backwards at t=-1 after t=0");
+    e = thrown(() => new Calibrator([], cfg));
+    expect(e.message).toBe("cannot calibrate: no dimensions");
+  });
+});
