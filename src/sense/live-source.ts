@@ -191,7 +191,9 @@ function planSources(cfg: HosaConfig["sense"], names: string[], ebpf: boolean, f
 export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
   const names = selectDimensions(cfg.dimensions).map((d) => d.name);
   const reason = cfg.ebpf === "off" ? OFF_REASON : (ebpf.error ?? "").replace(/^hosa: /, "");
-  const plan = planSources(cfg, names, cfg.ebpf !== "off" && ebpf.loaded, reason, opts.includeLoopback ?? false, createProcFs(cfg.procRoot));
+  const proc = createProcFs(cfg.procRoot);
+  const plan = planSources(cfg, names, cfg.ebpf !== "off" && ebpf.loaded, reason, opts.includeLoopback ?? false, proc);
+  proc.close();
   return { sources: plan.sources, fallbackNotice: plan.fallbackNotice };
 }
 
@@ -467,6 +469,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     close(): void {
       if (closed) return;
       closed = true;
+      proc.close();
       try {
         probes?.close();
       } finally {
