@@ -4,7 +4,8 @@
 // lets only a periodic heartbeat out in homeostasis: level changes that
 // touch level 2 or above and every action go out, nothing else.
 import { createHash, createHmac } from "node:crypto";
-import { join } from "node:path";
+import { existsSync, readdirSync } from "node:fs";
+import { basename, join } from "node:path";
 import type { HosaConfig, WebhookConfig } from "../config.ts";
 import type { Decision } from "../engine/types.ts";
 import type { ActionRecord } from "../respond/types.ts";
@@ -48,6 +49,7 @@ export class Notifier {
   private lastHeartbeatMs = -Infinity;
   private episodeStartedAt: string | null = null;
   private recentActions: ActionRecord[] = [];
+  private pendingWarnings: string[] = [];
 
   private constructor(
     private readonly cfg: HosaConfig["report"],
@@ -55,6 +57,7 @@ export class Notifier {
     private readonly node: string,
     opts: NotifierOptions,
   ) {
+    const warn = opts.onWarning ?? ((line: string) => this.pendingWarnings.length < 100 && this.pendingWarnings.push(line));
     this.boxes = cfg.webhooks.map((hook) => ({
       hook,
       box: Outbox.open(join(stateDir, "outbox", webhookId(hook)), {
@@ -62,10 +65,21 @@ export class Notifier {
         backoffBaseMs: opts.backoffBaseMs,
         backoffCapMs: opts.backoffCapMs,
         timeoutMs: opts.timeoutMs,
-        onWarning: opts.onWarning,
+        onWarning: warn,
       }),
     }));
     for (const b of this.boxes) b.box.start();
+    const known = new Set(this.boxes.map((b) => basename(b.box.dir)));
+    for (const dir of existsSync(join(stateDir, "outbox")) ? readdirSync(join(stateDir, "outbox")) : []) {
+      if (known.has(dir)) continue;
+      const left = readdirSync(join(stateDir, "outbox", dir)).filter((f) => f.endsWith(".json")).length;
+      if (left > 0) warn(`webhook outbox ${join(stateDir, "outbox", dir)}: ${left} messages for a receiver no longer configured, left undelivered`);
+    }
+  }
+
+  /** Warnings (drops, refusals, orphaned queues) since the last call, when no onWarning was given. */
+  drainWarnings(): string[] {
+    return this.pendingWarnings.splice(0);
   }
 
   /** Open the outboxes under stateDir/outbox/ and start delivering what a previous run left. */

@@ -99,7 +99,10 @@ export class Outbox {
         unlinkSync(join(this.dir, oldest));
       } catch {}
       this.stats.dropped++;
-      this.opts.onWarning?.(`webhook outbox ${this.dir} full (${this.opts.maxMessages} messages): dropped the oldest, ${this.stats.dropped} dropped so far`);
+      // Said at the 1st, 10th, 100th... drop: a long outage must not flood the agent's log (the counter is in /metrics).
+      if (Number.isInteger(Math.log10(this.stats.dropped))) {
+        this.opts.onWarning?.(`webhook outbox ${this.dir} full (${this.opts.maxMessages} messages): dropped the oldest, ${this.stats.dropped} dropped so far`);
+      }
     }
     const name = `${String(this.counter++).padStart(16, "0")}.json`;
     const path = join(this.dir, name);

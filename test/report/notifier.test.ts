@@ -188,12 +188,45 @@ describe("notifier and outbox", () => {
     for (let k = 0; k < 8; k++) nt.onDecision(makeDecision(2, 2), [makeAction(k)], wallTimeNs());
     expect(nt.depth()).toBe(5);
     expect(nt.dropped()).toBe(3);
-    expect(warnings.length).toBe(3);
-    expect(warnings[2]).toContain("full (5 messages): dropped the oldest, 3 dropped so far");
+    // Said at the 1st drop (then the 10th, 100th...): the counter carries the rest.
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toContain("full (5 messages): dropped the oldest, 1 dropped so far");
     const rx = startReceiver(port);
     await pollUntil("5 messages", 5_000, () => (rx.got.length >= 5 ? true : undefined), 20);
     expect(rx.got.map((g) => g.body.action_id)).toEqual(["act-3", "act-4", "act-5", "act-6", "act-7"]);
     await nt.close();
+  });
+
+  test("a 4xx refusal drops that message without blocking the queue; a queue left by a removed receiver is named", async () => {
+    let calls = 0;
+    const got: string[] = [];
+    const srv = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const body = (await req.json()) as { action_id: string };
+        if (calls++ === 0) return new Response("bad body", { status: 400 });
+        got.push(body.action_id);
+        return new Response("ok");
+      },
+    });
+    cleanups.push(() => srv.stop(true));
+    const dir = stateDir();
+    const nt = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${srv.port}/`, format: "json", hmacSecret: "" }]), dir, "node-a");
+    for (let k = 0; k < 3; k++) nt.onDecision(makeDecision(2, 2), [makeAction(k)], wallTimeNs());
+    await pollUntil("2 delivered", 5_000, () => (got.length >= 2 ? true : undefined), 20);
+    expect(got).toEqual(["act-1", "act-2"]);
+    expect(nt.stats()[0]).toMatchObject({ delivered: 2, rejected: 1, depth: 0 });
+    expect(nt.drainWarnings()).toEqual([expect.stringMatching(/^webhook http:\/\/127\.0\.0\.1:\d+\/ refused message [0-9a-f-]+: HTTP 400, dropped$/)]);
+    await nt.close();
+    // The receiver goes away from the configuration with a message still queued.
+    const port = await freePort();
+    const gone = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${port}/`, format: "json", hmacSecret: "" }]), dir, "node-a");
+    gone.onDecision(makeDecision(2, 2), [makeAction(9)], wallTimeNs());
+    await gone.close();
+    const none = Notifier.open(reportCfg([]), dir, "node-a");
+    expect(none.drainWarnings()).toEqual([expect.stringContaining(": 1 messages for a receiver no longer configured, left undelivered")]);
+    await none.close();
   });
 
   test("kill -9 of the process that owns the outbox, then a restart: nothing lost, in order, no duplicate keys", async () => {
