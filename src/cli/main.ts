@@ -51,7 +51,16 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/** Wait until everything written to a pipe has left: process.exit() would cut it short. */
+function drain(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => {
+    if (!stream.writable) return resolve();
+    stream.write("", () => resolve());
+  });
+}
+
 if (import.meta.main) {
   const code = await main(process.argv.slice(2));
+  await Promise.all([drain(process.stdout), drain(process.stderr)]);
   process.exit(code);
 }

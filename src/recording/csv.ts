@@ -84,8 +84,12 @@ export function openCsvRecording(path: string, text: string, known: DimensionSpe
         const x = new Float64Array(width);
         for (let j = 0; j < width; j++) {
           const c = cells[j + 1];
-          if (!NUMBER.test(c)) fail(line, `${dims[j].name} "${c}" is not a number`);
-          x[j] = Number(c);
+          const v = Number(c);
+          // Number() also takes "", " ", "0x10" and "Infinity": only then ask the strict pattern.
+          if (!(Number.isFinite(v) && c.length > 0 && c.charCodeAt(c.length - 1) <= 57 && !/[xXoObB]/.test(c)) && !NUMBER.test(c)) {
+            fail(line, `${dims[j].name} "${c}" is not a number`);
+          }
+          x[j] = v;
         }
         if (count === 0) startedUnixS = t;
         lastT = t;

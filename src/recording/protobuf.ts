@@ -30,6 +30,15 @@ function readVarint(buf: Uint8Array, pos: number): [value: number, next: number]
   return null;
 }
 
+function varintSize(n: number): number {
+  let k = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 128);
+    k++;
+  }
+  return k;
+}
+
 function writeVarint(n: number, out: number[]): void {
   while (n > 0x7f) {
     out.push((n & 0x7f) | 0x80);
@@ -63,6 +72,39 @@ function headerFromProto(h: Header, path: string): RecordingHeader {
   return { format: "protobuf", hosaVersion: h.hosaVersion, dims, node, startedUnixS: h.startedUnixS };
 }
 
+/**
+ * SampleRecord by hand: field 1 `t` (fixed64 double, tag 0x09) and field 2 `x`
+ * (packed doubles, tag 0x12). This is the whole hot path of a replay, and the
+ * generic decoder allocates per field. Anything unexpected returns null and
+ * the generic decoder decides.
+ */
+function decodeSampleFast(bytes: Uint8Array, view: DataView, start: number, end: number, width: number): Sample | null {
+  let p = start;
+  let t = 0;
+  let x: Float64Array | null = null;
+  while (p < end) {
+    const tag = bytes[p++];
+    if (tag === 0x09) {
+      if (p + 8 > end) return null;
+      t = view.getFloat64(p, true);
+      p += 8;
+    } else if (tag === 0x12) {
+      const v = readVarint(bytes, p);
+      if (!v) return null;
+      const [len, next] = v;
+      if (len % 8 !== 0 || next + len > end || len / 8 !== width) return null;
+      x = new Float64Array(width);
+      for (let j = 0; j < width; j++) x[j] = view.getFloat64(next + j * 8, true);
+      p = next + len;
+    } else return null;
+  }
+  if (x === null) {
+    if (width !== 0) return null;
+    x = new Float64Array(0);
+  }
+  return { t, x };
+}
+
 /** Open a protobuf recording already read into memory. */
 export function openProtoRecording(path: string, bytes: Uint8Array): RecordingReader {
   const fail = (record: number, what: string): never => {
@@ -82,6 +124,7 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
   }
   const width = header.dims.length;
   const dataStart = hstart + hlen;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return {
     path,
     header,
@@ -95,19 +138,23 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
         if (!v) fail(record, "length truncated");
         const [len, start] = v!;
         if (start + len > bytes.length) fail(record, "sample truncated");
-        let rec;
-        try {
-          rec = fromBinary(SampleRecordSchema, bytes.subarray(start, start + len));
-        } catch (e) {
-          return fail(record, `not a valid sample (${(e as Error).message})`);
+        let rec = decodeSampleFast(bytes, view, start, start + len, width);
+        if (rec === null) {
+          let generic;
+          try {
+            generic = fromBinary(SampleRecordSchema, bytes.subarray(start, start + len));
+          } catch (e) {
+            return fail(record, `not a valid sample (${(e as Error).message})`);
+          }
+          if (generic.x.length !== width) fail(record, `sample has ${generic.x.length} values, header names ${width} dimensions`);
+          rec = { t: generic.t, x: Float64Array.from(generic.x) };
         }
-        if (rec.x.length !== width) fail(record, `sample has ${rec.x.length} values, header names ${width} dimensions`);
         if (!Number.isFinite(rec.t)) fail(record, "timestamp is not a finite number");
         if (rec.t < lastT) fail(record, `timestamp ${rec.t} goes backwards (previous ${lastT})`);
         for (let j = 0; j < width; j++) if (!Number.isFinite(rec.x[j])) fail(record, `value of ${header.dims[j].name} is not finite`);
         lastT = rec.t;
         p = start + len;
-        yield { t: rec.t, x: Float64Array.from(rec.x) };
+        yield rec;
       }
     },
   };
@@ -116,7 +163,8 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
 /** Appends samples to a protobuf recording; flushes in blocks, fsync on close. */
 export class ProtoRecordingWriter {
   private fd: number;
-  private buf: number[] = [];
+  private chunks: Uint8Array[] = [];
+  private pending = 0;
   private readonly width: number;
 
   constructor(
@@ -146,20 +194,39 @@ export class ProtoRecordingWriter {
   }
 
   private push(msg: Uint8Array): void {
-    writeVarint(msg.length, this.buf);
-    for (let i = 0; i < msg.length; i++) this.buf.push(msg[i]);
+    const len: number[] = [];
+    writeVarint(msg.length, len);
+    this.chunks.push(Uint8Array.from(len), msg);
+    this.pending += len.length + msg.length;
   }
 
   write(sample: Sample): void {
     if (sample.x.length !== this.width) throw new HosaError(`cannot record to ${this.path}: sample has ${sample.x.length} values, expected ${this.width}`);
-    this.push(toBinary(SampleRecordSchema, create(SampleRecordSchema, { t: sample.t, x: Array.from(sample.x) })));
-    if (this.buf.length > 64 * 1024) this.flush();
+    // A plain encoding of SampleRecord (t always present), without the generic encoder's allocations.
+    const body = 9 + (this.width > 0 ? 1 + varintSize(this.width * 8) + this.width * 8 : 0);
+    const msg = new Uint8Array(body);
+    const view = new DataView(msg.buffer);
+    msg[0] = 0x09;
+    view.setFloat64(1, sample.t, true);
+    if (this.width > 0) {
+      msg[9] = 0x12;
+      const lenBytes: number[] = [];
+      writeVarint(this.width * 8, lenBytes);
+      msg.set(lenBytes, 10);
+      let off = 10 + lenBytes.length;
+      for (let j = 0; j < this.width; j++, off += 8) view.setFloat64(off, sample.x[j], true);
+    }
+    this.push(msg);
+    if (this.pending > 64 * 1024) this.flush();
   }
 
   flush(): void {
-    if (this.buf.length === 0) return;
-    writeSync(this.fd, Uint8Array.from(this.buf));
-    this.buf.length = 0;
+    if (this.pending === 0) return;
+    const all = Buffer.concat(this.chunks, this.pending);
+    let off = 0;
+    while (off < all.length) off += writeSync(this.fd, all, off, all.length - off);
+    this.chunks = [];
+    this.pending = 0;
   }
 
   close(): void {

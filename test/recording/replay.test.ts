@@ -121,7 +121,7 @@ describe("bad input: one line naming the file and the line, exit 4", () => {
       try {
         const p = join(dir, name);
         writeFileSync(p, content);
-        const r = runHosa(["replay", p, "--calibrate", "1s"]);
+        const r = runHosa(["replay", p, "--calibrate", "10s"]);
         expect(r.code).toBe(4);
         expect(r.stdout).toBe("");
         expect(r.stderr.trim().split("\n")).toHaveLength(1);

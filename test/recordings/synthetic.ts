@@ -53,7 +53,7 @@ export function* leakRecording(story: LeakStory = DEFAULT_STORY): Generator<Samp
     const leaking = tRel >= story.calmS && tRel < story.calmS + story.leakS;
     const recovering = tRel >= story.calmS + story.leakS;
     if (leaking) leaked += story.leakMBps * 2 ** 20 * story.tickS;
-    if (recovering) leaked *= 0.999; // the leaker is contained and slowly reclaimed
+    if (recovering) leaked *= 0.98; // the leaker is stopped and its memory reclaimed within seconds
     const used = 0.18 * MEM_TOTAL + 40e6 * g() * 0.05 + leaked;
     const faults = 900 + 60 * g() + (leaking ? (story.leakMBps * 2 ** 20) / 4096 : 0);
     const psiMem = Math.max(0, 0.001 + 0.0005 * g() + (leaking ? 0.02 * ((tRel - story.calmS) / story.leakS) : 0));

@@ -84,9 +84,7 @@ export function registerReplay(program: Command): void {
       const tty = isTty();
       const table = new Table({
         head: ["t (s)", "level", "D_M", "dD_M/dt", "dominant", "reason"],
-        style: tty ? undefined : { head: [], border: [] },
-        wordWrap: true,
-        colWidths: tty ? [9, 44, 8, 9, 34, 50] : undefined,
+        ...(tty ? { wordWrap: true, colWidths: [9, 44, 8, 9, 34, 50] } : { style: { head: [], border: [] } }),
       });
       for (const row of changes) table.push(row);
       process.stdout.write(
