@@ -75,6 +75,7 @@ function decisionFromEntry(e: LogEntry): Decision {
 }
 
 async function fetchSnapshot(listen: string): Promise<AgentSnapshot> {
+  if (!listen) throw new Error("report.metrics_listen is empty");
   const { host, port } = parseListen(listen);
   const h = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host;
   const url = `http://${h.includes(":") ? `[${h}]` : h}:${port}/explain`;
