@@ -124,6 +124,27 @@ describe("live source on fixtures", () => {
     expect(valueOf(src, s.x, "mem_used_ratio")).toBeCloseTo(1 - 2560000 / 8192000, 12);
   });
 
+  test("cpu_busy_ratio at 10 ms ticks: the window grows until it holds 10 ticks per CPU, then restarts", () => {
+    const root = `${tmp}/cpuwin`;
+    cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
+    // 2 CPUs: the reference advances once 20 ticks have passed since it.
+    const write = (busy: number, idle: number) =>
+      writeFileSync(`${root}/stat`, `cpu  ${busy} 0 0 ${idle} 0 0 0 0 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\nctxt 1\nprocesses 1\n`);
+    const src = createLiveSource(senseCfg({ procRoot: root, cgroupRoot: `${FIX}/cgroupfs/v2`, ebpf: "off", dimensions: ["cpu_busy_ratio"] }));
+    write(0, 0);
+    expect(src.read(0).x[0]).toBe(0);
+    write(2, 0); // 2 busy ticks: ratio over the window so far
+    expect(src.read(0.01).x[0]).toBe(1);
+    write(2, 2); // unchanged busy, 2 idle: window 0..4 ticks
+    expect(src.read(0.02).x[0]).toBe(0.5);
+    write(2, 2); // no tick at all: the last ratio holds
+    expect(src.read(0.03).x[0]).toBe(0.5);
+    write(5, 17); // window now 22 ticks (>= 20): ratio 5/22 and the reference moves here
+    expect(src.read(0.04).x[0]).toBe(1 - 17 / 22);
+    write(5, 19); // a fresh window: 2 idle ticks since the move
+    expect(src.read(0.05).x[0]).toBe(0);
+  });
+
   test("a counter that goes backwards (reset) reads as 0, never negative", () => {
     const root = `${tmp}/reset`;
     cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
@@ -214,11 +235,11 @@ describe("live source on this host", () => {
     src.close();
   });
 
-  test("a burst of 200 forked processes raises forks_per_s via /proc/stat", async () => {
+  test("a burst of 100 forked processes raises forks_per_s via /proc/stat", async () => {
     const src = createLiveSource(senseCfg({ ebpf: "off", dimensions: ["forks_per_s"] }));
     const t0 = performance.now() / 1000;
     src.read(t0);
-    const N = 200;
+    const N = 100;
     for (let i = 0; i < N; i += 20) {
       const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
       await Promise.all(batch.map((p) => p.exited));
