@@ -27,7 +27,7 @@ export interface XdpOptions {
   healthcheck: string[];
   /** CIDR prefixes or addresses that pass at every level, isolate included (SSH, IPMI). */
   management: string[];
-  /** Replace an XDP program already on the interface; by default hosa refuses, as it may be someone else's. */
+  /** Replace another program's XDP on the interface; by default only hosa's own (a leftover) is replaced. */
   replaceExisting?: boolean;
 }
 
@@ -211,6 +211,18 @@ function ifindexOf(ifname: string): number | undefined {
   }
 }
 
+/** Name of the XDP program on an interface, from iproute2's JSON (libhosa's query gives only the mode). */
+function attachedProgramName(ifname: string): string | undefined {
+  try {
+    const r = Bun.spawnSync(["ip", "-j", "link", "show", "dev", ifname], { stdout: "pipe", stderr: "ignore" });
+    if (r.exitCode !== 0) return undefined;
+    const links = JSON.parse(r.stdout.toString()) as { xdp?: { prog?: { name?: string } } }[];
+    return links[0]?.xdp?.prog?.name;
+  } catch {
+    return undefined;
+  }
+}
+
 function parseList(list: string[], role: string): Cidr[] {
   return list.map((text) => {
     const c = parseCidr(text);
@@ -253,7 +265,13 @@ export function openXdp(ifname: string, opts: XdpOptions): XdpControl {
   try {
     const present = xdpQuery(ifindex);
     if (present !== 0 && !opts.replaceExisting) {
-      throw unsupported(`an XDP program is already attached (${present === XDP_MODE.NATIVE ? "native" : "generic"} mode), and it may not be hosa's`);
+      // hosa's own program (a crashed agent's, or the agent's when `hosa
+      // quarantine enter` runs beside it) is replaced; anyone else's is not.
+      const name = attachedProgramName(ifname);
+      if (name !== PROGRAM) {
+        const mode = present === XDP_MODE.NATIVE ? "native" : "generic";
+        throw unsupported(`XDP program ${name === undefined ? "(name unknown)" : `"${name}"`} is already attached in ${mode} mode and is not hosa's`);
+      }
     }
     obj = objOpenMem(bpfObjectImage(PROGRAM), PROGRAM);
     objLoad(obj);

@@ -635,17 +635,11 @@ describe.skipIf(skipReason !== "")("XDP shedding between two network namespaces"
     expect(await who()).toEqual({ established: true, other: true, health: true, mgmt: true, other6: true, health6: true });
   });
 
-  test("a program already on the interface is refused unless replaceExisting, and close() leaves a successor's program alone", async () => {
+  test("hosa's own program left on the interface is replaced, and close() leaves its successor alone", async () => {
     const opts = { healthcheck: [HEALTH4], management: [MGMT4] };
-    const first = await node!.call({ op: "open", id: "first", opts });
-    expect(first.mode).toBe("native");
-    const refused = await node!.call({ op: "open", id: "refused", opts });
-    expect(refused.error).toBe(
-      `cannot attach XDP to ${nodeIf}: an XDP program is already attached (native mode), and it may not be hosa's; only cgroup actions are available`,
-    );
-    expect(refused.exitCode).toBe(EXIT.UNSUPPORTED);
-    const second = await node!.call({ op: "open", id: "second", opts: { ...opts, replaceExisting: true } });
-    expect(second.mode).toBe("native");
+    expect((await node!.call({ op: "open", id: "first", opts })).mode).toBe("native");
+    // As `hosa quarantine enter` does beside a running agent.
+    expect((await node!.call({ op: "open", id: "second", opts })).mode).toBe("native");
     await node!.call({ op: "set", id: "second", policy: "isolate" });
     expect((await node!.call({ op: "close", id: "first" })).ok).toBe(true);
     // The first control's close must not have detached the second one's program.
@@ -656,5 +650,25 @@ describe.skipIf(skipReason !== "")("XDP shedding between two network namespaces"
     expect((await node!.call({ op: "detach" })).detached).toBe(false);
     expect(await probe(OTHER4)).toBe(true);
     expect((await node!.call({ op: "close", id: "second" })).ok).toBe(true);
+  });
+
+  test("someone else's XDP program is refused unless replaceExisting", async () => {
+    // A stand-in for another tool's program (a load balancer's, a CNI's): it passes everything.
+    const src = join(dir, "foreign.bpf.c");
+    writeFileSync(src, `__attribute__((section("xdp"), used)) int foreign_pass(void *ctx) { return 2; }\nchar _license[] __attribute__((section("license"), used)) = "GPL";\n`);
+    sh(["clang", "-O2", "-target", "bpf", "-c", src, "-o", join(dir, "foreign.bpf.o")]);
+    sh(["ip", "-n", nodeNs, "link", "set", "dev", nodeIf, "xdpdrv", "obj", join(dir, "foreign.bpf.o"), "sec", "xdp"]);
+    const opts = { healthcheck: [HEALTH4], management: [MGMT4] };
+    const refused = await node!.call({ op: "open", id: "refused", opts });
+    expect(refused.error).toBe(
+      `cannot attach XDP to ${nodeIf}: XDP program "foreign_pass" is already attached in native mode and is not hosa's; only cgroup actions are available`,
+    );
+    expect(refused.exitCode).toBe(EXIT.UNSUPPORTED);
+    expect(sh(["ip", "-n", nodeNs, "link", "show", nodeIf])).toContain("foreign_pass");
+    expect((await node!.call({ op: "open", id: "replacing", opts: { ...opts, replaceExisting: true } })).mode).toBe("native");
+    await node!.call({ op: "set", id: "replacing", policy: "shed-new" });
+    expect(await probe(OTHER4)).toBe(false);
+    expect((await node!.call({ op: "close", id: "replacing" })).ok).toBe(true);
+    expect(sh(["ip", "-n", nodeNs, "link", "show", nodeIf])).not.toContain("prog/xdp");
   });
 });
