@@ -56,7 +56,7 @@ export function createProcFs(root = "/proc"): ProcFs {
         buf = bigger;
       }
     }
-    return buf.latin1Slice(0, len);
+    return buf.toString("latin1", 0, len);
   }
 
   const fs = {
