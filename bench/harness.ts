@@ -7,7 +7,7 @@
 // creates lives under one temp dir and one cgroup of its own, and is removed
 // by PID and by path when the run (or the suite) ends.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { freemem } from "node:os";
+import { freemem, loadavg } from "node:os";
 import { argvInCgroup, type BenchCgroup, BenchCgroups, cgroupSupport } from "./lib/cgroups.ts";
 import { collectLines, type StampedLine } from "./lib/lines.ts";
 import { NeighbourProber, type NeighbourSummary } from "./lib/neighbour.ts";
@@ -59,8 +59,11 @@ export interface RunRecord {
   boundS: number;
   durationS: number;
   preEpisodeS: number;
-  /** Seconds since the last Prometheus scrape when the workload started. */
+  /** Seconds since the last Prometheus scrape when the workload started (null: not known). */
   scrapePhaseS: number | null;
+  watchedByPrometheus: boolean;
+  /** The machine's 1-minute load average when the workload started (it is shared). */
+  loadAvg1: number;
   workload: {
     exitedAtS: number | null;
     exitCode: number | null;
@@ -330,6 +333,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     const lastScrape = prom ? await prom.lastScrapeWallMs() : null;
 
     const argv = await scenario.command(ctx);
+    const loadAvg1 = loadavg()[0];
     const t0 = perfS();
     const wallAtT0Ms = wallAtPerfZeroMs + t0 * 1000;
     const scrapePhaseS = lastScrape !== null ? (((wallAtT0Ms - lastScrape) / 1000) % SCRAPE_INTERVAL_S + SCRAPE_INTERVAL_S) % SCRAPE_INTERVAL_S : null;
@@ -456,6 +460,8 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       durationS: rel(endS),
       preEpisodeS,
       scrapePhaseS,
+      watchedByPrometheus: prom !== null,
+      loadAvg1,
       workload: {
         exitedAtS: exitAt === null ? null : rel(exitAt),
         exitCode: workload.exitCode,
