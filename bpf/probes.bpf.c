@@ -79,24 +79,25 @@ struct {
 /* The cgroup a task is charged to in the selected hierarchy. On a hybrid host
  * memory is a v1 controller, so the unified hierarchy's cgroup (dfl_cgrp)
  * says nothing about memory: read task->cgroups->subsys[memory_cgrp_id]
- * instead. Either way the kernfs id equals the directory's inode number. */
+ * instead. Either way the kernfs id equals the directory's inode number.
+ * Direct BTF loads rather than bpf_probe_read_kernel (BPF_CORE_READ): the JIT
+ * turns them into plain loads with an exception-table entry (a NULL on the
+ * way reads as 0), several times cheaper on the hottest paths (sched_switch). */
 static __always_inline __u64 task_cgroup_id(struct task_struct *task)
 {
 	if (cgroup_mode == HOSA_CGROUP_MEMORY_V1) {
+		/* A load-time constant (CO-RE relocation), so the offset below is fixed. */
 		int idx = bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id);
-		struct css_set *cset = BPF_CORE_READ(task, cgroups);
-		struct cgroup_subsys_state *css = NULL;
+		struct cgroup_subsys_state *css;
 
-		if (!cset || idx < 0 || idx >= 16)
+		if (idx < 0 || idx >= 16)
 			return 0;
-		bpf_probe_read_kernel(&css, sizeof(css),
-				      (void *)cset + bpf_core_field_offset(struct css_set, subsys) +
-					      idx * sizeof(css));
+		css = task->cgroups->subsys[idx];
 		if (!css)
 			return 0;
-		return BPF_CORE_READ(css, cgroup, kn, id);
+		return css->cgroup->kn->id;
 	}
-	return BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	return task->cgroups->dfl_cgrp->kn->id;
 }
 
 static __always_inline __u64 current_cgroup_id(void)
@@ -266,16 +267,29 @@ int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
 	return 0;
 }
 
-/* brk and mmap through the raw sys_enter tracepoint, filtered by number: one
- * program for both, and no tracefs needed. fentry on __x64_sys_brk would
- * spare other syscalls the tracepoint slow path, but lockdown (integrity)
- * refuses fentry programs, so it cannot be relied on. */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+/* brk and mmap both take the mmap lock for writing: the mmap_lock tracepoint
+ * (a static key, off unless attached) plus the syscall number in the task's
+ * saved registers tells them apart. Cheaper than the obvious hooks: any
+ * syscall tracepoint (raw sys_enter included) sends every syscall of every
+ * task through the slow path, and lockdown (integrity) refuses fentry. */
+SEC("tp_btf/mmap_lock_acquire_returned")
+int BPF_PROG(mmap_lock_acquire_returned, struct mm_struct *mm, bool write, bool success)
 {
-	if (id == __NR_brk)
+	struct task_struct *task;
+	struct pt_regs *regs;
+	long nr;
+
+	if (!write || !success)
+		return 0;
+	task = bpf_get_current_task_btf();
+	/* khugepaged and friends lock other tasks' mm; their registers say nothing. */
+	if (BPF_CORE_READ(task, mm) != mm)
+		return 0;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	nr = BPF_CORE_READ(regs, orig_ax);
+	if (nr == __NR_brk)
 		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
-	else if (id == __NR_mmap)
+	else if (nr == __NR_mmap)
 		count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
 	return 0;
 }

@@ -356,6 +356,43 @@ HOSA_API int hosa_obj_program_name(int h, int i, char *buf, size_t len)
 	return fail(ENOENT, "name program %d: the object has %d", i, k);
 }
 
+HOSA_API int hosa_obj_program_stats(int h, int i, uint64_t *run_time_ns, uint64_t *run_count)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	struct bpf_program *p;
+	int k = 0;
+
+	if (!o)
+		return fail(EBADF, "read stats of program %d: no such object handle %d", i, h);
+	bpf_object__for_each_program(p, o->bpf) {
+		if (k++ != i)
+			continue;
+		if (bpf_program__fd(p) < 0)
+			return fail(EINVAL, "read stats of %s: not loaded", bpf_program__name(p));
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			return fail(errno, "read stats of %s", bpf_program__name(p));
+		*run_time_ns = info.run_time_ns;
+		*run_count = info.run_cnt;
+		return 0;
+	}
+	return fail(ENOENT, "read stats of program %d: the object has %d", i, k);
+}
+
+HOSA_API int hosa_enable_run_stats(void)
+{
+	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+
+	return fd < 0 ? fail(errno, "enable BPF run-time statistics") : fd;
+}
+
+HOSA_API int hosa_close_fd(int fd)
+{
+	return close(fd) ? fail(errno, "close fd %d", fd) : 0;
+}
+
 HOSA_API int hosa_ringbuf_close(int r)
 {
 	struct ring *rb;

@@ -53,6 +53,17 @@ HOSA_API int hosa_obj_program_count(int obj);
 /* Name of program i into buf (NUL-terminated); returns 1 if it is attached, 0 if not. */
 HOSA_API int hosa_obj_program_name(int obj, int i, char *buf, size_t len);
 
+/* Cumulative run time (ns) and run count of program i, into *run_time_ns and
+ * *run_count; both stay 0 unless run statistics are on (hosa_enable_run_stats). */
+HOSA_API int hosa_obj_program_stats(int obj, int i, uint64_t *run_time_ns, uint64_t *run_count);
+
+/* Turn on the kernel's BPF run-time statistics (BPF_ENABLE_STATS) until the
+ * returned file descriptor is closed with hosa_close_fd. */
+HOSA_API int hosa_enable_run_stats(void);
+
+/* Close a file descriptor libhosa returned (hosa_enable_run_stats). */
+HOSA_API int hosa_close_fd(int fd);
+
 /* Detach everything attached through this handle (XDP included), free the object. */
 HOSA_API int hosa_obj_close(int obj);
 

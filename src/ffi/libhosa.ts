@@ -58,6 +58,9 @@ const SYMBOLS = {
   hosa_obj_attach: { args: [i32, ptr], returns: i32 },
   hosa_obj_program_count: { args: [i32], returns: i32 },
   hosa_obj_program_name: { args: [i32, i32, ptr, u64], returns: i32 },
+  hosa_obj_program_stats: { args: [i32, i32, ptr, ptr], returns: i32 },
+  hosa_enable_run_stats: { args: [], returns: i32 },
+  hosa_close_fd: { args: [i32], returns: i32 },
   hosa_obj_close: { args: [i32], returns: i32 },
   hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
   hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
@@ -187,6 +190,26 @@ export function objPrograms(obj: number): { name: string; attached: boolean }[] 
     out.push({ name: buf.toString("utf8", 0, buf.indexOf(0)), attached: attached === 1 });
   }
   return out;
+}
+
+/** Cumulative run time and count of each program (zero unless enableRunStats() is in force). */
+export function objProgramStats(obj: number): { name: string; runTimeNs: number; runCount: number }[] {
+  const t = new BigUint64Array(1);
+  const c = new BigUint64Array(1);
+  return objPrograms(obj).map((p, i) => {
+    check("hosa_obj_program_stats", lib().hosa_obj_program_stats(obj, i, t, c));
+    return { name: p.name, runTimeNs: Number(t[0]), runCount: Number(c[0]) };
+  });
+}
+
+/** Turn on BPF run-time statistics; call the returned function to turn them off again. */
+export function enableRunStats(): () => void {
+  const fd = check("hosa_enable_run_stats", lib().hosa_enable_run_stats());
+  let open = true;
+  return () => {
+    if (open) check("hosa_close_fd", lib().hosa_close_fd(fd));
+    open = false;
+  };
 }
 
 /** Detach everything (XDP included) and free the object. */

@@ -93,6 +93,8 @@ export interface BpfProbes {
   forgetCgroups(ids: Iterable<number>): void;
   /** Events since the last call, oldest first; never blocks. */
   drainEvents(): ProbeEvent[];
+  /** Per-program cumulative run time and runs; zero unless BPF run statistics are on (ffi.enableRunStats). */
+  programStats(): { name: string; runTimeNs: number; runCount: number }[];
   /** Detach and free everything; idempotent. */
   close(): void;
 }
@@ -239,6 +241,10 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
         if (n < eventBuf.length - 64) break;
       }
       return out;
+    },
+    programStats() {
+      live("read eBPF program statistics");
+      return ffi.objProgramStats(obj).filter((p) => programs.includes(p.name));
     },
     close() {
       if (closed) return;
