@@ -12,10 +12,12 @@ import type { Decision } from "../engine/types.ts";
 import { decisionFields } from "../report/fields.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import { type CgroupFs, type CgroupLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
+import { EXIT } from "../cli/exit-codes.ts";
+import { HosaError } from "../errors.ts";
+import { type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
-import { journalPath, readCurrent, recoverFromJournal } from "./restore.ts";
-import { commOf, isKernelThread, PROTECTED_COMMS, type SafelistContext, startTimeOf } from "./targets.ts";
+import { journalPath, type OpenXdp, readCurrent, recoverFromJournal } from "./restore.ts";
+import { commOf, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
 
 export type EnvClass = "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
@@ -91,6 +93,8 @@ export interface QuarantineDeps {
   /** Results of the asynchronous Kubernetes calls, when they come. */
   onAsync?: (records: ActionRecord[]) => void;
   ipmiDevice?: string;
+  /** Handed the background Kubernetes work, for a caller that must wait for it before exiting (the CLI). */
+  onPending?: (work: Promise<unknown>) => void;
 }
 
 /** Top processes by RSS and by CPU time, from /proc. */
@@ -235,7 +239,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
   writeState(cfg, st);
   out.push(rec("quarantine", host, `quarantine (${mode}); snapshot ${snapshot}`, "applied"));
   if (mode === "kubernetes") {
-    void kubernetesQuarantine(cfg, "taint", { node, t: d.t, fetch: d.fetch, message: `hosa quarantined node ${node}: ${d.decisions.at(-1)?.reason ?? "Level 5"}` }).then((r) => {
+    const work = kubernetesQuarantine(cfg, "taint", { node, t: d.t, fetch: d.fetch, message: `hosa quarantined node ${node}: ${d.decisions.at(-1)?.reason ?? "Level 5"}` }).then((r) => {
       const now = readQuarantineState(cfg);
       if (now?.active && now.k8s) {
         now.k8s.tainted = r.tainted;
@@ -244,8 +248,92 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
       }
       d.onAsync?.(r.records);
     });
+    d.onPending?.(work);
   }
   return out;
+}
+
+export interface ManualQuarantineOptions {
+  /** Contributor cgroups (paths in the attribution hierarchy: memory on v1/hybrid). */
+  cgroups: string[];
+  who: string;
+  openXdp?: OpenXdp;
+  envClass?: string;
+  fetch?: typeof fetch;
+  fs?: CgroupFs;
+  nowMs?: number;
+}
+
+/**
+ * `hosa quarantine enter`: the operator's Level 5, from any process. Same
+ * actions as the agent's (XDP isolate when respond.xdp_interface is set,
+ * SIGSTOP, snapshot, mode), journaled the same way, lifted by release.
+ */
+export async function manualQuarantine(cfg: HosaConfig, o: ManualQuarantineOptions): Promise<{ records: ActionRecord[]; state: QuarantineState | null }> {
+  const already = readQuarantineState(cfg);
+  if (already?.active) throw new HosaError(`quarantine enter: already in force since ${already.since} (${already.mode})`, EXIT.FAILURE);
+  const fs = o.fs ?? createCgroupFs(cfg.sense.cgroupRoot);
+  const layout = detectLayout(fs);
+  const journal = Journal.open(journalPath(cfg));
+  const act = cfg.respond.mode === "act";
+  const nowMs = o.nowMs ?? Date.now();
+  const t = nowMs / 1000;
+  const ctx: SafelistContext = { fs, layout, procRoot: cfg.sense.procRoot, selfPid: process.pid, safelist: cfg.respond.safelist, scope: cfg.respond.cgroupScope };
+  const records: ActionRecord[] = [];
+  const targets: string[] = [];
+  for (const c of o.cgroups) {
+    const why = safelistReason(c, ctx);
+    if (why) records.push({ id: `q${Math.round(t * 1000)}-s${records.length}`, t, level: 5, kind: "quarantine", target: c, action: "contain", outcome: `skipped: ${why}` });
+    else targets.push(c.startsWith("/") ? c : `/${c}`);
+  }
+  let xdp: QuarantineDeps["xdp"] = null;
+  const ifname = cfg.respond.xdpInterface;
+  if (ifname) {
+    const rec = (outcome: string): ActionRecord => ({ id: `q${Math.round(t * 1000)}-x`, t, level: 5, kind: "xdp", target: ifname, action: "xdp off→isolate", outcome });
+    if (!act) records.push(rec("would apply (detection-only)"));
+    else if (!o.openXdp) records.push(rec("failed: XDP is not available in this build; only cgroup actions are"));
+    else {
+      journal.append({ op: "xdp", id: `q${Math.round(t * 1000)}-x`, t, level: 5, ifname, policy: "isolate", prev: "off" });
+      try {
+        // Left attached on exit on purpose: a program attached through netlink
+        // outlives this process, and release detaches it.
+        o.openXdp(ifname, { healthcheck: cfg.respond.healthcheckSources, management: cfg.respond.managementSources }).set("isolate");
+        xdp = { ifname, policy: "isolate" };
+        records.push(rec("applied"));
+      } catch (e) {
+        journal.append({ op: "done", key: `xdp:${ifname}`, outcome: "attach failed" });
+        records.push(rec(`failed: ${(e as Error).message.split("\n")[0]}`));
+      }
+    }
+  }
+  const pending: Promise<unknown>[] = [];
+  records.push(
+    ...enterQuarantine(cfg, {
+      t,
+      targets,
+      decisions: [],
+      cgroups: [],
+      journal,
+      fs,
+      layout,
+      ctx,
+      act,
+      kill: (pid, sig) => process.kill(pid, sig),
+      xdp,
+      envClass: o.envClass,
+      nowMs: () => nowMs,
+      fetch: o.fetch,
+      onAsync: (r) => records.push(...r),
+      onPending: (w) => pending.push(w),
+    }),
+  );
+  await Promise.all(pending);
+  const state = readQuarantineState(cfg);
+  if (state?.active) {
+    state.notes.push(`entered by hand by ${o.who}`);
+    writeState(cfg, state);
+  }
+  return { records, state };
 }
 
 interface K8sCall {
