@@ -195,6 +195,10 @@ export function verifyLog(path: string, opts: { stateDir?: string } = {}): Verif
       }
       const c = checkLine(line);
       if (!c.ok) return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: c.why } };
+      // The oldest kept entry is an anchor, unless it is the first ever (seq 0), which must start from genesis.
+      if (prevHash === null && c.seq === 0 && c.prev !== GENESIS_HASH) {
+        return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: "first entry does not start from the genesis hash" } };
+      }
       if (prevHash !== null && c.prev !== prevHash) {
         return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: "prev_hash does not match the previous entry (entry missing or reordered)" } };
       }
@@ -233,17 +237,15 @@ function checkHead(stateDir: string, hashIndex: Map<string, number>): string | {
   } catch {
     return "signed head present but no public key";
   }
-  const ok = verify(null, Buffer.from(headPayload(head)), pub, Buffer.from(String(head.sig), "base64"));
+  let ok = false;
+  try {
+    ok = verify(null, Buffer.from(headPayload(head)), pub, Buffer.from(String(head.sig), "base64"));
+  } catch {}
   if (!ok) return "signed head: bad signature";
   if (head.hash === GENESIS_HASH) return { index: 0 };
   const index = hashIndex.get(head.hash);
   if (index === undefined) return "signed head not in the chain (entries removed or rewritten)";
   return { index };
-}
-
-/** What open() found and did about it, for the agent to say once. */
-export interface OpenReport {
-  warnings: string[];
 }
 
 /** The appender. Synchronous and cheap: one write(2) per entry, no fsync on the append path. */
