@@ -1,0 +1,126 @@
+// libhosa through bun:ffi on the real kernel: errors come back typed, per-CPU
+// reads sum, the ring buffer keeps what does not fit, XDP attaches to a veth
+// pair inside a network namespace of the test's own. Needs root and BTF.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+import * as ffi from "./libhosa.ts";
+
+const isRoot = process.getuid?.() === 0;
+const skipReason = !isRoot ? "needs root (CAP_BPF)" : !existsSync("/sys/kernel/btf/vmlinux") ? "needs /sys/kernel/btf/vmlinux" : "";
+if (skipReason) console.warn(`libhosa.test.ts: skipped: ${skipReason}`);
+
+const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
+
+function openProbesObject(): number {
+  const h = ffi.objOpenMem(ffi.bpfObjectImage("probes"), "probes");
+  ffi.objSetRodata(h, "fork_burst_threshold", u32(1));
+  return h;
+}
+
+describe.skipIf(skipReason !== "")("libhosa", () => {
+  const open: number[] = [];
+  afterAll(() => {
+    for (const h of open) ffi.objClose(h);
+  });
+
+  test("a bad image is an FfiError with the errno and libhosa's message", () => {
+    let err: unknown;
+    try {
+      ffi.objOpenMem(new Uint8Array([1, 2, 3, 4]), "garbage");
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ffi.FfiError);
+    expect((err as ffi.FfiError).errno).toBeGreaterThan(0);
+    expect((err as ffi.FfiError).message).toStartWith("open BPF object garbage: ");
+  });
+
+  test("objSetRodata() refuses a wrong size and an unknown name", () => {
+    const h = openProbesObject();
+    open.push(h);
+    expect(() => ffi.objSetRodata(h, "cgroup_mode", new Uint8Array(8))).toThrow("set cgroup_mode: it is 4 bytes, 8 given: Invalid argument");
+    expect(() => ffi.objSetRodata(h, "no_such_option", u32(1))).toThrow("set no_such_option: no such const volatile variable");
+    expect(() => ffi.objMapFd(h, "counters")).toThrow(ffi.FfiError);
+  });
+
+  test("per-CPU sums, hash dumps and the ring buffer read a loaded object", () => {
+    const h = openProbesObject();
+    open.push(h);
+    ffi.objLoad(h);
+    expect(ffi.objAttachAll(h)).toBe(ffi.objPrograms(h).length);
+    expect(ffi.objPrograms(h).every((p) => p.attached)).toBe(true);
+    for (let i = 0; i < 5; i++) Bun.spawnSync(["/bin/true"]);
+
+    const totals = new BigUint64Array(17);
+    expect(ffi.percpuSum(ffi.objMapFd(h, "counters"), new Uint8Array(4), totals)).toBe(true);
+    expect(totals[3]).toBeGreaterThanOrEqual(5n); // HOSA_C_FORKS
+    expect(() => ffi.percpuSum(ffi.objMapFd(h, "counters"), new Uint8Array(4), new BigUint64Array(3))).toThrow("not 3 u64");
+
+    const fd = ffi.objMapFd(h, "cgroup_counters");
+    const keys = new Uint8Array(8 * 4096);
+    const values = new BigUint64Array(17 * 4096);
+    const n = ffi.percpuHashDump(fd, keys, values, 4096, 17);
+    expect(n).toBeGreaterThan(0);
+    let forks = 0n;
+    for (let i = 0; i < n; i++) forks += values[i * 17 + 3]!;
+    expect(forks).toBeGreaterThanOrEqual(5n);
+    // Dumping with a smaller limit returns exactly that many.
+    expect(ffi.percpuHashDump(fd, keys, values, 1, 17)).toBe(1);
+
+    // Threshold 1: every fork is a burst event of 48 bytes (+8 header).
+    const ring = ffi.ringbufOpen(h, "events");
+    const small = new Uint8Array(56);
+    expect(ffi.ringbufDrain(ring, small)).toBe(56);
+    expect(new DataView(small.buffer).getUint32(0, true)).toBe(48);
+    expect(ffi.ringbufDrain(ring, new Uint8Array(40))).toBe(0); // does not fit: stays
+    expect(ffi.ringbufDrain(ring, new Uint8Array(64 * 1024))).toBeGreaterThanOrEqual(56);
+  });
+
+  test("XDP attaches to a veth in native mode, is queried, detached, and closing detaches", () => {
+    const ns = `hosa-ffi-${process.pid}`;
+    const ip = (...a: string[]) => Bun.spawnSync(["ip", ...a], { stderr: "pipe" });
+    expect(ip("netns", "add", ns).exitCode).toBe(0);
+    try {
+      expect(ip("-n", ns, "link", "add", "xa", "type", "veth", "peer", "name", "xb").exitCode).toBe(0);
+      expect(ip("-n", ns, "link", "set", "xa", "up").exitCode).toBe(0);
+      expect(ip("-n", ns, "link", "set", "xb", "up").exitCode).toBe(0);
+      // ifindexes are per namespace, so the XDP calls run in a child inside it.
+      const script = `
+        import * as ffi from ${JSON.stringify(resolve(import.meta.dir, "libhosa.ts"))};
+        import { readFileSync } from "node:fs";
+        const ifindex = Number(readFileSync("/sys/class/net/xa/ifindex", "latin1"));
+        const h = ffi.objOpenMem(ffi.bpfObjectImage("xdp_shed"), "xdp_shed");
+        ffi.objLoad(h);
+        const prog = ffi.objPrograms(h)[0].name;
+        const out = {};
+        out.native = ffi.xdpAttach(h, prog, ifindex, ffi.XDP_MODE.NATIVE);
+        out.queried = ffi.xdpQuery(ifindex);
+        ffi.xdpDetach(ifindex);
+        out.afterDetach = ffi.xdpQuery(ifindex);
+        out.generic = ffi.xdpAttach(h, prog, ifindex, ffi.XDP_MODE.GENERIC);
+        out.queriedGeneric = ffi.xdpQuery(ifindex);
+        ffi.xdpDetach(ifindex, ffi.XDP_MODE.GENERIC);
+        out.auto = ffi.xdpAttach(h, prog, ifindex);
+        ffi.objClose(h);
+        out.afterClose = ffi.xdpQuery(ifindex);
+        try { ffi.xdpAttach(h, prog, ifindex); } catch (e) { out.closedError = e.message; }
+        console.log(JSON.stringify(out));`;
+      const r = Bun.spawnSync(["ip", "netns", "exec", ns, process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe", cwd: join(import.meta.dir, "../..") });
+      expect(r.stderr.toString()).toBe("");
+      const out = JSON.parse(r.stdout.toString());
+      expect(out).toEqual({
+        native: ffi.XDP_MODE.NATIVE,
+        queried: ffi.XDP_MODE.NATIVE,
+        afterDetach: 0,
+        generic: ffi.XDP_MODE.GENERIC,
+        queriedGeneric: ffi.XDP_MODE.GENERIC,
+        auto: ffi.XDP_MODE.NATIVE,
+        afterClose: 0,
+        closedError: expect.stringContaining("no such object handle"),
+      });
+    } finally {
+      ip("netns", "del", ns);
+    }
+  });
+});
