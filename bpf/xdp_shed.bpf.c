@@ -16,6 +16,7 @@
 #define IP_OFFSET_MASK 0x1FFF
 #define NEXTHDR_HOP 0
 #define NEXTHDR_TCP 6
+#define NEXTHDR_UDP 17
 #define NEXTHDR_ROUTING 43
 #define NEXTHDR_FRAGMENT 44
 #define NEXTHDR_AUTH 51
@@ -23,6 +24,10 @@
 #define NEXTHDR_DEST 60
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
+#define DHCP4_SERVER_PORT 67
+#define DHCP4_CLIENT_PORT 68
+#define DHCP6_CLIENT_PORT 546
+#define DHCP6_SERVER_PORT 547
 #define NS_PER_S 1000000000ULL
 /* IPv6 extension headers walked before giving up on finding TCP. */
 #define MAX_EXT_HEADERS 6
@@ -80,6 +85,7 @@ struct pkt_info {
 	bool is_ip;
 	bool is_new_tcp; /* SYN without ACK: a connection being opened */
 	bool is_nd;      /* IPv6 neighbour discovery, the ARP of IPv6 */
+	bool is_dhcp;    /* a DHCP server's answer to this node's client */
 };
 
 static __always_inline __u32 classes_v4(__u32 saddr)
@@ -111,6 +117,15 @@ static __always_inline bool tcp_is_syn(void *l4, void *data_end)
 	return (*flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
+static __always_inline bool udp_is_dhcp_reply(void *l4, void *data_end, __u16 server, __u16 client)
+{
+	struct udphdr *udp = l4;
+
+	if ((void *)(udp + 1) > data_end)
+		return false;
+	return udp->source == bpf_htons(server) && udp->dest == bpf_htons(client);
+}
+
 static __always_inline void parse_ipv4(void *cursor, void *data_end, struct pkt_info *info)
 {
 	struct iphdr *iph = cursor;
@@ -120,10 +135,13 @@ static __always_inline void parse_ipv4(void *cursor, void *data_end, struct pkt_
 		return;
 	info->classes = classes_v4(iph->saddr);
 	/* A non-first fragment carries no TCP header; the first one decides. */
-	if (iph->ihl < 5 || iph->protocol != NEXTHDR_TCP || (iph->frag_off & bpf_htons(IP_OFFSET_MASK)))
+	if (iph->ihl < 5 || (iph->frag_off & bpf_htons(IP_OFFSET_MASK)))
 		return;
 	l4 = cursor + iph->ihl * 4;
-	info->is_new_tcp = tcp_is_syn(l4, data_end);
+	if (iph->protocol == NEXTHDR_TCP)
+		info->is_new_tcp = tcp_is_syn(l4, data_end);
+	else if (iph->protocol == NEXTHDR_UDP)
+		info->is_dhcp = udp_is_dhcp_reply(l4, data_end, DHCP4_SERVER_PORT, DHCP4_CLIENT_PORT);
 }
 
 static __always_inline void parse_ipv6(void *cursor, void *data_end, struct pkt_info *info)
@@ -165,6 +183,8 @@ static __always_inline void parse_ipv6(void *cursor, void *data_end, struct pkt_
 	}
 	if (nexthdr == NEXTHDR_TCP) {
 		info->is_new_tcp = tcp_is_syn(cursor, data_end);
+	} else if (nexthdr == NEXTHDR_UDP) {
+		info->is_dhcp = udp_is_dhcp_reply(cursor, data_end, DHCP6_SERVER_PORT, DHCP6_CLIENT_PORT);
 	} else if (nexthdr == NEXTHDR_ICMPV6) {
 		__u8 *type = cursor;
 
@@ -196,8 +216,10 @@ static __always_inline bool rate_allows_new(__u32 rate_per_s)
 
 static __always_inline bool decide(__u32 policy, __u32 rate_new_per_s, const struct pkt_info *info)
 {
-	/* ARP and non-IP link traffic keep the node reachable at every level. */
-	if (!info->is_ip || info->is_nd)
+	/* ARP, neighbour discovery and DHCP answers keep the node reachable at
+	 * every level: a cloud VM whose lease lapses during quarantine loses its
+	 * address, and with it its management access (seed 004 §9.2). */
+	if (!info->is_ip || info->is_nd || info->is_dhcp)
 		return true;
 	switch (policy) {
 	case HOSA_XDP_SHED_NEW:

@@ -55,6 +55,7 @@ const POLICIES = Object.keys(POLICY_CODES) as XdpPolicy[];
 const CLASS_HEALTHCHECK = 1;
 const CLASS_MANAGEMENT = 2;
 const DEFAULT_RATE_NEW_PER_S = 50;
+
 /** One allow-list entry: an address prefix in network byte order. */
 export interface Cidr {
   family: 4 | 6;

@@ -234,6 +234,10 @@ function tcp(flags: number): number[] {
   return h;
 }
 
+function udp(sourcePort: number, destPort: number): number[] {
+  return [sourcePort >> 8, sourcePort & 0xff, destPort >> 8, destPort & 0xff, 0, 8, 0, 0];
+}
+
 function ipv4(src: string, proto: number, payload: number[], o: { ihl?: number; fragOffset?: number } = {}): number[] {
   const ihl = o.ihl ?? 5;
   const h = new Array(ihl * 4).fill(0);
@@ -320,6 +324,10 @@ const CASES: Case[] = [
   ["block-all: IPv6 neighbour solicitation that crossed a router (hop limit 64)", "block-all", [...eth(0x86dd), ...ipv6(OTHER_6, 58, icmp6(135))], XDP_DROP],
   ["block-all: IPv6 echo request", "block-all", [...eth(0x86dd), ...ipv6(OTHER_6, 58, icmp6(128), { hopLimit: 255 })], XDP_DROP],
   ["block-all: IPv6 from a healthcheck /48", "block-all", [...eth(0x86dd), ...ipv6(HC_6, 6, tcp(TCP.ACK))], XDP_PASS],
+  ["isolate: a DHCPv4 answer (67 -> 68) keeps the lease", "isolate", [...eth(0x0800), ...ipv4(OTHER, 17, udp(67, 68))], XDP_PASS],
+  ["isolate: a DHCPv6 answer (547 -> 546) keeps the lease", "isolate", [...eth(0x86dd), ...ipv6(OTHER_6, 17, udp(547, 546))], XDP_PASS],
+  ["isolate: other UDP from port 67", "isolate", [...eth(0x0800), ...ipv4(OTHER, 17, udp(67, 53))], XDP_DROP],
+  ["isolate: a DHCP request to a server on this node (68 -> 67)", "isolate", [...eth(0x0800), ...ipv4(OTHER, 17, udp(68, 67))], XDP_DROP],
   ["isolate: IPv4 from a healthcheck source", "isolate", [...eth(0x0800), ...ipv4(HC, 6, tcp(TCP.ACK))], XDP_DROP],
   ["isolate: IPv4 from a management prefix", "isolate", [...eth(0x0800), ...ipv4(MG, 6, tcp(TCP.SYN))], XDP_PASS],
   ["isolate: IPv6 from a management host", "isolate", [...eth(0x86dd), ...ipv6(MG_6, 6, tcp(TCP.SYN))], XDP_PASS],
