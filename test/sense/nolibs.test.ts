@@ -104,7 +104,7 @@ describe.skipIf(skipReason !== "")("the executable without libbpf, libelf, zlib,
   // Registered only then (not skipped: CI counts skips as failures).
   const doctorReportsProbes = readFileSync(join(repo, "src/cli/commands/doctor.ts"), "latin1").includes("checkProbes");
   if (doctorReportsProbes) test("dist/hosa doctor --json shows ebpf.loaded in a bare chroot", async () => {
-    const dist = join(repo, "dist/hosa");
+    const dist = process.env.HOSA_BIN ?? join(repo, "dist/hosa");
     expect(existsSync(dist)).toBe(true);
     const r = await runInBareChroot(dist, "hosa", ["doctor", "--json"]);
     const report = JSON.parse(r.stdout) as { ebpf?: { loaded: boolean; programs: string[]; error?: string } };
