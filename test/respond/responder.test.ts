@@ -1,0 +1,99 @@
+// The responder's XDP policy per level and its Level 5, on a fixture cgroupfs.
+// XDP here is a recording object standing in for src/respond/xdp.ts (that
+// module's real attach is tested in xdp.test.ts, in network namespaces); the
+// process stopped at Level 5 is real, started by this test.
+import { afterAll, expect, test } from "bun:test";
+import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { Journal } from "../../src/respond/journal.ts";
+import { readQuarantineState, releaseQuarantine } from "../../src/respond/quarantine.ts";
+import { createResponder } from "../../src/respond/responder.ts";
+import type { XdpControl } from "../../src/respond/restore.ts";
+import type { Level } from "../../src/engine/types.ts";
+import type { CgroupUsage } from "../../src/sense/types.ts";
+import { actConfig, decision, tempDir } from "./helpers.ts";
+
+const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
+const dirs: string[] = [];
+const procs: Bun.Subprocess[] = [];
+afterAll(async () => {
+  for (const p of procs) {
+    try {
+      process.kill(p.pid, "SIGCONT");
+      p.kill("SIGKILL");
+    } catch {}
+    await p.exited;
+  }
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+function recordingXdp() {
+  const calls: string[] = [];
+  const open = (ifname: string, opts: { healthcheck: string[]; management: string[] }): XdpControl => {
+    calls.push(`open ${ifname} hc=${opts.healthcheck.join(",")} mgmt=${opts.management.join(",")}`);
+    return { mode: () => "native", set: (p) => void calls.push(`set ${p}`), close: () => void calls.push("close") };
+  };
+  const detach = (ifname: string) => (calls.push(`detach ${ifname}`), true);
+  return { calls, open, detach };
+}
+
+const usage = (t: number): CgroupUsage[] => [{ path: "/workload/leak", memoryBytes: 500e6 + t * 50e6, cpuUsageUs: 0, ioBytes: 0, pids: 1 }];
+
+test("XDP: shed-new at 3, block-all at 4, rate-new below 3 for relax_s, then off; each step journaled", () => {
+  const root = tempDir("rx");
+  dirs.push(root);
+  cpSync(FIXTURE, root, { recursive: true });
+  const cfg = actConfig(tempDir("rxs"), { xdpInterface: "veth-h4", healthcheckSources: ["10.0.0.9/32"], managementSources: ["10.0.0.1"], relaxS: 30 });
+  dirs.push(cfg.paths.stateDir);
+  const x = recordingXdp();
+  const r = createResponder(cfg, { fs: createCgroupFs(root), openXdp: x.open, detachXdp: x.detach });
+  let prev: Level = 0;
+  const out = [];
+  for (const [t, lvl] of [[0, 1], [1, 3], [2, 4], [10, 3], [20, 2], [35, 2], [49, 1], [51, 1]] as [number, Level][]) {
+    out.push(...r.onDecision(decision(t, lvl, prev), usage(t)));
+    prev = lvl;
+  }
+  expect(x.calls).toEqual(["open veth-h4 hc=10.0.0.9/32 mgmt=10.0.0.1", "set shed-new", "set block-all", "set shed-new", "set rate-new", "set off", "close"]);
+  const xr = out.filter((a) => a.kind === "xdp");
+  expect(xr.map((a) => a.outcome)).toEqual(["applied", "applied", "applied", "applied", "restored"]);
+  expect(xr[0].action).toBe("xdp off→shed-new (native)");
+  // Nothing of XDP left in the journal.
+  const journal = Journal.open(`${cfg.paths.stateDir}/actions.journal`);
+  expect(readFileSync(journal.path, "utf8")).toContain('"op":"xdp"');
+  expect(journal.load().open.filter((c) => c.key.startsWith("xdp:"))).toEqual([]);
+});
+
+test("Level 5 from the responder: XDP isolate, the contributor's process stopped, state written; release continues it and holds at 3", async () => {
+  const root = tempDir("r5");
+  dirs.push(root);
+  cpSync(FIXTURE, root, { recursive: true });
+  const sleeper = Bun.spawn(["sleep", "60"]);
+  procs.push(sleeper);
+  writeFileSync(join(root, "workload/leak/cgroup.procs"), `${sleeper.pid}\n`);
+  const cfg = actConfig(tempDir("r5s"), { xdpInterface: "veth-h4", quarantineMode: "edge-physical" });
+  dirs.push(cfg.paths.stateDir);
+  const x = recordingXdp();
+  const r = createResponder(cfg, { fs: createCgroupFs(root), openXdp: x.open, detachXdp: x.detach });
+  let prev: Level = 0;
+  const out = [];
+  for (const [t, lvl] of [[0, 1], [1, 3], [2, 4], [3, 5], [4, 5]] as [number, Level][]) {
+    out.push(...r.onDecision(decision(t, lvl, prev), usage(t)));
+    prev = lvl;
+  }
+  expect(x.calls.at(-1)).toBe("set isolate");
+  expect(out).toContainEqual(expect.objectContaining({ kind: "signal", target: String(sleeper.pid), action: "SIGSTOP", outcome: "applied" }));
+  const stat = () => readFileSync(`/proc/${sleeper.pid}/stat`, "utf8").split(") ")[1][0];
+  expect(stat()).toBe("T");
+  const st = readQuarantineState(cfg)!;
+  expect(st).toMatchObject({ active: true, mode: "edge-physical", stoppedPids: [sleeper.pid], frozenCgroups: ["/workload/leak"], xdp: { ifname: "veth-h4", policy: "isolate" } });
+  // The agent stopping does not lift Level 5 (agent-responder.ts keeps it); release does, from the journal.
+  const rel = await releaseQuarantine(cfg, { who: "test", fs: createCgroupFs(root), detachXdp: x.detach });
+  expect(rel.records.map((a) => a.outcome).every((o) => o.startsWith("restored"))).toBe(true);
+  expect(x.calls.at(-1)).toBe("detach veth-h4");
+  for (let i = 0; i < 50 && stat() === "T"; i++) await Bun.sleep(10);
+  expect(stat()).toBe("S");
+  expect(readFileSync(join(root, "workload/leak/cgroup.freeze"), "utf8").trim()).toBe("0");
+  expect(readFileSync(join(root, "workload/leak/memory.high"), "utf8").trim()).toBe("max");
+  expect(readQuarantineState(cfg)).toMatchObject({ active: false, level: 3, hold: { level: 3 } });
+});
