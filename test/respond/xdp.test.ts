@@ -3,7 +3,7 @@
 // clients with several source addresses in the "client" namespace. Nothing
 // leaves the namespaces; every wait is bounded.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { allowEntries, formatCidr, openXdp, parseCidr, trieKey, type Cidr } from "../../src/respond/xdp.ts";
@@ -678,5 +678,32 @@ describe.skipIf(skipReason !== "")("XDP shedding between two network namespaces"
     expect(await probe(OTHER4)).toBe(false);
     expect((await node!.call({ op: "close", id: "replacing" })).ok).toBe(true);
     expect(sh(["ip", "-n", nodeNs, "link", "show", nodeIf])).not.toContain("prog/xdp");
+  });
+
+  test("without CAP_BPF the kernel's refusal comes back as one line: only cgroup actions are available", () => {
+    // Run as nobody with no capabilities, in the node namespace so that nothing could touch the host if it did attach.
+    const home = join(dir, "nobody");
+    mkdirSync(home);
+    chownSync(home, 65534, 65534);
+    chmodSync(dir, 0o755);
+    const script = join(home, "unprivileged.ts");
+    writeFileSync(
+      script,
+      `import { openXdp } from ${JSON.stringify(join(root, "src/respond/xdp.ts"))};
+try { openXdp("lo", { healthcheck: [], management: [] }); console.log(JSON.stringify({ attached: true })); }
+catch (e) { console.log(JSON.stringify({ error: e.message, exitCode: e.exitCode })); }`,
+    );
+    chmodSync(script, 0o644);
+    const r = Bun.spawnSync(
+      ["ip", "netns", "exec", nodeNs, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", process.execPath, script],
+      { env: { ...process.env, HOSA_LIB_DIR: join(home, "lib") }, stdout: "pipe", stderr: "pipe" },
+    );
+    const out = JSON.parse(r.stdout.toString().trim() || `{"stderr":${JSON.stringify(r.stderr.toString())}}`);
+    expect(out.exitCode).toBe(EXIT.UNSUPPORTED);
+    expect(out.error).toStartWith("cannot attach XDP to lo: ");
+    expect(out.error).toContain("Operation not permitted");
+    expect(out.error).toEndWith("; only cgroup actions are available");
+    expect(out.error).not.toContain("\n");
+    expect(sh(["ip", "-n", nodeNs, "link", "show", "lo"])).not.toContain("prog/xdp");
   });
 });
