@@ -134,7 +134,7 @@ static __always_inline void parse_ipv4(void *cursor, void *data_end, struct pkt_
 	if ((void *)(iph + 1) > data_end)
 		return;
 	info->classes = classes_v4(iph->saddr);
-	/* A non-first fragment carries no TCP header; the first one decides. */
+	/* A non-first fragment carries no TCP or UDP header; the first one decides. */
 	if (iph->ihl < 5 || (iph->frag_off & bpf_htons(IP_OFFSET_MASK)))
 		return;
 	l4 = cursor + iph->ihl * 4;
@@ -252,6 +252,7 @@ int xdp_shed(struct xdp_md *ctx)
 
 	p = bpf_map_lookup_elem(&xdp_policy, &zero);
 	policy = p ? p->policy : HOSA_XDP_OFF;
+	/* A value this program does not know (a newer hosa's) must not black-hole the node. */
 	if (policy >= HOSA_XDP_POLICIES)
 		policy = HOSA_XDP_OFF;
 
