@@ -9,6 +9,7 @@ import { createCgroupFs } from "../../respond/cgroupfs.ts";
 import { manualQuarantine, quarantineStatus, readQuarantineState, releaseQuarantine } from "../../respond/quarantine.ts";
 import type { ActionRecord } from "../../respond/types.ts";
 import { detachXdp, openXdp } from "../../respond/xdp.ts";
+import { discoverNode } from "../../sense/proprioception.ts";
 import { EXIT } from "../exit-codes.ts";
 import { color, isTty, printJson } from "../output.ts";
 
@@ -162,7 +163,15 @@ export function registerQuarantine(program: Command): void {
       requireRoot("enter");
       const cfg = await loadConfig(cmd.optsWithGlobals().config);
       confirm(`Quarantine ${hostname()}?`, "enter", flags.yes);
-      const r = await manualQuarantine(cfg, { cgroups: flags.cgroup ?? [], who: whoAmI(), openXdp });
+      let envClass: string | undefined;
+      if (cfg.respond.quarantineMode === "auto") {
+        try {
+          envClass = discoverNode(cfg.sense.procRoot).environmentClass;
+        } catch {
+          // Unsure means the most conservative class (cloud-vm), chosen by resolveQuarantineMode().
+        }
+      }
+      const r = await manualQuarantine(cfg, { cgroups: flags.cgroup ?? [], who: whoAmI(), openXdp, envClass });
       if (flags.json) {
         printJson({ active: r.state?.active ?? false, mode: r.state?.mode ?? null, actions: r.records });
         return;
