@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { baselinePath, type HosaConfig } from "./config.ts";
 import { checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
 import { Calibrator } from "./engine/calibrate.ts";
-import { createEngine, engineConfigFrom, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
+import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Decision, Sample } from "./engine/types.ts";
 import { EXIT } from "./cli/exit-codes.ts";
 import { HosaError } from "./errors.ts";
@@ -17,6 +17,7 @@ import { Notifier } from "./report/notifier.ts";
 import { startReportServer } from "./report/server.ts";
 import type { AgentSnapshot } from "./report/snapshot.ts";
 import { createAgentResponder } from "./respond/agent-responder.ts";
+import { readQuarantineState } from "./respond/quarantine.ts";
 import type { ActionRecord, Responder } from "./respond/types.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
@@ -59,6 +60,14 @@ export function lockStateDir(stateDir: string): () => void {
     }
   }
   throw new HosaError(`cannot lock ${stateDir}: ${path} keeps reappearing`, EXIT.AGENT);
+}
+
+function safeQuarantineState(cfg: HosaConfig) {
+  try {
+    return readQuarantineState(cfg);
+  } catch {
+    return null;
+  }
 }
 
 class Jitter {
@@ -125,7 +134,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         startedUnixS: Date.now() / 1000,
         node: {
           hostname: node,
-          kernel: facts.kernel,
+          kernel: facts.kernelRelease,
           cores: facts.cores,
           memoryBytes: facts.memoryBytes,
           environmentClass: facts.environmentClass,
@@ -167,7 +176,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       tickMs,
       tickDurationMs: { ...tickDuration },
       tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max },
-      probes: { ebpf: live.ebpf, detail: live.fallbackNotice ?? "eBPF probes attached" },
+      probes: { ebpf: live.ebpf, detail: live.fallbackNotice || "eBPF probes attached" },
       dims: dimNames,
       outboxDepth: notifier!.depth(),
       outboxDropped: notifier!.dropped?.() ?? 0,
@@ -190,6 +199,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     source.read(t0); // primes the rate counters
     let scheduled = t0 + tickMs / 1000;
     let heartbeatAt = t0;
+    let quarantineCheckAt = t0;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -216,7 +226,20 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
           opts.say(`warm-up done: baseline of ${baseline.count} samples written to ${bPath}`);
         }
       } else {
-        const d = step(engine, sample);
+        let d = step(engine, sample);
+        // `hosa quarantine release` runs in another process: it leaves the
+        // state file released, and the engine goes on from a Level 3 hold.
+        if (d.level === 5 && t - quarantineCheckAt >= 1) {
+          quarantineCheckAt = t;
+          const q = safeQuarantineState(cfg);
+          if (q && !q.active && q.released) {
+            d = releaseQuarantine(engine, sample.t);
+            const entry = levelEntry(d, wallTimeNs(), node);
+            entry.reason = `quarantine released by ${q.released.by} at ${q.released.at} (${q.released.how}); holding at Level 3`;
+            log.append(entry);
+            opts.say(entry.reason as string);
+          }
+        }
         lastDecision = d;
         const actions = responder.onDecision(d, d.level > 0 || d.previousLevel > 0 ? source.cgroups() : []);
         const wall = wallTimeNs();

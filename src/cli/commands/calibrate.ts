@@ -128,7 +128,10 @@ async function calibrateLive(
         lastPct = pct;
       }
     }
-    if (!json && tty) process.stderr.write("\n");
+    if (!json && !interrupted) {
+      const line = `${bar(1)} 100%  ${cal.count} samples  0 s left`;
+      process.stderr.write(tty ? `\r${line}\n` : `${line}\n`);
+    } else if (!json && tty) process.stderr.write("\n");
     if (interrupted) throw new HosaError(`calibration interrupted after ${cal.count} samples: ${out} left as it was`, EXIT.INTERRUPTED);
     if (cal.count < 2) throw new HosaError(`cannot calibrate: only ${cal.count} samples in ${durationS} s`, EXIT.FAILURE);
     const baseline = cal.finish();

@@ -1,0 +1,49 @@
+import { describe, expect, test } from "bun:test";
+import { HosaError } from "./errors.ts";
+import { defaultConfig, parseConfig } from "./config.ts";
+
+function error(text: string): HosaError {
+  try {
+    parseConfig(text, "hosa.toml");
+  } catch (e) {
+    return e as HosaError;
+  }
+  throw new Error("expected an error");
+}
+
+describe("parseConfig()", () => {
+  test("an empty file is all defaults, detection-only", () => {
+    const c = parseConfig("", "hosa.toml");
+    expect(c).toEqual(defaultConfig());
+    expect(c.respond.mode).toBe("detect");
+  });
+
+  test("keys override defaults, snake_case to camelCase", () => {
+    const c = parseConfig('[sense]\ntick_ms = 50\n[respond]\nmode = "act"\nsafelist = ["postgres"]\n', "hosa.toml");
+    expect(c.sense.tickMs).toBe(50);
+    expect(c.respond.mode).toBe("act");
+    expect(c.respond.safelist).toEqual(["postgres"]);
+    expect(c.sense.vigilanceTickMs).toBe(10);
+  });
+
+  test("an unknown key names its line", () => {
+    const e = error("[sense]\n\ntick_mz = 100\n");
+    expect(e.message).toBe('cannot load hosa.toml: line 3: unknown key "tick_mz" in [sense]');
+    expect(e.exitCode).toBe(3);
+  });
+
+  test("wrong types, enums, negative numbers and unknown sections are refused", () => {
+    expect(error('[sense]\ntick_ms = "fast"\n').message).toContain('"tick_ms" must be a number');
+    expect(error('[respond]\nmode = "kill"\n').message).toContain('"mode" must be one of detect, act');
+    expect(error("[engine]\nshrinkage = -1\n").message).toContain("non-negative");
+    expect(error("[engine]\nhold_s = [1, 2]\n").message).toContain("must have 4 numbers");
+    expect(error("[bogus]\nx = 1\n").message).toContain("unknown section [bogus]");
+    expect(error("[sense\n").message).toStartWith("cannot load hosa.toml: ");
+  });
+
+  test("webhooks are checked", () => {
+    const ok = parseConfig('[[report.webhooks]]\nurl = "http://127.0.0.1:9/x"\nformat = "alertmanager"\n', "hosa.toml");
+    expect(ok.report.webhooks).toEqual([{ url: "http://127.0.0.1:9/x", format: "alertmanager", hmacSecret: "" }]);
+    expect(error('[[report.webhooks]]\nurl = "ftp://x"\n').message).toContain("http(s) URL");
+  });
+});
