@@ -161,7 +161,7 @@ describe("escalation", () => {
     const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
     // mem has a huge variance so it adds nothing to D_M: the test drives TTF alone.
     const b = baselineOf([LOAD, mem], [0, 0.5], [1, 1e8]);
-    const d = new Drive({ ttfCriticalS: 30 }, b);
+    const d = new Drive({ ttfCriticalS: 30, ttfMinSigmas: 0 }, b);
     // 0.02 /s toward 1 from 0.5: TTF 25 s < 30 s, but D_M ≤ θ1.
     for (let t = DT; t <= 2; t += DT) d.at(t, 1, 0.5 + 0.02 * t);
     expect(d.last.ttfDim).toBe("mem_used_ratio");
@@ -177,7 +177,7 @@ describe("escalation", () => {
     const used: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
     const free: DimensionSpec = { name: "mem_free_bytes", unit: "bytes", loadSign: -1, capacity: 0 };
     const b = baselineOf([used, free], [0.5, 8e9], [1e8, 1e30]);
-    const d = new Drive({}, b);
+    const d = new Drive({ ttfMinSigmas: 0 }, b);
     d.at(1, 0.5, 8e9);
     d.at(2, 0.4, 8e9);
     expect(d.last.ttfS).toBe(Infinity);
@@ -188,6 +188,18 @@ describe("escalation", () => {
     d.at(4, 1.01, 7e9);
     expect(d.last.ttfS).toBe(0);
     expect(d.last.ttfDim).toBe("mem_used_ratio");
+  });
+
+  test("a slope within the dimension's normal range is not a time-to-failure", () => {
+    const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
+    const b = baselineOf([LOAD, mem], [0, 0.5], [1, 0.01]); // σ = 0.1
+    const d = new Drive({ ttfMinSigmas: 3 }, b);
+    d.at(1, 0, 0.5);
+    d.at(2, 0, 0.7); // 2 σ up, +0.2 /s: heading to 1 in 1.5 s, but within the normal range
+    expect(d.last.ttfS).toBe(Infinity);
+    d.at(3, 0, 0.81); // 3.1 σ up, +0.11 /s
+    expect(d.last.ttfDim).toBe("mem_used_ratio");
+    expect(d.last.ttfS).toBeCloseTo(0.19 / 0.11, 9);
   });
 
   test("L5 when D̄_M keeps rising at Level 3–4 for quarantineAfterS (boundary exact)", () => {

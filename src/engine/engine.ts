@@ -61,6 +61,12 @@ export interface EngineConfig {
   relaxAccelPerS2: number;
   /** Time constant of the level and slope of exhaustible dimensions for TTF, seconds. */
   ttfTauS: number;
+  /**
+   * A dimension counts for TTF only once it is this many σ off its baseline
+   * toward capacity: within its normal range a slope is noise, and noise
+   * extrapolated is a false "exhaustion in 20 s".
+   */
+  ttfMinSigmas: number;
   /** How many dominant dimensions a decision carries. */
   topK: number;
   /** φ at or below −phiIdle is idleness; at or below −phiSilence with D̄_M > θ2, anomalous silence. */
@@ -96,6 +102,7 @@ export function defaultEngineConfig(): EngineConfig {
     relaxFactor: 1,
     relaxAccelPerS2: 1,
     ttfTauS: 1,
+    ttfMinSigmas: 3,
     topK: 3,
     phiIdle: 1,
     phiSilence: 2,
@@ -336,7 +343,8 @@ export function step(state: EngineState, sample: Sample): Decision {
   e.icpEwma.update(t, icpRaw);
   const icp = e.icpEwma.value;
 
-  // TTF: extrapolate each exhaustible dimension's own smoothed slope to its capacity.
+  // TTF: extrapolate each exhaustible dimension's own smoothed slope to its
+  // capacity, for the dimensions already off baseline toward it.
   let ttf = Infinity;
   let ttfDim: string | null = null;
   const cap = e.capacityDims;
@@ -347,6 +355,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     if (Number.isFinite(xj)) lev.update(t, xj);
     if (lev.value !== lev.value) continue;
     const side = e.capacitySide[i];
+    if ((side * maha.delta[j]) / Math.sqrt(maha.variance[j]) < cfg.ttfMinSigmas) continue;
     const gap = (e.dims[j].capacity as number) - lev.value;
     let ttfJ = Infinity;
     if (gap * side <= 0) ttfJ = 0;
