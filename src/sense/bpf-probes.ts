@@ -179,6 +179,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
   const eventView = new DataView(eventBuf.buffer);
   const key64 = new BigUint64Array(1);
   const key64Bytes = new Uint8Array(key64.buffer);
+  const seen = new Set<number>();
   let closed = false;
 
   const live = (what: string) => {
@@ -196,7 +197,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     perCgroup(into = new Map()) {
       live("read eBPF cgroup counters");
       const n = ffi.percpuHashDump(cgroupFd, cgroupKeys, cgroupWords, MAX_CGROUPS, WORDS);
-      const seen = new Set<number>();
+      seen.clear();
       for (let i = 0; i < n; i++) {
         const id = Number(cgroupKeyView[i]);
         seen.add(id);
