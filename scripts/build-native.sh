@@ -68,7 +68,7 @@ for c in bpf/*.bpf.c; do
   [ -e "$c" ] || continue
   name=$(basename "$c" .c)
   obj=$out/bpf/$name.o
-  if [ ! -f "$obj" ] || [ -n "$(find "$c" bpf/*.h "$out/vmlinux.h" -newer "$obj" 2>/dev/null)" ]; then
+  if [ ! -f "$obj" ] || [ -n "$(find "$c" bpf/*.h "$out/vmlinux.h" scripts/build-native.sh -newer "$obj" 2>/dev/null)" ]; then
     echo "build-native: $obj"
     clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Wno-unused-function \
       -I"$out" -I"$deps/include" -Ibpf -c "$c" -o "$obj.tmp"
@@ -79,9 +79,9 @@ for c in bpf/*.bpf.c; do
 done
 
 so=$out/libhosa.so
-if [ ! -f "$so" ] || [ -n "$(find libhosa "$deps/lib" -newer "$so" 2>/dev/null)" ]; then
+if [ ! -f "$so" ] || [ -n "$(find libhosa "$deps/lib" scripts/build-native.sh -newer "$so" 2>/dev/null)" ]; then
   echo "build-native: $so"
-  gcc -shared -fPIC -O2 -g -Wall -Wextra -fvisibility=hidden \
+  gcc -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden \
     -I"$deps/include" -Ilibhosa libhosa/*.c \
     "$deps/lib/libbpf.a" "$deps/lib/libelf.a" "$zlib" \
     -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-soname,libhosa.so \

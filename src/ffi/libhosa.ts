@@ -5,7 +5,7 @@
 // so nothing is read from the source tree or the system's libraries.
 import { dlopen, FFIType } from "bun:ffi";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, statSync, unlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT } from "../cli/exit-codes.ts";
@@ -111,6 +111,22 @@ export function extractLibhosa(): string {
   return path;
 }
 
+/** Remove other versions' libraries left by earlier runs. A running process keeps
+ * its mapping of an unlinked file, so only a file still being extracted (younger
+ * than a minute) is worth sparing. */
+function removeStaleLibraries(keep: string): void {
+  const dir = join(keep, "..");
+  try {
+    for (const name of readdirSync(dir)) {
+      const p = join(dir, name);
+      if (p === keep || !/^libhosa-[0-9a-f]{16}\.so$/.test(name)) continue;
+      if (Date.now() - statSync(p).mtimeMs > 60_000) unlinkSync(p);
+    }
+  } catch {
+    // Best effort: a stale file costs a megabyte, not correctness.
+  }
+}
+
 function lib(): Lib {
   if (loaded) return loaded.symbols;
   const path = extractLibhosa();
@@ -119,6 +135,7 @@ function lib(): Lib {
   } catch (e) {
     throw new HosaError(`open libhosa ${path}: ${(e as Error).message}`);
   }
+  removeStaleLibraries(path);
   return loaded.symbols;
 }
 
