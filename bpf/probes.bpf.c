@@ -180,7 +180,7 @@ static __always_inline void mark_runnable(struct task_struct *task)
 {
 	__u64 *ts;
 
-	if (!BPF_CORE_READ(task, pid))
+	if (!task->pid)
 		return;
 	ts = bpf_task_storage_get(&enqueued_at, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (ts)
@@ -212,7 +212,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
 
 	if (prev_state == TASK_RUNNING)
 		mark_runnable(prev);
-	if (!BPF_CORE_READ(next, pid))
+	if (!next->pid)
 		return 0;
 	ts = bpf_task_storage_get(&enqueued_at, next, 0, 0);
 	if (!ts || !*ts)
@@ -283,10 +283,10 @@ int BPF_PROG(mmap_lock_acquire_returned, struct mm_struct *mm, bool write, bool 
 		return 0;
 	task = bpf_get_current_task_btf();
 	/* khugepaged and friends lock other tasks' mm; their registers say nothing. */
-	if (BPF_CORE_READ(task, mm) != mm)
+	if (task->mm != mm)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	nr = BPF_CORE_READ(regs, orig_ax);
+	nr = regs->orig_ax;
 	if (nr == __NR_brk)
 		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
 	else if (nr == __NR_mmap)
