@@ -121,11 +121,12 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     const rec = createAgentResponder(cfg, facts, opts.say);
     responder = rec.responder;
     const logActions = (d: Decision | null, actions: ActionRecord[]) => {
-      for (const a of actions) log!.append(actionEntry(d ?? (lastDecision as Decision), a, wallTimeNs(), node));
+      for (const a of actions) log!.append(actionEntry(d, a, wallTimeNs(), node));
     };
     // A previous run that crashed (SIGKILL) may have left limits in force.
     const recovered = rec.recovered;
     for (const w of rec.warnings) opts.say(w);
+    if (recovered.length) logActions(null, recovered);
 
     if (opts.record) {
       recorder = new ProtoRecordingWriter(opts.record, {
@@ -256,6 +257,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         heartbeatAt = t;
         notifier.heartbeat(lastDecision, new Date().toISOString());
       }
+      if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
       ticks++;
       lastTickAtMs = Date.now();
       const spent = (mono() - t) * 1000;
@@ -266,7 +268,11 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       if (scheduled < mono()) scheduled = mono() + tickMs / 1000;
     }
     const restored = responder.restoreAll(stopping ? "agent stopped" : "run duration reached");
-    if (restored.length) logActions(lastDecision, restored);
+    if (restored.length) {
+      logActions(lastDecision, restored);
+      if (lastDecision) notifier.onDecision(lastDecision, restored, wallTimeNs());
+    }
+    for (const w of notifier.drainWarnings()) opts.say(w);
     opts.say(`stopped after ${ticks} ticks${restored.length ? `; ${restored.length} actions restored` : ""}`);
     return EXIT.OK;
   } finally {
