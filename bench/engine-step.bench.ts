@@ -1,7 +1,7 @@
 // Engine throughput and allocation: steps per second at 8, 16 and 32
 // dimensions, and heap growth over 1e6 steps. Samples are generated ahead of
 // time from a fixed seed (same numbers every run), so runs compare.
-//   bun bench/engine-step.bench.ts [--steps N] [--json]
+//   bun bench/engine-step.bench.ts [--steps N] [--dims 8,16,32] [--json]
 import { heapStats } from "bun:jsc";
 import { calibrate } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step, type EngineState } from "../src/engine/engine.ts";
@@ -11,6 +11,8 @@ const args = process.argv.slice(2);
 const stepsArg = args.indexOf("--steps");
 const STEPS = stepsArg >= 0 ? Number(args[stepsArg + 1]) : 1_000_000;
 const JSON_OUT = args.includes("--json");
+const dimsArg = args.indexOf("--dims");
+const SIZES = dimsArg >= 0 ? args[dimsArg + 1].split(",").map(Number) : [8, 16, 32];
 
 /** xorshift32: a small seeded generator, so the workload is the same on every run. */
 function prng(seed: number): () => number {
@@ -55,9 +57,14 @@ function ring(n: number, size: number, r: () => number): Float64Array[] {
 
 interface Result {
   dims: number;
+  /** "homeostasis": every step learns (the costlier path); "anomaly": D_M far off, nothing learned. */
+  mode: string;
   steps: number;
+  /** Wall clock: what an idle machine gives. */
   stepsPerS: number;
   nsPerStep: number;
+  /** CPU time of this process: less disturbed when the machine is shared. */
+  stepsPerCpuS: number;
   heapGrowthBytes: number;
   heapGrowthBytesPerStep: number;
   objectsBefore: number;
@@ -65,12 +72,13 @@ interface Result {
   learningShare: number;
 }
 
-function run(n: number, steps: number): Result {
+function run(n: number, steps: number, anomaly: boolean): Result {
   const r = prng(0x5eed + n);
   const cfg = defaultEngineConfig();
   const cal: Sample[] = ring(n, 3000, r).map((x, i) => ({ t: i * 0.1, x }));
   const baseline = calibrate(cal, dimsOf(n), cfg);
   const xs = ring(n, 4096, r);
+  if (anomaly) for (const x of xs) x[2] += 1000;
   const state: EngineState = createEngine(baseline, cfg);
   const sample: Sample = { t: 0, x: xs[0] };
   let t = 300;
@@ -88,17 +96,22 @@ function run(n: number, steps: number): Result {
   Bun.gc(true);
   const heapBefore = process.memoryUsage().heapUsed;
   const objectsBefore = heapStats().objectCount;
+  const cpu0 = process.cpuUsage();
   const t0 = Bun.nanoseconds();
   loop(steps);
   const ns = Bun.nanoseconds() - t0;
+  const cpu = process.cpuUsage(cpu0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
   Bun.gc(true);
   const heapAfter = process.memoryUsage().heapUsed;
   const objectsAfter = heapStats().objectCount;
   return {
     dims: n,
+    mode: anomaly ? "anomaly" : "homeostasis",
     steps,
     stepsPerS: Math.round(steps / (ns / 1e9)),
     nsPerStep: Math.round((ns / steps) * 10) / 10,
+    stepsPerCpuS: Math.round(steps / cpuS),
     heapGrowthBytes: heapAfter - heapBefore,
     heapGrowthBytesPerStep: (heapAfter - heapBefore) / steps,
     objectsBefore,
@@ -107,14 +120,14 @@ function run(n: number, steps: number): Result {
   };
 }
 
-const results = [8, 16, 32].map((n) => run(n, STEPS));
+const results = SIZES.flatMap((n) => [run(n, STEPS, false), run(n, STEPS, true)]);
 if (JSON_OUT) {
   console.log(JSON.stringify({ bun: Bun.version, results }, null, 1));
 } else {
   console.log(`bun ${Bun.version}, ${STEPS} steps per size`);
   for (const r of results) {
     console.log(
-      `${String(r.dims).padStart(2)} dims: ${(r.stepsPerS / 1e6).toFixed(2)} M steps/s (${r.nsPerStep} ns/step), ` +
+      `${String(r.dims).padStart(2)} dims ${r.mode.padEnd(11)}: ${(r.stepsPerS / 1e6).toFixed(2)} M steps/s (${r.nsPerStep} ns/step; ${(r.stepsPerCpuS / 1e6).toFixed(2)} M/s of CPU time), ` +
         `heap growth ${r.heapGrowthBytes} B over ${r.steps} steps (${r.heapGrowthBytesPerStep.toFixed(4)} B/step), ` +
         `objects ${r.objectsBefore} -> ${r.objectsAfter}, learning ${(r.learningShare * 100).toFixed(1)}% of steps`,
     );

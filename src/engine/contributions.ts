@@ -62,12 +62,9 @@ export function selectDominant(shares: Float64Array, names: readonly string[], o
  * + is over-demand, − is under-demand (idleness, or silence), 0 is none, and
  * under the baseline it has unit variance when the dimensions are independent.
  */
-export function loadDirection(delta: Float64Array, variance: Float64Array, signs: Float64Array, signNorm: number): number {
+export function loadDirection(delta: Float64Array, invStd: Float64Array, signs: Float64Array, signNorm: number): number {
   if (signNorm === 0) return 0;
   let s = 0;
-  for (let j = 0; j < delta.length; j++) {
-    const sj = signs[j];
-    if (sj !== 0) s += (sj * delta[j]) / Math.sqrt(variance[j]);
-  }
+  for (let j = 0; j < delta.length; j++) s += signs[j] * delta[j] * invStd[j];
   return s / signNorm;
 }

@@ -326,7 +326,7 @@ export function step(state: EngineState, sample: Sample): Decision {
 
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, d.dominant);
-  e.phiEwma.update(t, loadDirection(maha.delta, maha.variance, e.signs, e.signNorm));
+  e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
   const phi = e.phiEwma.value;
 
   // Propagation index: the largest upward deviation, in σ, of a propagation dimension.
@@ -334,7 +334,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const prop = e.propagationDims;
   for (let i = 0; i < prop.length; i++) {
     const j = prop[i];
-    const z = maha.delta[j] / Math.sqrt(maha.variance[j]);
+    const z = maha.delta[j] * maha.invStd[j];
     if (z > icpRaw) {
       icpRaw = z;
       e.icpDim = j;
@@ -355,7 +355,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     if (Number.isFinite(xj)) lev.update(t, xj);
     if (lev.value !== lev.value) continue;
     const side = e.capacitySide[i];
-    if ((side * maha.delta[j]) / Math.sqrt(maha.variance[j]) < cfg.ttfMinSigmas) continue;
+    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
     const gap = (e.dims[j].capacity as number) - lev.value;
     let ttfJ = Infinity;
     if (gap * side <= 0) ttfJ = 0;

@@ -178,13 +178,13 @@ describe("Mahalanobis", () => {
     const signs = Float64Array.from([1, -1, 0]);
     const norm = Math.SQRT2;
     m.distance2([2, 0, 0]);
-    expect(loadDirection(m.delta, m.variance, signs, norm)).toBeCloseTo(2 / norm, 12);
+    expect(loadDirection(m.delta, m.invStd, signs, norm)).toBeCloseTo(2 / norm, 12);
     // Free memory (loadSign −1) rising by 2σ is less demand.
     m.distance2([0, 4, 0]);
-    expect(loadDirection(m.delta, m.variance, signs, norm)).toBeCloseTo(-2 / norm, 12);
+    expect(loadDirection(m.delta, m.invStd, signs, norm)).toBeCloseTo(-2 / norm, 12);
     // A loadSign-0 dimension says nothing about demand.
     m.distance2([0, 0, 9]);
-    expect(loadDirection(m.delta, m.variance, signs, norm)).toBe(0);
-    expect(loadDirection(m.delta, m.variance, Float64Array.from([0, 0, 0]), 0)).toBe(0);
+    expect(loadDirection(m.delta, m.invStd, signs, norm)).toBe(0);
+    expect(loadDirection(m.delta, m.invStd, Float64Array.from([0, 0, 0]), 0)).toBe(0);
   });
 });

@@ -22,6 +22,8 @@ export class Mahalanobis {
   readonly mean: Float64Array;
   /** Regularised variances diag(Σ') used for standardised deviations z_j = δ_j / sqrt(var_j). */
   readonly variance: Float64Array;
+  /** 1/sqrt(variance_j): standardises a deviation without a square root per sample. */
+  readonly invStd: Float64Array;
   /** Lower-triangular Cholesky factor, row-major n×n (upper part unused). */
   readonly chol: Float64Array;
   private readonly invDiag: Float64Array;
@@ -37,6 +39,7 @@ export class Mahalanobis {
     this.opts = opts;
     this.mean = new Float64Array(n);
     this.variance = new Float64Array(n);
+    this.invStd = new Float64Array(n);
     this.chol = new Float64Array(n * n);
     this.invDiag = new Float64Array(n);
     this.delta = new Float64Array(n);
@@ -59,7 +62,9 @@ export class Mahalanobis {
       const fr = floorRel * Math.abs(m);
       const floor = fr > floorAbs ? fr * fr : floorAbs * floorAbs;
       const v = covariance[j * n + j];
-      this.variance[j] = v > floor ? v : floor;
+      const kept = v > floor ? v : floor;
+      this.variance[j] = kept;
+      this.invStd[j] = 1 / Math.sqrt(kept);
     }
     // Shrink toward the diagonal: off-diagonal terms scaled by (1−s) keep Σ'
     // positive definite when dimensions are collinear (rank-deficient Σ).

@@ -12,7 +12,7 @@ export class Welford {
   /** Sum of the (decayed) sample weights; the sample count when nothing decays. */
   weight = 0;
   readonly mean: Float64Array;
-  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford), kept exactly symmetric. */
+  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current. */
   readonly m2: Float64Array;
   private readonly delta: Float64Array;
 
@@ -60,23 +60,27 @@ export class Welford {
       const di = delta[i];
       const base = i * n;
       for (let j = i; j < n; j++) {
-        const v = m2[base + j] * decay + di * (x[j] - mean[j]);
-        m2[base + j] = v;
-        m2[j * n + i] = v;
+        m2[base + j] = m2[base + j] * decay + di * (x[j] - mean[j]);
       }
     }
   }
 
-  /** Unbiased covariance M2 / (W − 1) into `out` (n×n row-major); zeros until two samples are in. */
+  /** Unbiased covariance M2 / (W − 1) into `out` (n×n row-major, exactly symmetric); zeros until two samples are in. */
   covarianceInto(out: Float64Array): Float64Array {
+    const n = this.n;
     const denom = this.weight - 1;
-    const nn = this.n * this.n;
     if (!(denom > 0)) {
-      out.fill(0, 0, nn);
+      out.fill(0, 0, n * n);
       return out;
     }
     const inv = 1 / denom;
-    for (let k = 0; k < nn; k++) out[k] = this.m2[k] * inv;
+    for (let i = 0; i < n; i++) {
+      for (let j = i; j < n; j++) {
+        const v = this.m2[i * n + j] * inv;
+        out[i * n + j] = v;
+        out[j * n + i] = v;
+      }
+    }
     return out;
   }
 
