@@ -123,15 +123,62 @@ export function topProcesses(procRoot: string, n = 10): { pid: number; comm: str
   return [...byRss, ...byCpu].filter((p) => (seen.has(p.pid) ? false : (seen.add(p.pid), true)));
 }
 
-function protectedPid(pid: number, d: QuarantineDeps): string | null {
-  const procRoot = d.ctx.procRoot;
-  if (pid === d.ctx.selfPid) return "hosa itself";
+function protectedPid(pid: number, ctx: SafelistContext): string | null {
+  const procRoot = ctx.procRoot;
+  if (pid === ctx.selfPid) return "hosa itself";
   if (pid === 1) return "PID 1";
   if (isKernelThread(procRoot, pid)) return "kernel thread";
   const comm = commOf(procRoot, pid) ?? "";
   if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm}`;
-  if (d.ctx.safelist.includes(comm)) return `safelisted process ${comm}`;
+  if (ctx.safelist.includes(comm)) return `safelisted process ${comm}`;
   return null;
+}
+
+/** SIGSTOP every process of these cgroups that is not protected, journaled first. Returns the PIDs stopped. */
+export function stopContributors(d: Pick<QuarantineDeps, "t" | "fs" | "layout" | "ctx" | "act" | "journal" | "kill">, paths: string[], out: ActionRecord[]): number[] {
+  const stopped: number[] = [];
+  const rec = (pid: number, outcome: string): ActionRecord => ({ id: `q${Math.round(d.t * 1000)}-${pid}`, t: d.t, level: 5, kind: "signal", target: String(pid), action: "SIGSTOP", outcome });
+  for (const path of paths) {
+    for (const pid of readPids(d.fs, hierarchyDir(d.layout, "memory", path))) {
+      const why = protectedPid(pid, d.ctx);
+      if (why) {
+        out.push(rec(pid, `skipped: ${why}`));
+        continue;
+      }
+      if (!d.act) {
+        out.push(rec(pid, "would apply (detection-only)"));
+        continue;
+      }
+      const startTime = startTimeOf(d.ctx.procRoot, pid);
+      if (!startTime) continue;
+      d.journal.append({ op: "stop", id: `q${Math.round(d.t * 1000)}-${pid}`, t: d.t, level: 5, pid, startTime });
+      try {
+        d.kill(pid, "SIGSTOP");
+        stopped.push(pid);
+        out.push(rec(pid, "applied"));
+      } catch (e) {
+        d.journal.append({ op: "done", key: `stop:${pid}`, outcome: "kill failed" });
+        out.push(rec(pid, `failed: ${(e as Error).message.split("\n")[0]}`));
+      }
+    }
+  }
+  return stopped;
+}
+
+/** Contributors found after quarantine began (the engine may jump to 5 before growth is visible): stop them too. */
+export function extendQuarantine(cfg: HosaConfig, d: Pick<QuarantineDeps, "t" | "fs" | "layout" | "ctx" | "act" | "journal" | "kill">, paths: string[]): ActionRecord[] {
+  const st = readQuarantineState(cfg);
+  if (!st?.active) return [];
+  const fresh = paths.filter((p) => !st.contributors.includes(p));
+  if (fresh.length === 0) return [];
+  const out: ActionRecord[] = [];
+  const stopped = stopContributors(d, fresh, out);
+  if (d.act) {
+    st.contributors.push(...fresh);
+    st.stoppedPids.push(...stopped);
+    writeState(cfg, st);
+  }
+  return out;
 }
 
 /**
@@ -154,31 +201,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
     action,
     outcome,
   });
-  const stopped: number[] = [];
-  for (const path of d.targets) {
-    for (const pid of readPids(d.fs, hierarchyDir(d.layout, "memory", path))) {
-      const why = protectedPid(pid, d);
-      if (why) {
-        out.push(rec("signal", String(pid), "SIGSTOP", `skipped: ${why}`));
-        continue;
-      }
-      if (!d.act) {
-        out.push(rec("signal", String(pid), "SIGSTOP", "would apply (detection-only)"));
-        continue;
-      }
-      const startTime = startTimeOf(d.ctx.procRoot, pid);
-      if (!startTime) continue;
-      d.journal.append({ op: "stop", id: `q${Math.round(d.t * 1000)}-${pid}`, t: d.t, level: 5, pid, startTime });
-      try {
-        d.kill(pid, "SIGSTOP");
-        stopped.push(pid);
-        out.push(rec("signal", String(pid), "SIGSTOP", "applied"));
-      } catch (e) {
-        d.journal.append({ op: "done", key: `stop:${pid}`, outcome: "kill failed" });
-        out.push(rec("signal", String(pid), "SIGSTOP", `failed: ${(e as Error).message.split("\n")[0]}`));
-      }
-    }
-  }
+  const stopped = stopContributors(d, d.targets, out);
   const notes: string[] = [];
   const ipmi = d.ipmiDevice ?? "/dev/ipmi0";
   if (mode === "bare-metal") notes.push(existsSync(ipmi) ? `IPMI available at ${ipmi}: the out-of-band console stays reachable` : `no IPMI device at ${ipmi}`);

@@ -15,7 +15,7 @@ import type { Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids, type V1Controller } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
-import { enterQuarantine, type QuarantineDeps } from "./quarantine.ts";
+import { enterQuarantine, extendQuarantine, type QuarantineDeps } from "./quarantine.ts";
 import { type OpenXdp, type XdpControl, journalPath, readCurrent, restoreChanges } from "./restore.ts";
 import { cgroupOfPid, isUnder, norm, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
 import type { ActionRecord, Responder } from "./types.ts";
@@ -430,6 +430,9 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         if (newLevel >= 3) {
           xdpOffAtT = null;
           setXdp(out, t, newLevel, newLevel >= 5 ? "isolate" : newLevel === 4 ? "block-all" : "shed-new");
+        }
+        if (newLevel === 5 && quarantined && retry) {
+          out.push(...extendQuarantine(cfg, { t, fs, layout, ctx, act, journal, kill }, [...targets.values()].map((x) => x.path)));
         }
         if (newLevel === 5 && !quarantined) {
           quarantined = true;

@@ -97,3 +97,26 @@ test("Level 5 from the responder: XDP isolate, the contributor's process stopped
   expect(readFileSync(join(root, "workload/leak/memory.high"), "utf8").trim()).toBe("max");
   expect(readQuarantineState(cfg)).toMatchObject({ active: false, level: 3, hold: { level: 3 } });
 });
+
+test("a jump from Level 0 straight to 5: contributors found on the next decision are contained and stopped too", async () => {
+  const root = tempDir("r05");
+  dirs.push(root);
+  cpSync(FIXTURE, root, { recursive: true });
+  const sleeper = Bun.spawn(["sleep", "60"]);
+  procs.push(sleeper);
+  writeFileSync(join(root, "workload/leak/cgroup.procs"), `${sleeper.pid}\n`);
+  const cfg = actConfig(tempDir("r05s"), { quarantineMode: "airgap" });
+  dirs.push(cfg.paths.stateDir);
+  const r = createResponder(cfg, { fs: createCgroupFs(root) });
+  // No earlier usage at the jump: nothing to rank yet, quarantine is entered anyway.
+  const first = r.onDecision(decision(1, 5, 0), usage(1));
+  expect(first.filter((a) => a.kind === "signal")).toEqual([]);
+  expect(readQuarantineState(cfg)?.active).toBe(true);
+  const second = r.onDecision(decision(2, 5, 5), usage(2));
+  expect(second).toContainEqual(expect.objectContaining({ kind: "cgroup", action: expect.stringMatching(/^memory\.max max→\d+$/), outcome: "applied" }));
+  expect(second).toContainEqual(expect.objectContaining({ kind: "signal", target: String(sleeper.pid), outcome: "applied" }));
+  expect(readQuarantineState(cfg)).toMatchObject({ contributors: ["/workload/leak"], stoppedPids: [sleeper.pid] });
+  // Every later decision at 5 does nothing new.
+  expect(r.onDecision(decision(3, 5, 5), usage(3))).toEqual([]);
+  await releaseQuarantine(cfg, { who: "test", fs: createCgroupFs(root) });
+});
