@@ -581,8 +581,10 @@ HOSA_API int hosa_percpu_hash_dump(int fd, void *keys, uint64_t *values, uint32_
 		if (err) {
 			if (errno == ENOENT)
 				done = true;
+			else if (errno == ENOSPC && got == 0 && n > 0)
+				/* The next bucket is larger than the room left: stop at a bucket boundary. */
+				done = true;
 			else if (errno == ENOSPC && got == 0)
-				/* One bucket holds more entries than fit in this chunk. */
 				return fail(ENOSPC, "dump per-CPU map fd %d: a hash bucket exceeds %u entries",
 					    fd, want);
 			else if (errno != ENOSPC)

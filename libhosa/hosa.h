@@ -92,7 +92,8 @@ HOSA_API int hosa_percpu_sum(int map_fd, const void *key, uint64_t *out, uint32_
 
 /* Dump a per-CPU hash whose values are `words` u64 counters: up to max_entries
  * keys into keys (key_size bytes each) and their per-CPU sums into
- * values (words u64 each); returns the number of entries written. If reset is
+ * values (words u64 each); returns the number of entries written (fewer than
+ * max_entries can mean the next hash bucket did not fit). If reset is
  * non-zero, the entries written are deleted (increments racing the read are lost). */
 HOSA_API int hosa_percpu_hash_dump(int map_fd, void *keys, uint64_t *values, uint32_t max_entries,
 				   uint32_t words, int reset);

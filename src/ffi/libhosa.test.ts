@@ -2,8 +2,9 @@
 // reads sum, the ring buffer keeps what does not fit, XDP attaches to a veth
 // pair inside a network namespace of the test's own. Needs root and BTF.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { detectCgroupHierarchy } from "../sense/bpf-probes.ts";
 import * as ffi from "./libhosa.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -12,9 +13,24 @@ if (skipReason) console.warn(`libhosa.test.ts: skipped: ${skipReason}`);
 
 const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
 
+const hierarchy = detectCgroupHierarchy();
+/** The id (directory inode) of this process's cgroup in the hierarchy the probes attribute to. */
+function ownCgroup(): bigint {
+  const lines = readFileSync("/proc/self/cgroup", "latin1").trim().split("\n");
+  const rel =
+    hierarchy === "v2"
+      ? (lines.find((l) => l.startsWith("0::"))?.slice(3) ?? "/")
+      : (lines.find((l) => l.split(":")[1]?.split(",").includes("memory"))?.split(":")[2] ?? "/");
+  return statSync(join(hierarchy === "v2" ? "/sys/fs/cgroup" : "/sys/fs/cgroup/memory", rel), { bigint: true }).ino;
+}
+const ownCgroupId = skipReason ? 0n : ownCgroup();
+
 function openProbesObject(): number {
   const h = ffi.objOpenMem(ffi.bpfObjectImage("probes"), "probes");
+  // Every fork a burst of its own: threshold 1 in a 1 ns window.
   ffi.objSetRodata(h, "fork_burst_threshold", u32(1));
+  ffi.objSetRodata(h, "fork_burst_window_ns", new Uint8Array(new BigUint64Array([1n]).buffer));
+  ffi.objSetRodata(h, "cgroup_mode", u32(hierarchy === "v2" ? 0 : 1));
   return h;
 }
 
@@ -65,16 +81,48 @@ describe.skipIf(skipReason !== "")("libhosa", () => {
     let forks = 0n;
     for (let i = 0; i < n; i++) forks += values[i * 17 + 3]!;
     expect(forks).toBeGreaterThanOrEqual(5n);
-    // Dumping with a smaller limit returns exactly that many.
-    expect(ffi.percpuHashDump(fd, keys, values, 1, 17)).toBe(1);
 
-    // Threshold 1: every fork is a burst event of 48 bytes (+8 header).
+    // A limit smaller than the map stops early, at a bucket boundary.
+    const partial = ffi.percpuHashDump(fd, keys, values, 2, 17);
+    expect(partial).toBeGreaterThanOrEqual(1);
+    expect(partial).toBeLessThanOrEqual(2);
+    // reset: what was read is deleted; this cgroup forks nothing between the two reads.
+    const ownForks = () => {
+      const m = ffi.percpuHashDump(fd, keys, values, 4096, 17);
+      const ids = new BigUint64Array(keys.buffer);
+      for (let i = 0; i < m; i++) if (ids[i] === ownCgroupId) return values[i * 17 + 3]!;
+      return 0n;
+    };
+    expect(ownForks()).toBeGreaterThanOrEqual(5n);
+    expect(ffi.percpuHashDump(fd, keys, values, 4096, 17, true)).toBeGreaterThan(0);
+    expect(ownForks()).toBe(0n);
+
+    // Each fork is an event of 48 bytes (+8 header).
     const ring = ffi.ringbufOpen(h, "events");
     const small = new Uint8Array(56);
     expect(ffi.ringbufDrain(ring, small)).toBe(56);
     expect(new DataView(small.buffer).getUint32(0, true)).toBe(48);
     expect(ffi.ringbufDrain(ring, new Uint8Array(40))).toBe(0); // does not fit: stays
     expect(ffi.ringbufDrain(ring, new Uint8Array(64 * 1024))).toBeGreaterThanOrEqual(56);
+  });
+
+  test("generic map lookup, update and delete round-trip", () => {
+    const h = openProbesObject();
+    open.push(h);
+    ffi.objLoad(h);
+    const fd = ffi.objMapFd(h, "rq_started"); // HASH: u64 key, 16-byte value; nothing attached writes it
+    expect(ffi.mapSizes(fd)).toEqual({ keySize: 8, valueSize: 16 });
+    const key = new Uint8Array(new BigUint64Array([42n]).buffer);
+    const value = new Uint8Array(new BigUint64Array([7n, 9n]).buffer);
+    const got = new Uint8Array(16);
+    expect(ffi.mapLookup(fd, key, got)).toBe(false);
+    ffi.mapUpdate(fd, key, value, ffi.MAP_UPDATE.NOEXIST);
+    expect(() => ffi.mapUpdate(fd, key, value, ffi.MAP_UPDATE.NOEXIST)).toThrow("File exists");
+    expect(ffi.mapLookup(fd, key, got)).toBe(true);
+    expect([...new BigUint64Array(got.buffer)]).toEqual([7n, 9n]);
+    expect(ffi.mapDelete(fd, key)).toBe(true);
+    expect(ffi.mapDelete(fd, key)).toBe(false);
+    expect(ffi.numPossibleCpus()).toBeGreaterThan(0);
   });
 
   test("XDP attaches to a veth in native mode, is queried, detached, and closing detaches", () => {
