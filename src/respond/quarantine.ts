@@ -14,7 +14,7 @@ import type { CgroupUsage } from "../sense/types.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
-import { type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
+import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
 import { journalPath, type OpenXdp, readCurrent, recoverFromJournal } from "./restore.ts";
 import { commOf, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
@@ -237,7 +237,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
   const frozen = d.journal
     .load()
     .open.map((c) => c.first)
-    .filter((e) => e.op === "set" && (e.file === "cgroup.freeze" || e.file === "freezer.state"))
+    .filter((e) => e.op === "set" && (e.file === CG.freeze || e.file === CG.freezerState))
     .map((e) => `/${(e as { dir: string }).dir}`);
   const node = cfg.respond.k8sNodeName || process.env.NODE_NAME || host;
   const st: QuarantineState = {

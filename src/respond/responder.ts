@@ -17,7 +17,7 @@ import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hie
 import { Journal } from "./journal.ts";
 import { enterQuarantine, extendQuarantine, type QuarantineDeps } from "./quarantine.ts";
 import { type OpenXdp, type XdpControl, journalPath, readCurrent, restoreChanges } from "./restore.ts";
-import { cgroupOfPid, isUnder, norm, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
+import { cgroupOfPid, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
 import type { ActionRecord, Responder } from "./types.ts";
 
 const MIB = 1024 * 1024;
@@ -391,7 +391,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     compacted = true;
   }
 
-  function startRelax(out: ActionRecord[], t: number, newLevel: number): void {
+  function startRelax(t: number, newLevel: number): void {
     for (const m of managed.values()) {
       if (m.layer <= newLevel || m.mode === "relaxing") continue;
       // The v1 ceiling set at Level 4 keeps containing at Level 3, rising again.
@@ -404,7 +404,6 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       m.mode = "relaxing";
       m.relax = { from: m.value, startT: t, done: 0, steps: RELAX_STEPS };
     }
-    void out;
   }
 
   return {
@@ -456,7 +455,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       } else if (newLevel < level) {
         // Below 5 only after `hosa quarantine release` (the engine's releaseQuarantine()).
         quarantined = false;
-        startRelax(out, t, newLevel);
+        startRelax(t, newLevel);
         // Below Level 3 new connections are rate-limited for relax_s, then XDP goes (004 §6.2).
         if (newLevel < 3 && level >= 3) {
           setXdp(out, t, newLevel, "rate-new");
@@ -510,4 +509,3 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
   };
 }
 
-export { isUnder, norm };

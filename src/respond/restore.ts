@@ -2,7 +2,7 @@
 // owns: a value that is no longer the one hosa wrote was changed by someone
 // else (an operator, an orchestrator) and is left alone, with that said.
 import type { HosaConfig } from "../config.ts";
-import { type CgroupFs, createCgroupFs, normalizeValue } from "./cgroupfs.ts";
+import { CG, type CgroupFs, createCgroupFs, normalizeValue } from "./cgroupfs.ts";
 import { type ChangeEntry, Journal, type OpenChange, type SetEntry } from "./journal.ts";
 import { startTimeOf } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
@@ -42,7 +42,7 @@ const IO_KEYS = ["rbps", "wbps", "riops", "wiops"] as const;
 /** One device's line of io.max / blkio.throttle.*, absent meaning unlimited, in a fixed key order. */
 export function deviceLine(file: string, raw: string, dev: string): string {
   const line = raw.split("\n").find((l) => l.startsWith(`${dev} `));
-  if (file === "io.max") {
+  if (file === CG.ioMax) {
     const kv = new Map<string, string>();
     for (const tok of (line ?? "").split(/\s+/).slice(1)) {
       const [k, v] = tok.split("=");

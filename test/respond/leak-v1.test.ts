@@ -4,7 +4,7 @@
 // back down with real CgroupUsage read from the cgroups. Pure cgroup v2 runs
 // in the QEMU guest (scripts/guest.sh); its code paths have fixture tests here.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { detectCgroupLayout, readCgroupUsage } from "../../src/sense/cgroups.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { ActionRecord } from "../../src/respond/types.ts";
@@ -19,10 +19,12 @@ let leaker = "";
 let leak = { mem: "", cpu: "", frz: "" };
 let nb = { mem: "", cpu: "", frz: "" };
 const procs: Bun.Subprocess[] = [];
+const dirs: string[] = [];
 
 beforeAll(() => {
   if (skip) return;
   dir = tempDir("leak");
+  dirs.push(dir);
   leaker = compileLeaker(dir);
   leak = { mem: cg.create("memory", tag), cpu: cg.create("cpu", tag), frz: cg.create("freezer", tag) };
   nb = { mem: cg.create("memory", `${tag}-nb`), cpu: cg.create("cpu", `${tag}-nb`), frz: cg.create("freezer", `${tag}-nb`) };
@@ -38,6 +40,7 @@ afterAll(async () => {
     await p.exited;
   }
   await cg.cleanup();
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 
 /** Start a command inside the given child cgroups (it joins them before exec). */
@@ -64,6 +67,7 @@ function snapshot(g: { mem: string; cpu: string; frz: string }): Record<string, 
 
 test.skipIf(Boolean(skip))("a 50 MB/s leak is contained at Level 3 without a kill, the neighbour untouched, all restored on the way down", async () => {
   const stateDir = tempDir("leak-state");
+  dirs.push(stateDir);
   const cfg = actConfig(stateDir, { relaxS: 2, cgroupScope: leak.mem.slice(0, leak.mem.lastIndexOf("/")) || "/" });
   const layout = detectCgroupLayout();
   const responder = createResponder(cfg);
