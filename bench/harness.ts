@@ -95,6 +95,8 @@ export interface SuiteOptions {
   prometheus: boolean;
   hosa: boolean;
   calibrateS: number;
+  /** How long a fresh hosa may take to step down to level 0 before an episode starts anyway (default 20 s). */
+  restWaitS?: number;
   log: (line: string) => void;
 }
 
@@ -104,11 +106,15 @@ export interface Suite {
   tools: Tools;
   neighbourUrl: string;
   neighbourProc: Bun.Subprocess;
+  neighbourCgroup: BenchCgroup | null;
+  /** Probes the neighbour for the suite's whole life, so hosa's calibration sees that traffic as normal too. */
+  prober: NeighbourProber | null;
   prometheus: PrometheusStack | null;
   /** Why a system is missing from this suite (startup failure), by system. */
   unavailable: Record<string, string>;
   hosaBaseline: string | null;
   hosaCalibration: string;
+  restWaitS: number;
   log: (line: string) => void;
   closed: boolean;
 }
@@ -167,10 +173,13 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
     tools: { leaker: `${dir}/bin/leaker`, forkstorm: `${dir}/bin/forkstorm`, bun: process.execPath, benchDir: BENCH_DIR },
     neighbourUrl: "",
     neighbourProc: undefined as unknown as Bun.Subprocess,
+    neighbourCgroup: null,
+    prober: null,
     prometheus: null,
     unavailable: {},
     hosaBaseline: null,
     hosaCalibration: "",
+    restWaitS: opts.restWaitS ?? 20,
     log: opts.log,
     closed: false,
   };
@@ -187,6 +196,9 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
     const m = await firstLine(suite.neighbourProc, /listening (\d+)/, 15000);
     if (!m) throw new Error("the neighbour service did not start");
     suite.neighbourUrl = `http://127.0.0.1:${m[1]}/`;
+    suite.neighbourCgroup = ncg;
+    suite.prober = new NeighbourProber(suite.neighbourUrl, perfS);
+    suite.prober.start();
     if (opts.prometheus) {
       const stack = new PrometheusStack(`${dir}/prometheus`);
       try {
@@ -223,10 +235,12 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
 export async function closeSuite(suite: Suite): Promise<void> {
   if (suite.closed) return;
   suite.closed = true;
+  suite.prober?.stop();
   await suite.prometheus?.stop();
   if (suite.neighbourProc) await stopPid(suite.neighbourProc);
   await suite.cgroups.destroyAll();
-  rmSync(suite.dir, { recursive: true, force: true });
+  // HOSA_BENCH_KEEP=1 keeps the temp dir (decision logs, configs) to look into a run.
+  if (!process.env.HOSA_BENCH_KEEP) rmSync(suite.dir, { recursive: true, force: true });
 }
 
 function lastMb(lines: StampedLine[]): number | null {
@@ -248,8 +262,8 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
   const notes: string[] = [];
   const daemons: DaemonHandle[] = [];
   let agent: HosaAgent | null = null;
+  const prober = suite.prober as NeighbourProber;
   let workload: Bun.Subprocess | null = null;
-  const prober = new NeighbourProber(suite.neighbourUrl, perfS);
   const costSamples = new Map<string, ProcSample[]>();
   let sampling: ReturnType<typeof setInterval> | undefined;
   let oomPoll: ReturnType<typeof setInterval> | undefined;
@@ -282,6 +296,14 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     }
     const prom = suite.prometheus;
     prom?.clearMetrics();
+    if (agent) {
+      // A fresh agent starts in homeostasis; give it a moment, and if its
+      // first seconds raised the level, wait (bounded) for it to step down so
+      // a detection means the episode, not the start-up.
+      await Bun.sleep(3000);
+      const rest = await waitForLevelZero(agent.paths.logFile, suite.restWaitS * 1000);
+      if (rest > 0) notes.push(`hosa was still at level ${rest} ${suite.restWaitS} s after start-up, before the episode`);
+    }
 
     // Each agent's cost and the cgroup's usage, sampled through the whole run.
     const watched: [string, number][] = [
@@ -322,7 +344,6 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       }
     };
     sampling = setInterval(sample, 100);
-    prober.start();
 
     // Start at a random offset to Prometheus's 15 s cycle (its rules run at a fixed phase).
     const preEpisodeS = prom ? 2 + Math.random() * SCRAPE_INTERVAL_S : 2;
@@ -370,11 +391,13 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     sampling = undefined;
     if (oomPoll) clearInterval(oomPoll);
     oomPoll = undefined;
-    prober.stop();
     sample();
     if (prom && pendingWallMs === null) pendingWallMs = await prom.pendingSinceWallMs(cg.name);
     for (const d of daemons) await d.stop();
-    if (agent) await agent.stop();
+    if (agent) {
+      await agent.stop();
+      notes.push(...releaseLeftovers(suite, cg));
+    }
 
     const rel = (t: number) => t - t0;
     const events: SystemEvent[] = [];
@@ -412,10 +435,19 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       const before = levels.filter((e) => e.tS < 0);
       const levelAtStart = before.length ? before[before.length - 1].level : 0;
       const during = entries.filter((e) => e.tS >= 0 && e.tS <= rel(endS));
-      const det = during.find((e) => e.kind === "level" && e.level >= 1);
-      if (levelAtStart >= 1) notes.push(`hosa was already at level ${levelAtStart} before the episode started`);
-      else if (det) events.push({ system: "hosa", kind: "detection", tS: det.tS, detail: `level ${det.level} ${det.levelName}, D_M ${det.dm ?? "?"}, ${det.dominant}` });
       const cont = during.find((e) => isContainment(e, cg.name));
+      // At rest at t = 0, detection is the first level >= 1. Already raised by
+      // the shared machine's background, it is the first escalation above that
+      // level or the first action naming the scenario's cgroup, whichever is first.
+      const det =
+        levelAtStart === 0
+          ? during.find((e) => e.kind === "level" && e.level >= 1)
+          : during.find((e) => (e.kind === "level" && e.level > levelAtStart) || (e.kind === "action" && e.targetCgroup !== null && e.targetCgroup.includes(cg.name)));
+      if (levelAtStart >= 1) notes.push(`hosa was already at level ${levelAtStart} when the episode started`);
+      if (det) {
+        const what = det.kind === "level" ? `level ${det.level} ${det.levelName}` : `${det.action} on the scenario's cgroup`;
+        events.push({ system: "hosa", kind: "detection", tS: det.tS, detail: `${what}, D_M ${det.dm ?? "?"}, ${det.dominant}${levelAtStart ? ` (from level ${levelAtStart})` : ""}` });
+      }
       if (cont) events.push({ system: "hosa", kind: "containment", tS: cont.tS, detail: `${cont.action} on ${cont.targetCgroup}` });
       const actions = during.filter((e) => e.kind === "action");
       const elsewhere = actions.filter((e) => (e.outcome ?? "").startsWith("applied") && e.targetCgroup !== null && !e.targetCgroup.includes(cg.name));
@@ -484,15 +516,94 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
   } finally {
     if (sampling) clearInterval(sampling);
     if (oomPoll) clearInterval(oomPoll);
-    prober.stop();
     for (const d of daemons) await d.stop();
     if (agent) await agent.stop();
     for (const p of helpers) await stopPid(p, 1000);
     if (workload && alive(workload.pid)) await stopPid(workload, 1000);
     await suite.cgroups.remove(cg);
     for (const c of side) await suite.cgroups.remove(c);
-    rmSync(runDir, { recursive: true, force: true });
+    if (!process.env.HOSA_BENCH_KEEP) rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+/** The level of the last level entry in a decision log (0 when there is none). */
+export function currentHosaLevel(logFile: string): number {
+  let text = "";
+  try {
+    text = readFileSync(logFile, "utf8");
+  } catch {
+    return 0;
+  }
+  const lines = text.trimEnd().split("\n");
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (!lines[i].includes('"kind":"level"')) continue;
+    try {
+      return Number(JSON.parse(lines[i]).level ?? 0);
+    } catch {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+async function waitForLevelZero(logFile: string, timeoutMs: number): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const level = currentHosaLevel(logFile);
+    if (level === 0 || performance.now() > deadline) return level;
+    await Bun.sleep(250);
+  }
+}
+
+const UNLIMITED = 9223372036854771712;
+
+/**
+ * After hosa has exited, put back what it left on the benchmark's own
+ * processes and cgroups (a quarantine is lifted only by hand, so its
+ * SIGSTOPs outlive the agent), and say so in the run's notes.
+ */
+function releaseLeftovers(suite: Suite, cg: BenchCgroup): string[] {
+  const notes: string[] = [];
+  for (const c of [suite.neighbourCgroup, cg]) {
+    if (!c) continue;
+    for (const pid of c.pids()) {
+      let state = "";
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, "utf8");
+        state = st.slice(st.lastIndexOf(")") + 2)[0];
+      } catch {}
+      if (state === "T") {
+        try {
+          process.kill(pid, "SIGCONT");
+        } catch {}
+        notes.push(`hosa left pid ${pid} in ${c.name} stopped after it exited; the harness resumed it`);
+      }
+    }
+  }
+  const n = suite.neighbourCgroup;
+  if (n) {
+    const limit = Number(n.read("memory", "memory.limit_in_bytes").trim());
+    if (limit && limit < UNLIMITED) {
+      notes.push(`hosa left memory.limit_in_bytes ${limit} on the neighbour; reset`);
+      n.write("memory", "memory.limit_in_bytes", "-1");
+    }
+    const soft = Number(n.read("memory", "memory.soft_limit_in_bytes").trim());
+    if (soft && soft < UNLIMITED) {
+      notes.push(`hosa left memory.soft_limit_in_bytes ${soft} on the neighbour; reset`);
+      n.write("memory", "memory.soft_limit_in_bytes", "-1");
+    }
+    const quota = n.read("cpu", "cpu.cfs_quota_us").trim();
+    if (quota && quota !== "-1") {
+      notes.push(`hosa left cpu.cfs_quota_us ${quota} on the neighbour; reset`);
+      n.write("cpu", "cpu.cfs_quota_us", "-1");
+    }
+    const shares = n.read("cpu", "cpu.shares").trim();
+    if (shares && shares !== "1024") {
+      notes.push(`hosa left cpu.shares ${shares} on the neighbour; reset`);
+      n.write("cpu", "cpu.shares", "1024");
+    }
+  }
+  return notes;
 }
 
 /** MB of memory this machine has available now (for scenarios that need a lot). */

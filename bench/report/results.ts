@@ -109,7 +109,7 @@ function scenarioTable(s: Scenario, runs: RunRecord[], unavailable: Record<strin
   }
   if (hosa.length) {
     lines.push(
-      `| **hosa** (act) | ${hosa.length} | ${timeCell(eventTimes(hosa, "hosa", ["detection"]))} | ${timeCell(eventTimes(hosa, "hosa", ["containment"]))} | — | ${killedCell(hosa)} | ${workCell(s, hosa)} | ${neighbourCell(hosa)} | ${costCell(hosa, "hosa")} |`,
+      `| **hosa** (act) | ${hosa.length} | ${timeCell(eventTimes(hosa, "hosa", ["detection"]))}; at rest at t=0 in ${hosa.filter((x) => (x.hosa?.levelAtStart ?? 0) === 0).length}/${hosa.length} | ${timeCell(eventTimes(hosa, "hosa", ["containment"]))} | — | ${killedCell(hosa)} | ${workCell(s, hosa)} | ${neighbourCell(hosa)} | ${costCell(hosa, "hosa")} |`,
     );
   } else if (unavailable.hosa) {
     lines.push(`| **hosa** | 0 | not run: ${unavailable.hosa} | | | | | | |`);
