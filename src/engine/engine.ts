@@ -468,7 +468,9 @@ export function step(state: EngineState, sample: Sample): Decision {
     }
   }
   if (learning) {
-    // Forgetting by real elapsed time, so the half-life means the same at 10 ms and 100 ms ticks.
+    // Forgetting by the real time since the previous sample, so the half-life
+    // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
+    // learned) does not erode the baseline either.
     const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
     if (++e.learnedSinceFactor >= cfg.refactorEvery) {
