@@ -9,7 +9,7 @@
 // programs ran, per event and as a share of the stressor's CPU time (an upper
 // bound: events of other processes on the node count too).
 //
-//   bun bench/probe-overhead.ts [--seconds 3] [--rounds 3] [--workers 1] [--json]
+//   bun bench/probe-overhead.ts [--seconds 3] [--rounds 3] [--workers 1] [--stressors switch,get,fault] [--json]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,11 +17,14 @@ import { enableRunStats } from "../src/ffi/libhosa.ts";
 import { detectCgroupHierarchy, openProbes } from "../src/sense/bpf-probes.ts";
 import { fmt, median } from "./lib/stats.ts";
 
-const STRESSORS = [
+const ALL_STRESSORS = [
   { name: "switch", what: "context switches (pipe ping-pong)" },
   { name: "get", what: "get*() system calls" },
   { name: "fault", what: "minor and major page faults" },
 ] as const;
+const only = process.argv.indexOf("--stressors");
+const STRESSORS = only >= 0 ? ALL_STRESSORS.filter((s) => (process.argv[only + 1] ?? "").split(",").includes(s.name)) : ALL_STRESSORS;
+if (STRESSORS.length === 0) throw new Error(`--stressors wants some of ${ALL_STRESSORS.map((s) => s.name).join(",")}`);
 
 interface Rate {
   cpuS: number;

@@ -42,14 +42,20 @@ struct {
 	__uint(max_entries, 64 * 1024);
 } events SEC(".maps");
 
-/* Time the task became runnable. Task storage rather than a pid-keyed hash
- * (runqlat's choice): no capacity to exhaust, no hash lookup per switch. */
+/* When the task became runnable, and its cgroup then (so the switch-in, the
+ * hottest path, need not walk task->cgroups again). Task storage rather than
+ * a pid-keyed hash (runqlat's choice): no capacity to exhaust, no hash lookup. */
+struct runnable {
+	__u64 since_ns;
+	__u64 cgroup_id;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
-} enqueued_at SEC(".maps");
+	__type(value, struct runnable);
+} runnable_since SEC(".maps");
 
 struct rq_start {
 	__u64 ts_ns;
@@ -176,30 +182,33 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgr
 	bpf_ringbuf_submit(e, 0);
 }
 
-static __always_inline void mark_runnable(struct task_struct *task)
+/* Returns the task's cgroup id, computed once for both uses. */
+static __always_inline __u64 mark_runnable(struct task_struct *task)
 {
-	__u64 *ts;
+	__u64 cgroup_id = task_cgroup_id(task);
+	struct runnable *r;
 
 	if (!task->pid)
-		return;
-	ts = bpf_task_storage_get(&enqueued_at, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (ts)
-		*ts = bpf_ktime_get_ns();
+		return cgroup_id;
+	r = bpf_task_storage_get(&runnable_since, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (r) {
+		r->since_ns = bpf_ktime_get_ns();
+		r->cgroup_id = cgroup_id;
+	}
+	return cgroup_id;
 }
 
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(sched_wakeup, struct task_struct *task)
 {
-	mark_runnable(task);
-	count(HOSA_C_WAKEUPS, 1, task_cgroup_id(task));
+	count(HOSA_C_WAKEUPS, 1, mark_runnable(task));
 	return 0;
 }
 
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new, struct task_struct *task)
 {
-	mark_runnable(task);
-	count(HOSA_C_WAKEUPS, 1, task_cgroup_id(task));
+	count(HOSA_C_WAKEUPS, 1, mark_runnable(task));
 	return 0;
 }
 
@@ -208,18 +217,19 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next,
 	     unsigned int prev_state)
 {
-	__u64 *ts, delta;
+	struct runnable *r;
+	__u64 delta;
 
 	if (prev_state == TASK_RUNNING)
 		mark_runnable(prev);
 	if (!next->pid)
 		return 0;
-	ts = bpf_task_storage_get(&enqueued_at, next, 0, 0);
-	if (!ts || !*ts)
+	r = bpf_task_storage_get(&runnable_since, next, 0, 0);
+	if (!r || !r->since_ns)
 		return 0;
-	delta = bpf_ktime_get_ns() - *ts;
-	*ts = 0;
-	count2(HOSA_C_RUNQ_LATENCY_NS, delta, HOSA_C_RUNQ_SWITCHES, 1, task_cgroup_id(next));
+	delta = bpf_ktime_get_ns() - r->since_ns;
+	r->since_ns = 0;
+	count2(HOSA_C_RUNQ_LATENCY_NS, delta, HOSA_C_RUNQ_SWITCHES, 1, r->cgroup_id);
 	return 0;
 }
 

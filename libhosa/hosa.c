@@ -52,6 +52,10 @@ static char last_error[1100] = "no error";
 static char libbpf_warning[512];
 static void *scratch;
 static size_t scratch_len;
+/* hosa_percpu_sum's last validated (fd, words); forgotten when an object closes,
+ * since its fd numbers may then name other maps. */
+static int checked_fd = -1;
+static uint32_t checked_words;
 
 /* Keep libbpf's first warning of the current call: after a failed load it is
  * the line that says why ("libbpf: prog 'x': failed to load: -13").
@@ -428,6 +432,7 @@ HOSA_API int hosa_obj_close(int h)
 	}
 	bpf_object__close(o->bpf);
 	free(o->elf);
+	checked_fd = -1;
 	memset(o, 0, sizeof(*o));
 	return 0;
 }
@@ -519,8 +524,6 @@ HOSA_API int hosa_percpu_sum(int fd, const void *key, uint64_t *out, uint32_t wo
 		return fail(ENOMEM, "read per-CPU map fd %d", fd);
 	/* The kernel checks nothing about words: a wrong size would overrun v. */
 	{
-		static int checked_fd = -1;
-		static uint32_t checked_words;
 		if (fd != checked_fd || words != checked_words) {
 			uint32_t vs;
 			int err = hosa_map_sizes(fd, NULL, &vs);

@@ -72,8 +72,22 @@ export interface ProbeEvent {
   comm: string;
 }
 
+/** Programs by what they watch, so a costly group can be left out (bench/probe-overhead.ts measures each). */
+export const PROBE_GROUPS = {
+  sched: ["sched_wakeup", "sched_wakeup_new", "sched_switch"],
+  forks: ["sched_process_fork"],
+  faults: ["page_fault_user", "page_fault_kernel"],
+  alloc: ["mmap_lock_acquire_returned"],
+  block: ["block_rq_issue", "block_rq_complete"],
+  tcp: ["inet_sock_set_state", "tcp_retransmit_skb"],
+  oom: ["mark_victim"],
+} as const;
+export type ProbeGroup = keyof typeof PROBE_GROUPS;
+
 export interface ProbeOptions {
   cgroupHierarchy: CgroupHierarchy;
+  /** Groups to leave out (not loaded, their counters stay 0); default none. */
+  without?: ProbeGroup[];
   /** Count per cgroup as well as globally (default true). */
   perCgroup?: boolean;
   /** Forks on one CPU within `forkBurstWindowMs` that make a fork-burst event (default 64 in 100 ms). */
@@ -159,6 +173,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     ffi.objSetRodata(obj, "per_cgroup", new Uint8Array([opts.perCgroup === false ? 0 : 1]));
     ffi.objSetRodata(obj, "fork_burst_threshold", u32(opts.forkBurstThreshold ?? 64));
     ffi.objSetRodata(obj, "fork_burst_window_ns", u64(BigInt(Math.round((opts.forkBurstWindowMs ?? 100) * 1e6))));
+    for (const group of opts.without ?? []) for (const prog of PROBE_GROUPS[group]) ffi.objSetAutoload(obj, prog, false);
     ffi.objLoad(obj);
     ffi.objAttachAll(obj);
   } catch (e) {

@@ -160,3 +160,21 @@ describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
     expect(countersOf(cg.id)).toBeUndefined();
   });
 });
+
+describe.skipIf(skipReason !== "")("eBPF probe groups", () => {
+  test("a group left out is not attached and its counters stay 0", async () => {
+    const p = openProbes({ cgroupHierarchy: hierarchy, without: ["faults", "sched"] });
+    try {
+      expect(p.programs).not.toContain("page_fault_user");
+      expect(p.programs).not.toContain("sched_switch");
+      expect(p.programs).toContain("sched_process_fork");
+      expect(Bun.spawnSync(["dd", "if=/dev/zero", "of=/dev/null", "bs=4M", "count=1"]).exitCode).toBe(0);
+      const t = p.totals();
+      expect(t.pageFaults).toBe(0);
+      expect(t.wakeups).toBe(0);
+      expect(t.forks).toBeGreaterThanOrEqual(1);
+    } finally {
+      p.close();
+    }
+  });
+});
