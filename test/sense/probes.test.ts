@@ -178,3 +178,16 @@ describe.skipIf(skipReason !== "")("eBPF probe groups", () => {
     }
   });
 });
+
+describe.skipIf(skipReason !== "")("eBPF probes without capabilities", () => {
+  test("checkProbes() in a process stripped of all capabilities says which are missing", () => {
+    // setpriv (util-linux) drops every capability, as root, before exec.
+    const script = `import { checkProbes } from ${JSON.stringify(join(import.meta.dir, "../../src/sense/bpf-probes.ts"))}; console.log(JSON.stringify(checkProbes()));`;
+    const r = Bun.spawnSync(["setpriv", "--inh-caps=-all", "--bounding-set=-all", process.execPath, "-e", script], { stderr: "pipe" });
+    expect(r.stderr.toString()).toBe("");
+    const out = JSON.parse(r.stdout.toString());
+    expect(out.loaded).toBe(false);
+    expect(out.programs).toEqual([]);
+    expect(out.error).toBe("load eBPF probes: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); this process has neither");
+  });
+});
