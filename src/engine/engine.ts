@@ -146,7 +146,8 @@ export interface EngineState {
 
 const LN2 = Math.LN2;
 
-/** One decimal place more than the eye needs, fixed width of sign: "+0.80". */
+// Numbers in reasons have two decimals, as in document 004's log examples;
+// the exact values travel in the decision's own fields.
 function num(v: number): string {
   if (v === Infinity) return "∞";
   return v.toFixed(2);
