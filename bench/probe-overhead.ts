@@ -129,8 +129,30 @@ const rows = STRESSORS.map((s) => {
   };
 });
 
+// What one tick's read costs the agent: global counters, the per-cgroup dump, the event drain.
+const readCost = (() => {
+  const probes = openProbes({ cgroupHierarchy: detectCgroupHierarchy() });
+  try {
+    const totals = probes.totals();
+    const perCgroup = probes.perCgroup();
+    const time = (f: () => void, n = 2000) => {
+      const t0 = Bun.nanoseconds();
+      for (let i = 0; i < n; i++) f();
+      return (Bun.nanoseconds() - t0) / n / 1000;
+    };
+    return {
+      cgroups: perCgroup.size,
+      totalsUs: time(() => probes.totals(totals)),
+      perCgroupUs: time(() => probes.perCgroup(perCgroup)),
+      drainEventsUs: time(() => probes.drainEvents()),
+    };
+  } finally {
+    probes.close();
+  }
+})();
+
 if (process.argv.includes("--json")) {
-  console.log(JSON.stringify({ seconds, rounds, workers, rows }, null, 2));
+  console.log(JSON.stringify({ seconds, rounds, workers, rows, readCost }, null, 2));
 } else {
   console.log(`probe overhead: stress-ng, ${workers} worker(s), ${seconds} s per run, ${rounds} rounds of off/on/on/off (medians)`);
   console.log("stressor  ops/CPU-s off   ops/CPU-s on  slowdown  | ops/s off      ops/s on   slowdown | BPF % of CPU  ns/run");
@@ -145,4 +167,9 @@ if (process.argv.includes("--json")) {
     const cells = rows.map((r) => `${r.stressor}: ${r.bpfByProgram[n]!.runs} x ${fmt(r.bpfByProgram[n]!.nsPerRun, 0)} ns`);
     console.log(`  ${n.padEnd(28)} ${cells.join("   ")}`);
   }
+}
+if (!process.argv.includes("--json")) {
+  console.log(
+    `read cost per tick: totals() ${fmt(readCost.totalsUs, 1)} us, perCgroup() ${fmt(readCost.perCgroupUs, 1)} us (${readCost.cgroups} cgroups), drainEvents() ${fmt(readCost.drainEventsUs, 1)} us`,
+  );
 }
