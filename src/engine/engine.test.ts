@@ -147,6 +147,24 @@ describe("escalation", () => {
     expect(x.reason).toBe("Level 2 → 4: D_M 5.25 > θ4 5.00");
   });
 
+  test("L3 → L4 when D̄_M > θ4", () => {
+    const d = reach(3);
+    expect(d.at(1.5, 4.5).level).toBe(3);
+    const x = d.at(1.625, 5.5);
+    expect(x.level).toBe(4);
+    expect(x.reason).toBe("Level 3 → 4: D_M 5.50 > θ4 5.00");
+  });
+
+  test("L3 → L5 when D̄_M keeps rising at Level 3 for quarantineAfterS", () => {
+    const d = reach(3, { quarantineAfterS: 30 });
+    // Rising slowly inside Level 3's band (θ3 < D̄_M < θ4), without acceleration after the first step.
+    let dm = 4.5;
+    for (let t = 1.5; t < 31.5; t += DT) expect(d.at(t, (dm += 0.001)).level).toBe(3);
+    const x = d.at(31.5, dm + 0.001);
+    expect(x.level).toBe(5);
+    expect(x.reason).toStartWith("Level 3 → 5: D_M 4.74 still rising (+0.01/s) for 30.00 s at Level 3");
+  });
+
   test("one violent sample jumps 0 → 4 at once", () => {
     const d = new Drive();
     d.hold(1, 1);
