@@ -22,6 +22,8 @@ const volatile __u32 cgroup_mode = HOSA_CGROUP_V2;
 const volatile bool per_cgroup = true;
 const volatile __u32 fork_burst_threshold = 64;
 const volatile __u64 fork_burst_window_ns = 100000000;
+/* oom:mark_victim's arguments: (task, uid) since Linux 6.8, (pid) before. */
+const volatile bool mark_victim_has_task = true;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -182,6 +184,24 @@ static __always_inline void emit(__u32 type, struct task_struct *task, __u64 cgr
 	bpf_ringbuf_submit(e, 0);
 }
 
+/* An event that knows only a pid (older kernels' oom:mark_victim). */
+static __always_inline void emit_pid(__u32 type, __u32 pid)
+{
+	struct hosa_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count(HOSA_C_EVENTS_DROPPED, 1, 0);
+		return;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts_ns = bpf_ktime_get_ns();
+	e->type = type;
+	e->pid = pid;
+	e->tgid = pid;
+	e->count = 1;
+	bpf_ringbuf_submit(e, 0);
+}
+
 /* Returns the task's cgroup id, computed once for both uses. */
 static __always_inline __u64 mark_runnable(struct task_struct *task)
 {
@@ -281,7 +301,10 @@ int BPF_PROG(page_fault_kernel, unsigned long address, struct pt_regs *regs,
  * (a static key, off unless attached) plus the syscall number in the task's
  * saved registers tells them apart. Cheaper than the obvious hooks: any
  * syscall tracepoint (raw sys_enter included) sends every syscall of every
- * task through the slow path, and lockdown (integrity) refuses fentry. */
+ * task through the slow path, and lockdown (integrity) refuses fentry.
+ * Before Linux 6.11 the tracepoint also carried a memcg path that the kernel
+ * formats on every lock operation once anything is attached; there the loader
+ * takes sys_enter below instead (hosa_tracepoint_nargs tells them apart). */
 SEC("tp_btf/mmap_lock_acquire_returned")
 int BPF_PROG(mmap_lock_acquire_returned, struct mm_struct *mm, bool write, bool success)
 {
@@ -300,6 +323,17 @@ int BPF_PROG(mmap_lock_acquire_returned, struct mm_struct *mm, bool write, bool 
 	if (nr == __NR_brk)
 		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
 	else if (nr == __NR_mmap)
+		count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
+	return 0;
+}
+
+/* Not loaded unless the loader enables it ("?"): see above. */
+SEC("?tp_btf/sys_enter")
+int BPF_PROG(sys_enter, struct pt_regs *regs, long id)
+{
+	if (id == __NR_brk)
+		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
+	else if (id == __NR_mmap)
 		count(HOSA_C_MMAP_CALLS, 1, current_cgroup_id());
 	return 0;
 }
@@ -370,14 +404,23 @@ int BPF_PROG(tcp_retransmit_skb, const struct sock *sk)
 	return 0;
 }
 
-/* oom:mark_victim fires once per victim chosen by the kernel or a memcg OOM. */
+/* oom:mark_victim fires once per victim chosen by the kernel or a memcg OOM.
+ * Before 6.8 it passed only the pid: no comm, no cgroup (the loader sets
+ * mark_victim_has_task, and the verifier drops the branch not taken). */
 SEC("tp_btf/mark_victim")
-int BPF_PROG(mark_victim, struct task_struct *task)
+int mark_victim(__u64 *ctx)
 {
-	__u64 cgroup_id = task_cgroup_id(task);
+	struct task_struct *task = (struct task_struct *)ctx[0];
+	__u64 cgroup_id;
 
-	count(HOSA_C_OOM_KILLS, 1, cgroup_id);
-	emit(HOSA_EV_OOM_KILL, task, cgroup_id, 1);
+	if (mark_victim_has_task) {
+		cgroup_id = task_cgroup_id(task);
+		count(HOSA_C_OOM_KILLS, 1, cgroup_id);
+		emit(HOSA_EV_OOM_KILL, task, cgroup_id, 1);
+		return 0;
+	}
+	count(HOSA_C_OOM_KILLS, 1, 0);
+	emit_pid(HOSA_EV_OOM_KILL, (__u32)ctx[0]);
 	return 0;
 }
 

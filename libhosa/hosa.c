@@ -140,6 +140,34 @@ HOSA_API int hosa_num_possible_cpus(void)
 	return n < 0 ? fail(-n, "count possible CPUs") : n;
 }
 
+HOSA_API int hosa_tracepoint_nargs(const char *name)
+{
+	static struct btf *vmlinux;
+	const struct btf_type *t;
+	char type_name[256];
+	int id;
+
+	begin();
+	if (!vmlinux) {
+		vmlinux = btf__load_vmlinux_btf();
+		if (!vmlinux) {
+			vmlinux = NULL;
+			return fail(errno, "read kernel BTF");
+		}
+	}
+	snprintf(type_name, sizeof(type_name), "btf_trace_%s", name);
+	id = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF);
+	if (id < 0)
+		return fail(ENOENT, "find tracepoint %s in kernel BTF", name);
+	t = btf__type_by_id(vmlinux, id);
+	t = btf__type_by_id(vmlinux, t->type); /* typedef -> pointer */
+	if (t && btf_is_ptr(t))
+		t = btf__type_by_id(vmlinux, t->type); /* pointer -> func proto */
+	if (!t || !btf_is_func_proto(t) || btf_vlen(t) < 1)
+		return fail(EINVAL, "read tracepoint %s in kernel BTF: not a function prototype", name);
+	return btf_vlen(t) - 1; /* the first is the probe's void *data */
+}
+
 HOSA_API int hosa_obj_open_mem(const void *buf, size_t len, const char *name)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);

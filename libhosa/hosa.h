@@ -28,6 +28,11 @@ HOSA_API const char *hosa_last_error(void);
 /* Number of possible CPUs: the stride of per-CPU map values. */
 HOSA_API int hosa_num_possible_cpus(void);
 
+/* Number of arguments the running kernel's BTF gives tracepoint `name`
+ * (btf_trace_<name>), -ENOENT if it has none: lets the loader pick the program
+ * variant that matches a tracepoint whose signature changed between kernels. */
+HOSA_API int hosa_tracepoint_nargs(const char *name);
+
 /* Open a BPF ELF object from memory (copied; buf may be freed after); returns a handle. */
 HOSA_API int hosa_obj_open_mem(const void *buf, size_t len, const char *name);
 

@@ -64,8 +64,10 @@ describe.skipIf(skipReason !== "")("libhosa", () => {
     const h = openProbesObject();
     open.push(h);
     ffi.objLoad(h);
-    expect(ffi.objAttachAll(h)).toBe(ffi.objPrograms(h).length);
-    expect(ffi.objPrograms(h).every((p) => p.attached)).toBe(true);
+    const attached = ffi.objAttachAll(h);
+    // All but sys_enter, which is off unless enabled (SEC("?...")).
+    expect(ffi.objPrograms(h).filter((p) => !p.attached).map((p) => p.name)).toEqual(["sys_enter"]);
+    expect(attached).toBe(ffi.objPrograms(h).length - 1);
     for (let i = 0; i < 5; i++) Bun.spawnSync(["/bin/true"]);
 
     const totals = new BigUint64Array(17);
@@ -104,6 +106,24 @@ describe.skipIf(skipReason !== "")("libhosa", () => {
     expect(new DataView(small.buffer).getUint32(0, true)).toBe(48);
     expect(ffi.ringbufDrain(ring, new Uint8Array(40))).toBe(0); // does not fit: stays
     expect(ffi.ringbufDrain(ring, new Uint8Array(64 * 1024))).toBeGreaterThanOrEqual(56);
+  });
+
+  test("the sys_enter variant (for kernels before 6.11) loads and counts brk and mmap", () => {
+    const h = openProbesObject();
+    open.push(h);
+    ffi.objSetAutoload(h, "mmap_lock_acquire_returned", false);
+    ffi.objSetAutoload(h, "sys_enter", true);
+    ffi.objLoad(h);
+    ffi.objAttachAll(h);
+    expect(ffi.objPrograms(h).find((p) => p.name === "sys_enter")?.attached).toBe(true);
+    expect(ffi.objPrograms(h).find((p) => p.name === "mmap_lock_acquire_returned")?.attached).toBe(false);
+    expect(Bun.spawnSync(["dd", "if=/dev/zero", "of=/dev/null", "bs=1M", "count=1"]).exitCode).toBe(0);
+    const totals = new BigUint64Array(17);
+    ffi.percpuSum(ffi.objMapFd(h, "counters"), new Uint8Array(4), totals);
+    expect(totals[5]).toBeGreaterThan(0n); // HOSA_C_BRK_CALLS
+    expect(totals[6]).toBeGreaterThan(0n); // HOSA_C_MMAP_CALLS
+    expect(ffi.tracepointArgs("sys_enter")).toBe(2);
+    expect(ffi.tracepointArgs("no_such_tracepoint")).toBeUndefined();
   });
 
   test("generic map lookup, update and delete round-trip", () => {

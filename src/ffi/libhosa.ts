@@ -50,6 +50,7 @@ const { i32, u32, u64, ptr, cstring } = FFIType;
 const SYMBOLS = {
   hosa_last_error: { args: [], returns: cstring },
   hosa_num_possible_cpus: { args: [], returns: i32 },
+  hosa_tracepoint_nargs: { args: [ptr], returns: i32 },
   hosa_obj_open_mem: { args: [ptr, u64, ptr], returns: i32 },
   hosa_obj_set_rodata: { args: [i32, ptr, ptr, u64], returns: i32 },
   hosa_obj_set_autoload: { args: [i32, ptr, i32], returns: i32 },
@@ -168,6 +169,13 @@ export function lastError(): string {
 
 export function numPossibleCpus(): number {
   return check("hosa_num_possible_cpus", lib().hosa_num_possible_cpus());
+}
+
+/** Arguments of tracepoint `name` in the running kernel's BTF; undefined if the kernel has no such tracepoint. */
+export function tracepointArgs(name: string): number | undefined {
+  const rc = lib().hosa_tracepoint_nargs(cstr(name));
+  if (rc === -2) return undefined;
+  return check("hosa_tracepoint_nargs", rc);
 }
 
 /** Open a BPF object from its ELF bytes; returns a handle for the obj* calls. */

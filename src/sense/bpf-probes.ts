@@ -77,7 +77,7 @@ export const PROBE_GROUPS = {
   sched: ["sched_wakeup", "sched_wakeup_new", "sched_switch"],
   forks: ["sched_process_fork"],
   faults: ["page_fault_user", "page_fault_kernel"],
-  alloc: ["mmap_lock_acquire_returned"],
+  alloc: ["mmap_lock_acquire_returned", "sys_enter"],
   block: ["block_rq_issue", "block_rq_complete"],
   tcp: ["inet_sock_set_state", "tcp_retransmit_skb"],
   oom: ["mark_victim"],
@@ -173,6 +173,11 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     ffi.objSetRodata(obj, "per_cgroup", new Uint8Array([opts.perCgroup === false ? 0 : 1]));
     ffi.objSetRodata(obj, "fork_burst_threshold", u32(opts.forkBurstThreshold ?? 64));
     ffi.objSetRodata(obj, "fork_burst_window_ns", u64(BigInt(Math.round((opts.forkBurstWindowMs ?? 100) * 1e6))));
+    // Tracepoints whose signature changed: pick what the running kernel has (see bpf/probes.bpf.c).
+    ffi.objSetRodata(obj, "mark_victim_has_task", new Uint8Array([ffi.tracepointArgs("mark_victim") === 1 ? 0 : 1]));
+    const alloc = ffi.tracepointArgs("mmap_lock_acquire_returned") === 3 ? "mmap_lock_acquire_returned" : "sys_enter";
+    ffi.objSetAutoload(obj, "mmap_lock_acquire_returned", alloc === "mmap_lock_acquire_returned");
+    ffi.objSetAutoload(obj, "sys_enter", alloc === "sys_enter");
     for (const group of opts.without ?? []) for (const prog of PROBE_GROUPS[group]) ffi.objSetAutoload(obj, prog, false);
     ffi.objLoad(obj);
     ffi.objAttachAll(obj);
