@@ -97,7 +97,7 @@ export interface ProbeOptions {
 
 export interface BpfProbes {
   readonly cgroupHierarchy: CgroupHierarchy;
-  /** Names of the attached programs. */
+  /** Names of the attached programs (a program whose tracepoint this kernel lacks is left out). */
   readonly programs: string[];
   /** Global cumulative counters; fills and returns `into` when given (no allocation). */
   totals(into?: ProbeTotals): ProbeTotals;
@@ -179,6 +179,10 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     ffi.objSetAutoload(obj, "mmap_lock_acquire_returned", alloc === "mmap_lock_acquire_returned");
     ffi.objSetAutoload(obj, "sys_enter", alloc === "sys_enter");
     for (const group of opts.without ?? []) for (const prog of PROBE_GROUPS[group]) ffi.objSetAutoload(obj, prog, false);
+    // Each program is named after its tracepoint; one the kernel lacks would fail the whole load.
+    for (const prog of Object.values(PROBE_GROUPS).flat()) {
+      if (ffi.tracepointArgs(prog) === undefined) ffi.objSetAutoload(obj, prog, false);
+    }
     ffi.objLoad(obj);
     ffi.objAttachAll(obj);
   } catch (e) {
