@@ -59,7 +59,8 @@ HOSA_API int hosa_obj_program_count(int obj);
 HOSA_API int hosa_obj_program_name(int obj, int i, char *buf, size_t len);
 
 /* Cumulative run time (ns) and run count of program i, into *run_time_ns and
- * *run_count; both stay 0 unless run statistics are on (hosa_enable_run_stats). */
+ * *run_count; both are 0 for a program not loaded, and stay 0 unless run
+ * statistics are on (hosa_enable_run_stats). */
 HOSA_API int hosa_obj_program_stats(int obj, int i, uint64_t *run_time_ns, uint64_t *run_count);
 
 /* Turn on the kernel's BPF run-time statistics (BPF_ENABLE_STATS) until the
