@@ -443,7 +443,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
         levelAtStart === 0
           ? during.find((e) => e.kind === "level" && e.level >= 1)
           : during.find((e) => (e.kind === "level" && e.level > levelAtStart) || (e.kind === "action" && e.targetCgroup !== null && e.targetCgroup.includes(cg.name)));
-      if (levelAtStart >= 1) notes.push(`hosa was already at level ${levelAtStart} when the episode started`);
+      if (levelAtStart >= 1 && !notes.some((n) => n.startsWith("hosa was still at level"))) notes.push(`hosa was already at level ${levelAtStart} when the episode started`);
       if (det) {
         const what = det.kind === "level" ? `level ${det.level} ${det.levelName}` : `${det.action} on the scenario's cgroup`;
         events.push({ system: "hosa", kind: "detection", tS: det.tS, detail: `${what}, D_M ${det.dm ?? "?"}, ${det.dominant}${levelAtStart ? ` (from level ${levelAtStart})` : ""}` });
@@ -456,7 +456,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
         levelAtStart,
         maxLevel: Math.max(levelAtStart, ...during.map((e) => e.level)),
         levels: during.filter((e) => e.kind === "level").map((e) => ({ tS: e.tS, level: e.level, dm: e.dm, reason: e.reason, dominant: e.dominant })),
-        actions: actions.map((e) => ({ tS: e.tS, target: e.targetCgroup, action: e.action, outcome: e.outcome })),
+        actions: actions.map((e) => ({ tS: e.tS, target: e.targetCgroup ?? e.target, action: e.action, outcome: e.outcome })),
         actionsElsewhere: elsewhere.length,
       };
       if (agent.proc.exitCode !== null && agent.proc.exitCode !== 0 && agent.proc.exitCode !== 143) {

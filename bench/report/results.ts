@@ -25,6 +25,7 @@ export interface SuiteReport {
 type Sys = SystemEvent["system"];
 
 const sec = (v: number | null) => (v === null ? "—" : `${v.toFixed(3)} s`);
+const sec2 = (v: number | null) => (v === null ? "—" : `${v.toFixed(2)} s`);
 
 function eventTimes(runs: RunRecord[], system: Sys, kinds: SystemEvent["kind"][]): (number | null)[] {
   return runs.map((r) => {
@@ -102,7 +103,7 @@ function scenarioTable(s: Scenario, runs: RunRecord[], unavailable: Record<strin
   const promRuns = runs.filter((r) => r.watchedByPrometheus);
   if (promRuns.length) {
     lines.push(
-      `| Prometheus + Alertmanager (15 s, for: 1m, group_wait 30s) | ${promRuns.length} | ${timeCell(eventTimes(promRuns, "prometheus", ["pending"]), "never pending")} | — | ${timeCell(eventTimes(promRuns, "prometheus", ["alert"]), "never alerted")} | — | — | (same runs) | — |`,
+      `| Prometheus + Alertmanager (15 s, for: 1m, group_wait 30s), watching every run | ${promRuns.length} | ${timeCell(eventTimes(promRuns, "prometheus", ["pending"]), "never pending")} | — | ${timeCell(eventTimes(promRuns, "prometheus", ["alert"]), "never alerted")} | — | — | (same runs) | — |`,
     );
   } else if (unavailable.prometheus) {
     lines.push(`| Prometheus + Alertmanager | 0 | not run: ${unavailable.prometheus} | | | | | | |`);
@@ -128,7 +129,10 @@ function neverNotes(s: Scenario, runs: RunRecord[]): string[] {
     }
   }
   const hosa = runs.filter((r) => r.group === "hosa");
-  if (hosa.length && eventTimes(hosa, "hosa", ["detection"]).every((t) => t === null)) notes.push("hosa: no level change within the episode");
+  if (hosa.length && eventTimes(hosa, "hosa", ["detection"]).every((t) => t === null)) {
+    const raised = hosa.find((x) => (x.hosa?.levelAtStart ?? 0) > 0);
+    notes.push(raised ? `hosa: already at level ${raised.hosa!.levelAtStart} when the episode started (see the per-run notes), no detection of it` : "hosa: no level change within the episode");
+  }
   return notes;
 }
 
@@ -151,9 +155,9 @@ function headline(r: SuiteReport): string[] {
     "",
     "| event | time since the leak started | ratio to hosa |",
     "| --- | --- | --- |",
-    `| hosa detects (first level ≥ 1) | ${fmt(det)} s | 1 |`,
-    `| hosa contains (first applied limit on the leaking cgroup) | ${fmt(cont)} s | ${det && cont ? `${(cont / det).toFixed(1)}× detection` : "—"} |`,
-    `| kernel OOM killer kills (2 GiB limit) | ${fmt(kill)} s | ${kill && cont ? `${(kill / cont).toFixed(1)}× hosa's containment` : "—"} |`,
+    `| hosa detects (first level ≥ 1) | ${sec2(det)} | 1 |`,
+    `| hosa contains (first applied limit on the leaking cgroup) | ${sec2(cont)} | ${det && cont ? `${(cont / det).toFixed(1)}× detection` : "—"} |`,
+    `| kernel OOM killer kills (2 GiB limit) | ${sec2(kill)} | ${kill && cont ? `${(kill / cont).toFixed(1)}× hosa's containment` : "—"} |`,
     `| Prometheus alert reaches the webhook, 2 GiB limit | ${alert2g === null ? "never (the process is killed first)" : `${fmt(alert2g)} s`} | ${alert2g && det ? `${(alert2g / det).toFixed(0)}× hosa's detection` : "—"} |`,
     `| Prometheus alert reaches the webhook, 12 GiB limit | ${alertRuns.length ? (alert === null ? "never within the episode" : `${fmt(alert)} s`) : "not run (optional scenario leak-50-12g)"} | ${alert && det ? `${(alert / det).toFixed(0)}× hosa's detection` : "—"} |`,
     "",
@@ -198,7 +202,10 @@ function fpSection(r: SuiteReport): string[] {
   const hosa = r.runs.filter((x) => x.group === "hosa" && benign.includes(x.scenario));
   const out = ["## False positives on benign bursts", ""];
   if (!hosa.length) return [...out, "No benign episode ran under hosa in this suite.", ""];
-  out.push("| scenario | episodes | observed | episodes with detection (level ≥ 1) | episodes with containment | max level |", "| --- | --- | --- | --- | --- | --- |");
+  out.push(
+    "| scenario | episodes | observed | hosa at rest at t=0 | episodes with detection (level ≥ 1) | episodes with containment | max level |",
+    "| --- | --- | --- | --- | --- | --- | --- |",
+  );
   let hours = 0;
   let det = 0;
   let cont = 0;
@@ -211,7 +218,8 @@ function fpSection(r: SuiteReport): string[] {
     const c = rs.filter((x) => x.events.some((e) => e.system === "hosa" && e.kind === "containment") || (x.hosa?.actionsElsewhere ?? 0) > 0).length;
     det += d;
     cont += c;
-    out.push(`| ${name} | ${rs.length} | ${obs.toFixed(0)} s | ${d} | ${c} | ${Math.max(...rs.map((x) => x.hosa?.maxLevel ?? 0))} |`);
+    const atRest = rs.filter((x) => (x.hosa?.levelAtStart ?? 0) === 0).length;
+    out.push(`| ${name} | ${rs.length} | ${obs.toFixed(0)} s | ${atRest}/${rs.length} | ${d} | ${c} | ${Math.max(...rs.map((x) => x.hosa?.maxLevel ?? 0))} |`);
   }
   out.push(
     "",

@@ -103,7 +103,7 @@ export function timelineSvg(s: Scenario, runs: RunRecord[], neverNotes: string[]
   out.push(`<rect x="${M.left}" y="${M.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   if (limitMiB !== null) {
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(limitMiB).toFixed(1)}" y2="${y(limitMiB).toFixed(1)}" stroke="#333" stroke-dasharray="2,3"/>`);
-    out.push(`<text x="${W - M.right - 4}" y="${(y(limitMiB) - 4).toFixed(1)}" text-anchor="end">${s.kind === "memory" ? "memory.limit_in_bytes" : "pids.max"}</text>`);
+    out.push(`<text x="${M.left + 4}" y="${(y(limitMiB) - 4).toFixed(1)}" fill="#333">${s.kind === "memory" ? "memory.limit_in_bytes" : "pids.max"}</text>`);
   }
   if (tMin < 0) out.push(`<line x1="${x(0)}" x2="${x(0)}" y1="${M.top}" y2="${M.top + ph}" stroke="#333"/>`);
   for (const se of series) {
@@ -118,7 +118,7 @@ export function timelineSvg(s: Scenario, runs: RunRecord[], neverNotes: string[]
     const dash = e.system === "hosa" && e.kind === "detection" ? ` stroke-dasharray="5,3"` : e.system === "prometheus" && e.kind !== "alert" ? ` stroke-dasharray="2,2"` : "";
     const xe = x(Math.min(Math.max(e.tS, tMin), tMax));
     out.push(`<line x1="${xe.toFixed(1)}" x2="${xe.toFixed(1)}" y1="${M.top}" y2="${M.top + ph}" stroke="${colour}" stroke-width="1.2"${dash}/>`);
-    const ly = M.top + 12 + (i % 8) * 13;
+    const ly = M.top + 30 + (i % 12) * 13;
     const who = e.system === "workload" ? `${e.group === "hosa" ? "hosa run" : "kernel run"}: workload ${e.detail}` : `${e.system} ${KIND_WORDS[e.kind]}`;
     const anchor = xe > M.left + pw * 0.7 ? "end" : "start";
     const dx = anchor === "end" ? -3 : 3;

@@ -64,6 +64,8 @@ export interface HosaLogEntry {
   levelName: string;
   dm: number | null;
   targetCgroup: string | null;
+  /** What the action was aimed at: a cgroup, a pid, a node. */
+  target: string | null;
   action: string | null;
   outcome: string | null;
   reason: string;
@@ -109,6 +111,7 @@ export function readHosaLog(path: string, wallAtZeroMs: number): HosaLogEntry[] 
       levelName: String(e.level_name ?? ""),
       dm: typeof e.d_m === "number" ? e.d_m : null,
       targetCgroup: typeof e.target_cgroup === "string" ? e.target_cgroup : null,
+      target: typeof e.target === "string" ? e.target : null,
       action: typeof e.action === "string" ? e.action : null,
       outcome: typeof e.outcome === "string" ? e.outcome : null,
       reason: String(e.reason ?? ""),
