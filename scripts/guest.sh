@@ -153,7 +153,7 @@ for accel in "${accels[@]}"; do
     -append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet loglevel=4 random.trust_cpu=on" \
     </dev/null >"$work/qemu.log" 2>&1 &
   qpid=$!
-  tail -n +1 -f --pid="$qpid" "$console" | tr -d '\r' &
+  tail -n +1 -f --pid="$qpid" "$console" | sed -u 's/\r$//' &
   tailpid=$!
   fell_back=0
   while kill -0 "$qpid" 2>/dev/null; do
