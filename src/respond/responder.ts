@@ -159,6 +159,12 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         journal.append({ op: "done", key: m.key, outcome: "already restored" });
         return rec(t, lvl, "cgroup", m.target, label, "restored (already at the original value)");
       }
+      if (cur === undefined) {
+        managed.delete(m.key);
+        inForceRecords.delete(m.key);
+        journal.append({ op: "done", key: m.key, outcome: "cgroup gone" });
+        return rec(t, lvl, "cgroup", m.target, label, "skipped: cgroup gone");
+      }
       if (cur !== m.value) {
         managed.delete(m.key);
         inForceRecords.delete(m.key);

@@ -35,6 +35,15 @@ export class ChildCgroups {
   }
   /** Remove in reverse order; processes must be gone first. Bounded retries: rmdir waits for the kernel to uncharge. */
   async cleanup(): Promise<void> {
+    // Whatever is still in these groups was started by the test (a killed
+    // wrapper such as timeout(1) can leave its child behind): end it by PID.
+    for (const dir of this.made) {
+      for (const pid of (existsSync(`${dir}/cgroup.procs`) ? readFileSync(`${dir}/cgroup.procs`, "utf8") : "").split("\n").filter(Boolean)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {}
+      }
+    }
     for (const dir of this.made.reverse()) {
       if (dir.includes("/freezer/")) {
         try {
