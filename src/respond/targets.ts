@@ -174,7 +174,17 @@ export function selectTargets(decision: Decision, prev: CgroupUsage[], cur: Cgro
       })
       .filter((c) => c.delta > 0)
       .sort((a, b) => b.delta - a.delta);
-    const leaves = grew.filter((c) => !grew.some((d) => d !== c && d.path !== c.path && isUnder(d.path, c.path) && d.delta >= 0.5 * c.delta));
+    // Sorted by growth, so the descendants that could explain c are in the
+    // prefix growing at least half as much: O(top × prefix), not O(n²).
+    const explainedByChild = (c: (typeof grew)[number]) => {
+      const prefix = c.path === "/" ? "/" : `${c.path}/`;
+      for (const d of grew) {
+        if (d.delta < 0.5 * c.delta) break;
+        if (d !== c && d.path.startsWith(prefix)) return true;
+      }
+      return false;
+    };
+    const leaves = grew.slice(0, 32).filter((c) => !explainedByChild(c));
     let top = 0;
     let taken = 0;
     for (const c of leaves) {
