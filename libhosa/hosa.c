@@ -150,10 +150,8 @@ HOSA_API int hosa_tracepoint_nargs(const char *name)
 	begin();
 	if (!vmlinux) {
 		vmlinux = btf__load_vmlinux_btf();
-		if (!vmlinux) {
-			vmlinux = NULL;
+		if (!vmlinux)
 			return fail(errno, "read kernel BTF");
-		}
 	}
 	snprintf(type_name, sizeof(type_name), "btf_trace_%s", name);
 	id = btf__find_by_name_kind(vmlinux, type_name, BTF_KIND_TYPEDEF);
