@@ -24,8 +24,8 @@ function thrown(f: () => unknown): HosaError {
 }
 
 describe("calibrate", () => {
-  test("thresholds are dmMean + σk·dmStd of the smoothed distance, in a version 1 baseline", () => {
-    const cfg = { ...defaultEngineConfig(), thresholdSigmas: [2, 3, 4, 5] as [number, number, number, number] };
+  test("without floors, thresholds are dmMean + σk·dmStd of the smoothed distance, in a version 1 baseline", () => {
+    const cfg = { ...defaultEngineConfig(), thresholdSigmas: [2, 3, 4, 5] as [number, number, number, number], floorTailProbabilities: [] };
     const b = calibrate(gaussianSamples(3, 2000, 1), dims(3), cfg);
     expect(b.version).toBe(1);
     expect(b.count).toBe(2000);
@@ -40,7 +40,7 @@ describe("calibrate", () => {
 
   test("without smoothing, dmMean and dmStd are those of a χ distribution with n degrees of freedom", () => {
     // E[χ_4] = √2·Γ(5/2)/Γ(2) = 1.87997; Var = 4 − E² = 0.46570.
-    const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, shrinkage: 0 });
+    const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, shrinkage: 0, dmMedianOf3: false });
     expect(Math.abs(b.dmMean - 1.87997) / 1.87997).toBeLessThan(0.01);
     expect(Math.abs(b.dmStd - Math.sqrt(0.4657)) / Math.sqrt(0.4657)).toBeLessThan(0.02);
   });

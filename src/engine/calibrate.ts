@@ -8,7 +8,8 @@ import { HosaError } from "../errors.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis } from "./mahalanobis.ts";
-import type { Baseline, DimensionSpec, Sample } from "./types.ts";
+import { median3 } from "./median.ts";
+import type { Baseline, DimensionSpec, DmTail, Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
 
 /** Streaming calibration: add() samples as they arrive (live, with progress), then finish(). */
@@ -73,18 +74,38 @@ export class Calibrator {
     // Prime the smoothing at the mean raw distance, as the engine primes it at dmMean.
     let rawSum = 0;
     for (let i = 0; i < count; i++) rawSum += maha.distance(this.values.subarray(i * n, (i + 1) * n));
+    const rawMean = rawSum / count;
     const smooth = new Ewma(cfg.ewmaTauS);
-    smooth.prime(rawSum / count);
+    smooth.prime(rawMean);
+    // The engine's median of three, primed the same way (engine.ts).
+    let prev1 = rawMean;
+    let prev2 = rawMean;
     const dmStats = new Welford(1);
     const one = new Float64Array(1);
+    const smoothed = new Float64Array(count);
     for (let i = 0; i < count; i++) {
-      smooth.update(this.times[i], maha.distance(this.values.subarray(i * n, (i + 1) * n)));
+      const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
+      let dmIn = raw;
+      if (cfg.dmMedianOf3 && i > 0 && this.times[i] > this.times[i - 1]) {
+        dmIn = median3(prev2, prev1, raw);
+        prev2 = prev1;
+        prev1 = raw;
+      }
+      smooth.update(this.times[i], dmIn);
       one[0] = smooth.value;
+      smoothed[i] = smooth.value;
       dmStats.update(one);
     }
     const dmMean = dmStats.mean[0];
     const dmStd = Math.max(Math.sqrt(dmStats.covariance()[0]), cfg.dmStdFloor);
     const s = cfg.thresholdSigmas;
+    const tail = fitTail(smoothed);
+    const p = cfg.floorTailProbabilities;
+    const theta = (k: number) => {
+      const formula = dmMean + s[k] * dmStd;
+      if (!tail || !(k < p.length)) return formula;
+      return Math.max(formula, tailQuantile(tail, p[k]));
+    };
     return {
       version: 1,
       dims: this.dims.map((d) => ({ ...d })),
@@ -93,14 +114,43 @@ export class Calibrator {
       covariance: Array.from(covariance),
       dmMean,
       dmStd,
-      thresholds: {
-        theta1: dmMean + s[0] * dmStd,
-        theta2: dmMean + s[1] * dmStd,
-        theta3: dmMean + s[2] * dmStd,
-        theta4: dmMean + s[3] * dmStd,
-      },
+      thresholds: { theta1: theta(0), theta2: theta(1), theta3: theta(2), theta4: theta(3) },
+      dmMax: smoothed.reduce((a, v) => (v > a ? v : a), -Infinity),
+      ...(tail ? { dmTail: tail } : {}),
     };
   }
+}
+
+/** Fewest calibration samples above the tail's threshold u for a fit: the mean excess of fewer is mostly noise. */
+const TAIL_MIN_EXCEEDANCES = 20;
+
+/**
+ * Peaks over threshold with an exponential excess (a generalised Pareto
+ * tail of shape 0): u is the empirical (1 − p) quantile of the smoothed
+ * distance, p = 1 % or 20 samples' worth if that is more, and the excess
+ * over u is taken as exponential with its observed mean. For a light
+ * (normal-like) tail this overestimates far quantiles, which is the safe
+ * side for a false-alarm floor; for a skewed χ-like or heavier tail it
+ * follows the data where mean + kσ does not. Undefined with fewer than
+ * 2·TAIL_MIN_EXCEEDANCES samples or a flat tail.
+ */
+export function fitTail(smoothed: Float64Array): DmTail | undefined {
+  const count = smoothed.length;
+  if (count < 2 * TAIL_MIN_EXCEEDANCES) return undefined;
+  const sorted = Float64Array.from(smoothed).sort();
+  const above = Math.max(Math.ceil(0.01 * count), TAIL_MIN_EXCEEDANCES);
+  const threshold = sorted[count - above - 1];
+  let excess = 0;
+  for (let i = count - above; i < count; i++) excess += sorted[i] - threshold;
+  const meanExcess = excess / above;
+  if (!(meanExcess > 0)) return undefined;
+  return { probability: above / count, threshold, meanExcess };
+}
+
+/** The distance exceeded with probability p under the fitted tail: u + β·ln(p_u / p); the threshold itself for p ≥ p_u. */
+export function tailQuantile(tail: DmTail, p: number): number {
+  if (!(p < tail.probability)) return tail.threshold;
+  return tail.threshold + tail.meanExcess * Math.log(tail.probability / p);
 }
 
 export function calibrate(samples: Iterable<Sample>, dims: DimensionSpec[], cfg: EngineConfig): Baseline {

@@ -33,8 +33,19 @@ function baselineOf(dims: DimensionSpec[], mean: number[], variances: number[]):
 
 const LOAD: DimensionSpec = { name: "load", unit: "1", loadSign: 1 };
 
+// The document's bare rules: no spike filter, no dwell, no hold grace. The
+// guards against false alarms have their own tests below, each turned on alone.
 function exactConfig(over: Partial<EngineConfig> = {}): EngineConfig {
-  return { ...defaultEngineConfig(), ewmaTauS: 0, ttfTauS: 0, refactorEvery: Infinity, ...over };
+  return {
+    ...defaultEngineConfig(),
+    ewmaTauS: 0,
+    ttfTauS: 0,
+    refactorEvery: Infinity,
+    dmMedianOf3: false,
+    escalateAfterS: [0, 0, 0, 0, 0],
+    holdGraceS: 0,
+    ...over,
+  };
 }
 
 /** Drives a one-dimensional engine with D_M values. */
@@ -317,7 +328,7 @@ describe("de-escalation", () => {
     d.hold(7, 1.5);
     const reset = d.at(7.125, 2.25);
     expect(reset.level).toBe(1);
-    expect(reset.reason).toBe("Level 1 hold reset: D_M 2.25 ≥ θ1 2.00 after 5.13 s");
+    expect(reset.reason).toBe("Level 1 hold reset: D_M 2.25 ≥ θ1 2.00 for 0.00 s (grace 0.00 s) after 5.13 s of hold");
     expect(d.at(7.25, 1.5).reason).toContain("since t=7.25");
     d.hold(17.125, 1.5);
     expect(d.level()).toBe(1);

@@ -13,11 +13,8 @@
 //               L5  at L3–L4 with dD̄_M/dt > 0 continuously for
 //                   quarantineAfterS (containment is failing), or the
 //                   propagation index above icpCritical
-//   Escalation goes straight to the highest level whose condition holds, so
-//   a violent sample may jump 0 -> 4 at once: waiting a sample per level
-//   would add latency exactly when the node is collapsing fastest.
 //   de-escalation is one level at a time, after the de-escalation condition
-//   held continuously for the level's hold (a fresh hold at each level):
+//   held for the level's hold (a fresh hold at each level):
 //               1->0  D̄_M < θ1 and no sustained rise   holdS[0] (10 s)
 //               2->1  D̄_M < θ1                         holdS[1] (30 s)
 //               3->2  D̄_M < θ2                         holdS[2] (60 s)
@@ -25,12 +22,44 @@
 //   Between the escalation threshold of a level and its de-escalation
 //   threshold lies the dead zone: the level holds there indefinitely.
 //   Level 5 is left only by releaseQuarantine(), which lands on Level 3.
+//
+// Three guards against false alarms, measured in bench/engine-results.md
+// (one hour of pure noise: 3 escalations into Level 3 without them, none
+// with them; the leak of document 004 §13 still reaches Level 2–4 in well
+// under 2 s):
+//   spike filter  D_M passes a running median of three samples before the
+//                 EWMA (Tukey's median smoother). One wild sample (a counter
+//                 wrap, a rate over a tiny Δt) otherwise lifts D̄_M above θ4
+//                 for up to a second by the EWMA's memory alone, which no
+//                 dwell shorter than that can tell from a real event. Cost:
+//                 one sample of latency (10 ms in vigilance).
+//   persistence   Level N ≥ 2 is entered only once its threshold part (D̄_M
+//                 > θN, or TTF critical; for L5 its own condition) has held
+//                 at every sample for escalateAfterS[N−1] seconds of sample
+//                 time, and its whole condition (trend included) holds now.
+//                 The dwell is on the magnitude and not on the derivatives:
+//                 d²D̄_M/dt² of a real ramp flickers around 0 under noise,
+//                 while a noise excursion above θ3 lasts about τ (0.3 s).
+//                 Escalation still goes to the highest admitted level, so
+//                 a violent event climbs 0 -> 4 in escalateAfterS[3] (0.5 s).
+//   emergency     no dwell (Levels 1–4) when D̄_M > emergencyFactor·θ4 or
+//                 TTF < ttfCriticalS/2 (with D̄_M > θ1): that far out, or
+//                 that close to exhaustion, half a second is worth more
+//                 than certainty. The spike filter keeps one sample from
+//                 getting there.
+//   hold grace    a de-escalation hold is reset only by an excursion back
+//                 above its threshold lasting longer than holdGraceS; the
+//                 clock keeps running through shorter ones (noise crosses
+//                 θ3 every minute or so at 10 ms ticks, and a 5 min hold
+//                 reset by each crossing would never end). The step down
+//                 itself still needs D̄_M below the threshold at that sample.
 import type { HosaConfig } from "../config.ts";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis } from "./mahalanobis.ts";
+import { median3 } from "./median.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
@@ -85,6 +114,20 @@ export interface EngineConfig {
   refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
   dmStdFloor: number;
+  /** D_M passes a running median of three samples before the EWMA (see the header); calibration does the same. */
+  dmMedianOf3: boolean;
+  /** Seconds the threshold part of Level 1..5's condition must hold before the level is entered. */
+  escalateAfterS: [number, number, number, number, number];
+  /** No dwell for Levels 1–4 when D̄_M exceeds this multiple of θ4 (or TTF < ttfCriticalS/2). */
+  emergencyFactor: number;
+  /** An excursion above the de-escalation threshold resets the hold only when it lasts longer than this, seconds. */
+  holdGraceS: number;
+  /**
+   * Tail probabilities of the calibration floors of θ1..θ4 (see calibrate.ts):
+   * by default the normal upper tails of 2, 3, 4 and 5 σ, which is what
+   * document 004's "kσ" promises; empty disables the floors.
+   */
+  floorTailProbabilities: number[];
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -111,6 +154,11 @@ export function defaultEngineConfig(): EngineConfig {
     stdFloorAbs: 1e-6,
     dmStdFloor: 1e-3,
     refactorEvery: 8,
+    dmMedianOf3: true,
+    escalateAfterS: [0, 0.3, 0.5, 0.5, 0.5],
+    emergencyFactor: 3,
+    holdGraceS: 2,
+    floorTailProbabilities: [1e-4, 1e-5, 1e-6, 1e-7],
   };
 }
 
@@ -182,9 +230,18 @@ class Engine implements EngineState {
 
   lastT = NaN;
   level: Level = 0;
-  /** Start of the current continuous de-escalation condition, NaN when it does not hold. */
+  /** Start of the current de-escalation hold, NaN when none runs. */
   holdStartT = NaN;
   holdReason = "";
+  /** Start of the current excursion above the de-escalation threshold during a hold (hold grace), NaN when below. */
+  aboveSinceT = NaN;
+  /** The two previous raw distances, for the running median of three. */
+  dmRawPrev1 = 0;
+  dmRawPrev2 = 0;
+  icpPrev1 = 0;
+  icpPrev2 = 0;
+  /** Per level 1..5 (index 0 unused): start of the current unbroken run of its threshold part, NaN when it does not hold. */
+  readonly escalateSinceT = new Float64Array(6).fill(NaN);
   /** Start and D̄_M at the start of the current rise of D̄_M (L1 sustained-rise rule). */
   riseStartT = NaN;
   riseStartDm = 0;
@@ -232,6 +289,9 @@ class Engine implements EngineState {
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
     this.dmEwma = new Ewma(cfg.ewmaTauS);
     this.dmEwma.prime(baseline.dmMean);
+    // The median's history starts there too: one wild first sample is filtered like any other.
+    this.dmRawPrev1 = baseline.dmMean;
+    this.dmRawPrev2 = baseline.dmMean;
     this.phiEwma = new Ewma(cfg.ewmaTauS);
     this.phiEwma.prime(0);
     this.icpEwma = new Ewma(cfg.ewmaTauS);
@@ -318,7 +378,14 @@ export function step(state: EngineState, sample: Sample): Decision {
 
   const maha = e.maha;
   const dmRaw = Math.sqrt(maha.distance2(x));
-  e.dmEwma.update(t, dmRaw);
+  let dmIn = dmRaw;
+  // A repeated timestamp carries no time (the EWMA ignores it), so it does not enter the median's history either.
+  if (cfg.dmMedianOf3 && dt > 0) {
+    dmIn = median3(e.dmRawPrev2, e.dmRawPrev1, dmRaw);
+    e.dmRawPrev2 = e.dmRawPrev1;
+    e.dmRawPrev1 = dmRaw;
+  }
+  e.dmEwma.update(t, dmIn);
   const dm = e.dmEwma.value;
   const d1 = e.dmEwma.derivative;
   const d2 = e.dmEwma.acceleration;
@@ -341,7 +408,14 @@ export function step(state: EngineState, sample: Sample): Decision {
       e.icpDim = j;
     }
   }
-  e.icpEwma.update(t, icpRaw);
+  // The same median as for D_M, so one burst sample of forks cannot quarantine the node.
+  let icpIn = icpRaw;
+  if (cfg.dmMedianOf3 && dt > 0) {
+    icpIn = median3(e.icpPrev2, e.icpPrev1, icpRaw);
+    e.icpPrev2 = e.icpPrev1;
+    e.icpPrev1 = icpRaw;
+  }
+  e.icpEwma.update(t, icpIn);
   const icp = e.icpEwma.value;
 
   // TTF: extrapolate each exhaustible dimension's own smoothed slope to its
@@ -385,27 +459,53 @@ export function step(state: EngineState, sample: Sample): Decision {
   }
   const propagating = icp > cfg.icpCritical;
 
+  const failingContainment = e.risingAtContainmentT === e.risingAtContainmentT && t - e.risingAtContainmentT >= cfg.quarantineAfterS;
+
+  // Persistence clocks: for each level, since when its threshold part has
+  // held at every sample. They run at every level, so a node already at
+  // Level 2 has its Level 3 dwell counted from when D̄_M crossed θ3.
+  const since = e.escalateSinceT;
+  for (let k = 1; k <= 5; k++) {
+    let holds: boolean;
+    if (k === 5) holds = propagating || failingContainment;
+    else if (k === 1) holds = dm > th.theta1 || sustainedRise || ttfCritical;
+    else holds = dm > (k === 2 ? th.theta2 : k === 3 ? th.theta3 : th.theta4) || ttfCritical;
+    if (!holds) since[k] = NaN;
+    else if (since[k] !== since[k]) since[k] = t;
+  }
+
   const prev = e.level;
   let level: Level = prev;
   let reason = "";
   if (prev !== 5) {
-    // The highest level whose escalation condition holds.
-    let target: Level = 0;
-    if (propagating || (e.risingAtContainmentT === e.risingAtContainmentT && t - e.risingAtContainmentT >= cfg.quarantineAfterS)) target = 5;
-    else if (dm > th.theta4 || ttfCritical) target = 4;
-    else if (dm > th.theta3 && d2 > 0) target = 3;
-    else if (dm > th.theta2 && d1 > 0) target = 2;
-    else if (dm > th.theta1 || sustainedRise) target = 1;
+    // The highest level whose whole escalation condition holds now...
+    let now: Level = 0;
+    if (propagating || failingContainment) now = 5;
+    else if (dm > th.theta4 || ttfCritical) now = 4;
+    else if (dm > th.theta3 && d2 > 0) now = 3;
+    else if (dm > th.theta2 && d1 > 0) now = 2;
+    else if (dm > th.theta1 || sustainedRise) now = 1;
+    // ...and the highest of those levels whose threshold part has lasted its dwell.
+    const emergency = dm > cfg.emergencyFactor * th.theta4 || (ttfCritical && ttf < cfg.ttfCriticalS / 2);
+    let target: Level = prev;
+    for (let k = now; k > prev; k--) {
+      if ((emergency && k <= 4) || t - since[k] >= cfg.escalateAfterS[k - 1]) {
+        target = k as Level;
+        break;
+      }
+    }
 
     if (target > prev) {
       level = target;
-      reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, d2, icp, ttf, ttfDim, t)}`;
+      reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, d2, icp, ttf, ttfDim, t)}${dwellReason(e, target, dm, ttf, emergency, t)}`;
       e.holdStartT = NaN;
       e.holdReason = "";
+      e.aboveSinceT = NaN;
     } else if (prev > 0) {
       const theta = deescalationTheta(e, prev);
       const below = dm < theta && !(prev === 1 && sustainedRise);
       if (below) {
+        e.aboveSinceT = NaN;
         if (e.holdStartT !== e.holdStartT) {
           e.holdStartT = t;
           e.holdReason = `Level ${prev} → ${prev - 1} waits: D_M ${num(dm)} < ${DEESCALATION_THETA_NAME[prev]} ${num(theta)} since t=${t}, hold ${cfg.holdS[prev - 1]} s`;
@@ -430,9 +530,17 @@ export function step(state: EngineState, sample: Sample): Decision {
           reason = e.holdReason;
         }
       } else if (e.holdStartT === e.holdStartT) {
-        reason = `Level ${prev} hold reset: D_M ${num(dm)} ≥ ${DEESCALATION_THETA_NAME[prev]} ${num(theta)}${prev === 1 && sustainedRise ? " or still rising" : ""} after ${num(t - e.holdStartT)} s`;
-        e.holdStartT = NaN;
-        e.holdReason = "";
+        // Hold grace: a brief excursion above the threshold leaves the hold running.
+        if (e.aboveSinceT !== e.aboveSinceT) e.aboveSinceT = t;
+        const aboveS = t - e.aboveSinceT;
+        if (aboveS >= cfg.holdGraceS) {
+          reason = `Level ${prev} hold reset: D_M ${num(dm)} ≥ ${DEESCALATION_THETA_NAME[prev]} ${num(theta)}${prev === 1 && sustainedRise ? " or still rising" : ""} for ${num(aboveS)} s (grace ${num(cfg.holdGraceS)} s) after ${num(t - e.holdStartT)} s of hold`;
+          e.holdStartT = NaN;
+          e.holdReason = "";
+          e.aboveSinceT = NaN;
+        } else {
+          reason = e.holdReason;
+        }
       }
     }
   }
@@ -458,7 +566,10 @@ export function step(state: EngineState, sample: Sample): Decision {
   // judged (the first sample and a repeated timestamp carry no time, so the
   // smoothed distance has not weighed them): an anomaly must never teach the
   // baseline that it is normal.
-  let learning = level === 0 && dm < th.theta1 && dt > 0;
+  // The spike filter hides one wild sample from D̄_M, not from learning: a
+  // sample that alone is as far out as an emergency is never learned (one
+  // 1000 σ sample would add 1000²/W to a variance learned from W samples).
+  let learning = level === 0 && dm < th.theta1 && dt > 0 && dmRaw <= cfg.emergencyFactor * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -527,6 +638,20 @@ function escalationReason(
   }
 }
 
+/** How the level was admitted: after its dwell, or at once in an emergency; nothing when it has no dwell. */
+function dwellReason(e: Engine, target: Level, dm: number, ttf: number, emergency: boolean, t: number): string {
+  const cfg = e.config;
+  const dwell = cfg.escalateAfterS[target - 1];
+  const heldS = t - e.escalateSinceT[target];
+  if (emergency && target <= 4 && !(heldS >= dwell)) {
+    const f = cfg.emergencyFactor;
+    if (dm > f * e.thresholds.theta4) return `; emergency, no dwell: D_M ${num(dm)} > ${num(f)}×θ4 ${num(f * e.thresholds.theta4)}`;
+    return `; emergency, no dwell: time to failure ${num(ttf)} s < ${num(cfg.ttfCriticalS / 2)} s`;
+  }
+  if (!(dwell > 0)) return "";
+  return `; held ${num(heldS)} s ≥ ${num(dwell)} s`;
+}
+
 /**
  * The operator's way out of Level 5: the engine goes to Level 3 (containment
  * stays on) with a fresh hold, never straight to Level 0; the ordinary
@@ -541,6 +666,7 @@ export function releaseQuarantine(state: EngineState, t: number): Decision {
     throw new HosaError(`cannot release quarantine: t=${t} is before the last sample t=${e.lastT}`, EXIT.USAGE);
   }
   e.level = 3;
+  e.aboveSinceT = NaN;
   // A fresh hold: the 60 s toward Level 2 count from the release, never from before it.
   e.holdStartT = NaN;
   e.holdReason = "";

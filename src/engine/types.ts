@@ -72,7 +72,25 @@ export interface Baseline {
   /** Mean and standard deviation of the smoothed D_M in homeostasis. */
   dmMean: number;
   dmStd: number;
+  /**
+   * θ1..θ4 as the engine uses them: θk = max(dmMean + σk·dmStd, the
+   * quantile of the fitted tail at floorTailProbabilities[k]). A baseline
+   * written before the floors existed has no dmTail and its thresholds are
+   * used as they are.
+   */
   thresholds: Thresholds;
+  /** Largest smoothed D_M seen in calibration (absent in older baselines). */
+  dmMax?: number;
+  /** Upper tail of the smoothed D_M in calibration (absent in older baselines or too short calibrations). */
+  dmTail?: DmTail;
+}
+
+/** An exponential tail above u: P(D̄_M > u + y) = probability · exp(−y / meanExcess). */
+export interface DmTail {
+  /** Share of calibration samples above threshold. */
+  probability: number;
+  threshold: number;
+  meanExcess: number;
 }
 
 export interface Contribution {
