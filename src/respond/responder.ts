@@ -15,7 +15,7 @@ import type { Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids, type V1Controller } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
-import { enterQuarantine, extendQuarantine, type QuarantineDeps } from "./quarantine.ts";
+import { enterQuarantine, extendQuarantine, type QuarantineDeps, readQuarantineState } from "./quarantine.ts";
 import { type OpenXdp, type XdpControl, journalPath, readCurrent, restoreChanges } from "./restore.ts";
 import { cgroupOfPid, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
 import type { ActionRecord, Responder } from "./types.ts";
@@ -412,6 +412,34 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     }
   }
 
+  /**
+   * Level 5 ends only through `hosa quarantine release` (or the watchdog),
+   * which restored every journaled value from its own process. What this
+   * responder still remembers is stale: forget it, and let the level the
+   * engine holds at (3) contain afresh whatever still grows.
+   */
+  function forgetReleased(out: ActionRecord[], t: number, newLevel: number): void {
+    let active = false;
+    try {
+      active = readQuarantineState(cfg)?.active ?? false;
+    } catch {}
+    if (active) return;
+    for (const ctl of liveXdp.values()) {
+      try {
+        ctl.close();
+      } catch {}
+    }
+    liveXdp.clear();
+    managed.clear();
+    inForceRecords.clear();
+    targets.clear();
+    xdpPolicy = "off";
+    xdpOffAtT = null;
+    quarantined = false;
+    level = 0;
+    out.push(rec(t, newLevel, "quarantine", "node", "quarantine released", "restored (by `hosa quarantine release`); containing afresh from this level"));
+  }
+
   return {
     onDecision(decision: Decision, cgroups: CgroupUsage[]): ActionRecord[] {
       const out: ActionRecord[] = [];
@@ -421,6 +449,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       if (recent.length > 50) recent.shift();
       const dtS = Number.isFinite(prevT) ? t - prevT : 0;
       const newLevel = decision.level;
+      if (level === 5 && newLevel < 5) forgetReleased(out, t, newLevel);
       // Targets come from growth between two calls: after a jump from Level 0
       // there may be no earlier usage yet, so an empty target set is retried.
       const escalate = newLevel > level && newLevel >= 2;

@@ -96,6 +96,14 @@ test("Level 5 from the responder: XDP isolate, the contributor's process stopped
   expect(readFileSync(join(root, "workload/leak/cgroup.freeze"), "utf8").trim()).toBe("0");
   expect(readFileSync(join(root, "workload/leak/memory.high"), "utf8").trim()).toBe("max");
   expect(readQuarantineState(cfg)).toMatchObject({ active: false, level: 3, hold: { level: 3 } });
+  // The engine holds at 3 after the release: a leak that still grows is contained afresh, nothing stale is replayed.
+  const after = r.onDecision(decision(10, 3, 5), usage(10));
+  expect(after[0]).toMatchObject({ kind: "quarantine", action: "quarantine released" });
+  expect(after).toContainEqual(expect.objectContaining({ action: expect.stringMatching(/^memory\.high max→\d+$/), outcome: "applied" }));
+  expect(after.some((a) => a.outcome.startsWith("skipped: changed by someone else"))).toBe(false);
+  expect(x.calls.slice(-3)).toEqual(["close", "open veth-h4 hc= mgmt=", "set shed-new"]);
+  r.restoreAll("test end");
+  expect(readFileSync(join(root, "workload/leak/memory.high"), "utf8").trim()).toBe("max");
 });
 
 test("a jump from Level 0 straight to 5: contributors found on the next decision are contained and stopped too", async () => {
