@@ -1,0 +1,70 @@
+// The agent's responder: start-up recovery from the journal, except while a
+// quarantine is in force (Level 5 survives restarts; only release lifts it).
+import { afterAll, expect, test } from "bun:test";
+import { cpSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { createAgentResponder } from "../../src/respond/agent-responder.ts";
+import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { manualQuarantine, releaseQuarantine } from "../../src/respond/quarantine.ts";
+import { createResponder } from "../../src/respond/responder.ts";
+import type { Level } from "../../src/engine/types.ts";
+import { actConfig, decision, tempDir } from "./helpers.ts";
+
+const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+test("createAgentResponder() restores what a crashed run left, but keeps a quarantine in force until release", async () => {
+  const root = tempDir("ar");
+  const state = tempDir("ars");
+  dirs.push(root, state);
+  cpSync(FIXTURE, root, { recursive: true });
+  const cfg = actConfig(state, { quarantineMode: "airgap" });
+  cfg.sense.cgroupRoot = root;
+  const crashed = createResponder(cfg);
+  let prev: Level = 0;
+  for (const [t, lvl] of [[0, 1], [1, 2], [2, 3]] as [number, Level][]) {
+    crashed.onDecision(decision(t, lvl, prev), [{ path: "/workload/leak", memoryBytes: 5e8 + t * 5e7, cpuUsageUs: 0, ioBytes: 0, pids: 1 }]);
+    prev = lvl;
+  }
+  const high = () => readFileSync(join(root, "workload/leak/memory.high"), "utf8").trim();
+  expect(high()).not.toBe("max");
+
+  await manualQuarantine(cfg, { cgroups: [], who: "test", fs: createCgroupFs(root) });
+  const said: string[] = [];
+  const held = createAgentResponder(cfg, {}, (l) => said.push(l));
+  expect(held.recovered).toEqual([]);
+  expect(held.warnings[0]).toMatch(/^quarantine in force since .* \(airgap\); journaled actions stay until `hosa quarantine release`$/);
+  expect(high()).not.toBe("max");
+  expect(held.responder.restoreAll("agent stopped")).toEqual([]);
+  expect(high()).not.toBe("max");
+
+  await releaseQuarantine(cfg, { who: "test", fs: createCgroupFs(root) });
+  expect(high()).toBe("max");
+  // Nothing left: a later start has nothing to recover.
+  const fresh = createAgentResponder(cfg, {}, (l) => said.push(l));
+  expect(fresh.recovered).toEqual([]);
+  expect(fresh.warnings).toEqual([]);
+});
+
+test("createAgentResponder() after a crash: the journal is replayed back and the run starts clean", () => {
+  const root = tempDir("ar2");
+  const state = tempDir("ar2s");
+  dirs.push(root, state);
+  cpSync(FIXTURE, root, { recursive: true });
+  const cfg = actConfig(state);
+  cfg.sense.cgroupRoot = root;
+  const crashed = createResponder(cfg);
+  crashed.onDecision(decision(0, 1, 0), [{ path: "/workload/leak", memoryBytes: 5e8, cpuUsageUs: 0, ioBytes: 0, pids: 1 }]);
+  crashed.onDecision(decision(1, 4, 1), [{ path: "/workload/leak", memoryBytes: 6e8, cpuUsageUs: 0, ioBytes: 0, pids: 1 }]);
+  expect(readFileSync(join(root, "workload/leak/cgroup.freeze"), "utf8").trim()).toBe("1");
+  const said: string[] = [];
+  const r = createAgentResponder(cfg, {}, (l) => said.push(l));
+  expect(r.recovered.map((a) => a.outcome)).toEqual(["restored", "restored", "restored", "restored"]);
+  expect(said).toEqual(["recovered 4 actions left in force by a previous run"]);
+  for (const [f, v] of [["cgroup.freeze", "0"], ["memory.max", "max"], ["memory.high", "max"], ["cpu.weight", "100"]]) {
+    expect(readFileSync(join(root, "workload/leak", f), "utf8").trim()).toBe(v);
+  }
+});
