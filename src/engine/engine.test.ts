@@ -352,6 +352,223 @@ describe("de-escalation", () => {
   });
 });
 
+describe("escalation persistence", () => {
+  const DWELL: [number, number, number, number, number] = [0, 0.25, 0.5, 0.5, 0.5];
+
+  test("a level is entered once its threshold part has held for its dwell: not at dwell − ε, yes at dwell + ε", () => {
+    const d = new Drive({ escalateAfterS: DWELL });
+    d.hold(1, 1);
+    // D̄_M rises through θ2 from t = 1.125 on: L1 at once (no dwell), L2 after 0.25 s.
+    expect(d.at(1.125, 3.125).level).toBe(1);
+    expect(d.last.reason).toBe("Level 0 → 1: D_M 3.13 > θ1 2.00");
+    expect(d.at(1.25, 3.25).level).toBe(1);
+    expect(d.at(1.375 - EPS, 3.375).level).toBe(1);
+    const x = d.at(1.375 + EPS, 3.5);
+    expect(x.level).toBe(2);
+    expect(x.reason).toBe("Level 1 → 2: D_M 3.50 > θ2 3.00 and derivative +62.50/s > 0; held 0.25 s ≥ 0.25 s");
+  });
+
+  test("a violent but bounded event climbs to the highest admitted level: 0 → 1 → 2 → 4", () => {
+    const d = new Drive({ escalateAfterS: DWELL });
+    d.hold(1, 1);
+    expect(d.at(1.125, 6).level).toBe(1); // D̄_M 6 > θ4 5, below 3·θ4
+    expect(d.at(1.375 - EPS, 6).level).toBe(1);
+    // Flat, so not L2's own condition, but L4's whole condition holds: L2 is admitted by its dwell.
+    expect(d.at(1.375 + EPS, 6).level).toBe(2);
+    expect(d.at(1.625 - EPS, 6).level).toBe(2);
+    const x = d.at(1.625 + EPS, 6);
+    expect(x.level).toBe(4);
+    expect(x.reason).toBe("Level 2 → 4: D_M 6.00 > θ4 5.00; held 0.50 s ≥ 0.50 s");
+    expect(d.changes.map((c) => [c.from, c.to])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 4],
+    ]);
+  });
+
+  test("a dip below a level's threshold restarts that level's clock only", () => {
+    const d = new Drive({ escalateAfterS: DWELL });
+    d.hold(1, 1);
+    d.at(1.125, 6);
+    d.at(1.25, 6);
+    // Below θ3, above θ2 but falling: the L3 and L4 clocks stop, L2's runs on
+    // (0.25 s held), yet no condition above Level 1 holds at this sample.
+    expect(d.at(1.375, 3.5).level).toBe(1);
+    expect(d.at(1.5, 6).level).toBe(2); // L4's condition again, L2's dwell long past
+    expect(d.at(1.875, 6).level).toBe(2); // 0.375 s of L4's new run
+    expect(d.at(2, 6).level).toBe(4); // 0.5 s
+  });
+
+  test("without the spike filter a one-sample spike reaches Level 1, and no further", () => {
+    const d = new Drive({ escalateAfterS: DWELL });
+    d.hold(1, 1);
+    expect(d.at(1.125, 14).level).toBe(1);
+    d.hold(3, 1);
+    expect(d.changes.map((c) => c.to)).toEqual([1]);
+  });
+
+  test("a noise excursion shorter than the dwell stays at Level 1", () => {
+    const d = new Drive({ escalateAfterS: DWELL });
+    d.hold(1, 1);
+    // Above θ3 for 0.375 s, rising linearly: L2 after its 0.25 s, never L3 or L4.
+    for (let t = 1.125; t < 1.5; t += DT) d.at(t, 4.5 + (t - 1) * 2);
+    d.hold(20, 1);
+    expect(Math.max(...d.changes.map((c) => c.to))).toBeLessThanOrEqual(2);
+    const short = new Drive({ escalateAfterS: DWELL });
+    short.hold(1, 1);
+    short.at(1.125, 4.5);
+    short.at(1.25, 4.75);
+    short.hold(20, 1);
+    expect(short.changes.map((c) => c.to)).toEqual([1, 0]);
+  });
+});
+
+describe("emergency bypass", () => {
+  const DWELL: [number, number, number, number, number] = [0, 0.25, 0.5, 0.5, 0.5];
+
+  test("D̄_M above emergencyFactor·θ4 escalates at once: 3·θ4 + ε jumps 0 → 4, 3·θ4 − ε waits", () => {
+    const d = new Drive({ escalateAfterS: DWELL, emergencyFactor: 3 });
+    d.hold(1, 1);
+    const x = d.at(1.125, 15 + EPS);
+    expect(x.level).toBe(4);
+    expect(x.reason).toBe("Level 0 → 4: D_M 15.00 > θ4 5.00; emergency, no dwell: D_M 15.00 > 3.00×θ4 15.00");
+    const w = new Drive({ escalateAfterS: DWELL, emergencyFactor: 3 });
+    w.hold(1, 1);
+    expect(w.at(1.125, 15 - EPS).level).toBe(1);
+  });
+
+  test("time to failure under ttfCriticalS/2 escalates at once; under ttfCriticalS waits its dwell", () => {
+    const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
+    const b = baselineOf([LOAD, mem], [0, 0.5], [1, 1e8]);
+    const run = (slopePerS: number) => {
+      const d = new Drive({ escalateAfterS: DWELL, ttfCriticalS: 30, ttfMinSigmas: 0 }, b);
+      for (let t = DT; t <= 2; t += DT) d.at(t, 1, 0.5 + slopePerS * t);
+      return d;
+    };
+    // 0.04 /s: TTF = 12.5 − t, at t = 2.125 10.4 s < 15 s.
+    const fast = run(0.04);
+    const x = fast.at(2.125, 2.5, 0.5 + 0.04 * 2.125);
+    expect(x.level).toBe(4);
+    expect(x.reason).toMatch(/^Level 0 → 4: time to failure of mem_used_ratio 10\.3\d s < 30\.00 s and D_M 2\.50 > θ1 2\.00; emergency, no dwell: time to failure 10\.3\d s < 15\.00 s$/);
+    // 0.02 /s: TTF = 25 − t ≈ 22.9 s: critical, not an emergency.
+    const slow = run(0.02);
+    expect(slow.at(2.125, 2.5, 0.5 + 0.02 * 2.125).level).toBe(1);
+    expect(slow.at(2.625 - EPS, 2.5, 0.5 + 0.02 * (2.625 - EPS)).level).toBe(2);
+    expect(slow.at(2.625 + EPS, 2.5, 0.5 + 0.02 * (2.625 + EPS)).level).toBe(4);
+  });
+
+  test("Level 5 is never reached without its dwell, emergency or not", () => {
+    const forks: DimensionSpec = { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true };
+    const b = baselineOf([LOAD, forks], [0, 10], [1, 1e6]);
+    const d = new Drive({ escalateAfterS: DWELL, icpCritical: 10 }, b);
+    expect(d.at(1, 1, 10 + 20000).level).toBe(4); // 20 σ of forks: D̄_M 20 > 3·θ4, propagating
+    expect(d.at(1.5 - EPS, 1, 10 + 20000).level).toBe(4);
+    const x = d.at(1.5 + EPS, 1, 10 + 20000);
+    expect(x.level).toBe(5);
+    expect(x.reason).toBe("Level 4 → 5: propagation index 20.00 σ > 10.00 on forks_per_s; held 0.50 s ≥ 0.50 s");
+  });
+});
+
+describe("spike filter", () => {
+  test("one wild sample changes nothing; the same value twice in a row passes, one sample late", () => {
+    const d = new Drive({ dmMedianOf3: true });
+    d.hold(1, 1);
+    const spike = d.at(1.125, 1000);
+    expect(spike.dmRaw).toBe(1000);
+    expect(spike.dm).toBe(1);
+    expect(spike.level).toBe(0);
+    expect(spike.learning).toBe(false); // as far out as an emergency: never learned
+    d.hold(2, 1);
+    expect(d.changes).toEqual([]);
+    expect(d.at(2.125, 6).level).toBe(0);
+    expect(d.at(2.25, 6).level).toBe(4);
+  });
+
+  test("with the defaults (τ 0.3 s, median, dwell) a one-sample spike of any size does not escalate past Level 1, at 100 ms or 10 ms", () => {
+    for (const tick of [0.1, 0.01]) {
+      for (const spike of [4, 10, 1e3, 1e9]) {
+        const e = createEngine(baselineOf([LOAD], [0], [1]), defaultEngineConfig());
+        let max = 0;
+        for (let i = 0; i <= 2000; i++) {
+          const d = step(e, { t: i * tick, x: Float64Array.from([i === 1000 ? spike : 1]) });
+          max = Math.max(max, d.level);
+        }
+        expect(max).toBeLessThanOrEqual(1);
+      }
+    }
+  });
+
+  test("the first sample after start is filtered too: the median's history starts at dmMean", () => {
+    const d = new Drive({ dmMedianOf3: true });
+    expect(d.at(0.125, 50).level).toBe(0);
+    expect(d.at(0.25, 1).level).toBe(0);
+  });
+});
+
+describe("hold grace", () => {
+  const GRACE = 2;
+
+  test("an excursion above the threshold shorter than the grace leaves the hold running", () => {
+    const d = reach(1, { holdGraceS: GRACE });
+    d.at(2, 1.5);
+    d.hold(5, 1.5);
+    // Above θ1 from 5.125 through 7.125 − ε: 2 s − ε.
+    d.hold(7, 2.25);
+    expect(d.at(7.125 - EPS, 2.25).reason).toBe("Level 1 → 0 waits: D_M 1.50 < θ1 2.00 since t=2, hold 10 s");
+    d.at(7.125, 1.5);
+    d.hold(11.875, 1.5);
+    expect(d.level()).toBe(1);
+    const x = d.at(12, 1.5);
+    expect(x.level).toBe(0);
+    expect(x.reason).toBe("Level 1 → 0: D_M 1.50 < θ1 2.00 for 10.00 s (hold 10.00 s)");
+  });
+
+  test("an excursion lasting the grace resets the hold, which restarts below", () => {
+    const d = reach(1, { holdGraceS: GRACE });
+    d.at(2, 1.5);
+    d.hold(5, 1.5);
+    d.hold(7, 2.25); // above from 5.125: 1.875 s
+    const reset = d.at(7.125, 2.25);
+    expect(reset.level).toBe(1);
+    expect(reset.reason).toBe("Level 1 hold reset: D_M 2.25 ≥ θ1 2.00 for 2.00 s (grace 2.00 s) after 5.13 s of hold");
+    expect(d.at(7.25, 1.5).reason).toBe("Level 1 → 0 waits: D_M 1.50 < θ1 2.00 since t=7.25, hold 10 s");
+    d.hold(17.125, 1.5);
+    expect(d.level()).toBe(1);
+    expect(d.at(17.25, 1.5).level).toBe(0);
+  });
+
+  test("the step down waits for D̄_M to be below at that sample", () => {
+    const d = reach(3, { holdGraceS: GRACE });
+    d.at(2, 2.5); // below θ2: the 60 s hold toward Level 2 runs from t = 2
+    d.hold(61.5, 2.5);
+    d.hold(62.5, 3.25); // above θ2 (dead zone) across the end of the hold, for 1 s
+    expect(d.level()).toBe(3);
+    const x = d.at(62.625, 2.5);
+    expect(x.level).toBe(2);
+    expect(x.reason).toBe("Level 3 → 2: D_M 2.50 < θ2 3.00 for 60.63 s (hold 60.00 s)");
+  });
+
+  test("with the default grace, noise crossings every few seconds no longer keep Level 4 up forever", () => {
+    const d = reach(4, { holdGraceS: GRACE });
+    // Below θ3 but crossing it for one sample every 5 s.
+    for (let t = 2; t <= 400; t += DT) d.at(t, Math.round(t * 8) % 40 === 0 ? 4.5 : 3.5);
+    expect(d.changes.filter((c) => c.from === 4 && c.to === 3).length).toBe(1);
+    const plain = reach(4);
+    for (let t = 2; t <= 400; t += DT) plain.at(t, Math.round(t * 8) % 40 === 0 ? 4.5 : 3.5);
+    expect(plain.level()).toBe(4);
+  });
+});
+
+describe("baselines", () => {
+  test("a baseline written before the floors (no dmTail, no dmMax) runs with its thresholds as stored", () => {
+    const b = baselineOf([LOAD], [0], [1]);
+    expect(b.dmTail).toBeUndefined();
+    expect(b.dmMax).toBeUndefined();
+    const e = createEngine(b, defaultEngineConfig());
+    expect(step(e, { t: 0, x: Float64Array.from([0]) }).thresholds).toEqual(TH);
+  });
+});
+
 describe("quarantine", () => {
   function quarantined(): Drive {
     const d = reach(4, { quarantineAfterS: 10 });
