@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
 import { gaussian, prng } from "../../test/engine/prng.ts";
-import { calibrate, Calibrator } from "./calibrate.ts";
+import { calibrate, Calibrator, fitTail, tailQuantile } from "./calibrate.ts";
 import { createEngine, defaultEngineConfig, step } from "./engine.ts";
 import type { DimensionSpec, Sample } from "./types.ts";
 
@@ -79,24 +79,72 @@ describe("calibrate", () => {
     expect(allConstant.thresholds.theta1).toBeLessThan(allConstant.thresholds.theta4);
   });
 
-  // With the default 2σ..5σ of document 004 an hour of pure noise still
-  // reaches Level 2–3 a few times (the smoothed distance is skewed like χ,
-  // its tail is heavier than a normal one); Level 4 would need 5σ. The
-  // measured counts are in bench/engine-results.md.
-  test("an engine on its own calibration data never reaches Level 4 in an hour of homeostasis", () => {
+  test("the tail floors: θk = max(dmMean + σk·dmStd, tail quantile at floorTailProbabilities[k]), stored with the tail", () => {
+    const cfg = defaultEngineConfig();
+    const b = calibrate(gaussianSamples(8, 3000, 6), dims(8), cfg);
+    const tail = b.dmTail!;
+    expect(tail).toBeDefined();
+    expect(tail.probability).toBe(30 / 3000);
+    expect(b.dmMax).toBeGreaterThan(tail.threshold);
+    const s = cfg.thresholdSigmas;
+    const p = cfg.floorTailProbabilities;
+    const th = [b.thresholds.theta1, b.thresholds.theta2, b.thresholds.theta3, b.thresholds.theta4];
+    for (let k = 0; k < 4; k++) expect(th[k]).toBe(Math.max(b.dmMean + s[k] * b.dmStd, tailQuantile(tail, p[k])));
+    // On this skewed distance the floor decides θ1: mean + 2σ is crossed ~4 % of the time.
+    expect(th[0]).toBeGreaterThan(b.dmMean + 2 * b.dmStd);
+    // A baseline is still plain JSON: it survives a round trip unchanged.
+    expect(JSON.parse(JSON.stringify(b))).toEqual(b);
+  });
+
+  test("fitTail() on exponential data recovers its quantiles; tailQuantile() is the threshold at or above its own probability", () => {
+    const r = prng(11);
+    const xs = Float64Array.from({ length: 200_000 }, () => -Math.log(r() || 1e-12));
+    const tail = fitTail(xs)!;
+    expect(tail.probability).toBe(0.01);
+    expect(Math.abs(tail.meanExcess - 1)).toBeLessThan(0.05);
+    for (const p of [1e-3, 1e-5, 1e-7]) expect(Math.abs(tailQuantile(tail, p) + Math.log(p)) / -Math.log(p)).toBeLessThan(0.03);
+    expect(tailQuantile(tail, 0.5)).toBe(tail.threshold);
+    // A short calibration has no tail: 20 samples above u are the least a mean excess means anything with.
+    expect(fitTail(xs.subarray(0, 39))).toBeUndefined();
+    expect(fitTail(new Float64Array(1000).fill(3))).toBeUndefined();
+  });
+
+  test("a calibration too short for a tail keeps document 004's formula", () => {
+    const b = calibrate(gaussianSamples(3, 30, 7), dims(3), defaultEngineConfig());
+    expect(b.dmTail).toBeUndefined();
+    expect(b.thresholds.theta1).toBe(b.dmMean + 2 * b.dmStd);
+  });
+
+  test("the median of three is applied in calibration exactly as in the engine", () => {
+    const samples = gaussianSamples(3, 3000, 8);
+    samples[1500].x[0] = 1e6; // one wild sample
+    const withFilter = calibrate(samples, dims(3), defaultEngineConfig());
+    const without = calibrate(samples, dims(3), { ...defaultEngineConfig(), dmMedianOf3: false });
+    // The wild sample reaches the mean and covariance either way, but only the unfiltered smoothed distance jumps.
+    expect(without.dmMax!).toBeGreaterThan(10);
+    expect(withFilter.dmMax!).toBeLessThan(without.dmMax! / 5);
+  });
+
+  // The measured counts, before and after, are in bench/engine-results.md.
+  test("an hour of pure noise at 100 ms never reaches Level 2, and Level 1 is rare", () => {
     const cfg = defaultEngineConfig();
     const b = calibrate(gaussianSamples(8, 3000, 6), dims(8), cfg);
     const e = createEngine(b, cfg);
     const r = prng(60);
     let maxLevel = 0;
+    let intoLevel1 = 0;
     let atLevel1 = 0;
+    const x = new Float64Array(8);
     for (let i = 0; i < 36_000; i++) {
-      const d = step(e, { t: 1000 + i * 0.1, x: Float64Array.from({ length: 8 }, () => gaussian(r)) });
+      for (let j = 0; j < 8; j++) x[j] = gaussian(r);
+      const d = step(e, { t: 1000 + i * 0.1, x });
       if (d.level > maxLevel) maxLevel = d.level;
       if (d.level === 1) atLevel1++;
+      if (d.level === 1 && d.previousLevel === 0) intoLevel1++;
     }
-    expect(maxLevel).toBeLessThanOrEqual(3);
-    expect(atLevel1 / 36_000).toBeLessThan(0.25);
+    expect(maxLevel).toBeLessThanOrEqual(1);
+    expect(intoLevel1).toBeLessThanOrEqual(10);
+    expect(atLevel1 / 36_000).toBeLessThan(0.05);
   });
 
   test("bad input is refused with one line naming the sample", () => {
