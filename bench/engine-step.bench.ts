@@ -2,6 +2,10 @@
 // dimensions, and heap growth over 1e6 steps. Samples are generated ahead of
 // time from a fixed seed (same numbers every run), so runs compare.
 //   bun bench/engine-step.bench.ts [--steps N] [--dims 8,16,32] [--json]
+// With --alarms: false escalations per hour of pure noise and detection
+// delays of synthetic leaks instead (bench/engine-results.md); --engine DIR
+// measures the engine of another checkout (DIR/src/engine), for before/after.
+//   bun bench/engine-step.bench.ts --alarms [--engine DIR] [--json]
 import { heapStats } from "bun:jsc";
 import { calibrate } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step, type EngineState } from "../src/engine/engine.ts";
@@ -138,6 +142,13 @@ function run(n: number, steps: number, anomaly: boolean): Result {
   };
 }
 
+if (args.includes("--alarms")) {
+  const engineArg = args.indexOf("--engine");
+  const out = await measureAlarms(engineArg >= 0 ? args[engineArg + 1] : `${import.meta.dir}/..`);
+  console.log(JSON_OUT ? JSON.stringify(out, null, 1) : out.text);
+  process.exit(0);
+}
+
 // One discarded pass over every configuration first: JSC compiles the step
 // code in tiers, and the first configuration measured would pay for it.
 for (const n of SIZES) for (const anomaly of [false, true]) run(n, 300_000, anomaly);
@@ -153,4 +164,151 @@ if (JSON_OUT) {
         `objects ${r.objectsBefore} -> ${r.objectsAfter}, learning ${(r.learningShare * 100).toFixed(1)}% of steps`,
     );
   }
+}
+
+// False alarms and detection delays. Dimensions, seeds and counting are those
+// of the engine's tests (src/engine/calibrate.test.ts, test/engine/
+// scenarios.test.ts, test/recordings/synthetic.ts), so a figure here is a
+// test's figure. An escalation into level k is a sample with
+// previousLevel < k ≤ level.
+async function measureAlarms(root: string): Promise<{ text: string; [k: string]: unknown }> {
+  const cal = await import(`${root}/src/engine/calibrate.ts`);
+  const eng = await import(`${root}/src/engine/engine.ts`);
+  const { gaussian, prng: mulberry } = await import("../test/engine/prng.ts");
+  const { leakRecording, synthDims } = await import("../test/recordings/synthetic.ts");
+  const cfg = eng.defaultEngineConfig();
+  const iidDims = Array.from({ length: 8 }, (_, j) => ({ name: `d${j}`, unit: "1", loadSign: 1 as const }));
+
+  function countHour(e: EngineState, tickS: number, gen: (t: number) => Float64Array, t0: number) {
+    const into = [0, 0, 0, 0, 0];
+    const timeAt = [0, 0, 0, 0, 0, 0];
+    const steps = Math.round(3600 / tickS);
+    for (let i = 1; i <= steps; i++) {
+      const t = t0 + i * tickS;
+      const d = eng.step(e, { t, x: gen(t) });
+      for (let k = d.previousLevel + 1; k <= d.level; k++) into[k - 1]++;
+      timeAt[d.level]++;
+    }
+    return { into, shareAtLevel1: timeAt[1] / steps };
+  }
+
+  // 8 independent N(0,1) dimensions: calibrated on 3000 samples at 100 ms (seed 6), judged for 1 h (seed 60).
+  function iid(tickS: number) {
+    const r = mulberry(6);
+    const b = cal.calibrate(
+      Array.from({ length: 3000 }, (_, i) => ({ t: i * 0.1, x: Float64Array.from({ length: 8 }, () => gaussian(r)) })),
+      iidDims,
+      cfg,
+    );
+    const r2 = mulberry(60);
+    return countHour(eng.createEngine(b, cfg), tickS, () => Float64Array.from({ length: 8 }, () => gaussian(r2)), 1000);
+  }
+
+  // The correlated node of test/engine/scenarios.test.ts (a 0.2 s load memory), seed 7.
+  class Node {
+    r: () => number;
+    load = 0;
+    lastT = 0;
+    leaked = 0;
+    leakRatePerS = 0;
+    constructor(seed: number) {
+      this.r = mulberry(seed);
+    }
+    sample(t: number): Sample {
+      const dt = t - this.lastT;
+      this.lastT = t;
+      const g = () => gaussian(this.r);
+      const keep = Math.exp(-dt / 0.2);
+      this.load = this.load * keep + Math.sqrt(1 - keep * keep) * g();
+      this.leaked += this.leakRatePerS * dt;
+      const L = this.load;
+      const pressure = Math.max(0, this.leaked - 0.02) * 3;
+      return {
+        t,
+        x: Float64Array.from([
+          0.3 + 0.04 * L + 0.01 * g(),
+          0.61 + this.leaked + 0.003 * g(),
+          0.01 + pressure + 0.003 * g(),
+          0.02 + 0.01 * L + 0.004 * g(),
+          2000 + 300 * L + 100 * g() + this.leakRatePerS * 1e5,
+          1e6 + 2e5 * g(),
+          5000 + 800 * L + 150 * g(),
+          20 + 4 * g(),
+        ]),
+      };
+    }
+  }
+  const nodeDims: DimensionSpec[] = [
+    { name: "cpu_busy_ratio", unit: "ratio", loadSign: 1 },
+    { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 },
+    { name: "psi_mem_some_ratio", unit: "ratio", loadSign: 1 },
+    { name: "psi_cpu_some_ratio", unit: "ratio", loadSign: 1 },
+    { name: "page_faults_per_s", unit: "1/s", loadSign: 1 },
+    { name: "io_bytes_per_s", unit: "bytes/s", loadSign: 1 },
+    { name: "net_rx_packets_per_s", unit: "1/s", loadSign: 1 },
+    { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true },
+  ];
+  const calibratedNode = (seed: number) => {
+    const node = new Node(seed);
+    const b = cal.calibrate(
+      Array.from({ length: 3000 }, (_, i) => node.sample(i * 0.1)),
+      nodeDims,
+      cfg,
+    );
+    return { node, e: eng.createEngine(b, cfg) as EngineState };
+  };
+  function nodeHour(tickS: number) {
+    const { node, e } = calibratedNode(7);
+    return countHour(e, tickS, (t) => node.sample(t).x, 300);
+  }
+  // The leak episode: 10 min of homeostasis, then mem_used_ratio leaking (3 %/s = 10 σ/s, or 0.3 %/s = 1 σ/s);
+  // ticks of 100 ms, 10 ms from Level 1 up. Delays from the leak's start to Levels 1..4.
+  function nodeLeak(seed: number, ratePerS: number) {
+    const { node, e } = calibratedNode(seed);
+    const leakAt = 900;
+    const first = [NaN, NaN, NaN, NaN];
+    let t = 300;
+    let level = 0;
+    let maxBefore = 0;
+    while (t < leakAt + 10) {
+      t = Math.round((t + (level >= 1 ? 0.01 : 0.1)) * 1000) / 1000;
+      if (t >= leakAt) node.leakRatePerS = ratePerS;
+      level = eng.step(e, node.sample(t)).level;
+      if (t < leakAt) maxBefore = Math.max(maxBefore, level);
+      else for (let k = 1; k <= Math.min(level, 4); k++) if (Number.isNaN(first[k - 1])) first[k - 1] = Math.round((t - leakAt) * 1000) / 1000;
+    }
+    return { seed, maxBefore, delaysS: first };
+  }
+  // The replay test's story (50 MB/s on 24 GiB, 100 ms ticks, 90 s calibration, leak at t=1120 s).
+  function story(seed: number) {
+    const all = [...leakRecording({ seed, calmS: 120, leakS: 30, afterS: 480, tickS: 0.1, leakMBps: 50 })];
+    const calN = all.findIndex((s) => s.t >= all[0].t + 90);
+    const b = cal.calibrate(all.slice(0, calN), synthDims(), cfg);
+    const e = eng.createEngine(b, cfg);
+    const leakAt = 1120;
+    let firstAlarmT = NaN;
+    const first = [NaN, NaN, NaN, NaN];
+    let last = 0;
+    for (const s of all.slice(calN)) {
+      const d = eng.step(e, s);
+      if (d.level >= 1 && Number.isNaN(firstAlarmT)) firstAlarmT = s.t;
+      if (s.t >= leakAt - 0.2) for (let k = 1; k <= Math.min(d.level, 4); k++) if (Number.isNaN(first[k - 1])) first[k - 1] = Math.round((s.t - leakAt) * 1000) / 1000;
+      last = d.level;
+    }
+    return { seed, firstAlarmBeforeLeak: firstAlarmT < leakAt - 0.2, delaysS: first, lastLevel: last };
+  }
+
+  const noise = { iid100ms: iid(0.1), iid10ms: iid(0.01), node100ms: nodeHour(0.1), node10ms: nodeHour(0.01) };
+  const leaks = [2026, 1, 2, 3].map((s) => nodeLeak(s, 0.03));
+  const slowLeaks = [2026, 1, 2, 3].map((s) => nodeLeak(s, 0.003));
+  const stories = [7, 42, 1, 2].map(story);
+  const lines = [`engine ${root}`, "false escalations in 1 h of noise, into L1 L2 L3 L4 L5 (share of time at L1):"];
+  for (const [k, v] of Object.entries(noise)) lines.push(`  ${k.padEnd(10)} ${v.into.join(" ")} (${(v.shareAtLevel1 * 100).toFixed(2)} %)`);
+  lines.push("leak 3 %/s, delay to L1..L4 (s), highest level before:");
+  for (const l of leaks) lines.push(`  seed ${l.seed}: ${l.delaysS.join(" ")} (before: ${l.maxBefore})`);
+  lines.push("leak 0.3 %/s, delay to L1..L4 (s), highest level before:");
+  for (const l of slowLeaks) lines.push(`  seed ${l.seed}: ${l.delaysS.join(" ")} (before: ${l.maxBefore})`);
+  lines.push("replay story 50 MB/s, delay to L1..L4 (s), false alarm before the leak, level at the end:");
+  for (const s of stories) lines.push(`  seed ${s.seed}: ${s.delaysS.join(" ")} (${s.firstAlarmBeforeLeak}, ${s.lastLevel})`);
+  return { text: lines.join("\n"), noise, leaks, slowLeaks, stories };
 }
