@@ -39,6 +39,10 @@ export interface HosaConfig {
     holdS: [number, number, number, number];
     ttfCriticalS: number;
     calibrationS: number;
+    /** Seconds Level 1..5's threshold must hold before the level is entered (see src/engine/engine.ts). */
+    escalateAfterS: [number, number, number, number, number];
+    /** Excursions above a de-escalation threshold shorter than this leave the hold running, seconds. */
+    holdGraceS: number;
   };
   respond: {
     /** "detect": decide and log, never touch the node (the default); "act": apply actions. */
@@ -94,6 +98,8 @@ export function defaultConfig(): HosaConfig {
       holdS: [10, 30, 60, 300],
       ttfCriticalS: 30,
       calibrationS: 300,
+      escalateAfterS: [0, 0.3, 0.5, 0.5, 0.5],
+      holdGraceS: 2,
     },
     respond: {
       mode: "detect",

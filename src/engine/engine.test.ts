@@ -801,4 +801,15 @@ describe("configuration", () => {
     expect((err as HosaError).message).toBe("cannot use [engine] configuration: threshold_sigmas must rise strictly, found [2, 2, 4, 5]");
     expect(() => engineConfigFrom({ ...defaultConfig().engine, shrinkage: 2 })).toThrow("shrinkage must be within 0..1, found 2");
   });
+
+  test("engineConfigFrom() takes escalate_after_s and hold_grace_s, and refuses a dwell that is not 5 non-negative numbers", () => {
+    const c = defaultConfig().engine;
+    const e = engineConfigFrom({ ...c, escalateAfterS: [0, 1, 2, 3, 4], holdGraceS: 0 });
+    expect(e.escalateAfterS).toEqual([0, 1, 2, 3, 4]);
+    expect(e.holdGraceS).toBe(0);
+    expect(() => engineConfigFrom({ ...c, escalateAfterS: [0, 1, 2, 3] as unknown as [number, number, number, number, number] })).toThrow(
+      "cannot use [engine] configuration: escalate_after_s must be 5 non-negative numbers",
+    );
+    expect(() => engineConfigFrom({ ...c, holdGraceS: -1 })).toThrow("hold_grace_s must be ≥ 0, found -1");
+  });
 });

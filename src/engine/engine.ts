@@ -175,6 +175,9 @@ export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
   if (!(cfg.ewmaTauS >= 0)) fail(`ewma_tau_s must be ≥ 0, found ${cfg.ewmaTauS}`);
   if (!(cfg.forgettingHalfLifeS >= 0)) fail(`forgetting_half_life_s must be ≥ 0, found ${cfg.forgettingHalfLifeS}`);
   if (!(cfg.ttfCriticalS >= 0)) fail(`ttf_critical_s must be ≥ 0, found ${cfg.ttfCriticalS}`);
+  const dwell = cfg.escalateAfterS;
+  if (dwell.length !== 5 || !dwell.every((v) => Number.isFinite(v) && v >= 0)) fail("escalate_after_s must be 5 non-negative numbers");
+  if (!(cfg.holdGraceS >= 0)) fail(`hold_grace_s must be ≥ 0, found ${cfg.holdGraceS}`);
   return {
     ...defaultEngineConfig(),
     ewmaTauS: cfg.ewmaTauS,
@@ -183,6 +186,8 @@ export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
     thresholdSigmas: [s[0], s[1], s[2], s[3]],
     holdS: [cfg.holdS[0], cfg.holdS[1], cfg.holdS[2], cfg.holdS[3]],
     ttfCriticalS: cfg.ttfCriticalS,
+    escalateAfterS: [dwell[0], dwell[1], dwell[2], dwell[3], dwell[4]],
+    holdGraceS: cfg.holdGraceS,
   };
 }
 
