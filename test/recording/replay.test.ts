@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CsvRecordingWriter } from "../../src/recording/csv.ts";
@@ -11,6 +11,8 @@ import { leakRecording, synthDims, type LeakStory } from "../recordings/syntheti
 const GOLDEN_STORY: LeakStory = { seed: 7, calmS: 120, leakS: 30, afterS: 480, tickS: 0.1, leakMBps: 50 };
 const GOLDEN_CSV = join(REPO, "test/recordings/leak.csv");
 const GOLDEN_OUT = join(REPO, "test/golden/leak.decisions.jsonl");
+
+setDefaultTimeout(60_000);
 
 let tmp: ReturnType<typeof tempDir>;
 let csvPath: string;
