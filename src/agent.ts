@@ -21,7 +21,7 @@ import { readQuarantineState } from "./respond/quarantine.ts";
 import type { ActionRecord, Responder } from "./respond/types.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
-import type { SampleSource } from "./sense/types.ts";
+import type { CgroupUsage, SampleSource } from "./sense/types.ts";
 import { VERSION } from "./version.ts";
 
 export interface AgentOptions {
@@ -34,6 +34,7 @@ export interface AgentOptions {
 }
 
 const PID_FILE = "hosa.pid";
+const NO_CGROUPS: CgroupUsage[] = [];
 
 /** One agent per state directory: a second one is refused with the first one's PID. */
 export function lockStateDir(stateDir: string): () => void {
@@ -201,6 +202,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let scheduled = t0 + tickMs / 1000;
     let heartbeatAt = t0;
     let quarantineCheckAt = t0;
+    let cgroupsAt = -Infinity;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -242,7 +244,12 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
           }
         }
         lastDecision = d;
-        const actions = responder.onDecision(d, d.level > 0 || d.previousLevel > 0 ? source.cgroups() : []);
+        // Per-cgroup usage costs a walk of cgroupfs and the probes' hash: read
+        // it on level changes, every 250 ms above Level 0 and every second in
+        // calm, so the responder always has a recent "before" to measure growth.
+        const wantCgroups = d.level !== d.previousLevel || t - cgroupsAt >= (d.level > 0 ? 0.25 : 1);
+        if (wantCgroups) cgroupsAt = t;
+        const actions = responder.onDecision(d, wantCgroups ? source.cgroups() : NO_CGROUPS);
         const wall = wallTimeNs();
         if (d.level !== d.previousLevel) log.append(levelEntry(d, wall, node));
         if (actions.length) {
