@@ -41,8 +41,12 @@ describe.skipIf(skip !== undefined)("dist/hosa in a pure cgroup v2 guest", () =>
     expect(ebpf?.error).toBeUndefined();
     expect(ebpf?.loaded).toBe(true);
     expect(ebpf?.programs?.length ?? 0).toBeGreaterThan(0);
-    const node = (doctor.node ?? doctor) as Record<string, unknown>;
-    expect(String(node.cgroupVersion ?? node.cgroup_version)).toMatch(/^v?2$/);
-    expect(node.btf ?? node.btfPresent ?? node.btf_present).toBeTruthy();
+    // src/cli/commands/doctor.ts DoctorReport.
+    const cgroups = doctor.cgroups as { version?: string; v2Controllers?: string[]; v1Controllers?: string[] };
+    expect(cgroups.version).toBe("v2");
+    expect(cgroups.v2Controllers).toEqual(expect.arrayContaining(["memory", "cpu"]));
+    expect(cgroups.v1Controllers).toEqual([]);
+    expect((doctor.btf as { present?: boolean }).present).toBe(true);
+    expect((doctor.ebpf as { cgroupHierarchy?: string }).cgroupHierarchy).toBe("v2");
   }, 200_000);
 });
