@@ -95,7 +95,7 @@ export interface SuiteOptions {
   prometheus: boolean;
   hosa: boolean;
   calibrateS: number;
-  /** How long a fresh hosa may take to step down to level 0 before an episode starts anyway (default 20 s). */
+  /** How long a fresh hosa may take to step down to level 0 before an episode starts anyway (default 10 s). */
   restWaitS?: number;
   log: (line: string) => void;
 }
@@ -179,7 +179,7 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
     unavailable: {},
     hosaBaseline: null,
     hosaCalibration: "",
-    restWaitS: opts.restWaitS ?? 20,
+    restWaitS: opts.restWaitS ?? 10,
     log: opts.log,
     closed: false,
   };
@@ -325,7 +325,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
         lastMetricsWrite = tS;
         prom.writeMetrics(cg.name, {
           memoryBytes: u.memoryBytes,
-          memoryLimitBytes: scenario.memoryLimitBytes,
+          memoryLimitBytes: scenario.alertLimitBytes ?? scenario.memoryLimitBytes,
           cpuUsageS: u.cpuUsageNs / 1e9,
           pids: u.pids,
           pidsMax: scenario.pidsMax,

@@ -85,7 +85,7 @@ export function planRuns(o: Pick<LethalOptions, "scenarios" | "runs" | "quick" |
 function expectedS(p: PlannedRun, prometheus: boolean): number {
   const pre = prometheus ? 2 + SCRAPE_INTERVAL_S / 2 : 2;
   const episode = p.scenario.kind === "memory" && p.group === "baseline" ? Math.min(p.scenario.boundS, killEstimateS(p.scenario) + 2) : p.scenario.boundS;
-  return pre + episode + (p.group === "hosa" ? 15 : 2);
+  return pre + episode + (p.group === "hosa" ? 10 : 2);
 }
 
 function killEstimateS(s: Scenario): number {

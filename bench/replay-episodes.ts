@@ -152,7 +152,7 @@ export async function replayLatency(
   plan: { rateMbPerS: number; episodes: number }[],
   log: (l: string) => void,
   bin = HOSA_BIN,
-  concurrency = 3,
+  concurrency = 4,
 ): Promise<ReplayLatency> {
   const method =
     `Synthetic recordings (seeded, ${DIMS.length} dimensions: ${DIMS.join(", ")}; 100 ms ticks; a node at rest as AR(1) noise), ` +

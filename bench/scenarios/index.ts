@@ -33,6 +33,12 @@ export interface Scenario {
   kind: ScenarioKind;
   benign: boolean;
   memoryLimitBytes: number;
+  /**
+   * The limit the Prometheus rule divides by, when it is not the cgroup's:
+   * PEERS.md's alert-path run keeps the rule on the 2 GiB the service was
+   * given while the cgroup's real limit is lifted so it lives long enough.
+   */
+  alertLimitBytes?: number;
   pidsMax: number;
   /** The episode never runs longer than this. */
   boundS: number;
@@ -74,9 +80,10 @@ function generatedC(functions: number): string {
 export const SCENARIOS: Scenario[] = [
   leak("leak-50", "memory leak 50 MB/s, cgroup limit 2 GiB", 50, 3000, 2 * GiB, 60, { baseline: 3, hosa: 3 }),
   leak("leak-500", "memory leak 500 MB/s (MAP_POPULATE), cgroup limit 2 GiB", 500, 3000, 2 * GiB, 15, { baseline: 2, hosa: 2 }, true),
-  leak("leak-5", "memory leak 5 MB/s, cgroup limit 512 MiB", 5, 3000, 512 * MiB, 125, { baseline: 1, hosa: 1 }),
+  leak("leak-5", "memory leak 5 MB/s, cgroup limit 256 MiB", 5, 3000, 256 * MiB, 65, { baseline: 1, hosa: 1 }),
   {
-    ...leak("leak-50-12g", "memory leak 50 MB/s, cgroup limit 12 GiB (the alert path)", 50, 9000, 12 * GiB, 190, { baseline: 1, hosa: 0 }),
+    ...leak("leak-50-12g", "memory leak 50 MB/s, limit lifted to 12 GiB, rule still on 2 GiB (the alert path)", 50, 9000, 12 * GiB, 190, { baseline: 1, hosa: 0 }),
+    alertLimitBytes: 2 * GiB,
     optional: true,
     needsAvailableBytes: 14 * GiB,
   },
@@ -88,7 +95,7 @@ export const SCENARIOS: Scenario[] = [
     memoryLimitBytes: 2 * GiB,
     pidsMax: 1024,
     boundS: 15,
-    runs: { baseline: 1, hosa: 2 },
+    runs: { baseline: 1, hosa: 1 },
     command: (ctx) => [ctx.tools.forkstorm, "--max", "3000", "--seconds", "10"],
   },
   {
@@ -99,25 +106,25 @@ export const SCENARIOS: Scenario[] = [
     memoryLimitBytes: 2 * GiB,
     pidsMax: 4096,
     boundS: 22,
-    runs: { baseline: 1, hosa: 2 },
+    runs: { baseline: 1, hosa: 1 },
     command: () => ["stress-ng", "--cpu", "0", "--timeout", "20s", "--quiet"],
   },
   {
     name: "io-flood",
-    title: "I/O flood: fio, 2 jobs writing 512 MiB each (O_DIRECT), 20 s at most",
+    title: "I/O flood: fio, 2 jobs writing 2 GiB each (O_DIRECT), 20 s at most",
     kind: "io",
     benign: false,
     memoryLimitBytes: 2 * GiB,
     pidsMax: 4096,
     boundS: 22,
-    runs: { baseline: 1, hosa: 2 },
+    runs: { baseline: 1, hosa: 1 },
     command: (ctx) => [
       "fio",
       "--name=flood",
       `--directory=${ctx.dir}`,
       "--rw=write",
       "--bs=1M",
-      "--size=512M",
+      "--size=2G",
       "--numjobs=2",
       "--direct=1",
       "--runtime=20",
@@ -133,7 +140,7 @@ export const SCENARIOS: Scenario[] = [
     memoryLimitBytes: 2 * GiB,
     pidsMax: 4096,
     boundS: 16,
-    runs: { baseline: 1, hosa: 2 },
+    runs: { baseline: 1, hosa: 1 },
     command: async (ctx) => {
       const server = ctx.sideCgroup("conn-server");
       const p = Bun.spawn(argvInCgroup(server, [ctx.tools.bun, `${ctx.tools.benchDir}/scenarios/conn-server.ts`, "0"]), {
