@@ -51,16 +51,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Wait until everything written to a pipe has left: process.exit() would cut it short. */
-function drain(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => {
-    if (!stream.writable) return resolve();
-    stream.write("", () => resolve());
-  });
-}
-
 if (import.meta.main) {
   const code = await main(process.argv.slice(2));
-  await Promise.all([drain(process.stdout), drain(process.stderr)]);
-  process.exit(code);
+  // Let the event loop end by itself: process.exit() now would cut short
+  // what is still queued for a pipe. Nothing should be left running; if
+  // something is, the unref'd timer ends the process anyway.
+  process.exitCode = code;
+  setTimeout(() => process.exit(code), 5000).unref();
 }
