@@ -1,0 +1,155 @@
+// Issue 5's scenario with the real agent on this host's cgroups (v1/hybrid
+// here; the pure v2 run is test/guest/leak-v2.test.ts): a process leaking
+// 50 MB/s in its own memory cgroup (2 GiB limit) is contained by `hosa run
+// --act` within seconds, not killed, its neighbour untouched, and every value
+// hosa changed is back once the episode is over.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hosaExe, tempDir } from "../harness.ts";
+import { ChildCgroups, compileLeaker, hybrid, isRoot, ownCgroup, read } from "../respond/helpers.ts";
+
+setDefaultTimeout(180_000);
+
+const cg = new ChildCgroups();
+let tmp: ReturnType<typeof tempDir>;
+let agent: ReturnType<typeof Bun.spawn> | null = null;
+let leaker: ReturnType<typeof Bun.spawn> | null = null;
+
+interface LogEntry {
+  kind: string;
+  timestamp: string;
+  level: number;
+  target_cgroup?: string | null;
+  action?: string | null;
+  outcome?: string;
+}
+
+function logEntries(path: string): LogEntry[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, "utf8")
+    .split("\n")
+    .filter((l) => l.endsWith("}"))
+    .map((l) => JSON.parse(l));
+}
+
+async function until<T>(what: string, timeoutMs: number, f: () => T | undefined | null | false): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = f();
+    if (v) return v;
+    await Bun.sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+beforeAll(() => {
+  tmp = tempDir("hosa-e2e-");
+});
+afterAll(async () => {
+  leaker?.kill("SIGKILL");
+  agent?.kill("SIGKILL");
+  await agent?.exited;
+  await cg.cleanup();
+  if (!process.env.HOSA_KEEP) tmp.cleanup();
+  else console.log(`kept ${tmp.dir}`);
+});
+
+describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1 memory controller)", () => {
+  test("50 MB/s leak: contained in seconds, alive, neighbour untouched, all restored", async () => {
+    const parent = cg.create("memory", `hosa-e2e-${process.pid}`);
+    const leak = cg.create("memory", `hosa-e2e-${process.pid}/leak`);
+    const neighbour = cg.create("memory", `hosa-e2e-${process.pid}/neighbour`);
+    const leakDir = cg.dir("memory", leak);
+    const nbDir = cg.dir("memory", neighbour);
+    writeFileSync(`${leakDir}/memory.limit_in_bytes`, String(2 * 2 ** 30));
+    writeFileSync(`${nbDir}/memory.limit_in_bytes`, String(2 ** 30));
+    const leakBefore = { limit: read(`${leakDir}/memory.limit_in_bytes`), oom: read(`${leakDir}/memory.oom_control`) };
+    const nbBefore = { limit: read(`${nbDir}/memory.limit_in_bytes`), oom: read(`${nbDir}/memory.oom_control`) };
+
+    // hosa may act only inside the cgroup this test created.
+    const cfg = join(tmp.dir, "hosa.toml");
+    const log = join(tmp.dir, "decisions.log");
+    writeFileSync(
+      cfg,
+      [
+        "[paths]",
+        `state_dir = "${tmp.dir}/state"`,
+        `log_file = "${log}"`,
+        "[engine]",
+        "calibration_s = 15",
+        "hold_s = [1, 2, 3, 4]",
+        "[respond]",
+        'mode = "act"',
+        "relax_s = 2",
+        `cgroup_scope = "${parent}"`,
+        "[report]",
+        'metrics_listen = "127.0.0.1:0"',
+        "",
+      ].join("\n"),
+    );
+    const exe = compileLeaker(tmp.dir);
+    const cal = Bun.spawnSync([hosaExe(), "-c", cfg, "calibrate", "--duration", "15s"], { stderr: "pipe" });
+    expect(cal.exitCode).toBe(0);
+
+    agent = Bun.spawn([hosaExe(), "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
+    let agentErr = "";
+    void (async () => {
+      for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) agentErr += new TextDecoder().decode(chunk);
+    })();
+    await until("the agent to start", 30_000, () => agentErr.includes("running on"));
+    await Bun.sleep(2000);
+
+    const leakStartMs = Date.now();
+    leaker = Bun.spawn(["sh", "-c", `echo $$ > ${leakDir}/cgroup.procs && exec ${exe} --rate-mb 50 --max-mb 1800 --hold`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    });
+    // Contained: the first applied memory action on the leaking cgroup.
+    const contained = await until("containment of the leak", 30_000, () =>
+      logEntries(log).find((e) => e.kind === "action" && e.target_cgroup === leak && /^memory\./.test(e.action ?? "") && e.outcome === "applied"),
+    );
+    const containS = (Date.parse(contained.timestamp) - leakStartMs) / 1000;
+    const detected = logEntries(log).find((e) => e.kind === "level" && e.level >= 1 && Date.parse(e.timestamp) >= leakStartMs);
+    const usage = () => Number(read(`${leakDir}/memory.usage_in_bytes`));
+    // Growth after containment, over 3 s.
+    await Bun.sleep(1000);
+    const u0 = usage();
+    await Bun.sleep(3000);
+    const afterMBps = (usage() - u0) / 2 ** 20 / 3;
+    console.log(
+      `leak e2e (v1): detected ${detected ? ((Date.parse(detected.timestamp) - leakStartMs) / 1000).toFixed(2) : "?"} s, ` +
+        `contained ${containS.toFixed(2)} s after the leak started; growth 50 MB/s before, ${afterMBps.toFixed(1)} MiB/s after`,
+    );
+    expect(containS).toBeLessThan(10);
+    expect(afterMBps).toBeLessThan(0.2 * 50);
+    // Alive, never OOM-killed.
+    expect(leaker.exitCode).toBeNull();
+    process.kill(leaker.pid, 0);
+    expect(read(`${leakDir}/memory.oom_control`)).toMatch(/oom_kill 0/);
+    // The neighbour's values never changed.
+    expect(read(`${nbDir}/memory.limit_in_bytes`)).toBe(nbBefore.limit);
+    expect(read(`${nbDir}/memory.oom_control`)).toBe(nbBefore.oom);
+
+    // The leak ends; hosa de-escalates (short holds in this config) and restores.
+    leaker.kill("SIGKILL");
+    await leaker.exited;
+    leaker = null;
+    const restored = await until("the leak cgroup's values restored", 90_000, () => {
+      const limit = read(`${leakDir}/memory.limit_in_bytes`);
+      const oom = read(`${leakDir}/memory.oom_control`);
+      return limit === leakBefore.limit && oom.split("\n")[0] === leakBefore.oom.split("\n")[0] ? true : undefined;
+    }).catch(() => false);
+    agent.kill("SIGTERM");
+    expect(await agent.exited).toBe(0);
+    agent = null;
+    // Restored by de-escalation, or at the latest by the clean stop.
+    expect(read(`${leakDir}/memory.limit_in_bytes`)).toBe(leakBefore.limit);
+    expect(read(`${leakDir}/memory.oom_control`).split("\n")[0]).toBe(leakBefore.oom.split("\n")[0]);
+    expect(read(`${nbDir}/memory.limit_in_bytes`)).toBe(nbBefore.limit);
+    console.log(`leak e2e (v1): values restored by ${restored ? "de-escalation" : "the clean stop"}`);
+    // Every action is in the hash-chained log.
+    const v = Bun.spawnSync([hosaExe(), "-c", cfg, "audit", "verify", log]);
+    expect(v.exitCode).toBe(0);
+  });
+});
