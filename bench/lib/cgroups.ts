@@ -109,9 +109,23 @@ export class BenchCgroup {
       memoryBytes: num(this.read("memory", "memory.usage_in_bytes")),
       cpuUsageNs: num(this.read("cpuacct", "cpuacct.usage")),
       pids: num(this.read("pids", "pids.current")),
-      ioBytes: io ? Number(io[1]) : 0,
+      // v1 blkio reads 0 on this hybrid 6.18 host: the live processes' /proc/<pid>/io then stands in.
+      ioBytes: io && Number(io[1]) > 0 ? Number(io[1]) : this.procIoBytes(),
       oomKills: this.oomKills(),
     };
+  }
+
+  /** Bytes read and written to storage by the processes now inside (man 5 proc: read_bytes, write_bytes). */
+  procIoBytes(): number {
+    let sum = 0;
+    for (const l of this.read("memory", "cgroup.procs").split("\n")) {
+      if (!l.trim()) continue;
+      try {
+        const t = readFileSync(`/proc/${l.trim()}/io`, "utf8");
+        sum += Number(/^read_bytes: (\d+)/m.exec(t)?.[1] ?? 0) + Number(/^write_bytes: (\d+)/m.exec(t)?.[1] ?? 0);
+      } catch {}
+    }
+    return sum;
   }
 
   /** SIGKILL every process left inside (all were started by the benchmark), then remove the directories. */
