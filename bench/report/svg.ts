@@ -105,6 +105,12 @@ export function timelineSvg(s: Scenario, runs: RunRecord[], neverNotes: string[]
     out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y(limitMiB).toFixed(1)}" y2="${y(limitMiB).toFixed(1)}" stroke="#333" stroke-dasharray="2,3"/>`);
     out.push(`<text x="${M.left + 4}" y="${(y(limitMiB) - 4).toFixed(1)}" fill="#333">${s.kind === "memory" ? "memory.limit_in_bytes" : "pids.max"}</text>`);
   }
+  if (s.kind === "memory" && picks.some((r) => r.watchedByPrometheus)) {
+    const ruleLimit = s.alertLimitBytes ?? s.memoryLimitBytes;
+    const yr = y((0.8 * ruleLimit) / 1048576);
+    out.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${yr.toFixed(1)}" y2="${yr.toFixed(1)}" stroke="${COLOURS.prometheus}" stroke-dasharray="1,4"/>`);
+    out.push(`<text x="${M.left + 4}" y="${(yr - 4).toFixed(1)}" fill="${COLOURS.prometheus}">Prometheus rule: 80 % of ${(ruleLimit / 1073741824).toFixed(0)} GiB</text>`);
+  }
   if (tMin < 0) out.push(`<line x1="${x(0)}" x2="${x(0)}" y1="${M.top}" y2="${M.top + ph}" stroke="#333"/>`);
   for (const se of series) {
     if (se.points.length < 2) continue;
