@@ -3,7 +3,8 @@
 // cgroup is contained by `hosa run` with memory.high, not killed, its
 // neighbour untouched, and every value is back once the leak stops.
 import { describe, expect, test } from "bun:test";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { bootGuest, compileStatic, guestSkipReason, type GuestRun, numberResult, REPO_ROOT, tail } from "./boot.ts";
 
 const skip = guestSkipReason();
@@ -39,7 +40,12 @@ function rateMbPerS(points: Point[]): number {
 describe.skipIf(skip !== undefined)("hosa run contains a leak on pure cgroup v2", () => {
   test("a 50 MB/s leak gets memory.high within seconds, slows below 20 %, lives, and everything is restored", async () => {
     const leaker = compileStatic(join(REPO_ROOT, "bench/leaker.c"), "leaker");
-    const run = await bootGuest(join(REPO_ROOT, "test/guest/leak.guest.sh"), [leaker], { timeoutS: 240 });
+    let run: GuestRun;
+    try {
+      run = await bootGuest(join(REPO_ROOT, "test/guest/leak.guest.sh"), [leaker], { timeoutS: 240 });
+    } finally {
+      rmSync(dirname(leaker), { recursive: true, force: true });
+    }
     const why = tail(run, 80);
     expect(run.exitCode, why).toBe(0);
     expect(run.results.get("hosa_started"), why).toBe("1");
@@ -77,7 +83,9 @@ describe.skipIf(skip !== undefined)("hosa run contains a leak on pure cgroup v2"
     );
 
     // Containment: hosa wrote memory.high on the leak, and says so in its log.
-    expect(containedMs, why).toBeLessThanOrEqual(5000);
+    // About 2 s on hardware (issue 5); TCG runs the guest several times
+    // slower (1.0-3.9 s measured here), hence 6 s.
+    expect(containedMs, why).toBeLessThanOrEqual(6000);
     expect(memoryHighOnLeak, decode(run, "decisions_b64").slice(-3000)).toBeDefined();
     expect(onNeighbour).toEqual([]);
     expect(rateBefore).toBeGreaterThan(25);
