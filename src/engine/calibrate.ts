@@ -7,7 +7,7 @@ import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
-import { Mahalanobis } from "./mahalanobis.ts";
+import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { median3 } from "./median.ts";
 import type { Baseline, DimensionSpec, DmTail, Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
@@ -69,7 +69,7 @@ export class Calibrator {
     for (let i = 0; i < count; i++) welford.update(this.values.subarray(i * n, (i + 1) * n));
     const covariance = welford.covariance();
 
-    const maha = new Mahalanobis(n, { shrinkage: cfg.shrinkage, stdFloorRel: cfg.stdFloorRel, stdFloorAbs: cfg.stdFloorAbs });
+    const maha = new Mahalanobis(n, mahalanobisOptions(cfg, this.dims));
     maha.factor(welford.mean, covariance);
     // Prime the smoothing at the mean raw distance, as the engine primes it at dmMean.
     let rawSum = 0;
@@ -101,8 +101,9 @@ export class Calibrator {
     const s = cfg.thresholdSigmas;
     const tail = fitTail(smoothed);
     const p = cfg.floorTailProbabilities;
+    const floors = cfg.thresholdFloors ?? [];
     const theta = (k: number) => {
-      const formula = dmMean + s[k] * dmStd;
+      const formula = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
       if (!tail || !(k < p.length)) return formula;
       return Math.max(formula, tailQuantile(tail, p[k]));
     };

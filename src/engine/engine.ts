@@ -58,7 +58,7 @@ import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
-import { Mahalanobis } from "./mahalanobis.ts";
+import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { median3 } from "./median.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
@@ -128,6 +128,13 @@ export interface EngineConfig {
    * document 004's "kσ" promises; empty disables the floors.
    */
   floorTailProbabilities: number[];
+  /**
+   * Absolute floors of θ1..θ4. D_M is counted in standard deviations, and
+   * with the dimensions' noise floors (DimensionSpec.noiseFloor) an idle
+   * node learns a distance near 0 and a threshold just above it; a
+   * deviation under one meaningful σ is never an anomaly.
+   */
+  thresholdFloors: number[];
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -159,6 +166,7 @@ export function defaultEngineConfig(): EngineConfig {
     emergencyFactor: 3,
     holdGraceS: 2,
     floorTailProbabilities: [1e-4, 1e-5, 1e-6, 1e-7],
+    thresholdFloors: [1, 1.5, 2, 2.5],
   };
 }
 
@@ -265,7 +273,7 @@ class Engine implements EngineState {
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
     this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count);
-    this.maha = new Mahalanobis(n, { shrinkage: cfg.shrinkage, stdFloorRel: cfg.stdFloorRel, stdFloorAbs: cfg.stdFloorAbs });
+    this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
     this.maha.factor(this.welford.mean, this.covariance);
     this.shares = new Float64Array(n);

@@ -3,6 +3,7 @@
 // on preallocated buffers. Σ⁻¹ is never formed: an explicit inverse loses
 // about twice the digits of a factorisation on ill-conditioned matrices
 // (Higham, "Accuracy and Stability of Numerical Algorithms", §14.1).
+import type { DimensionSpec } from "./types.ts";
 
 export interface MahalanobisOptions {
   /** Weight in [0, 1] of the diagonal target: Σ' = (1−s)·Σ + s·diag(Σ). */
@@ -11,6 +12,20 @@ export interface MahalanobisOptions {
   stdFloorRel: number;
   /** Smallest standard deviation in the dimension's own unit, for a dimension stuck at 0. */
   stdFloorAbs: number;
+  /** Per-dimension floors (DimensionSpec.noiseFloor / noiseFloorRel); the larger of these and the global ones wins. */
+  dimFloorAbs?: ArrayLike<number>;
+  dimFloorRel?: ArrayLike<number>;
+}
+
+/** The distance's regularisation for these dimensions: the global floors and each dimension's own noise floor. */
+export function mahalanobisOptions(cfg: { shrinkage: number; stdFloorRel: number; stdFloorAbs: number }, dims: readonly DimensionSpec[]): MahalanobisOptions {
+  return {
+    shrinkage: cfg.shrinkage,
+    stdFloorRel: cfg.stdFloorRel,
+    stdFloorAbs: cfg.stdFloorAbs,
+    dimFloorAbs: Float64Array.from(dims, (d) => d.noiseFloor ?? 0),
+    dimFloorRel: Float64Array.from(dims, (d) => d.noiseFloorRel ?? 0),
+  };
 }
 
 /** Pivots below this fraction of their diagonal are rank deficiency (collinear dimensions), not data. */
@@ -59,8 +74,11 @@ export class Mahalanobis {
       this.mean[j] = m;
       // Floor the diagonal relative to the dimension's scale: a constant
       // dimension has variance 0, and Cholesky of a singular matrix divides by 0.
-      const fr = floorRel * Math.abs(m);
-      const floor = fr > floorAbs ? fr * fr : floorAbs * floorAbs;
+      const dimRel = this.opts.dimFloorRel?.[j] ?? 0;
+      const dimAbs = this.opts.dimFloorAbs?.[j] ?? 0;
+      const fr = (dimRel > floorRel ? dimRel : floorRel) * Math.abs(m);
+      const fa = dimAbs > floorAbs ? dimAbs : floorAbs;
+      const floor = fr > fa ? fr * fr : fa * fa;
       const v = covariance[j * n + j];
       const kept = v > floor ? v : floor;
       this.variance[j] = kept;

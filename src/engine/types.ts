@@ -20,6 +20,15 @@ export interface DimensionSpec {
   capacity?: number;
   /** Dimensions whose explosion means the node may spread the problem (forks, new outbound connections). */
   propagation?: boolean;
+  /**
+   * The smallest standard deviation that means something for this dimension:
+   * `noiseFloor` in its own unit, `noiseFloorRel` as a fraction of its mean
+   * (the larger wins). On an idle node a dimension barely moves while the
+   * baseline is learned; without a floor, hosa's own few megabytes or one
+   * fork later read as dozens of σ.
+   */
+  noiseFloor?: number;
+  noiseFloorRel?: number;
 }
 
 /** One tick of the node: time in seconds (any monotonic origin) and the vector in `dims` order. */

@@ -56,6 +56,8 @@ function headerFromProto(h: Header, path: string): RecordingHeader {
     const spec: DimensionSpec = { name: d.name, unit: d.unit, loadSign: Math.sign(d.loadSign) as 1 | -1 | 0 };
     if (d.capacity > 0) spec.capacity = d.capacity;
     if (d.propagation) spec.propagation = true;
+    if (d.noiseFloor > 0) spec.noiseFloor = d.noiseFloor;
+    if (d.noiseFloorRel > 0) spec.noiseFloorRel = d.noiseFloorRel;
     return spec;
   });
   const n = h.node;
@@ -183,6 +185,8 @@ export class ProtoRecordingWriter {
         loadSign: d.loadSign,
         capacity: d.capacity ?? 0,
         propagation: d.propagation ?? false,
+        noiseFloor: d.noiseFloor ?? 0,
+        noiseFloorRel: d.noiseFloorRel ?? 0,
       })),
       node: header.node
         ? { ...header.node, memoryBytes: BigInt(Math.round(header.node.memoryBytes)) }

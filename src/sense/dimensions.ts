@@ -5,8 +5,22 @@ import type { DimensionSpec } from "../engine/types.ts";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
 
+/**
+ * The smallest spread that means something, by unit (DimensionSpec.noiseFloor):
+ * a percentage point of a ratio, 32 MiB of memory, a few events per second
+ * (at a 10 ms tick one event already reads as 100/s), 5 % of a rate's mean.
+ */
+const FLOOR: Record<string, Pick<DimensionSpec, "noiseFloor" | "noiseFloorRel">> = {
+  ratio: { noiseFloor: 0.01 },
+  bytes: { noiseFloor: 32 * 2 ** 20, noiseFloorRel: 0.005 },
+  "1/s": { noiseFloor: 20, noiseFloorRel: 0.05 },
+  us: { noiseFloor: 20, noiseFloorRel: 0.05 },
+  "bytes/s": { noiseFloor: 64 * 1024, noiseFloorRel: 0.05 },
+  count: { noiseFloor: 1, noiseFloorRel: 0.05 },
+};
+
 /** Every dimension the live source knows how to compute. */
-export const ALL_DIMENSIONS: readonly DimensionSpec[] = [
+export const ALL_DIMENSIONS: readonly DimensionSpec[] = ([
   { name: "cpu_busy_ratio", unit: "ratio", loadSign: 1 },
   { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 },
   { name: "mem_available_bytes", unit: "bytes", loadSign: -1 },
@@ -37,7 +51,7 @@ export const ALL_DIMENSIONS: readonly DimensionSpec[] = [
   { name: "tcp_established", unit: "count", loadSign: 1 },
   { name: "procs_running", unit: "count", loadSign: 1 },
   { name: "procs_blocked", unit: "count", loadSign: 1 },
-];
+] as DimensionSpec[]).map((d) => ({ ...FLOOR[d.unit], ...d }));
 
 /** The default state vector (issue 4): CPU, memory, PSI, scheduler, faults, allocation, block I/O, network, TCP, forks. */
 export const DEFAULT_DIMENSION_NAMES: readonly string[] = [
