@@ -18,7 +18,6 @@ export interface HosaConfig {
     stateDir: string;
     logFile: string;
     baseline: string;
-    socket: string;
   };
   sense: {
     tickMs: number;
@@ -80,7 +79,6 @@ export function defaultConfig(): HosaConfig {
       stateDir: "/var/lib/hosa",
       logFile: "/var/log/hosa/decisions.log",
       baseline: "",
-      socket: "",
     },
     sense: {
       tickMs: 100,
@@ -130,11 +128,6 @@ export function defaultConfig(): HosaConfig {
 export function baselinePath(cfg: HosaConfig): string {
   return cfg.paths.baseline || `${cfg.paths.stateDir}/baseline.json`;
 }
-export function socketPath(cfg: HosaConfig): string {
-  return cfg.paths.socket || `${cfg.paths.stateDir}/hosa.sock`;
-}
-
-const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
 function lineOf(text: string, key: string): number {
   const lines = text.split("\n");
@@ -238,4 +231,3 @@ export async function loadConfig(path: string | undefined): Promise<HosaConfig> 
   return parseConfig(text, file);
 }
 
-export { snake };
