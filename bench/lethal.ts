@@ -6,7 +6,7 @@
 // One progress line per run with a time estimate; every run is bounded and
 // cleans up after itself; the results (tables, machine, versions, SVG
 // timelines) are generated into --out and --figures.
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { dirname, relative, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
@@ -26,7 +26,7 @@ import { replayLatency, type ReplayLatency } from "./replay-episodes.ts";
 import { neverNotes, resultsMarkdown, type SuiteReport } from "./report/results.ts";
 import { timelineSvg } from "./report/svg.ts";
 import { findScenario, type Scenario, SCENARIOS } from "./scenarios/index.ts";
-import { hosaVersion } from "./systems/hosa.ts";
+import { HOSA_BIN, hosaVersion } from "./systems/hosa.ts";
 import { daemonVersions } from "./systems/oom-daemons.ts";
 import { prometheusVersions, SCRAPE_INTERVAL_S } from "./systems/prometheus.ts";
 import { fmt } from "./lib/stats.ts";
@@ -135,8 +135,13 @@ async function versions(): Promise<Record<string, string>> {
       return "not installed";
     }
   };
+  const commit = tool(["git", "-C", REPO_DIR, "rev-parse", "--short", "HEAD"], /^(\w+)/);
+  let built = "";
+  try {
+    built = `, ${HOSA_BIN.replace(`${REPO_DIR}/`, "")} built ${statSync(HOSA_BIN).mtime.toISOString()}`;
+  } catch {}
   return {
-    hosa: await hosaVersion(),
+    hosa: `${await hosaVersion()} (git ${commit}${built})`,
     bun: Bun.version,
     ...(await prometheusVersions()),
     ...(await daemonVersions()),
