@@ -174,7 +174,7 @@ if (JSON_OUT) {
 async function measureAlarms(root: string): Promise<{ text: string; [k: string]: unknown }> {
   const cal = await import(`${root}/src/engine/calibrate.ts`);
   const eng = await import(`${root}/src/engine/engine.ts`);
-  const { gaussian, prng: mulberry } = await import("../test/engine/prng.ts");
+  const { gaussian, prng: mulberry } = await import("../test/prng.ts");
   const { leakRecording, synthDims } = await import("../test/recordings/synthetic.ts");
   const cfg = eng.defaultEngineConfig();
   const iidDims = Array.from({ length: 8 }, (_, j) => ({ name: `d${j}`, unit: "1", loadSign: 1 as const }));

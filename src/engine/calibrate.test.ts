@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
-import { gaussian, prng } from "../../test/engine/prng.ts";
+import { gaussian, prng } from "../../test/prng.ts";
 import { calibrate, Calibrator, fitTail, tailQuantile } from "./calibrate.ts";
 import { createEngine, defaultEngineConfig, step } from "./engine.ts";
 import type { DimensionSpec, Sample } from "./types.ts";

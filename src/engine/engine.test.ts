@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { defaultConfig } from "../config.ts";
 import { EXIT } from "../cli/exit-codes.ts";
 import { HosaError } from "../errors.ts";
-import { gaussian, prng } from "../../test/engine/prng.ts";
+import { gaussian, prng } from "../../test/prng.ts";
 import {
   createEngine,
   currentLevel,

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { prng } from "../../test/engine/prng.ts";
+import { prng } from "../../test/prng.ts";
 import { Ewma, ewmaAlpha } from "./ewma.ts";
 
 describe("Ewma", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { gaussian, prng } from "../../test/engine/prng.ts";
+import { gaussian, prng } from "../../test/prng.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Mahalanobis } from "./mahalanobis.ts";
 import type { Contribution } from "./types.ts";

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { gaussian, prng } from "../../test/engine/prng.ts";
+import { gaussian, prng } from "../../test/prng.ts";
 import { Welford } from "./welford.ts";
 
 /** Two-pass reference: mean first, then Σ(x−μ)(x−μ)ᵀ / (n−1). */

@@ -3,7 +3,7 @@ import { Calibrator } from "../../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step } from "../../src/engine/engine.ts";
 import type { DimensionSpec } from "../../src/engine/types.ts";
 import { ALL_DIMENSIONS } from "../../src/sense/dimensions.ts";
-import { prng } from "./prng.ts";
+import { prng } from "../prng.ts";
 
 // An idle node: memory moves by a few hundred kilobytes while the baseline is
 // learned. Then the agent itself (or a cron job) takes 8 MiB more.

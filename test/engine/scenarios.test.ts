@@ -9,7 +9,7 @@ import { calibrate } from "../../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, snapshotDecision, step } from "../../src/engine/engine.ts";
 import type { Decision, DimensionSpec, Sample } from "../../src/engine/types.ts";
 import { decisionFields } from "../../src/report/fields.ts";
-import { gaussian, prng } from "./prng.ts";
+import { gaussian, prng } from "../prng.ts";
 
 const DIMS: DimensionSpec[] = [
   { name: "cpu_busy_ratio", unit: "ratio", loadSign: 1 },

@@ -3,7 +3,7 @@
 // the CLI tests and bench/ (1M-sample replay).
 import type { DimensionSpec, Sample } from "../../src/engine/types.ts";
 import { ALL_DIMENSIONS } from "../../src/sense/dimensions.ts";
-import { normal, prng } from "../harness.ts";
+import { gaussian, prng } from "../prng.ts";
 
 export const SYNTH_DIMS = [
   "cpu_busy_ratio",
@@ -43,7 +43,7 @@ const MEM_TOTAL = 24 * 2 ** 30;
 /** Calm node, a 50 MB/s leak, then a contained plateau and recovery. Timestamps start at 1000 s. */
 export function* leakRecording(story: LeakStory = DEFAULT_STORY): Generator<Sample> {
   const r = prng(story.seed);
-  const g = normal(r);
+  const g = () => gaussian(r);
   const n = Math.round((story.calmS + story.leakS + story.afterS) / story.tickS);
   let leaked = 0;
   for (let i = 0; i < n; i++) {
