@@ -3,26 +3,15 @@
 // process, as hosa does on hybrid hosts) and its measured CPU rate drops to
 // the quota; relaxation restores -1. The hog is bounded (timeout 8 s).
 import { afterAll, expect, test } from "bun:test";
-import { rmSync } from "node:fs";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { Level } from "../../src/engine/types.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
-import { actConfig, ChildCgroups, decision, hybrid, isRoot, read, tempDir } from "./helpers.ts";
+import { actConfig, decision, hybrid, isRoot, read, tempDir, TestResources } from "./helpers.ts";
 
 const skip = !isRoot ? "needs root to create cgroups" : !hybrid ? "no v1 hierarchies here (pure v2: see the guest test)" : "";
-const cg = new ChildCgroups();
-const procs: Bun.Subprocess[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const p of procs) {
-    try {
-      p.kill("SIGKILL");
-    } catch {}
-    await p.exited;
-  }
-  await cg.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const res = new TestResources();
+const { cg, procs, dirs } = res;
+afterAll(() => res.cleanup());
 
 const CPU_DOMINANT = [
   { dim: "cpu_busy_ratio", share: 0.8 },

@@ -1,6 +1,6 @@
 // Shared by the response tests: child cgroups under this process's own
 // cgroups (per controller, from /proc/self/cgroup), the leaker, decisions.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig, type HosaConfig } from "../../src/config.ts";
@@ -58,6 +58,25 @@ export class ChildCgroups {
         }
       }
     }
+  }
+}
+
+/** What a response test started and made: its processes (continued then killed), cgroups and temp dirs. */
+export class TestResources {
+  readonly cg = new ChildCgroups();
+  readonly procs: Bun.Subprocess[] = [];
+  readonly dirs: string[] = [];
+  async cleanup(): Promise<void> {
+    for (const p of this.procs) {
+      try {
+        // A stopped process must be continued for SIGKILL to reap it promptly.
+        process.kill(p.pid, "SIGCONT");
+        p.kill("SIGKILL");
+      } catch {}
+      await p.exited;
+    }
+    await this.cg.cleanup();
+    for (const d of this.dirs) rmSync(d, { recursive: true, force: true });
   }
 }
 

@@ -1,30 +1,20 @@
 // The action journal: crash safety on a real cgroup (a responder process is
 // SIGKILLed while a limit is applied, a new start restores it), damaged lines,
 // and values an operator changed meanwhile (left alone, and said so).
-import { afterAll, beforeAll, expect, test } from "bun:test";
-import { appendFileSync, cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { afterAll, expect, test } from "bun:test";
+import { appendFileSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import { recoverFromJournal } from "../../src/respond/restore.ts";
 import type { Level } from "../../src/engine/types.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
-import { actConfig, ChildCgroups, compileLeaker, decision, hybrid, isRoot, read, tempDir } from "./helpers.ts";
+import { actConfig, compileLeaker, decision, hybrid, isRoot, read, tempDir, TestResources } from "./helpers.ts";
 
 const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
-const cg = new ChildCgroups();
-const procs: Bun.Subprocess[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const p of procs) {
-    try {
-      p.kill("SIGKILL");
-    } catch {}
-    await p.exited;
-  }
-  await cg.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const res = new TestResources();
+const { cg, procs, dirs } = res;
+afterAll(() => res.cleanup());
 
 const usage = (t: number): CgroupUsage[] => [
   { path: "/workload/leak", memoryBytes: 500e6 + t * 50e6, cpuUsageUs: 0, ioBytes: 0, pids: 1 },

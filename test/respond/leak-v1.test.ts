@@ -4,22 +4,21 @@
 // back down with real CgroupUsage read from the cgroups. Pure cgroup v2 runs
 // in the QEMU guest (scripts/guest.sh); its code paths have fixture tests here.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { detectCgroupLayout, readCgroupUsage } from "../../src/sense/cgroups.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { ActionRecord } from "../../src/respond/types.ts";
 import type { Level } from "../../src/engine/types.ts";
-import { actConfig, ChildCgroups, compileLeaker, decision, hybrid, isRoot, read, tempDir } from "./helpers.ts";
+import { actConfig, compileLeaker, decision, hybrid, isRoot, read, tempDir, TestResources } from "./helpers.ts";
 
 const skip = !isRoot ? "needs root to create cgroups" : !hybrid ? "this host has no v1 memory hierarchy (pure v2: see the guest test)" : "";
-const cg = new ChildCgroups();
+const res = new TestResources();
+const { cg, procs, dirs } = res;
 const tag = `h4leak-${process.pid}`;
 let dir = "";
 let leaker = "";
 let leak = { mem: "", cpu: "", frz: "" };
 let nb = { mem: "", cpu: "", frz: "" };
-const procs: Bun.Subprocess[] = [];
-const dirs: string[] = [];
 
 beforeAll(() => {
   if (skip) return;
@@ -31,17 +30,7 @@ beforeAll(() => {
   Bun.write(`${cg.dir("memory", leak.mem)}/memory.limit_in_bytes`, String(2 * 1024 ** 3));
 });
 
-afterAll(async () => {
-  for (const p of procs) {
-    try {
-      process.kill(p.pid, "SIGCONT");
-      p.kill("SIGKILL");
-    } catch {}
-    await p.exited;
-  }
-  await cg.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+afterAll(() => res.cleanup());
 
 /** Start a command inside the given child cgroups (it joins them before exec). */
 function spawnIn(groups: { mem: string; cpu: string; frz: string }, argv: string[]): Bun.Subprocess<"ignore", "pipe", "pipe"> {

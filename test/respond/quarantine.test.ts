@@ -4,26 +4,15 @@
 // on 127.0.0.1 that stands in for an API server (it speaks GET/PATCH node
 // and POST event, the calls hosa makes).
 import { afterAll, expect, test } from "bun:test";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { checkWatchdog, manualQuarantine, readQuarantineState, releaseQuarantine } from "../../src/respond/quarantine.ts";
 import { runHosa } from "../harness.ts";
-import { actConfig, ChildCgroups, hybrid, isRoot, tempDir } from "./helpers.ts";
+import { actConfig, hybrid, isRoot, tempDir, TestResources } from "./helpers.ts";
 
-const cg = new ChildCgroups();
-const procs: Bun.Subprocess[] = [];
-const dirs: string[] = [];
-afterAll(async () => {
-  for (const p of procs) {
-    try {
-      process.kill(p.pid, "SIGCONT");
-      p.kill("SIGKILL");
-    } catch {}
-    await p.exited;
-  }
-  await cg.cleanup();
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const res = new TestResources();
+const { cg, procs, dirs } = res;
+afterAll(() => res.cleanup());
 
 /** Process state letter from /proc/<pid>/stat: T when stopped. */
 const stateOf = (pid: number) => {

@@ -3,7 +3,7 @@
 // module's real attach is tested in xdp.test.ts, in network namespaces); the
 // process stopped at Level 5 is real, started by this test.
 import { afterAll, expect, test } from "bun:test";
-import { cpSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
 import { Journal } from "../../src/respond/journal.ts";
@@ -12,21 +12,12 @@ import { createResponder } from "../../src/respond/responder.ts";
 import type { XdpControl } from "../../src/respond/restore.ts";
 import type { Level } from "../../src/engine/types.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
-import { actConfig, decision, tempDir } from "./helpers.ts";
+import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
 
 const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
-const dirs: string[] = [];
-const procs: Bun.Subprocess[] = [];
-afterAll(async () => {
-  for (const p of procs) {
-    try {
-      process.kill(p.pid, "SIGCONT");
-      p.kill("SIGKILL");
-    } catch {}
-    await p.exited;
-  }
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const res = new TestResources();
+const { procs, dirs } = res;
+afterAll(() => res.cleanup());
 
 function recordingXdp() {
   const calls: string[] = [];
