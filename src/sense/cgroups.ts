@@ -199,6 +199,33 @@ function countLines(text: string | undefined): number {
   return n;
 }
 
+/**
+ * A cgroup's memory limit in bytes, Infinity when it has none: v1
+ * `memory.limit_in_bytes` (a huge page-rounded number means none), v2 the
+ * lower of `memory.max` and `memory.high` ("max" means none).
+ */
+export function readMemoryLimit(layout: CgroupLayout, path: string): number {
+  if (!layout.attributionRoot) return Infinity;
+  const dir = layout.attributionRoot + path;
+  if (layout.version === "v2") {
+    let limit = Infinity;
+    for (const f of [CGROUP_V2.memoryMax, CGROUP_V2.memoryHigh]) {
+      const t = readText(`${dir}/${f}`)?.trim();
+      const v = t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+      if (Number.isFinite(v) && v < limit) limit = v;
+    }
+    return limit;
+  }
+  const v = readNumber(`${dir}/${CGROUP_V1.memoryLimit}`);
+  return Number.isFinite(v) && v < 2 ** 60 ? v : Infinity;
+}
+
+/** A cgroup's charged memory (v2 memory.current, v1 memory.usage_in_bytes), NaN when unreadable. */
+export function readMemoryUsage(layout: CgroupLayout, path: string): number {
+  if (!layout.attributionRoot) return NaN;
+  return readNumber(`${layout.attributionRoot}${path}/${layout.version === "v2" ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage}`);
+}
+
 /** The kernfs id of a cgroup directory (its inode number), which BPF's cgroup ids equal; 0 when it cannot be read. */
 export function cgroupId(layout: CgroupLayout, path: string): number {
   try {

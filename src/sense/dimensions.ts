@@ -38,6 +38,9 @@ export const ALL_DIMENSIONS: readonly DimensionSpec[] = ([
   { name: "tcp_retrans_per_s", unit: "1/s", loadSign: 1 },
   { name: "tcp_active_opens_per_s", unit: "1/s", loadSign: 1, propagation: true },
   { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true },
+  // The cgroup closest to its own memory limit: a leak inside a 2 GiB limit
+  // is a rounding error of a 24 GiB node's memory, but it exhausts its cgroup.
+  { name: "cgroup_mem_limit_ratio", unit: "ratio", loadSign: 1, capacity: 1 },
   // Not in the default set; selectable by name.
   { name: "psi_cpu_full_ratio", unit: "ratio", loadSign: 1 },
   { name: "psi_mem_full_ratio", unit: "ratio", loadSign: 1 },
@@ -72,6 +75,7 @@ export const DEFAULT_DIMENSION_NAMES: readonly string[] = [
   "tcp_retrans_per_s",
   "tcp_active_opens_per_s",
   "forks_per_s",
+  "cgroup_mem_limit_ratio",
 ];
 
 const BY_NAME = new Map(ALL_DIMENSIONS.map((d) => [d.name, d]));

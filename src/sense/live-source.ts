@@ -24,7 +24,7 @@ import {
   parseVmstat,
 } from "./proc-parsers.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, readMemoryLimit, readMemoryUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
@@ -113,12 +113,20 @@ interface SourcePlan {
 }
 
 /** Where each dimension will come from, given whether the eBPF probes loaded (and why not), checking which /proc files can be read. */
-function planSources(cfg: HosaConfig["sense"], names: string[], ebpf: boolean, fallbackReason: string, includeLoopback: boolean, proc: ProcFs): SourcePlan {
+function planSources(
+  cfg: HosaConfig["sense"],
+  names: string[],
+  ebpf: boolean,
+  fallbackReason: string,
+  includeLoopback: boolean,
+  proc: ProcFs,
+  cgroupMemoryReadable = detectCgroupLayout(cfg.cgroupRoot).attributionRoot !== "",
+): SourcePlan {
   const want = new Set(names);
   const sources: DimensionSource[] = [];
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
-  const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes");
+  const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes") || want.has("cgroup_mem_limit_ratio");
   const needVm = want.has("major_faults_per_s") || (!ebpf && want.has("page_faults_per_s"));
   const needDisk = want.has("blk_ios_per_s") || want.has("blk_bytes_per_s") || (!ebpf && want.has("blk_latency_us"));
   const needNet = want.has("net_rx_bytes_per_s") || want.has("net_tx_bytes_per_s") || want.has("net_rx_packets_per_s") || want.has("net_tx_packets_per_s");
@@ -167,6 +175,13 @@ function planSources(cfg: HosaConfig["sense"], names: string[], ebpf: boolean, f
     else if (n.startsWith("blk_")) procSource(n, PROC.diskstats, `${cfg.procRoot}/${PROC.diskstats} (whole disks)`);
     else if (n.startsWith("net_")) procSource(n, PROC.netDev, `${cfg.procRoot}/${PROC.netDev}${includeLoopback ? "" : " without lo"}`);
     else if (n.startsWith("tcp_")) procSource(n, PROC.netSnmp, `${cfg.procRoot}/${PROC.netSnmp} Tcp`);
+    else if (n === "cgroup_mem_limit_ratio") {
+      sources.push(
+        cgroupMemoryReadable
+          ? { dim: n, source: "cgroup", detail: "highest memory usage / limit over the cgroups that have a limit" }
+          : { dim: n, source: "unavailable", detail: "no memory controller to read; reads as 0" },
+      );
+    }
   }
   const readAsZero = sources.filter((s) => fellBack.includes(s.dim) && s.source === "unavailable").map((s) => s.dim);
   const fromProc = fellBack.filter((d) => !readAsZero.includes(d));
@@ -225,7 +240,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   }
   const ebpf = probes !== undefined;
 
-  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc);
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "");
   const { sources, fallbackNotice, readable, psiFiles } = plan;
   const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
   const ok = (file: string) => readable.get(file) === "";
@@ -269,6 +284,36 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let lastT = NaN;
   let closed = false;
   const relistS = opts.cgroupRelistS ?? 1;
+  // cgroup_mem_limit_ratio: the limited cgroups are found when the cgroup
+  // list is refreshed (every relistS); between refreshes only the usage of
+  // the few closest to their limit is read, so a tick stays cheap.
+  const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
+  const LIMITED_MAX = 16;
+  let limited: { path: string; limit: number }[] = [];
+  let limitedT = NaN;
+  function refreshLimited(t: number): void {
+    const found: { path: string; limit: number; ratio: number }[] = [];
+    for (const path of listCgroups(layout, opts.cgroupScan)) {
+      const limit = readMemoryLimit(layout, path);
+      // A limit above the node's memory is no limit.
+      if (!Number.isFinite(limit) || limit <= 0 || (mem.memTotalBytes > 0 && limit >= mem.memTotalBytes)) continue;
+      const usage = readMemoryUsage(layout, path);
+      if (Number.isFinite(usage)) found.push({ path, limit, ratio: usage / limit });
+    }
+    found.sort((a, b) => b.ratio - a.ratio);
+    limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
+    limitedT = t;
+  }
+  function limitRatio(): number {
+    let max = 0;
+    for (const c of limited) {
+      const usage = readMemoryUsage(layout, c.path);
+      if (!Number.isFinite(usage)) continue;
+      const r = usage / c.limit;
+      if (r > max) max = r;
+    }
+    return max > 1 ? 1 : max;
+  }
 
   const x = new Float64Array(dims.length);
   const compute: Array<(dt: number) => number> = names.map((n) => computeFor(n));
@@ -359,6 +404,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         return () => (Number.isFinite(stat.procsRunning) ? stat.procsRunning : 0);
       case "procs_blocked":
         return () => (Number.isFinite(stat.procsBlocked) ? stat.procsBlocked : 0);
+      case "cgroup_mem_limit_ratio":
+        return () => (wantLimitRatio ? limitRatio() : 0);
       default:
         return () => 0;
     }
@@ -432,6 +479,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll();
+      if (wantLimitRatio && (Number.isNaN(limitedT) || tMonoS - limitedT >= relistS || tMonoS < limitedT)) refreshLimited(tMonoS);
       // The first read has no previous one: rates are 0 until the second.
       const dt = Number.isNaN(prevT) ? 0 : tMonoS - prevT;
       for (let i = 0; i < compute.length; i++) {

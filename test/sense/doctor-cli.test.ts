@@ -27,7 +27,7 @@ describe("hosa doctor", () => {
     expect(j.node.cgroupVersion).toBe(mountedLayout());
     expect(j.cgroups.version).toBe(mountedLayout());
     expect(j.btf.present).toBe(hasBtf);
-    expect(j.dimensions.length).toBe(17);
+    expect(j.dimensions.length).toBe(18);
     expect(j.environment.class).toBe(j.node.environmentClass);
     expect(j.checks.map((c: { name: string }) => c.name)).toEqual(["eBPF probes", "BTF", "capabilities", "cgroups", "PSI", "XDP", "dimensions", "environment"]);
     if (isRoot && hasBtf) {

@@ -19,14 +19,17 @@ function senseCfg(over: Partial<HosaConfig["sense"]>): HosaConfig["sense"] {
 const valueOf = (src: { dims: { name: string }[] }, x: Float64Array, name: string) => x[src.dims.findIndex((d) => d.name === name)];
 
 describe("dimension set", () => {
-  test("the default set is the 17 dimensions of issue 4, with units, load signs, capacity and propagation", () => {
+  test("the default set is the 17 dimensions of issue 4 and the cgroup memory-limit ratio, with units, load signs, capacity and propagation", () => {
     expect(DEFAULT_DIMENSIONS.map((d) => d.name)).toEqual([
       "cpu_busy_ratio", "mem_used_ratio", "mem_available_bytes", "psi_cpu_some_ratio", "psi_mem_some_ratio", "psi_io_some_ratio",
       "sched_wakeups_per_s", "runq_latency_us", "page_faults_per_s", "alloc_syscalls_per_s", "blk_ios_per_s", "blk_latency_us",
       "net_rx_bytes_per_s", "net_tx_bytes_per_s", "tcp_retrans_per_s", "tcp_active_opens_per_s", "forks_per_s",
+      "cgroup_mem_limit_ratio",
     ]);
+
     const by = (n: string) => DEFAULT_DIMENSIONS.find((d) => d.name === n)!;
     expect(by("mem_used_ratio").capacity).toBe(1);
+    expect(by("cgroup_mem_limit_ratio").capacity).toBe(1);
     expect(by("mem_available_bytes").loadSign).toBe(-1);
     expect(by("forks_per_s").propagation).toBe(true);
     expect(by("tcp_active_opens_per_s").propagation).toBe(true);
@@ -49,6 +52,26 @@ describe("dimension set", () => {
 });
 
 describe("live source on fixtures", () => {
+  test("cgroup_mem_limit_ratio is the highest usage/limit over limited cgroups, ignoring limits above the node's memory", () => {
+    const cg = `${tmp}/cg-v1`;
+    cpSync(`${FIX}/cgroupfs/v1`, cg, { recursive: true });
+    // postgres.service: 512 MiB of a 1 GiB limit; system.slice keeps its "no limit" (2^63 rounded).
+    writeFileSync(`${cg}/memory/system.slice/postgres.service/memory.limit_in_bytes`, `${2 ** 30}\n`);
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: cg, ebpf: "off", dimensions: ["cgroup_mem_limit_ratio"] }));
+    try {
+      expect(src.sources[0]).toMatchObject({ dim: "cgroup_mem_limit_ratio", source: "cgroup" });
+      expect(src.read(1).x[0]).toBe(0.5);
+      // Between refreshes only usage is re-read: the leak shows at once.
+      writeFileSync(`${cg}/memory/system.slice/postgres.service/memory.usage_in_bytes`, `${0.75 * 2 ** 30}\n`);
+      expect(src.read(1.1).x[0]).toBe(0.75);
+      // A limit larger than MemTotal (16 GB in the fixture) is no limit.
+      writeFileSync(`${cg}/memory/system.slice/postgres.service/memory.limit_in_bytes`, `${64 * 2 ** 30}\n`);
+      expect(src.read(3).x[0]).toBe(0);
+    } finally {
+      src.close();
+    }
+  });
+
   test("two reads 2 s apart give exact rates, ratios and gauges", () => {
     const root = `${tmp}/busy`;
     cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
@@ -90,6 +113,7 @@ describe("live source on fixtures", () => {
       forks_per_s: 250,
       procs_running: 4,
       procs_blocked: 1,
+      cgroup_mem_limit_ratio: 0, // the v2 fixture sets no memory.max
     };
     for (const d of src.dims) expect({ dim: d.name, v: valueOf(src, s.x, d.name) }).toEqual({ dim: d.name, v: expected[d.name] });
     expect(src.sources.find((x) => x.dim === "runq_latency_us")?.source).toBe("unavailable");
