@@ -10,6 +10,7 @@
 // detection but reported.
 import { rmSync, writeFileSync } from "node:fs";
 import { gaussian, percentile, rng } from "./lib/stats.ts";
+import { SYNTH_DIMS } from "../test/recordings/synthetic.ts";
 import { HOSA_BIN } from "./systems/hosa.ts";
 
 const TICK_S = 0.1;
@@ -18,16 +19,8 @@ const PAGE = 4096;
 const REST_S = 3;
 const LEAK_S = 15;
 
-const DIMS = [
-  "cpu_busy_ratio",
-  "mem_used_ratio",
-  "mem_available_bytes",
-  "psi_mem_some_ratio",
-  "page_faults_per_s",
-  "alloc_syscalls_per_s",
-  "blk_ios_per_s",
-  "net_rx_bytes_per_s",
-] as const;
+// The same eight dimensions as the tests' synthetic recordings.
+const DIMS = SYNTH_DIMS;
 
 export interface ReplayGroup {
   rateMbPerS: number;

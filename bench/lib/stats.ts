@@ -27,20 +27,5 @@ export function fmtS(v: number | null | undefined, never = "never"): string {
   return v === null || v === undefined || !Number.isFinite(v) ? never : `${v.toFixed(2)} s`;
 }
 
-/** Seeded PRNG (mulberry32): the synthetic recordings are the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal from a uniform source (Box-Muller). */
-export function gaussian(u: () => number): number {
-  const a = Math.max(u(), 1e-12);
-  return Math.sqrt(-2 * Math.log(a)) * Math.cos(2 * Math.PI * u());
-}
+// One seeded generator for tests and benchmarks (test/prng.ts).
+export { gaussian, prng as rng } from "../../test/prng.ts";
