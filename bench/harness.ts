@@ -402,7 +402,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     const rel = (t: number) => t - t0;
     const events: SystemEvent[] = [];
     const oomKills = cg.oomKills() - oomBefore;
-    const sig = workload.signalCode ?? null;
+    const sig = workload.signalCode == null ? null : String(workload.signalCode);
     const exitAt = exitedAtS as number | null;
     let killedBy: string | null = null;
     if (!stoppedAtBound && sig) {

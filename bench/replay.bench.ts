@@ -43,7 +43,7 @@ function time(file: string, json: boolean): { s: number; out: number } {
   const r = Bun.spawnSync(args, { stdout: json ? "pipe" : "pipe", stderr: "pipe" });
   const s = (Bun.nanoseconds() - t0) / 1e9;
   if (r.exitCode !== 0) throw new Error(`replay failed: ${r.stderr.toString()}`);
-  return { s, out: r.stdout.length };
+  return { s, out: r.stdout?.length ?? 0 };
 }
 
 const rows: string[] = [];

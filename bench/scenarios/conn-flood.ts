@@ -33,3 +33,5 @@ while ((performance.now() - start) / 1000 < seconds) {
 for (const s of sockets) s.end();
 console.log(`done open=${sockets.length} failed=${failed}`);
 process.exit(0);
+
+export {};

@@ -22,3 +22,5 @@ process.on("SIGTERM", () => {
   server.stop(true);
   process.exit(0);
 });
+
+export {};
