@@ -40,10 +40,10 @@ function time(file: string, json: boolean): { s: number; out: number } {
   const args = [exe, "replay", file, "--calibrate", "300s"];
   if (json) args.push("--json");
   const t0 = Bun.nanoseconds();
-  const r = Bun.spawnSync(args, { stdout: json ? "pipe" : "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync(args, { stdout: "pipe", stderr: "pipe" });
   const s = (Bun.nanoseconds() - t0) / 1e9;
   if (r.exitCode !== 0) throw new Error(`replay failed: ${r.stderr.toString()}`);
-  return { s, out: r.stdout?.length ?? 0 };
+  return { s, out: r.stdout.length };
 }
 
 const rows: string[] = [];
