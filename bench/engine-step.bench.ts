@@ -204,50 +204,8 @@ async function measureAlarms(root: string): Promise<{ text: string; [k: string]:
     return countHour(eng.createEngine(b, cfg), tickS, () => Float64Array.from({ length: 8 }, () => gaussian(r2)), 1000);
   }
 
-  // The correlated node of test/engine/scenarios.test.ts (a 0.2 s load memory), seed 7.
-  class Node {
-    r: () => number;
-    load = 0;
-    lastT = 0;
-    leaked = 0;
-    leakRatePerS = 0;
-    constructor(seed: number) {
-      this.r = mulberry(seed);
-    }
-    sample(t: number): Sample {
-      const dt = t - this.lastT;
-      this.lastT = t;
-      const g = () => gaussian(this.r);
-      const keep = Math.exp(-dt / 0.2);
-      this.load = this.load * keep + Math.sqrt(1 - keep * keep) * g();
-      this.leaked += this.leakRatePerS * dt;
-      const L = this.load;
-      const pressure = Math.max(0, this.leaked - 0.02) * 3;
-      return {
-        t,
-        x: Float64Array.from([
-          0.3 + 0.04 * L + 0.01 * g(),
-          0.61 + this.leaked + 0.003 * g(),
-          0.01 + pressure + 0.003 * g(),
-          0.02 + 0.01 * L + 0.004 * g(),
-          2000 + 300 * L + 100 * g() + this.leakRatePerS * 1e5,
-          1e6 + 2e5 * g(),
-          5000 + 800 * L + 150 * g(),
-          20 + 4 * g(),
-        ]),
-      };
-    }
-  }
-  const nodeDims: DimensionSpec[] = [
-    { name: "cpu_busy_ratio", unit: "ratio", loadSign: 1 },
-    { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 },
-    { name: "psi_mem_some_ratio", unit: "ratio", loadSign: 1 },
-    { name: "psi_cpu_some_ratio", unit: "ratio", loadSign: 1 },
-    { name: "page_faults_per_s", unit: "1/s", loadSign: 1 },
-    { name: "io_bytes_per_s", unit: "bytes/s", loadSign: 1 },
-    { name: "net_rx_packets_per_s", unit: "1/s", loadSign: 1 },
-    { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true },
-  ];
+  // The correlated node of test/engine/scenarios.test.ts (a 0.2 s load memory).
+  const { Node, NODE_DIMS: nodeDims } = await import("../test/engine/node-model.ts");
   const calibratedNode = (seed: number) => {
     const node = new Node(seed);
     const b = cal.calibrate(
