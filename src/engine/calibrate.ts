@@ -8,7 +8,7 @@ import { HosaError } from "../errors.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
-import { median3 } from "./median.ts";
+import { Median3 } from "./median.ts";
 import type { Baseline, DimensionSpec, DmTail, Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
 
@@ -78,8 +78,7 @@ export class Calibrator {
     const smooth = new Ewma(cfg.ewmaTauS);
     smooth.prime(rawMean);
     // The engine's median of three, primed the same way (engine.ts).
-    let prev1 = rawMean;
-    let prev2 = rawMean;
+    const median = new Median3(rawMean);
     const dmStats = new Welford(1);
     const one = new Float64Array(1);
     const smoothed = new Float64Array(count);
@@ -87,9 +86,7 @@ export class Calibrator {
       const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
       let dmIn = raw;
       if (cfg.dmMedianOf3 && i > 0 && this.times[i] > this.times[i - 1]) {
-        dmIn = median3(prev2, prev1, raw);
-        prev2 = prev1;
-        prev1 = raw;
+        dmIn = median.next(raw);
       }
       smooth.update(this.times[i], dmIn);
       one[0] = smooth.value;

@@ -59,7 +59,7 @@ import { HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
-import { median3 } from "./median.ts";
+import { Median3 } from "./median.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
@@ -249,10 +249,8 @@ class Engine implements EngineState {
   /** Start of the current excursion above the de-escalation threshold during a hold (hold grace), NaN when below. */
   aboveSinceT = NaN;
   /** The two previous raw distances, for the running median of three. */
-  dmRawPrev1 = 0;
-  dmRawPrev2 = 0;
-  icpPrev1 = 0;
-  icpPrev2 = 0;
+  dmMedian: Median3;
+  icpMedian = new Median3();
   /** Per level 1..5 (index 0 unused): start of the current unbroken run of its threshold part, NaN when it does not hold. */
   readonly escalateSinceT = new Float64Array(6).fill(NaN);
   /** Start and D̄_M at the start of the current rise of D̄_M (L1 sustained-rise rule). */
@@ -303,8 +301,7 @@ class Engine implements EngineState {
     this.dmEwma = new Ewma(cfg.ewmaTauS);
     this.dmEwma.prime(baseline.dmMean);
     // The median's history starts there too: one wild first sample is filtered like any other.
-    this.dmRawPrev1 = baseline.dmMean;
-    this.dmRawPrev2 = baseline.dmMean;
+    this.dmMedian = new Median3(baseline.dmMean);
     this.phiEwma = new Ewma(cfg.ewmaTauS);
     this.phiEwma.prime(0);
     this.icpEwma = new Ewma(cfg.ewmaTauS);
@@ -393,11 +390,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const dmRaw = Math.sqrt(maha.distance2(x));
   let dmIn = dmRaw;
   // A repeated timestamp carries no time (the EWMA ignores it), so it does not enter the median's history either.
-  if (cfg.dmMedianOf3 && dt > 0) {
-    dmIn = median3(e.dmRawPrev2, e.dmRawPrev1, dmRaw);
-    e.dmRawPrev2 = e.dmRawPrev1;
-    e.dmRawPrev1 = dmRaw;
-  }
+  if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   e.dmEwma.update(t, dmIn);
   const dm = e.dmEwma.value;
   const d1 = e.dmEwma.derivative;
@@ -423,11 +416,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   }
   // The same median as for D_M, so one burst sample of forks cannot quarantine the node.
   let icpIn = icpRaw;
-  if (cfg.dmMedianOf3 && dt > 0) {
-    icpIn = median3(e.icpPrev2, e.icpPrev1, icpRaw);
-    e.icpPrev2 = e.icpPrev1;
-    e.icpPrev1 = icpRaw;
-  }
+  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpRaw);
   e.icpEwma.update(t, icpIn);
   const icp = e.icpEwma.value;
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { median3 } from "./median.ts";
+import { Median3, median3 } from "./median.ts";
 
 test("median3() returns the middle value of every ordering", () => {
   const perms = [
@@ -29,4 +29,9 @@ test("median3() removes a single spike from a sequence and passes a step one sam
   };
   expect(run([1, 1, 1000, 1, 1, 1])).toEqual([1, 1, 1, 1, 1, 1]);
   expect(run([1, 1, 9, 9, 9, 9])).toEqual([1, 1, 1, 9, 9, 9]);
+});
+
+test("Median3 runs a median of three over a stream, primed with its initial value", () => {
+  const m = new Median3(5);
+  expect([m.next(100), m.next(6), m.next(7), m.next(-50), m.next(8)]).toEqual([5, 6, 7, 6, 7]);
 });

@@ -14,3 +14,20 @@ export function median3(a: number, b: number, c: number): number {
   if (c >= b) return b;
   return c > a ? c : a;
 }
+
+/** A running median of three over a stream: the last two inputs, no allocation. */
+export class Median3 {
+  private prev1: number;
+  private prev2: number;
+  constructor(initial = 0) {
+    this.prev1 = initial;
+    this.prev2 = initial;
+  }
+  /** The median of the last two inputs and `v`; `v` then joins the history. */
+  next(v: number): number {
+    const m = median3(this.prev2, this.prev1, v);
+    this.prev2 = this.prev1;
+    this.prev1 = v;
+    return m;
+  }
+}
