@@ -259,15 +259,20 @@ describe("live source on this host", () => {
     src.close();
   });
 
+  /** Start and reap `n` short processes, 20 at a time. */
+  async function forkBurst(n: number): Promise<void> {
+    for (let i = 0; i < n; i += 20) {
+      const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
+      await Promise.all(batch.map((p) => p.exited));
+    }
+  }
+
   test("a burst of 100 forked processes raises forks_per_s via /proc/stat", async () => {
     const src = createLiveSource(senseCfg({ ebpf: "off", dimensions: ["forks_per_s"] }));
     const t0 = performance.now() / 1000;
     src.read(t0);
     const N = 100;
-    for (let i = 0; i < N; i += 20) {
-      const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
-      await Promise.all(batch.map((p) => p.exited));
-    }
+    await forkBurst(N);
     const t1 = performance.now() / 1000;
     const s = src.read(t1);
     // Forks counted over the window = rate × real elapsed time; other engineers' processes only add.
@@ -299,10 +304,7 @@ describe("live source on this host", () => {
       const t0 = performance.now() / 1000;
       src.read(t0);
       const N = 100;
-      for (let i = 0; i < N; i += 20) {
-        const batch = Array.from({ length: 20 }, () => Bun.spawn(["true"], { stdout: "ignore", stderr: "ignore" }));
-        await Promise.all(batch.map((p) => p.exited));
-      }
+      await forkBurst(N);
       const t1 = performance.now() / 1000;
       const s = src.read(t1);
       expect(valueOf(src, s.x, "forks_per_s") * (t1 - t0)).toBeGreaterThanOrEqual(N - 1e-6);
