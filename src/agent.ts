@@ -9,8 +9,7 @@ import { checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.t
 import { Calibrator } from "./engine/calibrate.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Decision, Sample } from "./engine/types.ts";
-import { EXIT } from "./cli/exit-codes.ts";
-import { HosaError } from "./errors.ts";
+import { EXIT, HosaError } from "./errors.ts";
 import { ProtoRecordingWriter } from "./recording/protobuf.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
 import { Notifier } from "./report/notifier.ts";

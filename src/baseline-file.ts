@@ -2,8 +2,7 @@
 // calibration never leaves a half-written baseline behind.
 import { existsSync, readFileSync } from "node:fs";
 import type { Baseline } from "./engine/types.ts";
-import { EXIT } from "./cli/exit-codes.ts";
-import { HosaError } from "./errors.ts";
+import { EXIT, HosaError } from "./errors.ts";
 import { writeFileAtomic } from "./util/atomic.ts";
 import { VERSION } from "./version.ts";
 

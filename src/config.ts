@@ -2,8 +2,7 @@
 // and wrong types are refused with the line they are on, so a typo never
 // silently becomes a default.
 import { parse } from "smol-toml";
-import { EXIT } from "./cli/exit-codes.ts";
-import { HosaError } from "./errors.ts";
+import { EXIT, HosaError } from "./errors.ts";
 
 export interface WebhookConfig {
   url: string;

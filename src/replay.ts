@@ -3,8 +3,7 @@
 import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { Calibrator } from "./engine/calibrate.ts";
 import { createEngine, step, type EngineConfig } from "./engine/engine.ts";
-import { EXIT } from "./cli/exit-codes.ts";
-import { HosaError } from "./errors.ts";
+import { EXIT, HosaError } from "./errors.ts";
 import type { RecordingReader } from "./recording/types.ts";
 
 /** Learn a baseline from the first `spanS` seconds of a recording (all of it when spanS is Infinity). */

@@ -1,8 +1,7 @@
 // The one place that catches, prints and exits. Every command throws
 // HosaError(message, exitCode) and this file turns it into one line on stderr.
 import { Command, CommanderError } from "commander";
-import { HosaError } from "../errors.ts";
-import { EXIT } from "./exit-codes.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { registerCommands } from "./commands/index.ts";
 

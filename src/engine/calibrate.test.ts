@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { gaussian, prng } from "../../test/prng.ts";
 import { calibrate, Calibrator, fitTail, tailQuantile } from "./calibrate.ts";
 import { createEngine, defaultEngineConfig, step } from "./engine.ts";

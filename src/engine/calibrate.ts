@@ -3,8 +3,7 @@
 // the first learns μ and Σ, the second runs the engine's own smoothing of
 // D_M over them, so θk = dmMean + sigma_k·dmStd is measured on exactly the
 // signal the level machine will compare against it (document 004 §2).
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";

@@ -1,7 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { defaultConfig } from "../config.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { gaussian, prng } from "../../test/prng.ts";
 import {
   createEngine,

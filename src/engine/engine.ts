@@ -54,8 +54,7 @@
 //                 reset by each crossing would never end). The step down
 //                 itself still needs D̄_M below the threshold at that sample.
 import type { HosaConfig } from "../config.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";

@@ -31,10 +31,42 @@ export interface DimensionSpec {
   noiseFloorRel?: number;
 }
 
+/**
+ * Evidence that a named cgroup (or the node) is heading to exhaustion,
+ * measured outside the statistics from per-cgroup usage, limits and
+ * pressure (src/engine/danger.ts). Surprise (D_M against θ) says that
+ * something is unusual; only danger may slow a workload: Levels 3 and above
+ * need it (docs/levels.md).
+ */
+export interface Danger {
+  /**
+   * Seconds until the cgroup reaches its limit (or the node runs out of
+   * memory) at the growth measured; Infinity when nothing heads there. While
+   * a ceiling set by hosa holds a cgroup back and it keeps pressing against
+   * it, the projection from before containment stands: the demand is still
+   * there, only held.
+   */
+  ttfS: number;
+  /** The cgroup in danger, relative to the cgroup root; "" for the node as a whole; null when there is none. */
+  cgroup: string | null;
+  /** What runs out, in words: "memory limit", "node memory". */
+  resource: string;
+  /** True while the cgroup keeps growing toward exhaustion despite containment in force: containment is failing. */
+  containmentFailing: boolean;
+  /** One line with the figures behind it, for the decision log. */
+  evidence: string;
+}
+
 /** One tick of the node: time in seconds (any monotonic origin) and the vector in `dims` order. */
 export interface Sample {
   t: number;
   x: Float64Array;
+  /**
+   * Per-cgroup danger measured live (and kept in recordings). Absent in
+   * recordings without it (CSV exports): the engine then judges danger from
+   * its own exhaustible dimensions.
+   */
+  danger?: Danger;
 }
 
 /** θ1..θ4 on the smoothed Mahalanobis distance. */

@@ -2,8 +2,7 @@
 // ISO-8601), the rest numeric dimensions named by the header.
 import { writeSync, openSync, closeSync, fsyncSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import type { RecordingReader } from "./types.ts";
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync, statSync } from "node:fs";
 import type { DimensionSpec } from "../engine/types.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { openCsvRecording } from "./csv.ts";
 import { hasProtoMagic, openProtoRecording } from "./protobuf.ts";
 import type { RecordingReader } from "./types.ts";

@@ -3,8 +3,7 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { HeaderSchema, SampleRecordSchema, type Header } from "../gen/recording_pb.ts";
 import type { RecordingHeader, RecordingNode, RecordingReader } from "./types.ts";
 

@@ -1,8 +1,7 @@
 // /metrics (Prometheus text exposition format 0.0.4), /healthz and /explain
 // on loopback. Every request takes one snapshot; nothing here touches the
 // reflex path, and a slow scraper only costs its own request.
-import { HosaError } from "../errors.ts";
-import { EXIT } from "../cli/exit-codes.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import type { AgentSnapshot } from "./snapshot.ts";
 import { snapshotToJson } from "./snapshot.ts";
 

@@ -2,8 +2,7 @@
 // once, at the first level that needs it; every later level change is one
 // write to its policy map, so the reflex costs microseconds, not a reload.
 import { readFileSync } from "node:fs";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import {
   bpfObjectImage,
   mapUpdate,

@@ -4,8 +4,7 @@
 // second. Any failure to load is a HosaError whose message the sense layer
 // prints once as the reason it fell back to /proc.
 import { existsSync, readFileSync } from "node:fs";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import * as ffi from "../ffi/libhosa.ts";
 
 /** Which hierarchy a cgroup id names: the unified one, or the v1 memory controller's (hybrid and v1 hosts). */

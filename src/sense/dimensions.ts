@@ -2,8 +2,7 @@
 // unit; `[sense] dimensions` in hosa.toml selects a subset by name, in the
 // order given.
 import type { DimensionSpec } from "../engine/types.ts";
-import { EXIT } from "../cli/exit-codes.ts";
-import { HosaError } from "../errors.ts";
+import { EXIT, HosaError } from "../errors.ts";
 
 /**
  * The smallest spread that means something, by unit (DimensionSpec.noiseFloor):

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { EXIT } from "../../src/cli/exit-codes.ts";
+import { EXIT } from "../../src/errors.ts";
 import { DecisionLog, actionEntry, levelEntry } from "../../src/report/decision-log.ts";
 import { startReportServer } from "../../src/report/server.ts";
 import type { AgentSnapshot } from "../../src/report/snapshot.ts";

@@ -7,8 +7,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, write
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { allowEntries, formatCidr, openXdp, parseCidr, trieKey, type Cidr } from "../../src/respond/xdp.ts";
-import { HosaError } from "../../src/errors.ts";
-import { EXIT } from "../../src/cli/exit-codes.ts";
+import { EXIT, HosaError } from "../../src/errors.ts";
 
 const cidr = (text: string): Cidr => {
   const c = parseCidr(text);

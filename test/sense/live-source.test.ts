@@ -2,8 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { defaultConfig, type HosaConfig } from "../../src/config.ts";
-import { HosaError } from "../../src/errors.ts";
-import { EXIT } from "../../src/cli/exit-codes.ts";
+import { EXIT, HosaError } from "../../src/errors.ts";
 import { createLiveSource, type ProbeCounters } from "../../src/sense/live-source.ts";
 import { ALL_DIMENSIONS, DEFAULT_DIMENSIONS, selectDimensions } from "../../src/sense/dimensions.ts";
 

@@ -2,9 +2,8 @@ import type { Command } from "commander";
 import { existsSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { loadConfig } from "../../config.ts";
-import { HosaError } from "../../errors.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { verifyLog, type VerifyResult } from "../../report/decision-log.ts";
-import { EXIT } from "../exit-codes.ts";
 import { printJson } from "../output.ts";
 
 /** Shared by `hosa audit verify` and `hosa explain --verify`: prints the result, throws on a broken chain. */

@@ -5,13 +5,12 @@ import { Calibrator } from "../../engine/calibrate.ts";
 import { engineConfigFrom } from "../../engine/engine.ts";
 import type { Baseline } from "../../engine/types.ts";
 import { saveBaseline } from "../../baseline-file.ts";
-import { HosaError } from "../../errors.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { openRecording } from "../../recording/open.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { EXIT } from "../exit-codes.ts";
 import { printJson } from "../output.ts";
 
 interface CalibrateFlags {

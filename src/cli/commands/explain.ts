@@ -2,12 +2,11 @@ import type { Command } from "commander";
 import { existsSync, readFileSync } from "node:fs";
 import { loadConfig } from "../../config.ts";
 import type { Decision, Level, Regime } from "../../engine/types.ts";
-import { HosaError } from "../../errors.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { logFiles } from "../../report/decision-log.ts";
 import { entriesSince, explainDecision, explainSnapshot, parseDuration, renderTimeline, type LogEntry } from "../../report/explain.ts";
 import { parseListen } from "../../report/server.ts";
 import { snapshotFromJson, type AgentSnapshot } from "../../report/snapshot.ts";
-import { EXIT } from "../exit-codes.ts";
 import { printJson } from "../output.ts";
 import { runVerify } from "./audit.ts";
 

@@ -3,14 +3,13 @@ import Table from "cli-table3";
 import { hostname } from "node:os";
 import { lockStateDir } from "../../agent.ts";
 import { type HosaConfig, loadConfig } from "../../config.ts";
-import { HosaError } from "../../errors.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { DecisionLog } from "../../report/decision-log.ts";
 import { createCgroupFs } from "../../respond/cgroupfs.ts";
 import { manualQuarantine, quarantineStatus, readQuarantineState, releaseQuarantine } from "../../respond/quarantine.ts";
 import type { ActionRecord } from "../../respond/types.ts";
 import { detachXdp, openXdp } from "../../respond/xdp.ts";
 import { discoverNode } from "../../sense/proprioception.ts";
-import { EXIT } from "../exit-codes.ts";
 import { color, isTty, printJson } from "../output.ts";
 
 interface Flags {

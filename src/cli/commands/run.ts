@@ -1,9 +1,8 @@
 import type { Command } from "commander";
 import { runAgent } from "../../agent.ts";
 import { loadConfig } from "../../config.ts";
-import { HosaError } from "../../errors.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { EXIT } from "../exit-codes.ts";
 
 interface RunFlags {
   record?: string;
