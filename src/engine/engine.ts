@@ -110,6 +110,8 @@ export interface EngineConfig {
   /** A calibration shorter than this, seconds, or with fewer than minCalibrationSamplesPerDim samples per dimension, is not supported. */
   minCalibrationS: number;
   minCalibrationSamplesPerDim: number;
+  /** Blocks of the blocked cross-validation that places θ out of sample (docs/engine.md §4). */
+  calibrationFolds: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -148,6 +150,7 @@ export function defaultEngineConfig(): EngineConfig {
     learn: true,
     minCalibrationS: 120,
     minCalibrationSamplesPerDim: 20,
+    calibrationFolds: 10,
   };
 }
 
