@@ -23,20 +23,6 @@ function thrown(f: () => unknown): HosaError {
 }
 
 describe("calibrate", () => {
-  test("without floors, thresholds are dmMean + σk·dmStd of the smoothed distance, in a version 1 baseline", () => {
-    const cfg = { ...defaultEngineConfig(), thresholdSigmas: [2, 3, 4, 5] as [number, number, number, number], floorTailProbabilities: [] };
-    const b = calibrate(gaussianSamples(3, 2000, 1), dims(3), cfg);
-    expect(b.version).toBe(1);
-    expect(b.count).toBe(2000);
-    expect(b.dims.map((d) => d.name)).toEqual(["d0", "d1", "d2"]);
-    expect(b.mean.length).toBe(3);
-    expect(b.covariance.length).toBe(9);
-    expect(b.thresholds.theta1).toBe(b.dmMean + 2 * b.dmStd);
-    expect(b.thresholds.theta2).toBe(b.dmMean + 3 * b.dmStd);
-    expect(b.thresholds.theta3).toBe(b.dmMean + 4 * b.dmStd);
-    expect(b.thresholds.theta4).toBe(b.dmMean + 5 * b.dmStd);
-  });
-
   test("without smoothing, dmMean and dmStd are those of a χ distribution with n degrees of freedom", () => {
     // E[χ_4] = √2·Γ(5/2)/Γ(2) = 1.87997; Var = 4 − E² = 0.46570.
     const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, shrinkage: 0, dmMedianOf3: false });
@@ -86,7 +72,7 @@ describe("calibrate", () => {
     expect(tail.probability).toBe(30 / 3000);
     expect(b.dmMax).toBeGreaterThan(tail.threshold);
     const s = cfg.thresholdSigmas;
-    const p = cfg.floorTailProbabilities;
+    const p = [1e-4, 1e-5, 1e-6, 1e-7];
     const th = [b.thresholds.theta1, b.thresholds.theta2, b.thresholds.theta3, b.thresholds.theta4];
     for (let k = 0; k < 4; k++) expect(th[k]).toBe(Math.max(b.dmMean + s[k] * b.dmStd, tailQuantile(tail, p[k])));
     // On this skewed distance the floor decides θ1: mean + 2σ is crossed ~4 % of the time.

@@ -96,7 +96,7 @@ export class Calibrator {
     const dmStd = Math.max(Math.sqrt(dmStats.covariance()[0]), cfg.dmStdFloor);
     const s = cfg.thresholdSigmas;
     const tail = fitTail(smoothed);
-    const p = cfg.floorTailProbabilities;
+    const p = FLOOR_TAIL_PROBABILITIES;
     const floors = cfg.thresholdFloors ?? [];
     const theta = (k: number) => {
       const formula = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
@@ -117,6 +117,9 @@ export class Calibrator {
     };
   }
 }
+
+/** Tail probabilities of the floors of θ1..θ4: the normal upper tails of 2, 3, 4 and 5 σ. */
+const FLOOR_TAIL_PROBABILITIES = [1e-4, 1e-5, 1e-6, 1e-7];
 
 /** Fewest calibration samples above the tail's threshold u for a fit: the mean excess of fewer is mostly noise. */
 const TAIL_MIN_EXCEEDANCES = 20;

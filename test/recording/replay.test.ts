@@ -50,8 +50,11 @@ describe("hosa replay", () => {
     expect(lines[0]).toHaveProperty("level");
     expect(lines[0]).toHaveProperty("d_m");
     expect(lines[0]).toHaveProperty("dominant_dims");
+    // 50 MB/s for 30 s on a 24 GiB node is a surprise, not a danger: memory
+    // would last another ~400 s, past the 120 s horizon, so no containment.
     const max = Math.max(...lines.map((l) => l.level));
-    expect(max).toBeGreaterThanOrEqual(3);
+    expect(max).toBe(2);
+    expect(lines.every((l) => l.danger_ttf_s === null || l.danger_ttf_s >= 120)).toBe(true);
     // The leak starts at t=1120 s; the engine must notice it within 2 s.
     const firstAlarm = lines.find((l) => l.level >= 1);
     expect(firstAlarm.t).toBeGreaterThanOrEqual(1119.9);
@@ -102,7 +105,7 @@ describe("hosa replay", () => {
     const withBase = runHosa(["replay", csvPath, "--baseline", base, "--json"]);
     expect(withBase.code).toBe(0);
     const lines = withBase.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    expect(Math.max(...lines.map((l) => l.level))).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...lines.map((l) => l.level))).toBe(2);
   });
 });
 
