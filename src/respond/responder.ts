@@ -119,7 +119,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
   const recent: Decision[] = [];
   const inForceRecords = new Map<string, ActionRecord>();
   let quarantined = false;
-  const horizonS = deps.dangerHorizonS ?? DEFAULT_DANGER_HORIZON_S;
+  const horizonS = deps.dangerHorizonS ?? cfg.engine.dangerHorizonS ?? DEFAULT_DANGER_HORIZON_S;
   let lastDanger: Danger | null = null;
   let lastDangerT = Number.NEGATIVE_INFINITY;
   /** Danger targets the safelist refused, said once per episode. */
