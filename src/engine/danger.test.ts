@@ -132,6 +132,16 @@ describe("DangerTracker", () => {
     expect(res.filter((r) => r.t - 100 < 2.5).some((r) => r.d.containmentFailing)).toBe(false);
   });
 
+  test("a slow leak crawling under the v1 rising ceiling (2 MiB/s) is held, not failing", () => {
+    const res = run({
+      tickS: 0.01,
+      seconds: 8,
+      cgroups: (s) => [cg("/slow", 20 * MiB + 5e6 * Math.min(s, 2) + 2 * MiB * Math.max(0, s - 2), 256 * MiB, { contained: s >= 2, pressing: s >= 2 })],
+    });
+    const late = res.filter((r) => r.t - 100 > 5);
+    expect(late.every((r) => r.d.cgroup === "/slow" && !r.d.containmentFailing)).toBe(true);
+  });
+
   test("a fork storm heading to pids.max is danger on pids", () => {
     const res = run({
       tickS: 0.1,

@@ -67,6 +67,11 @@ export interface DangerConfig {
   /** Contained and neither pressing nor growing this long: the danger is gone. */
   releaseS: number;
   failingRatio: number;
+  /**
+   * Growth under containment below this is what the ceiling lets through
+   * (the v1 ceiling rises 2 MiB/s on purpose), never failing, bytes/s.
+   */
+  failingMinBytesPerS: number;
   failingS: number;
   /** A candidate this close (as a factor of the smallest TTF) in a descendant is the one named: usage is hierarchical. */
   descendantSlack: number;
@@ -83,6 +88,7 @@ export function defaultDangerConfig(): DangerConfig {
     nodeLastingFraction: 0.25,
     releaseS: 2,
     failingRatio: 0.2,
+    failingMinBytesPerS: 4 * 1024 * 1024,
     failingS: 2,
     descendantSlack: 1.25,
   };
@@ -290,7 +296,7 @@ export class DangerTracker {
       s.lastActiveT = t;
     }
     if (pressing || growing) s.lastActiveT = t;
-    const failing = s.rateBefore > 0 && slope >= cfg.failingRatio * s.rateBefore;
+    const failing = s.rateBefore > 0 && slope >= cfg.failingRatio * s.rateBefore && (resource !== "memory" || slope >= cfg.failingMinBytesPerS);
     if (!failing) s.failingSinceT = Number.NaN;
     else if (Number.isNaN(s.failingSinceT)) s.failingSinceT = t;
     const containmentFailing = failing && t - s.failingSinceT >= cfg.failingS;
