@@ -94,6 +94,11 @@ const levelNow = () => {
   const lv = log(0).filter((e) => e.kind === "level");
   return lv.length ? lv[lv.length - 1].level : 0;
 };
+/** The level in force at wall time `ms` (the last level entry before it). */
+const levelAt = (ms: number) => {
+  const lv = log(ms).filter((e) => e.kind === "level" && e.tS < 0);
+  return lv.length ? lv[lv.length - 1].level : 0;
+};
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return Number(f[11]) + Number(f[12]);
@@ -264,7 +269,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   }
   const entries = log(zero).filter((e) => e.tS >= 0);
   const otherActions = entries.filter((e) => e.kind === "action" && e.outcome === "applied" && e.targetCgroup !== rel).length;
-  const maxLevel = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
+  const maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
   await cgs.remove(cg);
   return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel };
 }
@@ -327,7 +332,7 @@ try {
       const res = benignResults[i];
       res.hosaS = r.s;
       res.wrkHosa = wrkRate(r.out);
-      res.maxLevel = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
+      res.maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
       res.l3Actions = entries.filter((e) => e.kind === "action" && e.level >= 3 && e.outcome === "applied").length;
       res.l5 = entries.some((e) => e.level >= 5);
       res.backToZeroS = backToZeroS;
