@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { NO_DANGER } from "../../src/engine/danger.ts";
 import type { Danger, Level } from "../../src/engine/types.ts";
 import { createResponder, DANGER_GONE_S } from "../../src/respond/responder.ts";
+import { hasControllingTty, interactiveReason } from "../../src/respond/targets.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
 
@@ -104,4 +105,16 @@ test("detection-only: everything would apply, nothing counts as in force or rest
   expect(file("leak", "memory.high")).toBe("max");
   expect(r.inForce()).toEqual([]);
   expect(r.restoreAll("agent stopped").every((a) => a.outcome.startsWith("would"))).toBe(true);
+});
+
+test("a login session's cgroup or a process with a controlling terminal is never frozen nor stopped", () => {
+  const { cfg } = setup();
+  const ctx = { fs: { read: () => undefined, write: () => {} }, layout: "v2" as const, procRoot: cfg.sense.procRoot };
+  expect(interactiveReason("/user.slice/user-0.slice/session-3.scope", ctx)).toBe("an interactive login session");
+  expect(interactiveReason("/user.slice/user-0.slice/session-3.scope/child", ctx)).toBe("an interactive login session");
+  expect(interactiveReason("/system.slice/batch.service", ctx)).toBeNull();
+  // This test's own process: with a terminal when run by hand, without one under CI; the check must agree with /proc.
+  const tty = Number(readFileSync(`/proc/${process.pid}/stat`, "utf8").split(") ")[1].split(" ")[4]) !== 0;
+  expect(hasControllingTty("/proc", process.pid)).toBe(tty);
+  expect(hasControllingTty("/proc", 1)).toBe(false);
 });
