@@ -39,7 +39,9 @@ const dir = join(tmpdir(), `hosa-trust-${process.pid}`);
 mkdirSync(dir, { recursive: true });
 const cgs = new BenchCgroups(`hosa-trust-${process.pid}`);
 const procs: Bun.Subprocess[] = [];
+let aborted = false;
 const spawnIn = (cg: BenchCgroup, cmd: string[], out: "ignore" | "pipe" = "ignore") => {
+  if (aborted) throw new Error("interrupted");
   const p = Bun.spawn(argvInCgroup(cg, cmd), { stdout: out, stderr: "ignore", stdin: "ignore" });
   procs.push(p);
   return p;
@@ -125,7 +127,7 @@ const BENIGN: Benign[] = [
       mkdirSync(join(dir, "src"), { recursive: true });
       const objs: string[] = [];
       for (let k = 0; k < 16; k++) {
-        writeFileSync(join(dir, "src", `f${k}.c`), genC(350, k));
+        writeFileSync(join(dir, "src", `f${k}.c`), genC(120, k));
         objs.push(`f${k}.o`);
       }
       writeFileSync(join(dir, "src", "Makefile"), `all: ${objs.join(" ")}\n%.o: %.c\n\tcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n`);
@@ -283,7 +285,12 @@ async function waitLevelZero(boundS: number): Promise<number | null> {
   return null;
 }
 
-async function cleanup(): Promise<void> {
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+async function doCleanup(): Promise<void> {
   await stopAgent();
   for (const p of procs) p.kill("SIGKILL");
   for (const c of churn) await cgs.remove(c);
@@ -293,6 +300,7 @@ async function cleanup(): Promise<void> {
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
     say(`${sig}: cleaning up`);
+    aborted = true;
     void cleanup().then(() => process.exit(130));
   });
 }
@@ -427,6 +435,13 @@ if (collapseResults.length) {
   }
   md();
 }
-writeFileSync(outFile, `${lines.join("\n")}\n`);
+// Notes written by hand below the marker survive a regeneration.
+const MARK = "<!-- notes: kept when bench/trust.ts regenerates this file -->";
+let notes = `${MARK}\n`;
+try {
+  const old = readFileSync(outFile, "utf8");
+  if (old.includes(MARK)) notes = old.slice(old.indexOf(MARK));
+} catch {}
+writeFileSync(outFile, `${lines.join("\n")}\n${notes}`);
 say(`wrote ${outFile}`);
 process.exit(0);
