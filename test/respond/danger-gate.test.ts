@@ -74,7 +74,7 @@ test("danger names the one target; it is let go after the danger while the level
   // A ceiling holding it: no freeze, no quarantine.
   expect(file("leak", "cgroup.freeze")).toBe("0");
   expect(out.some((a) => a.kind === "quarantine" || a.kind === "signal")).toBe(false);
-  expect(r.heldCeilings().get("/workload/leak")).toBe(Number.POSITIVE_INFINITY);
+  expect(r.heldCeilings().get("/workload/leak")).toEqual({ "memory.high": Number.POSITIVE_INFINITY, "memory.max": Number.POSITIVE_INFINITY });
 
   // The danger is gone; the engine stays at Level 4 (its own hold): containment relaxes anyway.
   const later: typeof out = [];
