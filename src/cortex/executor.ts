@@ -6,8 +6,8 @@
 // a started signal or command, whose effect cannot be checked, is never run
 // again: the plan is rolled back instead. Everything it did is in `events`.
 import { existsSync, readFileSync } from "node:fs";
-import { CG, type CgroupFs, type CgroupLayout, normalizeValue, readPids } from "../respond/cgroupfs.ts";
-import { commOf, norm, safelistReason, type SafelistContext, startTimeOf } from "../respond/targets.ts";
+import { CG, type CgroupFs, type CgroupLayout, normalizeValue, readPids, type V1Controller } from "../respond/cgroupfs.ts";
+import { cgroupOfPid, commOf, norm, safelistReason, type SafelistContext, startTimeOf } from "../respond/targets.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { PlannedStep } from "./gate.ts";
 import type { Playbook, PlaybookStep } from "./playbook.ts";
@@ -58,14 +58,29 @@ export interface ExecutorContext {
 
 const V1_HIERARCHY: Record<string, string> = { memory: "memory", cpu: "cpu", pids: "pids", io: "blkio", blkio: "blkio", freezer: "freezer", cgroup: "freezer" };
 
-/** The file a step writes on this layout and the directory (relative to the cgroupfs root) holding it. */
-export function stepTarget(step: PlaybookStep, cgroup: string, layout: CgroupLayout): { dir: string; file: string } | null {
-  const file = layout === "v1" ? step.v1File ?? step.file! : step.file!;
+/**
+ * The file a step writes on this layout and the directory (relative to the
+ * cgroupfs root) holding it. The cgroup named by the log is a path of the
+ * attribution hierarchy (memory on v1); on v1 every other controller is its
+ * own tree, so its directory is the one the cgroup's processes are in there
+ * (as src/respond/responder.ts does), and only when they all share one.
+ */
+export function stepTarget(step: PlaybookStep, cgroup: string, ctx: Pick<ExecutorContext, "fs" | "layout" | "procRoot">): { dir: string; file: string } | { refused: string } {
+  const file = ctx.layout === "v1" ? step.v1File ?? step.file! : step.file!;
   const p = norm(cgroup).slice(1);
-  if (layout === "v2") return { dir: p, file };
+  if (ctx.layout === "v2") return { dir: p, file };
   const h = V1_HIERARCHY[file.split(".")[0]!];
-  if (!h) return null;
-  return { dir: p ? `${h}/${p}` : h, file };
+  if (!h) return { refused: `no v1 hierarchy for ${file}` };
+  if (h === "memory") return { dir: p ? `memory/${p}` : "memory", file };
+  const paths = new Set<string>();
+  for (const pid of readPids(ctx.fs, p ? `memory/${p}` : "memory")) {
+    const c = cgroupOfPid(ctx.procRoot, pid, "v1", h as V1Controller);
+    if (c) paths.add(c);
+  }
+  if (paths.size !== 1) return { refused: paths.size === 0 ? `no process of ${cgroup} to find its ${h} cgroup by` : `the processes of ${cgroup} are in ${paths.size} ${h} cgroups` };
+  const only = [...paths][0]!;
+  if (only === "/") return { refused: `the processes of ${cgroup} are in the root ${h} cgroup` };
+  return { dir: `${h}${only}`, file };
 }
 
 /** `usage*F`: the cgroup's memory usage times F, rounded up to a page; else the literal. */
@@ -153,6 +168,7 @@ export function executePlan(statePath: string, pb: Playbook, cgroup: string, pla
       runStep(step, st, cgroup, ctx, () => save(statePath, s!));
       event(`step ${st.id} done: ${describeDone(st)}`);
       save(statePath, s);
+      crashPoint(st.id, "done");
     } catch (e) {
       st.status = "failed";
       st.note = String((e as Error).message ?? e).split("\n")[0];
@@ -167,6 +183,16 @@ export function executePlan(statePath: string, pb: Playbook, cgroup: string, pla
   return s;
 }
 
+/**
+ * Fault injection for the crash tests: HOSA_CORTEX_CRASH=<step id>:<point>
+ * ends this process with SIGKILL at that point ("started": recorded as
+ * started, nothing done yet; "done": recorded as done), exactly as a kill -9
+ * from outside would, only at a moment a test can choose.
+ */
+function crashPoint(stepId: string, point: "started" | "done"): void {
+  if (process.env.HOSA_CORTEX_CRASH === `${stepId}:${point}`) process.kill(process.pid, "SIGKILL");
+}
+
 function describeDone(st: StepState): string {
   if (st.kind === "cgroup_set") return `${st.dir}/${st.file} ${st.prev ?? "?"} → ${st.value}`;
   if (st.kind === "signal") return `${st.pids?.length ?? 0} process(es) signalled`;
@@ -176,13 +202,14 @@ function describeDone(st: StepState): string {
 /** One step: record what it will do (status started), do it, record it done. `persist` writes the state. */
 function runStep(step: PlaybookStep, st: StepState, cgroup: string, ctx: ExecutorContext, persist: () => void): void {
   if (step.kind === "cgroup_set") {
-    const t = stepTarget(step, cgroup, ctx.layout);
-    if (!t) throw new Error(`no v1 hierarchy for ${step.file}`);
+    const t = stepTarget(step, cgroup, ctx);
+    if ("refused" in t) throw new Error(t.refused);
     const prev = ctx.fs.read(t.dir, t.file);
     if (prev === undefined) throw new Error(`${t.dir}/${t.file} cannot be read (no such cgroup or controller)`);
     const value = resolveValue(step.value!, cgroup, ctx);
     Object.assign(st, { dir: t.dir, file: t.file, prev: prev.trim(), value, status: "started", started_at: ctx.now() });
     persist();
+    crashPoint(st.id, "started");
     ctx.fs.write(t.dir, t.file, value);
   } else if (step.kind === "signal") {
     const dir = ctx.layout === "v2" ? norm(cgroup).slice(1) : `memory${norm(cgroup) === "/" ? "" : norm(cgroup)}`;
@@ -190,6 +217,7 @@ function runStep(step: PlaybookStep, st: StepState, cgroup: string, ctx: Executo
     st.pids = pids.map((pid) => ({ pid, startTime: startTimeOf(ctx.procRoot, pid) ?? "" }));
     Object.assign(st, { status: "started", started_at: ctx.now() });
     persist();
+    crashPoint(st.id, "started");
     for (const p of st.pids) {
       if (startTimeOf(ctx.procRoot, p.pid) !== p.startTime) continue;
       process.kill(p.pid, step.signal as NodeJS.Signals);
@@ -199,6 +227,7 @@ function runStep(step: PlaybookStep, st: StepState, cgroup: string, ctx: Executo
     if (!ctx.commandAllowlist.includes(step.argv![0]!)) throw new Error(`${step.argv![0]} is not in [cortex] command_allowlist`);
     Object.assign(st, { status: "started", started_at: ctx.now() });
     persist();
+    crashPoint(st.id, "started");
     const r = Bun.spawnSync(step.argv!, { env: { ...process.env, HOSA_CGROUP: cgroup }, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: (step.timeoutS ?? 30) * 1000 });
     if (r.exitCode !== 0) throw new Error(`${step.argv![0]} exited ${r.exitCode ?? r.signalCode}: ${r.stderr.toString().trim().split("\n")[0] ?? ""}`);
     st.note = `${step.argv![0]} exited 0`;
