@@ -51,18 +51,44 @@ const VALUE = /^(usage\*\d+(\.\d+)?|[A-Za-z0-9 :._+-]{1,64})$/;
 
 export class PlaybookError extends Error {}
 
-/** The 1-based line where `key =` (or `[key]`) first appears, for the one-line error. */
-function lineOf(text: string, key: string): string {
-  const esc = key.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  const re = new RegExp(`^\\s*(\\[\\[?\\s*${esc}\\s*\\]\\]?|"?${esc}"?\\s*=)`);
-  const i = text.split("\n").findIndex((l) => re.test(l));
-  return i >= 0 ? `line ${i + 1}: ` : "";
+/**
+ * The 1-based line of a key path for the one-line error: `step[1].id` is the
+ * first `id =` after the second `[[step]]`, `verify.within_s` the first
+ * `within_s =` after `[verify]`, `name` the first `name =` before any table.
+ */
+function lineOf(text: string, path: string): string {
+  const lines = text.split("\n");
+  const esc = (k: string) => k.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  const parts = path.split(".");
+  let from = 0;
+  let to = lines.length;
+  if (parts.length > 1) {
+    const m = /^(\w+)(?:\[(\d+)\])?$/.exec(parts[0]!);
+    if (m) {
+      const header = new RegExp(`^\\s*\\[\\[?\\s*${esc(m[1]!)}\\s*\\]\\]?\\s*$`);
+      let k = Number(m[2] ?? 0);
+      from = lines.findIndex((l) => header.test(l) && k-- === 0);
+      if (from < 0) return "";
+      const next = lines.findIndex((l, i) => i > from && /^\s*\[/.test(l));
+      to = next < 0 ? lines.length : next;
+    }
+  } else {
+    const firstTable = lines.findIndex((l) => /^\s*\[/.test(l));
+    const key = new RegExp(`^\\s*"?${esc(path)}"?\\s*=`);
+    const inTop = lines.findIndex((l, i) => (firstTable < 0 || i < firstTable) && key.test(l));
+    const header = new RegExp(`^\\s*\\[\\[?\\s*${esc(path)}\\s*\\]\\]?`);
+    const i = inTop >= 0 ? inTop : lines.findIndex((l) => header.test(l) || key.test(l));
+    return i >= 0 ? `line ${i + 1}: ` : "";
+  }
+  const key = new RegExp(`^\\s*"?${esc(parts[parts.length - 1]!)}"?\\s*=`);
+  for (let i = from; i < to; i++) if (key.test(lines[i]!)) return `line ${i + 1}: `;
+  return `line ${from + 1}: `;
 }
 
 /** Parse one playbook's text; throws PlaybookError with `<file>: line N: key "k": problem`. */
 export function parsePlaybook(text: string, file: string): Playbook {
   const fail = (key: string, what: string): never => {
-    throw new PlaybookError(`${file}: ${lineOf(text, key.split(".").pop()!.replace(/\[\d+\]$/, ""))}key "${key}": ${what}`);
+    throw new PlaybookError(`${file}: ${lineOf(text, key)}key "${key}": ${what}`);
   };
   let raw: Record<string, unknown>;
   try {

@@ -66,7 +66,7 @@ function runChild(caseName: string, rel: string, pb: "fast" | "slow", crash = ""
 async function finish(p: Bun.Subprocess<"ignore", "pipe", "pipe">): Promise<{ code: number | null; signal: string | null; out: string; err: string }> {
   const [out, err] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text()]);
   await p.exited;
-  return { code: p.exitCode, signal: p.signalCode, out, err };
+  return { code: p.exitCode, signal: p.signalCode === null ? null : String(p.signalCode), out, err };
 }
 
 /** The killed executor's command (sh and its sleep) lives on as orphans: end them by PID, found by the MARKER only they carry. */
