@@ -190,7 +190,8 @@ export const SIGNATURES: Signature[] = [
   {
     mode: "fork_storm",
     title: "fork storm",
-    dims: { forks_per_s: 1, procs_running: 0.5, sched_wakeups_per_s: 0.5, ctx_switches_per_s: 0.3, runq_latency_us: 0.3 },
+    // sched_wakeups_per_s counts sched_wakeup_new too (bpf/probes.bpf.c): every fork wakes its child.
+    dims: { forks_per_s: 1, sched_wakeups_per_s: 0.8, procs_running: 0.5, ctx_switches_per_s: 0.3, runq_latency_us: 0.3 },
     regimes: [5],
     // The responder has no fork-specific control: cpu.weight (Level 2) and the freeze (Level 4) go to any target.
     actionFiles: /^pids\.max/,
@@ -248,7 +249,7 @@ export interface Candidate {
   confidence: number;
   score: number;
   /** The parts of the score, for the story. */
-  parts: { dims: number; regime: number; actions: number; danger: number; history: number };
+  parts: { dims: number; onset: number; regime: number; actions: number; danger: number; history: number };
   evidence: EvidenceRef[];
 }
 
@@ -285,11 +286,12 @@ function ref(e: LogEntry, why: string): EvidenceRef {
 }
 
 /**
- * Rank the failure modes. Each score is a weighted sum of four kinds of
- * evidence in [0,1]: how much of D_M² the mode's dimensions carry (0.5),
- * the engine's regime (0.15), what the responder did and to which resource
- * (0.2), danger or time-to-failure naming the resource (0.15); a verified
- * similar past incident on this node adds up to 0.1.
+ * Rank the failure modes. Each score is a weighted sum of evidence in
+ * [0,1]: how much of D_M² the mode's dimensions carry over the episode (0.4)
+ * and when it opened (0.15), the engine's regime (0.1), what the responder
+ * did and to which resource (0.2), danger or time-to-failure naming the
+ * resource (0.15); a verified similar past incident on this node adds up to
+ * 0.1.
  */
 export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = []): Hypotheses {
   const decisions = distinctDecisions(ep.entries.filter((e) => e.level > 0 || e.kind === "action"));
@@ -348,10 +350,17 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
       dangerScore = 0.7;
       evidence.push(ref(ttfEntry, `time to failure ${num(ttfEntry.ttf_s).toFixed(1)} s on ${ttfEntry.ttf_dim}`));
     }
+    // Onset: what led when the episode opened. A cause precedes its effects
+    // (a fork storm fills memory, not the other way round).
+    const first = decisions[0];
+    let onsetScore = 0;
+    if (first) for (const c of first.dominant_dims ?? []) onsetScore += (sig.dims[c.dim] ?? 0) * num(c.share, 0);
+    onsetScore = Math.min(1, onsetScore);
+    if (first && onsetScore >= 0.5) evidence.push(ref(first, `leading when the episode opened: ${(first.dominant_dims ?? []).filter((c) => sig.dims[c.dim]).map((c) => `${c.dim} ${Math.round(num(c.share, 0) * 100)}%`).join(", ")}`));
     // History: a verified similar incident of the same mode.
     const like = similar.find((p) => p.mode === sig.mode);
     const history = like ? (like.verified ? 1 : 0.5) * like.similarity : 0;
-    const score = 0.5 * Math.min(1, dimScore) + 0.15 * regimeScore + 0.2 * actionScore + 0.15 * dangerScore + 0.1 * history;
+    const score = 0.4 * Math.min(1, dimScore) + 0.15 * onsetScore + 0.1 * regimeScore + 0.2 * actionScore + 0.15 * dangerScore + 0.1 * history;
     const cgroup = cgroupFor(ep, sig, dangerEntry);
     if (cgroup.entry) evidence.push(ref(cgroup.entry, cgroup.why));
     if (like) evidence.push({ seq: -1, hash: "", why: `like ${like.id} (similarity ${like.similarity}${like.verified ? ", remediation verified" : ""})` });
@@ -361,7 +370,7 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
       cgroup: cgroup.path,
       confidence: 0,
       score: round3(score),
-      parts: { dims: round3(dimScore), regime: round3(regimeScore), actions: round3(actionScore), danger: round3(dangerScore), history: round3(history) },
+      parts: { dims: round3(dimScore), onset: round3(onsetScore), regime: round3(regimeScore), actions: round3(actionScore), danger: round3(dangerScore), history: round3(history) },
       evidence,
     });
   }

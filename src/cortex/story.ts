@@ -59,7 +59,7 @@ export function renderStory(chain: Artifact[]): string {
     const lines: string[] = [];
     if (h.top) {
       lines.push(`${h.top.title}${h.top.cgroup ? ` in ${h.top.cgroup}` : ""}, confidence ${h.top.confidence.toFixed(2)}`);
-      lines.push(`score ${h.top.score}: dims ${h.top.parts.dims}, regime ${h.top.parts.regime}, actions ${h.top.parts.actions}, danger ${h.top.parts.danger}, history ${h.top.parts.history}`);
+      lines.push(`score ${h.top.score}: dims ${h.top.parts.dims}, onset ${h.top.parts.onset}, regime ${h.top.parts.regime}, actions ${h.top.parts.actions}, danger ${h.top.parts.danger}, history ${h.top.parts.history}`);
       for (const e of h.top.evidence) lines.push(`evidence: ${ev(e)}`);
     } else lines.push("no failure mode stands out");
     lines.push(`also considered: ${h.candidates.slice(1, 4).map((c) => `${c.title} ${c.score}`).join(", ")}`);
