@@ -1,11 +1,12 @@
 // Collect the decision logs the cortex bench scores (issue 17): hosa in act
 // mode, live, on the Lethal Interval scenarios (bench/scenarios), one decision
-// log per episode kept under bench/cortex-logs/ with the workload's cgroup.
+// log per episode kept (gzipped) under bench/cortex-logs/ with the workload's
+// cgroup in index.json.
 // bench/cortex.ts then replays these logs through the cortex, so the scoring
 // is repeatable and cheap; rerun this to refresh them on a new build.
 //
 //   bun bench/cortex-collect.ts [--scenario NAME]... [--calibrate S] [--out DIR]
-import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { closeSuite, openSuite, runEpisode } from "./harness.ts";
 import { findScenario, SCENARIOS } from "./scenarios/index.ts";
 
@@ -37,8 +38,8 @@ try {
       const r = await runEpisode(suite, s, "hosa", run);
       const src = `${suite.dir}/runs/${s.name}-hosa-${run}/hosa/decisions.log`;
       const name = `${s.name}-${run}.decisions.jsonl`;
-      if (existsSync(src)) copyFileSync(src, `${out}/${name}`);
-      else writeFileSync(`${out}/${name}`, "");
+      // Gzipped: a fork storm's quarantine logs one SIGSTOP per process (a megabyte of JSON).
+      writeFileSync(`${out}/${name}.gz`, Bun.gzipSync(existsSync(src) ? readFileSync(src) : new Uint8Array()));
       rmSync(`${suite.dir}/runs/${s.name}-hosa-${run}`, { recursive: true, force: true });
       index.push({
         file: name,

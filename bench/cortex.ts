@@ -7,7 +7,7 @@
 // of a leak, its size and its load time in headless Chromium.
 //
 //   bun bench/cortex.ts [--logs DIR] [--out FILE] [--no-chromium]
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig } from "../src/config.ts";
@@ -47,6 +47,16 @@ export interface Scored {
   why: string;
 }
 
+/** The log `file` of `dir` (stored gzipped) as a plain file in `work`. */
+function unpacked(dir: string, work: string, file: string): string {
+  const path = join(work, "logs", file);
+  if (!existsSync(path)) {
+    mkdirSync(join(work, "logs"), { recursive: true });
+    writeFileSync(path, Bun.gunzipSync(readFileSync(join(dir, `${file}.gz`))));
+  }
+  return path;
+}
+
 export function scoreLogs(dir: string, work: string): Scored[] {
   const index = JSON.parse(readFileSync(join(dir, "index.json"), "utf8")) as { episodes: Episode[] };
   const out: Scored[] = [];
@@ -54,7 +64,7 @@ export function scoreLogs(dir: string, work: string): Scored[] {
     const cfg = defaultConfig();
     cfg.paths.stateDir = join(work, ep.file);
     cfg.cortex.playbookDir = "";
-    const { entries } = readDecisionLog(join(dir, ep.file));
+    const { entries } = readDecisionLog(unpacked(dir, work, ep.file));
     const cx = new Cortex(cfg, { exec: null });
     const list = entries.length ? cx.sync(entries, entries.at(-1)!.timestamp) : [];
     const peak = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
@@ -104,7 +114,7 @@ export function htmlFigures(dir: string, work: string, file: string, runs: numbe
   const cfg = defaultConfig();
   cfg.paths.stateDir = join(work, `html-${file}`);
   cfg.cortex.playbookDir = "";
-  const { entries } = readDecisionLog(join(dir, file));
+  const { entries } = readDecisionLog(unpacked(dir, work, file));
   const cx = new Cortex(cfg, { exec: null });
   const [inc] = cx.sync(entries, entries.at(-1)!.timestamp);
   if (!inc) throw new Error(`${file}: no incident`);
