@@ -185,13 +185,14 @@ export class Cortex {
     return out;
   }
 
-  processEpisode(ep: Episode, nowIso: string): IncidentSummary | null {
+  /** Bring one episode's incident up to date; a finished incident is left alone unless `reopen` (an approval came). */
+  processEpisode(ep: Episode, nowIso: string, reopen = false): IncidentSummary | null {
     const minLevel = this.cfg.cortex.minLevel;
     if (ep.peakLevel < minLevel) return null;
     const id = incidentId(ep);
     const st = this.store;
     const final = st.read<IncidentReport>(id, "incident_report");
-    if (final && final.body.status !== "open") return this.summary(id);
+    if (final && final.body.status !== "open" && !reopen) return this.summary(id);
     const opening = ep.entries.find((e) => e.kind === "level" && e.level >= minLevel)!;
     const asOf = ep.entries[ep.entries.length - 1]!.timestamp;
     const execPath = st.executionPath(id);
@@ -289,7 +290,7 @@ export class Cortex {
     const ep = splitEpisodes(entries).find((e) => incidentId(e) === id);
     if (ep) {
       // The plan was frozen before the approval existed; the gate decides again with it.
-      if (!readExecutionState(this.store.executionPath(id))) this.processEpisode(ep, nowIso);
+      if (!readExecutionState(this.store.executionPath(id))) this.processEpisode(ep, nowIso, true);
     }
     return this.summary(id)!;
   }

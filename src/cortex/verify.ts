@@ -22,10 +22,13 @@ export function verifyEpisode(ep: Episode, pb: Playbook, fromIso: string, nowIso
   const criterion =
     `level ≤ ${v.maxLevel} within ${v.withinS} s` + (v.dimsNotDominant.length ? `, with ${v.dimsNotDominant.join(", ")} no longer leading while D_M ≥ θ1` : "");
   const untilIso = new Date(until).toISOString();
-  for (const e of ep.entries) {
-    if (e.kind !== "level") continue;
-    const at = toMs(e.timestamp);
-    if (at < from || at > until || e.level > v.maxLevel) continue;
+  // The level in force when the window opens counts too (a plan approved
+  // after the node came back finds it back), then every later change.
+  const levels = ep.entries.filter((e) => e.kind === "level");
+  const inForce = levels.filter((e) => toMs(e.timestamp) <= from).pop();
+  for (const e of [...(inForce ? [inForce] : []), ...levels.filter((x) => toMs(x.timestamp) > from)]) {
+    const at = Math.max(from, toMs(e.timestamp));
+    if (at > until || e.level > v.maxLevel) continue;
     const lead = e.dominant_dims?.[0];
     const aboveTheta1 = typeof e.d_m === "number" && e.thresholds ? e.d_m >= e.thresholds.theta1 : false;
     if (aboveTheta1 && lead && v.dimsNotDominant.includes(lead.dim)) continue;

@@ -26,15 +26,15 @@ function cgroupDir(root: string, path: string, files: Record<string, string>): v
   for (const [f, v] of Object.entries(files)) writeFileSync(join(d, f), v);
 }
 
-/** Write the decision log of the replayed leak under `dir`; returns the config whose paths point there. */
-export function replayLeakLog(dir: string): { cfg: HosaConfig; logFile: string } {
+/** Write the decision log of the replayed leak under `dir` (the leak in cgroup `leak`); returns the config whose paths point there. */
+export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfig; logFile: string } {
   const cfg = defaultConfig();
   cfg.paths.stateDir = join(dir, "state");
   cfg.paths.logFile = join(dir, "decisions.log");
   cfg.cortex.playbookDir = "";
   const root = join(dir, "cgroupfs");
   cgroupDir(root, "", { "cgroup.controllers": "cpu io memory pids\n", "cgroup.procs": "" });
-  for (const p of [LEAK_CGROUP, "/workload/idle"]) {
+  for (const p of [leak, "/workload/idle"]) {
     cgroupDir(root, p, { "cgroup.procs": "", "memory.current": "104857600\n", "memory.high": "max\n", "memory.max": "max\n", "cpu.weight": "100\n", "cpu.max": "max 100000\n", "cgroup.freeze": "0\n" });
   }
   cfg.sense.cgroupRoot = root;
@@ -48,7 +48,7 @@ export function replayLeakLog(dir: string): { cfg: HosaConfig; logFile: string }
     if (Number.isNaN(avail0)) avail0 = x[availIdx]!;
     const leaked = Math.max(0, avail0 - x[availIdx]!);
     return [
-      { path: LEAK_CGROUP, memoryBytes: 100 * 2 ** 20 + leaked, cpuUsageUs: t * 2e4, ioBytes: 0, pids: 1 },
+      { path: leak, memoryBytes: 100 * 2 ** 20 + leaked, cpuUsageUs: t * 2e4, ioBytes: 0, pids: 1 },
       { path: "/workload/idle", memoryBytes: 100 * 2 ** 20, cpuUsageUs: t * 2e4, ioBytes: 0, pids: 1 },
     ];
   };
