@@ -51,10 +51,21 @@ export function loadBaseline(path: string): BaselineFile {
   if (!th || ![th.theta1, th.theta2, th.theta3, th.theta4].every(finite)) fail("thresholds θ1..θ4 missing");
   if (!(th.theta1 <= th.theta2 && th.theta2 <= th.theta3 && th.theta3 <= th.theta4)) fail("thresholds must rise θ1 ≤ θ2 ≤ θ3 ≤ θ4");
   if (!finite(b.dmMean) || !finite(b.dmStd) || !finite(b.count)) fail("D_M statistics missing");
+  if (b.supported !== undefined && typeof b.supported !== "boolean") fail(`"supported" must be true or false, found ${JSON.stringify(b.supported)}`);
+  if (b.warnings !== undefined && !(Array.isArray(b.warnings) && b.warnings.every((w) => typeof w === "string"))) fail(`"warnings" must be a list of strings`);
   return f;
 }
 
 /** The baseline's dimensions must be the ones being sampled, in the same order. */
+/**
+ * Whether an agent may act on this baseline (docs/engine.md §4): a baseline
+ * whose calibration could not support its thresholds is for detection only.
+ * Baselines written before the flag existed count as supported.
+ */
+export function baselineSupported(b: Baseline): boolean {
+  return b.supported !== false;
+}
+
 export function checkBaselineDims(path: string, baseline: Baseline, names: string[]): void {
   const have = baseline.dims.map((d) => d.name);
   if (have.length !== names.length || have.some((n, i) => n !== names[i])) {

@@ -41,6 +41,12 @@ export interface HosaConfig {
     escalateAfterS: [number, number, number, number, number];
     /** Excursions above a de-escalation threshold shorter than this leave the hold running, seconds. */
     holdGraceS: number;
+    /** Expected false-alarm episodes per day at Level ≥ 1..4 on data like the calibration's (docs/engine.md §4). */
+    falseAlarmsPerDay: [number, number, number, number];
+    /** A danger holds while a resource would be exhausted within this many seconds (docs/levels.md §1). */
+    dangerHorizonS: number;
+    /** Level 5 after D_M > θ4 with containment failing for this long at Level 4, seconds. */
+    quarantineAfterS: number;
   };
   respond: {
     /** "detect": decide and log, never touch the node (the default); "act": apply actions. */
@@ -108,11 +114,14 @@ export function defaultConfig(): HosaConfig {
       shrinkage: 0.05,
       forgettingHalfLifeS: 0,
       thresholdSigmas: [2, 3, 4, 5],
-      holdS: [10, 30, 60, 300],
+      holdS: [10, 30, 20, 20],
       ttfCriticalS: 30,
       calibrationS: 300,
-      escalateAfterS: [0, 0.3, 0.5, 0.5, 0.5],
+      escalateAfterS: [0, 0.3, 0.3, 0.3, 0],
       holdGraceS: 2,
+      falseAlarmsPerDay: [1, 0.1, 1 / 365, 0.1 / 365],
+      dangerHorizonS: 120,
+      quarantineAfterS: 60,
     },
     respond: {
       mode: "detect",

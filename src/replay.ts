@@ -31,42 +31,45 @@ export interface ReplayStep {
 }
 
 /**
- * Run a recording through the engine. Without a baseline the first
- * `calibrationS` seconds are learned first and the rest is judged.
- * The yielded decision is owned by the engine and changes at the next step.
+ * Run a recording through the engine. Without a baseline the agent's
+ * warm-up is replayed exactly (src/agent.ts): every sample is learned until
+ * one lies `calibrationS` seconds after the first, that one included, and
+ * the engine judges from the next sample on, learning in homeostasis as the
+ * agent does. With a baseline the engine judges with it as it is, unless
+ * `learn` asks it to keep learning (to reproduce an agent that started from
+ * that baseline file). The yielded decision is owned by the engine and
+ * changes at the next step.
  */
 export function* replay(
   reader: RecordingReader,
   cfg: EngineConfig,
   baseline: Baseline | null,
   calibrationS: number,
+  learn = false,
 ): Generator<ReplayStep, void, undefined> {
   let it = reader.samples();
-  let pending: Sample | undefined;
   if (!baseline) {
     const cal = new Calibrator(reader.header.dims, cfg);
     let t0 = NaN;
     for (;;) {
       const r = it.next();
       if (r.done) break;
+      cal.add(r.value);
       if (Number.isNaN(t0)) t0 = r.value.t;
-      if (r.value.t - t0 >= calibrationS) {
-        pending = r.value;
+      if (r.value.t - t0 >= calibrationS && cal.count >= 2) {
+        baseline = cal.finish();
         break;
       }
-      cal.add(r.value);
     }
-    if (!pending) {
+    if (!baseline) {
       throw new HosaError(
         `cannot replay ${reader.path}: it holds less than the ${calibrationS} s calibration window; pass --baseline or a shorter --calibrate`,
         EXIT.INPUT,
       );
     }
-    if (cal.count < 2) throw new HosaError(`cannot replay ${reader.path}: fewer than 2 samples in the calibration window`, EXIT.INPUT);
-    baseline = cal.finish();
+    learn = cfg.learn;
   }
-  const state = createEngine(baseline, cfg);
-  if (pending) yield { sample: pending, decision: step(state, pending) };
+  const state = createEngine(baseline, { ...cfg, learn });
   for (const s of it) yield { sample: s, decision: step(state, s) };
   it = undefined as never;
 }

@@ -23,30 +23,16 @@ function thrown(f: () => unknown): HosaError {
 }
 
 describe("calibrate", () => {
-  test("without floors, thresholds are dmMean + σk·dmStd of the smoothed distance, in a version 1 baseline", () => {
-    const cfg = { ...defaultEngineConfig(), thresholdSigmas: [2, 3, 4, 5] as [number, number, number, number], floorTailProbabilities: [] };
-    const b = calibrate(gaussianSamples(3, 2000, 1), dims(3), cfg);
-    expect(b.version).toBe(1);
-    expect(b.count).toBe(2000);
-    expect(b.dims.map((d) => d.name)).toEqual(["d0", "d1", "d2"]);
-    expect(b.mean.length).toBe(3);
-    expect(b.covariance.length).toBe(9);
-    expect(b.thresholds.theta1).toBe(b.dmMean + 2 * b.dmStd);
-    expect(b.thresholds.theta2).toBe(b.dmMean + 3 * b.dmStd);
-    expect(b.thresholds.theta3).toBe(b.dmMean + 4 * b.dmStd);
-    expect(b.thresholds.theta4).toBe(b.dmMean + 5 * b.dmStd);
-  });
-
   test("without smoothing, dmMean and dmStd are those of a χ distribution with n degrees of freedom", () => {
     // E[χ_4] = √2·Γ(5/2)/Γ(2) = 1.87997; Var = 4 − E² = 0.46570.
-    const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, shrinkage: 0, dmMedianOf3: false });
+    const b = calibrate(gaussianSamples(4, 40_000, 2), dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, ewmaMinSamples: 0, shrinkage: 0, dmMedianOf3: false });
     expect(Math.abs(b.dmMean - 1.87997) / 1.87997).toBeLessThan(0.01);
     expect(Math.abs(b.dmStd - Math.sqrt(0.4657)) / Math.sqrt(0.4657)).toBeLessThan(0.02);
   });
 
   test("smoothing narrows the distance's spread, so thresholds come from the smoothed signal", () => {
     const samples = gaussianSamples(4, 20_000, 3, 0.01);
-    const raw = calibrate(samples, dims(4), { ...defaultEngineConfig(), ewmaTauS: 0 });
+    const raw = calibrate(samples, dims(4), { ...defaultEngineConfig(), ewmaTauS: 0, ewmaMinSamples: 0 });
     const smooth = calibrate(samples, dims(4), { ...defaultEngineConfig(), ewmaTauS: 0.3 });
     expect(smooth.dmStd).toBeLessThan(raw.dmStd / 3);
   });
@@ -78,21 +64,39 @@ describe("calibrate", () => {
     expect(allConstant.thresholds.theta1).toBeLessThan(allConstant.thresholds.theta4);
   });
 
-  test("the tail floors: θk = max(dmMean + σk·dmStd, tail quantile at floorTailProbabilities[k]), stored with the tail", () => {
+  test("θ1..θ4 mean the configured false-alarm rates: the tail quantile at rate·runLength/samplesPerDay, floored and spaced", () => {
     const cfg = defaultEngineConfig();
     const b = calibrate(gaussianSamples(8, 3000, 6), dims(8), cfg);
     const tail = b.dmTail!;
     expect(tail).toBeDefined();
     expect(tail.probability).toBe(30 / 3000);
-    expect(b.dmMax).toBeGreaterThan(tail.threshold);
-    const s = cfg.thresholdSigmas;
-    const p = cfg.floorTailProbabilities;
+    expect(b.stepS).toBeCloseTo(0.1, 9);
     const th = [b.thresholds.theta1, b.thresholds.theta2, b.thresholds.theta3, b.thresholds.theta4];
-    for (let k = 0; k < 4; k++) expect(th[k]).toBe(Math.max(b.dmMean + s[k] * b.dmStd, tailQuantile(tail, p[k])));
-    // On this skewed distance the floor decides θ1: mean + 2σ is crossed ~4 % of the time.
+    for (let k = 1; k < 4; k++) expect(th[k] - th[k - 1]).toBeGreaterThanOrEqual(0.5 * b.dmStd - 1e-12);
+    // The expected rates it reports are those asked (the floors are below them here).
+    for (let k = 0; k < 4; k++) expect(b.falseAlarmsPerDay![k] / cfg.falseAlarmsPerDay[k]).toBeCloseTo(1, 6);
     expect(th[0]).toBeGreaterThan(b.dmMean + 2 * b.dmStd);
-    // A baseline is still plain JSON: it survives a round trip unchanged.
+    // 300 s of data: supported, but the daily and yearly rates are extrapolated, and it says so.
+    expect(b.supported).toBe(true);
+    expect(b.warnings!.join("\n")).toContain("θ1, θ2, θ3, θ4: 3000 samples (0.083 h) cannot observe their rates");
     expect(JSON.parse(JSON.stringify(b))).toEqual(b);
+  });
+
+  test("a calibration too short or too thin is not supported, and says why", () => {
+    const cfg = defaultEngineConfig();
+    const short = calibrate(gaussianSamples(8, 200, 7), dims(8), cfg); // 20 s at 100 ms
+    expect(short.supported).toBe(false);
+    expect(short.warnings).toContain("the calibration spans 20 s, less than 120 s: too short to know this node");
+    const thin = calibrate(gaussianSamples(40, 600, 7, 0.3), dims(40), cfg); // 180 s, 600 samples for 40 dimensions
+    expect(thin.supported).toBe(false);
+    expect(thin.warnings).toContain("600 samples for 40 dimensions: at least 800 (20 per dimension) are needed for a covariance");
+  });
+
+  test("thresholds are placed out of sample: a model that overfits its own data (many dimensions, few samples) gets higher θ than in sample", () => {
+    const cfg = defaultEngineConfig();
+    const b = calibrate(gaussianSamples(30, 1200, 8), dims(30), cfg);
+    // In sample the mean squared distance of n dimensions is below n; out of sample above it.
+    expect(b.dmMean).toBeGreaterThan(Math.sqrt(30));
   });
 
   test("fitTail() on exponential data recovers its quantiles; tailQuantile() is the threshold at or above its own probability", () => {
@@ -116,7 +120,7 @@ describe("calibrate", () => {
 
   test("the median of three is applied in calibration exactly as in the engine", () => {
     const samples = gaussianSamples(3, 3000, 8);
-    samples[1500].x[0] = 1e6; // one wild sample
+    samples[1700].x[0] = 1e6; // one wild sample
     const withFilter = calibrate(samples, dims(3), defaultEngineConfig());
     const without = calibrate(samples, dims(3), { ...defaultEngineConfig(), dmMedianOf3: false });
     // The wild sample reaches the mean and covariance either way, but only the unfiltered smoothed distance jumps.

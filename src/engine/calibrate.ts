@@ -1,8 +1,10 @@
 // Calibration: learn the baseline (μ, Σ) and the thresholds θ1..θ4 from a
-// stretch of samples taken in homeostasis. Two passes over the same samples:
-// the first learns μ and Σ, the second runs the engine's own smoothing of
-// D_M over them, so θk = dmMean + sigma_k·dmStd is measured on exactly the
-// signal the level machine will compare against it (document 004 §2).
+// stretch of samples taken in homeostasis. μ and Σ come from all of it; θ
+// come from the engine's own smoothing of D_M over data each model has not
+// seen (each half judged by the other half's model), placed where the
+// fitted tail of that distance gives the configured false-alarm rate per
+// day (docs/engine.md §4). The baseline says whether its data support
+// those rates (`supported`, `warnings`).
 import { EXIT, HosaError } from "../errors.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
@@ -64,58 +66,177 @@ export class Calibrator {
     const count = this.filled;
     const cfg = this.cfg;
     if (count < 2) throw new HosaError(`cannot calibrate: ${count} sample${count === 1 ? "" : "s"}, at least 2 are needed`, EXIT.INPUT);
-    const welford = new Welford(n);
-    for (let i = 0; i < count; i++) welford.update(this.values.subarray(i * n, (i + 1) * n));
-    const covariance = welford.covariance();
+    const full = this.learn(0, count);
+    const covariance = full.covariance();
+    const warnings: string[] = [];
 
-    const maha = new Mahalanobis(n, mahalanobisOptions(cfg, this.dims));
-    maha.factor(welford.mean, covariance);
-    // Prime the smoothing at the mean raw distance, as the engine primes it at dmMean.
-    let rawSum = 0;
-    for (let i = 0; i < count; i++) rawSum += maha.distance(this.values.subarray(i * n, (i + 1) * n));
-    const rawMean = rawSum / count;
-    const smooth = new Ewma(cfg.ewmaTauS);
-    smooth.prime(rawMean);
-    // The engine's median of three, primed the same way (engine.ts).
-    const median = new Median3(rawMean);
+    // Out of sample (docs/engine.md §4): each half is judged by the model
+    // learned on the other, so the distances that place θ are those of data
+    // the model has not seen, as the live node's will be.
+    const half = count >> 1;
+    const heldOut = half >= HOLDOUT_MIN_SAMPLES;
+    const smoothed = new Float64Array(count);
+    let clusters: { exceed: number; runs: number };
+    if (heldOut) {
+      const first = this.learn(0, half);
+      const second = this.learn(half, count);
+      this.smoothInto(second.mean, second.covariance(), 0, half, smoothed);
+      this.smoothInto(first.mean, first.covariance(), half, count, smoothed);
+    } else {
+      warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold half out)`);
+      this.smoothInto(full.mean, covariance, 0, count, smoothed);
+    }
     const dmStats = new Welford(1);
     const one = new Float64Array(1);
-    const smoothed = new Float64Array(count);
     for (let i = 0; i < count; i++) {
-      const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
-      let dmIn = raw;
-      if (cfg.dmMedianOf3 && i > 0 && this.times[i] > this.times[i - 1]) {
-        dmIn = median.next(raw);
-      }
-      smooth.update(this.times[i], dmIn);
-      one[0] = smooth.value;
-      smoothed[i] = smooth.value;
+      one[0] = smoothed[i];
       dmStats.update(one);
     }
     const dmMean = dmStats.mean[0];
     const dmStd = Math.max(Math.sqrt(dmStats.covariance()[0]), cfg.dmStdFloor);
-    const s = cfg.thresholdSigmas;
+
+    // Samples per day from the median step, and the mean length of an
+    // excursion above the tail's threshold: an episode is a run of
+    // exceedances, so the rate of episodes is P(D̄ > θ)·samplesPerDay/runLength.
+    const stepS = medianStep(this.times, count);
+    const spanS = this.times[count - 1] - this.times[0];
+    const samplesPerDay = stepS > 0 ? 86400 / stepS : Infinity;
     const tail = fitTail(smoothed);
-    const p = cfg.floorTailProbabilities;
+    clusters = tail ? runsAbove(smoothed, tail.threshold, heldOut ? half : -1) : { exceed: 0, runs: 0 };
+    const runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
+    const rates = cfg.falseAlarmsPerDay;
+    const s = cfg.thresholdSigmas;
     const floors = cfg.thresholdFloors ?? [];
-    const theta = (k: number) => {
-      const formula = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
-      if (!tail || !(k < p.length)) return formula;
-      return Math.max(formula, tailQuantile(tail, p[k]));
-    };
+    const th = [0, 0, 0, 0];
+    for (let k = 0; k < 4; k++) {
+      let v = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
+      if (tail) v = Math.max(v, tailQuantile(tail, (rates[k] * runLength) / samplesPerDay));
+      // Well spaced: one noisy sample must not separate two levels.
+      if (k > 0) v = Math.max(v, th[k - 1] + THETA_SPACING_SIGMAS * dmStd);
+      th[k] = v;
+    }
+    const expected = th.map((v) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength : NaN));
+
+    let supported = true;
+    if (!(spanS >= cfg.minCalibrationS)) {
+      supported = false;
+      warnings.push(`the calibration spans ${fmt(spanS)} s, less than ${cfg.minCalibrationS} s: too short to know this node`);
+    }
+    const need = cfg.minCalibrationSamplesPerDim * n;
+    if (count < need) {
+      supported = false;
+      warnings.push(`${count} samples for ${n} dimensions: at least ${need} (${cfg.minCalibrationSamplesPerDim} per dimension) are needed for a covariance`);
+    }
+    if (!tail) {
+      supported = false;
+      warnings.push(`the distance's tail could not be fitted (${count} samples, or a flat distance): the false-alarm rates mean nothing`);
+    }
+    if (tail) {
+      // The held-out data resolve probabilities down to about 1/count; below
+      // that the rate is the fitted tail's extrapolation, not an observation.
+      const days = (count * (stepS > 0 ? stepS : 0)) / 86400;
+      const resolved = 1 / count;
+      const extrapolated: string[] = [];
+      for (let k = 0; k < 4; k++) if ((rates[k] * runLength) / samplesPerDay < resolved / 10) extrapolated.push(`θ${k + 1}`);
+      if (extrapolated.length > 0) {
+        warnings.push(
+          `${extrapolated.join(", ")}: ${count} samples (${days < 1 ? `${fmt(days * 24)} h` : `${fmt(days)} days`}) cannot observe their rates; they are the fitted tail's extrapolation`,
+        );
+      }
+    }
+    let dmMax = -Infinity;
+    for (let i = 0; i < count; i++) if (smoothed[i] > dmMax) dmMax = smoothed[i];
     return {
       version: 1,
       dims: this.dims.map((d) => ({ ...d })),
       count,
-      mean: Array.from(welford.mean),
+      mean: Array.from(full.mean),
       covariance: Array.from(covariance),
       dmMean,
       dmStd,
-      thresholds: { theta1: theta(0), theta2: theta(1), theta3: theta(2), theta4: theta(3) },
-      dmMax: smoothed.reduce((a, v) => (v > a ? v : a), -Infinity),
+      thresholds: { theta1: th[0], theta2: th[1], theta3: th[2], theta4: th[3] },
+      dmMax,
       ...(tail ? { dmTail: tail } : {}),
+      supported,
+      warnings,
+      falseAlarmsPerDay: expected.map((v) => (Number.isFinite(v) ? v : -1)),
+      stepS,
     };
   }
+
+  private learn(from: number, to: number): Welford {
+    const n = this.n;
+    const w = new Welford(n);
+    for (let i = from; i < to; i++) w.update(this.values.subarray(i * n, (i + 1) * n));
+    return w;
+  }
+
+  /** The engine's own smoothing of D_M (median of three, EWMA spanning time and samples) over samples [from, to) against (mean, covariance). */
+  private smoothInto(mean: ArrayLike<number>, covariance: ArrayLike<number>, from: number, to: number, out: Float64Array): void {
+    const n = this.n;
+    const cfg = this.cfg;
+    const maha = new Mahalanobis(n, mahalanobisOptions(cfg, this.dims));
+    maha.factor(mean, covariance);
+    // Prime at the median raw distance (as the engine primes at dmMean; the
+    // median, so one wild sample does not lift the start).
+    const raws = new Float64Array(to - from);
+    for (let i = from; i < to; i++) raws[i - from] = maha.distance(this.values.subarray(i * n, (i + 1) * n));
+    raws.sort();
+    const rawMid = raws[raws.length >> 1];
+    const smooth = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    smooth.prime(rawMid);
+    const median = new Median3(rawMid);
+    for (let i = from; i < to; i++) {
+      const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
+      let dmIn = raw;
+      if (cfg.dmMedianOf3 && i > from && this.times[i] > this.times[i - 1]) dmIn = median.next(raw);
+      smooth.update(this.times[i], dmIn);
+      out[i] = smooth.value;
+    }
+  }
+}
+
+/** Each half must hold at least this many samples for the thresholds to be placed out of sample. */
+const HOLDOUT_MIN_SAMPLES = 50;
+/** θk+1 ≥ θk + this many dmStd. */
+const THETA_SPACING_SIGMAS = 0.5;
+
+function fmt(v: number): string {
+  return v >= 100 ? v.toFixed(0) : v.toPrecision(2);
+}
+
+/** Median of the positive steps between consecutive times (0 when none). */
+function medianStep(times: Float64Array, count: number): number {
+  const steps: number[] = [];
+  for (let i = 1; i < count; i++) {
+    const d = times[i] - times[i - 1];
+    if (d > 0) steps.push(d);
+  }
+  if (steps.length === 0) return 0;
+  steps.sort((a, b) => a - b);
+  return steps[steps.length >> 1];
+}
+
+/** Exceedances of u and the runs they form; a run does not continue across `cut` (the boundary of the two held-out halves). */
+function runsAbove(xs: Float64Array, u: number, cut: number): { exceed: number; runs: number } {
+  let exceed = 0;
+  let runs = 0;
+  let inRun = false;
+  for (let i = 0; i < xs.length; i++) {
+    if (i === cut) inRun = false;
+    if (xs[i] > u) {
+      exceed++;
+      if (!inRun) runs++;
+      inRun = true;
+    } else inRun = false;
+  }
+  return { exceed, runs };
+}
+
+/** P(D̄_M > v) under the fitted tail (v at or above the tail's threshold; the empirical share at the threshold below it). */
+export function tailProbability(tail: DmTail, v: number): number {
+  if (!(v > tail.threshold)) return tail.probability;
+  return tail.probability * Math.exp(-(v - tail.threshold) / tail.meanExcess);
 }
 
 /** Fewest calibration samples above the tail's threshold u for a fit: the mean excess of fewer is mostly noise. */

@@ -13,7 +13,7 @@ import {
   type EngineConfig,
   type EngineState,
 } from "./engine.ts";
-import type { Baseline, Decision, DimensionSpec, Level } from "./types.ts";
+import type { Baseline, Danger, Decision, DimensionSpec, Level } from "./types.ts";
 
 // With one dimension of mean 0 and variance 1, D_M = |x|; with τ = 0 the
 // smoothed D̄_M is D_M itself and its derivatives are exact finite
@@ -32,26 +32,35 @@ function baselineOf(dims: DimensionSpec[], mean: number[], variances: number[]):
 
 const LOAD: DimensionSpec = { name: "load", unit: "1", loadSign: 1 };
 
-// The document's bare rules: no spike filter, no dwell, no hold grace. The
-// guards against false alarms have their own tests below, each turned on alone.
+// The doctrine's bare rules: no spike filter, no smoothing, no dwell, no
+// hold grace, one sample is enough. The guards have their own tests below,
+// each turned on alone.
 function exactConfig(over: Partial<EngineConfig> = {}): EngineConfig {
   return {
     ...defaultEngineConfig(),
     ewmaTauS: 0,
-    ttfTauS: 0,
+    ewmaMinSamples: 0,
     refactorEvery: Infinity,
     dmMedianOf3: false,
     escalateAfterS: [0, 0, 0, 0, 0],
+    minSamples: 1,
     holdGraceS: 0,
     ...over,
   };
 }
 
-/** Drives a one-dimensional engine with D_M values. */
+/** A tracker's danger: `app` heading to its memory limit in `ttfS` seconds. */
+function danger(ttfS: number, containmentFailing = false): Danger {
+  return { ttfS, cgroup: "app", resource: "memory limit", containmentFailing, evidence: `app at 1.9 GiB of 2 GiB, +50 MB/s` };
+}
+
+/** Drives a one-dimensional engine with D_M values (and, optionally, a tracker's danger). */
 class Drive {
   readonly state: EngineState;
   t = 0;
   last!: Decision;
+  /** The danger every following sample carries; undefined: none (the engine judges its own). */
+  danger: Danger | undefined;
   readonly changes: { t: number; from: Level; to: Level; reason: string }[] = [];
   constructor(over: Partial<EngineConfig> = {}, baseline = baselineOf([LOAD], [0], [1])) {
     this.state = createEngine(baseline, exactConfig(over));
@@ -59,7 +68,7 @@ class Drive {
   }
   at(t: number, ...x: number[]): Decision {
     this.t = t;
-    const d = step(this.state, { t, x: Float64Array.from(x) });
+    const d = step(this.state, { t, x: Float64Array.from(x), ...(this.danger ? { danger: this.danger } : {}) });
     if (d.level !== d.previousLevel) this.changes.push({ t, from: d.previousLevel, to: d.level, reason: d.reason });
     this.last = snapshotDecision(d);
     return this.last;
@@ -69,402 +78,349 @@ class Drive {
     for (let t = this.t + DT; t <= until + 1e-12; t += DT) this.at(Math.round(t / DT) * DT, ...x);
     return this.last;
   }
+  /** D_M along a line from its current value to `to` by `until`. */
+  ramp(until: number, from: number, to: number): Decision {
+    const t0 = this.t;
+    for (let t = t0 + DT; t <= until + 1e-12; t += DT) {
+      const u = Math.round(t / DT) * DT;
+      this.at(u, from + ((to - from) * (u - t0)) / (until - t0));
+    }
+    return this.last;
+  }
   level(): Level {
     return currentLevel(this.state);
   }
 }
 
-/** Reach a level on the grid by t = 1 (or just after); D̄_M left at `dm`. */
-function reach(level: Level, over: Partial<EngineConfig> = {}): Drive {
-  const d = new Drive(over);
-  d.hold(1, 1);
-  if (level === 1) d.at(1.125, 2.5);
-  if (level === 2) d.at(1.125, 3.5);
-  if (level === 3) {
-    d.at(1.125, 3.5);
-    // Accelerating: +0.25, then +0.75 per step.
-    d.at(1.25, 3.75);
-    d.at(1.375, 4.5);
-  }
-  if (level === 4) d.at(1.125, 6);
-  expect(d.level()).toBe(level);
-  return d;
-}
-
-describe("escalation", () => {
+describe("surprise: Levels 1 and 2", () => {
   test("L0 → L1 when D̄_M > θ1", () => {
     const d = new Drive();
-    d.hold(1, 1.9);
-    expect(d.last.level).toBe(0);
+    d.hold(1, 1);
     const x = d.at(1.125, 2.5);
     expect(x.level).toBe(1);
-    expect(x.previousLevel).toBe(0);
-    expect(x.levelName).toBe("VIGILANCE");
     expect(x.reason).toBe("Level 0 → 1: D_M 2.50 > θ1 2.00");
   });
 
-  test("L0 → L1 on a sustained rise below θ1, at exactly sustainS and dmStd of rise", () => {
-    const d = new Drive({ sustainS: 2, sustainRiseSigmas: 1 });
-    d.hold(1, 0.5);
-    // +0.0625 per 1/8 s = 0.5 /s; the rise starts at t = 1.125 (D_M 0.5625).
-    for (let t = 1.125; t < 3.125; t += DT) expect(d.at(t, 0.5 + (t - 1) * 0.5).level).toBe(0);
-    const x = d.at(3.125, 0.5 + 2.125 * 0.5);
-    expect(x.dm).toBeLessThan(TH.theta1);
+  test("L2 needs D̄_M > θ2 and a significant rise: a flat D̄_M above θ2 stays at Level 1", () => {
+    const e = createEngine({ ...baselineOf([LOAD], [0], [1]), dmMean: 3.5 }, exactConfig());
+    let x = step(e, { t: 0, x: Float64Array.from([3.5]) });
+    for (let t = DT; t <= 5; t += DT) x = step(e, { t, x: Float64Array.from([3.5]) });
     expect(x.level).toBe(1);
-    expect(x.reason).toStartWith("Level 0 → 1: D_M rising for 2.00 s");
+    expect(x.dmRising).toBe(false);
   });
 
-  test("a long but small rise (below sustainRiseSigmas·dmStd) stays in homeostasis", () => {
-    const d = new Drive();
-    d.hold(1, 0.5);
-    for (let t = 1.125; t <= 20; t += DT) expect(d.at(t, 0.5 + (t - 1) * 0.01).level).toBe(0);
-  });
-
-  test("L1 → L2 when D̄_M > θ2 and dD̄_M/dt > 0", () => {
-    const d = reach(1);
-    d.hold(2, 2.5);
-    const x = d.at(2.125, 3.25);
-    expect(x.level).toBe(2);
-    expect(x.reason).toBe("Level 1 → 2: D_M 3.25 > θ2 3.00 and derivative +6.00/s > 0");
-  });
-
-  test("L2 → L3 when D̄_M > θ3 and d²D̄_M/dt² > 0", () => {
-    const d = reach(2);
-    d.hold(2, 3.5);
-    d.at(2.125, 3.625); // d1 = +1/s, d2 = +8/s², still under θ3
-    expect(d.last.level).toBe(2);
-    const x = d.at(2.25, 4.25); // d1 = +5/s, d2 = +32/s²
-    expect(x.level).toBe(3);
-    expect(x.reason).toBe("Level 2 → 3: D_M 4.25 > θ3 4.00 and acceleration +32.00/s² > 0");
-  });
-
-  test("crossing θ3 at constant speed (no acceleration) is not Level 3; θ4 then jumps 2 → 4", () => {
-    const d = reach(2);
-    d.hold(2, 3.5);
-    // Ramp +0.125 per step = 1 /s; after the first ramp sample d2 = 0 exactly.
-    let t = 2;
-    let dm = 3.5;
-    while (dm < 4.875) {
-      t += DT;
-      dm += 0.125;
-      d.at(t, dm);
-      expect(d.last.level).toBe(2);
-    }
-    expect(d.last.dm).toBeGreaterThan(TH.theta3);
-    expect(d.at(t + DT, dm + 0.125).level).toBe(2); // D_M 5.00 is not above θ4 5.00
-    const x = d.at(t + 2 * DT, dm + 0.375);
-    expect(x.level).toBe(4);
-    expect(x.reason).toBe("Level 2 → 4: D_M 5.25 > θ4 5.00");
-  });
-
-  test("L3 → L4 when D̄_M > θ4", () => {
-    const d = reach(3);
-    expect(d.at(1.5, 4.5).level).toBe(3);
-    const x = d.at(1.625, 5.5);
-    expect(x.level).toBe(4);
-    expect(x.reason).toBe("Level 3 → 4: D_M 5.50 > θ4 5.00");
-  });
-
-  test("L3 → L5 when D̄_M keeps rising at Level 3 for quarantineAfterS", () => {
-    const d = reach(3, { quarantineAfterS: 30 });
-    // Rising slowly inside Level 3's band (θ3 < D̄_M < θ4), without acceleration after the first step.
-    let dm = 4.5;
-    for (let t = 1.5; t < 31.5; t += DT) expect(d.at(t, (dm += 0.001)).level).toBe(3);
-    const x = d.at(31.5, dm + 0.001);
-    expect(x.level).toBe(5);
-    expect(x.reason).toStartWith("Level 3 → 5: D_M 4.74 still rising (+0.01/s) for 30.00 s at Level 3");
-  });
-
-  test("one violent sample jumps 0 → 4 at once", () => {
+  test("a ramp through θ2 is Level 2, and the reason says the rise is significant", () => {
     const d = new Drive();
     d.hold(1, 1);
-    const x = d.at(1.125, 6);
-    expect(x.level).toBe(4);
-    expect(x.previousLevel).toBe(0);
-    expect(x.reason).toBe("Level 0 → 4: D_M 6.00 > θ4 5.00");
-    expect(x.regime).toBe(4);
+    d.ramp(3, 1, 3.8);
+    const l2 = d.changes.find((c) => c.to === 2)!;
+    expect(l2).toBeDefined();
+    expect(l2.reason).toMatch(/^Level 1 → 2: D_M 3\.\d\d > θ2 3\.00 and rising significantly \(\+1\.40\/s\)$/);
   });
 
-  test("L4 when time-to-failure < ttfCriticalS while off baseline; TTF alone in homeostasis is not enough", () => {
+  test("no rule fires on a slope's sign alone: noise around a level above θ2 with a tiny drift is not rising", () => {
+    const d = new Drive();
+    const r = prng(5);
+    d.hold(1, 1);
+    let rising = 0;
+    let judged = 0;
+    for (let t = 1.125; t <= 600; t += DT) {
+      d.at(t, 3.5 + 0.001 * (t - 1) + 0.3 * gaussian(r));
+      // Past the window that holds the step from 1 to 3.5.
+      if (t > 3) {
+        judged++;
+        if (d.last.dmRising) rising++;
+      }
+    }
+    expect(rising / judged).toBeLessThan(0.005);
+  });
+
+  test("surprise alone stays at Level 2, however far: D̄_M 50 × θ4 without danger, and the reason says so", () => {
+    const d = new Drive();
+    d.hold(1, 1);
+    d.ramp(3, 1, 250);
+    d.hold(30, 250);
+    expect(Math.max(...d.changes.map((c) => c.to))).toBe(2);
+    expect(d.changes.map((c) => c.reason).join("\n")).toContain("surprise alone stays at Level 2");
+  });
+
+  test("a significant sustained rise below θ1 is Level 1", () => {
+    const b = { ...baselineOf([LOAD], [0], [1]), dmStd: 0.3 };
+    const d = new Drive({}, b);
+    d.hold(1, 0.2);
+    d.ramp(6, 0.2, 1.9);
+    const l1 = d.changes.find((c) => c.to === 1)!;
+    expect(l1.reason).toMatch(/^Level 0 → 1: D_M rising significantly for /);
+  });
+
+  test("a small rise (below sustainRiseSigmas·dmStd) stays in homeostasis", () => {
+    const d = new Drive();
+    d.hold(1, 0.2);
+    d.ramp(6, 0.2, 1.9); // 1.7 < 2 dmStd
+    expect(d.level()).toBe(0);
+  });
+});
+
+describe("danger: Levels 3 to 5", () => {
+  test("L3 once a danger has held its dwell (0.3 s and 3 samples), whatever D̄_M: Level 1 while the dwell runs", () => {
+    const d = new Drive({ escalateAfterS: [0, 0.3, 0.3, 0.3, 0], minSamples: 3 });
+    d.hold(1, 0.5);
+    d.danger = danger(60);
+    expect(d.at(1.125, 0.5).level).toBe(1);
+    expect(d.last.reason).toBe("Level 0 → 1: danger seen, its dwell runs: memory limit of cgroup app exhausted in 60.00 s (app at 1.9 GiB of 2 GiB, +50 MB/s)");
+    expect(d.at(1.25, 0.5).level).toBe(1);
+    expect(d.at(1.375, 0.5).level).toBe(1); // 3 samples but 0.25 s
+    const x = d.at(1.5, 0.5);
+    expect(x.level).toBe(3);
+    expect(x.reason).toBe(
+      "Level 1 → 3: danger: memory limit of cgroup app exhausted in 60.00 s (app at 1.9 GiB of 2 GiB, +50 MB/s) < 120.00 s; held 0.38 s ≥ 0.30 s",
+    );
+    expect(x.dangerTtfS).toBe(60);
+    expect(x.dangerCgroup).toBe("app");
+    expect(x.dangerEvidence).toBe("app at 1.9 GiB of 2 GiB, +50 MB/s");
+  });
+
+  test("a time to failure at or beyond the horizon is no danger", () => {
+    const d = new Drive();
+    d.hold(1, 0.5);
+    d.danger = danger(120);
+    d.hold(10, 0.5);
+    expect(d.level()).toBe(0);
+    d.danger = danger(Infinity);
+    d.hold(20, 0.5);
+    expect(d.level()).toBe(0);
+    expect(d.last.dangerCgroup).toBe("app");
+  });
+
+  test("L4 on a danger closer than ttfCriticalS, or D̄_M > θ4 with a danger", () => {
+    const a = new Drive();
+    a.hold(1, 0.5);
+    a.danger = danger(20);
+    const x = a.at(1.125, 0.5);
+    expect(x.level).toBe(4);
+    expect(x.reason).toBe("Level 0 → 4: danger, memory limit of cgroup app exhausted in 20.00 s (app at 1.9 GiB of 2 GiB, +50 MB/s) < 30.00 s");
+    const b = new Drive();
+    b.hold(1, 0.5);
+    b.danger = danger(100);
+    expect(b.at(1.125, 0.5).level).toBe(3);
+    const y = b.at(1.25, 6);
+    expect(y.level).toBe(4);
+    expect(y.reason).toStartWith("Level 3 → 4: D_M 6.00 > θ4 5.00 with danger: memory limit of cgroup app");
+  });
+
+  test("Level 5 needs Level 4, D̄_M > θ4 and containment failing, held quarantineAfterS", () => {
+    const d = new Drive({ quarantineAfterS: 10 });
+    d.hold(1, 0.5);
+    d.danger = danger(20, true);
+    d.at(1.125, 0.5);
+    expect(d.level()).toBe(4);
+    d.hold(60, 0.5); // containment failing, but D̄_M below θ4
+    expect(d.level()).toBe(4);
+    d.at(60.125, 6);
+    d.hold(70.125 - DT, 6);
+    expect(d.level()).toBe(4);
+    const q = d.at(70.125, 6);
+    expect(q.level).toBe(5);
+    expect(q.reason).toStartWith("Level 4 → 5: D_M 6.00 > θ4 5.00 and containment failing for 10.00 s: memory limit of cgroup app");
+    expect(q.containmentFailing).toBe(true);
+  });
+
+  test("D̄_M > θ4 with a danger whose containment works is not Level 5", () => {
+    const d = new Drive({ quarantineAfterS: 10 });
+    d.hold(1, 0.5);
+    d.danger = danger(20, false);
+    d.at(1.125, 6);
+    d.hold(200, 6);
+    expect(d.level()).toBe(4);
+  });
+
+  test("never Level 5 from the propagation index alone", () => {
+    const forks: DimensionSpec = { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true };
+    const d = new Drive({ quarantineAfterS: 1 }, baselineOf([forks], [0], [1]));
+    d.hold(1, 0);
+    d.ramp(3, 0, 1000);
+    d.hold(600, 1000);
+    expect(d.level()).toBe(2);
+    expect(d.last.regime).toBe(5);
+  });
+
+  test("without a tracker the engine judges danger from its own exhaustible dimensions, with a significant slope", () => {
     const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
     // mem has a huge variance so it adds nothing to D_M: the test drives TTF alone.
-    const b = baselineOf([LOAD, mem], [0, 0.5], [1, 1e8]);
-    const d = new Drive({ ttfCriticalS: 30, ttfMinSigmas: 0 }, b);
-    // 0.02 /s toward 1 from 0.5: TTF 25 s < 30 s, but D_M ≤ θ1.
-    for (let t = DT; t <= 2; t += DT) d.at(t, 1, 0.5 + 0.02 * t);
+    const d = new Drive({ ttfMinSigmas: 0 }, baselineOf([LOAD, mem], [0, 0.5], [1, 1e8]));
+    for (let t = DT; t <= 2; t += DT) d.at(t, 1, 0.5 + 0.005 * t);
+    // 0.005/s from 0.51: 98 s to 1, a danger; flat would be none.
     expect(d.last.ttfDim).toBe("mem_used_ratio");
-    expect(d.last.ttfS).toBeCloseTo((1 - (0.5 + 0.02 * 2)) / 0.02, 6);
-    expect(d.last.ttfS).toBeLessThan(30);
-    expect(d.last.level).toBe(0);
-    const x = d.at(2.125, 2.5, 0.5 + 0.02 * 2.125);
-    expect(x.level).toBe(4);
-    expect(x.reason).toMatch(/^Level 0 → 4: time to failure of mem_used_ratio 22\.\d\d s < 30\.00 s and D_M 2\.50 > θ1 2\.00$/);
+    expect(d.last.ttfS).toBeCloseTo((1 - 0.51) / 0.005, 6);
+    expect(d.level()).toBe(3);
+    expect(d.last.dangerResource).toBe("mem_used_ratio");
+    expect(d.last.dangerCgroup).toBe("");
+    expect(d.last.dangerEvidence).toContain("mem_used_ratio at 0.5100");
   });
 
-  test("TTF is Infinity when not heading to capacity, and 0 past it; free memory falls toward 0", () => {
+  test("own TTF: Infinity when not heading to capacity, 0 past it; free memory falls toward 0", () => {
     const used: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
     const free: DimensionSpec = { name: "mem_free_bytes", unit: "bytes", loadSign: -1, capacity: 0 };
-    const b = baselineOf([used, free], [0.5, 8e9], [1e8, 1e30]);
-    const d = new Drive({ ttfMinSigmas: 0 }, b);
-    d.at(1, 0.5, 8e9);
-    d.at(2, 0.4, 8e9);
+    const d = new Drive({ ttfMinSigmas: 0 }, baselineOf([used, free], [0.5, 8e9], [1e8, 1e30]));
+    for (let t = DT; t <= 2; t += DT) d.at(t, 0.5 - 0.01 * t, 8e9);
     expect(d.last.ttfS).toBe(Infinity);
     expect(d.last.ttfDim).toBe(null);
-    d.at(3, 0.4, 7e9); // −1e9 B/s toward 0: 7 s
-    expect(d.last.ttfS).toBe(7);
+    for (let t = 2 + DT; t <= 6; t += DT) d.at(t, 0.48, 7e9 - 1e9 * (t - 2));
     expect(d.last.ttfDim).toBe("mem_free_bytes");
-    d.at(4, 1.01, 7e9);
+    expect(d.last.ttfS).toBeCloseTo(3, 6);
+    for (let t = 6 + DT; t <= 9; t += DT) d.at(t, 1.01, 3e9);
+    expect(d.last.ttfDim).toBe("mem_used_ratio");
     expect(d.last.ttfS).toBe(0);
-    expect(d.last.ttfDim).toBe("mem_used_ratio");
   });
 
-  test("a slope within the dimension's normal range is not a time-to-failure", () => {
+  test("own TTF: a slope within the dimension's normal range, or within its noise, is no time to failure", () => {
     const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
-    const b = baselineOf([LOAD, mem], [0, 0.5], [1, 0.01]); // σ = 0.1
-    const d = new Drive({ ttfMinSigmas: 3 }, b);
-    d.at(1, 0, 0.5);
-    d.at(2, 0, 0.7); // 2 σ up, +0.2 /s: heading to 1 in 1.5 s, but within the normal range
+    const d = new Drive({ ttfMinSigmas: 3 }, baselineOf([LOAD, mem], [0, 0.5], [1, 0.01])); // σ = 0.1
+    for (let t = DT; t <= 2; t += DT) d.at(t, 0, 0.5 + 0.1 * t); // 2 σ up at t = 2
     expect(d.last.ttfS).toBe(Infinity);
-    d.at(3, 0, 0.81); // 3.1 σ up, +0.11 /s
-    expect(d.last.ttfDim).toBe("mem_used_ratio");
-    expect(d.last.ttfS).toBeCloseTo(0.19 / 0.11, 9);
-  });
-
-  test("L5 when D̄_M keeps rising at Level 3–4 for quarantineAfterS (boundary exact)", () => {
-    const d = reach(4, { quarantineAfterS: 60 });
-    // Rising from t = 1.25 on (the first sample judged at Level 4 with d1 > 0).
-    let dm = 6;
-    for (let t = 1.25; t < 61.25; t += DT) {
-      dm += 0.001;
-      expect(d.at(t, dm).level).toBe(4);
+    const r = prng(9);
+    const n = new Drive({}, baselineOf([LOAD, mem], [0, 0.5], [1, 0.05 * 0.05]));
+    for (let t = DT; t <= 60; t += DT) {
+      n.at(t, 0, 0.5 + 0.05 * gaussian(r));
+      expect(n.last.ttfS).toBe(Infinity);
     }
-    const x = d.at(61.25, dm + 0.001);
-    expect(x.level).toBe(5);
-    expect(x.levelName).toBe("QUARANTINE");
-    expect(x.reason).toMatch(/^Level 4 → 5: D_M 6\.48 still rising \(\+0\.01\/s\) for 60\.00 s at Level 4 despite containment$/);
-  });
-
-  test("a pause in the rise restarts the Level 5 clock", () => {
-    const d = reach(4, { quarantineAfterS: 60 });
-    let dm = 6;
-    for (let t = 1.25; t <= 40; t += DT) d.at(t, (dm += 0.001));
-    d.at(40.125, dm); // flat: derivative 0
-    for (let t = 40.25; t < 100.25; t += DT) expect(d.at(t, (dm += 0.001)).level).toBe(4);
-    expect(d.at(100.25, (dm += 0.001)).level).toBe(5);
-  });
-
-  test("L5 when the propagation index exceeds icpCritical, from any level", () => {
-    const forks: DimensionSpec = { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true };
-    const b = baselineOf([LOAD, forks], [0, 10], [1, 1e6]);
-    const d = new Drive({ icpCritical: 10 }, b);
-    // 9.99 σ of forks: far off baseline (Level 4), not yet spreading.
-    expect(d.at(1, 1, 10 + 9990).level).toBe(4);
-    const x = d.at(2, 1, 10 + 10010);
-    expect(x.level).toBe(5);
-    expect(x.regime).toBe(5);
-    expect(x.reason).toBe("Level 4 → 5: propagation index 10.01 σ > 10.00 on forks_per_s");
-    // Straight from homeostasis too.
-    const h = new Drive({ icpCritical: 3 }, b);
-    h.hold(1, 0.5, 10);
-    expect(h.at(1.125, 0.5, 10 + 3010).level).toBe(5);
   });
 });
 
 describe("de-escalation", () => {
-  const cases: { from: Level; below: number; holdS: number; name: string }[] = [
-    { from: 1, below: 1.5, holdS: 10, name: "θ1" },
-    { from: 2, below: 1.5, holdS: 30, name: "θ1" },
-    { from: 3, below: 2.5, holdS: 60, name: "θ2" },
-    { from: 4, below: 3.5, holdS: 300, name: "θ3" },
-  ];
-  for (const c of cases) {
-    test(`L${c.from} → L${c.from - 1} after D̄_M < ${c.name} for ${c.holdS} s: not at hold − ε, yes at hold + ε`, () => {
-      const d = reach(c.from);
-      const t0 = 2;
-      const start = d.at(t0, c.below);
-      expect(start.level).toBe(c.from);
-      expect(start.reason).toBe(`Level ${c.from} → ${c.from - 1} waits: D_M ${c.below.toFixed(2)} < ${c.name} ${(c.from <= 2 ? 2 : c.from - 1).toFixed(2)} since t=${t0}, hold ${c.holdS} s`.replace(
-          `${c.name} ${(c.from <= 2 ? 2 : c.from - 1).toFixed(2)}`,
-          `${c.name} ${[0, 2, 2, 3, 4][c.from].toFixed(2)}`,
-        ),
-      );
-      d.hold(t0 + c.holdS - 1, c.below);
-      expect(d.at(t0 + c.holdS - EPS, c.below).level).toBe(c.from);
-      expect(d.last.reason).toBe(start.reason);
-      const x = d.at(t0 + c.holdS + EPS, c.below);
-      expect(x.level as number).toBe(c.from - 1);
-      expect(x.previousLevel).toBe(c.from);
-      expect(x.reason).toStartWith(`Level ${c.from} → ${c.from - 1}: D_M ${c.below.toFixed(2)} < ${c.name}`);
-    });
-
-    test(`L${c.from} stays in its dead zone indefinitely`, () => {
-      const d = reach(c.from);
-      // Between the de-escalation threshold and the level's own: D̄_M flat.
-      const dead = [0, 2.5, 2.5, 3.5, 4.5][c.from];
-      d.at(2, dead);
-      d.hold(2000, dead);
-      expect(d.level()).toBe(c.from);
-      expect(d.changes.filter((ch) => ch.t >= 2)).toEqual([]);
-    });
-  }
-
-  test("de-escalation is step by step, with a fresh hold at each level: 4 → 3 → 2 → 1 → 0", () => {
-    const d = reach(4);
-    d.at(2, 0.5);
-    d.hold(2 + 300 + 60 + 30 + 10 + 5, 0.5);
+  test("after a danger ends: 4 → 3 → 2 within 60 s (holds of 20 s), then the surprise holds 2 → 1 → 0", () => {
+    const d = new Drive();
+    d.hold(1, 0.5);
+    d.danger = danger(20);
+    d.at(1.125, 0.5);
+    d.hold(30, 0.5);
+    expect(d.level()).toBe(4);
+    d.danger = danger(Infinity);
+    d.hold(200, 0.5);
     expect(d.changes.map((c) => [c.t, c.from, c.to])).toEqual([
       [1.125, 0, 4],
-      [302, 4, 3],
-      [362, 3, 2],
-      [392, 2, 1],
-      [402, 1, 0],
+      [50.125, 4, 3],
+      [70.125, 3, 2],
+      [100.125, 2, 1],
+      [110.125, 1, 0],
     ]);
+    expect(d.changes[1].reason).toBe("Level 4 → 3: no critical danger for 20.00 s (hold 20.00 s)");
+    expect(d.changes[2].reason).toBe("Level 3 → 2: no danger for 20.00 s (hold 20.00 s)");
   });
 
-  test("going back above the de-escalation threshold resets the hold", () => {
-    const d = reach(1);
-    d.at(2, 1.5);
-    d.hold(7, 1.5);
-    const reset = d.at(7.125, 2.25);
-    expect(reset.level).toBe(1);
-    expect(reset.reason).toBe("Level 1 hold reset: D_M 2.25 ≥ θ1 2.00 for 0.00 s (grace 0.00 s) after 5.13 s of hold");
-    expect(d.at(7.25, 1.5).reason).toContain("since t=7.25");
-    d.hold(17.125, 1.5);
+  test("L4 falls to L3 when the danger is no longer critical but still there, and holds L3 while it lasts", () => {
+    const d = new Drive();
+    d.hold(1, 0.5);
+    d.danger = danger(20);
+    d.at(1.125, 0.5);
+    d.danger = danger(90);
+    d.hold(1000, 0.5);
+    expect(d.level()).toBe(3);
+  });
+
+  test("surprise holds: L2 → L1 after D̄_M < θ1 for 30 s, L1 → L0 after 10 s more; not a sample earlier", () => {
+    const d = new Drive();
+    d.hold(1, 1);
+    d.ramp(3, 1, 3.8);
+    expect(d.level()).toBe(2);
+    d.at(4, 1.5);
+    d.hold(34 - DT, 1.5);
+    expect(d.level()).toBe(2);
+    expect(d.at(34, 1.5).level).toBe(1);
+    d.hold(44 - DT, 1.5);
     expect(d.level()).toBe(1);
-    d.at(17.25, 1.5);
-    expect(d.level()).toBe(0);
+    expect(d.at(44, 1.5).level).toBe(0);
   });
 
-  test("with relaxFactor a strongly decelerating D̄_M shortens the hold", () => {
-    const d = reach(1, { relaxFactor: 0.5, relaxAccelPerS2: 0.05 });
-    // D_M = 1.9 − 0.05·s²: acceleration −0.1 /s² < −0.05.
-    let changedAt = NaN;
-    for (let s = 0; s <= 8; s += DT) {
-      const x = d.at(2 + s, 1.9 - 0.05 * s * s);
-      if (x.level === 0 && Number.isNaN(changedAt)) changedAt = s;
-    }
-    expect(changedAt).toBe(5);
-    // Without it the same signal waits the full 10 s.
-    const plain = reach(1);
-    for (let s = 0; s <= 8; s += DT) plain.at(2 + s, 1.9 - 0.05 * s * s);
-    expect(plain.level()).toBe(1);
+  test("L2 stays in its dead zone (θ1 < D̄_M, not rising) indefinitely", () => {
+    const d = new Drive();
+    d.hold(1, 1);
+    d.ramp(3, 1, 3.8);
+    d.at(4, 2.5);
+    d.hold(2000, 2.5);
+    expect(d.level()).toBe(2);
+  });
+
+  test("a hold spans samples as well as seconds: at 60 s steps the 10 s hold of Level 1 takes 3 samples", () => {
+    const d = new Drive({ minSamples: 3 });
+    d.at(60, 2.5);
+    expect(d.level()).toBe(1);
+    d.at(120, 1);
+    d.at(180, 1);
+    expect(d.level()).toBe(1);
+    expect(d.at(240, 1).level).toBe(0);
   });
 });
 
-describe("escalation persistence", () => {
-  const DWELL: [number, number, number, number, number] = [0, 0.25, 0.5, 0.5, 0.5];
-
-  test("a level is entered once its threshold part has held for its dwell: not at dwell − ε, yes at dwell + ε", () => {
-    const d = new Drive({ escalateAfterS: DWELL });
-    d.hold(1, 1);
-    // D̄_M rises through θ2 from t = 1.125 on: L1 at once (no dwell), L2 after 0.25 s.
-    expect(d.at(1.125, 3.125).level).toBe(1);
-    expect(d.last.reason).toBe("Level 0 → 1: D_M 3.13 > θ1 2.00");
-    expect(d.at(1.25, 3.25).level).toBe(1);
-    expect(d.at(1.375 - EPS, 3.375).level).toBe(1);
-    const x = d.at(1.375 + EPS, 3.5);
-    expect(x.level).toBe(2);
-    expect(x.reason).toBe("Level 1 → 2: D_M 3.50 > θ2 3.00 and derivative +62.50/s > 0; held 0.25 s ≥ 0.25 s");
+describe("hold grace", () => {
+  test("a danger back for less than the grace leaves the Level 3 hold running; longer resets it", () => {
+    const d = new Drive({ holdGraceS: 2 });
+    d.hold(1, 0.5);
+    d.danger = danger(60);
+    d.at(1.125, 0.5);
+    expect(d.level()).toBe(3);
+    d.danger = danger(Infinity);
+    d.hold(11, 0.5);
+    d.danger = danger(60);
+    d.hold(12, 0.5); // 1 s back: a brush
+    d.danger = danger(Infinity);
+    d.hold(21.25, 0.5);
+    expect(d.changes.at(-1)).toEqual({ t: 21.25, from: 3, to: 2, reason: "Level 3 → 2: no danger for 20.00 s (hold 20.00 s)" });
+    const e = new Drive({ holdGraceS: 2 });
+    e.hold(1, 0.5);
+    e.danger = danger(60);
+    e.at(1.125, 0.5);
+    e.danger = danger(Infinity);
+    e.hold(11, 0.5);
+    e.danger = danger(60);
+    const reset = e.hold(13.125, 0.5);
+    expect(reset.reason).toBe("Level 3 hold reset: danger back (time to failure 60.00 s) for 2.00 s (grace 2.00 s) after 11.88 s of hold");
+    e.danger = danger(Infinity);
+    e.hold(33, 0.5);
+    expect(e.level()).toBe(3);
+    e.hold(33.25, 0.5);
+    expect(e.level()).toBe(2);
   });
 
-  test("a violent but bounded event climbs to the highest admitted level: 0 → 1 → 2 → 4", () => {
-    const d = new Drive({ escalateAfterS: DWELL });
-    d.hold(1, 1);
-    expect(d.at(1.125, 6).level).toBe(1); // D̄_M 6 > θ4 5, below 3·θ4
-    expect(d.at(1.375 - EPS, 6).level).toBe(1);
-    // Flat, so not L2's own condition, but L4's whole condition holds: L2 is admitted by its dwell.
-    expect(d.at(1.375 + EPS, 6).level).toBe(2);
-    expect(d.at(1.625 - EPS, 6).level).toBe(2);
-    const x = d.at(1.625 + EPS, 6);
-    expect(x.level).toBe(4);
-    expect(x.reason).toBe("Level 2 → 4: D_M 6.00 > θ4 5.00; held 0.50 s ≥ 0.50 s");
-    expect(d.changes.map((c) => [c.from, c.to])).toEqual([
-      [0, 1],
-      [1, 2],
-      [2, 4],
-    ]);
-  });
-
-  test("a dip below a level's threshold restarts that level's clock only", () => {
-    const d = new Drive({ escalateAfterS: DWELL });
-    d.hold(1, 1);
-    d.at(1.125, 6);
-    d.at(1.25, 6);
-    // Below θ3, above θ2 but falling: the L3 and L4 clocks stop, L2's runs on
-    // (0.25 s held), yet no condition above Level 1 holds at this sample.
-    expect(d.at(1.375, 3.5).level).toBe(1);
-    expect(d.at(1.5, 6).level).toBe(2); // L4's condition again, L2's dwell long past
-    expect(d.at(1.875, 6).level).toBe(2); // 0.375 s of L4's new run
-    expect(d.at(2, 6).level).toBe(4); // 0.5 s
-  });
-
-  test("without the spike filter a one-sample spike reaches Level 1, and no further", () => {
-    const d = new Drive({ escalateAfterS: DWELL });
-    d.hold(1, 1);
-    expect(d.at(1.125, 14).level).toBe(1);
-    d.hold(3, 1);
-    expect(d.changes.map((c) => c.to)).toEqual([1]);
-  });
-
-  test("a noise excursion shorter than the dwell stays at Level 1", () => {
-    const d = new Drive({ escalateAfterS: DWELL });
-    d.hold(1, 1);
-    // Above θ3 for 0.375 s, rising linearly: L2 after its 0.25 s, never L3 or L4.
-    for (let t = 1.125; t < 1.5; t += DT) d.at(t, 4.5 + (t - 1) * 2);
-    d.hold(20, 1);
-    expect(Math.max(...d.changes.map((c) => c.to))).toBeLessThanOrEqual(2);
-    const short = new Drive({ escalateAfterS: DWELL });
-    short.hold(1, 1);
-    short.at(1.125, 4.5);
-    short.at(1.25, 4.75);
-    short.hold(20, 1);
-    expect(short.changes.map((c) => c.to)).toEqual([1, 0]);
+  test("with the defaults, noise brushing θ1 every few seconds lets Level 1 end", () => {
+    const cfg = defaultEngineConfig();
+    const e = createEngine(baselineOf([LOAD], [0], [1]), cfg);
+    const r = prng(11);
+    let level = 0;
+    let t = 0;
+    for (; t < 5; t += 0.1) level = step(e, { t, x: Float64Array.from([4]) }).level;
+    expect(level).toBe(1);
+    for (; t < 300; t += 0.1) level = step(e, { t, x: Float64Array.from([gaussian(r)]) }).level;
+    expect(level).toBe(0);
   });
 });
 
-describe("emergency bypass", () => {
-  const DWELL: [number, number, number, number, number] = [0, 0.25, 0.5, 0.5, 0.5];
-
-  test("D̄_M above emergencyFactor·θ4 escalates at once: 3·θ4 + ε jumps 0 → 4, 3·θ4 − ε waits", () => {
-    const d = new Drive({ escalateAfterS: DWELL, emergencyFactor: 3 });
-    d.hold(1, 1);
-    const x = d.at(1.125, 15 + EPS);
-    expect(x.level).toBe(4);
-    expect(x.reason).toBe("Level 0 → 4: D_M 15.00 > θ4 5.00; emergency, no dwell: D_M 15.00 > 3.00×θ4 15.00");
-    const w = new Drive({ escalateAfterS: DWELL, emergencyFactor: 3 });
-    w.hold(1, 1);
-    expect(w.at(1.125, 15 - EPS).level).toBe(1);
+describe("any sampling rate", () => {
+  test("the EWMA spans at least ewmaMinSamples steps: at 60 s steps α = 1 − e^(−1/3), not 1", () => {
+    const e = createEngine(baselineOf([LOAD], [0], [1]), { ...defaultEngineConfig(), dmMedianOf3: false });
+    step(e, { t: 0, x: Float64Array.from([1]) });
+    const x = step(e, { t: 60, x: Float64Array.from([4]) });
+    expect(x.dm).toBeCloseTo(1 + 3 * (1 - Math.exp(-1 / 3)), 12);
   });
 
-  test("time to failure under ttfCriticalS/2 escalates at once; under ttfCriticalS waits its dwell", () => {
-    const mem: DimensionSpec = { name: "mem_used_ratio", unit: "ratio", loadSign: 1, capacity: 1 };
-    const b = baselineOf([LOAD, mem], [0, 0.5], [1, 1e8]);
-    const run = (slopePerS: number) => {
-      const d = new Drive({ escalateAfterS: DWELL, ttfCriticalS: 30, ttfMinSigmas: 0 }, b);
-      for (let t = DT; t <= 2; t += DT) d.at(t, 1, 0.5 + slopePerS * t);
-      return d;
+  test("the same episode in samples gives the same levels at 10 ms, 1 s and 60 s steps", () => {
+    const run = (stepS: number) => {
+      const cfg = { ...defaultEngineConfig(), holdS: [10, 30, 20, 20] as [number, number, number, number] };
+      const e = createEngine({ ...baselineOf([LOAD], [0], [1]), dmStd: 0.5 }, cfg);
+      const r = prng(4);
+      const levels: number[] = [];
+      for (let i = 0; i < 6000; i++) {
+        const bump = i >= 1000 && i < 1100 ? (i - 1000) * 0.1 : 0;
+        levels.push(step(e, { t: i * stepS, x: Float64Array.from([0.5 * gaussian(r) + bump]) }).level);
+      }
+      return levels;
     };
-    // 0.04 /s: TTF = 12.5 − t, at t = 2.125 10.4 s < 15 s.
-    const fast = run(0.04);
-    const x = fast.at(2.125, 2.5, 0.5 + 0.04 * 2.125);
-    expect(x.level).toBe(4);
-    expect(x.reason).toMatch(/^Level 0 → 4: time to failure of mem_used_ratio 10\.3\d s < 30\.00 s and D_M 2\.50 > θ1 2\.00; emergency, no dwell: time to failure 10\.3\d s < 15\.00 s$/);
-    // 0.02 /s: TTF = 25 − t ≈ 22.9 s: critical, not an emergency.
-    const slow = run(0.02);
-    expect(slow.at(2.125, 2.5, 0.5 + 0.02 * 2.125).level).toBe(1);
-    expect(slow.at(2.625 - EPS, 2.5, 0.5 + 0.02 * (2.625 - EPS)).level).toBe(2);
-    expect(slow.at(2.625 + EPS, 2.5, 0.5 + 0.02 * (2.625 + EPS)).level).toBe(4);
-  });
-
-  test("Level 5 is never reached without its dwell, emergency or not", () => {
-    const forks: DimensionSpec = { name: "forks_per_s", unit: "1/s", loadSign: 1, propagation: true };
-    const b = baselineOf([LOAD, forks], [0, 10], [1, 1e6]);
-    const d = new Drive({ escalateAfterS: DWELL, icpCritical: 10 }, b);
-    expect(d.at(1, 1, 10 + 20000).level).toBe(4); // 20 σ of forks: D̄_M 20 > 3·θ4, propagating
-    expect(d.at(1.5 - EPS, 1, 10 + 20000).level).toBe(4);
-    const x = d.at(1.5 + EPS, 1, 10 + 20000);
-    expect(x.level).toBe(5);
-    expect(x.reason).toBe("Level 4 → 5: propagation index 20.00 σ > 10.00 on forks_per_s; held 0.50 s ≥ 0.50 s");
+    for (const s of [0.01, 1, 60]) {
+      const l = run(s);
+      expect(Math.max(...l.slice(0, 1000))).toBe(0);
+      expect(Math.max(...l.slice(1000, 1100))).toBe(2);
+      expect(l[5999]).toBe(0);
+    }
   });
 });
 
@@ -476,23 +432,20 @@ describe("spike filter", () => {
     expect(spike.dmRaw).toBe(1000);
     expect(spike.dm).toBe(1);
     expect(spike.level).toBe(0);
-    expect(spike.learning).toBe(false); // as far out as an emergency: never learned
+    expect(spike.learning).toBe(false); // three times θ4 out: never learned
     d.hold(2, 1);
     expect(d.changes).toEqual([]);
-    expect(d.at(2.125, 6).level).toBe(0);
-    expect(d.at(2.25, 6).level).toBe(4);
+    expect(d.at(2.125, 2.5).level).toBe(0);
+    expect(d.at(2.25, 2.5).level).toBe(1);
   });
 
-  test("with the defaults (τ 0.3 s, median, dwell) a one-sample spike of any size does not escalate past Level 1, at 100 ms or 10 ms", () => {
+  test("with the defaults a one-sample spike of any size does not escalate, at 100 ms or 10 ms", () => {
     for (const tick of [0.1, 0.01]) {
       for (const spike of [4, 10, 1e3, 1e9]) {
         const e = createEngine(baselineOf([LOAD], [0], [1]), defaultEngineConfig());
         let max = 0;
-        for (let i = 0; i <= 2000; i++) {
-          const d = step(e, { t: i * tick, x: Float64Array.from([i === 1000 ? spike : 1]) });
-          max = Math.max(max, d.level);
-        }
-        expect(max).toBeLessThanOrEqual(1);
+        for (let i = 0; i <= 2000; i++) max = Math.max(max, step(e, { t: i * tick, x: Float64Array.from([i === 1000 ? spike : 1]) }).level);
+        expect(max).toBe(0);
       }
     }
   });
@@ -504,57 +457,55 @@ describe("spike filter", () => {
   });
 });
 
-describe("hold grace", () => {
-  const GRACE = 2;
+describe("quarantine", () => {
+  function quarantined(): Drive {
+    const d = new Drive({ quarantineAfterS: 10 });
+    d.hold(1, 0.5);
+    d.danger = danger(20, true);
+    d.at(1.125, 6);
+    d.hold(12, 6);
+    expect(d.level()).toBe(5);
+    return d;
+  }
 
-  test("an excursion above the threshold shorter than the grace leaves the hold running", () => {
-    const d = reach(1, { holdGraceS: GRACE });
-    d.at(2, 1.5);
-    d.hold(5, 1.5);
-    // Above θ1 from 5.125 through 7.125 − ε: 2 s − ε.
-    d.hold(7, 2.25);
-    expect(d.at(7.125 - EPS, 2.25).reason).toBe("Level 1 → 0 waits: D_M 1.50 < θ1 2.00 since t=2, hold 10 s");
-    d.at(7.125, 1.5);
-    d.hold(11.875, 1.5);
-    expect(d.level()).toBe(1);
-    const x = d.at(12, 1.5);
-    expect(x.level).toBe(0);
-    expect(x.reason).toBe("Level 1 → 0: D_M 1.50 < θ1 2.00 for 10.00 s (hold 10.00 s)");
+  test("Level 5 is never left automatically", () => {
+    const d = quarantined();
+    d.danger = undefined;
+    d.hold(d.t + 7200, 0);
+    expect(d.level()).toBe(5);
+    expect(d.last.learning).toBe(false);
+    expect(d.last.reason).toBe("");
   });
 
-  test("an excursion lasting the grace resets the hold, which restarts below", () => {
-    const d = reach(1, { holdGraceS: GRACE });
-    d.at(2, 1.5);
-    d.hold(5, 1.5);
-    d.hold(7, 2.25); // above from 5.125: 1.875 s
-    const reset = d.at(7.125, 2.25);
-    expect(reset.level).toBe(1);
-    expect(reset.reason).toBe("Level 1 hold reset: D_M 2.25 ≥ θ1 2.00 for 2.00 s (grace 2.00 s) after 5.13 s of hold");
-    expect(d.at(7.25, 1.5).reason).toBe("Level 1 → 0 waits: D_M 1.50 < θ1 2.00 since t=7.25, hold 10 s");
-    d.hold(17.125, 1.5);
-    expect(d.level()).toBe(1);
-    expect(d.at(17.25, 1.5).level).toBe(0);
+  test("releaseQuarantine() lands on Level 3 with a fresh hold, then de-escalates normally", () => {
+    const d = quarantined();
+    d.danger = danger(Infinity);
+    d.hold(200, 0.5);
+    const r = releaseQuarantine(d.state, 200.0625);
+    expect(r.level).toBe(3);
+    expect(r.previousLevel).toBe(5);
+    expect(r.levelName).toBe("ACTIVE_CONTAINMENT");
+    expect(r.reason).toContain("released by the operator");
+    expect(currentLevel(d.state)).toBe(3);
+    d.at(200.125, 0.5);
+    expect(d.at(220.0625 - EPS, 0.5).level).toBe(3);
+    expect(d.at(220.0625 + EPS, 0.5).level).toBe(2);
   });
 
-  test("the step down waits for D̄_M to be below at that sample", () => {
-    const d = reach(3, { holdGraceS: GRACE });
-    d.at(2, 2.5); // below θ2: the 60 s hold toward Level 2 runs from t = 2
-    d.hold(61.5, 2.5);
-    d.hold(62.5, 3.25); // above θ2 (dead zone) across the end of the hold, for 1 s
+  test("releaseQuarantine() refuses when the engine is not at Level 5", () => {
+    const d = new Drive();
+    d.danger = danger(60);
+    d.hold(1, 0.5);
     expect(d.level()).toBe(3);
-    const x = d.at(62.625, 2.5);
-    expect(x.level).toBe(2);
-    expect(x.reason).toBe("Level 3 → 2: D_M 2.50 < θ2 3.00 for 60.63 s (hold 60.00 s)");
-  });
-
-  test("with the default grace, noise crossings every few seconds no longer keep Level 4 up forever", () => {
-    const d = reach(4, { holdGraceS: GRACE });
-    // Below θ3 but crossing it for one sample every 5 s.
-    for (let t = 2; t <= 400; t += DT) d.at(t, Math.round(t * 8) % 40 === 0 ? 4.5 : 3.5);
-    expect(d.changes.filter((c) => c.from === 4 && c.to === 3).length).toBe(1);
-    const plain = reach(4);
-    for (let t = 2; t <= 400; t += DT) plain.at(t, Math.round(t * 8) % 40 === 0 ? 4.5 : 3.5);
-    expect(plain.level()).toBe(4);
+    let err: unknown;
+    try {
+      releaseQuarantine(d.state, 5);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HosaError);
+    expect((err as HosaError).message).toBe("cannot release quarantine: the engine is at Level 3 (ACTIVE_CONTAINMENT), not Level 5");
+    expect(d.level()).toBe(3);
   });
 });
 
@@ -565,53 +516,6 @@ describe("baselines", () => {
     expect(b.dmMax).toBeUndefined();
     const e = createEngine(b, defaultEngineConfig());
     expect(step(e, { t: 0, x: Float64Array.from([0]) }).thresholds).toEqual(TH);
-  });
-});
-
-describe("quarantine", () => {
-  function quarantined(): Drive {
-    const d = reach(4, { quarantineAfterS: 10 });
-    let dm = 6;
-    for (let t = 1.25; d.level() !== 5; t += DT) d.at(t, (dm += 0.01));
-    return d;
-  }
-
-  test("Level 5 is never left automatically", () => {
-    const d = quarantined();
-    const t = d.t;
-    d.at(t + DT, 0);
-    d.hold(t + 7200, 0);
-    expect(d.level()).toBe(5);
-    expect(d.last.learning).toBe(false);
-    expect(d.last.reason).toBe("");
-  });
-
-  test("releaseQuarantine() lands on Level 3 with a fresh 60 s hold, then de-escalates normally", () => {
-    const d = quarantined();
-    d.at(100, 0.5);
-    d.hold(200, 0.5);
-    const r = releaseQuarantine(d.state, 200.0625);
-    expect(r.level).toBe(3);
-    expect(r.previousLevel).toBe(5);
-    expect(r.levelName).toBe("ACTIVE_CONTAINMENT");
-    expect(r.reason).toContain("released by the operator");
-    expect(currentLevel(d.state)).toBe(3);
-    d.at(200.125, 0.5);
-    expect(d.at(260.0625 - EPS, 0.5).level).toBe(3);
-    expect(d.at(260.0625 + EPS, 0.5).level).toBe(2);
-  });
-
-  test("releaseQuarantine() refuses when the engine is not at Level 5", () => {
-    const d = reach(3);
-    let err: unknown;
-    try {
-      releaseQuarantine(d.state, 5);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(HosaError);
-    expect((err as HosaError).message).toBe("cannot release quarantine: the engine is at Level 3 (ACTIVE_CONTAINMENT), not Level 5");
-    expect(d.level()).toBe(3);
   });
 });
 
@@ -710,7 +614,7 @@ describe("decisions", () => {
     const snap = snapshotDecision(first);
     const second = step(d.state, { t: 2, x: Float64Array.from([6]) });
     expect(second).toBe(first);
-    expect(second.level).toBe(4);
+    expect(second.level).toBe(1);
     expect(snap.level).toBe(0);
     expect(snap.t).toBe(1);
     expect(snap.dominant).not.toBe(first.dominant);
@@ -727,7 +631,31 @@ describe("decisions", () => {
     step(e, { t: 0, x: Float64Array.from([0, 0, 0, 0]) });
     const x = snapshotDecision(step(e, { t: 1, x: Float64Array.from([3, -1, 0.5, 0]) }));
     expect(Object.keys(x).sort()).toEqual(
-      ["t", "level", "levelName", "previousLevel", "dmRaw", "dm", "dmDerivative", "dmAcceleration", "phi", "regime", "dominant", "thresholds", "ttfS", "ttfDim", "reason", "learning"].sort(),
+      [
+        "t",
+        "level",
+        "levelName",
+        "previousLevel",
+        "dmRaw",
+        "dm",
+        "dmDerivative",
+        "dmAcceleration",
+        "dmRising",
+        "dmAccelerating",
+        "phi",
+        "regime",
+        "dominant",
+        "thresholds",
+        "ttfS",
+        "ttfDim",
+        "dangerTtfS",
+        "dangerCgroup",
+        "dangerResource",
+        "dangerEvidence",
+        "containmentFailing",
+        "reason",
+        "learning",
+      ].sort(),
     );
     expect(x.dmRaw).toBeCloseTo(Math.sqrt(9 + 1 + 0.25), 12);
     expect(x.dm).toBe(x.dmRaw);
@@ -735,8 +663,8 @@ describe("decisions", () => {
     expect(x.dominant.map((c) => c.dim)).toEqual(["load", "free", "c"]);
     expect(x.dominant[0].share).toBeCloseTo(9 / 10.25, 12);
     expect(x.thresholds).toEqual(TH);
-    expect(x.level).toBe(2);
-    expect(x.regime).toBe(3); // rising and accelerating above θ2
+    expect(x.level).toBe(1);
+    expect(x.regime).toBe(1); // above θ1; two samples are no significant slope
   });
 
   test("anomalous silence: demand collapses far below baseline (regime −3) and still escalates", () => {
@@ -746,7 +674,7 @@ describe("decisions", () => {
     const x = step(e, { t: 1, x: Float64Array.from([-4, -4]) });
     expect(x.phi).toBeCloseTo(-8 / Math.SQRT2, 12);
     expect(x.regime).toBe(-3);
-    expect(x.level).toBe(4);
+    expect(x.level).toBe(1);
     const idle = step(createEngine(b, exactConfig()), { t: 0, x: Float64Array.from([-1.2, -1.2]) });
     expect(idle.regime).toBe(0); // primed: the first sample only starts the clock
   });

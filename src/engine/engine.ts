@@ -1,100 +1,82 @@
 // The detection engine: (state, sample) -> decision, pure. No I/O, no clock
 // (time is sample.t), no globals, no randomness: the same samples give the
 // same decisions bit for bit, which is what makes replay, tests and the
-// benchmark honest. The hot path allocates nothing: every buffer, and the
-// returned Decision itself, belong to the state and are reused.
+// benchmark honest. The hot path allocates nothing in homeostasis: every
+// buffer, and the returned Decision itself, belong to the state and are
+// reused (a danger's evidence line is built only while a danger holds).
 //
-// The levels follow document 004 (§2–§11):
-//   escalation  L1  D̄_M > θ1, or a sustained rise of D̄_M (dD̄_M/dt > 0 for
-//                   sustainS and by at least sustainRiseSigmas·dmStd)
-//               L2  D̄_M > θ2 and dD̄_M/dt > 0
-//               L3  D̄_M > θ3 and d²D̄_M/dt² > 0
-//               L4  D̄_M > θ4, or TTF < ttfCriticalS while D̄_M > θ1
-//               L5  at L3–L4 with dD̄_M/dt > 0 continuously for
-//                   quarantineAfterS (containment is failing), or the
-//                   propagation index above icpCritical
-//   de-escalation is one level at a time, after the de-escalation condition
-//   held for the level's hold (a fresh hold at each level):
-//               1->0  D̄_M < θ1 and no sustained rise   holdS[0] (10 s)
-//               2->1  D̄_M < θ1                         holdS[1] (30 s)
-//               3->2  D̄_M < θ2                         holdS[2] (60 s)
-//               4->3  D̄_M < θ3                         holdS[3] (5 min)
-//   Between the escalation threshold of a level and its de-escalation
-//   threshold lies the dead zone: the level holds there indefinitely.
-//   Level 5 is left only by releaseQuarantine(), which lands on Level 3.
+// Surprise is not danger (docs/levels.md §1). The levels:
+//   L1  D̄_M > θ1, or a significant sustained rise of D_M, or a danger
+//       (vigilance: the agent samples faster while the danger's dwell runs)
+//   L2  D̄_M > θ2 and D_M significantly rising
+//   L3  a danger (time to failure < dangerHorizonS) held for its dwell
+//   L4  a danger with time to failure < ttfCriticalS, or D̄_M > θ4 with a danger
+//   L5  at Level 4, D̄_M > θ4 and containment failing, held quarantineAfterS
+// Surprise alone (D̄_M against θ) reaches at most Level 2; Level 5 is left
+// only by releaseQuarantine(). De-escalation is one level at a time after a
+// hold (docs/levels.md §3 has the table); a hold is reset only when its
+// level's condition is back for longer than a grace.
 //
-// Three guards against false alarms, measured in bench/engine-results.md
-// (one hour of pure noise: 3 escalations into Level 3 without them, none
-// with them; the leak of document 004 §13 still reaches Level 2–4 in well
-// under 2 s):
-//   spike filter  D_M passes a running median of three samples before the
-//                 EWMA (Tukey's median smoother). One wild sample (a counter
-//                 wrap, a rate over a tiny Δt) otherwise lifts D̄_M above θ4
-//                 for up to a second by the EWMA's memory alone, which no
-//                 dwell shorter than that can tell from a real event. Cost:
-//                 one sample of latency (10 ms in vigilance).
-//   persistence   Level N ≥ 2 is entered only once its threshold part (D̄_M
-//                 > θN, or TTF critical; for L5 its own condition) has held
-//                 at every sample for escalateAfterS[N−1] seconds of sample
-//                 time, and its whole condition (trend included) holds now.
-//                 The dwell is on the magnitude and not on the derivatives:
-//                 d²D̄_M/dt² of a real ramp flickers around 0 under noise,
-//                 while a noise excursion above θ3 lasts about τ (0.3 s).
-//                 Escalation still goes to the highest admitted level, so
-//                 a violent event climbs 0 -> 4 in escalateAfterS[3] (0.5 s).
-//   emergency     no dwell (Levels 1–4) when D̄_M > emergencyFactor·θ4 or
-//                 TTF < ttfCriticalS/2 (with D̄_M > θ1): that far out, or
-//                 that close to exhaustion, half a second is worth more
-//                 than certainty. The spike filter keeps one sample from
-//                 getting there.
-//   hold grace    a de-escalation hold is reset only by an excursion back
-//                 above its threshold lasting longer than holdGraceS; the
-//                 clock keeps running through shorter ones (noise crosses
-//                 θ3 every minute or so at 10 ms ticks, and a 5 min hold
-//                 reset by each crossing would never end). The step down
-//                 itself still needs D̄_M below the threshold at that sample.
+// Every time constant spans time AND samples (docs/engine.md §2): the EWMA's
+// τ is at least ewmaMinSamples steps, every dwell, hold and grace needs
+// minSamples samples besides its seconds, and slopes come from a regression
+// over a window of at least derivMinSamples samples (docs/engine.md §3), so
+// the engine means the same at 10 ms ticks and at 5-minute exports.
 import type { HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
+import { WindowRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
 
 export interface EngineConfig {
-  /** Time constant of the EWMA on D_M (and φ, propagation), seconds. */
+  /** Time constant of the EWMA on D_M (and φ, propagation), seconds... */
   ewmaTauS: number;
+  /** ...and at least this many sampling steps. */
+  ewmaMinSamples: number;
   /** Covariance shrinkage toward its diagonal, 0..1. */
   shrinkage: number;
   /** Half-life of the baseline's memory while learning, seconds; 0 keeps everything. */
   forgettingHalfLifeS: number;
-  /** θk = dmMean + sigma_k·dmStd. */
+  /** Floors of θ1..θ4 at dmMean + sigma_k·dmStd of the out-of-sample D̄_M (document 004's kσ). */
   thresholdSigmas: [number, number, number, number];
-  /** Hold before 1->0, 2->1, 3->2, 4->3, seconds. */
+  /**
+   * Expected false-alarm episodes per day at Level ≥ 1..4 on data like the
+   * calibration's; θ1..θ4 are placed to mean these rates (docs/engine.md §4).
+   */
+  falseAlarmsPerDay: [number, number, number, number];
+  /** Hold before 1->0, 2->1, 3->2, 4->3, seconds (and minSamples samples). */
   holdS: [number, number, number, number];
-  /** Level 4 when a resource is exhausted sooner than this, seconds. */
+  /** A danger with a time to failure below this is Level 4, seconds. */
   ttfCriticalS: number;
-  /** Level 1 on a rise of D̄_M lasting this long, seconds... */
+  /** A danger holds while the time to failure is below this, seconds. */
+  dangerHorizonS: number;
+  /** Level 1 on a significant rise of D_M lasting this long, seconds... */
   sustainS: number;
-  /** ...and amounting to at least this many dmStd. */
+  /** ...and amounting to at least this many dmStd of D̄_M. */
   sustainRiseSigmas: number;
-  /** Level 5 when D̄_M keeps rising this long at Level 3–4, seconds. */
+  /** Level 5 when, at Level 4, D̄_M > θ4 and containment fails for this long, seconds. */
   quarantineAfterS: number;
-  /** Level 5 when the smoothed propagation index (σ above baseline of a propagation dimension) exceeds this. */
+  /** The propagation index (σ above baseline of a propagation dimension) above which the regime is viral propagation. */
   icpCritical: number;
-  /** Hold times are multiplied by this while d²D̄_M/dt² < −relaxAccelPerS2; 1 disables (document 004 §11: off by default). */
-  relaxFactor: number;
-  relaxAccelPerS2: number;
-  /** Time constant of the level and slope of exhaustible dimensions for TTF, seconds. */
-  ttfTauS: number;
+  /** Window of the regression of each exhaustible dimension for the engine's own time to failure, seconds. */
+  ttfWindowS: number;
   /**
    * A dimension counts for TTF only once it is this many σ off its baseline
    * toward capacity: within its normal range a slope is noise, and noise
    * extrapolated is a false "exhaustion in 20 s".
    */
   ttfMinSigmas: number;
+  /** Window of the regression of D_M for its slope and curvature, seconds... */
+  derivWindowS: number;
+  /** ...and at least this many samples. */
+  derivMinSamples: number;
+  /** A slope (or curvature) is significant beyond this many standard errors. */
+  slopeZ: number;
   /** How many dominant dimensions a decision carries. */
   topK: number;
   /** φ at or below −phiIdle is idleness; at or below −phiSilence with D̄_M > θ2, anomalous silence. */
@@ -113,45 +95,43 @@ export interface EngineConfig {
   refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
   dmStdFloor: number;
-  /** D_M passes a running median of three samples before the EWMA (see the header); calibration does the same. */
+  /** D_M passes a running median of three samples before the EWMA (one wild sample is not an event). */
   dmMedianOf3: boolean;
-  /** Seconds the threshold part of Level 1..5's condition must hold before the level is entered. */
+  /** Seconds the threshold part of Level 1..4's condition must hold before the level is entered; [4] is added to quarantineAfterS for Level 5. */
   escalateAfterS: [number, number, number, number, number];
-  /** No dwell for Levels 1–4 when D̄_M exceeds this multiple of θ4 (or TTF < ttfCriticalS/2). */
-  emergencyFactor: number;
-  /** An excursion above the de-escalation threshold resets the hold only when it lasts longer than this, seconds. */
+  /** Every dwell, hold and grace also spans at least this many samples. */
+  minSamples: number;
+  /** A hold is reset only when its level's condition is back for longer than this, seconds (and minSamples samples). */
   holdGraceS: number;
-  /**
-   * Tail probabilities of the calibration floors of θ1..θ4 (see calibrate.ts):
-   * by default the normal upper tails of 2, 3, 4 and 5 σ, which is what
-   * document 004's "kσ" promises; empty disables the floors.
-   */
-  floorTailProbabilities: number[];
-  /**
-   * Absolute floors of θ1..θ4. D_M is counted in standard deviations, and
-   * with the dimensions' noise floors (DimensionSpec.noiseFloor) an idle
-   * node learns a distance near 0 and a threshold just above it; a
-   * deviation under one meaningful σ is never an anomaly.
-   */
+  /** Absolute floors of θ1..θ4: a deviation under one meaningful σ is never an anomaly. */
   thresholdFloors: number[];
+  /** Learn in homeostasis (live, and replay without a baseline); false judges with the baseline as it is. */
+  learn: boolean;
+  /** A calibration shorter than this, seconds, or with fewer than minCalibrationSamplesPerDim samples per dimension, is not supported. */
+  minCalibrationS: number;
+  minCalibrationSamplesPerDim: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
   return {
     ewmaTauS: 0.3,
+    ewmaMinSamples: 3,
     shrinkage: 0.05,
     forgettingHalfLifeS: 0,
     thresholdSigmas: [2, 3, 4, 5],
-    holdS: [10, 30, 60, 300],
+    falseAlarmsPerDay: [1, 0.1, 1 / 365, 0.1 / 365],
+    holdS: [10, 30, 20, 20],
     ttfCriticalS: 30,
+    dangerHorizonS: 120,
     sustainS: 2,
-    sustainRiseSigmas: 1,
+    sustainRiseSigmas: 2,
     quarantineAfterS: 60,
     icpCritical: 10,
-    relaxFactor: 1,
-    relaxAccelPerS2: 1,
-    ttfTauS: 1,
+    ttfWindowS: 2,
     ttfMinSigmas: 3,
+    derivWindowS: 1,
+    derivMinSamples: 8,
+    slopeZ: 3,
     topK: 3,
     phiIdle: 1,
     phiSilence: 2,
@@ -161,11 +141,13 @@ export function defaultEngineConfig(): EngineConfig {
     dmStdFloor: 1e-3,
     refactorEvery: 8,
     dmMedianOf3: true,
-    escalateAfterS: [0, 0.3, 0.5, 0.5, 0.5],
-    emergencyFactor: 3,
+    escalateAfterS: [0, 0.3, 0.3, 0.3, 0],
+    minSamples: 3,
     holdGraceS: 2,
-    floorTailProbabilities: [1e-4, 1e-5, 1e-6, 1e-7],
     thresholdFloors: [1, 1.5, 2, 2.5],
+    learn: true,
+    minCalibrationS: 120,
+    minCalibrationSamplesPerDim: 20,
   };
 }
 
@@ -177,11 +159,16 @@ export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
   const s = cfg.thresholdSigmas;
   if (s.length !== 4 || !s.every(Number.isFinite)) fail("threshold_sigmas must be 4 numbers");
   if (!(s[0] < s[1] && s[1] < s[2] && s[2] < s[3])) fail(`threshold_sigmas must rise strictly, found [${s.join(", ")}]`);
+  const r = cfg.falseAlarmsPerDay;
+  if (r.length !== 4 || !r.every((v) => Number.isFinite(v) && v > 0)) fail("false_alarms_per_day must be 4 positive numbers");
+  if (!(r[0] > r[1] && r[1] > r[2] && r[2] > r[3])) fail(`false_alarms_per_day must fall strictly from Level 1 to 4, found [${r.join(", ")}]`);
   if (cfg.holdS.length !== 4 || !cfg.holdS.every((h) => Number.isFinite(h) && h >= 0)) fail("hold_s must be 4 non-negative numbers");
   if (!(cfg.shrinkage >= 0 && cfg.shrinkage <= 1)) fail(`shrinkage must be within 0..1, found ${cfg.shrinkage}`);
   if (!(cfg.ewmaTauS >= 0)) fail(`ewma_tau_s must be ≥ 0, found ${cfg.ewmaTauS}`);
   if (!(cfg.forgettingHalfLifeS >= 0)) fail(`forgetting_half_life_s must be ≥ 0, found ${cfg.forgettingHalfLifeS}`);
   if (!(cfg.ttfCriticalS >= 0)) fail(`ttf_critical_s must be ≥ 0, found ${cfg.ttfCriticalS}`);
+  if (!(cfg.dangerHorizonS > cfg.ttfCriticalS)) fail(`danger_horizon_s must be more than ttf_critical_s (${cfg.ttfCriticalS}), found ${cfg.dangerHorizonS}`);
+  if (!(cfg.quarantineAfterS >= 0)) fail(`quarantine_after_s must be ≥ 0, found ${cfg.quarantineAfterS}`);
   const dwell = cfg.escalateAfterS;
   if (dwell.length !== 5 || !dwell.every((v) => Number.isFinite(v) && v >= 0)) fail("escalate_after_s must be 5 non-negative numbers");
   if (!(cfg.holdGraceS >= 0)) fail(`hold_grace_s must be ≥ 0, found ${cfg.holdGraceS}`);
@@ -191,8 +178,11 @@ export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
     shrinkage: cfg.shrinkage,
     forgettingHalfLifeS: cfg.forgettingHalfLifeS,
     thresholdSigmas: [s[0], s[1], s[2], s[3]],
+    falseAlarmsPerDay: [r[0], r[1], r[2], r[3]],
     holdS: [cfg.holdS[0], cfg.holdS[1], cfg.holdS[2], cfg.holdS[3]],
     ttfCriticalS: cfg.ttfCriticalS,
+    dangerHorizonS: cfg.dangerHorizonS,
+    quarantineAfterS: cfg.quarantineAfterS,
     escalateAfterS: [dwell[0], dwell[1], dwell[2], dwell[3], dwell[4]],
     holdGraceS: cfg.holdGraceS,
   };
@@ -216,6 +206,37 @@ function signed(v: number): string {
   return (v >= 0 ? "+" : "") + v.toFixed(2);
 }
 
+/** A dwell, hold or grace: since when a condition has held, in seconds and in samples. */
+class Clock {
+  startT = NaN;
+  startTick = 0;
+  /** Start (or keep running) while `on`, stop otherwise. */
+  track(on: boolean, t: number, tick: number): void {
+    if (!on) this.startT = NaN;
+    else if (this.startT !== this.startT) {
+      this.startT = t;
+      this.startTick = tick;
+    }
+  }
+  running(): boolean {
+    return this.startT === this.startT;
+  }
+  stop(): void {
+    this.startT = NaN;
+  }
+  restart(t: number, tick: number): void {
+    this.startT = t;
+    this.startTick = tick;
+  }
+  /** Held at least `s` seconds and `k` samples (the start sample counts as the first). */
+  lasted(t: number, tick: number, s: number, k: number): boolean {
+    return this.startT === this.startT && t - this.startT >= s && tick - this.startTick + 1 >= k;
+  }
+  heldS(t: number): number {
+    return this.startT === this.startT ? t - this.startT : 0;
+  }
+}
+
 class Engine implements EngineState {
   readonly dims: readonly DimensionSpec[];
   readonly config: EngineConfig;
@@ -234,32 +255,37 @@ class Engine implements EngineState {
   readonly capacityDims: Int32Array;
   readonly capacitySide: Float64Array;
   readonly dmEwma: Ewma;
+  readonly dmReg: WindowRegression;
   readonly phiEwma: Ewma;
   readonly icpEwma: Ewma;
-  readonly levelEwmas: Ewma[];
+  readonly capRegs: WindowRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
 
   lastT = NaN;
+  /** Samples that carried time (the first, then every Δt > 0): the sample half of every dwell and hold. */
+  tick = 0;
   level: Level = 0;
-  /** Start of the current de-escalation hold, NaN when none runs. */
-  holdStartT = NaN;
+  /** The current de-escalation hold, and the current excursion back to the level's condition during it (grace). */
+  readonly hold = new Clock();
+  readonly back = new Clock();
   holdReason = "";
-  /** Start of the current excursion above the de-escalation threshold during a hold (hold grace), NaN when below. */
-  aboveSinceT = NaN;
-  /** The two previous raw distances, for the running median of three. */
   dmMedian: Median3;
   icpMedian = new Median3();
-  /** Per level 1..5 (index 0 unused): start of the current unbroken run of its threshold part, NaN when it does not hold. */
-  readonly escalateSinceT = new Float64Array(6).fill(NaN);
-  /** Start and D̄_M at the start of the current rise of D̄_M (L1 sustained-rise rule). */
-  riseStartT = NaN;
+  /** Per level 1..5 (index 0 unused): since when its threshold part has held. */
+  readonly since = [new Clock(), new Clock(), new Clock(), new Clock(), new Clock(), new Clock()];
+  /** Per level 1..5: its whole escalation condition holds at this sample. */
+  readonly cond = [false, false, false, false, false, false];
+  /** The current significant rise of D_M, and D̄_M at its start (L1 sustained-rise rule). */
+  readonly rise = new Clock();
   riseStartDm = 0;
-  /** Start of the current rise of D̄_M at Level 3–4 (L5 rule). */
-  risingAtContainmentT = NaN;
+  /** Level at which the D̄_M > θ3 "no danger" note was last given, so it is said once per crossing. */
+  surpriseNoted = false;
   idleStartT = NaN;
   icpDim = 0;
   learnedSinceFactor = 0;
+  /** The engine's own danger when samples carry none: dimension index of the smallest TTF. */
+  ownTtfDim = -1;
 
   constructor(baseline: Baseline, cfg: EngineConfig) {
     const n = baseline.dims.length;
@@ -297,15 +323,15 @@ class Engine implements EngineState {
     });
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
-    this.dmEwma = new Ewma(cfg.ewmaTauS);
+    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.dmEwma.prime(baseline.dmMean);
-    // The median's history starts there too: one wild first sample is filtered like any other.
     this.dmMedian = new Median3(baseline.dmMean);
-    this.phiEwma = new Ewma(cfg.ewmaTauS);
+    this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
+    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.phiEwma.prime(0);
-    this.icpEwma = new Ewma(cfg.ewmaTauS);
+    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.icpEwma.prime(0);
-    this.levelEwmas = cap.map(() => new Ewma(cfg.ttfTauS));
+    this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
     for (let i = 0; i < k; i++) dominant.push({ dim: this.names[i], share: 0 });
@@ -318,12 +344,19 @@ class Engine implements EngineState {
       dm: 0,
       dmDerivative: 0,
       dmAcceleration: 0,
+      dmRising: false,
+      dmAccelerating: false,
       phi: 0,
       regime: 0,
       dominant,
       thresholds: this.thresholds,
       ttfS: Infinity,
       ttfDim: null,
+      dangerTtfS: Infinity,
+      dangerCgroup: null,
+      dangerResource: "",
+      dangerEvidence: "",
+      containmentFailing: false,
       reason: "",
       learning: false,
     };
@@ -362,12 +395,7 @@ export function snapshotDecision(d: Decision): Decision {
   };
 }
 
-/** Threshold below which level L (1..4) starts its de-escalation hold. */
-function deescalationTheta(e: Engine, level: Level): number {
-  const th = e.thresholds;
-  return level <= 2 ? th.theta1 : level === 3 ? th.theta2 : th.theta3;
-}
-const DEESCALATION_THETA_NAME = ["", "θ1", "θ1", "θ2", "θ3"];
+const CALM_WORDS = ["", "D_M < θ1", "D_M < θ1", "no danger", "no critical danger"];
 
 export function step(state: EngineState, sample: Sample): Decision {
   const e = state as Engine;
@@ -382,18 +410,31 @@ export function step(state: EngineState, sample: Sample): Decision {
   if (!Number.isFinite(t) || t < lastT) {
     throw new HosaError(`engine: sample time goes backwards or is not a number: t=${t} after t=${lastT}`, EXIT.INPUT);
   }
-  const dt = lastT === lastT ? t - lastT : 0;
+  const first = lastT !== lastT;
+  const dt = first ? 0 : t - lastT;
   e.lastT = t;
+  // A repeated timestamp carries no time: it is judged, but it neither
+  // advances the sample count of dwells and holds nor enters a window.
+  const timed = first || dt > 0;
+  if (timed && !first) e.tick++;
+  const tick = e.tick;
+  const kMin = cfg.minSamples;
 
   const maha = e.maha;
   const dmRaw = Math.sqrt(maha.distance2(x));
   let dmIn = dmRaw;
-  // A repeated timestamp carries no time (the EWMA ignores it), so it does not enter the median's history either.
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   e.dmEwma.update(t, dmIn);
+  if (timed) e.dmReg.push(t, dmIn);
   const dm = e.dmEwma.value;
-  const d1 = e.dmEwma.derivative;
-  const d2 = e.dmEwma.acceleration;
+  const reg = e.dmReg;
+  const d1 = reg.slope;
+  const d2 = reg.accel;
+  // Significant: beyond the t quantile of z at the window's degrees of freedom, and a rise over the window at
+  // least as large as the scatter around the fit (a sign alone is noise).
+  const rising = d1 > reg.slopeT * reg.slopeSe && d1 * reg.spanS >= reg.residualStd;
+  const falling = -d1 > reg.slopeT * reg.slopeSe && -d1 * reg.spanS >= reg.residualStd;
+  const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const th = e.thresholds;
   const d = e.decision;
 
@@ -402,149 +443,158 @@ export function step(state: EngineState, sample: Sample): Decision {
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
   const phi = e.phiEwma.value;
 
-  // Propagation index: the largest upward deviation, in σ, of a propagation dimension.
+  // Propagation index: the largest upward deviation, in σ, of a propagation
+  // dimension. It names the regime; it never quarantines on its own.
   let icpRaw = 0;
   const prop = e.propagationDims;
   for (let i = 0; i < prop.length; i++) {
     const j = prop[i];
-    const z = maha.delta[j] * maha.invStd[j];
-    if (z > icpRaw) {
-      icpRaw = z;
+    const zj = maha.delta[j] * maha.invStd[j];
+    if (zj > icpRaw) {
+      icpRaw = zj;
       e.icpDim = j;
     }
   }
-  // The same median as for D_M, so one burst sample of forks cannot quarantine the node.
   let icpIn = icpRaw;
   if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpRaw);
   e.icpEwma.update(t, icpIn);
-  const icp = e.icpEwma.value;
+  const propagating = e.icpEwma.value > cfg.icpCritical;
 
-  // TTF: extrapolate each exhaustible dimension's own smoothed slope to its
-  // capacity, for the dimensions already off baseline toward it.
+  // The engine's own time to failure: each exhaustible dimension's level and
+  // slope from a regression over ttfWindowS, extrapolated to its capacity
+  // when the slope toward it is significant and the dimension is already off
+  // its baseline toward it.
   let ttf = Infinity;
-  let ttfDim: string | null = null;
+  let ttfIdx = -1;
   const cap = e.capacityDims;
   for (let i = 0; i < cap.length; i++) {
     const j = cap[i];
-    const lev = e.levelEwmas[i];
+    const r = e.capRegs[i];
     const xj = x[j];
-    if (Number.isFinite(xj)) lev.update(t, xj);
-    if (lev.value !== lev.value) continue;
+    if (timed && Number.isFinite(xj)) r.push(t, xj);
+    if (r.count < 3) continue;
     const side = e.capacitySide[i];
-    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
-    const gap = (e.dims[j].capacity as number) - lev.value;
+    const lev = r.level;
+    if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    const gap = (e.dims[j].capacity as number) - lev;
     let ttfJ = Infinity;
     if (gap * side <= 0) ttfJ = 0;
-    else if (lev.derivative * side > 0) ttfJ = gap / lev.derivative;
+    else if (r.slope * side > r.slopeT * r.slopeSe) ttfJ = gap / r.slope;
     if (ttfJ < ttf) {
       ttf = ttfJ;
-      ttfDim = e.names[j];
+      ttfIdx = j;
     }
   }
-  const ttfCritical = ttf < cfg.ttfCriticalS && dm > th.theta1;
+  e.ownTtfDim = ttfIdx;
 
-  // Rise bookkeeping for the L1 (sustained rise) and L5 (failing containment) rules.
-  if (d1 > 0) {
-    if (e.riseStartT !== e.riseStartT) {
-      e.riseStartT = t;
-      e.riseStartDm = dm;
-    }
-  } else {
-    e.riseStartT = NaN;
-  }
-  const sustainedRise = e.riseStartT === e.riseStartT && t - e.riseStartT >= cfg.sustainS && dm - e.riseStartDm >= cfg.sustainRiseSigmas * e.dmStd;
-  if (d1 > 0 && e.level >= 3 && e.level <= 4) {
-    if (e.risingAtContainmentT !== e.risingAtContainmentT) e.risingAtContainmentT = t;
-  } else {
-    e.risingAtContainmentT = NaN;
-  }
-  const propagating = icp > cfg.icpCritical;
-
-  const failingContainment = e.risingAtContainmentT === e.risingAtContainmentT && t - e.risingAtContainmentT >= cfg.quarantineAfterS;
-
-  // Persistence clocks: for each level, since when its threshold part has
-  // held at every sample. They run at every level, so a node already at
-  // Level 2 has its Level 3 dwell counted from when D̄_M crossed θ3.
-  const since = e.escalateSinceT;
-  for (let k = 1; k <= 5; k++) {
-    let holds: boolean;
-    if (k === 5) holds = propagating || failingContainment;
-    else if (k === 1) holds = dm > th.theta1 || sustainedRise || ttfCritical;
-    else holds = dm > (k === 2 ? th.theta2 : k === 3 ? th.theta3 : th.theta4) || ttfCritical;
-    if (!holds) since[k] = NaN;
-    else if (since[k] !== since[k]) since[k] = t;
-  }
-
+  // Danger: the tracker's when the sample carries it, else the engine's own.
   const prev = e.level;
+  const dg = sample.danger;
+  let dangerTtf: number;
+  let failing: boolean;
+  if (dg) {
+    dangerTtf = dg.ttfS === dg.ttfS ? dg.ttfS : Infinity;
+    failing = dg.containmentFailing;
+  } else {
+    dangerTtf = ttf;
+    // Without a tracker, containment fails when the resource still heads to
+    // exhaustion within the horizon while the engine contains (Level ≥ 3).
+    failing = prev >= 3 && ttf < cfg.dangerHorizonS;
+  }
+  const danger = dangerTtf < cfg.dangerHorizonS;
+  const critical = danger && (dangerTtf < cfg.ttfCriticalS || dm > th.theta4);
+  const quarantineCond = prev === 4 && danger && dm > th.theta4 && failing;
+
+  // Sustained rise (L1): D_M significantly rising for sustainS (and kMin samples), by sustainRiseSigmas·dmStd.
+  if (rising) {
+    if (!e.rise.running()) e.riseStartDm = dm;
+    e.rise.track(true, t, tick);
+  } else e.rise.stop();
+  const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= cfg.sustainRiseSigmas * e.dmStd;
+
+  // Level conditions now, and clocks on their threshold parts.
+  const c1 = dm > th.theta1 || sustainedRise || danger;
+  const c2 = dm > th.theta2 && rising;
+  const since = e.since;
+  since[1].track(c1, t, tick);
+  since[2].track(dm > th.theta2, t, tick);
+  since[3].track(danger, t, tick);
+  since[4].track(critical, t, tick);
+  since[5].track(quarantineCond, t, tick);
+  e.cond[1] = c1;
+  e.cond[2] = c2;
+  e.cond[3] = danger;
+  e.cond[4] = critical;
+  e.cond[5] = quarantineCond;
+
   let level: Level = prev;
   let reason = "";
   if (prev !== 5) {
-    // The highest level whose whole escalation condition holds now...
-    let now: Level = 0;
-    if (propagating || failingContainment) now = 5;
-    else if (dm > th.theta4 || ttfCritical) now = 4;
-    else if (dm > th.theta3 && d2 > 0) now = 3;
-    else if (dm > th.theta2 && d1 > 0) now = 2;
-    else if (dm > th.theta1 || sustainedRise) now = 1;
-    // ...and the highest of those levels whose threshold part has lasted its dwell.
-    const emergency = dm > cfg.emergencyFactor * th.theta4 || (ttfCritical && ttf < cfg.ttfCriticalS / 2);
     let target: Level = prev;
-    for (let k = now; k > prev; k--) {
-      if ((emergency && k <= 4) || t - since[k] >= cfg.escalateAfterS[k - 1]) {
+    for (let k = 5; k > prev; k--) {
+      if (admitted(e, k, t, tick)) {
         target = k as Level;
         break;
       }
     }
-
     if (target > prev) {
       level = target;
-      reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, d2, icp, ttf, ttfDim, t)}${dwellReason(e, target, dm, ttf, emergency, t)}`;
-      e.holdStartT = NaN;
+      reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, dangerTtf, dg, ttf)}${dwellReason(e, target, t)}`;
+      if (target <= 2 && dm > th.theta3 && !danger) {
+        reason += `; D_M beyond θ3 ${num(th.theta3)} but no resource heads to exhaustion: surprise alone stays at Level 2`;
+        e.surpriseNoted = true;
+      }
+      e.hold.stop();
+      e.back.stop();
       e.holdReason = "";
-      e.aboveSinceT = NaN;
     } else if (prev > 0) {
-      const theta = deescalationTheta(e, prev);
-      const below = dm < theta && !(prev === 1 && sustainedRise);
-      if (below) {
-        e.aboveSinceT = NaN;
-        if (e.holdStartT !== e.holdStartT) {
-          e.holdStartT = t;
-          e.holdReason = `Level ${prev} → ${prev - 1} waits: D_M ${num(dm)} < ${DEESCALATION_THETA_NAME[prev]} ${num(theta)} since t=${t}, hold ${cfg.holdS[prev - 1]} s`;
+      const calm =
+        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+      const holdS = cfg.holdS[prev - 1];
+      if (calm) {
+        e.back.stop();
+        if (!e.hold.running()) {
+          e.hold.restart(t, tick);
+          e.holdReason = `Level ${prev} → ${prev - 1} waits: ${CALM_WORDS[prev]} since t=${t}, hold ${num(holdS)} s`;
         }
-        let hold = cfg.holdS[prev - 1];
-        if (cfg.relaxFactor !== 1 && d2 < -cfg.relaxAccelPerS2) hold *= cfg.relaxFactor;
-        const heldS = t - e.holdStartT;
-        if (heldS >= hold) {
+        if (e.hold.lasted(t, tick, holdS, kMin)) {
           level = (prev - 1) as Level;
-          reason = `Level ${prev} → ${level}: D_M ${num(dm)} < ${DEESCALATION_THETA_NAME[prev]} ${num(theta)} for ${num(heldS)} s (hold ${num(hold)} s)`;
-          // A fresh hold for the next level down, starting now if its condition already holds.
-          e.holdStartT = NaN;
+          reason = `Level ${prev} → ${level}: ${CALM_WORDS[prev]} for ${num(e.hold.heldS(t))} s (hold ${num(holdS)} s)`;
+          e.hold.stop();
           e.holdReason = "";
+          // A fresh hold for the next level down, starting now if its condition already holds.
           if (level > 0) {
-            const nextTheta = deescalationTheta(e, level);
-            if (dm < nextTheta && !(level === 1 && sustainedRise)) {
-              e.holdStartT = t;
-              e.holdReason = `Level ${level} → ${level - 1} waits: D_M ${num(dm)} < ${DEESCALATION_THETA_NAME[level]} ${num(nextTheta)} since t=${t}, hold ${cfg.holdS[level - 1]} s`;
+            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+            if (nextCalm) {
+              e.hold.restart(t, tick);
+              e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
             }
           }
         } else {
           reason = e.holdReason;
         }
-      } else if (e.holdStartT === e.holdStartT) {
-        // Hold grace: a brief excursion above the threshold leaves the hold running.
-        if (e.aboveSinceT !== e.aboveSinceT) e.aboveSinceT = t;
-        const aboveS = t - e.aboveSinceT;
-        if (aboveS >= cfg.holdGraceS) {
-          reason = `Level ${prev} hold reset: D_M ${num(dm)} ≥ ${DEESCALATION_THETA_NAME[prev]} ${num(theta)}${prev === 1 && sustainedRise ? " or still rising" : ""} for ${num(aboveS)} s (grace ${num(cfg.holdGraceS)} s) after ${num(t - e.holdStartT)} s of hold`;
-          e.holdStartT = NaN;
+      } else if (e.hold.running()) {
+        // Hold grace: the condition must be back for longer than the grace
+        // (seconds and samples) to reset the hold; a brush leaves it running.
+        e.back.track(true, t, tick);
+        if (e.back.lasted(t, tick, cfg.holdGraceS, kMin)) {
+          reason = `Level ${prev} hold reset: ${calmBrokenWords(prev, dm, th.theta1, sustainedRise, dangerTtf)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
+          e.hold.stop();
+          e.back.stop();
           e.holdReason = "";
-          e.aboveSinceT = NaN;
         } else {
           reason = e.holdReason;
         }
       }
     }
   }
+  // Surprise beyond θ3 at Level 1–2 without danger: said once per crossing.
+  if (dm > th.theta3 && !danger && level >= 1 && level <= 2) {
+    if (!e.surpriseNoted && reason === "") {
+      reason = `Level ${level} kept: D_M ${num(dm)} > θ3 ${num(th.theta3)}${dm > th.theta4 ? ` (> θ4 ${num(th.theta4)})` : ""} but no resource heads to exhaustion; surprise alone stays at Level 2`;
+    }
+    e.surpriseNoted = true;
+  } else if (dm < th.theta3) e.surpriseNoted = false;
   e.level = level;
 
   // Idleness duration for the structural-idleness regime.
@@ -555,22 +605,18 @@ export function step(state: EngineState, sample: Sample): Decision {
   }
   const ri = e.regimeInputs;
   ri.dm = dm;
-  ri.derivative = d1;
-  ri.acceleration = d2;
+  ri.derivative = rising || falling ? d1 : 0;
+  ri.acceleration = Math.abs(d2) > reg.accelT * reg.accelSe ? d2 : 0;
   ri.phi = phi;
-  ri.ttfCritical = ttfCritical;
+  ri.ttfCritical = critical;
   ri.propagating = propagating;
   ri.idleForS = e.idleStartT === e.idleStartT ? t - e.idleStartT : 0;
   const regime = classifyRegime(ri, th, cfg);
 
-  // Learn only in homeostasis, and only from a complete sample that was
-  // judged (the first sample and a repeated timestamp carry no time, so the
-  // smoothed distance has not weighed them): an anomaly must never teach the
-  // baseline that it is normal.
-  // The spike filter hides one wild sample from D̄_M, not from learning: a
-  // sample that alone is as far out as an emergency is never learned (one
-  // 1000 σ sample would add 1000²/W to a variance learned from W samples).
-  let learning = level === 0 && dm < th.theta1 && dt > 0 && dmRaw <= cfg.emergencyFactor * th.theta4;
+  // Learn only in homeostasis, only from a complete sample that carried
+  // time, never near a danger and never a sample alone three times θ4 out:
+  // an anomaly must never teach the baseline that it is normal.
+  let learning = cfg.learn && level === 0 && dm < th.theta1 && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -600,57 +646,89 @@ export function step(state: EngineState, sample: Sample): Decision {
   d.dm = dm;
   d.dmDerivative = d1;
   d.dmAcceleration = d2;
+  d.dmRising = rising;
+  d.dmAccelerating = accelerating;
   d.phi = phi;
   d.regime = regime;
   d.ttfS = ttf;
-  d.ttfDim = ttfDim;
+  d.ttfDim = ttfIdx >= 0 ? e.names[ttfIdx] : null;
+  d.dangerTtfS = dangerTtf;
+  d.containmentFailing = danger && failing;
+  if (dg) {
+    d.dangerCgroup = dg.cgroup;
+    d.dangerResource = dg.resource;
+    d.dangerEvidence = dg.evidence;
+  } else if (danger) {
+    d.dangerCgroup = "";
+    d.dangerResource = e.names[ttfIdx];
+    d.dangerEvidence = ownEvidence(e, ttfIdx, ttf);
+  } else {
+    d.dangerCgroup = null;
+    d.dangerResource = "";
+    d.dangerEvidence = "";
+  }
   d.reason = reason;
   d.learning = learning;
   return d;
 }
 
-function escalationReason(
-  e: Engine,
-  target: Level,
-  dm: number,
-  d1: number,
-  d2: number,
-  icp: number,
-  ttf: number,
-  ttfDim: string | null,
-  t: number,
-): string {
+/** Level k's whole condition holds now and its threshold part has lasted its dwell (seconds and samples). */
+function admitted(e: Engine, k: number, t: number, tick: number): boolean {
+  if (!e.cond[k]) return false;
+  const cfg = e.config;
+  const dwell = cfg.escalateAfterS;
+  if (k === 5) return e.since[5].lasted(t, tick, cfg.quarantineAfterS + dwell[4], cfg.minSamples);
+  return e.since[k].lasted(t, tick, dwell[k - 1], k === 1 ? 1 : cfg.minSamples);
+}
+
+/** The figures behind the engine's own danger (built only while a danger holds). */
+function ownEvidence(e: Engine, j: number, ttf: number): string {
+  const i = e.capacityDims.indexOf(j);
+  const r = e.capRegs[i];
+  return `${e.names[j]} at ${r.level.toPrecision(4)}, ${signed(r.slope * 60)}/min toward ${e.dims[j].capacity} (±${(r.slopeSe * 60).toPrecision(2)}): full in ${num(ttf)} s`;
+}
+
+function dangerWords(ttf: number, dg: Sample["danger"], ownTtf: number, e: Engine): string {
+  if (dg) {
+    const who = dg.cgroup === null ? "" : dg.cgroup === "" ? "the node" : `cgroup ${dg.cgroup}`;
+    return `${dg.resource || "a resource"}${who ? ` of ${who}` : ""} exhausted in ${num(ttf)} s (${dg.evidence})`;
+  }
+  return `${e.ownTtfDim >= 0 ? e.names[e.ownTtfDim] : "a resource"} exhausted in ${num(ownTtf)} s`;
+}
+
+function calmBrokenWords(level: Level, dm: number, theta1: number, rising: boolean, ttf: number): string {
+  if (level >= 3) return `danger back (time to failure ${num(ttf)} s)`;
+  if (ttf < Infinity && !(dm > theta1) && !rising) return `danger back (time to failure ${num(ttf)} s)`;
+  return `D_M ${num(dm)} ≥ θ1 ${num(theta1)}${level === 1 && rising ? " or still rising" : ""}`;
+}
+
+function escalationReason(e: Engine, target: Level, dm: number, d1: number, dangerTtf: number, dg: Sample["danger"], ownTtf: number): string {
   const th = e.thresholds;
   const cfg = e.config;
+  const dw = dangerWords(dangerTtf, dg, ownTtf, e);
   switch (target) {
     case 5:
-      if (icp > cfg.icpCritical) return `propagation index ${num(icp)} σ > ${num(cfg.icpCritical)} on ${e.names[e.icpDim]}`;
-      return `D_M ${num(dm)} still rising (${signed(d1)}/s) for ${num(cfg.quarantineAfterS)} s at Level ${e.level} despite containment`;
+      return `D_M ${num(dm)} > θ4 ${num(th.theta4)} and containment failing for ${num(cfg.quarantineAfterS)} s: ${dw}`;
     case 4:
-      if (dm > th.theta4) return `D_M ${num(dm)} > θ4 ${num(th.theta4)}`;
-      return `time to failure of ${ttfDim} ${num(ttf)} s < ${num(cfg.ttfCriticalS)} s and D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
+      if (dangerTtf < cfg.ttfCriticalS) return `danger, ${dw} < ${num(cfg.ttfCriticalS)} s`;
+      return `D_M ${num(dm)} > θ4 ${num(th.theta4)} with danger: ${dw}`;
     case 3:
-      return `D_M ${num(dm)} > θ3 ${num(th.theta3)} and acceleration ${signed(d2)}/s² > 0`;
+      return `danger: ${dw} < ${num(cfg.dangerHorizonS)} s`;
     case 2:
-      return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and derivative ${signed(d1)}/s > 0`;
+      return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and rising significantly (${signed(d1)}/s)`;
     default:
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
-      return `D_M rising for ${num(t - e.riseStartT)} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), derivative ${signed(d1)}/s > 0`;
+      if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
+      return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
   }
 }
 
-/** How the level was admitted: after its dwell, or at once in an emergency; nothing when it has no dwell. */
-function dwellReason(e: Engine, target: Level, dm: number, ttf: number, emergency: boolean, t: number): string {
+/** How long the level's condition had held when it was admitted; nothing when it has no dwell. */
+function dwellReason(e: Engine, target: Level, t: number): string {
   const cfg = e.config;
-  const dwell = cfg.escalateAfterS[target - 1];
-  const heldS = t - e.escalateSinceT[target];
-  if (emergency && target <= 4 && !(heldS >= dwell)) {
-    const f = cfg.emergencyFactor;
-    if (dm > f * e.thresholds.theta4) return `; emergency, no dwell: D_M ${num(dm)} > ${num(f)}×θ4 ${num(f * e.thresholds.theta4)}`;
-    return `; emergency, no dwell: time to failure ${num(ttf)} s < ${num(cfg.ttfCriticalS / 2)} s`;
-  }
+  const dwell = target === 5 ? cfg.quarantineAfterS + cfg.escalateAfterS[4] : cfg.escalateAfterS[target - 1];
   if (!(dwell > 0)) return "";
-  return `; held ${num(heldS)} s ≥ ${num(dwell)} s`;
+  return `; held ${num(e.since[target].heldS(t))} s ≥ ${num(dwell)} s`;
 }
 
 /**
@@ -667,23 +745,22 @@ export function releaseQuarantine(state: EngineState, t: number): Decision {
     throw new HosaError(`cannot release quarantine: t=${t} is before the last sample t=${e.lastT}`, EXIT.USAGE);
   }
   e.level = 3;
-  e.aboveSinceT = NaN;
-  // A fresh hold: the 60 s toward Level 2 count from the release, never from before it.
-  e.holdStartT = NaN;
+  e.back.stop();
+  // A fresh hold: the hold toward Level 2 counts from the release, never from before it.
+  e.hold.stop();
   e.holdReason = "";
-  const dm = e.dmEwma.value;
-  if (dm < e.thresholds.theta2) {
-    e.holdStartT = t;
-    e.holdReason = `Level 3 → 2 waits: D_M ${num(dm)} < θ2 ${num(e.thresholds.theta2)} since t=${t}, hold ${e.config.holdS[2]} s`;
-  }
-  e.risingAtContainmentT = NaN;
-  e.riseStartT = NaN;
   const d = e.decision;
+  if (!((d.dangerTtfS ?? Infinity) < e.config.dangerHorizonS)) {
+    e.hold.restart(t, e.tick);
+    e.holdReason = `Level 3 → 2 waits: no danger since t=${t}, hold ${num(e.config.holdS[2])} s`;
+  }
+  e.since[5].stop();
+  e.rise.stop();
   d.t = t;
   d.previousLevel = 5;
   d.level = 3;
   d.levelName = LEVEL_NAMES[3];
-  d.reason = "Level 5 → 3: quarantine released by the operator; containment stays at Level 3 until D_M < θ2 for the hold";
+  d.reason = "Level 5 → 3: quarantine released by the operator; containment stays at Level 3 until the danger is gone for the hold";
   d.learning = false;
   return d;
 }

@@ -4,15 +4,22 @@
 // is the discretisation of dȳ/dt = (y − ȳ)/τ, and the same τ means the same
 // smoothing whatever the tick.
 
-/** α for a step of `dtS` seconds and time constant `tauS` (τ = 0: no smoothing). */
-export function ewmaAlpha(dtS: number, tauS: number): number {
-  if (tauS <= 0) return 1;
-  return 1 - Math.exp(-dtS / tauS);
+/**
+ * α for a step of `dtS` seconds and time constant `tauS` (τ = 0: no
+ * smoothing). With `minSamples` > 0 the time constant spans at least that
+ * many steps too, τ_eff = max(τ, minSamples·Δt): a 0.3 s τ would vanish at
+ * 60 s steps (α = 1) and smooth nothing (docs/engine.md §2).
+ */
+export function ewmaAlpha(dtS: number, tauS: number, minSamples = 0): number {
+  const tau = minSamples * dtS > tauS ? minSamples * dtS : tauS;
+  if (tau <= 0) return 1;
+  return 1 - Math.exp(-dtS / tau);
 }
 
 /** Smoothed value, velocity (per s) and acceleration (per s²) of one signal. */
 export class Ewma {
   readonly tauS: number;
+  readonly minSamples: number;
   value = NaN;
   /** dȳ/dt from the real step, itself smoothed with the same α. */
   derivative = 0;
@@ -20,8 +27,9 @@ export class Ewma {
   acceleration = 0;
   lastT = NaN;
 
-  constructor(tauS: number) {
+  constructor(tauS: number, minSamples = 0) {
     this.tauS = tauS;
+    this.minSamples = minSamples;
   }
 
   /**
@@ -54,7 +62,7 @@ export class Ewma {
     const dt = t - last;
     if (!(dt > 0)) return;
     this.lastT = t;
-    const a = ewmaAlpha(dt, this.tauS);
+    const a = ewmaAlpha(dt, this.tauS, this.minSamples);
     const prevValue = this.value;
     const value = prevValue + a * (y - prevValue);
     this.value = value;

@@ -124,6 +124,19 @@ export interface Baseline {
   dmMax?: number;
   /** Upper tail of the smoothed D_M in calibration (absent in older baselines or too short calibrations). */
   dmTail?: DmTail;
+  /**
+   * Whether the calibration's data support its thresholds (docs/engine.md
+   * §4): false when it was too short, too few samples per dimension, or the
+   * tail could not be fitted. An agent must not act on an unsupported
+   * baseline. Absent in baselines written before it existed (treat as true).
+   */
+  supported?: boolean;
+  /** Why it is not supported, or what the operator should know (one line each). */
+  warnings?: string[];
+  /** Expected false-alarm episodes per day at Level ≥ 1..4 on data like the calibration's. */
+  falseAlarmsPerDay?: number[];
+  /** Median sampling step of the calibration, seconds. */
+  stepS?: number;
 }
 
 /** An exponential tail above u: P(D̄_M > u + y) = probability · exp(−y / meanExcess). */
@@ -150,9 +163,15 @@ export interface Decision {
   /** Raw and EWMA-smoothed Mahalanobis distance. */
   dmRaw: number;
   dm: number;
-  /** d(D̄_M)/dt per second and d²(D̄_M)/dt² per second². */
+  /**
+   * dD_M/dt per second and d²D_M/dt² per second², from a regression of D_M
+   * over a window (docs/engine.md §3).
+   */
   dmDerivative: number;
   dmAcceleration: number;
+  /** The slope is positive beyond its noise (significant and larger than the scatter); the curvature too. */
+  dmRising?: boolean;
+  dmAccelerating?: boolean;
   phi: number;
   regime: Regime;
   /** Top contributions, largest first. */
@@ -161,6 +180,20 @@ export interface Decision {
   /** Smallest time-to-failure over exhaustible dimensions, seconds; Infinity when none is heading to capacity. */
   ttfS: number;
   ttfDim: string | null;
+  /**
+   * The danger judged at this sample (docs/levels.md §1): from sample.danger
+   * when the sample carries it, else the engine's own time to failure.
+   * dangerTtfS is Infinity when nothing heads to exhaustion; a danger holds
+   * while it is below dangerHorizonS.
+   */
+  dangerTtfS?: number;
+  /** The cgroup in danger ("" the node as a whole), null when there is no danger. */
+  dangerCgroup?: string | null;
+  dangerResource?: string;
+  /** One line with the figures behind the danger, "" when there is none. */
+  dangerEvidence?: string;
+  /** A danger holds and containment is failing (it keeps heading to exhaustion despite containment). */
+  containmentFailing?: boolean;
   /** Why the level changed (or the hold that kept it); empty when nothing happened. */
   reason: string;
   /** True while the engine learns (homeostasis), false while it protects the baseline. */

@@ -51,6 +51,13 @@ export function decisionFields(d: Decision): Record<string, unknown> {
     thresholds_crossed: thresholdsCrossed(d),
     ttf_s: round6(d.ttfS),
     ttf_dim: d.ttfDim,
+    d_m_rising: d.dmRising ?? false,
+    d_m_accelerating: d.dmAccelerating ?? false,
+    danger_ttf_s: round6(d.dangerTtfS ?? Infinity),
+    danger_cgroup: d.dangerCgroup ?? null,
+    danger_resource: d.dangerResource ?? "",
+    danger_evidence: d.dangerEvidence ?? "",
+    containment_failing: d.containmentFailing ?? false,
     learning: d.learning,
     reason: d.reason,
   };

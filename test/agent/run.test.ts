@@ -69,7 +69,8 @@ describe.skipIf(!root)("hosa run (root, live node)", () => {
           .filter((e) => e.kind === "level")
           .map((e) => `${e.t} ${e.previous_level}->${e.level}`)
       : [];
-    const rp = runHosa(["-c", cfg, "replay", rec, "--baseline", join(tmp.dir, "state/baseline.json"), "--json"]);
+    // The agent learns in homeostasis from the baseline file it started with: --learn does the same.
+    const rp = runHosa(["-c", cfg, "replay", rec, "--baseline", join(tmp.dir, "state/baseline.json"), "--learn", "--json"]);
     expect(rp.code).toBe(0);
     const judged = rp.stdout.trim().split("\n").map((l) => JSON.parse(l));
     expect(judged.length).toBeGreaterThan(20); // 4 s at 100 ms (or faster in vigilance)

@@ -98,7 +98,8 @@ describe("memory leak episode", () => {
 
   test("no learning from the leak", () => {
     for (const d of ep.all.filter((x) => x.t >= ep.leakAt && x.level > 0)) expect(d.learning).toBe(false);
-    expect(after(120).some((d) => d.learning)).toBe(false);
+    // Not before the repair at leakAt + 60 s and the holds after it.
+    expect(after(60).some((d) => d.learning)).toBe(false);
   });
 
   test("after the repair the levels come down one at a time, back to homeostasis", () => {
@@ -127,7 +128,7 @@ test("an hour of the correlated node at 10 ms ticks (vigilance rate) never reach
   let maxLevel = 0;
   for (let i = 1; i <= 360_000; i++) maxLevel = Math.max(maxLevel, step(e, node.sample(300 + i * 0.01)).level);
   expect(maxLevel).toBeLessThanOrEqual(1);
-});
+}, 60_000);
 
 test("correlation matters: a load rise that moves CPU, faults and traffic together is nearer than CPU alone", () => {
   const cfg = defaultEngineConfig();

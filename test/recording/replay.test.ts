@@ -50,8 +50,11 @@ describe("hosa replay", () => {
     expect(lines[0]).toHaveProperty("level");
     expect(lines[0]).toHaveProperty("d_m");
     expect(lines[0]).toHaveProperty("dominant_dims");
+    // 50 MB/s for 30 s on a 24 GiB node is a surprise, not a danger: memory
+    // would last another ~400 s, past the 120 s horizon, so no containment.
     const max = Math.max(...lines.map((l) => l.level));
-    expect(max).toBeGreaterThanOrEqual(3);
+    expect(max).toBe(2);
+    expect(lines.every((l) => l.danger_ttf_s === null || l.danger_ttf_s >= 120)).toBe(true);
     // The leak starts at t=1120 s; the engine must notice it within 2 s.
     const firstAlarm = lines.find((l) => l.level >= 1);
     expect(firstAlarm.t).toBeGreaterThanOrEqual(1119.9);
@@ -99,10 +102,18 @@ describe("hosa replay", () => {
     const summary = JSON.parse(c.stdout);
     expect(summary.samples).toBeGreaterThan(800);
     expect(summary.thresholds.theta1).toBeLessThan(summary.thresholds.theta4);
+    // 90 s of 100 ms samples: too short to support its thresholds, and it says so.
+    expect(summary.supported).toBe(false);
+    expect(summary.warnings[0]).toMatch(/^the calibration spans 9\d s, less than 120 s: too short to know this node$/);
+    expect(summary.false_alarms_per_day.length).toBe(4);
+    const human = runHosa(["calibrate", "--from", csvPath, "--span", "90s", "--out", base]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain("expected false alarms on data like these: Level ≥ 1 1/day, ≥ 2 1 per 10 days, D_M > θ3 1 per year, > θ4 1 per 10 years\n");
+    expect(human.stderr).toContain("hosa: warning: this baseline does not support its thresholds: hosa run will detect and log, but not act, until it is recalibrated\n");
     const withBase = runHosa(["replay", csvPath, "--baseline", base, "--json"]);
     expect(withBase.code).toBe(0);
     const lines = withBase.stdout.trim().split("\n").map((l) => JSON.parse(l));
-    expect(Math.max(...lines.map((l) => l.level))).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...lines.map((l) => l.level))).toBe(2);
   });
 });
 
@@ -152,7 +163,8 @@ describe("bad input: one line naming the file and the line, exit 4", () => {
       expect(r.stderr).toBe("");
       expect(r.code).toBe(0);
       const first = JSON.parse(r.stdout.split("\n")[0]);
-      expect(first.t).toBe(Date.parse("2026-11-24T02:00:20Z") / 1000);
+      // As in the agent's warm-up, the sample 20 s after the first is still learned; judging starts after it.
+      expect(first.t).toBe(Date.parse("2026-11-24T02:00:21Z") / 1000);
     } finally {
       cleanup();
     }

@@ -31,15 +31,36 @@ function summary(path: string, b: Baseline, spanS: number, source: string) {
     thresholds: b.thresholds,
     dm_mean: b.dmMean,
     dm_std: b.dmStd,
+    step_s: b.stepS ?? null,
+    /** Expected false-alarm episodes per day at Level ≥ 1..4 on data like these (-1: no tail to say). */
+    false_alarms_per_day: b.falseAlarmsPerDay ?? [],
+    supported: b.supported !== false,
+    warnings: b.warnings ?? [],
   };
+}
+
+/** "2/day", "1/day", "1 per 10 days", "1 per year", "1 per 10 years". */
+function rateWords(perDay: number): string {
+  if (!(perDay >= 0)) return "unknown";
+  if (perDay === 0) return "never";
+  const two = (v: number) => String(Number(v.toPrecision(2)));
+  if (perDay >= 0.995) return `${two(perDay)}/day`;
+  const days = 1 / perDay;
+  if (days < 364.5) return `1 per ${two(days)} days`;
+  const years = Number((days / 365).toPrecision(2));
+  return years === 1 ? "1 per year" : `1 per ${years} years`;
 }
 
 function printSummary(s: ReturnType<typeof summary>): void {
   const th = s.thresholds;
+  const r = s.false_alarms_per_day;
   process.stdout.write(
     `baseline written to ${s.baseline}: ${s.samples} samples over ${s.span_s.toFixed(1)} s, ${s.dimensions.length} dimensions\n` +
-      `thresholds on D_M: θ1 ${th.theta1.toFixed(3)}  θ2 ${th.theta2.toFixed(3)}  θ3 ${th.theta3.toFixed(3)}  θ4 ${th.theta4.toFixed(3)}\n`,
+      `thresholds on D_M: θ1 ${th.theta1.toFixed(3)}  θ2 ${th.theta2.toFixed(3)}  θ3 ${th.theta3.toFixed(3)}  θ4 ${th.theta4.toFixed(3)}\n` +
+      (r.length === 4 ? `expected false alarms on data like these: Level ≥ 1 ${rateWords(r[0])}, ≥ 2 ${rateWords(r[1])}, D_M > θ3 ${rateWords(r[2])}, > θ4 ${rateWords(r[3])}\n` : ""),
   );
+  for (const w of s.warnings) process.stderr.write(`hosa: warning: ${w}\n`);
+  if (!s.supported) process.stderr.write("hosa: warning: this baseline does not support its thresholds: hosa run will detect and log, but not act, until it is recalibrated\n");
 }
 
 function bar(frac: number, width = 30): string {

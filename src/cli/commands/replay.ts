@@ -9,10 +9,12 @@ import { decisionFields, formatDominant } from "../../report/fields.ts";
 import { replay } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";
+import { EXIT, HosaError } from "../../errors.ts";
 import { color, isTty } from "../output.ts";
 
 interface ReplayFlags {
   baseline?: string;
+  learn?: boolean;
   calibrate?: string;
   json?: boolean;
 }
@@ -29,7 +31,8 @@ export function registerReplay(program: Command): void {
     .description("run a recording (protobuf or CSV) through the engine offline; same decisions as live")
     .argument("<file>", "recording: hosa protobuf (from `hosa run --record`) or CSV (header row, first column a timestamp)")
     .option("-b, --baseline <file>", "judge with this baseline instead of calibrating on the recording's first part")
-    .option("--calibrate <duration>", "without --baseline: learn from this much of the start (default [engine] calibration_s, 5m)")
+    .option("--learn", "with --baseline: keep learning in homeostasis, as an agent started from that baseline does (default: judge with it as it is)")
+    .option("--calibrate <duration>", "without --baseline: learn from this much of the start (default [engine] calibration_s, 5m), then judge and learn as the agent's warm-up does")
     .option("--json", "one JSON object per judged sample (t, level, then the decision log's fields)")
     .addHelpText("after", "\nExit codes: 0 replayed, 3 bad config, 4 bad recording or baseline.\nExample: hosa replay incident.rec --baseline /var/lib/hosa/baseline.json")
     .action(async (file: string, flags: ReplayFlags, cmd: Command) => {
@@ -37,6 +40,7 @@ export function registerReplay(program: Command): void {
       const engineCfg = engineConfigFrom(cfg.engine);
       const calibrationS = flags.calibrate ? parseDurationS(flags.calibrate, "--calibrate") : cfg.engine.calibrationS;
       const reader = openRecording(file, knownDimensions());
+      if (flags.learn && !flags.baseline) throw new HosaError("--learn goes with --baseline (without one, replay learns as the agent does)", EXIT.USAGE);
       let baseline = null;
       if (flags.baseline) {
         baseline = loadBaseline(flags.baseline).baseline;
@@ -44,7 +48,7 @@ export function registerReplay(program: Command): void {
       }
       if (flags.json) {
         let out = "";
-        for (const { decision } of replay(reader, engineCfg, baseline, calibrationS)) {
+        for (const { decision } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
           out += `${JSON.stringify(decisionFields(decision))}\n`;
           if (out.length > 1 << 16) {
             process.stdout.write(out);
@@ -62,7 +66,7 @@ export function registerReplay(program: Command): void {
       const timeAt = [0, 0, 0, 0, 0, 0];
       let prevT = NaN;
       let prevLevel: Level = 0;
-      for (const { decision: d } of replay(reader, engineCfg, baseline, calibrationS)) {
+      for (const { decision: d } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
         if (Number.isNaN(first)) first = d.t;
         if (!Number.isNaN(prevT)) timeAt[prevLevel] += d.t - prevT;
         prevT = d.t;
@@ -89,7 +93,7 @@ export function registerReplay(program: Command): void {
       for (const row of changes) table.push(row);
       process.stdout.write(
         `${reader.path}: ${reader.header.dims.length} dimensions, ${judged} samples judged over ${(last - first).toFixed(1)} s` +
-          `${baseline ? ` with baseline ${flags.baseline}` : `, first ${calibrationS} s learned as baseline`}\n`,
+          `${baseline ? ` with baseline ${flags.baseline}${flags.learn ? ", learning" : " (not learning)"}` : `, first ${calibrationS} s learned as baseline`}\n`,
       );
       if (changes.length === 0) process.stdout.write(`no level change: ${levelLabel(0)} throughout\n`);
       else process.stdout.write(`${table.toString()}\n`);

@@ -1,0 +1,56 @@
+import { describe, expect, test } from "bun:test";
+import { gaussian, prng } from "../../test/prng.ts";
+import { tCritical, WindowRegression } from "./regression.ts";
+
+describe("WindowRegression", () => {
+  test("recovers the slope and curvature of an exact quadratic, with standard errors near zero", () => {
+    const r = new WindowRegression(1, 8);
+    for (let i = 0; i <= 400; i++) {
+      const t = 1000 + i * 0.01;
+      r.push(t, 3 + 2 * (t - 1000) + 0.5 * (t - 1000) ** 2);
+    }
+    // y' at the window's middle is not asked: the linear fit over [3, 4] s has the chord slope 2 + 0.5·(3 + 4).
+    expect(r.slope).toBeCloseTo(2 + 0.5 * 7, 6);
+    expect(r.accel).toBeCloseTo(1, 6);
+    expect(r.accelSe).toBeLessThan(1e-4);
+    expect(r.count).toBe(101);
+    expect(r.spanS).toBeCloseTo(1, 9);
+  });
+
+  test("the window spans its seconds and at least minSamples: at 60 s steps it keeps 8 samples", () => {
+    const r = new WindowRegression(1, 8);
+    for (let i = 0; i < 50; i++) r.push(i * 60, i);
+    expect(r.count).toBe(8);
+    expect(r.slope).toBeCloseTo(1 / 60, 12);
+    expect(r.level).toBeCloseTo(49, 9);
+  });
+
+  test("the capacity bounds the window; running sums stay exact over many rebases", () => {
+    const r = new WindowRegression(1000, 8, 3, 32);
+    const g = prng(1);
+    for (let i = 0; i < 100_000; i++) r.push(1e6 + i * 0.01, 5 + 0.1 * gaussian(g));
+    expect(r.count).toBe(32);
+    r.push(1e6 + 1e3, 5);
+    expect(Math.abs(r.slope)).toBeLessThan(5 * r.slopeSe);
+  });
+
+  test("on pure noise the slope is beyond tCritical(3) standard errors about as rarely as promised", () => {
+    const r = new WindowRegression(1, 8);
+    const g = prng(2);
+    let beyond = 0;
+    const n = 200_000;
+    for (let i = 0; i < n; i++) {
+      r.push(i * 0.125, gaussian(g));
+      if (i > 10 && r.slope > r.slopeT * r.slopeSe) beyond++;
+    }
+    // One-sided 3 σ: 0.135 %; the window overlaps, so the rate, not the independence, is checked.
+    expect(beyond / n).toBeLessThan(0.004);
+    expect(beyond / n).toBeGreaterThan(0.0002);
+  });
+
+  test("tCritical() tends to z with many degrees of freedom and grows with few", () => {
+    expect(tCritical(3, 1e9)).toBeCloseTo(3, 6);
+    expect(tCritical(3, 6)).toBeGreaterThan(4);
+    expect(tCritical(3, 0)).toBe(Infinity);
+  });
+});

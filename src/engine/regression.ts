@@ -1,0 +1,207 @@
+// Slope and curvature of a signal over a sliding window, by least squares
+// (docs/engine.md §3). A finite difference of a smoothed signal flickers in
+// sign with every noise sample; a regression over a window that spans
+// enough time AND enough samples gives the slope with its standard error,
+// so "rising" can mean "rising beyond what the noise explains" at 10 ms
+// ticks and at 5-minute exports alike.
+//
+// The window keeps the samples of the last `windowS` seconds, never fewer
+// than `minSamples` (when that many have arrived), never more than
+// `capacity`. Running sums make a step O(1); they are recomputed from the
+// ring every `capacity` pushes against a fresh time origin, so rounding
+// never accumulates and u = t − origin stays small. No allocation after
+// construction.
+
+/**
+ * The one-sided Student-t quantile matching the normal quantile z at `dof`
+ * degrees of freedom (Cornish–Fisher expansion, Abramowitz & Stegun 26.7.5):
+ * a window of 8 samples has 6 degrees of freedom, and there "3 standard
+ * errors" happens about ten times as often as for a normal variable.
+ */
+export function tCritical(z: number, dof: number): number {
+  if (!(dof > 0)) return Infinity;
+  const z2 = z * z;
+  return z * (1 + (z2 + 1) / (4 * dof) + (5 * z2 * z2 + 16 * z2 + 3) / (96 * dof * dof));
+}
+
+export class WindowRegression {
+  readonly windowS: number;
+  readonly minSamples: number;
+  readonly capacity: number;
+  private readonly ts: Float64Array;
+  private readonly ys: Float64Array;
+  private head = 0;
+  /** Samples in the window. */
+  count = 0;
+  private origin = NaN;
+  private pushes = 0;
+  private s0 = 0;
+  private su = 0;
+  private suu = 0;
+  private suuu = 0;
+  private suuuu = 0;
+  private sy = 0;
+  private suy = 0;
+  private suuy = 0;
+  private syy = 0;
+
+  /** Slope dy/dt (per second) of the linear fit, and its standard error. */
+  slope = 0;
+  slopeSe = Infinity;
+  /** d²y/dt² (per second²) of the quadratic fit, and its standard error. */
+  accel = 0;
+  accelSe = Infinity;
+  /** The linear fit's value at the newest sample, and the residual standard deviation. */
+  level = NaN;
+  residualStd = 0;
+  /** Seconds from the oldest to the newest sample in the window. */
+  spanS = 0;
+  /** tCritical(z) for the slope (n − 2 degrees of freedom) and the curvature (n − 3), for the z given at construction. */
+  slopeT = Infinity;
+  accelT = Infinity;
+  private readonly z: number;
+
+  /** Fit the quadratic too (curvature); off for a slope alone. */
+  readonly quadratic: boolean;
+
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true) {
+    this.z = z;
+    this.quadratic = quadratic;
+    this.windowS = windowS;
+    this.minSamples = Math.max(3, Math.min(minSamples, capacity));
+    this.capacity = capacity;
+    this.ts = new Float64Array(capacity);
+    this.ys = new Float64Array(capacity);
+  }
+
+  reset(): void {
+    this.count = 0;
+    this.head = 0;
+    this.pushes = 0;
+    this.origin = NaN;
+    this.s0 = this.su = this.suu = this.suuu = this.suuuu = this.sy = this.suy = this.suuy = this.syy = 0;
+    this.slope = 0;
+    this.slopeSe = Infinity;
+    this.accel = 0;
+    this.accelSe = Infinity;
+    this.level = NaN;
+    this.residualStd = 0;
+    this.spanS = 0;
+  }
+
+  private add(u: number, y: number, sign: number): void {
+    const su = sign * u;
+    const suu = su * u;
+    const sy = sign * y;
+    this.s0 += sign;
+    this.su += su;
+    this.suu += suu;
+    this.sy += sy;
+    this.suy += su * y;
+    this.syy += sy * y;
+    if (this.quadratic) {
+      this.suuu += suu * u;
+      this.suuuu += suu * u * u;
+      this.suuy += suu * y;
+    }
+  }
+
+  private rebase(): void {
+    const cap = this.capacity;
+    const newest = (this.head + this.count - 1) % cap;
+    this.origin = this.ts[newest];
+    this.s0 = this.su = this.suu = this.suuu = this.suuuu = this.sy = this.suy = this.suuy = this.syy = 0;
+    for (let i = 0; i < this.count; i++) {
+      const k = (this.head + i) % cap;
+      this.add(this.ts[k] - this.origin, this.ys[k], 1);
+    }
+  }
+
+  /** Take y at time t (t never goes backwards) and refit. */
+  push(t: number, y: number): void {
+    const cap = this.capacity;
+    if (this.origin !== this.origin) this.origin = t;
+    if (this.count === cap) this.dropOldest();
+    let k = this.head + this.count;
+    if (k >= cap) k -= cap;
+    this.ts[k] = t;
+    this.ys[k] = y;
+    this.count++;
+    this.add(t - this.origin, y, 1);
+    while (this.count > this.minSamples && t - this.ts[this.head] > this.windowS) this.dropOldest();
+    if (++this.pushes >= cap) {
+      this.pushes = 0;
+      this.rebase();
+    }
+    this.fit(t);
+  }
+
+  private dropOldest(): void {
+    const h = this.head;
+    this.add(this.ts[h] - this.origin, this.ys[h], -1);
+    this.head = h + 1 === this.capacity ? 0 : h + 1;
+    this.count--;
+  }
+
+  private fit(tNow: number): void {
+    const n = this.count;
+    this.spanS = n > 0 ? tNow - this.ts[this.head] : 0;
+    if (n < 3 || !(this.spanS > 0)) {
+      this.slope = 0;
+      this.slopeSe = Infinity;
+      this.accel = 0;
+      this.accelSe = Infinity;
+      this.level = n > 0 ? this.sy / n : NaN;
+      this.residualStd = 0;
+      return;
+    }
+    const mu = this.su / n;
+    const my = this.sy / n;
+    const cuu = this.suu - this.su * mu;
+    const cuy = this.suy - this.su * my;
+    const cyy = this.syy - this.sy * my;
+    const b = cuu > 0 ? cuy / cuu : 0;
+    const sse = cyy - b * cuy;
+    const s2 = sse > 0 ? sse / (n - 2) : 0;
+    this.slope = b;
+    this.slopeT = tCritical(this.z, n - 2);
+    this.accelT = tCritical(this.z, n - 3);
+    this.slopeSe = cuu > 0 ? Math.sqrt(s2 / cuu) : Infinity;
+    this.residualStd = Math.sqrt(s2);
+    this.level = my + b * (tNow - this.origin - mu);
+    if (n < 4 || !this.quadratic) {
+      this.accel = 0;
+      this.accelSe = Infinity;
+      return;
+    }
+    // Quadratic fit y = a + b·u + c·u²: the normal equations, solved by the
+    // adjugate of their symmetric 3×3 matrix [[n, Σu, Σu²], [Σu, Σu², Σu³], [Σu², Σu³, Σu⁴]].
+    const a00 = n;
+    const a01 = this.su;
+    const a02 = this.suu;
+    const a11 = this.suu;
+    const a12 = this.suuu;
+    const a22 = this.suuuu;
+    const c00 = a11 * a22 - a12 * a12;
+    const c01 = a02 * a12 - a01 * a22;
+    const c02 = a01 * a12 - a02 * a11;
+    const c11 = a00 * a22 - a02 * a02;
+    const c12 = a01 * a02 - a00 * a12;
+    const c22 = a00 * a11 - a01 * a01;
+    const det = a00 * c00 + a01 * c01 + a02 * c02;
+    if (!(Math.abs(det) > 1e-300)) {
+      this.accel = 0;
+      this.accelSe = Infinity;
+      return;
+    }
+    const inv = 1 / det;
+    const qa = (c00 * this.sy + c01 * this.suy + c02 * this.suuy) * inv;
+    const qb = (c01 * this.sy + c11 * this.suy + c12 * this.suuy) * inv;
+    const qc = (c02 * this.sy + c12 * this.suy + c22 * this.suuy) * inv;
+    const sse2 = this.syy - qa * this.sy - qb * this.suy - qc * this.suuy;
+    const q2 = sse2 > 0 ? sse2 / (n - 3) : 0;
+    const v22 = c22 * inv;
+    this.accel = 2 * qc;
+    this.accelSe = v22 > 0 ? 2 * Math.sqrt(q2 * v22) : Infinity;
+  }
+}
