@@ -8,7 +8,7 @@ APT_PACKAGES=(
   ca-certificates git make gcc pkg-config dpkg-dev
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev
   iproute2 kmod cpio busybox-static procps util-linux
-  stress-ng fio
+  stress-ng fio wrk
   prometheus prometheus-alertmanager prometheus-node-exporter earlyoom nohang
   qemu-system-x86 linux-image-amd64
   chromium

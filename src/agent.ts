@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { baselinePath, type HosaConfig } from "./config.ts";
 import { checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
 import { Calibrator } from "./engine/calibrate.ts";
+import { DangerTracker, NO_DANGER } from "./engine/danger.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
@@ -18,6 +19,7 @@ import type { AgentSnapshot } from "./report/snapshot.ts";
 import { createAgentResponder } from "./respond/agent-responder.ts";
 import { readQuarantineState } from "./respond/quarantine.ts";
 import type { ActionRecord, Responder } from "./respond/types.ts";
+import { CgroupWatch } from "./sense/cgroup-watch.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
@@ -34,6 +36,13 @@ export interface AgentOptions {
 
 const PID_FILE = "hosa.pid";
 const NO_CGROUPS: CgroupUsage[] = [];
+/** At a clean stop, undelivered webhooks get this long before they are left in the outbox for the next start. */
+const STOP_FLUSH_MS = 2000;
+
+/** Records that say a value went back (not "would restore" in detection-only mode). */
+export function countRestored(records: ActionRecord[]): number {
+  return records.filter((r) => r.outcome.startsWith("restored")).length;
+}
 
 /** One agent per state directory: a second one is refused with the first one's PID. */
 export function lockStateDir(stateDir: string): () => void {
@@ -97,6 +106,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
   let notifier: Notifier | null = null;
   let server: { port: number; stop(): void } | null = null;
   let responder: Responder | null = null;
+  let watch: CgroupWatch | null = null;
   let stopping = false;
   const stop = () => {
     stopping = true;
@@ -126,13 +136,20 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // A previous run that crashed (SIGKILL) may have left limits in force.
     const recovered = rec.recovered;
     for (const w of rec.warnings) opts.say(w);
-    if (recovered.length) logActions(null, recovered);
+    if (recovered.length) {
+      logActions(null, recovered);
+      notifier.onActions(recovered, wallTimeNs());
+    }
+    // Danger: per-cgroup facts at the tick, only where hosa may act.
+    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope });
+    const danger = new DangerTracker();
 
     if (opts.record) {
       recorder = new ProtoRecordingWriter(opts.record, {
         hosaVersion: VERSION,
         dims,
         startedUnixS: Date.now() / 1000,
+        dangerRecorded: true,
         node: {
           hostname: node,
           kernel: facts.kernelRelease,
@@ -201,7 +218,6 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let scheduled = t0 + tickMs / 1000;
     let heartbeatAt = t0;
     let quarantineCheckAt = t0;
-    let cgroupsAt = -Infinity;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -216,6 +232,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       const t = mono();
       jitter.add(Math.abs(t - scheduled) * 1000);
       const sample: Sample = source.read(t);
+      sample.danger = danger.update(watch.read(t, responder.heldCeilings()));
       recorder?.write(sample);
       if (engine === null) {
         calibrator!.add(sample);
@@ -243,12 +260,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
           }
         }
         lastDecision = d;
-        // Per-cgroup usage costs a walk of cgroupfs and the probes' hash: read
-        // it on level changes, every 250 ms above Level 0 and every second in
-        // calm, so the responder always has a recent "before" to measure growth.
-        const wantCgroups = d.level !== d.previousLevel || t - cgroupsAt >= (d.level > 0 ? 0.25 : 1);
-        if (wantCgroups) cgroupsAt = t;
-        const actions = responder.onDecision(d, wantCgroups ? source.cgroups() : NO_CGROUPS);
+        // Targets come from the danger; the full per-cgroup usage (a walk of
+        // cgroupfs and the probes' hash) only feeds the quarantine snapshot.
+        const wantCgroups = d.level !== d.previousLevel && d.level >= 5;
+        const actions = responder.onDecision(d, wantCgroups ? source.cgroups() : NO_CGROUPS, sample.danger ?? NO_DANGER);
         const wall = wallTimeNs();
         if (d.level !== d.previousLevel) log.append(levelEntry(d, wall, node));
         if (actions.length) {
@@ -257,8 +272,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
           if (recent.length > 200) recent.splice(0, recent.length - 200);
         }
         notifier.onDecision(d, actions, wall);
-        tickMs = d.level >= 1 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
       }
+      // A cgroup growing fast is watched at the vigilance tick even in calm:
+      // containment in a few hundred milliseconds needs samples that dense.
+      tickMs = (lastDecision?.level ?? 0) >= 1 || watch.candidates > 0 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
         notifier.heartbeat(lastDecision, new Date().toISOString());
@@ -276,15 +293,20 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     const restored = responder.restoreAll(stopping ? "agent stopped" : "run duration reached");
     if (restored.length) {
       logActions(lastDecision, restored);
-      if (lastDecision) notifier.onDecision(lastDecision, restored, wallTimeNs());
+      notifier.onActions(restored, wallTimeNs(), lastDecision);
     }
+    // Give the webhooks a moment: what is not delivered stays in the outbox.
+    const flushEnd = Date.now() + STOP_FLUSH_MS;
+    while (notifier.depth() > 0 && Date.now() < flushEnd) await Bun.sleep(20);
     for (const w of notifier.drainWarnings()) opts.say(w);
-    opts.say(`stopped after ${ticks} ticks${restored.length ? `; ${restored.length} actions restored` : ""}`);
+    const n = countRestored(restored);
+    opts.say(`stopped after ${ticks} ticks${n ? `; ${n} actions restored` : ""}`);
     return EXIT.OK;
   } finally {
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
     server?.stop();
+    watch?.close();
     recorder?.close();
     source?.close();
     log?.close();

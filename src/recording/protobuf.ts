@@ -4,7 +4,8 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import { EXIT, HosaError } from "../errors.ts";
-import { HeaderSchema, SampleRecordSchema, type Header } from "../gen/recording_pb.ts";
+import { DangerRecordSchema, HeaderSchema, SampleRecordSchema, type DangerRecord, type Header } from "../gen/recording_pb.ts";
+import type { Danger } from "../engine/types.ts";
 import type { RecordingHeader, RecordingNode, RecordingReader } from "./types.ts";
 
 export const PROTO_MAGIC = "HOSAREC1";
@@ -70,7 +71,16 @@ function headerFromProto(h: Header, path: string): RecordingHeader {
         cgroupVersion: n.cgroupVersion,
       }
     : null;
-  return { format: "protobuf", hosaVersion: h.hosaVersion, dims, node, startedUnixS: h.startedUnixS };
+  return { format: "protobuf", hosaVersion: h.hosaVersion, dims, node, startedUnixS: h.startedUnixS, ...(h.dangerRecorded ? { dangerRecorded: true } : {}) };
+}
+
+/** No danger, as a recording with danger_recorded says by leaving the field out. */
+function noDanger(): Danger {
+  return { ttfS: Number.POSITIVE_INFINITY, cgroup: null, resource: "", containmentFailing: false, evidence: "" };
+}
+
+function dangerFromProto(d: DangerRecord): Danger {
+  return { ttfS: d.ttfS, cgroup: d.cgroup, resource: d.resource, containmentFailing: d.containmentFailing, evidence: d.evidence };
 }
 
 /**
@@ -149,7 +159,9 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
           }
           if (generic.x.length !== width) fail(record, `sample has ${generic.x.length} values, header names ${width} dimensions`);
           rec = { t: generic.t, x: Float64Array.from(generic.x) };
+          if (generic.danger && header.dangerRecorded) rec.danger = dangerFromProto(generic.danger);
         }
+        if (header.dangerRecorded && !rec.danger) rec.danger = noDanger();
         if (!Number.isFinite(rec.t)) fail(record, "timestamp is not a finite number");
         if (rec.t < lastT) fail(record, `timestamp ${rec.t} goes backwards (previous ${lastT})`);
         for (let j = 0; j < width; j++) if (!Number.isFinite(rec.x[j])) fail(record, `value of ${header.dims[j].name} is not finite`);
@@ -167,17 +179,20 @@ export class ProtoRecordingWriter {
   private chunks: Uint8Array[] = [];
   private pending = 0;
   private readonly width: number;
+  private readonly dangerRecorded: boolean;
 
   constructor(
     readonly path: string,
     header: Omit<RecordingHeader, "format">,
   ) {
     this.width = header.dims.length;
+    this.dangerRecorded = header.dangerRecorded === true;
     this.fd = openSync(path, "w", 0o644);
     const h = create(HeaderSchema, {
       formatVersion: PROTO_FORMAT_VERSION,
       hosaVersion: header.hosaVersion,
       startedUnixS: header.startedUnixS,
+      dangerRecorded: this.dangerRecorded,
       dimensions: header.dims.map((d) => ({
         name: d.name,
         unit: d.unit,
@@ -206,7 +221,15 @@ export class ProtoRecordingWriter {
   write(sample: Sample): void {
     if (sample.x.length !== this.width) throw new HosaError(`cannot record to ${this.path}: sample has ${sample.x.length} values, expected ${this.width}`);
     // A plain encoding of SampleRecord (t always present), without the generic encoder's allocations.
-    const body = 9 + (this.width > 0 ? 1 + varintSize(this.width * 8) + this.width * 8 : 0);
+    // The danger (field 3) only while a cgroup is in danger: rare, so the generic encoder.
+    const dz = sample.danger;
+    const danger =
+      this.dangerRecorded && dz && dz.cgroup !== null
+        ? toBinary(DangerRecordSchema, create(DangerRecordSchema, { ttfS: dz.ttfS, cgroup: dz.cgroup, resource: dz.resource, containmentFailing: dz.containmentFailing, evidence: dz.evidence }))
+        : null;
+    const dangerLen: number[] = [];
+    if (danger) writeVarint(danger.length, dangerLen);
+    const body = 9 + (this.width > 0 ? 1 + varintSize(this.width * 8) + this.width * 8 : 0) + (danger ? 1 + dangerLen.length + danger.length : 0);
     const msg = new Uint8Array(body);
     const view = new DataView(msg.buffer);
     msg[0] = 0x09;
@@ -218,6 +241,12 @@ export class ProtoRecordingWriter {
       msg.set(lenBytes, 10);
       let off = 10 + lenBytes.length;
       for (let j = 0; j < this.width; j++, off += 8) view.setFloat64(off, sample.x[j], true);
+    }
+    if (danger) {
+      const off = body - danger.length - dangerLen.length - 1;
+      msg[off] = 0x1a;
+      msg.set(dangerLen, off + 1);
+      msg.set(danger, off + 1 + dangerLen.length);
     }
     this.push(msg);
     if (this.pending > 64 * 1024) this.flush();

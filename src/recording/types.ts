@@ -15,6 +15,8 @@ export interface RecordingHeader {
   dims: DimensionSpec[];
   node: RecordingNode | null;
   startedUnixS: number;
+  /** Samples carry the danger measured live (absent in recordings without it). */
+  dangerRecorded?: boolean;
 }
 
 /** A recording opened for streaming: the header, then samples one by one (each a fresh Sample). */

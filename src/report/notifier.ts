@@ -109,6 +109,18 @@ export class Notifier {
   }
 
   /**
+   * Actions outside a decision's tick: what start-up recovery put back after
+   * a crash, and what a clean stop restores. JSON receivers get each one;
+   * Alertmanager has no alert for them.
+   */
+  onActions(actions: ActionRecord[], wallTime: string, d: Decision | null = null): void {
+    for (const { hook, box } of this.boxes) {
+      if (hook.format === "alertmanager") continue;
+      for (const a of actions) this.enqueue(box, hook, hook.url, { type: "action", hosa_version: VERSION, summary: `${a.target}: ${a.action} (${a.outcome})`, ...actionEntry(d, a, wallTime, this.node) }, "action");
+    }
+  }
+
+  /**
    * Call every tick (cheap): sends one heartbeat per report.heartbeat_s. JSON
    * receivers get a heartbeat body; Alertmanager gets the firing alert again
    * while level ≥ 2, so it never times out (resolve_timeout) mid-incident.

@@ -3,7 +3,7 @@
 // by the edge-remote watchdog), XDP from src/respond/xdp.ts, and the
 // watchdog checked as decisions come.
 import type { HosaConfig } from "../config.ts";
-import type { Decision } from "../engine/types.ts";
+import type { Danger, Decision } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { checkWatchdog, readQuarantineState } from "./quarantine.ts";
 import { createResponder } from "./responder.ts";
@@ -45,8 +45,8 @@ export function createAgentResponder(cfg: HosaConfig, facts: { environmentClass?
   let watchdogCheckedT = Number.NEGATIVE_INFINITY;
   let watchdogBusy = false;
   const responder: Responder = {
-    onDecision(decision: Decision, cgroups: CgroupUsage[]): ActionRecord[] {
-      const out = inner.onDecision(decision, cgroups);
+    onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[] {
+      const out = inner.onDecision(decision, cgroups, danger);
       if (decision.level === 5 && decision.t - watchdogCheckedT >= 1 && !watchdogBusy) {
         watchdogCheckedT = decision.t;
         watchdogBusy = true;
@@ -68,12 +68,13 @@ export function createAgentResponder(cfg: HosaConfig, facts: { environmentClass?
     restoreAll(reason: string): ActionRecord[] {
       // A quarantine outlives the agent: only release lifts it.
       if (readQuarantineState(cfg)?.active) {
-        say("quarantine in force: actions stay until `hosa quarantine release`");
-        return [];
+        say("quarantine in force: stopped processes and isolation stay until `hosa quarantine release`; other values are restored");
+        return inner.restoreAll(reason, { keepQuarantine: true });
       }
       return inner.restoreAll(reason);
     },
     inForce: () => inner.inForce(),
+    heldCeilings: () => inner.heldCeilings(),
   };
   return { responder, recovered, warnings };
 }

@@ -16,7 +16,7 @@ import { EXIT, HosaError } from "../errors.ts";
 import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
 import { journalPath, type OpenXdp, readCurrent, recoverFromJournal } from "./restore.ts";
-import { commOf, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
+import { commOf, hasControllingTty, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
 
 export type EnvClass = "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
@@ -130,6 +130,7 @@ function protectedPid(pid: number, ctx: SafelistContext): string | null {
   const comm = commOf(procRoot, pid) ?? "";
   if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm}`;
   if (ctx.safelist.includes(comm)) return `safelisted process ${comm}`;
+  if (hasControllingTty(procRoot, pid)) return `interactive process ${comm} (controlling terminal)`;
   return null;
 }
 

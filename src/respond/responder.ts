@@ -11,13 +11,14 @@
 //          XDP block-all.
 // Level 5: quarantine (src/respond/quarantine.ts), XDP isolate.
 import type { HosaConfig } from "../config.ts";
-import type { Decision, Level } from "../engine/types.ts";
+import { DEFAULT_DANGER_HORIZON_S } from "../engine/danger.ts";
+import type { Danger, Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids, type V1Controller } from "./cgroupfs.ts";
 import { Journal } from "./journal.ts";
 import { enterQuarantine, extendQuarantine, type QuarantineDeps, readQuarantineState } from "./quarantine.ts";
 import { type OpenXdp, type XdpControl, journalPath, readCurrent, restoreChanges } from "./restore.ts";
-import { cgroupOfPid, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
+import { cgroupOfPid, interactiveReason, norm, type Resource, type SafelistContext, safelistReason, selectTargets, type Target } from "./targets.ts";
 import type { ActionRecord, Responder } from "./types.ts";
 
 const MIB = 1024 * 1024;
@@ -27,6 +28,8 @@ export const V1_CEILING_RISE_BYTES_PER_S = 2 * MIB;
 /** Relaxation goes in this many steps over respond.relax_s. */
 export const RELAX_STEPS = 3;
 const CPU_PERIOD_US = 100000;
+/** Danger must have been gone this long before containment relaxes: one noisy tick is not the end of it. */
+export const DANGER_GONE_S = 1;
 
 export interface ResponderDeps {
   fs?: CgroupFs;
@@ -38,6 +41,8 @@ export interface ResponderDeps {
   openXdp?: OpenXdp;
   detachXdp?: (ifname: string) => boolean;
   kill?: (pid: number, signal: NodeJS.Signals) => void;
+  /** Danger further than this does not slow anyone (engine.danger_horizon_s), seconds. */
+  dangerHorizonS?: number;
   /** Quarantine environment, snapshot and Kubernetes hooks; see quarantine.ts. */
   quarantine?: Partial<QuarantineDeps>;
 }
@@ -114,6 +119,11 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
   const recent: Decision[] = [];
   const inForceRecords = new Map<string, ActionRecord>();
   let quarantined = false;
+  const horizonS = deps.dangerHorizonS ?? cfg.engine.dangerHorizonS ?? DEFAULT_DANGER_HORIZON_S;
+  let lastDanger: Danger | null = null;
+  let lastDangerT = Number.NEGATIVE_INFINITY;
+  /** Danger targets the safelist refused, said once per episode. */
+  const refused = new Set<string>();
 
   const newId = (t: number) => `a${Math.round(t * 1000)}-${++seq}`;
   const rec = (t: number, lvl: number, kind: ActionRecord["kind"], target: string, action: string, outcome: string): ActionRecord => ({
@@ -216,7 +226,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     managed.set(key, m);
     const r = writeManaged(m, value, t, lvl, !had);
     if (!r.outcome.startsWith("applied") && !r.outcome.startsWith("would")) managed.delete(key);
-    else inForceRecords.set(key, r);
+    else if (r.outcome === "applied") inForceRecords.set(key, r);
     out.push(r);
   }
 
@@ -245,6 +255,9 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     }
     return { dir: d.dir, devs: [...devs] };
   }
+
+  /** Why the cgroup may not be frozen now (null: it may); set per decision by the danger gate. */
+  let freezeVeto: ((target: Target) => string | null) | null = null;
 
   function applyLevel(out: ActionRecord[], t: number, lvl: number, target: Target): void {
     const p = target.path;
@@ -307,7 +320,9 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         const max = pageUp(usage + 2 * headroom(usage));
         impose(out, t, 4, p, "memory", CG.memoryMax, (o) => (o === "max" || Number(o) > max ? String(max) : null));
       }
-      if (layout === "v2") impose(out, t, 4, p, "freezer", CG.freeze, (o) => (o === "1" ? null : "1"));
+      const why = freezeVeto?.(target);
+      if (why) out.push(rec(t, 4, "cgroup", p, "freeze", `skipped: ${why}`));
+      else if (layout === "v2") impose(out, t, 4, p, "freezer", CG.freeze, (o) => (o === "1" ? null : "1"));
       else impose(out, t, 4, p, "freezer", CG.freezerState, (o) => (o === "FROZEN" ? null : "FROZEN"));
     }
   }
@@ -441,24 +456,63 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
   }
 
   return {
-    onDecision(decision: Decision, cgroups: CgroupUsage[]): ActionRecord[] {
+    onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[] {
       const out: ActionRecord[] = [];
       const t = decision.t;
       lastT = t;
       recent.push(decision);
       if (recent.length > 50) recent.shift();
       const dtS = Number.isFinite(prevT) ? t - prevT : 0;
-      const newLevel = decision.level;
+      let newLevel = decision.level;
+      // The danger gate (docs/response.md § Danger gate): what slows a
+      // workload needs a named cgroup heading to exhaustion, and acts on it
+      // alone; quarantine needs containment failing on top. Once the danger
+      // is gone, everything relaxes whatever the level says.
+      let fresh: Target | null = null;
+      if (danger !== undefined) {
+        if (danger.cgroup && danger.ttfS < horizonS) {
+          lastDanger = danger;
+          lastDangerT = t;
+        }
+        const standing = lastDanger !== null && t - lastDangerT < DANGER_GONE_S ? lastDanger : null;
+        const cap: Level = standing ? (standing.containmentFailing ? 5 : 4) : 1;
+        // A quarantine in force stays until it is released.
+        if (!(level === 5 && newLevel === 5) && newLevel > cap) newLevel = cap;
+        freezeVeto = (tg) => {
+          if (!standing || standing.cgroup !== tg.path) return "no danger trajectory on it";
+          if (tg.resource === "memory" && !standing.containmentFailing) return "its memory ceiling holds it (freeze only when containment fails)";
+          return interactiveReason(tg.path, ctx);
+        };
+        if (standing && newLevel >= 2) {
+          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : "memory";
+          const key = `${standing.cgroup}#${resource}`;
+          if (!targets.has(key)) {
+            const path = standing.cgroup as string;
+            const why = safelistReason(path, ctx);
+            if (why) {
+              if (!refused.has(key)) out.push(rec(t, newLevel, "cgroup", path, "danger target", `skipped: ${why}`));
+              refused.add(key);
+            } else {
+              const usage = cgroups.find((u) => norm(u.path) === path) ?? { path, memoryBytes: 0, cpuUsageUs: 0, ioBytes: 0, pids: 0 };
+              fresh = { path, resource, delta: 0, ratePerS: 0, usage, evidence: standing.evidence };
+              targets.set(key, fresh);
+            }
+          }
+        }
+      }
       if (level === 5 && newLevel < 5) forgetReleased(out, t, newLevel);
-      // Targets come from growth between two calls: after a jump from Level 0
-      // there may be no earlier usage yet, so an empty target set is retried.
+      // Ungated (no danger measured, as in the actuator tests): targets come
+      // from growth between two calls; after a jump from Level 0 there may be
+      // no earlier usage yet, so an empty target set is retried.
       const escalate = newLevel > level && newLevel >= 2;
-      const retry = newLevel >= 2 && newLevel === level && targets.size === 0 && cgroups.length > 0;
+      const retry = danger === undefined ? newLevel >= 2 && newLevel === level && targets.size === 0 && cgroups.length > 0 : fresh !== null && newLevel >= 2 && newLevel <= level;
       if (escalate || retry) {
         compacted = false;
-        const sel = selectTargets(decision, prevUsage, cgroups, dtS, ctx);
-        if (escalate) for (const s of sel.skipped) out.push(rec(t, newLevel, "cgroup", s.path, "contributor", `skipped: ${s.reason}`));
-        for (const tg of sel.targets) targets.set(`${tg.path}#${tg.resource}`, tg);
+        if (danger === undefined) {
+          const sel = selectTargets(decision, prevUsage, cgroups, dtS, ctx);
+          if (escalate) for (const s of sel.skipped) out.push(rec(t, newLevel, "cgroup", s.path, "contributor", `skipped: ${s.reason}`));
+          for (const tg of sel.targets) targets.set(`${tg.path}#${tg.resource}`, tg);
+        } else if (fresh) out.push(rec(t, newLevel, "cgroup", fresh.path, "danger target", `chosen: ${fresh.evidence}`));
         // Containment stays on everyone targeted so far in this episode.
         for (const tg of targets.values()) applyLevel(out, t, Math.min(newLevel, 4), tg);
         if (newLevel >= 3) {
@@ -502,7 +556,10 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       }
       level = newLevel;
       tick(out, t);
-      if (newLevel === 0 && managed.size === 0) targets.clear();
+      if (newLevel <= 1 && managed.size === 0) {
+        targets.clear();
+        refused.clear();
+      }
       if (cgroups.length > 0) {
         prevUsage = cgroups;
         prevT = t;
@@ -510,20 +567,26 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       return out;
     },
 
-    restoreAll(reason: string): ActionRecord[] {
+    restoreAll(reason: string, opts: { keepQuarantine?: boolean } = {}): ActionRecord[] {
       const t = lastT;
       if (!act) {
         const out = [...managed.values()].map((m) => rec(t, level, "cgroup", m.target, `${m.file} ${m.value}→${m.orig} (${reason})`, "would restore (detection-only)"));
         managed.clear();
         return out;
       }
-      const { open, warnings } = journal.load();
-      const { records, stillOpen } = restoreChanges(
+      const loaded = journal.load();
+      const { warnings } = loaded;
+      // A quarantine in force outlives the agent (only release lifts it):
+      // its stopped processes and isolation stay, every other value goes back.
+      const kept = opts.keepQuarantine ? loaded.open.filter((c) => c.first.op === "stop" || c.first.op === "xdp") : [];
+      const open = loaded.open.filter((c) => !kept.includes(c));
+      const { records, stillOpen: left } = restoreChanges(
         open,
         { fs, procRoot, journal, detachXdp: deps.detachXdp, liveXdp, kill },
         t,
       );
       for (const w of warnings) records.push(rec(t, level, "cgroup", journal.path, "read journal", `skipped: ${w}`));
+      const stillOpen = [...kept, ...left];
       journal.compact(stillOpen);
       managed.clear();
       inForceRecords.clear();
@@ -531,6 +594,18 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       xdpPolicy = "off";
       level = 0;
       return records;
+    },
+
+    heldCeilings(): Map<string, number> {
+      const out = new Map<string, number>();
+      if (!act) return out;
+      for (const m of managed.values()) {
+        if (m.file !== CG.memoryLimit && m.file !== CG.memoryHigh && m.file !== CG.memoryMax) continue;
+        const orig = m.orig === "max" ? Number.POSITIVE_INFINITY : Number(m.orig);
+        const was = out.get(m.target);
+        out.set(m.target, Math.min(was ?? Number.POSITIVE_INFINITY, Number.isFinite(orig) ? orig : Number.POSITIVE_INFINITY));
+      }
+      return out;
     },
 
     inForce(): ActionRecord[] {

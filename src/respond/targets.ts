@@ -7,7 +7,7 @@ import type { Decision } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { type CgroupFs, type CgroupLayout, type V1Controller, hierarchyDir, readPids } from "./cgroupfs.ts";
 
-export type Resource = "memory" | "cpu" | "io";
+export type Resource = "memory" | "cpu" | "io" | "pids";
 
 /** Orchestration and access agents: throttling them does more harm than the anomaly (004 §10.1). */
 export const PROTECTED_COMMS = ["kubelet", "containerd", "dockerd", "sshd"] as const;
@@ -16,6 +16,7 @@ const RESOURCE_TOKENS: Record<Resource, string[]> = {
   memory: ["mem", "memory", "page", "pgfault", "pgmajfault", "faults", "brk", "mmap", "swap", "oom", "rss", "anon"],
   cpu: ["cpu", "sched", "runq", "runqueue", "ctxt", "fork", "forks", "wakeup", "wakeups", "load", "procs"],
   io: ["io", "disk", "block", "blk", "sectors", "diskstats"],
+  pids: [],
 };
 
 /** Which cgroup resource a dimension speaks for, from the words of its name (`psi_mem_some` → memory); null for network dims. */
@@ -48,6 +49,8 @@ export interface Target {
   /** The same per second. */
   ratePerS: number;
   usage: CgroupUsage;
+  /** Why it was chosen, for the decision log (the danger's evidence). */
+  evidence?: string;
 }
 
 export interface SafelistContext {
@@ -61,7 +64,7 @@ export interface SafelistContext {
   scope: string;
 }
 
-const FIELD: Record<Resource, keyof CgroupUsage> = { memory: "memoryBytes", cpu: "cpuUsageUs", io: "ioBytes" };
+const FIELD: Record<Resource, keyof CgroupUsage> = { memory: "memoryBytes", cpu: "cpuUsageUs", io: "ioBytes", pids: "pids" };
 
 /** A path is at or under another: "/a/b" is under "/a", "/ab" is not. */
 export function isUnder(path: string, parent: string): boolean {
@@ -145,6 +148,29 @@ export function safelistReason(path: string, ctx: SafelistContext, controller: V
     if (!comm) continue;
     if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm} (${pid})`;
     if (names.includes(comm)) return `safelisted process ${comm} (${pid})`;
+  }
+  return null;
+}
+
+/** Field 7 of /proc/<pid>/stat: the controlling terminal, 0 when there is none. */
+export function hasControllingTty(procRoot: string, pid: number): boolean {
+  try {
+    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
+    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4]) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why a cgroup holds an interactive session, which is never frozen nor
+ * stopped: a systemd login session scope, or a process with a controlling
+ * terminal (an operator's shell). null when it holds none.
+ */
+export function interactiveReason(path: string, ctx: Pick<SafelistContext, "fs" | "layout" | "procRoot">): string | null {
+  if (/\/session-[^/]+\.scope(\/|$)/.test(path)) return "an interactive login session";
+  for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, "memory", path))) {
+    if (hasControllingTty(ctx.procRoot, pid)) return `interactive process ${commOf(ctx.procRoot, pid) ?? "?"} (${pid}) with a controlling terminal`;
   }
   return null;
 }

@@ -1,4 +1,4 @@
-import type { Decision } from "../engine/types.ts";
+import type { Danger, Decision } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 
 /** One thing hosa did (or, in detection-only mode, would have done) to the node. */
@@ -18,10 +18,16 @@ export interface ActionRecord {
 
 /** Turns decisions into actions. Detection-only responders record what they would do. */
 export interface Responder {
-  /** Called on every decision; acts only on level changes and relaxation steps. */
-  onDecision(decision: Decision, cgroups: CgroupUsage[]): ActionRecord[];
-  /** Restore everything hosa changed and still owns (clean stop). */
-  restoreAll(reason: string): ActionRecord[];
+  /**
+   * Called on every decision; acts only on level changes, new targets and
+   * relaxation steps. Levels ≥ 2 act only on the cgroup the danger names
+   * (docs/response.md § Danger gate): without danger, surprise only watches.
+   */
+  onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[];
+  /** Cgroups hosa holds a memory ceiling on, with the limit each had before (Infinity for none). */
+  heldCeilings(): Map<string, number>;
+  /** Restore everything hosa changed and still owns (clean stop); with keepQuarantine, all but a quarantine's stopped processes and isolation. */
+  restoreAll(reason: string, opts?: { keepQuarantine?: boolean }): ActionRecord[];
   /** What is in force now. */
   inForce(): ActionRecord[];
 }

@@ -71,3 +71,16 @@ export const MARKERS = {
   ipmi: "/dev/ipmi0",
   watchdog: "/dev/watchdog",
 } as const;
+
+/** Files the danger watch reads per cgroup at the tick (src/sense/cgroup-watch.ts). */
+export const CGROUP_WATCH = {
+  // both: the non-reclaimable memory is in memory.stat (v1 total_rss + total_shmem, v2 anon + shmem)
+  memoryStat: "memory.stat",
+  pidsCurrent: "pids.current",
+  pidsMax: "pids.max",
+  // v1
+  memoryFailcnt: "memory.failcnt",
+  memoryOomControl: "memory.oom_control",
+  // v2
+  memoryEvents: "memory.events",
+} as const;

@@ -1,0 +1,161 @@
+import { describe, expect, test } from "bun:test";
+import { type CgroupFacts, DangerTracker } from "./danger.ts";
+import type { Danger } from "./types.ts";
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+
+interface Scene {
+  tickS: number;
+  seconds: number;
+  avail?: (t: number) => number;
+  cgroups: (t: number) => CgroupFacts[];
+}
+
+/** Runs a scene through a fresh tracker and returns the danger of every tick. */
+function run(scene: Scene, tracker = new DangerTracker()): { t: number; d: Danger }[] {
+  const out: { t: number; d: Danger }[] = [];
+  const n = Math.round(scene.seconds / scene.tickS);
+  for (let i = 0; i <= n; i++) {
+    const t = 100 + i * scene.tickS;
+    out.push({ t, d: tracker.update({ t, cgroups: scene.cgroups(t - 100), nodeAvailableBytes: scene.avail?.(t - 100) ?? 22 * GiB }) });
+  }
+  return out;
+}
+
+const cg = (path: string, anonBytes: number, limitBytes = Number.POSITIVE_INFINITY, extra: Partial<CgroupFacts> = {}): CgroupFacts => ({
+  path,
+  anonBytes,
+  limitBytes,
+  pressing: false,
+  contained: false,
+  ...extra,
+});
+
+/** A deterministic jitter of ±1 MiB, so the regression has noise to see through. */
+const noise = (t: number) => Math.sin(t * 37.1) * MiB;
+
+describe("DangerTracker", () => {
+  test("a 50 MB/s leak in a 2 GiB cgroup is danger within 0.5 s, named at the leaf, not its parent", () => {
+    const rate = 50e6;
+    const res = run({
+      tickS: 0.1,
+      seconds: 3,
+      cgroups: (s) => [
+        cg("/svc", 300 * MiB + rate * s + noise(s)),
+        cg("/svc/leak", 10 * MiB + rate * s + noise(s), 2 * GiB),
+        cg("/other", 500 * MiB + noise(s + 1)),
+      ],
+    });
+    const first = res.find((r) => Number.isFinite(r.d.ttfS));
+    expect(first).toBeDefined();
+    expect(first!.t - 100).toBeLessThanOrEqual(0.5);
+    expect(first!.d.cgroup).toBe("/svc/leak");
+    expect(first!.d.resource).toBe("memory limit");
+    const at2 = res.find((r) => r.t - 100 >= 2)!;
+    expect(at2.d.ttfS).toBeGreaterThan(35);
+    expect(at2.d.ttfS).toBeLessThan(42);
+    expect(at2.d.evidence).toContain("/svc/leak");
+    expect(at2.d.containmentFailing).toBe(false);
+  });
+
+  test("a 2 GiB burst on a node with 22 GiB available, no limit, is never danger; a leak that lasts is", () => {
+    const burst = run({
+      tickS: 0.1,
+      seconds: 30,
+      cgroups: (s) => [cg("/stress", Math.min(2 * GiB, 400e6 * s) + noise(s))],
+      avail: (s) => 22 * GiB - Math.min(2 * GiB, 400e6 * s),
+    });
+    expect(burst.every((r) => r.d.cgroup === null && r.d.ttfS === Number.POSITIVE_INFINITY)).toBe(true);
+
+    const leak = run({
+      tickS: 0.1,
+      seconds: 40,
+      cgroups: (s) => [cg("/leak", 400e6 * s + noise(s))],
+      avail: (s) => 22 * GiB - 400e6 * s,
+    });
+    const first = leak.find((r) => Number.isFinite(r.d.ttfS));
+    expect(first).toBeDefined();
+    expect(first!.d.cgroup).toBe("/leak");
+    // Lasting: at least a quarter of the time to failure, well before the node runs out (≈ 59 s).
+    expect(first!.t - 100).toBeGreaterThan(5);
+    expect(first!.t - 100).toBeLessThan(20);
+    expect(first!.d.evidence).toContain("node MemAvailable");
+  });
+
+  test("memory that stops growing (a cache warm that levels off) is danger no longer", () => {
+    const res = run({
+      tickS: 0.1,
+      seconds: 10,
+      cgroups: (s) => [cg("/warm", Math.min(1500 * MiB, 300e6 * s) + noise(s), 2 * GiB)],
+    });
+    expect(res.some((r) => Number.isFinite(r.d.ttfS))).toBe(true);
+    expect(res.filter((r) => r.t - 100 > 7).every((r) => r.d.cgroup === null)).toBe(true);
+  });
+
+  test("held back and pressing: the projection from before containment stands; let go once it stops pressing", () => {
+    const tracker = new DangerTracker();
+    const rate = 50e6;
+    const containAt = 1;
+    const stopAt = 6;
+    const usage = (s: number) => 10 * MiB + rate * Math.min(s, containAt) + 2 * MiB * Math.max(0, Math.min(s, stopAt) - containAt);
+    const res = run(
+      {
+        tickS: 0.01,
+        seconds: 12,
+        cgroups: (s) => [cg("/leak", usage(s), 2 * GiB, { contained: s >= containAt, pressing: s >= containAt && s < stopAt })],
+      },
+      tracker,
+    );
+    const at = (s: number) => res.find((r) => r.t - 100 >= s)!.d;
+    const before = at(0.99).ttfS;
+    expect(before).toBeGreaterThan(30);
+    expect(at(4).cgroup).toBe("/leak");
+    expect(Math.abs(at(4).ttfS - before)).toBeLessThan(0.1);
+    expect(at(4).containmentFailing).toBe(false);
+    expect(at(4).evidence).toContain("pressing against the ceiling");
+    // Stopped pressing at 6 s: gone after releaseS (2 s).
+    expect(at(7).cgroup).toBe("/leak");
+    expect(at(8.5).cgroup).toBeNull();
+    expect(at(8.5).ttfS).toBe(Number.POSITIVE_INFINITY);
+  });
+
+  test("growing on despite containment is containment failing", () => {
+    const rate = 50e6;
+    const res = run({
+      tickS: 0.01,
+      seconds: 6,
+      cgroups: (s) => [cg("/leak", 10 * MiB + rate * Math.min(s, 1) + 0.5 * rate * Math.max(0, s - 1), 2 * GiB, { contained: s >= 1, pressing: s >= 1 })],
+    });
+    const late = res.filter((r) => r.t - 100 > 4.5);
+    expect(late.every((r) => r.d.containmentFailing)).toBe(true);
+    expect(res.filter((r) => r.t - 100 < 2.5).some((r) => r.d.containmentFailing)).toBe(false);
+  });
+
+  test("a slow leak crawling under the v1 rising ceiling (2 MiB/s) is held, not failing", () => {
+    const res = run({
+      tickS: 0.01,
+      seconds: 8,
+      cgroups: (s) => [cg("/slow", 20 * MiB + 5e6 * Math.min(s, 2) + 2 * MiB * Math.max(0, s - 2), 256 * MiB, { contained: s >= 2, pressing: s >= 2 })],
+    });
+    const late = res.filter((r) => r.t - 100 > 5);
+    expect(late.every((r) => r.d.cgroup === "/slow" && !r.d.containmentFailing)).toBe(true);
+  });
+
+  test("a fork storm heading to pids.max is danger on pids", () => {
+    const res = run({
+      tickS: 0.1,
+      seconds: 2,
+      cgroups: (s) => [cg("/storm", 50 * MiB, Number.POSITIVE_INFINITY, { pids: Math.round(300 * s), pidsMax: 1024 })],
+    });
+    const d = res.find((r) => r.t - 100 >= 1)!.d;
+    expect(d.cgroup).toBe("/storm");
+    expect(d.resource).toBe("pids limit");
+    expect(d.ttfS).toBeLessThan(4);
+  });
+
+  test("same facts, same danger, bit for bit", () => {
+    const scene: Scene = { tickS: 0.05, seconds: 5, cgroups: (s) => [cg("/a", 80e6 * s + noise(s), 2 * GiB), cg("/b", 30e6 * s + noise(s * 3), GiB)] };
+    expect(JSON.stringify(run(scene))).toBe(JSON.stringify(run(scene)));
+  });
+});

@@ -1,0 +1,320 @@
+// Danger: evidence that a named cgroup is heading to exhaustion, measured
+// outside the statistics (docs/response.md § Danger). Surprise (D_M against
+// θ) says that something is unusual; only danger may slow a workload.
+//
+// Pure and deterministic like the rest of the engine: the facts of one tick
+// come in as data (time included), the Danger goes out; no I/O, no clock.
+//
+// Per cgroup and resource, growth is the least-squares slope of the usage
+// over a short window (at least minSamples points spanning minSpanS): one
+// noisy read moves a regression far less than a two-point difference. Memory
+// is the non-reclaimable part (anon + shmem): page cache is reclaimed at a
+// limit, so a cache warm heading "to the limit" heads nowhere.
+//
+//   time to failure  (limit − usage) / growth, to the cgroup's own limit (the
+//                    ORIGINAL one when hosa lowered it); for a cgroup without
+//                    a limit, node MemAvailable / growth, but only once the
+//                    growth has lasted max(nodeMinLastingS, nodeLastingFraction
+//                    · ttf): a 2 GiB burst on a 24 GiB node looks like a
+//                    minute to exhaustion for the few seconds it grows, and
+//                    is not danger; a leak that keeps going is.
+//   held back        while hosa's ceiling holds a cgroup and it keeps
+//                    pressing against it (failcnt / memory.events rising,
+//                    under_oom), the projection from before containment
+//                    stands: the demand is still there, only held.
+//   let go           contained and no longer pressing nor growing for
+//                    releaseS: the danger is gone and containment may relax.
+//   failing          contained, yet still growing at ≥ failingRatio of the
+//                    rate before containment for failingS.
+import type { Danger } from "./types.ts";
+
+/** What the node showed about one cgroup at one tick. */
+export interface CgroupFacts {
+  /** Relative to the cgroup root, starting with "/". */
+  path: string;
+  /** Non-reclaimable memory charged to it: anon + shmem (v2 memory.stat), total_rss + total_shmem (v1). */
+  anonBytes: number;
+  /** Its memory limit (the original one when hosa lowered it), Infinity when none. */
+  limitBytes: number;
+  /** Pressing against a ceiling: v1 failcnt rising or under_oom, v2 memory.events high/max rising. */
+  pressing: boolean;
+  /** A memory ceiling set by hosa is in force on it. */
+  contained: boolean;
+  /** Tasks in it and the pids limit (Infinity when none); absent when the pids controller is not there. */
+  pids?: number;
+  pidsMax?: number;
+}
+
+export interface DangerFacts {
+  t: number;
+  cgroups: CgroupFacts[];
+  /** Node MemAvailable, bytes. */
+  nodeAvailableBytes: number;
+}
+
+export interface DangerConfig {
+  /** Regression window, seconds. */
+  windowS: number;
+  /** The slope means nothing with fewer points or a shorter span. */
+  minSamples: number;
+  minSpanS: number;
+  /** Growth below this is noise (bytes/s; pids/s for pids). */
+  minMemoryRateBytesPerS: number;
+  minPidsRatePerS: number;
+  /** Cgroups without a limit: the growth must have lasted this long, and this share of its time to failure. */
+  nodeMinLastingS: number;
+  nodeLastingFraction: number;
+  /** Contained and neither pressing nor growing this long: the danger is gone. */
+  releaseS: number;
+  failingRatio: number;
+  /**
+   * Growth under containment below this is what the ceiling lets through
+   * (the v1 ceiling rises 2 MiB/s on purpose), never failing, bytes/s.
+   */
+  failingMinBytesPerS: number;
+  failingS: number;
+  /** A candidate this close (as a factor of the smallest TTF) in a descendant is the one named: usage is hierarchical. */
+  descendantSlack: number;
+}
+
+export function defaultDangerConfig(): DangerConfig {
+  return {
+    windowS: 1,
+    minSamples: 4,
+    minSpanS: 0.3,
+    minMemoryRateBytesPerS: 2 * 1024 * 1024,
+    minPidsRatePerS: 20,
+    nodeMinLastingS: 5,
+    nodeLastingFraction: 0.25,
+    releaseS: 2,
+    failingRatio: 0.2,
+    failingMinBytesPerS: 4 * 1024 * 1024,
+    failingS: 2,
+    descendantSlack: 1.25,
+  };
+}
+
+/** Danger beyond this horizon does not slow anyone (engine.danger_horizon_s). */
+export const DEFAULT_DANGER_HORIZON_S = 120;
+
+type Resource = "memory" | "pids";
+
+/** One resource of one cgroup over time. */
+class Series {
+  /** Ring of (t, value), oldest first from `head`. */
+  private ts: number[] = [];
+  private vs: number[] = [];
+  slope = 0;
+  /** Start of the current run of growth (slope above the noise), NaN when not growing. */
+  growingSinceT = Number.NaN;
+  lastSeenT = Number.NaN;
+  /** Containment: when it started, the rate and TTF just before it. */
+  containedSinceT = Number.NaN;
+  rateBefore = 0;
+  ttfBefore = Number.POSITIVE_INFINITY;
+  /** Last time it pressed against the ceiling or grew while contained. */
+  lastActiveT = Number.NaN;
+  failingSinceT = Number.NaN;
+  /** Last finite TTF before containment, for the held projection. */
+  lastTtf = Number.POSITIVE_INFINITY;
+
+  add(t: number, v: number, windowS: number): void {
+    this.ts.push(t);
+    this.vs.push(v);
+    let drop = 0;
+    while (drop < this.ts.length - 1 && this.ts[drop] < t - windowS) drop++;
+    if (drop > 0) {
+      this.ts.splice(0, drop);
+      this.vs.splice(0, drop);
+    }
+    this.lastSeenT = t;
+  }
+
+  /** Least-squares slope per second, NaN without enough points or span. */
+  fit(minSamples: number, minSpanS: number): number {
+    const n = this.ts.length;
+    if (n < minSamples || this.ts[n - 1] - this.ts[0] < minSpanS) return Number.NaN;
+    const t0 = this.ts[0];
+    let st = 0;
+    let sv = 0;
+    for (let i = 0; i < n; i++) {
+      st += this.ts[i] - t0;
+      sv += this.vs[i];
+    }
+    const mt = st / n;
+    const mv = sv / n;
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < n; i++) {
+      const dt = this.ts[i] - t0 - mt;
+      num += dt * (this.vs[i] - mv);
+      den += dt * dt;
+    }
+    return den > 0 ? num / den : Number.NaN;
+  }
+
+  get last(): number {
+    return this.vs[this.vs.length - 1];
+  }
+}
+
+interface Candidate {
+  path: string;
+  resource: Resource;
+  ttfS: number;
+  evidence: string;
+  containmentFailing: boolean;
+}
+
+const MIB = 1024 * 1024;
+const fmt = (v: number, d = 1) => (Number.isFinite(v) ? v.toFixed(d) : String(v));
+const depth = (p: string) => (p === "/" ? 0 : p.split("/").length - 1);
+const isUnder = (p: string, parent: string) => parent === "/" || p === parent || p.startsWith(`${parent}/`);
+
+export const NO_DANGER: Readonly<Danger> = Object.freeze({
+  ttfS: Number.POSITIVE_INFINITY,
+  cgroup: null,
+  resource: "",
+  containmentFailing: false,
+  evidence: "",
+});
+
+/** Feeds on one DangerFacts per tick and names the cgroup nearest to exhaustion. */
+export class DangerTracker {
+  readonly cfg: DangerConfig;
+  private readonly series = new Map<string, Series>();
+  private lastT = Number.NaN;
+
+  constructor(cfg: Partial<DangerConfig> = {}) {
+    this.cfg = { ...defaultDangerConfig(), ...cfg };
+  }
+
+  update(facts: DangerFacts): Danger {
+    const { t } = facts;
+    const cfg = this.cfg;
+    // Time going backwards (a new recording, a restart): forget everything.
+    if (t < this.lastT) this.series.clear();
+    this.lastT = t;
+    const candidates: Candidate[] = [];
+    for (const c of facts.cgroups) {
+      const mem = this.observe(`${c.path}\0memory`, t, c.anonBytes);
+      const m = this.judge(mem, t, c, "memory", c.anonBytes, c.limitBytes, facts.nodeAvailableBytes, c.pressing, c.contained, cfg.minMemoryRateBytesPerS);
+      if (m) candidates.push(m);
+      if (c.pids !== undefined && c.pidsMax !== undefined && Number.isFinite(c.pidsMax)) {
+        const ps = this.observe(`${c.path}\0pids`, t, c.pids);
+        const p = this.judge(ps, t, c, "pids", c.pids, c.pidsMax, Number.POSITIVE_INFINITY, false, false, cfg.minPidsRatePerS);
+        if (p) candidates.push(p);
+      }
+    }
+    // Cgroups that vanished: their series go after a window without news.
+    for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
+    if (candidates.length === 0) return { ...NO_DANGER };
+    let best = candidates[0];
+    for (const c of candidates) if (c.ttfS < best.ttfS || (c.ttfS === best.ttfS && depth(c.path) > depth(best.path))) best = c;
+    // The parent of a leak grows as fast as the leak: name the deepest
+    // descendant whose own growth explains it.
+    for (const c of candidates) {
+      if (c.resource === best.resource && c !== best && isUnder(c.path, best.path) && depth(c.path) > depth(best.path) && c.ttfS <= best.ttfS * cfg.descendantSlack) best = c;
+    }
+    return {
+      ttfS: best.ttfS,
+      cgroup: best.path,
+      resource: best.resource === "memory" ? "memory limit" : "pids limit",
+      containmentFailing: best.containmentFailing,
+      evidence: best.evidence,
+    };
+  }
+
+  private observe(key: string, t: number, v: number): Series {
+    let s = this.series.get(key);
+    if (!s) {
+      s = new Series();
+      this.series.set(key, s);
+    }
+    s.add(t, v, this.cfg.windowS);
+    return s;
+  }
+
+  private judge(
+    s: Series,
+    t: number,
+    c: CgroupFacts,
+    resource: Resource,
+    usage: number,
+    limit: number,
+    nodeAvailable: number,
+    pressing: boolean,
+    contained: boolean,
+    minRate: number,
+  ): Candidate | null {
+    const cfg = this.cfg;
+    const slope = s.fit(cfg.minSamples, cfg.minSpanS);
+    if (Number.isNaN(slope)) return null;
+    s.slope = slope;
+    const growing = slope >= minRate;
+    if (!growing) s.growingSinceT = Number.NaN;
+    else if (Number.isNaN(s.growingSinceT)) s.growingSinceT = t - cfg.minSpanS;
+    const unit = resource === "memory" ? (v: number) => `${fmt(v / MIB)} MiB` : (v: number) => fmt(v, 0);
+    const rateUnit = resource === "memory" ? (v: number) => `${fmt(v / MIB)} MiB/s` : (v: number) => `${fmt(v, 0)}/s`;
+
+    // Projection from the growth measured now.
+    let ttf = Number.POSITIVE_INFINITY;
+    let towards = "";
+    if (growing) {
+      const lastedS = t - s.growingSinceT;
+      if (Number.isFinite(limit)) {
+        ttf = Math.max(0, limit - usage) / slope;
+        towards = `limit ${unit(limit)}`;
+      } else if (Number.isFinite(nodeAvailable)) {
+        const nodeTtf = Math.max(0, nodeAvailable) / slope;
+        if (lastedS >= Math.max(cfg.nodeMinLastingS, cfg.nodeLastingFraction * nodeTtf)) {
+          ttf = nodeTtf;
+          towards = `node MemAvailable ${unit(nodeAvailable)}`;
+        }
+      }
+    }
+
+    if (!contained) {
+      s.containedSinceT = Number.NaN;
+      s.failingSinceT = Number.NaN;
+      s.lastTtf = ttf;
+      if (Number.isFinite(ttf)) s.rateBefore = slope;
+      if (!Number.isFinite(ttf)) return null;
+      return {
+        path: c.path,
+        resource,
+        ttfS: ttf,
+        containmentFailing: false,
+        evidence: `${c.path}: ${resource === "memory" ? "anon" : "pids"} ${unit(usage)} growing ${rateUnit(slope)} for ${fmt(t - s.growingSinceT)} s, ${towards}: ${fmt(ttf)} s to exhaustion`,
+      };
+    }
+
+    // Contained by hosa.
+    if (Number.isNaN(s.containedSinceT)) {
+      s.containedSinceT = t;
+      s.ttfBefore = s.lastTtf;
+      s.lastActiveT = t;
+    }
+    if (pressing || growing) s.lastActiveT = t;
+    const failing = s.rateBefore > 0 && slope >= cfg.failingRatio * s.rateBefore && (resource !== "memory" || slope >= cfg.failingMinBytesPerS);
+    if (!failing) s.failingSinceT = Number.NaN;
+    else if (Number.isNaN(s.failingSinceT)) s.failingSinceT = t;
+    const containmentFailing = failing && t - s.failingSinceT >= cfg.failingS;
+    if (t - s.lastActiveT >= cfg.releaseS && !Number.isFinite(ttf)) return null;
+    // Held back: the demand from before containment still stands; growing
+    // through the ceiling, the projection from now if it is sooner.
+    const held = Number.isFinite(s.ttfBefore) ? s.ttfBefore : ttf;
+    const ttfS = Math.min(held, ttf);
+    if (!Number.isFinite(ttfS)) return null;
+    return {
+      path: c.path,
+      resource,
+      ttfS,
+      containmentFailing,
+      evidence:
+        `${c.path}: contained by hosa for ${fmt(t - s.containedSinceT)} s, ${pressing ? "pressing against the ceiling" : "growing"}, ` +
+        `${rateUnit(slope)} now vs ${rateUnit(s.rateBefore)} before; ${fmt(held)} s to exhaustion before containment` +
+        (containmentFailing ? `; containment failing (≥ ${fmt(cfg.failingRatio * 100, 0)} % of the rate before for ${fmt(t - s.failingSinceT)} s)` : ""),
+    };
+  }
+}

@@ -1,0 +1,283 @@
+// Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
+// tick, cheaply enough for 10 ms (docs/response.md § Sampling):
+//
+//   relist     every relistS the cgroup directories are walked again (the
+//              only readdir), bounded to maxWatched; each watched cgroup
+//              keeps its usage file open and is re-read with pread(2).
+//   scan       every scanS the usage of every watched cgroup (one small
+//              pread each); a cgroup growing fast since the last scan, or
+//              steadily since the last second, becomes a candidate for a
+//              few seconds.
+//   candidates at every tick (at most maxCandidates, plus every cgroup hosa
+//              holds a ceiling on): memory.stat for the non-reclaimable
+//              part and the limit, the pressure signals, pids.
+//
+// Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
+// danger it could not contain would only raise the level for nothing.
+import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
+import { type CgroupLayout, listCgroups } from "./cgroups.ts";
+import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "./kernel-files.ts";
+import { parseMeminfo, newMemInfo } from "./proc-parsers.ts";
+import { createProcFs, type ProcFs } from "./procfs.ts";
+
+export interface CgroupWatchOptions {
+  procRoot?: string;
+  /** Only cgroups at or under this path ("" = all). */
+  scope?: string;
+  relistS?: number;
+  scanS?: number;
+  maxWatched?: number;
+  maxCandidates?: number;
+  /** Growth between two scans that makes a candidate at once, bytes/s. */
+  fastBytesPerS?: number;
+  /** Growth over the last second that makes a candidate, bytes/s (a slow leak). */
+  slowBytesPerS?: number;
+  /** Fork rate that makes a candidate, tasks/s. */
+  pidsPerS?: number;
+  /** How long a cgroup stays a candidate after it last grew, seconds. */
+  keepS?: number;
+}
+
+/** A ceiling hosa holds on a cgroup, and the limit it replaced (Infinity when there was none). */
+export type HeldCeilings = ReadonlyMap<string, number>;
+
+interface Watched {
+  path: string;
+  mem: ProcFs;
+  pids: ProcFs | null;
+  pidsLimited: boolean;
+  lastU: number;
+  lastT: number;
+  markU: number;
+  markT: number;
+  lastPids: number;
+  rate: number;
+  candidateUntilT: number;
+  failcnt: number;
+  events: number;
+}
+
+const MIB = 1024 * 1024;
+
+function num(text: string | undefined): number {
+  if (text === undefined) return Number.NaN;
+  const t = text.trim();
+  if (t === "max") return Number.POSITIVE_INFINITY;
+  const v = Number.parseInt(t, 10);
+  return Number.isFinite(v) ? v : Number.NaN;
+}
+
+/** The value after `key ` at the start of a line of a flat-keyed file (memory.stat, memory.events). */
+export function statValue(text: string, key: string): number {
+  let i = text.startsWith(`${key} `) ? 0 : text.indexOf(`\n${key} `);
+  if (i < 0) return Number.NaN;
+  if (i > 0) i++;
+  const start = i + key.length + 1;
+  let end = text.indexOf("\n", start);
+  if (end < 0) end = text.length;
+  return Number(text.slice(start, end));
+}
+
+/** Non-reclaimable memory and the hierarchical limit from one memory.stat. */
+export function parseMemoryStat(text: string, v2: boolean): { anonBytes: number; limitBytes: number } {
+  if (v2) return { anonBytes: statValue(text, "anon") + (statValue(text, "shmem") || 0), limitBytes: Number.NaN };
+  return {
+    anonBytes: statValue(text, "total_rss") + (statValue(text, "total_shmem") || 0),
+    limitBytes: statValue(text, "hierarchical_memory_limit"),
+  };
+}
+
+export class CgroupWatch {
+  private readonly watched = new Map<string, Watched>();
+  private readonly v2: boolean;
+  private readonly memRoot: string;
+  private readonly pidsRoot: string;
+  private readonly meminfo: ProcFs;
+  private readonly memTotal: number;
+  private readonly o: Required<CgroupWatchOptions>;
+  private listT = Number.NaN;
+  private scanT = Number.NaN;
+  private readonly mi = newMemInfo();
+
+  constructor(
+    private readonly layout: CgroupLayout,
+    opts: CgroupWatchOptions = {},
+  ) {
+    this.o = {
+      procRoot: "/proc",
+      scope: "",
+      relistS: 2,
+      scanS: 0.1,
+      maxWatched: 512,
+      maxCandidates: 8,
+      fastBytesPerS: 20 * MIB,
+      slowBytesPerS: 2 * MIB,
+      pidsPerS: 20,
+      keepS: 5,
+      ...opts,
+    };
+    this.v2 = layout.version === "v2";
+    this.memRoot = layout.attributionRoot;
+    this.pidsRoot = this.v2 ? layout.root : layout.v1Controllers.includes("pids") ? `${layout.root}/${CGROUP_V1.pidsDir}` : "";
+    this.meminfo = createProcFs(this.o.procRoot);
+    this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
+  }
+
+  get size(): number {
+    return this.watched.size;
+  }
+
+  /** Candidates at the last read: while there are, the agent ticks at the vigilance rate. */
+  candidates = 0;
+
+  private inScope(path: string): boolean {
+    const s = this.o.scope.replace(/\/+$/, "");
+    return s === "" || s === "/" || path === s || path.startsWith(`${s}/`);
+  }
+
+  private relist(t: number): void {
+    this.listT = t;
+    const seen = new Set<string>();
+    for (const path of listCgroups(this.layout, { maxCount: 4096 })) {
+      if (!this.inScope(path)) continue;
+      if (seen.size >= this.o.maxWatched) break;
+      seen.add(path);
+      if (this.watched.has(path)) continue;
+      const mem = createProcFs(this.memRoot + path);
+      let pids: ProcFs | null = this.pidsRoot ? createProcFs(this.pidsRoot + path) : null;
+      const pidsMax = pids ? num(pids.read(CGROUP_WATCH.pidsMax)) : Number.NaN;
+      if (pids && Number.isNaN(pidsMax)) {
+        pids.close();
+        pids = null;
+      }
+      this.watched.set(path, {
+        path,
+        mem,
+        pids,
+        pidsLimited: Number.isFinite(pidsMax),
+        lastU: Number.NaN,
+        lastT: Number.NaN,
+        markU: Number.NaN,
+        markT: Number.NaN,
+        lastPids: Number.NaN,
+        rate: 0,
+        candidateUntilT: Number.NEGATIVE_INFINITY,
+        failcnt: Number.NaN,
+        events: Number.NaN,
+      });
+    }
+    for (const [path, w] of this.watched) {
+      if (seen.has(path)) continue;
+      w.mem.close();
+      w.pids?.close();
+      this.watched.delete(path);
+    }
+  }
+
+  private scan(t: number): void {
+    this.scanT = t;
+    const o = this.o;
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    for (const w of this.watched.values()) {
+      const u = num(w.mem.read(usageFile));
+      if (Number.isNaN(u)) continue;
+      if (!Number.isNaN(w.lastU) && t > w.lastT) {
+        w.rate = (u - w.lastU) / (t - w.lastT);
+        if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
+      }
+      if (Number.isNaN(w.markU)) {
+        w.markU = u;
+        w.markT = t;
+      } else if (t - w.markT >= 1) {
+        if ((u - w.markU) / (t - w.markT) >= o.slowBytesPerS) w.candidateUntilT = t + o.keepS;
+        w.markU = u;
+        w.markT = t;
+      }
+      w.lastU = u;
+      w.lastT = t;
+      if (w.pids && w.pidsLimited) {
+        const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
+        if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
+        w.lastPids = p;
+      }
+    }
+  }
+
+  /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
+  read(t: number, held: HeldCeilings = new Map()): DangerFacts {
+    const o = this.o;
+    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT) this.relist(t);
+    if (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) this.scan(t);
+    const picked: Watched[] = [];
+    const rest: Watched[] = [];
+    for (const w of this.watched.values()) {
+      if (held.has(w.path)) picked.push(w);
+      else if (w.candidateUntilT >= t) rest.push(w);
+    }
+    rest.sort((a, b) => b.rate - a.rate);
+    picked.push(...rest.slice(0, Math.max(0, o.maxCandidates - picked.length)));
+    const cgroups: CgroupFacts[] = [];
+    for (const w of picked) {
+      const f = this.facts(w, held.get(w.path));
+      if (f) cgroups.push(f);
+    }
+    this.candidates = cgroups.length;
+    let avail = Number.POSITIVE_INFINITY;
+    if (cgroups.length > 0) {
+      const text = this.meminfo.read(PROC.meminfo);
+      if (text) avail = parseMeminfo(text, this.mi).memAvailableBytes;
+    }
+    return { t, cgroups, nodeAvailableBytes: avail };
+  }
+
+  private facts(w: Watched, heldOrig: number | undefined): CgroupFacts | null {
+    const stat = w.mem.read(CGROUP_WATCH.memoryStat);
+    if (stat === undefined) return null;
+    const m = parseMemoryStat(stat, this.v2);
+    if (Number.isNaN(m.anonBytes)) return null;
+    let limit = m.limitBytes;
+    if (this.v2) {
+      limit = Math.min(num(w.mem.read(CGROUP_V2.memoryMax)), num(w.mem.read(CGROUP_V2.memoryHigh)));
+    }
+    const contained = heldOrig !== undefined;
+    if (contained) limit = heldOrig;
+    // A limit at or above the node's memory is no limit (v1 reads 2^63 rounded down to a page).
+    if (!(limit > 0) || (this.memTotal > 0 && limit >= this.memTotal)) limit = Number.POSITIVE_INFINITY;
+    let pressing = false;
+    if (contained) {
+      if (this.v2) {
+        const ev = w.mem.read(CGROUP_WATCH.memoryEvents) ?? "";
+        const n = (statValue(ev, "high") || 0) + (statValue(ev, "max") || 0);
+        pressing = !Number.isNaN(w.events) && n > w.events;
+        w.events = n;
+      } else {
+        const fc = num(w.mem.read(CGROUP_WATCH.memoryFailcnt));
+        const oom = w.mem.read(CGROUP_WATCH.memoryOomControl) ?? "";
+        pressing = (!Number.isNaN(w.failcnt) && fc > w.failcnt) || statValue(oom, "under_oom") === 1;
+        w.failcnt = fc;
+      }
+    } else {
+      w.failcnt = Number.NaN;
+      w.events = Number.NaN;
+    }
+    const f: CgroupFacts = { path: w.path, anonBytes: m.anonBytes, limitBytes: limit, pressing, contained };
+    if (w.pids && w.pidsLimited) {
+      const cur = num(w.pids.read(CGROUP_V1.pidsCurrent));
+      const max = num(w.pids.read(CGROUP_WATCH.pidsMax));
+      if (!Number.isNaN(cur) && !Number.isNaN(max)) {
+        f.pids = cur;
+        f.pidsMax = max;
+      }
+    }
+    return f;
+  }
+
+  close(): void {
+    for (const w of this.watched.values()) {
+      w.mem.close();
+      w.pids?.close();
+    }
+    this.watched.clear();
+    this.meminfo.close();
+  }
+}
