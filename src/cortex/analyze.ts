@@ -165,7 +165,7 @@ export interface Signature {
   /** Control files hosa's responder writes for this resource only (src/respond/responder.ts Level 3). */
   actionFiles: RegExp;
   actionKinds?: string[];
-  /** Words of a danger evidence line or a time-to-failure dimension that point here. */
+  /** Words of the engine's danger resource that point here. */
   dangerWords: RegExp;
 }
 
@@ -185,7 +185,7 @@ export const SIGNATURES: Signature[] = [
     },
     regimes: [4],
     actionFiles: /^memory\.(high|max|limit_in_bytes|oom_control)/,
-    dangerWords: /mem/,
+    dangerWords: /memory/,
   },
   {
     mode: "fork_storm",
@@ -195,7 +195,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [5],
     // The responder has no fork-specific control: cpu.weight (Level 2) and the freeze (Level 4) go to any target.
     actionFiles: /^pids\.max/,
-    dangerWords: /pid|fork|process/,
+    dangerWords: /pids/,
   },
   {
     mode: "io_saturation",
@@ -203,7 +203,7 @@ export const SIGNATURES: Signature[] = [
     dims: { blk_ios_per_s: 1, blk_bytes_per_s: 1, blk_latency_us: 0.8, psi_io_some_ratio: 0.8, psi_io_full_ratio: 0.9, procs_blocked: 0.7 },
     regimes: [4],
     actionFiles: /^(io\.max|blkio\.)/,
-    dangerWords: /\bio\b|disk|block/,
+    dangerWords: /$^/,
   },
   {
     mode: "connection_flood",
@@ -221,7 +221,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [3, 5],
     actionFiles: /^xdp/,
     actionKinds: ["xdp"],
-    dangerWords: /conn|socket|tcp/,
+    dangerWords: /$^/,
   },
   {
     mode: "cpu_saturation",
@@ -230,7 +230,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [4],
     // cpu.weight / cpu.shares are the Level 2 step for every resource; the quota is the CPU one.
     actionFiles: /^cpu\.(max|cfs_quota_us)/,
-    dangerWords: /cpu/,
+    dangerWords: /$^/,
   },
   {
     mode: "anomalous_silence",
@@ -341,7 +341,8 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     if (onResource[0]) evidence.push(ref(applied[0] ?? onResource[0], `${String((applied[0] ?? onResource[0]).action)} on ${String((applied[0] ?? onResource[0]).target_cgroup ?? (applied[0] ?? onResource[0]).target)}: ${String((applied[0] ?? onResource[0]).outcome)}`));
     // Danger (trust issues) or time to failure naming this resource.
     let dangerScore = 0;
-    const dangerEntry = ep.entries.find((e) => typeof e.danger_evidence === "string" && sig.dangerWords.test(String(e.danger_evidence).toLowerCase()));
+    // The engine names what runs out (danger_resource: "memory limit", "pids limit", "node memory").
+    const dangerEntry = ep.entries.find((e) => typeof e.danger_resource === "string" && e.danger_resource !== "" && sig.dangerWords.test(e.danger_resource.toLowerCase()));
     const ttfEntry = ep.entries.find((e) => Number.isFinite(num(e.ttf_s)) && typeof e.ttf_dim === "string" && (sig.dims[e.ttf_dim] ?? 0) > 0);
     if (dangerEntry) {
       dangerScore = 1;

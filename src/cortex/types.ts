@@ -82,6 +82,7 @@ export interface LogEntry {
   /** Added by the trust issues (engine/danger.ts): present when the engine names a cgroup in danger. */
   danger_ttf_s?: number | null;
   danger_cgroup?: string | null;
+  danger_resource?: string;
   danger_evidence?: string | null;
   [key: string]: unknown;
 }

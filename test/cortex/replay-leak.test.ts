@@ -44,6 +44,8 @@ describe("the replayed leak", () => {
     for (const r of refs) expect(bySeq.get(r.seq)).toBe(r.hash);
     expect(refs.map((r) => r.why).join("\n")).toMatch(/page_faults_per_s/);
     expect(refs.map((r) => r.why).join("\n")).toMatch(/memory\.high .* on \/workload\/leak/);
+    // The engine's danger (issue 11) names the cgroup and the figures.
+    expect(refs.map((r) => r.why).join("\n")).toMatch(/danger: \/workload\/leak: anon [\d.]+ MiB growing [\d.]+ MiB\/s .* s to exhaustion/);
   });
 
   test("the chain: eight versioned artifacts, each derived from the one before", () => {
@@ -76,8 +78,10 @@ describe("the replayed leak", () => {
 
   test("verification is pending while the episode runs and passes once the leak has stopped", () => {
     const cx = cortexAt("growing");
-    // The log as it stood before hosa stepped down to Level 1: the leak's effect still in force.
-    const cut = entries.findIndex((e) => e.kind === "level" && e.level <= 1);
+    // The log as it stood before hosa stepped down to Level 1 after the peak: the leak's effect still in force.
+    const peak = entries.findIndex((e) => e.kind === "level" && e.level === 4);
+    const cut = entries.findIndex((e, i) => i > peak && e.kind === "level" && e.level <= 1);
+    expect(peak).toBeGreaterThanOrEqual(0);
     const early = entries.slice(0, cut);
     const [open] = cx.sync(early, early.at(-1)!.timestamp);
     expect(open).toMatchObject({ status: "open", verification: "pending", mode: "memory_leak" });

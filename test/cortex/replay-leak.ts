@@ -2,13 +2,18 @@
 // agent runs: test/recordings/leak.csv through the engine, the responder in
 // detection-only mode choosing its target, the hash-chained decision log.
 // The recording (a CSV export) holds no per-cgroup usage, so that one input
-// is made here: a cgroup /workload/leak whose memory grows by what the node's
-// MemAvailable lost, beside an idle /workload/idle. That is the only fake.
+// is made here: a cgroup /workload/leak (2 GiB limit) whose memory grows by
+// what the node's MemAvailable lost, beside an idle /workload/idle. From it
+// the real danger tracker (src/engine/danger.ts) measures the danger the live
+// agent would attach to each sample, and the responder ranks its targets.
+// The per-cgroup usage is the only fake.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { defaultConfig, type HosaConfig } from "../../src/config.ts";
 import { engineConfigFrom } from "../../src/engine/engine.ts";
+import { DangerTracker } from "../../src/engine/danger.ts";
 import { openRecording } from "../../src/recording/open.ts";
+import type { RecordingReader } from "../../src/recording/types.ts";
 import { replay } from "../../src/replay.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "../../src/report/decision-log.ts";
 import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
@@ -40,9 +45,10 @@ export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfi
   cfg.sense.cgroupRoot = root;
   cfg.sense.procRoot = join(REPO, "test/fixtures/proc");
   const responder = createResponder(cfg, { fs: createCgroupFs(root) });
-  const reader = openRecording(join(REPO, "test/recordings/leak.csv"));
+  const csv = openRecording(join(REPO, "test/recordings/leak.csv"));
+  const tracker = new DangerTracker();
   const log = DecisionLog.open(cfg.paths.logFile, { maxBytes: 1 << 30, keep: 1, stateDir: cfg.paths.stateDir, sign: false });
-  const availIdx = reader.header.dims.findIndex((d) => d.name === "mem_available_bytes");
+  const availIdx = csv.header.dims.findIndex((d) => d.name === "mem_available_bytes");
   let avail0 = NaN;
   const usage = (t: number, x: Float64Array): CgroupUsage[] => {
     if (Number.isNaN(avail0)) avail0 = x[availIdx]!;
@@ -51,6 +57,18 @@ export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfi
       { path: leak, memoryBytes: 100 * 2 ** 20 + leaked, cpuUsageUs: t * 2e4, ioBytes: 0, pids: 1 },
       { path: "/workload/idle", memoryBytes: 100 * 2 ** 20, cpuUsageUs: t * 2e4, ioBytes: 0, pids: 1 },
     ];
+  };
+  // Each sample with the danger the live agent measures (src/sense/cgroup-watch.ts → DangerTracker).
+  const reader: RecordingReader = {
+    path: csv.path,
+    header: { ...csv.header, dangerRecorded: true },
+    *samples() {
+      for (const sample of csv.samples()) {
+        const cgroups = usage(sample.t, sample.x).map((u) => ({ path: u.path, anonBytes: u.memoryBytes, limitBytes: 2 * 2 ** 30, pressing: false, contained: false }));
+        sample.danger = tracker.update({ t: sample.t, cgroups, nodeAvailableBytes: sample.x[availIdx]! });
+        yield sample;
+      }
+    },
   };
   try {
     // As the golden replay (test/recording/replay.test.ts): learn from the first 90 s, the leak starts at 120 s.
