@@ -119,6 +119,8 @@ export interface CortexOptions {
   exec?: ExecutorContext | null;
   /** One line for the operator (bad playbooks, executions). */
   say?: (line: string) => void;
+  /** onLogEntry(): how long entries wait before they are processed, ms (0: only on flush()). */
+  flushDelayMs?: number;
 }
 
 export class Cortex {
@@ -128,6 +130,8 @@ export class Cortex {
   private readonly exec: ExecutorContext | null;
   private readonly say: (l: string) => void;
   private entries: LogEntry[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly flushDelayMs: number;
 
   constructor(
     private readonly cfg: HosaConfig,
@@ -136,6 +140,7 @@ export class Cortex {
     this.store = new IncidentStore(opts.dir ?? join(cfg.paths.stateDir, "incidents"));
     this.exec = opts.exec ?? null;
     this.say = opts.say ?? (() => {});
+    this.flushDelayMs = opts.flushDelayMs ?? 2000;
     const loaded = loadPlaybooks(cfg.cortex.playbookDir ? [cfg.cortex.playbookDir] : [], SHIPPED_PLAYBOOKS);
     this.playbooks = loaded.playbooks;
     this.playbookErrors = loaded.errors;
@@ -144,21 +149,40 @@ export class Cortex {
   }
 
   /**
-   * The agent's hook: one call per decision-log entry appended. Entries of
-   * the open episode are kept; the incident is brought up to date on level
-   * changes (not on every action).
+   * The agent's hook: one call per decision-log entry appended. It only
+   * buffers the entry: the work (and its fsyncs) happens in flush(), on a
+   * timer that never runs inside the agent's tick, at most every
+   * flushDelayMs. The reflex never waits on the cortex.
    */
-  onLogEntry(entry: Record<string, unknown>, nowIso = new Date().toISOString()): void {
+  onLogEntry(entry: Record<string, unknown>): void {
     const [e] = asLogEntries([entry]);
     if (!e) return;
     this.entries.push(e);
-    if (e.kind !== "level") return;
+    if (this.timer === null && this.flushDelayMs > 0) {
+      this.timer = setTimeout(() => {
+        this.timer = null;
+        try {
+          this.flush();
+        } catch (err) {
+          this.say(`cortex: ${String((err as Error).message ?? err).split("\n")[0]}`);
+        }
+      }, this.flushDelayMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Process what onLogEntry() buffered; keeps the last episode's entries for the next round. */
+  flush(nowIso = new Date().toISOString()): IncidentSummary[] {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const out = this.sync(this.entries, nowIso);
     const eps = splitEpisodes(this.entries);
-    const cur = eps[eps.length - 1];
-    if (cur) this.processEpisode(cur, nowIso);
-    // Keep only the last episode's entries (and its aftermath).
-    if (cur && cur.endedAt) this.entries = [...cur.entries];
+    const last = eps[eps.length - 1];
+    if (last) this.entries = this.entries.slice(this.entries.indexOf(last.entries[0]!));
     if (this.entries.length > 100_000) this.entries = this.entries.slice(-50_000);
+    return out;
   }
 
   /** Bring every incident of these entries up to date; returns their summaries. */

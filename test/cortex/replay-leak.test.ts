@@ -92,6 +92,22 @@ describe("the replayed leak", () => {
     expect(v.evidence[0]!.why).toMatch(/back to level [01]/);
   });
 
+  test("the agent's hook, onLogEntry() one entry at a time, builds the same incident as a sync of the log", () => {
+    const a = cortexAt("hook-sync");
+    const b = new Cortex(cfg, { dir: `${tmp.dir}/hook-live`, flushDelayMs: 0 });
+    a.sync(entries, entries.at(-1)!.timestamp);
+    // Flushed part-way (as the timer would) and at the end.
+    const half = Math.floor(entries.length / 2);
+    for (const e of entries.slice(0, half)) b.onLogEntry(e);
+    b.flush(entries[half - 1]!.timestamp);
+    for (const e of entries.slice(half)) b.onLogEntry(e);
+    b.flush(entries.at(-1)!.timestamp);
+    const id = a.store.list()[0]!;
+    expect(b.store.list()).toEqual([id]);
+    const body = (c: Cortex) => c.store.chain(id).map((x) => [x.kind, x.body]);
+    expect(body(b)).toEqual(body(a));
+  });
+
   test("a window that closes before the node is back fails the verification", () => {
     const c2 = { ...cfg, cortex: { ...cfg.cortex, playbookDir: `${tmp.dir}/pb` } };
     mkdirSync(`${tmp.dir}/pb`, { recursive: true });
