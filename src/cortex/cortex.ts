@@ -237,7 +237,7 @@ export class Cortex {
       const proposal = propose(hyp, pb);
       propA = st.write(id, "remediation_proposal", [hypA], [], proposal, asOf);
       const plan: Plan = pb
-        ? { ...gate({ incidentId: id, playbook: pb, cgroup: proposal.cgroup, confidence: proposal.confidence, approved: st.approval(id) }, this.cfg), playbook: proposal.playbook, cgroup: proposal.cgroup, opened_at: opening.timestamp }
+        ? { ...gate({ incidentId: id, playbook: pb, cgroup: proposal.cgroup, confidence: proposal.confidence, approved: st.approval(id), peakLevel: ep.peakLevel }, this.cfg), playbook: proposal.playbook, cgroup: proposal.cgroup, opened_at: opening.timestamp }
         : { status: "blocked", risk: "low", reasons: [proposal.why], steps: [], playbook: null, cgroup: proposal.cgroup, opened_at: opening.timestamp };
       planA = st.write(id, "execution_plan", [propA], [], plan, asOf);
     }

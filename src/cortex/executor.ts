@@ -38,7 +38,7 @@ export interface ExecutionState {
   incident_id: string;
   playbook: string;
   cgroup: string;
-  status: "running" | "completed" | "rolling_back" | "rolled_back" | "failed";
+  status: "running" | "completed" | "rolling_back" | "rolled_back" | "failed" | "precheck_failed";
   /** Starts of the executor on this plan: more than 1 means it resumed after a stop or crash. */
   runs: number;
   steps: StepState[];
@@ -125,12 +125,21 @@ export function newExecutionState(incidentId: string, pb: Playbook, cgroup: stri
 export function executePlan(statePath: string, pb: Playbook, cgroup: string, planned: PlannedStep[], incidentId: string, ctx: ExecutorContext): ExecutionState {
   let s = readExecutionState(statePath);
   if (!s) s = newExecutionState(incidentId, pb, cgroup, planned);
-  if (s.status === "completed" || s.status === "rolled_back" || s.status === "failed") return s;
+  if (s.status === "completed" || s.status === "rolled_back" || s.status === "failed" || s.status === "precheck_failed") return s;
   const event = (what: string) => s!.events.push({ at: ctx.now(), what });
   s.runs++;
   event(s.runs === 1 ? `executor starts ${s.playbook} on ${cgroup}` : `executor resumes after a stop (start ${s.runs})`);
   save(statePath, s);
   if (s.status === "rolling_back") return rollbackPlan(statePath, s, pb, ctx, "resuming the rollback");
+  if (s.steps.every((x) => x.status === "pending")) {
+    const why = precheckFailure(pb, cgroup, ctx);
+    if (why) {
+      s.status = "precheck_failed";
+      event(`pre-check failed: ${why}; nothing done`);
+      save(statePath, s);
+      return s;
+    }
+  }
   for (let i = 0; i < pb.steps.length; i++) {
     const step = pb.steps[i]!;
     const st = s.steps[i]!;
@@ -181,6 +190,17 @@ export function executePlan(statePath: string, pb: Playbook, cgroup: string, pla
   event("plan completed");
   save(statePath, s);
   return s;
+}
+
+/** The pre-checks only the live node can answer. */
+function precheckFailure(pb: Playbook, cgroup: string, ctx: ExecutorContext): string | null {
+  for (const p of pb.prechecks) {
+    if (p.kind !== "cgroup_exists") continue;
+    const rel = norm(cgroup).slice(1);
+    const dir = ctx.layout === "v2" ? rel : rel ? `memory/${rel}` : "memory";
+    if (ctx.fs.read(dir, CG.procs) === undefined) return `${cgroup} does not exist`;
+  }
+  return null;
 }
 
 /**

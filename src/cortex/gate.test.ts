@@ -58,3 +58,9 @@ test("idempotency keys: stable for the same incident, step and target; different
   expect(gate(input({ cgroup: "/app/other" }), cfg()).steps[0]!.idempotency_key).not.toBe(a[0]);
   expect(gate(input({ incidentId: "inc-2" }), cfg()).steps[0]!.idempotency_key).not.toBe(a[0]);
 });
+
+test("pre-checks the decision data can answer block the plan", () => {
+  const pc = parsePlaybook(`name = "pc"\nsignature = "memory_leak"\n[[precheck]]\nkind = "level_at_least"\nvalue = 3\n[[precheck]]\nkind = "confidence_at_least"\nvalue = 0.95\n[[step]]\nid = "cap"\nkind = "cgroup_set"\nfile = "memory.high"\nvalue = "1073741824"\n`, "pc.toml");
+  expect(gate(input({ playbook: pc, peakLevel: 2 }), cfg()).reasons).toEqual(["pre-check: peak level 2 below 3", "pre-check: confidence 0.9 below 0.95"]);
+  expect(gate(input({ playbook: pc, peakLevel: 4, confidence: 0.96 }), cfg()).status).toBe("dry-run");
+});

@@ -25,6 +25,8 @@ export interface GateInput {
   cgroup: string | null;
   confidence: number;
   approved: { by: string; at: string } | null;
+  /** The episode's peak level, for level_at_least pre-checks (default: no such check fails). */
+  peakLevel?: number;
 }
 
 export interface GateResult {
@@ -64,6 +66,11 @@ export function gate(input: GateInput, cfg: Pick<HosaConfig, "cortex" | "respond
   if (!cgroup) blocked.push("no cgroup named by the hypothesis");
   else if (norm(cgroup) === "/") blocked.push("the root cgroup is never a target");
   if (input.confidence < pb.minConfidence) blocked.push(`confidence ${input.confidence} below the playbook's ${pb.minConfidence}`);
+  // Pre-checks the decision data can answer; cgroup_exists is the executor's, on the live node.
+  for (const p of pb.prechecks) {
+    if (p.kind === "level_at_least" && input.peakLevel !== undefined && input.peakLevel < p.value!) blocked.push(`pre-check: peak level ${input.peakLevel} below ${p.value}`);
+    if (p.kind === "confidence_at_least" && input.confidence < p.value!) blocked.push(`pre-check: confidence ${input.confidence} below ${p.value}`);
+  }
   for (const s of pb.steps) {
     if (s.kind === "command" && !cfg.cortex.commandAllowlist.includes(s.argv![0]!)) blocked.push(`step ${s.id}: ${s.argv![0]} is not in [cortex] command_allowlist`);
   }

@@ -20,6 +20,8 @@ const SWAP = "memory.swappiness";
 const PLAYBOOK = (slow: boolean) => `
 name = "crash-test"
 signature = "memory_leak"
+[[precheck]]
+kind = "cgroup_exists"
 [[step]]
 id = "soft-limit"
 kind = "cgroup_set"
@@ -133,3 +135,11 @@ test.skipIf(Boolean(skip))("kill -9 from outside while a command runs: the resta
   expect(s.steps.map((x) => x.status)).toEqual(["rolled_back", "unknown", "pending"]);
   expect(s.events.map((e) => e.what).join("\n")).toMatch(/note \(command\) was interrupted; not repeated: rolling back[\s\S]*soft-limit rolled back/);
 }, 30_000);
+
+test.skipIf(Boolean(skip))("a cgroup that is gone fails the pre-check: nothing is done", async () => {
+  const gone = `${ownCgroup("memory")}/${tag}-never-created`;
+  const r = await finish(runChild("d", gone, "fast"));
+  expect(JSON.parse(r.out)).toEqual({ status: "precheck_failed", runs: 1 });
+  expect(marks("d")).toBe(0);
+  expect(readExecutionState(join(dir, "d.state.json"))!.events.at(-1)!.what).toBe(`pre-check failed: ${gone} does not exist; nothing done`);
+});
