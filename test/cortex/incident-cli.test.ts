@@ -75,6 +75,13 @@ test.skipIf(Boolean(skip))("approve runs the plan once on the real cgroup; show 
   expect(artifacts.map((a: { kind: string }) => a.kind)).toHaveLength(8);
 });
 
+test.skipIf(Boolean(skip))("watch follows the log and prints each incident once while it does not change", () => {
+  const r = runHosa(["-c", cfgPath, "incident", "watch", "--interval", "0.3", "--duration", "1"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout.trim().split("\n")).toHaveLength(1);
+  expect(r.stdout).toMatch(/^inc-20261101T121840-[0-9a-f]{8} .* memory leak in /);
+});
+
 test("bad arguments: one line, exit 2; a missing log given by hand: exit 4", () => {
   const t = tempDir("hosa-cortex-cli-args-");
   try {
