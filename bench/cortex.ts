@@ -43,6 +43,7 @@ export interface Scored {
   confidence: number;
   runnerUp: string;
   evidence: number;
+  loadAvg1: number;
   ok: boolean;
   why: string;
 }
@@ -102,6 +103,7 @@ export function scoreLogs(dir: string, work: string): Scored[] {
       confidence: main?.confidence ?? 0,
       runnerUp: hyp ? `${hyp.candidates[1]?.mode ?? ""} ${hyp.candidates[1]?.score ?? ""}` : "",
       evidence,
+      loadAvg1: ep.load_avg_1,
       ok,
       why,
     });
@@ -182,11 +184,11 @@ function resultsMarkdown(scored: Scored[], right: number, calm: number, html: Re
     "",
     `**Failure episodes whose one incident names the right failure mode and the right cgroup, with evidence: ${right} of ${failures.length}.** Healthy bursts with no incident above Level 2: ${calm} of ${benign.length}.`,
     "",
-    "| log | expected | incidents | peak | top hypothesis | cgroup | confidence | runner-up (score) | evidence lines | result |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-    ...scored.map((s) => `| ${s.file.replace(".decisions.jsonl", "")} | ${s.expected ?? "benign"} | ${s.incidents} | ${s.peakLevel} | ${s.mode ?? "—"} | ${short(s.gotCgroup)} | ${s.confidence} | ${s.runnerUp || "—"} | ${s.evidence} | ${s.ok ? "ok" : "**miss**"}: ${s.why} |`),
+    "| log | load (1 min) | expected | incidents | peak | top hypothesis | cgroup | confidence | runner-up (score) | evidence lines | result |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ...scored.map((s) => `| ${s.file.replace(".decisions.jsonl", "")} | ${s.loadAvg1.toFixed(1)} | ${s.expected ?? "benign"} | ${s.incidents} | ${s.peakLevel} | ${s.mode ?? "—"} | ${short(s.gotCgroup)} | ${s.confidence} | ${s.runnerUp || "—"} | ${s.evidence} | ${s.ok ? "ok" : "**miss**"}: ${s.why} |`),
     "",
-    "The cgroup is right when the hypothesis names the run's cgroup (`…` stands for the bench's root under this machine's cgroup) or one below it.",
+    "The cgroup is right when the hypothesis names the run's cgroup (`…` stands for the bench's root under this machine's cgroup) or one below it. \"peak\" is the highest level hosa's engine reached in the run: an episode that never rose above Level 1 is no incident by definition (`[cortex] min_level = 2`). The machine is shared with other engineers' test runs (load column), which show up in hosa's node-wide dimensions.",
     "",
   ];
   if (html) {

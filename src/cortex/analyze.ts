@@ -287,11 +287,12 @@ function ref(e: LogEntry, why: string): EvidenceRef {
 
 /**
  * Rank the failure modes. Each score is a weighted sum of evidence in
- * [0,1]: how much of D_M² the mode's dimensions carry over the episode (0.4)
- * and when it opened (0.15), the engine's regime (0.1), what the responder
- * did and to which resource (0.2), danger or time-to-failure naming the
- * resource (0.15); a verified similar past incident on this node adds up to
- * 0.1.
+ * [0,1]: how much of D_M² the mode's dimensions carry over the episode
+ * (0.35) and when it opened (0.15), the engine's regime (0.05), what the
+ * responder did and to which resource (0.2), the engine's danger (what runs
+ * out) or a time to failure naming the resource (0.25: the strongest
+ * evidence, the one that lets hosa slow a workload at all); a verified
+ * similar past incident on this node adds up to 0.1.
  */
 export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = []): Hypotheses {
   const decisions = distinctDecisions(ep.entries.filter((e) => e.level > 0 || e.kind === "action"));
@@ -302,6 +303,7 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     .sort((a, b) => b.similarity - a.similarity)
     .slice(0, 3);
   const candidates: Candidate[] = [];
+  const engineNamedDanger = ep.entries.some((e) => typeof e.danger_resource === "string" && e.danger_resource !== "");
   for (const sig of SIGNATURES) {
     const evidence: EvidenceRef[] = [];
     // Dimensions: the mean over decisions of the shares of this mode's dims, weighted.
@@ -343,7 +345,8 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     let dangerScore = 0;
     // The engine names what runs out (danger_resource: "memory limit", "pids limit", "node memory").
     const dangerEntry = ep.entries.find((e) => typeof e.danger_resource === "string" && e.danger_resource !== "" && sig.dangerWords.test(e.danger_resource.toLowerCase()));
-    const ttfEntry = ep.entries.find((e) => Number.isFinite(num(e.ttf_s)) && typeof e.ttf_dim === "string" && (sig.dims[e.ttf_dim] ?? 0) > 0);
+    // The engine's own time to failure on a dimension counts only where it named no danger (older logs, CSV replays).
+    const ttfEntry = engineNamedDanger ? undefined : ep.entries.find((e) => Number.isFinite(num(e.ttf_s)) && typeof e.ttf_dim === "string" && (sig.dims[e.ttf_dim] ?? 0) > 0);
     if (dangerEntry) {
       dangerScore = 1;
       evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}`));
@@ -361,7 +364,7 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     // History: a verified similar incident of the same mode.
     const like = similar.find((p) => p.mode === sig.mode);
     const history = like ? (like.verified ? 1 : 0.5) * like.similarity : 0;
-    const score = 0.4 * Math.min(1, dimScore) + 0.15 * onsetScore + 0.1 * regimeScore + 0.2 * actionScore + 0.15 * dangerScore + 0.1 * history;
+    const score = 0.35 * Math.min(1, dimScore) + 0.15 * onsetScore + 0.05 * regimeScore + 0.2 * actionScore + 0.25 * dangerScore + 0.1 * history;
     const cgroup = cgroupFor(ep, sig, dangerEntry);
     if (cgroup.entry) evidence.push(ref(cgroup.entry, cgroup.why));
     if (like) evidence.push({ seq: -1, hash: "", why: `like ${like.id} (similarity ${like.similarity}${like.verified ? ", remediation verified" : ""})` });
