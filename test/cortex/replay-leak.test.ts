@@ -4,7 +4,8 @@
 // verification that passes once the leak has stopped (and not before).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import type { Hypotheses } from "../../src/cortex/analyze.ts";
+import { hypothesize, observe, type Hypotheses } from "../../src/cortex/analyze.ts";
+import { splitEpisodes } from "../../src/cortex/episodes.ts";
 import { Cortex, readDecisionLog, type Plan, type Proposal } from "../../src/cortex/cortex.ts";
 import { ARTIFACT_KINDS, ARTIFACT_SCHEMA, type LogEntry } from "../../src/cortex/types.ts";
 import type { Verification } from "../../src/cortex/verify.ts";
@@ -106,6 +107,20 @@ describe("the replayed leak", () => {
     expect(b.store.list()).toEqual([id]);
     const body = (c: Cortex) => c.store.chain(id).map((x) => [x.kind, x.body]);
     expect(body(b)).toEqual(body(a));
+  });
+
+  test("a similar, verified past incident on this node adds to the hypothesis and is cited", () => {
+    const ep = splitEpisodes(entries).find((e) => e.peakLevel >= 2)!;
+    const obs = observe(ep);
+    const alone = hypothesize(ep, obs, []);
+    const withPast = hypothesize(ep, obs, [
+      { id: "inc-20261030T100000-aaaaaaaa", mode: "memory_leak", cgroup: LEAK_CGROUP, dims: obs.dims, verified: true },
+      { id: "inc-20261029T100000-bbbbbbbb", mode: "fork_storm", cgroup: "/x", dims: [{ dim: "forks_per_s", share: 1 }], verified: true },
+    ]);
+    expect(withPast.similar).toEqual([{ id: "inc-20261030T100000-aaaaaaaa", mode: "memory_leak", similarity: 1, verified: true }]);
+    expect(withPast.top!.parts.history).toBe(1);
+    expect(withPast.top!.score).toBeGreaterThan(alone.top!.score);
+    expect(withPast.top!.evidence.map((e) => e.why)).toContain("like inc-20261030T100000-aaaaaaaa (similarity 1, remediation verified)");
   });
 
   test("a window that closes before the node is back fails the verification", () => {
