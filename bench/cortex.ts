@@ -184,6 +184,9 @@ function resultsMarkdown(scored: Scored[], right: number, calm: number, html: Re
     "",
     `**Failure episodes whose one incident names the right failure mode and the right cgroup, with evidence: ${right} of ${failures.length}.** Healthy bursts with no incident above Level 2: ${calm} of ${benign.length}.`,
     "",
+    `Of the failure episodes hosa's engine raised to an incident (Level ≥ 2): ${failures.filter((s) => s.incidents > 0 && s.ok).length} of ${failures.filter((s) => s.incidents > 0).length} right. ` +
+      `The others never rose above Level ${Math.max(0, ...failures.filter((s) => s.incidents === 0).map((s) => s.peakLevel))} (${failures.filter((s) => s.incidents === 0).map((s) => s.scenario).join(", ") || "none"}): there is no episode for the cortex to explain, a matter of the engine's thresholds and danger gate, not of the analysis.`,
+    "",
     "| log | load (1 min) | expected | incidents | peak | top hypothesis | cgroup | confidence | runner-up (score) | evidence lines | result |",
     "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...scored.map((s) => `| ${s.file.replace(".decisions.jsonl", "")} | ${s.loadAvg1.toFixed(1)} | ${s.expected ?? "benign"} | ${s.incidents} | ${s.peakLevel} | ${s.mode ?? "—"} | ${short(s.gotCgroup)} | ${s.confidence} | ${s.runnerUp || "—"} | ${s.evidence} | ${s.ok ? "ok" : "**miss**"}: ${s.why} |`),
