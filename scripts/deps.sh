@@ -11,6 +11,7 @@ APT_PACKAGES=(
   stress-ng fio wrk
   prometheus prometheus-alertmanager prometheus-node-exporter earlyoom nohang
   qemu-system-x86 linux-image-amd64
+  chromium
 )
 
 missing=()

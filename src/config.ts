@@ -68,6 +68,22 @@ export interface HosaConfig {
     /** Node to taint ("" = $NODE_NAME, else the host name). */
     k8sNodeName: string;
   };
+  /** Incidents and playbooks (docs/cortex.md). */
+  cortex: {
+    /** "dry-run": plans are written, never executed (the default); "act": approved or auto-allowed plans run. */
+    mode: "dry-run" | "act";
+    /** Operator playbooks (*.toml), on top of the shipped ones. */
+    playbookDir: string;
+    /** Plans whose riskiest step is at most this run without approval when confident enough ("none": always ask). */
+    autoMaxRisk: "none" | "low" | "medium" | "high";
+    autoMinConfidence: number;
+    /** Plans executing at once. */
+    maxConcurrentPlans: number;
+    /** argv[0] a command step may run. */
+    commandAllowlist: string[];
+    /** An episode becomes an incident when it reaches this level. */
+    minLevel: number;
+  };
   report: {
     metricsListen: string;
     heartbeatS: number;
@@ -121,6 +137,15 @@ export function defaultConfig(): HosaConfig {
       k8sServiceAccountDir: "/var/run/secrets/kubernetes.io/serviceaccount",
       k8sNodeName: "",
     },
+    cortex: {
+      mode: "dry-run",
+      playbookDir: "/etc/hosa/playbooks",
+      autoMaxRisk: "none",
+      autoMinConfidence: 0.8,
+      maxConcurrentPlans: 1,
+      commandAllowlist: [],
+      minLevel: 2,
+    },
     report: {
       metricsListen: "127.0.0.1:9465",
       heartbeatS: 60,
@@ -163,6 +188,8 @@ const ENUMS: Record<string, readonly string[]> = {
   "respond.mode": ["detect", "act"],
   "respond.quarantine_mode": ["auto", "bare-metal", "cloud-vm", "kubernetes", "edge-physical", "edge-remote", "airgap"],
   "webhook.format": ["json", "alertmanager"],
+  "cortex.mode": ["dry-run", "act"],
+  "cortex.auto_max_risk": ["none", "low", "medium", "high"],
 };
 
 /** Parse hosa.toml text over the defaults. `origin` names the file in errors. */
@@ -205,6 +232,9 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   }
   const out = cfg as unknown as HosaConfig;
   if (out.sense.tickMs < 1 || out.sense.vigilanceTickMs < 1) fail("tick_ms", "tick must be at least 1 ms");
+  if (out.cortex.autoMinConfidence > 1) fail("auto_min_confidence", `"auto_min_confidence" must be at most 1`);
+  if (!Number.isInteger(out.cortex.minLevel) || out.cortex.minLevel < 1 || out.cortex.minLevel > 5) fail("min_level", `"min_level" must be a level from 1 to 5`);
+  if (!Number.isInteger(out.cortex.maxConcurrentPlans) || out.cortex.maxConcurrentPlans < 1) fail("max_concurrent_plans", `"max_concurrent_plans" must be a whole number of at least 1`);
   return out;
 }
 

@@ -6,6 +6,7 @@ import { registerReplay } from "./replay.ts";
 import { registerQuarantine } from "./quarantine.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerAudit } from "./audit.ts";
+import { registerIncident } from "./incident.ts";
 
 export function registerCommands(program: Command): void {
   registerRun(program);
@@ -15,4 +16,5 @@ export function registerCommands(program: Command): void {
   registerQuarantine(program);
   registerDoctor(program);
   registerAudit(program);
+  registerIncident(program);
 }
