@@ -11,7 +11,7 @@ import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { printJson } from "../output.ts";
+import { noteTimeOrder, printJson, timeOrderFlag } from "../output.ts";
 
 interface CalibrateFlags {
   from?: string;
@@ -19,6 +19,7 @@ interface CalibrateFlags {
   duration?: string;
   span?: string;
   json?: boolean;
+  unordered?: string;
 }
 
 function summary(path: string, b: Baseline, spanS: number, source: string) {
@@ -56,6 +57,7 @@ export function registerCalibrate(program: Command): void {
     .option("--duration <duration>", "live: how long to sample (default [engine] calibration_s, 5m)")
     .option("--span <duration>", "--from: learn from only the first part of the recording (default: all of it)")
     .option("--json", "print the result as JSON")
+    .option("--unordered <drop|sort>", "--from: a clock that steps back: drop those samples, or sort by time; counted on stderr")
     .addHelpText(
       "after",
       "\nThe baseline is written atomically: an interrupted calibration (Ctrl-C) leaves the previous one intact.\nExit codes: 0 written, 3 bad config, 4 bad recording, 9 nothing to sample, 130 interrupted.",
@@ -67,8 +69,9 @@ export function registerCalibrate(program: Command): void {
       if (flags.from) {
         if (flags.duration) throw new HosaError("--duration is for live calibration; with --from use --span", EXIT.USAGE);
         const spanS = flags.span ? parseDurationS(flags.span, "--span") : Infinity;
-        const reader = openRecording(flags.from, knownDimensions());
+        const reader = openRecording(flags.from, knownDimensions(), { order: timeOrderFlag(flags.unordered) });
         const r = calibrateFromRecording(reader, engineCfg, spanS);
+        noteTimeOrder(reader);
         saveBaseline(out, r.baseline, flags.from, r.spanS, new Date().toISOString());
         const s = summary(out, r.baseline, r.spanS, flags.from);
         if (flags.json) printJson(s);
@@ -76,6 +79,7 @@ export function registerCalibrate(program: Command): void {
         return;
       }
       if (flags.span) throw new HosaError("--span goes with --from", EXIT.USAGE);
+      if (flags.unordered) throw new HosaError("--unordered goes with --from", EXIT.USAGE);
       const durationS = flags.duration ? parseDurationS(flags.duration, "--duration") : cfg.engine.calibrationS;
       if (durationS <= 0) throw new HosaError(`invalid --duration "${flags.duration}": must be more than 0`, EXIT.USAGE);
       await calibrateLive(cfg, engineCfg, out, durationS, Boolean(flags.json));

@@ -9,12 +9,14 @@ import { decisionFields, formatDominant } from "../../report/fields.ts";
 import { replay } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { color, isTty } from "../output.ts";
+import { shownPath } from "../../util/input.ts";
+import { color, isTty, noteTimeOrder, timeOrderFlag } from "../output.ts";
 
 interface ReplayFlags {
   baseline?: string;
   calibrate?: string;
   json?: boolean;
+  unordered?: string;
 }
 
 const LEVEL_COLORS = [color.green, color.cyan, color.yellow, color.magenta, color.red, color.bgRed.white];
@@ -31,12 +33,17 @@ export function registerReplay(program: Command): void {
     .option("-b, --baseline <file>", "judge with this baseline instead of calibrating on the recording's first part")
     .option("--calibrate <duration>", "without --baseline: learn from this much of the start (default [engine] calibration_s, 5m)")
     .option("--json", "one JSON object per judged sample (t, level, then the decision log's fields)")
-    .addHelpText("after", "\nExit codes: 0 replayed, 3 bad config, 4 bad recording or baseline.\nExample: hosa replay incident.rec --baseline /var/lib/hosa/baseline.json")
+    .option("--unordered <drop|sort>", "a clock that steps back (monitoring exports): drop those samples, or sort by time; counted on stderr")
+    .addHelpText(
+      "after",
+      "\nTimestamps must not go backwards; equal ones are accepted (docs/robustness.md). FILE - reads standard input.\n" +
+        "Exit codes: 0 replayed, 2 bad flag, 3 bad config, 4 bad recording or baseline.\nExample: hosa replay incident.rec --baseline /var/lib/hosa/baseline.json",
+    )
     .action(async (file: string, flags: ReplayFlags, cmd: Command) => {
       const cfg = await loadConfig(cmd.optsWithGlobals().config);
       const engineCfg = engineConfigFrom(cfg.engine);
       const calibrationS = flags.calibrate ? parseDurationS(flags.calibrate, "--calibrate") : cfg.engine.calibrationS;
-      const reader = openRecording(file, knownDimensions());
+      const reader = openRecording(file, knownDimensions(), { order: timeOrderFlag(flags.unordered) });
       let baseline = null;
       if (flags.baseline) {
         baseline = loadBaseline(flags.baseline).baseline;
@@ -52,6 +59,7 @@ export function registerReplay(program: Command): void {
           }
         }
         process.stdout.write(out);
+        noteTimeOrder(reader);
         return;
       }
       const changes: string[][] = [];
@@ -81,6 +89,7 @@ export function registerReplay(program: Command): void {
           ]);
         }
       }
+      noteTimeOrder(reader);
       const tty = isTty();
       const table = new Table({
         head: ["t (s)", "level", "D_M", "dD_M/dt", "dominant", "reason"],
@@ -88,7 +97,7 @@ export function registerReplay(program: Command): void {
       });
       for (const row of changes) table.push(row);
       process.stdout.write(
-        `${reader.path}: ${reader.header.dims.length} dimensions, ${judged} samples judged over ${(last - first).toFixed(1)} s` +
+        `${shownPath(reader.path)}: ${reader.header.dims.length} dimensions, ${judged} samples judged over ${(last - first).toFixed(1)} s` +
           `${baseline ? ` with baseline ${flags.baseline}` : `, first ${calibrationS} s learned as baseline`}\n`,
       );
       if (changes.length === 0) process.stdout.write(`no level change: ${levelLabel(0)} throughout\n`);
