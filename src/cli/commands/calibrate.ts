@@ -112,6 +112,13 @@ async function calibrateLive(
     source.read(start); // primes the rate counters; the first rates come from the next read
     let next = start + tickS;
     let lastPct = -1;
+    let shownChars = 0;
+    // "\r" moves back but erases nothing: pad to the last line's width so "10 s left" then "9 s left" leaves no "leftt".
+    const overwrite = (line: string) => {
+      const padded = line.padEnd(shownChars);
+      shownChars = line.length;
+      return `\r${padded}`;
+    };
     while (!interrupted) {
       const now = mono();
       if (now - start >= durationS) break;
@@ -126,14 +133,14 @@ async function calibrateLive(
       if (!json && pct !== lastPct) {
         const left = Math.max(0, durationS - (t - start));
         const line = `${bar(frac)} ${String(pct).padStart(3)}%  ${cal.count} samples  ${left.toFixed(0)} s left`;
-        if (tty) process.stderr.write(`\r${line}`);
+        if (tty) process.stderr.write(overwrite(line));
         else if (pct % 10 === 0) process.stderr.write(`${line}\n`);
         lastPct = pct;
       }
     }
     if (!json && !interrupted) {
       const line = `${bar(1)} 100%  ${cal.count} samples  0 s left`;
-      process.stderr.write(tty ? `\r${line}\n` : `${line}\n`);
+      process.stderr.write(tty ? `${overwrite(line)}\n` : `${line}\n`);
     } else if (!json && tty) process.stderr.write("\n");
     if (interrupted) throw new HosaError(`calibration interrupted after ${cal.count} samples: ${out} left as it was`, EXIT.INTERRUPTED);
     if (cal.count < 2) throw new HosaError(`cannot calibrate: only ${cal.count} samples in ${durationS} s`, EXIT.FAILURE);
