@@ -28,3 +28,17 @@ export function noteTimeOrder(reader: RecordingReader): void {
   if (s.dropped > 0) process.stderr.write(`hosa: ${shownPath(reader.path)}: dropped ${s.dropped} of ${s.samples + s.dropped} samples stamped before the one ahead of them${where}\n`);
   if (s.reordered > 0) process.stderr.write(`hosa: ${shownPath(reader.path)}: sorted by time, ${s.reordered} of ${s.samples} samples moved${where}\n`);
 }
+
+/**
+ * A progress line redrawn in place on a terminal. "\r" moves back but erases
+ * nothing, so each line is padded to the width of the one before: "10 s left"
+ * then "9 s left" must not leave "leftt".
+ */
+export function lineOverwriter(): (line: string) => string {
+  let shownChars = 0;
+  return (line: string) => {
+    const padded = line.padEnd(shownChars);
+    shownChars = line.length;
+    return `\r${padded}`;
+  };
+}

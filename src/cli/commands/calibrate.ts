@@ -11,7 +11,7 @@ import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { noteTimeOrder, printJson, timeOrderFlag } from "../output.ts";
+import { lineOverwriter, noteTimeOrder, printJson, timeOrderFlag } from "../output.ts";
 
 interface CalibrateFlags {
   from?: string;
@@ -112,13 +112,7 @@ async function calibrateLive(
     source.read(start); // primes the rate counters; the first rates come from the next read
     let next = start + tickS;
     let lastPct = -1;
-    let shownChars = 0;
-    // "\r" moves back but erases nothing: pad to the last line's width so "10 s left" then "9 s left" leaves no "leftt".
-    const overwrite = (line: string) => {
-      const padded = line.padEnd(shownChars);
-      shownChars = line.length;
-      return `\r${padded}`;
-    };
+    const overwrite = lineOverwriter();
     while (!interrupted) {
       const now = mono();
       if (now - start >= durationS) break;
