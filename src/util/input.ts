@@ -13,8 +13,14 @@ export const INPUT_LIMITS = {
   decisionLog: 1 << 30,
 } as const;
 
-/** A FIFO or pipe that brings no byte for this long is refused (a FIFO nobody writes to would hang for ever). */
-export const PIPE_IDLE_MS = 10_000;
+/**
+ * A FIFO or pipe that brings no byte for this long is refused (a FIFO nobody
+ * writes to would hang for ever); HOSA_PIPE_IDLE_MS sets another wait.
+ */
+export function pipeIdleMs(): number {
+  const v = Number(process.env.HOSA_PIPE_IDLE_MS);
+  return Number.isFinite(v) && v > 0 ? v : 10_000;
+}
 
 export interface ReadInputOptions {
   /** The failed action, first words of every error: "cannot read recording". The path follows. */
@@ -173,7 +179,7 @@ export function readInput(path: string, opts: ReadInputOptions): Uint8Array {
     if (kind === null && k === null) return readRegular(fd, opts.maxBytes, fail);
     // An anonymous pipe (stdin, /dev/fd/N from `<(…)`) had its writer from the start: its first 0 is the end.
     const anonymous = stdin || /^\/dev\/stdin$|^\/(dev|proc\/self)\/fd\//.test(path);
-    return readPipe(fd, opts.maxBytes, opts.pipeIdleMs ?? PIPE_IDLE_MS, anonymous, fail);
+    return readPipe(fd, opts.maxBytes, opts.pipeIdleMs ?? pipeIdleMs(), anonymous, fail);
   } finally {
     if (owned) closeSync(fd);
   }
