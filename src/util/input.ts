@@ -62,6 +62,11 @@ export function escapeControl(s: string): string {
   });
 }
 
+/** Text read from an input (a log's fields) for the terminal: line breaks kept, every other control character escaped. */
+export function escapeControlKeepLines(s: string): string {
+  return s.split("\n").map(escapeControl).join("\n");
+}
+
 /** At most `max` characters of an input cell or line, escaped, with how much was left out. */
 export function excerpt(s: string, max = 40): string {
   const cut = s.length > max ? `${s.slice(0, max)}… (${s.length} characters)` : s;

@@ -3,7 +3,9 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { DecisionLog, levelEntry } from "../../src/report/decision-log.ts";
 import { hosaExe, REPO, runHosa, tempDir } from "../harness.ts";
+import { makeDecision } from "../report/helpers.ts";
 
 setDefaultTimeout(60_000);
 let tmp: ReturnType<typeof tempDir>;
@@ -129,5 +131,16 @@ describe("one line, the file and where, exit 4", () => {
     const bin = join(tmp.dir, "bin.log");
     writeFileSync(bin, new Uint8Array([0x10, 0x00, 0xff, 0x7f, 0x0a]));
     expect(runHosa(["explain", "--log", bin])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${bin}: not a hosa decision log: binary data\n` });
+  });
+
+  test("a log's fields never reach the terminal as control characters", () => {
+    const p = join(tmp.dir, "ctl", "decisions.log");
+    const log = DecisionLog.open(p, { maxBytes: 1 << 20, keep: 2, stateDir: join(tmp.dir, "ctl", "state"), sign: false });
+    log.append(levelEntry(makeDecision(1, 0, { reason: "\u001b]0;owned\u0007\u001b[2J" }), "2026-12-01T00:00:00.000000000Z", "node\u001b[31m"));
+    log.close();
+    const r = runHosa(["explain", "--log", p]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(r.stdout).toContain("\\x1b]0;owned\\x07\\x1b[2J");
   });
 });

@@ -4,7 +4,7 @@ import { loadConfig } from "../../config.ts";
 import type { Decision, Level, Regime } from "../../engine/types.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { logFiles, readLogText } from "../../report/decision-log.ts";
-import { shownPath } from "../../util/input.ts";
+import { escapeControlKeepLines, shownPath } from "../../util/input.ts";
 import { entriesSince, explainDecision, explainSnapshot, parseDuration, renderTimeline, type LogEntry } from "../../report/explain.ts";
 import { parseListen } from "../../report/server.ts";
 import { snapshotFromJson, type AgentSnapshot } from "../../report/snapshot.ts";
@@ -104,10 +104,11 @@ function explainFromLog(path: string, holdS: number[], json: boolean): void {
     return;
   }
   if (!last) {
-    process.stdout.write(`${path}: no level changes logged\n`);
+    process.stdout.write(`${shownPath(path)}: no level changes logged\n`);
     return;
   }
-  process.stdout.write(`Last logged state (${last.timestamp}):\n${explainDecision(decisionFromEntry(last), holdS).join("\n")}\n\nLast episode:\n${renderTimeline(episode)}`);
+  // A log is input: its fields never reach the terminal as control characters.
+  process.stdout.write(escapeControlKeepLines(`Last logged state (${last.timestamp}):\n${explainDecision(decisionFromEntry(last), holdS).join("\n")}\n\nLast episode:\n${renderTimeline(episode)}`));
 }
 
 export function registerExplain(program: Command): void {
@@ -136,7 +137,7 @@ export function registerExplain(program: Command): void {
         if (all.length === 0) throw new HosaError(`cannot explain ${shownPath(opts.log)}: empty log: no entries`, EXIT.INPUT);
         const entries = entriesSince(all, sinceS);
         if (opts.json) printJson({ source: "log", file: opts.log, since_s: sinceS, entries });
-        else process.stdout.write(renderTimeline(entries));
+        else process.stdout.write(escapeControlKeepLines(renderTimeline(entries)));
         return;
       }
       let snap: AgentSnapshot;
