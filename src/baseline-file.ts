@@ -1,9 +1,9 @@
 // The baseline file: versioned JSON, written atomically so an interrupted
 // calibration never leaves a half-written baseline behind.
-import { existsSync, readFileSync } from "node:fs";
 import type { Baseline } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
 import { writeFileAtomic } from "./util/atomic.ts";
+import { compression, decodeUtf8, excerpt, INPUT_LIMITS, readInput, shownPath } from "./util/input.ts";
 import { VERSION } from "./version.ts";
 
 export const BASELINE_FORMAT = "hosa-baseline";
@@ -29,18 +29,23 @@ const finite = (v: unknown) => typeof v === "number" && Number.isFinite(v);
 
 export function loadBaseline(path: string): BaselineFile {
   const fail = (what: string): never => {
-    throw new HosaError(`cannot load baseline ${path}: ${what}`, EXIT.INPUT);
+    throw new HosaError(`cannot load baseline ${shownPath(path)}: ${what}`, EXIT.INPUT);
   };
-  if (!existsSync(path)) fail("no such file");
+  const bytes = readInput(path, { action: "cannot load baseline", maxBytes: INPUT_LIMITS.baseline });
+  if (bytes.length === 0) fail("empty file");
+  const packed = compression(bytes);
+  if (packed) fail(`${packed}-compressed, not a JSON baseline`);
+  if (bytes.includes(0)) fail("binary data (a NUL byte), not a JSON baseline");
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, "utf8"));
+    parsed = JSON.parse(decodeUtf8(bytes, fail));
   } catch (e) {
-    fail(`not JSON (${(e as Error).message.split("\n")[0]})`);
+    if (e instanceof HosaError) throw e;
+    fail(`not JSON (${excerpt(String((e as Error).message).split("\n")[0]!, 120)})`);
   }
   const f = parsed as BaselineFile;
-  if (!f || f.format !== BASELINE_FORMAT) fail(`not a hosa baseline (format is ${JSON.stringify((f as { format?: unknown })?.format)})`);
-  if (f.version !== 1) fail(`version ${f.version} is not supported (expected 1)`);
+  if (!f || typeof f !== "object" || f.format !== BASELINE_FORMAT) fail(`not a hosa baseline (format is ${excerpt(String(JSON.stringify((f as { format?: unknown })?.format)))})`);
+  if (f.version !== 1) fail(`version ${excerpt(String(JSON.stringify(f.version)))} is not supported (expected 1)`);
   const b = f.baseline;
   if (!b || !Array.isArray(b.dims) || b.dims.length === 0) fail("no dimensions");
   const n = b.dims.length;

@@ -46,4 +46,17 @@ describe("parseConfig()", () => {
     expect(ok.report.webhooks).toEqual([{ url: "http://127.0.0.1:9/x", format: "alertmanager", hmacSecret: "" }]);
     expect(error('[[report.webhooks]]\nurl = "ftp://x"\n').message).toContain("http(s) URL");
   });
+
+  test("a TOML syntax error names its line and column, on one line", () => {
+    const e = error("[sense]\ntick_ms = 100\nebpf = = \"off\"\n");
+    expect(e.message).toBe("cannot load hosa.toml: line 3, column 8: invalid value");
+    expect(e.exitCode).toBe(3);
+    expect(error("[sense\n").message).toMatch(/^cannot load hosa\.toml: line 1, column \d+: /);
+  });
+
+  test("keys with control characters and inherited names are refused, escaped", () => {
+    expect(error('[sense]\n"a\\u001b[2Jb" = 1\n').message).toContain('unknown key "a\\x1b[2Jb" in [sense]');
+    expect(error("[toString]\nx = 1\n").message).toContain("unknown section [toString]");
+    expect(error("[sense]\nconstructor = 1\n").message).toContain('unknown key "constructor"');
+  });
 });

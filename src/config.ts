@@ -2,7 +2,9 @@
 // and wrong types are refused with the line they are on, so a typo never
 // silently becomes a default.
 import { parse } from "smol-toml";
+import { existsSync } from "node:fs";
 import { EXIT, HosaError } from "./errors.ts";
+import { compression, decodeUtf8, excerpt, INPUT_LIMITS, readInput, shownPath } from "./util/input.ts";
 
 export interface WebhookConfig {
   url: string;
@@ -198,8 +200,13 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   try {
     raw = parse(text) as Record<string, unknown>;
   } catch (e) {
-    const m = String((e as Error).message ?? e).split("\n")[0];
-    throw new HosaError(`cannot load ${origin}: ${m}`, EXIT.CONFIG);
+    // smol-toml's TomlError carries line and column; its message repeats them in a code block after the first line.
+    const err = e as Error & { line?: number; column?: number };
+    const m = String(err.message ?? e)
+      .split("\n")[0]!
+      .replace(/^Invalid TOML document: /, "");
+    const at = typeof err.line === "number" ? `line ${err.line}, column ${err.column ?? 0}: ` : "";
+    throw new HosaError(`cannot load ${origin}: ${at}${excerpt(m, 200)}`, EXIT.CONFIG);
   }
   const cfg = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
   const fail = (key: string, what: string): never => {
@@ -207,11 +214,11 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   };
   for (const [section, body] of Object.entries(raw)) {
     const target = cfg[section];
-    if (!target) fail(section, `unknown section [${section}]`);
-    if (typeof body !== "object" || body === null || Array.isArray(body)) fail(section, `[${section}] must be a table`);
+    if (!Object.hasOwn(cfg, section)) fail(section, `unknown section [${excerpt(section)}]`);
+    if (typeof body !== "object" || body === null || Array.isArray(body)) fail(section, `[${excerpt(section)}] must be a table`);
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
       const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
-      if (!(camel in target)) fail(key, `unknown key "${key}" in [${section}]`);
+      if (!Object.hasOwn(target, camel)) fail(key, `unknown key "${excerpt(key)}" in [${excerpt(section)}]`);
       if (section === "report" && camel === "webhooks") {
         target.webhooks = parseWebhooks(value, (what) => fail(key, what));
         continue;
@@ -243,7 +250,7 @@ function parseWebhooks(value: unknown, fail: (what: string) => never): WebhookCo
   return (value as unknown[]).map((w, i) => {
     if (typeof w !== "object" || w === null) fail(`webhooks[${i}] must be a table`);
     const o = w as Record<string, unknown>;
-    for (const k of Object.keys(o)) if (!["url", "format", "hmac_secret"].includes(k)) fail(`unknown key "${k}" in webhooks[${i}]`);
+    for (const k of Object.keys(o)) if (!["url", "format", "hmac_secret"].includes(k)) fail(`unknown key "${excerpt(k)}" in webhooks[${i}]`);
     if (typeof o.url !== "string" || !/^https?:\/\//.test(o.url)) fail(`webhooks[${i}].url must be an http(s) URL`);
     const format = (o.format ?? "json") as string;
     if (!ENUMS["webhook.format"].includes(format)) fail(`webhooks[${i}].format must be json or alertmanager`);
@@ -255,17 +262,14 @@ function parseWebhooks(value: unknown, fail: (what: string) => never): WebhookCo
 /** Load the config file; a missing file at the default path means all defaults. */
 export async function loadConfig(path: string | undefined): Promise<HosaConfig> {
   const file = path ?? process.env.HOSA_CONFIG ?? "/etc/hosa/hosa.toml";
-  const f = Bun.file(file);
-  if (!(await f.exists())) {
-    if (path) throw new HosaError(`cannot load ${file}: no such file`, EXIT.CONFIG);
-    return defaultConfig();
-  }
-  let text: string;
-  try {
-    text = await f.text();
-  } catch (e) {
-    throw new HosaError(`cannot load ${file}: ${(e as Error).message}`, EXIT.CONFIG);
-  }
-  return parseConfig(text, file);
+  if (!path && !existsSync(file)) return defaultConfig();
+  const fail = (what: string): never => {
+    throw new HosaError(`cannot load ${shownPath(file)}: ${what}`, EXIT.CONFIG);
+  };
+  const bytes = readInput(file, { action: "cannot load", maxBytes: INPUT_LIMITS.config, exitCode: EXIT.CONFIG, allowStdin: false });
+  const packed = compression(bytes);
+  if (packed) fail(`${packed}-compressed, not TOML`);
+  if (bytes.includes(0)) fail("binary data (a NUL byte), not TOML");
+  return parseConfig(decodeUtf8(bytes, fail), shownPath(file));
 }
 

@@ -3,9 +3,39 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, HosaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
+import { escapeControl } from "../util/input.ts";
 import { registerCommands } from "./commands/index.ts";
 
+/** An error line never carries more than this, whatever the input held. */
+const MAX_ERROR_CHARS = 1000;
+
+/** One line, escaped, bounded: input can never flood or drive the terminal through an error. */
+export function errorLine(message: string): string {
+  let m = escapeControl(message);
+  if (m.length > MAX_ERROR_CHARS) m = `${m.slice(0, MAX_ERROR_CHARS)}… (${m.length} characters)`;
+  return `hosa: ${m}\n`;
+}
+
+/**
+ * A reader that went away (`hosa replay … | head`) is not an error: end
+ * quietly with 0, as coreutils do under SIGPIPE's default action. Bun
+ * reports EPIPE as an 'error' event on the stream, or throws it from write().
+ */
+function quietOnEpipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on("error", (e: NodeJS.ErrnoException) => {
+      if (e?.code === "EPIPE") process.exit(EXIT.OK);
+      throw e;
+    });
+  }
+}
+
+function isEpipe(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException)?.code === "EPIPE";
+}
+
 export async function main(argv: string[]): Promise<number> {
+  quietOnEpipe();
   const program = new Command();
   program
     .name("hosa")
@@ -25,26 +55,38 @@ export async function main(argv: string[]): Promise<number> {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();
   }
+  if (argv.length === 0) {
+    // No command is a usage error: the usage goes to stderr, and a script that forgot its argument sees 2.
+    process.stderr.write(program.helpInformation());
+    return EXIT.USAGE;
+  }
   try {
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.OK;
-      const msg = e.message.replace(/^error: /, "").split("\n")[0];
-      process.stderr.write(`hosa: ${msg}\n`);
+      // Commander puts its near-miss suggestion on a second line: "(Did you mean replay?)". Keep it, on the one line.
+      const msg = e.message
+        .replace(/^error: /, "")
+        .split("\n")
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(" ");
+      process.stderr.write(errorLine(msg));
       return EXIT.USAGE;
     }
+    if (isEpipe(e)) return EXIT.OK;
     if (e instanceof HosaError) {
-      process.stderr.write(`hosa: ${e.message}\n`);
+      process.stderr.write(errorLine(e.message));
       return e.exitCode;
     }
     const err = e as NodeJS.ErrnoException;
     if (err && typeof err.code === "string" && err.path) {
-      process.stderr.write(`hosa: ${err.syscall ?? "access"} ${err.path}: ${err.code}\n`);
+      process.stderr.write(errorLine(`${err.syscall ?? "access"} ${err.path}: ${err.code}`));
       return err.code === "EACCES" || err.code === "EPERM" ? EXIT.PERMISSION : EXIT.FAILURE;
     }
-    process.stderr.write(`hosa: internal error: ${String(err?.message ?? e).split("\n")[0]}\n`);
+    process.stderr.write(errorLine(`internal error: ${String(err?.message ?? e).split("\n")[0]}`));
     if (process.env.HOSA_DEBUG) console.error(e);
     return EXIT.FAILURE;
   }

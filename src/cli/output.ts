@@ -1,5 +1,8 @@
 // Human output helpers: colour only on a TTY (chalk decides), JSON always plain.
 import chalk from "chalk";
+import { EXIT, HosaError } from "../errors.ts";
+import type { RecordingReader, TimeOrder } from "../recording/types.ts";
+import { excerpt, shownPath } from "../util/input.ts";
 
 export const color = chalk;
 
@@ -9,4 +12,33 @@ export function printJson(value: unknown): void {
 
 export function isTty(): boolean {
   return Boolean(process.stdout.isTTY);
+}
+
+/** --unordered as a TimeOrder; absent means strict. */
+export function timeOrderFlag(value: string | undefined): TimeOrder {
+  if (value === undefined) return "strict";
+  if (value === "drop" || value === "sort") return value;
+  throw new HosaError(`invalid --unordered "${excerpt(value)}": expected drop or sort`, EXIT.USAGE);
+}
+
+/** Say on stderr what --unordered did, so a cleaned-up recording is never mistaken for the raw one. */
+export function noteTimeOrder(reader: RecordingReader): void {
+  const s = reader.stats;
+  const where = s.firstOutOfOrder ? ` (the first at ${s.firstOutOfOrder})` : "";
+  if (s.dropped > 0) process.stderr.write(`hosa: ${shownPath(reader.path)}: dropped ${s.dropped} of ${s.samples + s.dropped} samples stamped before the one ahead of them${where}\n`);
+  if (s.reordered > 0) process.stderr.write(`hosa: ${shownPath(reader.path)}: sorted by time, ${s.reordered} of ${s.samples} samples moved${where}\n`);
+}
+
+/**
+ * A progress line redrawn in place on a terminal. "\r" moves back but erases
+ * nothing, so each line is padded to the width of the one before: "10 s left"
+ * then "9 s left" must not leave "leftt".
+ */
+export function lineOverwriter(): (line: string) => string {
+  let shownChars = 0;
+  return (line: string) => {
+    const padded = line.padEnd(shownChars);
+    shownChars = line.length;
+    return `\r${padded}`;
+  };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Sample } from "../engine/types.ts";
-import { openProtoRecording, ProtoRecordingWriter, readFileBytes } from "./protobuf.ts";
+import { openRecording } from "./open.ts";
+import { ProtoRecordingWriter } from "./protobuf.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "h4-proto-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,7 +20,7 @@ test("the danger of each sample survives a recording: present while named, no da
   ];
   for (const s of samples) w.write(s);
   w.close();
-  const r = openProtoRecording(path, readFileBytes(path));
+  const r = openRecording(path);
   expect(r.header.dangerRecorded).toBe(true);
   const back = [...r.samples()];
   expect(back.map((s) => ({ t: s.t, x: [...s.x], danger: s.danger }))).toEqual(samples.map((s) => ({ t: s.t, x: [...s.x], danger: s.danger })));
@@ -30,6 +31,6 @@ test("a recording without danger gives samples without it", () => {
   const w = new ProtoRecordingWriter(path, { hosaVersion: "test", dims: [{ name: "d", unit: "1", loadSign: 0 }], node: null, startedUnixS: 0 });
   w.write({ t: 1, x: Float64Array.of(1), danger: { ttfS: 3, cgroup: "/x", resource: "memory limit", containmentFailing: false, evidence: "" } });
   w.close();
-  const back = [...openProtoRecording(path, readFileBytes(path)).samples()];
+  const back = [...openRecording(path).samples()];
   expect(back[0].danger).toBeUndefined();
 });

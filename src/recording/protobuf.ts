@@ -1,12 +1,14 @@
 // Protobuf recordings: the 8 bytes "HOSAREC1", then varint-length-delimited
 // messages: one Header, then SampleRecords (proto/recording.proto).
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { closeSync, fsyncSync, openSync, readFileSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, writeSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { DangerRecordSchema, HeaderSchema, SampleRecordSchema, type DangerRecord, type Header } from "../gen/recording_pb.ts";
 import type { Danger } from "../engine/types.ts";
-import type { RecordingHeader, RecordingNode, RecordingReader } from "./types.ts";
+import { excerpt } from "../util/input.ts";
+import { MAX_DIMENSIONS } from "./csv.ts";
+import type { RawRecording, RecordingHeader, RecordingNode } from "./types.ts";
 
 export const PROTO_MAGIC = "HOSAREC1";
 export const PROTO_FORMAT_VERSION = 1;
@@ -52,6 +54,19 @@ function headerFromProto(h: Header, path: string): RecordingHeader {
     throw new HosaError(`cannot read recording ${path}: record 1: format version ${h.formatVersion} is not supported (expected ${PROTO_FORMAT_VERSION})`, EXIT.INPUT);
   }
   if (h.dimensions.length === 0) throw new HosaError(`cannot read recording ${path}: record 1: header names no dimensions`, EXIT.INPUT);
+  if (h.dimensions.length > MAX_DIMENSIONS) {
+    throw new HosaError(`cannot read recording ${path}: record 1: ${h.dimensions.length} dimensions, more than the limit of ${MAX_DIMENSIONS}`, EXIT.INPUT);
+  }
+  const seen = new Set<string>();
+  for (const [j, d] of h.dimensions.entries()) {
+    if (!/^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$/.test(d.name) || seen.has(d.name)) {
+      throw new HosaError(`cannot read recording ${path}: record 1: dimension ${j + 1} name "${excerpt(d.name)}" is not a dimension name, or appears twice`, EXIT.INPUT);
+    }
+    seen.add(d.name);
+    for (const v of [d.capacity, d.noiseFloor, d.noiseFloorRel]) {
+      if (!Number.isFinite(v)) throw new HosaError(`cannot read recording ${path}: record 1: dimension ${d.name}: a limit is not a finite number`, EXIT.INPUT);
+    }
+  }
   const dims: DimensionSpec[] = h.dimensions.map((d) => {
     const spec: DimensionSpec = { name: d.name, unit: d.unit, loadSign: Math.sign(d.loadSign) as 1 | -1 | 0 };
     if (d.capacity > 0) spec.capacity = d.capacity;
@@ -116,8 +131,8 @@ function decodeSampleFast(bytes: Uint8Array, view: DataView, start: number, end:
   return { t, x };
 }
 
-/** Open a protobuf recording already read into memory. */
-export function openProtoRecording(path: string, bytes: Uint8Array): RecordingReader {
+/** Open a protobuf recording already read into memory, before the time rules (src/recording/time-rules.ts). */
+export function openProtoRaw(path: string, bytes: Uint8Array): RawRecording {
   const fail = (record: number, what: string): never => {
     throw new HosaError(`cannot read recording ${path}: record ${record}: ${what}`, EXIT.INPUT);
   };
@@ -131,18 +146,18 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
     header = headerFromProto(fromBinary(HeaderSchema, bytes.subarray(hstart, hstart + hlen)), path);
   } catch (e) {
     if (e instanceof HosaError) throw e;
-    return fail(1, `not a valid header (${(e as Error).message})`);
+    return fail(1, `not a valid header (${excerpt(String((e as Error).message), 120)})`);
   }
   const width = header.dims.length;
   const dataStart = hstart + hlen;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let record = 1;
   return {
-    path,
     header,
+    where: () => `record ${record}`,
     *samples(): Generator<Sample> {
       let p = dataStart;
-      let record = 1;
-      let lastT = -Infinity;
+      record = 1;
       while (p < bytes.length) {
         record++;
         const v = readVarint(bytes, p);
@@ -155,17 +170,14 @@ export function openProtoRecording(path: string, bytes: Uint8Array): RecordingRe
           try {
             generic = fromBinary(SampleRecordSchema, bytes.subarray(start, start + len));
           } catch (e) {
-            return fail(record, `not a valid sample (${(e as Error).message})`);
+            return fail(record, `not a valid sample (${excerpt(String((e as Error).message), 120)})`);
           }
           if (generic.x.length !== width) fail(record, `sample has ${generic.x.length} values, header names ${width} dimensions`);
           rec = { t: generic.t, x: Float64Array.from(generic.x) };
           if (generic.danger && header.dangerRecorded) rec.danger = dangerFromProto(generic.danger);
         }
         if (header.dangerRecorded && !rec.danger) rec.danger = noDanger();
-        if (!Number.isFinite(rec.t)) fail(record, "timestamp is not a finite number");
-        if (rec.t < lastT) fail(record, `timestamp ${rec.t} goes backwards (previous ${lastT})`);
-        for (let j = 0; j < width; j++) if (!Number.isFinite(rec.x[j])) fail(record, `value of ${header.dims[j].name} is not finite`);
-        lastT = rec.t;
+        for (let j = 0; j < width; j++) if (!Number.isFinite(rec.x[j])) fail(record, `value ${j + 1} (${header.dims[j]!.name}) is not a finite number`);
         p = start + len;
         yield rec;
       }
@@ -268,8 +280,4 @@ export class ProtoRecordingWriter {
     closeSync(this.fd);
     this.fd = -1;
   }
-}
-
-export function readFileBytes(path: string): Uint8Array {
-  return readFileSync(path);
 }

@@ -23,7 +23,9 @@ import {
 import { basename, dirname, join } from "node:path";
 import type { Decision } from "../engine/types.ts";
 import type { ActionRecord } from "../respond/types.ts";
+import { EXIT, HosaError } from "../errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { compression, INPUT_LIMITS, looksBinary, readInput, shownPath } from "../util/input.ts";
 import { decisionFields } from "./fields.ts";
 
 export const GENESIS_HASH = "0".repeat(64);
@@ -138,6 +140,29 @@ export function logFiles(path: string): string[] {
   return rotated;
 }
 
+function notALog(file: string, action: string, why: string): never {
+  throw new HosaError(`${action} ${shownPath(file)}: not a hosa decision log: ${why}`, EXIT.INPUT);
+}
+
+/**
+ * A log file's text through the one input door (src/util/input.ts). A
+ * compressed file, or one whose first line is not an entry (binary data,
+ * some other text), is refused as not a decision log, never read as zero
+ * entries. Bad bytes further down are left for the line checks to name.
+ */
+export function readLogText(file: string, action: string): string {
+  const bytes = readInput(file, { action, maxBytes: INPUT_LIMITS.decisionLog, allowStdin: false });
+  const packed = compression(bytes);
+  if (packed) notALog(file, action, `${packed}-compressed (decompress it first)`);
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  const nl = text.indexOf("\n");
+  const first = nl < 0 ? text : text.slice(0, nl);
+  if (first.length > 0 && !first.includes('"prev_hash":"') && !first.includes('"hash":"')) {
+    notALog(file, action, looksBinary(bytes) ? "binary data" : "line 1 is not a hash-chained entry");
+  }
+  return text;
+}
+
 type LineCheck = { ok: true; hash: string; prev: string; seq: number | undefined } | { ok: false; why: string };
 
 /** Check one line on its own: well formed, and its hash covers its content. */
@@ -177,13 +202,14 @@ function headPayload(h: Omit<HeadRecord, "sig">): string {
  */
 export function verifyLog(path: string, opts: { stateDir?: string } = {}): VerifyResult {
   const files = logFiles(path);
+  if (files.length === 0) files.push(path);
   const shown = (f: string) => basename(f);
   let entries = 0;
   let prevHash: string | null = null;
   let prevSeq: number | undefined;
   const hashIndex = new Map<string, number>();
   for (const file of files) {
-    const text = readFileSync(file, "utf8");
+    const text = readLogText(file, "cannot verify");
     const lines = text.split("\n");
     const complete = text.endsWith("\n") || text.length === 0;
     if (complete) lines.pop();
@@ -191,10 +217,13 @@ export function verifyLog(path: string, opts: { stateDir?: string } = {}): Verif
       const where = { file: shown(file), line: i + 1 };
       const line = lines[i]!;
       if (!complete && i === lines.length - 1) {
+        if (entries === 0) notALog(file, "cannot verify", "one line with no newline and no entry before it");
         return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: "truncated line (no newline)" } };
       }
       const c = checkLine(line);
-      if (!c.ok) return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: c.why } };
+      if (!c.ok) {
+        return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: c.why } };
+      }
       // The oldest kept entry is an anchor, unless it is the first ever (seq 0), which must start from genesis.
       if (prevHash === null && c.seq === 0 && c.prev !== GENESIS_HASH) {
         return { ok: false, entries, files: files.map(shown), firstBroken: { ...where, why: "first entry does not start from the genesis hash" } };
@@ -210,6 +239,9 @@ export function verifyLog(path: string, opts: { stateDir?: string } = {}): Verif
       entries++;
       hashIndex.set(c.hash, entries);
     }
+  }
+  if (entries === 0) {
+    throw new HosaError(`cannot verify ${shownPath(path)}: empty log: no entry to verify${files.length > 1 ? ` in ${files.length} files` : ""}`, EXIT.INPUT);
   }
   const result: VerifyResult = { ok: true, entries, files: files.map(shown), signature: "absent" };
   if (opts.stateDir && existsSync(join(opts.stateDir, HEAD_FILE))) {

@@ -62,6 +62,7 @@ export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfi
   const reader: RecordingReader = {
     path: csv.path,
     header: { ...csv.header, dangerRecorded: true },
+    stats: csv.stats,
     *samples() {
       for (const sample of csv.samples()) {
         const cgroups = usage(sample.t, sample.x).map((u) => ({ path: u.path, anonBytes: u.memoryBytes, limitBytes: 2 * 2 ** 30, pressing: false, contained: false }));

@@ -120,7 +120,7 @@ describe("hosa replay", () => {
 describe("bad input: one line naming the file and the line, exit 4", () => {
   const cases: [string, string | Uint8Array, RegExp][] = [
     ["empty.csv", "", /empty file/],
-    ["nonnumeric.csv", "t,a,b\n1,2,3\n2,x,4\n", /line 3: a "x" is not a number/],
+    ["nonnumeric.csv", "t,a,b\n1,2,3\n2,x,4\n", /line 3: column 2: a "x" is not a number/],
     ["backwards.csv", "t,a,b\n1,2,3\n3,2,3\n2,2,3\n", /line 4: timestamp 2 goes backwards/],
     ["width.csv", "t,a,b\n1,2,3\n2,2\n", /line 3: 2 columns, header has 3/],
     ["headeronly.csv", "t,a,b\n", /no samples after the header row/],

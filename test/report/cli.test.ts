@@ -149,7 +149,7 @@ describe("hosa explain", () => {
     expect(await hosa("explain", "--log", join(root, "bad", "junk.log"))).toEqual({
       code: EXIT.INPUT,
       stdout: "",
-      stderr: `hosa: cannot read ${join(root, "bad", "junk.log")}: line 1: not a JSON decision entry\n`,
+      stderr: `hosa: cannot read ${join(root, "bad", "junk.log")}: not a hosa decision log: line 1 is not a hash-chained entry\n`,
     });
   });
 

@@ -4,20 +4,22 @@ import { basename, dirname } from "node:path";
 import { loadConfig } from "../../config.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { verifyLog, type VerifyResult } from "../../report/decision-log.ts";
+import { errnoWords, shownPath } from "../../util/input.ts";
 import { printJson } from "../output.ts";
 
 /** Shared by `hosa audit verify` and `hosa explain --verify`: prints the result, throws on a broken chain. */
 export async function runVerify(file: string | undefined, json: boolean, configPath: string | undefined): Promise<void> {
   const cfg = await loadConfig(configPath);
   const path = file ?? cfg.paths.logFile;
-  if (!existsSync(path)) throw new HosaError(`cannot verify ${path}: no such file`, EXIT.INPUT);
+  if (!existsSync(path)) throw new HosaError(`cannot verify ${shownPath(path)}: no such file`, EXIT.INPUT);
   // The signed head lives in the state dir; a log given by hand is checked against it only when it is the configured one.
   const stateDir = !file || file === cfg.paths.logFile ? cfg.paths.stateDir : undefined;
   let r: VerifyResult;
   try {
     r = verifyLog(path, { stateDir });
   } catch (e) {
-    throw new HosaError(`cannot verify ${path}: ${String((e as Error).message ?? e).split("\n")[0]}`, EXIT.INPUT);
+    if (e instanceof HosaError) throw e;
+    throw new HosaError(`cannot verify ${shownPath(path)}: ${errnoWords(e)}`, EXIT.INPUT);
   }
   if (json) printJson({ file: path, ...r });
   if (!r.ok) {
@@ -26,7 +28,7 @@ export async function runVerify(file: string | undefined, json: boolean, configP
   }
   if (!json) {
     const sig = r.signature === "verified" ? `, signed head verified${r.unsignedTail ? ` (${r.unsignedTail} entries since)` : ""}` : "";
-    process.stdout.write(`decision log ok: ${r.entries} entries in ${r.files.length} file${r.files.length === 1 ? "" : "s"} (${basename(path)} in ${dirname(path)})${sig}\n`);
+    process.stdout.write(`decision log ok: ${r.entries} entries in ${r.files.length} file${r.files.length === 1 ? "" : "s"} (${shownPath(basename(path))} in ${shownPath(dirname(path))})${sig}\n`);
   }
 }
 

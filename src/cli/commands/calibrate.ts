@@ -11,7 +11,7 @@ import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
-import { printJson } from "../output.ts";
+import { lineOverwriter, noteTimeOrder, printJson, timeOrderFlag } from "../output.ts";
 
 interface CalibrateFlags {
   from?: string;
@@ -19,6 +19,7 @@ interface CalibrateFlags {
   duration?: string;
   span?: string;
   json?: boolean;
+  unordered?: string;
 }
 
 function summary(path: string, b: Baseline, spanS: number, source: string) {
@@ -77,6 +78,7 @@ export function registerCalibrate(program: Command): void {
     .option("--duration <duration>", "live: how long to sample (default [engine] calibration_s, 5m)")
     .option("--span <duration>", "--from: learn from only the first part of the recording (default: all of it)")
     .option("--json", "print the result as JSON")
+    .option("--unordered <drop|sort>", "--from: a clock that steps back: drop those samples, or sort by time; counted on stderr")
     .addHelpText(
       "after",
       "\nThe baseline is written atomically: an interrupted calibration (Ctrl-C) leaves the previous one intact.\nExit codes: 0 written, 3 bad config, 4 bad recording, 9 nothing to sample, 130 interrupted.",
@@ -88,8 +90,9 @@ export function registerCalibrate(program: Command): void {
       if (flags.from) {
         if (flags.duration) throw new HosaError("--duration is for live calibration; with --from use --span", EXIT.USAGE);
         const spanS = flags.span ? parseDurationS(flags.span, "--span") : Infinity;
-        const reader = openRecording(flags.from, knownDimensions());
+        const reader = openRecording(flags.from, knownDimensions(), { order: timeOrderFlag(flags.unordered) });
         const r = calibrateFromRecording(reader, engineCfg, spanS);
+        noteTimeOrder(reader);
         saveBaseline(out, r.baseline, flags.from, r.spanS, new Date().toISOString());
         const s = summary(out, r.baseline, r.spanS, flags.from);
         if (flags.json) printJson(s);
@@ -97,6 +100,7 @@ export function registerCalibrate(program: Command): void {
         return;
       }
       if (flags.span) throw new HosaError("--span goes with --from", EXIT.USAGE);
+      if (flags.unordered) throw new HosaError("--unordered goes with --from", EXIT.USAGE);
       const durationS = flags.duration ? parseDurationS(flags.duration, "--duration") : cfg.engine.calibrationS;
       if (durationS <= 0) throw new HosaError(`invalid --duration "${flags.duration}": must be more than 0`, EXIT.USAGE);
       await calibrateLive(cfg, engineCfg, out, durationS, Boolean(flags.json));
@@ -129,6 +133,7 @@ async function calibrateLive(
     source.read(start); // primes the rate counters; the first rates come from the next read
     let next = start + tickS;
     let lastPct = -1;
+    const overwrite = lineOverwriter();
     while (!interrupted) {
       const now = mono();
       if (now - start >= durationS) break;
@@ -143,14 +148,14 @@ async function calibrateLive(
       if (!json && pct !== lastPct) {
         const left = Math.max(0, durationS - (t - start));
         const line = `${bar(frac)} ${String(pct).padStart(3)}%  ${cal.count} samples  ${left.toFixed(0)} s left`;
-        if (tty) process.stderr.write(`\r${line}`);
+        if (tty) process.stderr.write(overwrite(line));
         else if (pct % 10 === 0) process.stderr.write(`${line}\n`);
         lastPct = pct;
       }
     }
     if (!json && !interrupted) {
       const line = `${bar(1)} 100%  ${cal.count} samples  0 s left`;
-      process.stderr.write(tty ? `\r${line}\n` : `${line}\n`);
+      process.stderr.write(tty ? `${overwrite(line)}\n` : `${line}\n`);
     } else if (!json && tty) process.stderr.write("\n");
     if (interrupted) throw new HosaError(`calibration interrupted after ${cal.count} samples: ${out} left as it was`, EXIT.INTERRUPTED);
     if (cal.count < 2) throw new HosaError(`cannot calibrate: only ${cal.count} samples in ${durationS} s`, EXIT.FAILURE);

@@ -1,9 +1,10 @@
 import type { Command } from "commander";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { loadConfig } from "../../config.ts";
 import type { Decision, Level, Regime } from "../../engine/types.ts";
 import { EXIT, HosaError } from "../../errors.ts";
-import { logFiles } from "../../report/decision-log.ts";
+import { logFiles, readLogText } from "../../report/decision-log.ts";
+import { escapeControlKeepLines, shownPath } from "../../util/input.ts";
 import { entriesSince, explainDecision, explainSnapshot, parseDuration, renderTimeline, type LogEntry } from "../../report/explain.ts";
 import { parseListen } from "../../report/server.ts";
 import { snapshotFromJson, type AgentSnapshot } from "../../report/snapshot.ts";
@@ -17,34 +18,36 @@ interface ExplainOptions {
   verify?: string | boolean;
 }
 
-/** Entries of a log and its rotated predecessors, oldest first; a torn last line (crash mid-write) is skipped. */
+/**
+ * Entries of a log and its rotated predecessors, oldest first. A torn last
+ * line (crash mid-write) is left out and said on stderr; a file that is not a
+ * decision log (compressed, binary) is refused.
+ */
 function readEntries(path: string): LogEntry[] {
-  if (!existsSync(path)) throw new HosaError(`cannot read ${path}: no such file`, EXIT.INPUT);
+  if (!existsSync(path)) throw new HosaError(`cannot read ${shownPath(path)}: no such file`, EXIT.INPUT);
   const files = logFiles(path);
   const out: LogEntry[] = [];
   for (const file of files.length > 0 ? files : [path]) {
-    let text: string;
-    try {
-      text = readFileSync(file, "utf8");
-    } catch (e) {
-      throw new HosaError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, EXIT.INPUT);
-    }
+    const text = readLogText(file, "cannot read");
     const lines = text.split("\n");
-    const torn = !text.endsWith("\n");
-    if (!torn) lines.pop();
+    const torn = !text.endsWith("\n") && text.length > 0;
+    lines.pop();
     lines.forEach((line, i) => {
-      if (torn && i === lines.length - 1) return;
       let e: unknown;
       try {
         e = JSON.parse(line);
       } catch {
-        throw new HosaError(`cannot read ${file}: line ${i + 1}: not a JSON decision entry`, EXIT.INPUT);
+        throw new HosaError(`cannot read ${shownPath(file)}: line ${i + 1}: not a JSON decision entry`, EXIT.INPUT);
       }
-      if (typeof e !== "object" || e === null || typeof (e as LogEntry).timestamp !== "string") {
-        throw new HosaError(`cannot read ${file}: line ${i + 1}: not a decision entry (no timestamp)`, EXIT.INPUT);
+      if (typeof e !== "object" || e === null || Array.isArray(e) || typeof (e as LogEntry).timestamp !== "string") {
+        throw new HosaError(`cannot read ${shownPath(file)}: line ${i + 1}: not a decision entry (no timestamp)`, EXIT.INPUT);
       }
       out.push(e as LogEntry);
     });
+    if (torn) {
+      if (lines.length === 0) throw new HosaError(`cannot read ${shownPath(file)}: not a hosa decision log: one line with no newline and no entry before it`, EXIT.INPUT);
+      process.stderr.write(`hosa: ${shownPath(file)}: line ${lines.length + 1} is torn (no newline: a crash mid-write?), left out\n`);
+    }
   }
   return out;
 }
@@ -101,10 +104,11 @@ function explainFromLog(path: string, holdS: number[], json: boolean): void {
     return;
   }
   if (!last) {
-    process.stdout.write(`${path}: no level changes logged\n`);
+    process.stdout.write(`${shownPath(path)}: no level changes logged\n`);
     return;
   }
-  process.stdout.write(`Last logged state (${last.timestamp}):\n${explainDecision(decisionFromEntry(last), holdS).join("\n")}\n\nLast episode:\n${renderTimeline(episode)}`);
+  // A log is input: its fields never reach the terminal as control characters.
+  process.stdout.write(escapeControlKeepLines(`Last logged state (${last.timestamp}):\n${explainDecision(decisionFromEntry(last), holdS).join("\n")}\n\nLast episode:\n${renderTimeline(episode)}`));
 }
 
 export function registerExplain(program: Command): void {
@@ -129,9 +133,11 @@ export function registerExplain(program: Command): void {
       }
       const cfg = await loadConfig(configPath);
       if (opts.log) {
-        const entries = entriesSince(readEntries(opts.log), sinceS);
+        const all = readEntries(opts.log);
+        if (all.length === 0) throw new HosaError(`cannot explain ${shownPath(opts.log)}: empty log: no entries`, EXIT.INPUT);
+        const entries = entriesSince(all, sinceS);
         if (opts.json) printJson({ source: "log", file: opts.log, since_s: sinceS, entries });
-        else process.stdout.write(renderTimeline(entries));
+        else process.stdout.write(escapeControlKeepLines(renderTimeline(entries)));
         return;
       }
       let snap: AgentSnapshot;

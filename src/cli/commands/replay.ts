@@ -10,13 +10,15 @@ import { replay } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";
 import { EXIT, HosaError } from "../../errors.ts";
-import { color, isTty } from "../output.ts";
+import { shownPath } from "../../util/input.ts";
+import { color, isTty, noteTimeOrder, timeOrderFlag } from "../output.ts";
 
 interface ReplayFlags {
   baseline?: string;
   learn?: boolean;
   calibrate?: string;
   json?: boolean;
+  unordered?: string;
 }
 
 const LEVEL_COLORS = [color.green, color.cyan, color.yellow, color.magenta, color.red, color.bgRed.white];
@@ -34,12 +36,17 @@ export function registerReplay(program: Command): void {
     .option("--learn", "with --baseline: keep learning in homeostasis, as an agent started from that baseline does (default: judge with it as it is)")
     .option("--calibrate <duration>", "without --baseline: learn from this much of the start (default [engine] calibration_s, 5m), then judge and learn as the agent's warm-up does")
     .option("--json", "one JSON object per judged sample (t, level, then the decision log's fields)")
-    .addHelpText("after", "\nExit codes: 0 replayed, 3 bad config, 4 bad recording or baseline.\nExample: hosa replay incident.rec --baseline /var/lib/hosa/baseline.json")
+    .option("--unordered <drop|sort>", "a clock that steps back (monitoring exports): drop those samples, or sort by time; counted on stderr")
+    .addHelpText(
+      "after",
+      "\nTimestamps must not go backwards; equal ones are accepted (docs/robustness.md). FILE - reads standard input.\n" +
+        "Exit codes: 0 replayed, 2 bad flag, 3 bad config, 4 bad recording or baseline.\nExample: hosa replay incident.rec --baseline /var/lib/hosa/baseline.json",
+    )
     .action(async (file: string, flags: ReplayFlags, cmd: Command) => {
       const cfg = await loadConfig(cmd.optsWithGlobals().config);
       const engineCfg = engineConfigFrom(cfg.engine);
       const calibrationS = flags.calibrate ? parseDurationS(flags.calibrate, "--calibrate") : cfg.engine.calibrationS;
-      const reader = openRecording(file, knownDimensions());
+      const reader = openRecording(file, knownDimensions(), { order: timeOrderFlag(flags.unordered) });
       if (flags.learn && !flags.baseline) throw new HosaError("--learn goes with --baseline (without one, replay learns as the agent does)", EXIT.USAGE);
       let baseline = null;
       if (flags.baseline) {
@@ -56,6 +63,7 @@ export function registerReplay(program: Command): void {
           }
         }
         process.stdout.write(out);
+        noteTimeOrder(reader);
         return;
       }
       const changes: string[][] = [];
@@ -85,6 +93,7 @@ export function registerReplay(program: Command): void {
           ]);
         }
       }
+      noteTimeOrder(reader);
       const tty = isTty();
       const table = new Table({
         head: ["t (s)", "level", "D_M", "dD_M/dt", "dominant", "reason"],
@@ -92,7 +101,7 @@ export function registerReplay(program: Command): void {
       });
       for (const row of changes) table.push(row);
       process.stdout.write(
-        `${reader.path}: ${reader.header.dims.length} dimensions, ${judged} samples judged over ${(last - first).toFixed(1)} s` +
+        `${shownPath(reader.path)}: ${reader.header.dims.length} dimensions, ${judged} samples judged over ${(last - first).toFixed(1)} s` +
           `${baseline ? ` with baseline ${flags.baseline}${flags.learn ? ", learning" : " (not learning)"}` : `, first ${calibrationS} s learned as baseline`}\n`,
       );
       if (changes.length === 0) process.stdout.write(`no level change: ${levelLabel(0)} throughout\n`);

@@ -1,0 +1,146 @@
+// Every input refused in one true line, every output safe in a pipe: the
+// built binary, stdout, stderr and exit code together (docs/robustness.md).
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DecisionLog, levelEntry } from "../../src/report/decision-log.ts";
+import { hosaExe, REPO, runHosa, tempDir } from "../harness.ts";
+import { makeDecision } from "../report/helpers.ts";
+
+setDefaultTimeout(60_000);
+let tmp: ReturnType<typeof tempDir>;
+beforeAll(() => {
+  tmp = tempDir(`hosa-errors-${process.pid}-`);
+});
+afterAll(() => tmp.cleanup());
+
+/** A 5-minute series with a daylight-saving hour collapsed onto one stamp, as ../shared/datasets' ec2_network_in_5abac7 has. */
+function dstSeries(): string {
+  let text = "timestamp,value\n";
+  const t0 = Date.parse("2014-03-08T00:00:00Z");
+  for (let i = 0; i < 600; i++) {
+    let t = t0 + i * 300_000;
+    if (i >= 324 && i < 336) t = t0 + 336 * 300_000;
+    text += `${new Date(t).toISOString().replace(".000", "")},${50 + ((i * 37) % 11)}\n`;
+  }
+  return text;
+}
+
+describe("usage", () => {
+  test("no command: usage on stderr, exit 2", () => {
+    const r = runHosa([]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toStartWith("Usage: hosa [options] [command]");
+  });
+
+  test("a mistyped command or flag gets the near miss, on one line, exit 2", () => {
+    expect(runHosa(["replya"])).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown command 'replya' (Did you mean replay?)\n" });
+    expect(runHosa(["replay", "--jsno", "x"])).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown option '--jsno' (Did you mean --json?)\n" });
+    expect(runHosa(["replay", "x", "--unordered", "shuffle"])).toEqual({ code: 2, stdout: "", stderr: 'hosa: invalid --unordered "shuffle": expected drop or sort\n' });
+  });
+});
+
+describe("pipes", () => {
+  test("replay | head ends quietly with 0 (EPIPE), human and JSON output alike", () => {
+    for (const json of ["--json", ""]) {
+      const r = Bun.spawnSync(
+        ["bash", "-c", `"$1" replay "$2" --calibrate 90s ${json} 2>"$3" | head -c 200 >/dev/null; echo "\${PIPESTATUS[0]}"; cat "$3"`, "_", hosaExe(), join(REPO, "test/recordings/leak.csv"), join(tmp.dir, "err")],
+        { env: { ...process.env, NO_COLOR: "1" } },
+      );
+      expect(r.stdout.toString()).toBe("0\n");
+    }
+  });
+
+  test("a recording from standard input or a process substitution, equal stamps and all", () => {
+    const p = join(tmp.dir, "dst.csv");
+    writeFileSync(p, dstSeries());
+    const file = runHosa(["replay", p, "--calibrate", "1d", "--json"]);
+    expect(file.stderr).toBe("");
+    expect(file.code).toBe(0);
+    expect(file.stdout.split("\n").length).toBeGreaterThan(250);
+    const stdin = Bun.spawnSync(["bash", "-c", `cat "$2" | "$1" replay - --calibrate 1d --json`, "_", hosaExe(), p]);
+    expect(stdin.exitCode).toBe(0);
+    expect(stdin.stdout.toString()).toBe(file.stdout);
+    const subst = Bun.spawnSync(["bash", "-c", `"$1" replay <(cat "$2") --calibrate 1d --json`, "_", hosaExe(), p]);
+    expect(subst.exitCode).toBe(0);
+    expect(subst.stdout.toString()).toBe(file.stdout);
+  });
+});
+
+describe("one line, the file and where, exit 4", () => {
+  test("a clock that steps back: refused, or dropped and counted with --unordered", () => {
+    const p = join(tmp.dir, "back.csv");
+    let text = "t,a\n";
+    for (let i = 0; i < 100; i++) text += `${i === 50 ? 40 : i},${i % 7}\n`;
+    writeFileSync(p, text);
+    const r = runHosa(["replay", p, "--calibrate", "20s"]);
+    expect(r).toEqual({
+      code: 4,
+      stdout: "",
+      stderr: `hosa: cannot read recording ${p}: line 52: timestamp 40 goes backwards (line 51 has 49); --unordered drop or sort accepts a clock that steps back\n`,
+    });
+    const d = runHosa(["replay", p, "--calibrate", "20s", "--unordered", "drop", "--json"]);
+    expect(d.code).toBe(0);
+    expect(d.stderr).toBe(`hosa: ${p}: dropped 1 of 100 samples stamped before the one ahead of them (the first at line 52)\n`);
+    const c = runHosa(["calibrate", "--from", p, "--unordered", "sort", "--out", join(tmp.dir, "b.json"), "--json"]);
+    expect(c.code).toBe(0);
+    expect(c.stderr).toBe(`hosa: ${p}: sorted by time, 1 of 100 samples moved (the first at line 52)\n`);
+  });
+
+  test("Infinity in calibrate --from names the file, the line and the column", () => {
+    const p = join(tmp.dir, "inf.csv");
+    writeFileSync(p, "t,a,b\n1,1,1\n2,2,1e309\n");
+    expect(runHosa(["calibrate", "--from", p, "--out", join(tmp.dir, "x.json")])).toEqual({
+      code: 4,
+      stdout: "",
+      stderr: `hosa: cannot read recording ${p}: line 3: column 3: b "1e309" is not a finite number\n`,
+    });
+  });
+
+  test("a TOML syntax error names its line and column, exit 3", () => {
+    const cfg = join(tmp.dir, "bad.toml");
+    writeFileSync(cfg, "[engine]\ncalibration_s = 60\nhold_s = [1, 2,\n");
+    const r = runHosa(["-c", cfg, "replay", "x.csv"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(new RegExp(`^hosa: cannot load ${cfg}: line 4, column \\d+: [^\\n]+\\n$`));
+  });
+
+  test("special files are refused before a byte is read", () => {
+    for (const [path, why] of [
+      ["/dev/zero", "is a character device, not a regular file"],
+      [tmp.dir, "is a directory"],
+    ]) {
+      expect(runHosa(["replay", path!])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read recording ${path}: ${why}\n` });
+      expect(runHosa(["replay", join(REPO, "test/recordings/leak.csv"), "--baseline", path!])).toEqual({
+        code: 4,
+        stdout: "",
+        stderr: `hosa: cannot load baseline ${path}: ${why}\n`,
+      });
+    }
+  });
+
+  test("decision logs that are empty, compressed or binary are never \"ok\"", () => {
+    const empty = join(tmp.dir, "empty.log");
+    writeFileSync(empty, "");
+    expect(runHosa(["audit", "verify", empty])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${empty}: empty log: no entry to verify\n` });
+    expect(runHosa(["explain", "--log", empty])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot explain ${empty}: empty log: no entries\n` });
+    const gz = join(tmp.dir, "gz.log");
+    writeFileSync(gz, Bun.gzipSync(Buffer.from('{"a":1}\n')));
+    expect(runHosa(["audit", "verify", gz])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${gz}: not a hosa decision log: gzip-compressed (decompress it first)\n` });
+    const bin = join(tmp.dir, "bin.log");
+    writeFileSync(bin, new Uint8Array([0x10, 0x00, 0xff, 0x7f, 0x0a]));
+    expect(runHosa(["explain", "--log", bin])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${bin}: not a hosa decision log: binary data\n` });
+  });
+
+  test("a log's fields never reach the terminal as control characters", () => {
+    const p = join(tmp.dir, "ctl", "decisions.log");
+    const log = DecisionLog.open(p, { maxBytes: 1 << 20, keep: 2, stateDir: join(tmp.dir, "ctl", "state"), sign: false });
+    log.append(levelEntry(makeDecision(1, 0, { reason: "\u001b]0;owned\u0007\u001b[2J" }), "2026-12-01T00:00:00.000000000Z", "node\u001b[31m"));
+    log.close();
+    const r = runHosa(["explain", "--log", p]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
+    expect(r.stdout).toContain("\\x1b]0;owned\\x07\\x1b[2J");
+  });
+});
