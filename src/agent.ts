@@ -74,8 +74,13 @@ class Jitter {
   private readonly ring = new Float64Array(1024);
   private n = 0;
   max = 0;
+  sumMs = 0;
+  get count(): number {
+    return this.n;
+  }
   add(ms: number): void {
     this.ring[this.n++ % this.ring.length] = ms;
+    this.sumMs += ms;
     if (ms > this.max) this.max = ms;
   }
   quantile(q: number): number {
@@ -176,7 +181,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       recentActions: recent.slice(-50),
       tickMs,
       tickDurationMs: { ...tickDuration },
-      tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max },
+      tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max, sumMs: jitter.sumMs, count: jitter.count },
       probes: { ebpf: live.ebpf, detail: live.fallbackNotice || "eBPF probes attached" },
       dims: dimNames,
       outboxDepth: notifier!.depth(),
