@@ -184,8 +184,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max, sumMs: jitter.sumMs, count: jitter.count },
       probes: { ebpf: live.ebpf, detail: live.fallbackNotice || "eBPF probes attached" },
       dims: dimNames,
-      outboxDepth: notifier!.depth(),
-      outboxDropped: notifier!.dropped?.() ?? 0,
+      outboxDepth: notifier?.depth() ?? 0,
+      outboxDropped: notifier?.dropped() ?? 0,
       ticks,
       lastTickAtMs,
       holdS: [...cfg.engine.holdS],
@@ -283,7 +283,13 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       logActions(lastDecision, restored);
       if (lastDecision) notifier.onDecision(lastDecision, restored, wallTimeNs());
     }
-    for (const w of notifier.drainWarnings()) opts.say(w);
+    // A clean stop ends the alerts it left firing and waits (briefly) until
+    // the receivers have them, so nothing is left in the outbox.
+    const closing = notifier;
+    notifier = null;
+    const left = await closing.close({ wallTime: wallTimeNs(), why: stopping ? "hosa stopped" : "hosa's run ended", drainMs: 5000 });
+    for (const w of closing.drainWarnings()) opts.say(w);
+    if (left > 0) opts.say(`${left} webhook messages not delivered yet: they stay in ${join(stateDir, "outbox")} for the next start`);
     opts.say(`stopped after ${ticks} ticks${restored.length ? `; ${restored.length} actions restored` : ""}`);
     return EXIT.OK;
   } finally {
