@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "install: $*"; }
-die() { echo "install: $*" >&2; exit "${2:-1}"; }
+die() { echo "install: $1" >&2; exit "${2:-1}"; }
 
 [ "$(id -u)" = 0 ] || die "run as root: hosa loads eBPF probes and reads every cgroup" 5
 root=${HOSA_ROOT:-}

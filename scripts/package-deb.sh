@@ -4,17 +4,21 @@
 # unit and its act drop-in, /etc/hosa/hosa.toml as a conffile with every key
 # commented, and maintainer scripts that start and stop the service cleanly
 # and, on removal, let the agent restore what it changed (docs/operations.md).
-# Usage: scripts/package-deb.sh [--version V] [--out DIR]
+# Usage: scripts/package-deb.sh [--version V] [--out DIR] [--uncompressed]
+# (--uncompressed: for tests, which install it at once; 110 MB instead of 50)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-die() { echo "package-deb: $*" >&2; exit "${2:-1}"; }
+die() { echo "package-deb: $1" >&2; exit "${2:-1}"; }
 version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' package.json | head -1)
 out=dist
+# gzip: xz of a 110 MB executable takes minutes on a small machine for a few MB less.
+compress=(-Zgzip -z6)
 while [ $# -gt 0 ]; do
   case $1 in
     --version) version=${2:?}; shift 2 ;;
     --out) out=${2:?}; shift 2 ;;
-    *) die "unknown argument \"$1\": expected --version V or --out DIR" 2 ;;
+    --uncompressed) compress=(-Znone); shift ;;
+    *) die "unknown argument \"$1\": expected --version V, --out DIR or --uncompressed" 2 ;;
   esac
 done
 [[ $version =~ ^[0-9][A-Za-z0-9.+~-]*$ ]] || die "bad version \"$version\": a Debian version starts with a digit" 2
@@ -146,6 +150,5 @@ SH
 chmod 0755 "$stage/DEBIAN/postinst" "$stage/DEBIAN/prerm" "$stage/DEBIAN/postrm"
 mkdir -p "$out"
 deb="$out/hosa_${version}_amd64.deb"
-# gzip: xz of a 110 MB executable takes minutes on a small machine for a few MB less.
-dpkg-deb --root-owner-group -Zgzip -z6 --build "$stage" "$deb" >/dev/null
+dpkg-deb --root-owner-group "${compress[@]}" --build "$stage" "$deb" >/dev/null
 echo "package-deb: $deb ($(du -h "$deb" | cut -f1))"

@@ -7,7 +7,7 @@
 # Usage: scripts/uninstall.sh [--keep-logs]   (HOSA_ROOT=DIR as for install.sh)
 set -euo pipefail
 say() { echo "uninstall: $*"; }
-die() { echo "uninstall: $*" >&2; exit "${2:-1}"; }
+die() { echo "uninstall: $1" >&2; exit "${2:-1}"; }
 keep_logs=0
 for a in "$@"; do
   case $a in
