@@ -9,8 +9,8 @@
 # restarted on the new executable. scripts/uninstall.sh undoes all of it.
 #
 # HOSA_ROOT=DIR installs under DIR instead of / (tests); HOSA_SKIP_BUILD=1
-# installs the dist/hosa already built; HOSA_INIT=background forces the
-# background start.
+# installs the dist/hosa already built; HOSA_INIT=background|systemd forces
+# the choice that PID 1 makes otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { echo "install: $*"; }
@@ -41,7 +41,8 @@ mode=$(sed -n 's/^[[:space:]]*mode[[:space:]]*=[[:space:]]*"\([a-z]*\)".*/\1/p' 
 mode=${mode:-detect}
 
 init=background
-if [ "${HOSA_INIT:-}" != background ] && [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then init=systemd; fi
+if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then init=systemd; fi
+init=${HOSA_INIT:-$init}
 
 # A background agent from an earlier install (this script's supervisor, or the
 # plain nohup of older versions) is stopped first: SIGTERM, bounded wait.

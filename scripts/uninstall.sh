@@ -28,12 +28,14 @@ if [ -f "$conf" ]; then
   [ -n "$s" ] && state=$s
 fi
 
+init=background
+if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then init=systemd; fi
+init=${HOSA_INIT:-$init}
 if [ -f "$unitdir/hosa.service" ]; then
-  if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then
-    systemctl disable --now --quiet hosa.service 2>/dev/null || true
-  fi
+  # A clean stop: the agent restores every journaled value before it exits.
+  if [ "$init" = systemd ]; then systemctl disable --now --quiet hosa.service 2>/dev/null || true; fi
   rm -rf "$unitdir/hosa.service" "$unitdir/hosa.service.d"
-  if [ "$(cat /proc/1/comm 2>/dev/null)" = systemd ] && command -v systemctl >/dev/null; then systemctl daemon-reload; fi
+  if [ "$init" = systemd ]; then systemctl daemon-reload; fi
   say "removed hosa.service"
 fi
 for f in supervisor.pid hosa.pid; do

@@ -29,9 +29,9 @@ afterAll(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function script(name: string, args: string[] = []): { code: number; out: string; err: string } {
+function script(name: string, args: string[] = [], env: Record<string, string> = {}): { code: number; out: string; err: string } {
   const r = Bun.spawnSync(["bash", join(repo, "scripts", name), ...args], {
-    env: { ...process.env, HOSA_ROOT: root, HOSA_SKIP_BUILD: "1", HOSA_INIT: "background" },
+    env: { ...process.env, HOSA_ROOT: root, HOSA_SKIP_BUILD: "1", HOSA_INIT: "background", ...env },
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -97,6 +97,41 @@ describe("install.sh and uninstall.sh (background start, HOSA_ROOT)", () => {
       expect(`${p} ${existsSync(join(root, p))}`).toBe(`${p} false`);
     }
   }, 120_000);
+
+  test("where systemd is PID 1: the unit installed, enabled and restarted on every install, the act drop-in only when acting, removed by uninstall", () => {
+    // systemd as PID 1 is what this machine cannot have: a systemctl that
+    // records its arguments stands in for it (and answers is-active).
+    const sys = mkdtempSync(join(tmpdir(), "hosa-install-systemd-"));
+    const fake = join(sys, "bin");
+    mkdirSync(fake);
+    writeFileSync(join(fake, "systemctl"), `#!/bin/sh\necho "$*" >> ${sys}/calls\nexit 0\n`, { mode: 0o755 });
+    const env = { HOSA_ROOT: join(sys, "root"), HOSA_INIT: "systemd", PATH: `${fake}:${process.env.PATH}` };
+    const calls = () => readFileSync(join(sys, "calls"), "utf8").trim().split("\n");
+    try {
+      const a = script("install.sh", [], env);
+      expect(a.err).toBe("");
+      expect(a.code).toBe(0);
+      expect(a.out).toContain("running as hosa.service (detect); logs: journalctl -u hosa");
+      const unitPath = join(sys, "root/etc/systemd/system/hosa.service");
+      expect(readFileSync(unitPath, "utf8")).toBe(readFileSync(join(repo, "deploy/systemd/hosa.service"), "utf8"));
+      expect(existsSync(join(sys, "root/etc/systemd/system/hosa.service.d/act.conf"))).toBe(false);
+      expect(calls()).toEqual(["daemon-reload", "enable --quiet hosa.service", "restart hosa.service", "is-active --quiet hosa.service", "is-active --quiet hosa.service"]);
+      // The operator switches to act and runs install.sh again: the drop-in comes, the agent restarts.
+      const conf = join(sys, "root/etc/hosa/hosa.toml");
+      writeFileSync(conf, readFileSync(conf, "utf8").replace('# mode = "detect"', 'mode = "act"'));
+      expect(script("install.sh", [], env).code).toBe(0);
+      expect(readFileSync(join(sys, "root/etc/systemd/system/hosa.service.d/act.conf"), "utf8")).toBe(readFileSync(join(repo, "deploy/systemd/act.conf"), "utf8"));
+      expect(calls().filter((c) => c === "restart hosa.service").length).toBe(2);
+      const u = script("uninstall.sh", [], env);
+      expect(u.code).toBe(0);
+      expect(calls()).toContain("disable --now --quiet hosa.service");
+      expect(existsSync(unitPath)).toBe(false);
+      expect(existsSync(join(sys, "root/etc/systemd/system/hosa.service.d"))).toBe(false);
+      expect(existsSync(join(sys, "root/usr/local/bin/hosa"))).toBe(false);
+    } finally {
+      rmSync(sys, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   test("install.sh's package set brings no kernel, no service and no other OOM killer; deb-src stays out of /etc/apt", () => {
     const list = Bun.spawnSync(["bash", join(repo, "scripts/deps.sh"), "build", "--print"]).stdout.toString().trim().split("\n");
