@@ -107,6 +107,10 @@ describe("install.sh and uninstall.sh (background start, HOSA_ROOT)", () => {
     writeFileSync(join(fake, "systemctl"), `#!/bin/sh\necho "$*" >> ${sys}/calls\nexit 0\n`, { mode: 0o755 });
     const env = { HOSA_ROOT: join(sys, "root"), HOSA_INIT: "systemd", PATH: `${fake}:${process.env.PATH}` };
     const calls = () => readFileSync(join(sys, "calls"), "utf8").trim().split("\n");
+    // Paths inside the test root: uninstall.sh asks the executable about a quarantine under the configured state directory.
+    const conf = join(sys, "root/etc/hosa/hosa.toml");
+    mkdirSync(join(sys, "root/etc/hosa"), { recursive: true });
+    writeFileSync(conf, `[paths]\nstate_dir = "${sys}/root/var/lib/hosa"\nlog_file = "${sys}/root/var/log/hosa/decisions.log"\n`);
     try {
       const a = script("install.sh", [], env);
       expect(a.err).toBe("");
@@ -117,8 +121,7 @@ describe("install.sh and uninstall.sh (background start, HOSA_ROOT)", () => {
       expect(existsSync(join(sys, "root/etc/systemd/system/hosa.service.d/act.conf"))).toBe(false);
       expect(calls()).toEqual(["daemon-reload", "enable --quiet hosa.service", "restart hosa.service", "is-active --quiet hosa.service", "is-active --quiet hosa.service"]);
       // The operator switches to act and runs install.sh again: the drop-in comes, the agent restarts.
-      const conf = join(sys, "root/etc/hosa/hosa.toml");
-      writeFileSync(conf, readFileSync(conf, "utf8").replace('# mode = "detect"', 'mode = "act"'));
+      writeFileSync(conf, `${readFileSync(conf, "utf8")}[respond]\nmode = "act"\n`);
       expect(script("install.sh", [], env).code).toBe(0);
       expect(readFileSync(join(sys, "root/etc/systemd/system/hosa.service.d/act.conf"), "utf8")).toBe(readFileSync(join(repo, "deploy/systemd/act.conf"), "utf8"));
       expect(calls().filter((c) => c === "restart hosa.service").length).toBe(2);
