@@ -36,7 +36,7 @@ rm "$stage/hosa.service"
 install -D -m 0644 deploy/systemd/act.conf "$stage/usr/share/hosa/act.conf"
 install -D -m 0644 deploy/hosa.toml "$stage/etc/hosa/hosa.toml"
 install -D -m 0644 docs/operations.md "$stage/usr/share/doc/hosa/operations.md"
-printf 'hosa\nSee the project repository for the licence terms.\n' > "$stage/usr/share/doc/hosa/copyright"
+printf 'hosa\n\nCopyright: the hosa developers\nLicense: Apache-2.0\n On Debian systems the full text is in /usr/share/common-licenses/Apache-2.0.\n' > "$stage/usr/share/doc/hosa/copyright"
 install -d "$stage/DEBIAN"
 installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<CONTROL
