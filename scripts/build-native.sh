@@ -16,8 +16,8 @@ fetch_source() { # $1 = Debian source package; prints the unpacked directory
   local dir
   dir=$(find "$deps/src" -maxdepth 1 -type d -name "$1-[0-9]*" | head -1)
   if [ -z "$dir" ]; then
-    (cd "$deps/src" && apt-get source -qq "$1" >/dev/null 2>&1) ||
-      { echo "build-native: apt-get source $1 failed (is deb-src enabled? run scripts/deps.sh)" >&2; exit 1; }
+    bash "$root/scripts/apt-source.sh" "$1" "$deps/src" ||
+      { echo "build-native: cannot fetch the source of $1" >&2; exit 1; }
     dir=$(find "$deps/src" -maxdepth 1 -type d -name "$1-[0-9]*" | head -1)
   fi
   echo "$dir"

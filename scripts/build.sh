@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
-[ "${HOSA_SKIP_DEPS:-}" = 1 ] || bash scripts/deps.sh
+[ "${HOSA_SKIP_DEPS:-}" = 1 ] || bash scripts/deps.sh build
 
 echo "build: protobuf code"
 bash scripts/gen-proto.sh

@@ -1,27 +1,66 @@
 #!/usr/bin/env bash
-# Install what building and testing hosa needs on a fresh Debian 12 machine.
+# What hosa needs, split by purpose (docs/operations.md):
+#   build   what building dist/hosa needs: compilers, libbpf/elfutils
+#           headers, Node and npm for Bun. scripts/install.sh installs
+#           only this, so a production node gets no service, no kernel,
+#           no load generator.
+#   test    what the test suite needs on top: load generators, Prometheus,
+#           Alertmanager, the OOM daemons compared against, QEMU and a
+#           guest kernel, debootstrap, kubectl, systemd-analyze.
+#           scripts/test.sh installs it.
+#   Running dist/hosa needs nothing but glibc.
+# Usage: scripts/deps.sh [build|test] [--print]   (default: build and test)
 # Idempotent: every step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(
+BUILD_PACKAGES=(
   ca-certificates git make gcc pkg-config dpkg-dev
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libzstd-dev
+)
+TEST_PACKAGES=(
   iproute2 kmod cpio busybox-static procps util-linux
   stress-ng fio wrk
   prometheus prometheus-alertmanager prometheus-node-exporter earlyoom nohang
   qemu-system-x86 linux-image-amd64
   chromium
+  systemd debootstrap
 )
+# Services the test packages bring: the tests start their own copies, on
+# loopback; enabled at boot they would be two more OOM killers and three
+# servers on every interface.
+TEST_SERVICES=(prometheus prometheus-alertmanager prometheus-node-exporter earlyoom nohang nohang-desktop)
+
+purpose=all
+print=0
+for a in "$@"; do
+  case $a in
+    build | test | all) purpose=$a ;;
+    --print) print=1 ;;
+    *) echo "deps: unknown argument \"$a\": expected build, test or --print" >&2; exit 2 ;;
+  esac
+done
+
+wanted=()
+[ "$purpose" = test ] || wanted+=("${BUILD_PACKAGES[@]}")
+[ "$purpose" = build ] || wanted+=("${TEST_PACKAGES[@]}")
+if [ "$purpose" != test ]; then
+  command -v node >/dev/null || wanted+=(nodejs)
+  command -v npm >/dev/null || wanted+=(npm)
+fi
+# Debian's kubectl; a kubectl already installed from elsewhere is used as it is.
+if [ "$purpose" != build ] && ! command -v kubectl >/dev/null; then wanted+=(kubernetes-client); fi
+if [ "$print" = 1 ]; then
+  printf '%s\n' "${wanted[@]}"
+  exit 0
+fi
 
 missing=()
-for p in "${APT_PACKAGES[@]}"; do
+for p in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-command -v node >/dev/null || missing+=(nodejs)
-command -v npm >/dev/null || missing+=(npm)
 if ((${#missing[@]})); then
-  echo "deps: installing ${missing[*]}"
+  echo "deps ($purpose): installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   # Services from these packages must not start on install (a chroot or a
   # container has no init to run them anyway); tests start their own.
@@ -31,20 +70,26 @@ if ((${#missing[@]})); then
   fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # What this run installed and the package enabled at boot, this run disables.
+  for s in "${TEST_SERVICES[@]}"; do
+    owner=$(dpkg-query -S "/lib/systemd/system/$s.service" 2>/dev/null | cut -d: -f1) || continue
+    if [[ " ${missing[*]} " == *" $owner "* ]] && command -v deb-systemd-helper >/dev/null; then
+      deb-systemd-helper disable "$s.service" >/dev/null 2>&1 || true
+    fi
+  done
 fi
 
-# Source packages (libbpf, elfutils) are built with -fPIC for libhosa.
-if ! grep -qs 'deb-src' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null; then
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    sed -i 's/^Types: deb$/Types: deb deb-src/' /etc/apt/sources.list.d/debian.sources
-  else
-    sed -n 's/^deb /deb-src /p' /etc/apt/sources.list > /etc/apt/sources.list.d/hosa-src.list
+# An earlier install.sh added deb-src to the apt sources; building now reads
+# source packages through a private apt state (scripts/apt-source.sh), so
+# that change is put back.
+rm -f /etc/apt/sources.list.d/hosa-src.list
+
+if [ "$purpose" != test ]; then
+  # Bun and the TypeScript packages, pinned in package.json / package-lock.json.
+  if [ ! -x node_modules/.bin/bun ] || ! node_modules/.bin/bun --version >/dev/null 2>&1 || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+    npm ci --no-audit --no-fund --loglevel=error
   fi
-  apt-get update -qq
+  echo "deps ($purpose): ready (bun $(node_modules/.bin/bun --version))"
+else
+  echo "deps (test): ready"
 fi
-
-# Bun and the TypeScript packages, pinned in package.json / package-lock.json.
-if [ ! -x node_modules/.bin/bun ] || ! node_modules/.bin/bun --version >/dev/null 2>&1 || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund --loglevel=error
-fi
-echo "deps: ready (bun $(node_modules/.bin/bun --version))"

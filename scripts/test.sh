@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: installs what is missing, builds dist/hosa, runs
+# The whole test suite: installs what the tests and the build need, builds dist/hosa, runs
 # every test. On CI (root, BTF) nothing may skip: a skip fails the run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/node_modules/.bin:$PATH"
 
+# What the tests need (Prometheus, QEMU, debootstrap...), then what building needs.
+[ "${HOSA_SKIP_DEPS:-}" = 1 ] || bash scripts/deps.sh test || { echo "test: cannot install what the tests need"; exit 1; }
 bash scripts/build.sh || { echo "test: build failed"; exit 1; }
 echo "test: type check (tsc --noEmit, strict)"
 tsc --noEmit -p . || { echo "test: type errors"; exit 1; }

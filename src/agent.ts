@@ -37,7 +37,6 @@ export interface AgentOptions {
 const PID_FILE = "hosa.pid";
 const NO_CGROUPS: CgroupUsage[] = [];
 /** At a clean stop, undelivered webhooks get this long before they are left in the outbox for the next start. */
-const STOP_FLUSH_MS = 2000;
 
 /** Records that say a value went back (not "would restore" in detection-only mode). */
 export function countRestored(records: ActionRecord[]): number {
@@ -83,8 +82,13 @@ class Jitter {
   private readonly ring = new Float64Array(1024);
   private n = 0;
   max = 0;
+  sumMs = 0;
+  get count(): number {
+    return this.n;
+  }
   add(ms: number): void {
     this.ring[this.n++ % this.ring.length] = ms;
+    this.sumMs += ms;
     if (ms > this.max) this.max = ms;
   }
   quantile(q: number): number {
@@ -193,11 +197,11 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       recentActions: recent.slice(-50),
       tickMs,
       tickDurationMs: { ...tickDuration },
-      tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max },
+      tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max, sumMs: jitter.sumMs, count: jitter.count },
       probes: { ebpf: live.ebpf, detail: live.fallbackNotice || "eBPF probes attached" },
       dims: dimNames,
-      outboxDepth: notifier!.depth(),
-      outboxDropped: notifier!.dropped?.() ?? 0,
+      outboxDepth: notifier?.depth() ?? 0,
+      outboxDropped: notifier?.dropped() ?? 0,
       ticks,
       lastTickAtMs,
       holdS: [...cfg.engine.holdS],
@@ -295,10 +299,13 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       logActions(lastDecision, restored);
       notifier.onActions(restored, wallTimeNs(), lastDecision);
     }
-    // Give the webhooks a moment: what is not delivered stays in the outbox.
-    const flushEnd = Date.now() + STOP_FLUSH_MS;
-    while (notifier.depth() > 0 && Date.now() < flushEnd) await Bun.sleep(20);
-    for (const w of notifier.drainWarnings()) opts.say(w);
+    // A clean stop ends the alerts it left firing and waits (briefly) until
+    // the receivers have them, so nothing is left in the outbox.
+    const closing = notifier;
+    notifier = null;
+    const left = await closing.close({ wallTime: wallTimeNs(), why: stopping ? "hosa stopped" : "hosa's run ended", drainMs: 5000 });
+    for (const w of closing.drainWarnings()) opts.say(w);
+    if (left > 0) opts.say(`${left} webhook messages not delivered yet: they stay in ${join(stateDir, "outbox")} for the next start`);
     const n = countRestored(restored);
     opts.say(`stopped after ${ticks} ticks${n ? `; ${n} actions restored` : ""}`);
     return EXIT.OK;

@@ -29,10 +29,12 @@ function labelValue(s: string): string {
 /** The snapshot in Prometheus text format; names carry their unit. */
 export function renderMetrics(s: AgentSnapshot): string {
   const out: string[] = [];
-  const metric = (name: string, type: "gauge" | "counter", help: string, samples: [string, number | undefined | null][]) => {
+  const metric = (name: string, type: "gauge" | "counter" | "summary", help: string, samples: [string, number | undefined | null][]) => {
     out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
     for (const [labels, v] of samples) out.push(`${name}${labels} ${num(v)}`);
   };
+  // A summary's _sum and _count belong to it: they follow without HELP/TYPE of their own.
+  const more = (name: string, v: number) => out.push(`${name} ${num(v)}`);
   const d = s.decision;
   metric("hosa_info", "gauge", "Build and node of this agent (always 1).", [
     [`{version="${labelValue(s.hosaVersion)}",node="${labelValue(s.node)}",mode="${s.mode}"}`, 1],
@@ -64,15 +66,23 @@ export function renderMetrics(s: AgentSnapshot): string {
   metric("hosa_outbox_dropped_total", "counter", "Webhook messages dropped because the outbox was full.", [["", s.outboxDropped ?? 0]]);
   metric("hosa_tick_duration_seconds", "gauge", "Duration of the last tick.", [["", s.tickDurationMs.last / 1000]]);
   metric("hosa_tick_duration_max_seconds", "gauge", "Longest tick since start.", [["", s.tickDurationMs.max / 1000]]);
-  metric("hosa_tick_jitter_seconds", "gauge", "Lateness of ticks against their schedule.", [
-    ['{quantile="0.5"}', s.tickJitterMs.p50 / 1000],
-    ['{quantile="0.99"}', s.tickJitterMs.p99 / 1000],
-    ['{quantile="1"}', s.tickJitterMs.max / 1000],
+  // Quantiles over the last 1024 ticks: a summary, the one type a quantile
+  // label belongs to (a gauge with one fails `promtool check metrics`).
+  const j = s.tickJitterMs;
+  metric("hosa_tick_jitter_seconds", "summary", "Lateness of ticks against their schedule (quantiles over the last 1024 ticks).", [
+    ['{quantile="0.5"}', j.p50 / 1000],
+    ['{quantile="0.99"}', j.p99 / 1000],
   ]);
+  if (j.sumMs !== undefined && j.count !== undefined) {
+    more("hosa_tick_jitter_seconds_sum", j.sumMs / 1000);
+    more("hosa_tick_jitter_seconds_count", j.count);
+  }
+  metric("hosa_tick_jitter_max_seconds", "gauge", "Latest tick against its schedule since start.", [["", j.max / 1000]]);
   metric("hosa_tick_interval_seconds", "gauge", "Current tick interval.", [["", s.tickMs / 1000]]);
   metric("hosa_ticks_total", "counter", "Ticks since start.", [["", s.ticks]]);
   metric("hosa_probe_ebpf", "gauge", "1 when the eBPF probes are attached, 0 on the /proc fallback.", [["", s.probes.ebpf ? 1 : 0]]);
-  metric("hosa_learning", "gauge", "1 while the baseline learns (homeostasis).", [["", d?.learning ? 1 : 0]]);
+  // Warm-up is learning too: there is no decision yet, only samples going into the baseline.
+  metric("hosa_learning", "gauge", "1 while the baseline learns (warm-up, then homeostasis).", [["", s.warmup || d?.learning ? 1 : 0]]);
   metric("hosa_warmup", "gauge", "1 while there is no baseline yet.", [["", s.warmup ? 1 : 0]]);
   return `${out.join("\n")}\n`;
 }

@@ -16,7 +16,8 @@ export interface AgentSnapshot {
   recentActions: ActionRecord[];
   tickMs: number;
   tickDurationMs: { last: number; max: number };
-  tickJitterMs: { p50: number; p99: number; max: number };
+  /** Lateness of ticks: quantiles of the last 1024, the largest since start, and the running sum and count (a Prometheus summary). */
+  tickJitterMs: { p50: number; p99: number; max: number; sumMs?: number; count?: number };
   probes: { ebpf: boolean; detail: string };
   dims: string[];
   outboxDepth: number;

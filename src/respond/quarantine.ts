@@ -18,6 +18,7 @@ import { Journal } from "./journal.ts";
 import { journalPath, type OpenXdp, readCurrent, recoverFromJournal } from "./restore.ts";
 import { commOf, hasControllingTty, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
+import { setQuarantineCondition } from "./k8s-condition.ts";
 
 export type EnvClass = "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
 const ENV_CLASSES: EnvClass[] = ["bare-metal", "cloud-vm", "kubernetes", "edge-physical", "edge-remote", "airgap"];
@@ -417,6 +418,8 @@ export async function kubernetesQuarantine(cfg: HosaConfig, what: "taint" | "unt
   } catch (e) {
     records.push(rec(`${what} ${TAINT.key}`, `failed: ${(e as Error).message.split("\n")[0]}`));
   }
+  const cond = await setQuarantineCondition(doFetch, nodeUrl, init, what === "taint", call.message);
+  records.push(rec(cond.action, cond.outcome));
   let event = false;
   try {
     const now = new Date().toISOString().replace(/\.\d+Z$/, "Z");

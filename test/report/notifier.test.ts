@@ -104,17 +104,19 @@ describe("notifier and outbox", () => {
     rx.stop();
   });
 
-  test("Alertmanager bodies: severity by level, heartbeat keeps a firing alert alive, nothing at level 0", async () => {
+  test("Alertmanager bodies: severity by level, every alert ends whatever path the levels take, nothing at level 0", async () => {
     const rx = startReceiver();
     const nt = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager", hmacSecret: "" }], { heartbeatS: 60 }), stateDir(), "node-a");
     const t = "2026-11-24T02:00:05.123456789Z";
+    const t2 = "2026-11-24T02:05:40.000000000Z";
     expect(nt.heartbeat(makeDecision(0, 0), t, 0)).toBe(true);
     nt.onDecision(makeDecision(1, 0), [], t);
     expect(nt.depth()).toBe(0);
     nt.onDecision(makeDecision(2, 1), [], t);
     expect(nt.heartbeat(makeDecision(2, 2), t, 60_000)).toBe(true);
+    // A jump the previous level does not explain (the engine said 3 → 4 while hosa had told 2): the warning must still end.
     nt.onDecision(makeDecision(4, 3), [], t);
-    nt.onDecision(makeDecision(1, 2), [], t);
+    nt.onDecision(makeDecision(1, 2), [], t2);
     await pollUntil("4 messages", 5_000, () => (rx.got.length >= 4 ? true : undefined), 20);
     expect(rx.got.every((g) => g.path === "/api/v2/alerts")).toBe(true);
     const alerts = rx.got.map((g) => g.body as unknown as { labels: Record<string, string>; annotations: Record<string, string>; endsAt?: string; startsAt: string }[]);
@@ -122,10 +124,87 @@ describe("notifier and outbox", () => {
     expect(alerts[0]![0]!.labels).toEqual({ alertname: "HosaLevel", node: "node-a", severity: "warning" });
     expect(alerts[0]![0]!.startsAt).toBe(t);
     expect(alerts[1]!.map((a) => a.labels.severity)).toEqual(["warning"]);
-    // 3 → 4: severity stays critical (no alert to end), urgency rises; 2 → 1: the warning alert ends.
-    expect(alerts[2]!.map((a) => [a.labels.severity, a.annotations.urgency])).toEqual([["critical", "critical"]]);
-    expect(alerts[3]!.map((a) => [a.labels.severity, a.endsAt])).toEqual([["warning", t]]);
+    expect(alerts[2]!.map((a) => [a.labels.severity, a.endsAt ?? null, a.annotations.urgency])).toEqual([
+      ["warning", t, "normal"],
+      ["critical", null, "critical"],
+    ]);
+    // Below level 2 the alert that is firing (critical, whatever the decision says came before) ends.
+    expect(alerts[3]!.map((a) => [a.labels.severity, a.endsAt])).toEqual([["critical", t2]]);
+    expect(alerts[3]![0]!.startsAt).toBe(t);
+    expect(alerts[3]![0]!.annotations.summary).toBe("node-a: back to level 1, vigilance at 02:05:40 UTC, after 5 min 35 s; the episode is over");
+    // Nothing is firing: a heartbeat has nothing to keep alive.
+    expect(nt.heartbeat(makeDecision(0, 0), t2, 120_000)).toBe(true);
+    expect(nt.depth()).toBe(0);
     await nt.close();
+  });
+
+  test("alert texts read as a person writes them; heartbeats keep the episode's cause", async () => {
+    const rx = startReceiver();
+    const json = startReceiver();
+    const nt = Notifier.open(
+      reportCfg(
+        [
+          { url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager", hmacSecret: "" },
+          { url: json.url, format: "json", hmacSecret: "" },
+        ],
+        { heartbeatS: 60 },
+      ),
+      stateDir(),
+      "node-a",
+    );
+    const t = "2026-11-24T14:02:05.123456789Z";
+    const cause = makeDecision(3, 1, { reason: "Level 1 → 3: D_M 5.40 > θ3 5.20 and acceleration +0.50/s² > 0; emergency, no dwell: time to failure 12.00 s < 15.00 s (hold 3.00 s (inner))" });
+    nt.onDecision(cause, [{ ...makeAction(1, 3), outcome: "skipped: changed by someone else since hosa wrote it (now 1G, hosa wrote 2G)" }], t);
+    // Later the picture changes (cpu dominates while the leak is held): heartbeats still tell the leak.
+    const later = makeDecision(3, 3, { dominant: [{ dim: "cpu_busy_ratio", share: 0.9 }], reason: "" });
+    nt.onDecision(later, [], "2026-11-24T14:03:05Z");
+    expect(nt.heartbeat(later, "2026-11-24T14:03:05Z", 60_000)).toBe(true);
+    await pollUntil("2 alert posts and 3 json", 5_000, () => (rx.got.length >= 2 && json.got.length >= 3 ? true : undefined), 20);
+    const fired = (rx.got[0]!.body as unknown as { annotations: Record<string, string> }[])[0]!.annotations;
+    expect(fired.summary).toBe("node-a at level 3, hard containment since 14:02:05 UTC, driven by mem_used_ratio 68%, psi_mem_some_ratio 19%, io_latency_us 8%");
+    expect(fired.description).toBe(
+      "At 14:02:05 UTC hosa moved node-a from level 1 to level 3: D_M 5.40 > θ3 5.20 and acceleration +0.50/s² > 0; emergency, no dwell: time to failure 12.00 s < 15.00 s, hold 3.00 s, inner. At that pace mem_used_ratio runs out in 38 s. Done so far: /hosa-test/leaker-1: memory.high max→1.6G, skipped: changed by someone else since hosa wrote it, now 1G, hosa wrote 2G.",
+    );
+    for (const a of rx.got.flatMap((g) => g.body as unknown as { annotations: Record<string, string> }[])) {
+      for (const text of Object.values(a.annotations)) {
+        expect(text).not.toMatch(/\([^)]*\(/);
+        // The agent's own clock (monotonic seconds, t=…) never reaches a person.
+        expect(text).not.toMatch(/\bt=/);
+      }
+    }
+    const beat = (rx.got[1]!.body as unknown as { annotations: Record<string, string> }[])[0]!.annotations;
+    expect(rx.got[1]!.event).toBe("heartbeat");
+    expect(beat).toEqual(fired);
+    const jbeat = json.got.find((g) => g.event === "heartbeat")!.body;
+    expect(jbeat).toMatchObject({ type: "heartbeat", level: 3, episode_started_at: t, cause: { at: t, from_level: 1, level: 3, dominant_dims: "mem_used_ratio:68%, psi_mem_some_ratio:19%, io_latency_us:8%" } });
+    await nt.close();
+  });
+
+  test("a clean stop ends the firing alert with endsAt now and leaves the outbox empty; a crash's alert ends at the next start", async () => {
+    const rx = startReceiver();
+    const dir = stateDir();
+    const hooks = [{ url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager" as const, hmacSecret: "" }];
+    const nt = Notifier.open(reportCfg(hooks), dir, "node-a");
+    nt.onDecision(makeDecision(2, 1), [], "2026-11-24T14:02:05Z");
+    expect(existsSync(join(dir, "alerts-firing.json"))).toBe(true);
+    const stopAt = "2026-11-24T14:04:05.000000001Z";
+    expect(await nt.close({ wallTime: stopAt, why: "hosa stopped" })).toBe(0);
+    expect(readdirSync(join(dir, "outbox")).flatMap((d) => readdirSync(join(dir, "outbox", d)))).toEqual([]);
+    const last = (rx.got.at(-1)!.body as unknown as { labels: Record<string, string>; annotations: Record<string, string>; endsAt: string }[])[0]!;
+    expect([last.labels.severity, last.endsAt, last.annotations.summary]).toEqual(["warning", stopAt, "node-a: hosa stopped at 14:04:05 UTC; the alert ends with it, after 2 min"]);
+    expect(existsSync(join(dir, "alerts-firing.json"))).toBe(false);
+
+    // A run that dies with an alert firing (no close): the next run ends it at start.
+    const crashed = Notifier.open(reportCfg(hooks), dir, "node-a");
+    crashed.onDecision(makeDecision(3, 1), [], "2026-11-24T14:10:00Z");
+    await pollUntil("critical fired", 5_000, () => (rx.got.length >= 3 ? true : undefined), 20);
+    await crashed.close();
+    const next = Notifier.open(reportCfg(hooks), dir, "node-a");
+    await pollUntil("leftover ended", 5_000, () => (rx.got.length >= 4 ? true : undefined), 20);
+    const ended = (rx.got[3]!.body as unknown as { labels: Record<string, string>; endsAt?: string; startsAt: string }[])[0]!;
+    expect([ended.labels.severity, ended.startsAt, typeof ended.endsAt]).toEqual(["critical", "2026-11-24T14:10:00Z", "string"]);
+    expect(existsSync(join(dir, "alerts-firing.json"))).toBe(false);
+    await next.close();
   });
 
   test(`receiver down ${Number(process.env.HOSA_OUTAGE_S ?? 6)} s then up: every message arrives in order, once per key, HMAC-signed; the agent never waits`, async () => {
@@ -272,7 +351,7 @@ describe("notifier and outbox", () => {
     console.log(`kill -9 after ${beforeRestart}/40 delivered; after restart all 50 arrived in order, ${dups} redelivered with the same key`);
   }, 60_000);
 
-  test.skipIf(!existsSync(ALERTMANAGER))("the real Alertmanager receives HosaLevel alerts, lists them, and resolves them on de-escalation", async () => {
+  test.skipIf(!existsSync(ALERTMANAGER))("the real Alertmanager receives HosaLevel alerts, lists them, and resolves them on de-escalation and on a clean stop", async () => {
     const am = await startAlertmanager(join(root, "am"));
     cleanups.push(am.stop);
     const nt = Notifier.open(reportCfg([{ url: am.url, format: "alertmanager", hmacSecret: "" }]), stateDir(), "node-am", { backoffCapMs: 500 });
@@ -293,13 +372,17 @@ describe("notifier and outbox", () => {
     });
     expect(crit.annotations.level).toBe("3");
     expect(crit.annotations.urgency).toBe("urgent");
-    expect(crit.annotations.actions).toBe("/hosa-test/leaker-7: memory.high max→1.6G (applied)");
+    expect(crit.annotations.actions).toBe("/hosa-test/leaker-7: memory.high max→1.6G, applied");
     nt.onDecision(makeDecision(2, 3), [], wallTimeNs());
     nt.onDecision(makeDecision(1, 2), [], wallTimeNs());
     await pollUntil("no active HosaLevel alert", 10_000, async () => ((await hosaAlerts()).length === 0 ? true : undefined));
     expect(nt.depth()).toBe(0);
     expect(nt.stats()[0]!.rejected).toBe(0);
-    await nt.close();
+    // Firing again, then the agent stops cleanly: the alert is resolved, nothing waits in the outbox.
+    nt.onDecision(makeDecision(2, 1), [], wallTimeNs());
+    await pollUntil("warning alert again", 10_000, async () => ((await hosaAlerts()).length === 1 ? true : undefined));
+    expect(await nt.close({ wallTime: wallTimeNs(), why: "hosa stopped" })).toBe(0);
+    await pollUntil("no active HosaLevel alert after the stop", 10_000, async () => ((await hosaAlerts()).length === 0 ? true : undefined));
     am.stop();
   }, 40_000);
 });

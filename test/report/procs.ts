@@ -5,6 +5,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 
 export const PROMETHEUS = "/usr/bin/prometheus";
+export const PROMTOOL = "/usr/bin/promtool";
 export const ALERTMANAGER = "/usr/bin/prometheus-alertmanager";
 
 export async function freePort(): Promise<number> {

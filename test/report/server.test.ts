@@ -6,7 +6,7 @@ import { renderMetrics, startReportServer } from "../../src/report/server.ts";
 import type { AgentSnapshot } from "../../src/report/snapshot.ts";
 import { snapshotFromJson } from "../../src/report/snapshot.ts";
 import { makeAction, makeDecision } from "./helpers.ts";
-import { PROMETHEUS, pollUntil, startPrometheus, type Started } from "./procs.ts";
+import { PROMETHEUS, PROMTOOL, pollUntil, startPrometheus, type Started } from "./procs.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hosa-server-"));
 const cleanups: (() => void)[] = [];
@@ -27,7 +27,7 @@ function makeSnapshot(over: Partial<AgentSnapshot> = {}): AgentSnapshot {
     recentActions: [makeAction(1)],
     tickMs: 10,
     tickDurationMs: { last: 0.4, max: 2.5 },
-    tickJitterMs: { p50: 0.1, p99: 1.2, max: 3 },
+    tickJitterMs: { p50: 0.1, p99: 1.2, max: 3, sumMs: 150, count: 1234 },
     probes: { ebpf: true, detail: "7 tracepoints" },
     dims: ["mem_used_ratio", "psi_mem_some_ratio", "io_latency_us"],
     outboxDepth: 3,
@@ -43,12 +43,12 @@ function parseExposition(text: string): Map<string, number> {
   const typed = new Set<string>();
   for (const line of text.split("\n")) {
     if (!line) continue;
-    const t = /^# TYPE (\S+) (gauge|counter)$/.exec(line);
+    const t = /^# TYPE (\S+) (gauge|counter|summary)$/.exec(line);
     if (t) typed.add(t[1]!);
     if (line.startsWith("#")) continue;
     const m = /^([a-z_]+)(\{[^}]*\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`bad exposition line: ${line}`);
-    if (!typed.has(m[1]!)) throw new Error(`no TYPE before ${m[1]}`);
+    if (!typed.has(m[1]!) && !typed.has(m[1]!.replace(/_(sum|count)$/, ""))) throw new Error(`no TYPE before ${m[1]}`);
     out.set(`${m[1]}${m[2] ?? ""}`, Number(m[3] === "+Inf" ? Infinity : m[3]));
   }
   return out;
@@ -69,6 +69,9 @@ describe("report server", () => {
     expect(m.get("hosa_outbox_depth")).toBe(3);
     expect(m.get("hosa_tick_duration_seconds")).toBeCloseTo(0.0004, 9);
     expect(m.get('hosa_tick_jitter_seconds{quantile="0.99"}')).toBeCloseTo(0.0012, 9);
+    expect(m.get("hosa_tick_jitter_seconds_sum")).toBeCloseTo(0.15, 9);
+    expect(m.get("hosa_tick_jitter_seconds_count")).toBe(1234);
+    expect(m.get("hosa_tick_jitter_max_seconds")).toBeCloseTo(0.003, 9);
     expect(m.get("hosa_probe_ebpf")).toBe(1);
     expect(m.get("hosa_learning")).toBe(0);
     expect(m.get("hosa_warmup")).toBe(0);
@@ -76,6 +79,16 @@ describe("report server", () => {
     const w = parseExposition(renderMetrics(makeSnapshot({ decision: null, warmup: true })));
     expect(w.get("hosa_dm")).toBeNaN();
     expect(w.get("hosa_warmup")).toBe(1);
+    // Warm-up is learning: every sample goes into the baseline.
+    expect(w.get("hosa_learning")).toBe(1);
+  });
+
+  test("promtool check metrics finds nothing to say about /metrics, in warm-up and in an episode", () => {
+    for (const s of [makeSnapshot(), makeSnapshot({ decision: null, warmup: true }), makeSnapshot({ decision: makeDecision(0, 2) })]) {
+      const r = Bun.spawnSync([PROMTOOL, "check", "metrics"], { stdin: new TextEncoder().encode(renderMetrics(s)), stderr: "pipe", stdout: "pipe" });
+      expect(`${r.stdout.toString()}${r.stderr.toString()}`).toBe("");
+      expect(r.exitCode).toBe(0);
+    }
   });
 
   test("/healthz is 200 ok while ticking and 503 when the loop stalls; /explain round-trips", async () => {

@@ -138,6 +138,7 @@ test("kubernetes: taints the node hosa.io/quarantine=true:NoExecute and posts an
         }
       }
       if (url.pathname === "/api/v1/namespaces/hosa-system/events" && req.method === "POST") return Response.json(body, { status: 201 });
+      if (url.pathname === "/api/v1/nodes/worker-7/status" && req.method === "PATCH") return Response.json({ kind: "Node", metadata: { name: "worker-7" } });
       return new Response("not found", { status: 404 });
     },
   });
@@ -151,8 +152,8 @@ test("kubernetes: taints the node hosa.io/quarantine=true:NoExecute and posts an
     const { records, state: st } = await manualQuarantine(cfg, { cgroups: [], who: "test" });
     expect(st?.mode).toBe("kubernetes");
     expect(readQuarantineState(cfg)?.k8s).toEqual({ node: "worker-7", tainted: true, event: true });
-    expect(records.filter((r) => r.kind === "k8s").map((r) => r.outcome)).toEqual(["applied", "applied"]);
-    const patch = calls.find((c) => c.method === "PATCH")!;
+    expect(records.filter((r) => r.kind === "k8s").map((r) => r.outcome)).toEqual(["applied", "applied", "applied"]);
+    const patch = calls.find((c) => c.method === "PATCH" && c.path === "/api/v1/nodes/worker-7")!;
     expect(patch.type).toBe("application/merge-patch+json");
     expect(patch.auth).toBe("Bearer tok-123");
     const pb = patch.body as { metadata: { resourceVersion: string }; spec: { taints: { key: string; value?: string; effect: string }[] } };
