@@ -355,6 +355,38 @@ HOSA_API int hosa_obj_attach(int h, const char *prog)
 	return err < 0 ? err : 0;
 }
 
+HOSA_API int hosa_iter_read(int h, const char *prog, void *buf, size_t len)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	size_t got = 0;
+	int i, fd, err = 0;
+
+	if (!o)
+		return fail(EBADF, "read iterator %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	i = p ? prog_index(o, p) : -1;
+	if (i < 0 || !o->links[i])
+		return fail(ENOENT, "read iterator %s: not attached", prog);
+	fd = bpf_iter_create(bpf_link__fd(o->links[i]));
+	if (fd < 0)
+		return fail(errno, "read iterator %s", prog);
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return err ? fail(err, "read iterator %s", prog) : (int)got;
+}
+
 HOSA_API int hosa_obj_program_count(int h)
 {
 	struct obj *o = get_obj(h);

@@ -70,6 +70,10 @@ HOSA_API int hosa_enable_run_stats(void);
 /* Close a file descriptor libhosa returned (hosa_enable_run_stats). */
 HOSA_API int hosa_close_fd(int fd);
 
+/* Run the attached BPF iterator program prog once (a fresh iterator per call)
+ * and copy what it writes into buf, at most len bytes; returns bytes read. */
+HOSA_API int hosa_iter_read(int obj, const char *prog, void *buf, size_t len);
+
 /* Detach everything attached through this handle (XDP included), free the object. */
 HOSA_API int hosa_obj_close(int obj);
 

@@ -61,6 +61,7 @@ const SYMBOLS = {
   hosa_obj_program_stats: { args: [i32, i32, ptr, ptr], returns: i32 },
   hosa_enable_run_stats: { args: [], returns: i32 },
   hosa_close_fd: { args: [i32], returns: i32 },
+  hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
   hosa_obj_close: { args: [i32], returns: i32 },
   hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
   hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
@@ -234,6 +235,16 @@ export function enableRunStats(): () => void {
     if (open) check("hosa_close_fd", lib().hosa_close_fd(fd));
     open = false;
   };
+}
+
+/** Run the attached iterator program `prog` once; what it wrote goes into `buf`. Returns bytes read. `progName` is cstr(prog), kept by the caller so a tick allocates nothing. */
+export function iterRead(obj: number, progName: Uint8Array, buf: Uint8Array): number {
+  return check("hosa_iter_read", lib().hosa_iter_read(obj, progName, buf, buf.byteLength));
+}
+
+/** A NUL-terminated copy of `s`, for the calls that take names every tick. */
+export function cString(s: string): Uint8Array {
+  return cstr(s);
 }
 
 /** Detach everything (XDP included) and free the object. */

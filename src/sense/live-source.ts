@@ -48,10 +48,15 @@ export interface ProbeHandle {
   totals(into?: never): ProbeCounters;
   /** Cumulative counters per cgroup id (the inode of the cgroup's directory). */
   perCgroup?(): Map<number, ProbeCounters>;
+  /** "lean" (default when absent) or "full": which dimensions the probes feed ([sense] probes). */
+  readonly mode?: "lean" | "full";
   close(): void;
 }
 
-export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1" }) => ProbeHandle;
+export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full" }) => ProbeHandle;
+
+/** eBPF dimensions that "lean" probes leave to /proc (no program on every page fault). */
+const LEAN_FROM_PROC: ReadonlySet<string> = new Set(["page_faults_per_s"]);
 
 export interface LiveSourceOptions {
   /** Count the loopback interface in the network rates (default: no, loopback traffic never leaves the node). */
@@ -121,13 +126,16 @@ function planSources(
   includeLoopback: boolean,
   proc: ProcFs,
   cgroupMemoryReadable = detectCgroupLayout(cfg.cgroupRoot).attributionRoot !== "",
+  leanFromProc: ReadonlySet<string> = ebpf && cfg.probes !== "full" ? LEAN_FROM_PROC : new Set(),
 ): SourcePlan {
   const want = new Set(names);
+  // Loaded probes that leave this dimension to /proc ([sense] probes = "lean") are not a fallback.
+  const lean = (n: string) => ebpf && leanFromProc.has(n);
   const sources: DimensionSource[] = [];
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
   const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes") || want.has("cgroup_mem_limit_ratio");
-  const needVm = want.has("major_faults_per_s") || (!ebpf && want.has("page_faults_per_s"));
+  const needVm = want.has("major_faults_per_s") || ((!ebpf || lean("page_faults_per_s")) && want.has("page_faults_per_s"));
   const needDisk = want.has("blk_ios_per_s") || want.has("blk_bytes_per_s") || (!ebpf && want.has("blk_latency_us"));
   const needNet = want.has("net_rx_bytes_per_s") || want.has("net_tx_bytes_per_s") || want.has("net_rx_packets_per_s") || want.has("net_tx_packets_per_s");
   const needSnmp = want.has("tcp_passive_opens_per_s") || want.has("tcp_established") || (!ebpf && (want.has("tcp_retrans_per_s") || want.has("tcp_active_opens_per_s")));
@@ -154,6 +162,10 @@ function planSources(
   const fellBack: string[] = [];
   for (const n of names) {
     if (n in EBPF_DIMS) {
+      if (lean(n)) {
+        procSource(n, PROC.vmstat, `${EBPF_DIMS[n]} ([sense] probes = "lean")`);
+        continue;
+      }
       if (ebpf) {
         sources.push({ dim: n, source: "ebpf", detail: "eBPF tracepoint counters" });
         continue;
@@ -232,7 +244,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const open = opts.openProbes ?? defaultOpenProbes;
       try {
         // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
-        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes });
       } catch (e) {
         fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
       }
@@ -240,7 +252,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   }
   const ebpf = probes !== undefined;
 
-  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "");
+  const probeMode = probes?.mode ?? cfg.probes;
+  const leanFromProc = ebpf && probeMode === "lean" ? LEAN_FROM_PROC : new Set<string>();
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "", leanFromProc);
   const { sources, fallbackNotice, readable, psiFiles } = plan;
   const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
   const ok = (file: string) => readable.get(file) === "";
@@ -352,15 +366,20 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       }
       case "sched_wakeups_per_s":
         return ebpf ? (dt) => probeRate("wakeups", dt) : (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
-      case "runq_latency_us":
-        return ebpf
-          ? () => {
-              const switches = delta(probeNow.runqSwitches, probePrev.runqSwitches);
-              return switches > 0 ? delta(probeNow.runqLatencyNs, probePrev.runqLatencyNs) / switches / 1000 : 0;
-            }
-          : () => 0;
+      case "runq_latency_us": {
+        if (!ebpf) return () => 0;
+        // "lean" probes refresh the run-queue totals about once a second: in between, the last mean holds.
+        const hold = probeMode === "lean";
+        let last = 0;
+        return () => {
+          const switches = delta(probeNow.runqSwitches, probePrev.runqSwitches);
+          if (switches > 0) last = delta(probeNow.runqLatencyNs, probePrev.runqLatencyNs) / switches / 1000;
+          else if (!hold) last = 0;
+          return last;
+        };
+      }
       case "page_faults_per_s":
-        return ebpf ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
+        return ebpf && !leanFromProc.has(n) ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":
