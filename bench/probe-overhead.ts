@@ -10,7 +10,9 @@
 // bound: events of other processes on the node count too).
 //
 // Each [sense] probes mode given (--modes, default lean,full) is measured in
-// the same rounds: off, lean, full, full, lean, off.
+// the same rounds: off, lean, full, full*, lean*, off. Run-time statistics
+// cost two clock reads per program run, so they are on only in the starred
+// runs: slowdowns come from the others, BPF time from those.
 //
 //   bun bench/probe-overhead.ts [--seconds 3] [--rounds 3] [--workers 1] [--stressors switch,get,fault] [--modes lean,full] [--json]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -74,14 +76,14 @@ try {
   for (const s of STRESSORS) results[s.name] = Object.fromEntries(["off", ...MODES].map((m) => [m, []]));
   for (let round = 0; round < rounds; round++) {
     for (const s of STRESSORS) {
-      for (const mode of order) {
+      for (const [idx, mode] of order.entries()) {
         const withProbes = mode !== "off";
         const probes = withProbes ? openProbes({ cgroupHierarchy: detectCgroupHierarchy(), mode }) : undefined;
-        const statsOff = withProbes ? enableRunStats() : undefined;
+        const statsOff = withProbes && idx > MODES.length ? enableRunStats() : undefined;
         try {
           const before = probes?.programStats();
           const rate = runStressor(s.name, workers, seconds, dir);
-          if (probes && before) {
+          if (probes && before && statsOff) {
             rate.bpfByProgram = {};
             rate.bpfNs = 0;
             rate.bpfRuns = 0;
@@ -112,7 +114,9 @@ try {
 const rows = STRESSORS.flatMap((s) =>
   MODES.map((mode) => {
     const off = results[s.name]!.off!;
-    const on = results[s.name]![mode]!;
+    const all = results[s.name]![mode]!;
+    const on = all.filter((x) => x.bpfNs === undefined);
+    const timed = all.filter((x) => x.bpfNs !== undefined);
     const offCpu = median(off.map((x) => x.cpuS))!;
     const onCpu = median(on.map((x) => x.cpuS))!;
     const offWall = median(off.map((x) => x.wallS))!;
@@ -123,7 +127,7 @@ const rows = STRESSORS.flatMap((s) =>
       stressor: s.name,
       what: s.what,
       mode,
-      runs: off.length + on.length,
+      runs: off.length + all.length,
       opsPerCpuSOff: offCpu,
       opsPerCpuSOn: onCpu,
       slowdownCpuPct: (1 - onCpu / offCpu) * 100,
@@ -132,12 +136,12 @@ const rows = STRESSORS.flatMap((s) =>
       opsPerWallSOff: offWall,
       opsPerWallSOn: onWall,
       slowdownWallPct: (1 - onWall / offWall) * 100,
-      bpfShareOfCpuPct: median(on.map((x) => ((x.bpfNs ?? 0) / 1e9 / x.cpuSeconds) * 100)),
-      bpfNsPerRun: median(on.map((x) => (x.bpfNs ?? 0) / Math.max(1, x.bpfRuns ?? 0))),
+      bpfShareOfCpuPct: median(timed.map((x) => ((x.bpfNs ?? 0) / 1e9 / x.cpuSeconds) * 100)),
+      bpfNsPerRun: median(timed.map((x) => (x.bpfNs ?? 0) / Math.max(1, x.bpfRuns ?? 0))),
       bpfByProgram: Object.fromEntries(
-        Object.keys(on[0]?.bpfByProgram ?? {}).map((name) => {
-          const ns = on.reduce((a, x) => a + (x.bpfByProgram?.[name]?.ns ?? 0), 0);
-          const runs = on.reduce((a, x) => a + (x.bpfByProgram?.[name]?.runs ?? 0), 0);
+        Object.keys(timed[0]?.bpfByProgram ?? {}).map((name) => {
+          const ns = timed.reduce((a, x) => a + (x.bpfByProgram?.[name]?.ns ?? 0), 0);
+          const runs = timed.reduce((a, x) => a + (x.bpfByProgram?.[name]?.runs ?? 0), 0);
           return [name, { runs, nsPerRun: runs ? ns / runs : 0 }];
         }),
       ),
@@ -170,7 +174,7 @@ const readCost = (() => {
 if (process.argv.includes("--json")) {
   console.log(JSON.stringify({ seconds, rounds, workers, rows, readCost }, null, 2));
 } else {
-  console.log(`probe overhead: stress-ng, ${workers} worker(s), ${seconds} s per run, ${rounds} rounds of ${order.join("/")} (medians; spread of each run with probes against the median without)`);
+  console.log(`probe overhead: stress-ng, ${workers} worker(s), ${seconds} s per run, ${rounds} rounds of ${order.map((m, i) => (m !== "off" && i > MODES.length ? `${m}*` : m)).join("/")} (* = BPF run statistics on; medians; spread of each run with probes against the median without)`);
   console.log("stressor mode  ops/CPU-s off   ops/CPU-s on  slowdown (spread)        | ops/s off      ops/s on   slowdown | BPF % of CPU  ns/run");
   for (const r of rows) {
     console.log(
@@ -178,7 +182,7 @@ if (process.argv.includes("--json")) {
         ` | ${fmt(r.opsPerWallSOff, 0).padStart(10)} ${fmt(r.opsPerWallSOn, 0).padStart(12)} ${`${fmt(r.slowdownWallPct, 1)}%`.padStart(9)} | ${`${fmt(r.bpfShareOfCpuPct, 2)}%`.padStart(12)} ${fmt(r.bpfNsPerRun, 0).padStart(7)}`,
     );
   }
-  console.log("per program (all runs with probes): runs x ns per run");
+  console.log("per program (runs with statistics on): runs x ns per run");
   for (const r of rows) {
     console.log(`  ${r.stressor} ${r.mode}:`);
     for (const [n, p] of Object.entries(r.bpfByProgram)) if (p.runs > 0) console.log(`    ${n.padEnd(28)} ${p.runs} x ${fmt(p.nsPerRun, 0)} ns`);

@@ -5,7 +5,7 @@
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
-import { PROC } from "./kernel-files.ts";
+import { CGROUP_V1, CGROUP_V2, PROC } from "./kernel-files.ts";
 import { createProcFs, type ProcFs } from "./procfs.ts";
 import {
   newDiskStats,
@@ -24,7 +24,7 @@ import {
   parseVmstat,
 } from "./proc-parsers.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, readMemoryLimit, readMemoryUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
@@ -65,7 +65,11 @@ export interface LiveSourceOptions {
   openProbes?: OpenProbes;
   /** Bounds of the cgroup walk for attribution. */
   cgroupScan?: CgroupScanOptions;
-  /** Seconds between re-listing the cgroup directories (usage is re-read at every `cgroups()` call). Default 1. */
+  /**
+   * Seconds between checks whether the cgroup directories changed (the number
+   * of cgroups the kernel reports); they are re-listed when it did, and every
+   * 30 s regardless. Usage is re-read at every `cgroups()` call. Default 1.
+   */
   cgroupRelistS?: number;
 }
 
@@ -290,7 +294,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let cpuBusy = 0;
 
   let prevT = NaN;
-  let cgroupCacheT = NaN;
   let cgroupPaths: string[] = [];
   let cgroupIdsByPath: number[] = [];
   let cgroupUsages: CgroupUsage[] = [];
@@ -298,20 +301,121 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let lastT = NaN;
   let closed = false;
   const relistS = opts.cgroupRelistS ?? 1;
+
+  // Walking cgroupfs (a readdir per group) costs milliseconds, and opening a
+  // kernfs file costs more than reading it: the walk is redone only when the
+  // number of cgroups changes (or every FULL_RELIST_S), and the files of the
+  // listed groups stay open, re-read with pread (ProcFs).
+  const FULL_RELIST_S = 30;
+  const cgfs: ProcFs = createProcFs(layout.root);
+  let listedT = NaN;
+  let listedCount = NaN;
+  let checkedT = NaN;
+  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown. */
+  function cgroupCount(): number {
+    if (layout.version === "v2") {
+      const t = cgfs.read(CGROUP_V2.stat);
+      const m = t === undefined ? null : /^nr_descendants (\d+)$/m.exec(t);
+      const d = t === undefined ? null : /^nr_dying_descendants (\d+)$/m.exec(t);
+      return m ? Number(m[1]) + Number(d?.[1] ?? 0) : NaN;
+    }
+    const t = proc.read(PROC.cgroups);
+    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
+    return m ? Number(m[1]) : NaN;
+  }
+  /** Re-list the cgroups if they may have changed; true when it did. */
+  function relist(t: number): boolean {
+    const first = Number.isNaN(listedT) || t < listedT;
+    if (!first && t - checkedT < relistS) return false;
+    checkedT = t;
+    const count = cgroupCount();
+    if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
+    cgroupPaths = listCgroups(layout, opts.cgroupScan);
+    cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
+    // Descriptors of groups that are gone would pin them; the others reopen on the next read.
+    cgfs.close();
+    listedT = t;
+    listedCount = count;
+    return true;
+  }
+  const dirOf = (path: string, v1Controller: string): string => (layout.version === "v2" ? path.slice(1) : `${v1Controller}${path}`);
+  function cgNumber(file: string): number {
+    const t = cgfs.read(file);
+    if (t === undefined) return NaN;
+    const v = Number.parseInt(t, 10);
+    return Number.isFinite(v) ? v : NaN;
+  }
+  function memoryUsageOf(path: string): number {
+    return layout.version === "v2" ? cgNumber(`${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}`) : cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
+  }
+  /** v1 memory.limit_in_bytes (a huge page-rounded number means none); v2 the lower of memory.max and memory.high. */
+  function memoryLimitOf(path: string): number {
+    if (layout.version === "v2") {
+      let limit = Infinity;
+      for (const f of [CGROUP_V2.memoryMax, CGROUP_V2.memoryHigh]) {
+        const t = cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
+        const v = t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+        if (Number.isFinite(v) && v < limit) limit = v;
+      }
+      return limit;
+    }
+    const v = cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryLimit}`);
+    return Number.isFinite(v) && v < 2 ** 60 ? v : Infinity;
+  }
+  function countLines(text: string | undefined): number {
+    if (!text) return 0;
+    let n = 0;
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
+    if (text.length > 0 && text.charCodeAt(text.length - 1) !== 10) n++;
+    return n;
+  }
+  /** As readCgroupUsage() in cgroups.ts, through the kept-open descriptors. */
+  function usageOf(path: string): CgroupUsage {
+    const z = (v: number) => (Number.isFinite(v) ? v : 0);
+    if (layout.version === "v2") {
+      const dir = dirOf(path, "");
+      const cpu = cgfs.read(`${dir}/${CGROUP_V2.cpuStat}`);
+      const io = cgfs.read(`${dir}/${CGROUP_V2.ioStat}`);
+      let pids = cgNumber(`${dir}/${CGROUP_V2.pidsCurrent}`);
+      if (!Number.isFinite(pids)) pids = countLines(cgfs.read(`${dir}/${CGROUP_V2.procs}`));
+      return {
+        path,
+        memoryBytes: z(cgNumber(`${dir}/${CGROUP_V2.memoryCurrent}`)),
+        cpuUsageUs: z(cpu === undefined ? NaN : parseCpuStatUsageUs(cpu)),
+        ioBytes: z(io === undefined ? NaN : parseIoStatBytes(io)),
+        pids,
+      };
+    }
+    const blk =
+      cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytesRecursive}`) ?? cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytes}`);
+    let pids = cgNumber(`${CGROUP_V1.pidsDir}${path}/${CGROUP_V1.pidsCurrent}`);
+    if (!Number.isFinite(pids)) pids = countLines(cgfs.read(`${CGROUP_V1.memoryDir}${path}/${CGROUP_V1.procs}`));
+    return {
+      path,
+      memoryBytes: z(memoryUsageOf(path)),
+      // cpuacct.usage is in nanoseconds.
+      cpuUsageUs: z(Math.floor(cgNumber(`${CGROUP_V1.cpuacctDir}${path}/${CGROUP_V1.cpuacctUsage}`) / 1000)),
+      ioBytes: z(blk === undefined ? NaN : parseBlkioServiceBytes(blk)),
+      pids,
+    };
+  }
+
   // cgroup_mem_limit_ratio: the limited cgroups are found when the cgroup
-  // list is refreshed (every relistS); between refreshes only the usage of
-  // the few closest to their limit is read, so a tick stays cheap.
+  // list changes and every LIMITS_S (a limit set on an existing group);
+  // between, only the usage of the few closest to their limit is read, so a
+  // tick stays cheap.
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
   const LIMITED_MAX = 16;
+  const LIMITS_S = 5;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   function refreshLimited(t: number): void {
     const found: { path: string; limit: number; ratio: number }[] = [];
-    for (const path of listCgroups(layout, opts.cgroupScan)) {
-      const limit = readMemoryLimit(layout, path);
+    for (const path of cgroupPaths) {
+      const limit = memoryLimitOf(path);
       // A limit above the node's memory is no limit.
       if (!Number.isFinite(limit) || limit <= 0 || (mem.memTotalBytes > 0 && limit >= mem.memTotalBytes)) continue;
-      const usage = readMemoryUsage(layout, path);
+      const usage = memoryUsageOf(path);
       if (Number.isFinite(usage)) found.push({ path, limit, ratio: usage / limit });
     }
     found.sort((a, b) => b.ratio - a.ratio);
@@ -321,7 +425,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   function limitRatio(): number {
     let max = 0;
     for (const c of limited) {
-      const usage = readMemoryUsage(layout, c.path);
+      const usage = memoryUsageOf(c.path);
       if (!Number.isFinite(usage)) continue;
       const r = usage / c.limit;
       if (r > max) max = r;
@@ -498,7 +602,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll();
-      if (wantLimitRatio && (Number.isNaN(limitedT) || tMonoS - limitedT >= relistS || tMonoS < limitedT)) refreshLimited(tMonoS);
+      if (wantLimitRatio) {
+        const relisted = relist(tMonoS);
+        if (relisted || Number.isNaN(limitedT) || tMonoS - limitedT >= LIMITS_S || tMonoS < limitedT) refreshLimited(tMonoS);
+      }
       // The first read has no previous one: rates are 0 until the second.
       const dt = Number.isNaN(prevT) ? 0 : tMonoS - prevT;
       for (let i = 0; i < compute.length; i++) {
@@ -512,14 +619,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     cgroups(): CgroupUsage[] {
       if (!layout.attributionRoot) return [];
       if (cgroupUsageT === lastT && !Number.isNaN(lastT)) return cgroupUsages;
-      if (Number.isNaN(cgroupCacheT) || Number.isNaN(lastT) || lastT - cgroupCacheT >= relistS || lastT < cgroupCacheT) {
-        cgroupPaths = listCgroups(layout, opts.cgroupScan);
-        cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
-        cgroupCacheT = lastT;
-      }
+      relist(Number.isNaN(lastT) ? 0 : lastT);
       const perCgroup = probes?.perCgroup?.();
       cgroupUsages = cgroupPaths.map((p, i) => {
-        const u = readCgroupUsage(layout, p);
+        const u = usageOf(p);
         const id = cgroupIdsByPath[i];
         if (id) u.id = id;
         const c = perCgroup?.get(id);
@@ -537,6 +640,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (closed) return;
       closed = true;
       proc.close();
+      cgfs.close();
       try {
         probes?.close();
       } finally {
