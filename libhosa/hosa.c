@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -46,6 +47,16 @@ struct ring {
 	uint64_t mask;
 };
 
+#define MAX_READSETS 8
+#define MAX_READSET_FILES 64
+
+struct readset {
+	bool used;
+	int n;
+	int fds[MAX_READSET_FILES];
+};
+
+static struct readset readsets[MAX_READSETS];
 static struct obj objs[MAX_OBJS];
 static struct ring rings[MAX_RINGS];
 static char last_error[1100] = "no error";
@@ -385,6 +396,84 @@ HOSA_API int hosa_iter_read(int h, const char *prog, void *buf, size_t len)
 	}
 	close(fd);
 	return err ? fail(err, "read iterator %s", prog) : (int)got;
+}
+
+static struct readset *get_readset(int r)
+{
+	if (r < 0 || r >= MAX_READSETS || !readsets[r].used)
+		return NULL;
+	return &readsets[r];
+}
+
+HOSA_API int hosa_readset_open(void)
+{
+	int r;
+
+	for (r = 0; r < MAX_READSETS && readsets[r].used; r++)
+		;
+	if (r == MAX_READSETS)
+		return fail(EMFILE, "open read set: %d already open", MAX_READSETS);
+	memset(&readsets[r], 0, sizeof(readsets[r]));
+	readsets[r].used = true;
+	return r;
+}
+
+HOSA_API int hosa_readset_add(int r, const char *path)
+{
+	struct readset *rs = get_readset(r);
+	int fd;
+
+	if (!rs)
+		return fail(EBADF, "add %s to read set: no such set %d", path, r);
+	if (rs->n == MAX_READSET_FILES)
+		return fail(EMFILE, "add %s to read set: %d files already", path, MAX_READSET_FILES);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open %s", path);
+	rs->fds[rs->n] = fd;
+	return rs->n++;
+}
+
+HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			       int32_t *lens)
+{
+	struct readset *rs = get_readset(r);
+	int i;
+
+	if (!rs)
+		return fail(EBADF, "read read set: no such set %d", r);
+	for (i = 0; i < rs->n; i++) {
+		char *at = (char *)buf + offsets[i];
+		size_t got = 0;
+
+		/* A seq_file hands out at most a page or its buffer per read: loop to the end. */
+		while (got < caps[i]) {
+			ssize_t n = pread(rs->fds[i], at + got, caps[i] - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n < 0 && got == 0)
+					got = (size_t)-errno;
+				break;
+			}
+			got += (size_t)n;
+		}
+		lens[i] = (int32_t)got;
+	}
+	return rs->n;
+}
+
+HOSA_API int hosa_readset_close(int r)
+{
+	struct readset *rs = get_readset(r);
+	int i;
+
+	if (!rs)
+		return fail(EBADF, "close read set: no such set %d", r);
+	for (i = 0; i < rs->n; i++)
+		close(rs->fds[i]);
+	memset(rs, 0, sizeof(*rs));
+	return 0;
 }
 
 HOSA_API int hosa_obj_program_count(int h)

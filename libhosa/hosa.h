@@ -74,6 +74,23 @@ HOSA_API int hosa_close_fd(int fd);
  * and copy what it writes into buf, at most len bytes; returns bytes read. */
 HOSA_API int hosa_iter_read(int obj, const char *prog, void *buf, size_t len);
 
+/* A read set: kernel files kept open and re-read together, at offset 0 with
+ * pread(2) (seq_file then regenerates them), so a tick reads every file it
+ * needs in one call. Returns a set handle. */
+HOSA_API int hosa_readset_open(void);
+
+/* Open path read-only into the set; returns its slot (0, 1, ...). */
+HOSA_API int hosa_readset_add(int set, const char *path);
+
+/* Re-read every slot i into buf + offsets[i], at most caps[i] bytes;
+ * lens[i] = bytes read (caps[i] when the file may not have fit) or -errno.
+ * Returns the number of slots. */
+HOSA_API int hosa_readset_read(int set, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			       int32_t *lens);
+
+/* Close the set's files and free it. */
+HOSA_API int hosa_readset_close(int set);
+
 /* Detach everything attached through this handle (XDP included), free the object. */
 HOSA_API int hosa_obj_close(int obj);
 

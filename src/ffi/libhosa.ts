@@ -62,6 +62,10 @@ const SYMBOLS = {
   hosa_enable_run_stats: { args: [], returns: i32 },
   hosa_close_fd: { args: [i32], returns: i32 },
   hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
+  hosa_readset_open: { args: [], returns: i32 },
+  hosa_readset_add: { args: [i32, ptr], returns: i32 },
+  hosa_readset_read: { args: [i32, ptr, ptr, ptr, ptr], returns: i32 },
+  hosa_readset_close: { args: [i32], returns: i32 },
   hosa_obj_close: { args: [i32], returns: i32 },
   hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
   hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
@@ -240,6 +244,25 @@ export function enableRunStats(): () => void {
 /** Run the attached iterator program `prog` once; what it wrote goes into `buf`. Returns bytes read. `progName` is cstr(prog), kept by the caller so a tick allocates nothing. */
 export function iterRead(obj: number, progName: Uint8Array, buf: Uint8Array): number {
   return check("hosa_iter_read", lib().hosa_iter_read(obj, progName, buf, buf.byteLength));
+}
+
+/** A new, empty read set (files re-read together with pread); returns its handle. */
+export function readsetOpen(): number {
+  return check("hosa_readset_open", lib().hosa_readset_open());
+}
+
+/** Open `path` into the set; returns its slot. */
+export function readsetAdd(set: number, path: string): number {
+  return check("hosa_readset_add", lib().hosa_readset_add(set, cstr(path)));
+}
+
+/** Re-read every slot i into buf at offsets[i] (at most caps[i] bytes); lens[i] = bytes read or -errno. One call per tick. */
+export function readsetRead(set: number, buf: Uint8Array, offsets: Uint32Array, caps: Uint32Array, lens: Int32Array): number {
+  return check("hosa_readset_read", lib().hosa_readset_read(set, buf, offsets, caps, lens));
+}
+
+export function readsetClose(set: number): void {
+  check("hosa_readset_close", lib().hosa_readset_close(set));
 }
 
 /** A NUL-terminated copy of `s`, for the calls that take names every tick. */

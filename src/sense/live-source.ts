@@ -15,14 +15,15 @@ import {
   newStatCounters,
   newTcpSnmp,
   newVmStat,
-  parseDiskstats,
-  parseMeminfo,
-  parseNetDev,
-  parsePressure,
-  parseSnmp,
-  parseStat,
-  parseVmstat,
+  parseDiskstatsBytes,
+  parseMeminfoBytes,
+  parseNetDevBytes,
+  parsePressureBytes,
+  parseSnmpBytes,
+  parseStatBytes,
+  parseVmstatBytes,
 } from "./proc-parsers.ts";
+import { createFileSet, type FileSet } from "./file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
@@ -483,7 +484,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         };
       }
       case "page_faults_per_s":
-        return ebpf && !leanFromProc.has(n) ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
+        return ebpf && !leanFromProc.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, vmDt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":
@@ -522,7 +523,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       case "ctx_switches_per_s":
         return (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
       case "major_faults_per_s":
-        return (dt) => rate(vm.pgmajfault, vmPrev.pgmajfault, dt);
+        return () => rate(vm.pgmajfault, vmPrev.pgmajfault, vmDt);
       case "procs_running":
         return () => (Number.isFinite(stat.procsRunning) ? stat.procsRunning : 0);
       case "procs_blocked":
@@ -534,11 +535,38 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
   }
 
-  function readAll(): void {
-    if (needStat && ok(PROC.stat)) {
+  // Every file the tick reads, in one set: one native call per tick (src/sense/file-set.ts).
+  const tickFiles: string[] = [];
+  const slotOf = (want: boolean, file: string): number => {
+    if (!want || !ok(file)) return -1;
+    tickFiles.push(file);
+    return tickFiles.length - 1;
+  };
+  const statSlot = slotOf(needStat, PROC.stat);
+  const memSlot = slotOf(needMem, PROC.meminfo);
+  // /proc/vmstat is the costliest file to generate (some 190 counters, each
+  // summed over CPUs): it has a set of its own, read at most every
+  // VMSTAT_MIN_S; fault rates are over the time between its reads and hold
+  // in between (at the 100 ms tick it is read every tick).
+  const VMSTAT_MIN_S = 0.045;
+  const vmFiles: FileSet | undefined = needVm && ok(PROC.vmstat) ? createFileSet(cfg.procRoot, [PROC.vmstat]) : undefined;
+  let vmReadT = NaN;
+  let vmDt = 0;
+  const diskSlot = slotOf(needDisk, PROC.diskstats);
+  const netSlot = slotOf(needNet, PROC.netDev);
+  const snmpSlot = slotOf(needSnmp, PROC.netSnmp);
+  const psiSlots = psiFiles.map((f) => slotOf(true, f));
+  const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
+
+  function readAll(t: number): void {
+    files.read();
+    const b = files.bytes;
+    const at = (slot: number) => files.start(slot);
+    const end = (slot: number) => files.start(slot) + files.length(slot);
+    const got = (slot: number) => slot >= 0 && files.length(slot) >= 0;
+    if (got(statSlot)) {
       Object.assign(statPrev, stat);
-      const t = proc.read(PROC.stat);
-      if (t !== undefined) parseStat(t, stat);
+      parseStatBytes(b, at(statSlot), end(statSlot), stat);
       if (Number.isNaN(cpuRefTotal)) {
         cpuRefTotal = stat.cpuTotalTicks;
         cpuRefIdle = stat.cpuIdleTicks;
@@ -554,35 +582,33 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
     }
-    if (needMem && ok(PROC.meminfo)) {
-      const t = proc.read(PROC.meminfo);
-      if (t !== undefined) parseMeminfo(t, mem);
+    if (got(memSlot)) parseMeminfoBytes(b, at(memSlot), end(memSlot), mem);
+    if (vmFiles && (Number.isNaN(vmReadT) || t - vmReadT >= VMSTAT_MIN_S || t < vmReadT)) {
+      vmFiles.read();
+      if (vmFiles.length(0) >= 0) {
+        Object.assign(vmPrev, vm);
+        parseVmstatBytes(vmFiles.bytes, vmFiles.start(0), vmFiles.start(0) + vmFiles.length(0), vm);
+        vmDt = Number.isNaN(vmReadT) ? 0 : t - vmReadT;
+        vmReadT = t;
+      }
     }
-    if (needVm && ok(PROC.vmstat)) {
-      Object.assign(vmPrev, vm);
-      const t = proc.read(PROC.vmstat);
-      if (t !== undefined) parseVmstat(t, vm);
-    }
-    if (needDisk && ok(PROC.diskstats)) {
+    if (got(diskSlot)) {
       Object.assign(diskPrev, disk);
-      const t = proc.read(PROC.diskstats);
-      if (t !== undefined) parseDiskstats(t, disk);
+      parseDiskstatsBytes(b, at(diskSlot), end(diskSlot), disk);
     }
-    if (needNet && ok(PROC.netDev)) {
+    if (got(netSlot)) {
       Object.assign(netPrev, net);
-      const t = proc.read(PROC.netDev);
-      if (t !== undefined) parseNetDev(t, net, opts.includeLoopback ?? false);
+      parseNetDevBytes(b, at(netSlot), end(netSlot), net, opts.includeLoopback ?? false);
     }
-    if (needSnmp && ok(PROC.netSnmp)) {
+    if (got(snmpSlot)) {
       Object.assign(tcpPrev, tcp);
-      const t = proc.read(PROC.netSnmp);
-      if (t !== undefined) parseSnmp(t, tcp);
+      parseSnmpBytes(b, at(snmpSlot), end(snmpSlot), tcp);
     }
     for (let k = 0; k < psiFiles.length; k++) {
-      if (!ok(psiFiles[k])) continue;
+      const slot = psiSlots[k]!;
+      if (!got(slot)) continue;
       Object.assign(psiPrev[k], psi[k]);
-      const t = proc.read(psiFiles[k]);
-      if (t !== undefined) parsePressure(t, psi[k]);
+      parsePressureBytes(b, at(slot), end(slot), psi[k]);
     }
     if (probes) {
       const totals = probes.totals(probeScratch as never) as unknown as Record<string, number | bigint>;
@@ -601,7 +627,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     layout,
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
-      readAll();
+      readAll(tMonoS);
       if (wantLimitRatio) {
         const relisted = relist(tMonoS);
         if (relisted || Number.isNaN(limitedT) || tMonoS - limitedT >= LIMITS_S || tMonoS < limitedT) refreshLimited(tMonoS);
@@ -641,6 +667,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       closed = true;
       proc.close();
       cgfs.close();
+      files.close();
+      vmFiles?.close();
       try {
         probes?.close();
       } finally {
