@@ -151,9 +151,13 @@ HOSA_API int hosa_num_possible_cpus(void)
 	return n < 0 ? fail(-n, "count possible CPUs") : n;
 }
 
+/* The kernel's BTF for hosa_tracepoint_nargs: several megabytes once parsed,
+ * so it is kept only while the loader asks, and freed by the next
+ * hosa_obj_load (libbpf parses its own copy there and frees it after). */
+static struct btf *vmlinux;
+
 HOSA_API int hosa_tracepoint_nargs(const char *name)
 {
-	static struct btf *vmlinux;
 	const struct btf_type *t;
 	char type_name[256];
 	int id;
@@ -280,6 +284,8 @@ HOSA_API int hosa_obj_load(int h)
 	begin();
 	if (!o)
 		return fail(EBADF, "load: no such object handle %d", h);
+	btf__free(vmlinux);
+	vmlinux = NULL;
 	err = bpf_object__load(o->bpf);
 	if (err)
 		return fail(-err, "load BPF object %s", bpf_object__name(o->bpf));
@@ -474,6 +480,41 @@ HOSA_API int hosa_readset_close(int r)
 		close(rs->fds[i]);
 	memset(rs, 0, sizeof(*rs));
 	return 0;
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+HOSA_API int64_t hosa_release_executable_pages(void)
+{
+	char exe[4096], line[4096 + 128];
+	int64_t advised = 0;
+	ssize_t n;
+	FILE *maps;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return fail(errno, "read /proc/self/exe");
+	exe[n] = 0;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return fail(errno, "open /proc/self/maps");
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long start, end;
+		char perms[5], *path = strchr(line, '/');
+
+		if (!path || sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		/* Read-only or executable mappings of the file: clean, reclaimable without I/O. */
+		if (strcmp(path, exe) != 0 || perms[1] == 'w')
+			continue;
+		if (madvise((void *)start, end - start, MADV_PAGEOUT) == 0)
+			advised += (int64_t)(end - start);
+	}
+	fclose(maps);
+	return advised;
 }
 
 HOSA_API int hosa_obj_program_count(int h)

@@ -91,6 +91,12 @@ HOSA_API int hosa_readset_read(int set, void *buf, const uint32_t *offsets, cons
 /* Close the set's files and free it. */
 HOSA_API int hosa_readset_close(int set);
 
+/* Ask the kernel to reclaim this process's clean pages of its own executable
+ * (MADV_PAGEOUT, Linux 5.4): after start-up most of the runtime's code that
+ * was touched (parsers, the compiler of FFI stubs, module loading) is never
+ * run again, and what is comes back on first use. Returns the bytes advised. */
+HOSA_API int64_t hosa_release_executable_pages(void);
+
 /* Detach everything attached through this handle (XDP included), free the object. */
 HOSA_API int hosa_obj_close(int obj);
 

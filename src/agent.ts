@@ -10,7 +10,7 @@ import { Calibrator } from "./engine/calibrate.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
-import { ProtoRecordingWriter } from "./recording/protobuf.ts";
+import type { ProtoRecordingWriter } from "./recording/protobuf.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
 import { Notifier } from "./report/notifier.ts";
 import { startReportServer } from "./report/server.ts";
@@ -18,6 +18,7 @@ import type { AgentSnapshot } from "./report/snapshot.ts";
 import { createAgentResponder } from "./respond/agent-responder.ts";
 import { readQuarantineState } from "./respond/quarantine.ts";
 import type { ActionRecord, Responder } from "./respond/types.ts";
+import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
@@ -129,6 +130,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     if (recovered.length) logActions(null, recovered);
 
     if (opts.record) {
+      // Loaded only when asked: the protobuf runtime costs heap a plain run does without.
+      const { ProtoRecordingWriter } = await import("./recording/protobuf.ts");
       recorder = new ProtoRecordingWriter(opts.record, {
         hosaVersion: VERSION,
         dims,
@@ -202,6 +205,9 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let heartbeatAt = t0;
     let quarantineCheckAt = t0;
     let cgroupsAt = -Infinity;
+    // Start-up touched much of the runtime's code that never runs again: once
+    // settled, let the kernel take those clean pages back (docs/footprint.md).
+    let pagesReleased = false;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -264,6 +270,14 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
+      if (!pagesReleased && t - t0 >= 10) {
+        pagesReleased = true;
+        try {
+          releaseExecutablePages();
+        } catch {
+          // Only memory is at stake, not detection.
+        }
+      }
       ticks++;
       lastTickAtMs = Date.now();
       const spent = (mono() - t) * 1000;

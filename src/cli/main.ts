@@ -3,7 +3,16 @@
 import { Command, CommanderError } from "commander";
 import { EXIT, HosaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { registerCommands } from "./commands/index.ts";
+
+/** The command named on the command line: the first word that is not an option (nor -c's value). */
+function commandOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-c" || a === "--config") i++;
+    else if (!a.startsWith("-")) return a;
+  }
+  return undefined;
+}
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -20,7 +29,10 @@ export async function main(argv: string[]): Promise<number> {
         if (!s.startsWith("error:")) process.stderr.write(s);
       },
     });
-  registerCommands(program);
+  // `hosa run` stays up for months: it loads its own command only, not the
+  // other commands' modules (tables, recordings), whose heap it would carry.
+  if (commandOf(argv) === "run") (await import("./commands/run.ts")).registerRun(program);
+  else (await import("./commands/index.ts")).registerCommands(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -45,7 +45,7 @@ export const MAP_UPDATE = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 const BPF_OBJECT_FILES = { probes: probesObjectFile, xdp_shed: xdpShedObjectFile } as const;
 export type BpfObjectName = keyof typeof BPF_OBJECT_FILES;
 
-const { i32, u32, u64, ptr, cstring } = FFIType;
+const { i32, i64, u32, u64, ptr, cstring } = FFIType;
 const SYMBOLS = {
   hosa_last_error: { args: [], returns: cstring },
   hosa_num_possible_cpus: { args: [], returns: i32 },
@@ -63,6 +63,7 @@ const SYMBOLS = {
   hosa_close_fd: { args: [i32], returns: i32 },
   hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
   hosa_readset_open: { args: [], returns: i32 },
+  hosa_release_executable_pages: { args: [], returns: i64 },
   hosa_readset_add: { args: [i32, ptr], returns: i32 },
   hosa_readset_read: { args: [i32, ptr, ptr, ptr, ptr], returns: i32 },
   hosa_readset_close: { args: [i32], returns: i32 },
@@ -263,6 +264,12 @@ export function readsetRead(set: number, buf: Uint8Array, offsets: Uint32Array, 
 
 export function readsetClose(set: number): void {
   check("hosa_readset_close", lib().hosa_readset_close(set));
+}
+
+/** Let the kernel reclaim the clean pages of this executable touched at start-up (see hosa.h); returns the bytes advised. */
+export function releaseExecutablePages(): number {
+  const rc = lib().hosa_release_executable_pages();
+  return check("hosa_release_executable_pages", Number(rc));
 }
 
 /** A NUL-terminated copy of `s`, for the calls that take names every tick. */
