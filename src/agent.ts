@@ -206,8 +206,9 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let quarantineCheckAt = t0;
     let cgroupsAt = -Infinity;
     // Start-up touched much of the runtime's code that never runs again: once
-    // settled, let the kernel take those clean pages back (docs/footprint.md).
-    let pagesReleased = false;
+    // settled, and every 10 minutes after (rare paths: episodes, rotations),
+    // let the kernel take those clean pages back (docs/footprint.md).
+    let pagesReleasedAt = t0 - 590;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -270,8 +271,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
-      if (!pagesReleased && t - t0 >= 10) {
-        pagesReleased = true;
+      if (t - pagesReleasedAt >= 600) {
+        pagesReleasedAt = t;
         try {
           releaseExecutablePages();
         } catch {

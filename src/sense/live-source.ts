@@ -333,8 +333,15 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
     cgroupPaths = listCgroups(layout, opts.cgroupScan);
     cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
-    // Descriptors of groups that are gone would pin them; the others reopen on the next read.
-    cgfs.close();
+    // Descriptors of groups that are gone would pin them: close those, keep the others.
+    const live = new Set(cgroupPaths.map((p) => dirOf(p, "")));
+    cgfs.prune((file) => {
+      const slash = file.lastIndexOf("/");
+      if (slash < 0) return true; // the root's own files
+      const dir = file.slice(0, slash);
+      if (layout.version === "v2") return live.has(dir);
+      return live.has(dir.slice(dir.indexOf("/")));
+    });
     listedT = t;
     listedCount = count;
     return true;
@@ -401,13 +408,13 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     };
   }
 
-  // cgroup_mem_limit_ratio: the limited cgroups are found when the cgroup
-  // list changes and every LIMITS_S (a limit set on an existing group);
-  // between, only the usage of the few closest to their limit is read, so a
-  // tick stays cheap.
+  // cgroup_mem_limit_ratio: every limited cgroup's usage is ranked when the
+  // cgroup list changes and every LIMITS_S; between, only the few closest to
+  // their limit are read at each tick (a kernfs read each), so a tick stays
+  // cheap. A group far below its limit cannot overtake them within a second.
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
-  const LIMITED_MAX = 16;
-  const LIMITS_S = 5;
+  const LIMITED_MAX = 4;
+  const LIMITS_S = 1;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   function refreshLimited(t: number): void {
