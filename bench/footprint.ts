@@ -1,8 +1,20 @@
-// Footprint of `hosa run` (detection-only): RSS and CPU share over a long
-// run at the 100 ms tick and at the 10 ms tick, side by side in the same run,
-// then the heap allocated per tick by sense + engine in-process.
-// Usage: bun bench/footprint.ts [--minutes 10]
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// Footprint of `hosa run`, side by side in one run with earlyoom and
+// prometheus-node-exporter (Debian packages, our own instances: earlyoom with
+// the settings of ../shared/PEERS.md, node_exporter on a loopback port
+// scraped every 15 s as Prometheus would), stopped by PID at the end.
+//
+// Phase 1, steady state: hosa at the 100 ms tick and at the 10 ms tick
+// (detection-only, calibrated first), earlyoom and node_exporter, all at
+// once for --minutes: CPU share over the window and per minute (the spread),
+// RSS after start-up, at the end and the highest seen.
+// Phase 2, a forced episode: hosa in act mode (scoped to a cgroup this bench
+// creates under its own) while a 50 MB/s leak grows in a 2 GiB child cgroup:
+// CPU over the --episode-s seconds from the leak's start (vigilance ticks,
+// containment), RSS after it; earlyoom and node_exporter measured over the
+// same seconds. Then, in-process: heap growth per tick of sense + engine.
+//
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--json]
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { heapStats } from "bun:jsc";
@@ -10,47 +22,116 @@ import { defaultConfig } from "../src/config.ts";
 import { Calibrator } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step } from "../src/engine/engine.ts";
 import { createLiveSource } from "../src/sense/live-source.ts";
+import { ChildCgroups, compileLeaker } from "../test/respond/helpers.ts";
 
 const repo = resolve(import.meta.dir, "..");
-const exe = join(repo, "dist/hosa");
-const mi = process.argv.indexOf("--minutes");
-const minutes = mi > 0 ? Number(process.argv[mi + 1]) : 10;
+const exe = process.env.HOSA_EXE ?? join(repo, "dist/hosa");
+function arg(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} wants a positive number`);
+  return v;
+}
+const minutes = arg("minutes", 10);
+const episodeS = arg("episode-s", 30);
 const CLK_TCK = 100;
 const PAGE = 4096;
 
 function stat(pid: number): { cpuTicks: number; rssBytes: number } {
-  const s = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const s = readFileSync(`/proc/${pid}/stat`, "latin1");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return { cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE };
 }
 
-async function measure(tickMs: number, dir: string) {
-  const cfg = join(dir, `hosa-${tickMs}.toml`);
+interface Watched {
+  name: string;
+  proc: Bun.Subprocess;
+  /** hosa's /metrics or node_exporter's, scraped every 15 s; "" for none. */
+  metricsUrl: string;
+}
+
+interface Window {
+  cpuPct: number;
+  /** CPU share of each minute of the window (the spread). */
+  cpuPctPerMinute: number[];
+  rssStartMB: number;
+  rssEndMB: number;
+  rssMaxMB: number;
+}
+
+/** Sample every watched process over `seconds`: CPU share and RSS; scrape metrics every 15 s. */
+async function observe(watched: Watched[], seconds: number): Promise<Record<string, Window>> {
+  const first = watched.map((w) => stat(w.proc.pid));
+  const t0 = performance.now();
+  const minuteMarks = watched.map((_, i) => [{ t: t0, cpu: first[i]!.cpuTicks }]);
+  const rssMax = first.map((s) => s.rssBytes);
+  let nextScrape = t0;
+  let nextMinute = t0 + 60_000;
+  while (performance.now() - t0 < seconds * 1000) {
+    await Bun.sleep(Math.min(1000, Math.max(1, t0 + seconds * 1000 - performance.now())));
+    const now = performance.now();
+    watched.forEach((w, i) => {
+      const s = stat(w.proc.pid);
+      if (s.rssBytes > rssMax[i]!) rssMax[i] = s.rssBytes;
+      if (now >= nextMinute) minuteMarks[i]!.push({ t: now, cpu: s.cpuTicks });
+    });
+    if (now >= nextMinute) nextMinute += 60_000;
+    if (now >= nextScrape) {
+      nextScrape += 15_000;
+      await Promise.all(watched.filter((w) => w.metricsUrl).map((w) => fetch(w.metricsUrl).then((r) => r.text()).catch(() => "")));
+    }
+  }
+  const t1 = performance.now();
+  const out: Record<string, Window> = {};
+  watched.forEach((w, i) => {
+    const end = stat(w.proc.pid);
+    const marks = [...minuteMarks[i]!, { t: t1, cpu: end.cpuTicks }];
+    const perMinute: number[] = [];
+    for (let k = 1; k < marks.length; k++) {
+      const dt = (marks[k]!.t - marks[k - 1]!.t) / 1000;
+      if (dt >= 30) perMinute.push(((marks[k]!.cpu - marks[k - 1]!.cpu) / CLK_TCK / dt) * 100);
+    }
+    out[w.name] = {
+      cpuPct: ((end.cpuTicks - first[i]!.cpuTicks) / CLK_TCK / ((t1 - t0) / 1000)) * 100,
+      cpuPctPerMinute: perMinute,
+      rssStartMB: first[i]!.rssBytes / 2 ** 20,
+      rssEndMB: end.rssBytes / 2 ** 20,
+      rssMaxMB: Math.max(rssMax[i]!, end.rssBytes) / 2 ** 20,
+    };
+  });
+  return out;
+}
+
+function hosaConfig(dir: string, name: string, lines: string[]): string {
+  const cfg = join(dir, `${name}.toml`);
   writeFileSync(
     cfg,
-    `[paths]\nstate_dir = "${dir}/state-${tickMs}"\nlog_file = "${dir}/decisions-${tickMs}.log"\n` +
-      `[sense]\ntick_ms = ${tickMs}\nvigilance_tick_ms = ${tickMs}\n[engine]\ncalibration_s = 30\n[report]\nmetrics_listen = "127.0.0.1:0"\n`,
+    [`[paths]`, `state_dir = "${dir}/state-${name}"`, `log_file = "${dir}/decisions-${name}.log"`, ...lines, `[report]`, `metrics_listen = "127.0.0.1:0"`, ""].join("\n"),
   );
-  const cal = Bun.spawnSync([exe, "-c", cfg, "calibrate", "--duration", "30s"]);
-  if (cal.exitCode !== 0) throw new Error(`calibrate: ${cal.stderr}`);
-  const p = Bun.spawn([exe, "-c", cfg, "run", "--duration", `${minutes * 60 + 60}s`], { stdout: "ignore", stderr: "pipe" });
-  await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
-  if (p.exitCode !== null) throw new Error(`hosa run (tick ${tickMs} ms) exited ${p.exitCode}: ${await new Response(p.stderr).text()}`);
-  const a = stat(p.pid);
-  const t0 = Date.now();
-  let rssMax = a.rssBytes;
-  const rss: number[] = [];
-  while (Date.now() - t0 < minutes * 60_000) {
-    await Bun.sleep(1000);
-    const s = stat(p.pid);
-    rss.push(s.rssBytes);
-    if (s.rssBytes > rssMax) rssMax = s.rssBytes;
+  return cfg;
+}
+
+/** Start `hosa run`; resolves once it says it runs, with its /metrics address. */
+async function startHosa(name: string, cfg: string): Promise<Watched> {
+  const proc = Bun.spawn([exe, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
+  let err = "";
+  const reader = (async () => {
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
+  })();
+  const end = Date.now() + 60_000;
+  while (!/running on .*metrics on (http:\/\/\S+)/.test(err)) {
+    if (proc.exitCode !== null || Date.now() > end) throw new Error(`hosa run (${name}) did not start: ${err.trim()}`);
+    await Bun.sleep(100);
   }
-  const b = stat(p.pid);
-  const cpuPct = (((b.cpuTicks - a.cpuTicks) / CLK_TCK) * 100) / ((Date.now() - t0) / 1000);
-  p.kill("SIGTERM");
-  await p.exited;
-  return { tickMs, cpuPct, rssStartMB: a.rssBytes / 2 ** 20, rssEndMB: b.rssBytes / 2 ** 20, rssMaxMB: rssMax / 2 ** 20 };
+  void reader;
+  return { name, proc, metricsUrl: /metrics on (http:\/\/\S+)/.exec(err)![1]! };
+}
+
+function calibrate(cfg: string, seconds: number): Promise<void> {
+  const p = Bun.spawn([exe, "-c", cfg, "calibrate", "--duration", `${seconds}s`], { stdout: "ignore", stderr: "pipe" });
+  return p.exited.then(async (code) => {
+    if (code !== 0) throw new Error(`hosa calibrate: ${await new Response(p.stderr).text()}`);
+  });
 }
 
 function allocationsPerTick(ticks: number): { bytesPerTick: number; objectsPerTick: number } {
@@ -76,20 +157,94 @@ function allocationsPerTick(ticks: number): { bytesPerTick: number; objectsPerTi
   }
 }
 
-const dir = mkdtempSync(join(tmpdir(), "hosa-footprint-"));
+const dir = join(tmpdir(), `hosa-footprint-${process.pid}`);
+mkdirSync(dir, { recursive: true });
+const started: Bun.Subprocess[] = [];
+const cg = new ChildCgroups();
+let leaker: Bun.Subprocess | null = null;
 try {
-  console.error(`footprint: ${minutes} min at 100 ms and at 10 ms, side by side…`);
-  const [slow, fast] = await Promise.all([measure(100, dir), measure(10, dir)]);
-  const alloc = allocationsPerTick(20_000);
-  console.log(`hosa run footprint over ${minutes} min (detection-only, eBPF), bun ${Bun.version}, ${navigator.hardwareConcurrency} cores`);
-  console.log("| tick | CPU (% of one core) | RSS after start-up | RSS at end | RSS max |");
-  console.log("| --- | --- | --- | --- | --- |");
-  for (const r of [slow, fast]) {
-    console.log(`| ${r.tickMs} ms | ${r.cpuPct.toFixed(2)} % | ${r.rssStartMB.toFixed(1)} MB | ${r.rssEndMB.toFixed(1)} MB | ${r.rssMaxMB.toFixed(1)} MB |`);
-  }
-  console.log(
-    `\nsense + engine in-process over 20 000 ticks (GC not forced in between): ${alloc.bytesPerTick.toFixed(0)} bytes and ${alloc.objectsPerTick.toFixed(2)} objects of heap growth per tick`,
+  if (!existsSync(exe)) throw new Error(`${exe} is missing: run scripts/build.sh first`);
+  console.error(`footprint: calibrating, then ${minutes} min side by side (hosa 100 ms, hosa 10 ms, earlyoom, node_exporter), then a ${episodeS} s episode…`);
+  const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
+  const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
+  await Promise.all([calibrate(slowCfg, 30), calibrate(fastCfg, 30)]);
+
+  const port = 20000 + (process.pid % 20000);
+  const nodeExporter = Bun.spawn(["prometheus-node-exporter", `--web.listen-address=127.0.0.1:${port}`], { stdout: "ignore", stderr: "ignore" });
+  started.push(nodeExporter);
+  // PEERS.md's settings: act below 10 % available memory, report every second.
+  const earlyoom = Bun.spawn(["earlyoom", "-m", "10", "-r", "1"], { stdout: "ignore", stderr: "ignore" });
+  started.push(earlyoom);
+  const slow = await startHosa("hosa (100 ms tick)", slowCfg);
+  started.push(slow.proc);
+  const fast = await startHosa("hosa (10 ms tick)", fastCfg);
+  started.push(fast.proc);
+  await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
+  const steady = await observe(
+    [slow, fast, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    minutes * 60,
   );
+  for (const w of [slow, fast]) {
+    w.proc.kill("SIGTERM");
+    await w.proc.exited;
+  }
+
+  // Phase 2: a forced episode, contained by hosa in act mode inside our own cgroup.
+  const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
+  const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
+  writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
+  const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
+  await calibrate(actCfg, 30);
+  const act = await startHosa("hosa (act, episode)", actCfg);
+  started.push(act.proc);
+  await Bun.sleep(5000);
+  const calm = await observe([act], 20);
+  const leakerExe = compileLeaker(dir);
+  leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
+    stdout: "ignore",
+    stderr: "ignore",
+  });
+  const episode = await observe(
+    [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    episodeS,
+  );
+  const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
+  const actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
+  const maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
+  leaker.kill("SIGKILL");
+  await leaker.exited;
+  leaker = null;
+  act.proc.kill("SIGTERM");
+  await act.proc.exited;
+  const alloc = allocationsPerTick(20_000);
+
+  const result = { bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[act.name], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  if (process.argv.includes("--json")) {
+    console.log(JSON.stringify(result, null, 2));
+  } else {
+    const fmt = (v: number, d = 2) => v.toFixed(d);
+    const row = (name: string, w: Window, ref?: Window) =>
+      `| ${name} | ${fmt(w.cpuPct)} % | ${w.cpuPctPerMinute.length ? `${fmt(Math.min(...w.cpuPctPerMinute))}..${fmt(Math.max(...w.cpuPctPerMinute))} %` : "-"} | ${fmt(w.rssStartMB, 1)} MB | ${fmt(w.rssEndMB, 1)} MB | ${fmt(w.rssMaxMB, 1)} MB |${ref ? ` ${fmt(w.cpuPct / Math.max(1e-9, ref.cpuPct), 1)}× / ${fmt(w.rssEndMB / ref.rssEndMB, 1)}× |` : " |"}`;
+    console.log(`Footprint side by side, ${minutes} min steady state, bun ${Bun.version}, ${navigator.hardwareConcurrency} cores (the machine is shared: others' tests run meanwhile)`);
+    console.log("| process | CPU (% of one core) | per minute (spread) | RSS after start-up | RSS at end | RSS max | CPU / RSS vs node_exporter |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    const ne = steady["node_exporter (scraped every 15 s)"]!;
+    for (const [name, w] of Object.entries(steady)) console.log(row(name, w, ne));
+    console.log(`\nForced episode: 50 MB/s leak in a 2 GiB cgroup, hosa in act mode (highest level ${maxLevel}, ${actions} actions applied); ${episodeS} s from the leak's start`);
+    console.log("| process | CPU (% of one core) | per minute | RSS before | RSS after | RSS max | |");
+    console.log("| --- | --- | --- | --- | --- | --- | --- |");
+    console.log(row("hosa (act) before the leak, 20 s calm", calm[act.name]!));
+    for (const [name, w] of Object.entries(episode)) console.log(row(name, w));
+    console.log(`\nsense + engine in-process over 20 000 ticks (GC not forced in between): ${fmt(alloc.bytesPerTick, 0)} bytes and ${fmt(alloc.objectsPerTick)} objects of heap growth per tick`);
+  }
 } finally {
+  leaker?.kill("SIGKILL");
+  for (const p of started) {
+    if (p.exitCode === null) {
+      p.kill("SIGTERM");
+      await p.exited;
+    }
+  }
+  await cg.cleanup();
   rmSync(dir, { recursive: true, force: true });
 }

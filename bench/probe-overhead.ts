@@ -9,12 +9,17 @@
 // programs ran, per event and as a share of the stressor's CPU time (an upper
 // bound: events of other processes on the node count too).
 //
-//   bun bench/probe-overhead.ts [--seconds 3] [--rounds 3] [--workers 1] [--stressors switch,get,fault] [--json]
+// Each [sense] probes mode given (--modes, default lean,full) is measured in
+// the same rounds: off, lean, full, full*, lean*, off. Run-time statistics
+// cost two clock reads per program run, so they are on only in the starred
+// runs: slowdowns come from the others, BPF time from those.
+//
+//   bun bench/probe-overhead.ts [--seconds 3] [--rounds 3] [--workers 1] [--stressors switch,get,fault] [--modes lean,full] [--json]
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { enableRunStats } from "../src/ffi/libhosa.ts";
-import { detectCgroupHierarchy, openProbes } from "../src/sense/bpf-probes.ts";
+import { detectCgroupHierarchy, openProbes, PROBE_MODES, type ProbeMode } from "../src/sense/bpf-probes.ts";
 import { fmt, median } from "./lib/stats.ts";
 
 const ALL_STRESSORS = [
@@ -25,6 +30,9 @@ const ALL_STRESSORS = [
 const only = process.argv.indexOf("--stressors");
 const STRESSORS = only >= 0 ? ALL_STRESSORS.filter((s) => (process.argv[only + 1] ?? "").split(",").includes(s.name)) : ALL_STRESSORS;
 if (STRESSORS.length === 0) throw new Error(`--stressors wants some of ${ALL_STRESSORS.map((s) => s.name).join(",")}`);
+const mi = process.argv.indexOf("--modes");
+const MODES = (mi >= 0 ? (process.argv[mi + 1] ?? "").split(",") : ["lean", "full"]) as ProbeMode[];
+if (MODES.length === 0 || MODES.some((m) => !PROBE_MODES.includes(m))) throw new Error(`--modes wants some of ${PROBE_MODES.join(",")}`);
 
 interface Rate {
   cpuS: number;
@@ -62,18 +70,20 @@ const seconds = arg("seconds", 3);
 const rounds = arg("rounds", 3);
 const workers = arg("workers", 1);
 const dir = mkdtempSync(join(tmpdir(), "hosa-probe-overhead-"));
-const results: Record<string, { off: Rate[]; on: Rate[] }> = {};
+const results: Record<string, Record<string, Rate[]>> = {};
+const order: (ProbeMode | "off")[] = ["off", ...MODES, ...[...MODES].reverse(), "off"];
 try {
-  for (const s of STRESSORS) results[s.name] = { off: [], on: [] };
+  for (const s of STRESSORS) results[s.name] = Object.fromEntries(["off", ...MODES].map((m) => [m, []]));
   for (let round = 0; round < rounds; round++) {
     for (const s of STRESSORS) {
-      for (const withProbes of [false, true, true, false]) {
-        const probes = withProbes ? openProbes({ cgroupHierarchy: detectCgroupHierarchy() }) : undefined;
-        const statsOff = withProbes ? enableRunStats() : undefined;
+      for (const [idx, mode] of order.entries()) {
+        const withProbes = mode !== "off";
+        const probes = withProbes ? openProbes({ cgroupHierarchy: detectCgroupHierarchy(), mode }) : undefined;
+        const statsOff = withProbes && idx > MODES.length ? enableRunStats() : undefined;
         try {
           const before = probes?.programStats();
           const rate = runStressor(s.name, workers, seconds, dir);
-          if (probes && before) {
+          if (probes && before && statsOff) {
             rate.bpfByProgram = {};
             rate.bpfNs = 0;
             rate.bpfRuns = 0;
@@ -86,7 +96,7 @@ try {
               rate.bpfRuns += runs;
             }
           }
-          results[s.name]![withProbes ? "on" : "off"].push(rate);
+          results[s.name]![mode]!.push(rate);
           // Reading the maps as the agent would keeps the measurement honest about per-tick cost too.
           probes?.totals();
           probes?.perCgroup();
@@ -101,37 +111,47 @@ try {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const rows = STRESSORS.map((s) => {
-  const r = results[s.name]!;
-  const offCpu = median(r.off.map((x) => x.cpuS))!;
-  const onCpu = median(r.on.map((x) => x.cpuS))!;
-  const offWall = median(r.off.map((x) => x.wallS))!;
-  const onWall = median(r.on.map((x) => x.wallS))!;
-  return {
-    stressor: s.name,
-    what: s.what,
-    runs: r.off.length + r.on.length,
-    opsPerCpuSOff: offCpu,
-    opsPerCpuSOn: onCpu,
-    slowdownCpuPct: (1 - onCpu / offCpu) * 100,
-    opsPerWallSOff: offWall,
-    opsPerWallSOn: onWall,
-    slowdownWallPct: (1 - onWall / offWall) * 100,
-    bpfShareOfCpuPct: median(r.on.map((x) => ((x.bpfNs ?? 0) / 1e9 / x.cpuSeconds) * 100)),
-    bpfNsPerRun: median(r.on.map((x) => (x.bpfNs ?? 0) / Math.max(1, x.bpfRuns ?? 0))),
-    bpfByProgram: Object.fromEntries(
-      Object.keys(r.on[0]?.bpfByProgram ?? {}).map((name) => {
-        const ns = r.on.reduce((a, x) => a + (x.bpfByProgram?.[name]?.ns ?? 0), 0);
-        const runs = r.on.reduce((a, x) => a + (x.bpfByProgram?.[name]?.runs ?? 0), 0);
-        return [name, { runs, nsPerRun: runs ? ns / runs : 0 }];
-      }),
-    ),
-  };
-});
+const rows = STRESSORS.flatMap((s) =>
+  MODES.map((mode) => {
+    const off = results[s.name]!.off!;
+    const all = results[s.name]![mode]!;
+    const on = all.filter((x) => x.bpfNs === undefined);
+    const timed = all.filter((x) => x.bpfNs !== undefined);
+    const offCpu = median(off.map((x) => x.cpuS))!;
+    const onCpu = median(on.map((x) => x.cpuS))!;
+    const offWall = median(off.map((x) => x.wallS))!;
+    const onWall = median(on.map((x) => x.wallS))!;
+    // The spread: each "with" run against the median "without".
+    const slowdowns = on.map((x) => (1 - x.cpuS / offCpu) * 100);
+    return {
+      stressor: s.name,
+      what: s.what,
+      mode,
+      runs: off.length + all.length,
+      opsPerCpuSOff: offCpu,
+      opsPerCpuSOn: onCpu,
+      slowdownCpuPct: (1 - onCpu / offCpu) * 100,
+      slowdownCpuMinPct: Math.min(...slowdowns),
+      slowdownCpuMaxPct: Math.max(...slowdowns),
+      opsPerWallSOff: offWall,
+      opsPerWallSOn: onWall,
+      slowdownWallPct: (1 - onWall / offWall) * 100,
+      bpfShareOfCpuPct: median(timed.map((x) => ((x.bpfNs ?? 0) / 1e9 / x.cpuSeconds) * 100)),
+      bpfNsPerRun: median(timed.map((x) => (x.bpfNs ?? 0) / Math.max(1, x.bpfRuns ?? 0))),
+      bpfByProgram: Object.fromEntries(
+        Object.keys(timed[0]?.bpfByProgram ?? {}).map((name) => {
+          const ns = timed.reduce((a, x) => a + (x.bpfByProgram?.[name]?.ns ?? 0), 0);
+          const runs = timed.reduce((a, x) => a + (x.bpfByProgram?.[name]?.runs ?? 0), 0);
+          return [name, { runs, nsPerRun: runs ? ns / runs : 0 }];
+        }),
+      ),
+    };
+  }),
+);
 
 // What one tick's read costs the agent: global counters, the per-cgroup dump, the event drain.
 const readCost = (() => {
-  const probes = openProbes({ cgroupHierarchy: detectCgroupHierarchy() });
+  const probes = openProbes({ cgroupHierarchy: detectCgroupHierarchy(), mode: MODES[0] });
   try {
     const totals = probes.totals();
     const perCgroup = probes.perCgroup();
@@ -154,18 +174,18 @@ const readCost = (() => {
 if (process.argv.includes("--json")) {
   console.log(JSON.stringify({ seconds, rounds, workers, rows, readCost }, null, 2));
 } else {
-  console.log(`probe overhead: stress-ng, ${workers} worker(s), ${seconds} s per run, ${rounds} rounds of off/on/on/off (medians)`);
-  console.log("stressor  ops/CPU-s off   ops/CPU-s on  slowdown  | ops/s off      ops/s on   slowdown | BPF % of CPU  ns/run");
+  console.log(`probe overhead: stress-ng, ${workers} worker(s), ${seconds} s per run, ${rounds} rounds of ${order.map((m, i) => (m !== "off" && i > MODES.length ? `${m}*` : m)).join("/")} (* = BPF run statistics on; medians; spread of each run with probes against the median without)`);
+  console.log("stressor mode  ops/CPU-s off   ops/CPU-s on  slowdown (spread)        | ops/s off      ops/s on   slowdown | BPF % of CPU  ns/run");
   for (const r of rows) {
     console.log(
-      `${r.stressor.padEnd(8)} ${fmt(r.opsPerCpuSOff, 0).padStart(12)} ${fmt(r.opsPerCpuSOn, 0).padStart(13)} ${`${fmt(r.slowdownCpuPct, 1)}%`.padStart(9)}  | ${fmt(r.opsPerWallSOff, 0).padStart(10)} ${fmt(r.opsPerWallSOn, 0).padStart(12)} ${`${fmt(r.slowdownWallPct, 1)}%`.padStart(9)} | ${`${fmt(r.bpfShareOfCpuPct, 2)}%`.padStart(12)} ${fmt(r.bpfNsPerRun, 0).padStart(7)}`,
+      `${r.stressor.padEnd(8)} ${r.mode.padEnd(5)} ${fmt(r.opsPerCpuSOff, 0).padStart(12)} ${fmt(r.opsPerCpuSOn, 0).padStart(13)} ${`${fmt(r.slowdownCpuPct, 1)}%`.padStart(7)} (${fmt(r.slowdownCpuMinPct, 1)}..${fmt(r.slowdownCpuMaxPct, 1)}%)`.padEnd(66) +
+        ` | ${fmt(r.opsPerWallSOff, 0).padStart(10)} ${fmt(r.opsPerWallSOn, 0).padStart(12)} ${`${fmt(r.slowdownWallPct, 1)}%`.padStart(9)} | ${`${fmt(r.bpfShareOfCpuPct, 2)}%`.padStart(12)} ${fmt(r.bpfNsPerRun, 0).padStart(7)}`,
     );
   }
-  console.log("per program (all runs with probes): runs, ns per run");
-  const names = Object.keys(rows[0]?.bpfByProgram ?? {});
-  for (const n of names) {
-    const cells = rows.map((r) => `${r.stressor}: ${r.bpfByProgram[n]!.runs} x ${fmt(r.bpfByProgram[n]!.nsPerRun, 0)} ns`);
-    console.log(`  ${n.padEnd(28)} ${cells.join("   ")}`);
+  console.log("per program (runs with statistics on): runs x ns per run");
+  for (const r of rows) {
+    console.log(`  ${r.stressor} ${r.mode}:`);
+    for (const [n, p] of Object.entries(r.bpfByProgram)) if (p.runs > 0) console.log(`    ${n.padEnd(28)} ${p.runs} x ${fmt(p.nsPerRun, 0)} ns`);
   }
 }
 if (!process.argv.includes("--json")) {

@@ -24,6 +24,19 @@ const volatile __u32 fork_burst_threshold = 64;
 const volatile __u64 fork_burst_window_ns = 100000000;
 /* oom:mark_victim's arguments: (task, uid) since Linux 6.8, (pid) before. */
 const volatile bool mark_victim_has_task = true;
+/* [sense] probes = "lean" (docs/footprint.md): wake-ups are counted per CPU
+ * only, and run-queue latency is not timed on every switch but read from the
+ * scheduler's own accounting (task->sched_info, CONFIG_SCHED_INFO) by the
+ * runq_totals iterator once per tick; sched_switch is not loaded. */
+const volatile bool lean = false;
+
+/* run_delay and pcount of the tasks that have exited since load: with the
+ * live tasks' sums (runq_totals) they make totals that only grow. */
+__u64 runq_exited_delay_ns = 0;
+__u64 runq_exited_slices = 0;
+/* runq_totals' running sums over one iteration. */
+__u64 runq_iter_delay_ns = 0;
+__u64 runq_iter_slices = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -218,9 +231,26 @@ static __always_inline __u64 mark_runnable(struct task_struct *task)
 	return cgroup_id;
 }
 
+/* The hottest events skip the per-cgroup hash: the global per-CPU counter only. */
+static __always_inline void count_global(__u32 idx, __u64 value)
+{
+	__u32 zero = 0;
+	struct hosa_counters *c;
+
+	if (idx >= HOSA_C_NR)
+		return;
+	c = bpf_map_lookup_elem(&counters, &zero);
+	if (c)
+		c->c[idx] += value;
+}
+
 SEC("tp_btf/sched_wakeup")
 int BPF_PROG(sched_wakeup, struct task_struct *task)
 {
+	if (lean) {
+		count_global(HOSA_C_WAKEUPS, 1);
+		return 0;
+	}
 	count(HOSA_C_WAKEUPS, 1, mark_runnable(task));
 	return 0;
 }
@@ -228,6 +258,10 @@ int BPF_PROG(sched_wakeup, struct task_struct *task)
 SEC("tp_btf/sched_wakeup_new")
 int BPF_PROG(sched_wakeup_new, struct task_struct *task)
 {
+	if (lean) {
+		count_global(HOSA_C_WAKEUPS, 1);
+		return 0;
+	}
 	count(HOSA_C_WAKEUPS, 1, mark_runnable(task));
 	return 0;
 }
@@ -283,6 +317,40 @@ int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
 {
 	count(HOSA_C_PAGE_FAULTS, 1, current_cgroup_id());
+	return 0;
+}
+
+/* Lean run-queue latency, part 1: what an exiting task waited in total. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(sched_process_exit, struct task_struct *task)
+{
+	__sync_fetch_and_add(&runq_exited_delay_ns, task->sched_info.run_delay);
+	__sync_fetch_and_add(&runq_exited_slices, task->sched_info.pcount);
+	return 0;
+}
+
+/* Part 2, run by the agent once per tick (hosa_iter_read): sum run_delay
+ * (ns spent runnable but waiting for a CPU) and pcount (times run) over every
+ * task, add the exited ones, and write the two totals as the iterator's
+ * output. The agent divides their increments: mean wait per time a task ran,
+ * what sched_switch would time in "full" mode, at no cost on the switch. */
+SEC("iter/task")
+int runq_totals(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	__u64 out[2];
+
+	if (task) {
+		runq_iter_delay_ns += task->sched_info.run_delay;
+		runq_iter_slices += task->sched_info.pcount;
+		return 0;
+	}
+	/* The last call (no task): the end of one pass. */
+	out[0] = runq_iter_delay_ns + runq_exited_delay_ns;
+	out[1] = runq_iter_slices + runq_exited_slices;
+	runq_iter_delay_ns = 0;
+	runq_iter_slices = 0;
+	bpf_seq_write(ctx->meta->seq, out, sizeof(out));
 	return 0;
 }
 

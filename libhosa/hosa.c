@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <linux/bpf.h>
@@ -46,6 +47,16 @@ struct ring {
 	uint64_t mask;
 };
 
+#define MAX_READSETS 8
+#define MAX_READSET_FILES 64
+
+struct readset {
+	bool used;
+	int n;
+	int fds[MAX_READSET_FILES];
+};
+
+static struct readset readsets[MAX_READSETS];
 static struct obj objs[MAX_OBJS];
 static struct ring rings[MAX_RINGS];
 static char last_error[1100] = "no error";
@@ -140,9 +151,13 @@ HOSA_API int hosa_num_possible_cpus(void)
 	return n < 0 ? fail(-n, "count possible CPUs") : n;
 }
 
+/* The kernel's BTF for hosa_tracepoint_nargs: several megabytes once parsed,
+ * so it is kept only while the loader asks, and freed by the next
+ * hosa_obj_load (libbpf parses its own copy there and frees it after). */
+static struct btf *vmlinux;
+
 HOSA_API int hosa_tracepoint_nargs(const char *name)
 {
-	static struct btf *vmlinux;
 	const struct btf_type *t;
 	char type_name[256];
 	int id;
@@ -269,6 +284,8 @@ HOSA_API int hosa_obj_load(int h)
 	begin();
 	if (!o)
 		return fail(EBADF, "load: no such object handle %d", h);
+	btf__free(vmlinux);
+	vmlinux = NULL;
 	err = bpf_object__load(o->bpf);
 	if (err)
 		return fail(-err, "load BPF object %s", bpf_object__name(o->bpf));
@@ -353,6 +370,151 @@ HOSA_API int hosa_obj_attach(int h, const char *prog)
 		return fail(ENOENT, "attach %s: no such program", prog);
 	err = attach_one(o, p);
 	return err < 0 ? err : 0;
+}
+
+HOSA_API int hosa_iter_read(int h, const char *prog, void *buf, size_t len)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	size_t got = 0;
+	int i, fd, err = 0;
+
+	if (!o)
+		return fail(EBADF, "read iterator %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	i = p ? prog_index(o, p) : -1;
+	if (i < 0 || !o->links[i])
+		return fail(ENOENT, "read iterator %s: not attached", prog);
+	fd = bpf_iter_create(bpf_link__fd(o->links[i]));
+	if (fd < 0)
+		return fail(errno, "read iterator %s", prog);
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	return err ? fail(err, "read iterator %s", prog) : (int)got;
+}
+
+static struct readset *get_readset(int r)
+{
+	if (r < 0 || r >= MAX_READSETS || !readsets[r].used)
+		return NULL;
+	return &readsets[r];
+}
+
+HOSA_API int hosa_readset_open(void)
+{
+	int r;
+
+	for (r = 0; r < MAX_READSETS && readsets[r].used; r++)
+		;
+	if (r == MAX_READSETS)
+		return fail(EMFILE, "open read set: %d already open", MAX_READSETS);
+	memset(&readsets[r], 0, sizeof(readsets[r]));
+	readsets[r].used = true;
+	return r;
+}
+
+HOSA_API int hosa_readset_add(int r, const char *path)
+{
+	struct readset *rs = get_readset(r);
+	int fd;
+
+	if (!rs)
+		return fail(EBADF, "add %s to read set: no such set %d", path, r);
+	if (rs->n == MAX_READSET_FILES)
+		return fail(EMFILE, "add %s to read set: %d files already", path, MAX_READSET_FILES);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open %s", path);
+	rs->fds[rs->n] = fd;
+	return rs->n++;
+}
+
+HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			       int32_t *lens)
+{
+	struct readset *rs = get_readset(r);
+	int i;
+
+	if (!rs)
+		return fail(EBADF, "read read set: no such set %d", r);
+	for (i = 0; i < rs->n; i++) {
+		char *at = (char *)buf + offsets[i];
+		size_t got = 0;
+
+		/* A seq_file hands out at most a page or its buffer per read: loop to the end. */
+		while (got < caps[i]) {
+			ssize_t n = pread(rs->fds[i], at + got, caps[i] - got, (off_t)got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n < 0 && got == 0)
+					got = (size_t)-errno;
+				break;
+			}
+			got += (size_t)n;
+		}
+		lens[i] = (int32_t)got;
+	}
+	return rs->n;
+}
+
+HOSA_API int hosa_readset_close(int r)
+{
+	struct readset *rs = get_readset(r);
+	int i;
+
+	if (!rs)
+		return fail(EBADF, "close read set: no such set %d", r);
+	for (i = 0; i < rs->n; i++)
+		close(rs->fds[i]);
+	memset(rs, 0, sizeof(*rs));
+	return 0;
+}
+
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+
+HOSA_API int64_t hosa_release_executable_pages(void)
+{
+	char exe[4096], line[4096 + 128];
+	int64_t advised = 0;
+	ssize_t n;
+	FILE *maps;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n < 0)
+		return fail(errno, "read /proc/self/exe");
+	exe[n] = 0;
+	maps = fopen("/proc/self/maps", "re");
+	if (!maps)
+		return fail(errno, "open /proc/self/maps");
+	while (fgets(line, sizeof(line), maps)) {
+		unsigned long start, end;
+		char perms[5], *path = strchr(line, '/');
+
+		if (!path || sscanf(line, "%lx-%lx %4s", &start, &end, perms) != 3)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		/* Read-only or executable mappings of the file: clean, reclaimable without I/O. */
+		if (strcmp(path, exe) != 0 || perms[1] == 'w')
+			continue;
+		if (madvise((void *)start, end - start, MADV_PAGEOUT) == 0)
+			advised += (int64_t)(end - start);
+	}
+	fclose(maps);
+	return advised;
 }
 
 HOSA_API int hosa_obj_program_count(int h)

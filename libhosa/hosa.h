@@ -70,6 +70,33 @@ HOSA_API int hosa_enable_run_stats(void);
 /* Close a file descriptor libhosa returned (hosa_enable_run_stats). */
 HOSA_API int hosa_close_fd(int fd);
 
+/* Run the attached BPF iterator program prog once (a fresh iterator per call)
+ * and copy what it writes into buf, at most len bytes; returns bytes read. */
+HOSA_API int hosa_iter_read(int obj, const char *prog, void *buf, size_t len);
+
+/* A read set: kernel files kept open and re-read together, at offset 0 with
+ * pread(2) (seq_file then regenerates them), so a tick reads every file it
+ * needs in one call. Returns a set handle. */
+HOSA_API int hosa_readset_open(void);
+
+/* Open path read-only into the set; returns its slot (0, 1, ...). */
+HOSA_API int hosa_readset_add(int set, const char *path);
+
+/* Re-read every slot i into buf + offsets[i], at most caps[i] bytes;
+ * lens[i] = bytes read (caps[i] when the file may not have fit) or -errno.
+ * Returns the number of slots. */
+HOSA_API int hosa_readset_read(int set, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			       int32_t *lens);
+
+/* Close the set's files and free it. */
+HOSA_API int hosa_readset_close(int set);
+
+/* Ask the kernel to reclaim this process's clean pages of its own executable
+ * (MADV_PAGEOUT, Linux 5.4): after start-up most of the runtime's code that
+ * was touched (parsers, the compiler of FFI stubs, module loading) is never
+ * run again, and what is comes back on first use. Returns the bytes advised. */
+HOSA_API int64_t hosa_release_executable_pages(void);
+
 /* Detach everything attached through this handle (XDP included), free the object. */
 HOSA_API int hosa_obj_close(int obj);
 

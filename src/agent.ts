@@ -11,7 +11,7 @@ import { DangerTracker, NO_DANGER } from "./engine/danger.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
-import { ProtoRecordingWriter } from "./recording/protobuf.ts";
+import type { ProtoRecordingWriter } from "./recording/protobuf.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
 import { Notifier } from "./report/notifier.ts";
 import { startReportServer } from "./report/server.ts";
@@ -20,6 +20,7 @@ import { createAgentResponder } from "./respond/agent-responder.ts";
 import { readQuarantineState } from "./respond/quarantine.ts";
 import type { ActionRecord, Responder } from "./respond/types.ts";
 import { CgroupWatch } from "./sense/cgroup-watch.ts";
+import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
@@ -36,7 +37,6 @@ export interface AgentOptions {
 
 const PID_FILE = "hosa.pid";
 const NO_CGROUPS: CgroupUsage[] = [];
-/** At a clean stop, undelivered webhooks get this long before they are left in the outbox for the next start. */
 
 /** Records that say a value went back (not "would restore" in detection-only mode). */
 export function countRestored(records: ActionRecord[]): number {
@@ -149,6 +149,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     const danger = new DangerTracker();
 
     if (opts.record) {
+      // Loaded only when asked: the protobuf runtime costs heap a plain run does without.
+      const { ProtoRecordingWriter } = await import("./recording/protobuf.ts");
       recorder = new ProtoRecordingWriter(opts.record, {
         hosaVersion: VERSION,
         dims,
@@ -222,6 +224,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let scheduled = t0 + tickMs / 1000;
     let heartbeatAt = t0;
     let quarantineCheckAt = t0;
+    // Start-up touched much of the runtime's code that never runs again: once
+    // settled, and every 10 minutes after (rare paths: episodes, rotations),
+    // let the kernel take those clean pages back (docs/footprint.md).
+    let pagesReleasedAt = t0 - 590;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -285,6 +291,14 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
+      if (t - pagesReleasedAt >= 600) {
+        pagesReleasedAt = t;
+        try {
+          releaseExecutablePages();
+        } catch {
+          // Only memory is at stake, not detection.
+        }
+      }
       ticks++;
       lastTickAtMs = Date.now();
       const spent = (mono() - t) * 1000;

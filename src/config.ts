@@ -29,6 +29,12 @@ export interface HosaConfig {
     procRoot: string;
     /** "auto": eBPF when possible, else /proc; "off": /proc only. */
     ebpf: "auto" | "off";
+    /**
+     * How much the eBPF probes watch: "lean" (default) runs nothing on a
+     * context switch or page fault; "full" times every switch and charges
+     * wake-ups, run-queue latency and faults to cgroups (docs/footprint.md).
+     */
+    probes: "lean" | "full";
   };
   engine: {
     ewmaTauS: number;
@@ -110,6 +116,7 @@ export function defaultConfig(): HosaConfig {
       cgroupRoot: "/sys/fs/cgroup",
       procRoot: "/proc",
       ebpf: "auto",
+      probes: "lean",
     },
     engine: {
       ewmaTauS: 0.3,
@@ -187,6 +194,7 @@ function checkValue(expected: unknown, value: unknown): boolean {
 
 const ENUMS: Record<string, readonly string[]> = {
   "sense.ebpf": ["auto", "off"],
+  "sense.probes": ["lean", "full"],
   "respond.mode": ["detect", "act"],
   "respond.quarantine_mode": ["auto", "bare-metal", "cloud-vm", "kubernetes", "edge-physical", "edge-remote", "airgap"],
   "webhook.format": ["json", "alertmanager"],

@@ -4,7 +4,16 @@ import { Command, CommanderError } from "commander";
 import { EXIT, HosaError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { escapeControl } from "../util/input.ts";
-import { registerCommands } from "./commands/index.ts";
+
+/** The command named on the command line: the first word that is not an option (nor -c's value). */
+function commandOf(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "-c" || a === "--config") i++;
+    else if (!a.startsWith("-")) return a;
+  }
+  return undefined;
+}
 
 /** An error line never carries more than this, whatever the input held. */
 const MAX_ERROR_CHARS = 1000;
@@ -50,7 +59,10 @@ export async function main(argv: string[]): Promise<number> {
         if (!s.startsWith("error:")) process.stderr.write(s);
       },
     });
-  registerCommands(program);
+  // `hosa run` stays up for months: it loads its own command only, not the
+  // other commands' modules (tables, recordings), whose heap it would carry.
+  if (commandOf(argv) === "run") (await import("./commands/run.ts")).registerRun(program);
+  else (await import("./commands/index.ts")).registerCommands(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -45,7 +45,7 @@ export const MAP_UPDATE = { ANY: 0, NOEXIST: 1, EXIST: 2 } as const;
 const BPF_OBJECT_FILES = { probes: probesObjectFile, xdp_shed: xdpShedObjectFile } as const;
 export type BpfObjectName = keyof typeof BPF_OBJECT_FILES;
 
-const { i32, u32, u64, ptr, cstring } = FFIType;
+const { i32, i64, u32, u64, ptr, cstring } = FFIType;
 const SYMBOLS = {
   hosa_last_error: { args: [], returns: cstring },
   hosa_num_possible_cpus: { args: [], returns: i32 },
@@ -61,6 +61,12 @@ const SYMBOLS = {
   hosa_obj_program_stats: { args: [i32, i32, ptr, ptr], returns: i32 },
   hosa_enable_run_stats: { args: [], returns: i32 },
   hosa_close_fd: { args: [i32], returns: i32 },
+  hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
+  hosa_readset_open: { args: [], returns: i32 },
+  hosa_release_executable_pages: { args: [], returns: i64 },
+  hosa_readset_add: { args: [i32, ptr], returns: i32 },
+  hosa_readset_read: { args: [i32, ptr, ptr, ptr, ptr], returns: i32 },
+  hosa_readset_close: { args: [i32], returns: i32 },
   hosa_obj_close: { args: [i32], returns: i32 },
   hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
   hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
@@ -234,6 +240,41 @@ export function enableRunStats(): () => void {
     if (open) check("hosa_close_fd", lib().hosa_close_fd(fd));
     open = false;
   };
+}
+
+/** Run the attached iterator program `prog` once; what it wrote goes into `buf`. Returns bytes read. `progName` is cstr(prog), kept by the caller so a tick allocates nothing. */
+export function iterRead(obj: number, progName: Uint8Array, buf: Uint8Array): number {
+  return check("hosa_iter_read", lib().hosa_iter_read(obj, progName, buf, buf.byteLength));
+}
+
+/** A new, empty read set (files re-read together with pread); returns its handle. */
+export function readsetOpen(): number {
+  return check("hosa_readset_open", lib().hosa_readset_open());
+}
+
+/** Open `path` into the set; returns its slot. */
+export function readsetAdd(set: number, path: string): number {
+  return check("hosa_readset_add", lib().hosa_readset_add(set, cstr(path)));
+}
+
+/** Re-read every slot i into buf at offsets[i] (at most caps[i] bytes); lens[i] = bytes read or -errno. One call per tick. */
+export function readsetRead(set: number, buf: Uint8Array, offsets: Uint32Array, caps: Uint32Array, lens: Int32Array): number {
+  return check("hosa_readset_read", lib().hosa_readset_read(set, buf, offsets, caps, lens));
+}
+
+export function readsetClose(set: number): void {
+  check("hosa_readset_close", lib().hosa_readset_close(set));
+}
+
+/** Let the kernel reclaim the clean pages of this executable touched at start-up (see hosa.h); returns the bytes advised. */
+export function releaseExecutablePages(): number {
+  const rc = lib().hosa_release_executable_pages();
+  return check("hosa_release_executable_pages", Number(rc));
+}
+
+/** A NUL-terminated copy of `s`, for the calls that take names every tick. */
+export function cString(s: string): Uint8Array {
+  return cstr(s);
 }
 
 /** Detach everything (XDP included) and free the object. */

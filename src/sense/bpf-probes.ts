@@ -73,7 +73,7 @@ export interface ProbeEvent {
 
 /** Programs by what they watch, so a costly group can be left out (bench/probe-overhead.ts measures each). */
 export const PROBE_GROUPS = {
-  sched: ["sched_wakeup", "sched_wakeup_new", "sched_switch"],
+  sched: ["sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_process_exit"],
   forks: ["sched_process_fork"],
   faults: ["page_fault_user", "page_fault_kernel"],
   alloc: ["mmap_lock_acquire_returned", "sys_enter"],
@@ -83,8 +83,28 @@ export const PROBE_GROUPS = {
 } as const;
 export type ProbeGroup = keyof typeof PROBE_GROUPS;
 
+/**
+ * How much the probes watch ([sense] probes; docs/footprint.md). "lean":
+ * nothing runs on a context switch or a page fault: wake-ups are counted per
+ * CPU only, run-queue latency comes from the scheduler's own per-task
+ * accounting (an iterator run once per tick), page faults from /proc/vmstat;
+ * forks, allocation, block, TCP and OOM are counted per cgroup as in "full".
+ * "full": every event timed and charged to its cgroup (wake-ups, run-queue
+ * latency and page faults per cgroup too), at a cost on every switch and fault.
+ */
+export type ProbeMode = "lean" | "full";
+export const PROBE_MODES: readonly ProbeMode[] = ["lean", "full"];
+
+/** The groups "lean" leaves out: their events are as frequent as the work itself. */
+const LEAN_WITHOUT: readonly ProbeGroup[] = ["faults"];
+/** The iterator that reads run-queue totals in "lean" mode (bpf/probes.bpf.c). */
+const RUNQ_ITER = "runq_totals";
 export interface ProbeOptions {
   cgroupHierarchy: CgroupHierarchy;
+  /** Default "lean". */
+  mode?: ProbeMode;
+  /** "lean": how often the run-queue totals are re-read (an iterator over every task), in ms; default 1000. Between reads they stay put. */
+  runqRefreshMs?: number;
   /** Groups to leave out (not loaded, their counters stay 0); default none. */
   without?: ProbeGroup[];
   /** Count per cgroup as well as globally (default true). */
@@ -96,6 +116,7 @@ export interface ProbeOptions {
 
 export interface BpfProbes {
   readonly cgroupHierarchy: CgroupHierarchy;
+  readonly mode: ProbeMode;
   /** Names of the attached programs (a program whose tracepoint this kernel lacks is left out). */
   readonly programs: string[];
   /** Global cumulative counters; fills and returns `into` when given (no allocation). */
@@ -165,6 +186,7 @@ function fill(target: ProbeTotals, words: BigUint64Array, offset: number): Probe
 /** Load and attach the probes. Throws a HosaError saying why not (permission, BTF, kernel, verifier). */
 export function openProbes(opts: ProbeOptions): BpfProbes {
   preflight();
+  const mode = opts.mode ?? "lean";
   let obj = -1;
   try {
     obj = ffi.objOpenMem(ffi.bpfObjectImage("probes"), "probes");
@@ -173,11 +195,16 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     ffi.objSetRodata(obj, "fork_burst_threshold", u32(opts.forkBurstThreshold ?? 64));
     ffi.objSetRodata(obj, "fork_burst_window_ns", u64(BigInt(Math.round((opts.forkBurstWindowMs ?? 100) * 1e6))));
     // Tracepoints whose signature changed: pick what the running kernel has (see bpf/probes.bpf.c).
+    ffi.objSetRodata(obj, "lean", new Uint8Array([mode === "lean" ? 1 : 0]));
+    ffi.objSetAutoload(obj, "sched_switch", mode === "full");
+    ffi.objSetAutoload(obj, "sched_process_exit", mode === "lean");
+    ffi.objSetAutoload(obj, RUNQ_ITER, mode === "lean" && !(opts.without ?? []).includes("sched"));
     ffi.objSetRodata(obj, "mark_victim_has_task", new Uint8Array([ffi.tracepointArgs("mark_victim") === 1 ? 0 : 1]));
     const alloc = ffi.tracepointArgs("mmap_lock_acquire_returned") === 3 ? "mmap_lock_acquire_returned" : "sys_enter";
     ffi.objSetAutoload(obj, "mmap_lock_acquire_returned", alloc === "mmap_lock_acquire_returned");
     ffi.objSetAutoload(obj, "sys_enter", alloc === "sys_enter");
-    for (const group of opts.without ?? []) for (const prog of PROBE_GROUPS[group]) ffi.objSetAutoload(obj, prog, false);
+    const without = new Set<ProbeGroup>([...(opts.without ?? []), ...(mode === "lean" ? LEAN_WITHOUT : [])]);
+    for (const group of without) for (const prog of PROBE_GROUPS[group]) ffi.objSetAutoload(obj, prog, false);
     // Each program is named after its tracepoint; one the kernel lacks would fail the whole load.
     for (const prog of Object.values(PROBE_GROUPS).flat()) {
       if (ffi.tracepointArgs(prog) === undefined) ffi.objSetAutoload(obj, prog, false);
@@ -190,6 +217,11 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     throw new HosaError(`load eBPF probes: ${message}`, e instanceof HosaError ? e.exitCode : EXIT.FAILURE);
   }
   const programs = ffi.objPrograms(obj).filter((p) => p.attached).map((p) => p.name);
+  const runqIter = programs.includes(RUNQ_ITER) ? ffi.cString(RUNQ_ITER) : undefined;
+  const runqBuf = new BigUint64Array(2);
+  const runqBytes = new Uint8Array(runqBuf.buffer);
+  const runqRefreshNs = (opts.runqRefreshMs ?? 1000) * 1e6;
+  let runqReadAtNs = -Infinity;
   const countersFd = ffi.objMapFd(obj, "counters");
   const cgroupFd = ffi.objMapFd(obj, "cgroup_counters");
   const ring = ffi.ringbufOpen(obj, "events");
@@ -211,10 +243,18 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
 
   return {
     cgroupHierarchy: opts.cgroupHierarchy,
+    mode,
     programs,
     totals(into = emptyTotals()) {
       live("read eBPF counters");
       ffi.percpuSum(countersFd, zeroKey, totalWords);
+      if (runqIter) {
+        // An iterator pass costs about a microsecond per task: not every 10 ms tick.
+        const now = Bun.nanoseconds();
+        if (now - runqReadAtNs >= runqRefreshNs && ffi.iterRead(obj, runqIter, runqBytes) === 16) runqReadAtNs = now;
+        totalWords[1] = runqBuf[0] as bigint;
+        totalWords[2] = runqBuf[1] as bigint;
+      }
       return fill(into, totalWords, 0);
     },
     perCgroup(into = new Map()) {

@@ -20,6 +20,7 @@ export const PROC = {
   selfCgroup: "self/cgroup",
   initCgroup: "1/cgroup",
   filesystems: "filesystems",
+  cgroups: "cgroups",
 } as const;
 
 export const SYS = {
@@ -35,6 +36,7 @@ export const SYS = {
 /** cgroup v2 interface files (Documentation/admin-guide/cgroup-v2.rst). */
 export const CGROUP_V2 = {
   controllers: "cgroup.controllers",
+  stat: "cgroup.stat",
   subtreeControl: "cgroup.subtree_control",
   procs: "cgroup.procs",
   memoryCurrent: "memory.current",

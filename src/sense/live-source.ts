@@ -5,7 +5,7 @@
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
-import { PROC } from "./kernel-files.ts";
+import { CGROUP_V1, CGROUP_V2, PROC } from "./kernel-files.ts";
 import { createProcFs, type ProcFs } from "./procfs.ts";
 import {
   newDiskStats,
@@ -15,16 +15,17 @@ import {
   newStatCounters,
   newTcpSnmp,
   newVmStat,
-  parseDiskstats,
-  parseMeminfo,
-  parseNetDev,
-  parsePressure,
-  parseSnmp,
-  parseStat,
-  parseVmstat,
+  parseDiskstatsBytes,
+  parseMeminfoBytes,
+  parseNetDevBytes,
+  parsePressureBytes,
+  parseSnmpBytes,
+  parseStatBytes,
+  parseVmstatBytes,
 } from "./proc-parsers.ts";
+import { createFileSet, type FileSet } from "./file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, detectCgroupLayout, listCgroups, readCgroupUsage, readMemoryLimit, readMemoryUsage, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
@@ -48,10 +49,15 @@ export interface ProbeHandle {
   totals(into?: never): ProbeCounters;
   /** Cumulative counters per cgroup id (the inode of the cgroup's directory). */
   perCgroup?(): Map<number, ProbeCounters>;
+  /** "lean" (default when absent) or "full": which dimensions the probes feed ([sense] probes). */
+  readonly mode?: "lean" | "full";
   close(): void;
 }
 
-export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1" }) => ProbeHandle;
+export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full" }) => ProbeHandle;
+
+/** eBPF dimensions that "lean" probes leave to /proc (no program on every page fault). */
+const LEAN_FROM_PROC: ReadonlySet<string> = new Set(["page_faults_per_s"]);
 
 export interface LiveSourceOptions {
   /** Count the loopback interface in the network rates (default: no, loopback traffic never leaves the node). */
@@ -60,7 +66,11 @@ export interface LiveSourceOptions {
   openProbes?: OpenProbes;
   /** Bounds of the cgroup walk for attribution. */
   cgroupScan?: CgroupScanOptions;
-  /** Seconds between re-listing the cgroup directories (usage is re-read at every `cgroups()` call). Default 1. */
+  /**
+   * Seconds between checks whether the cgroup directories changed (the number
+   * of cgroups the kernel reports); they are re-listed when it did, and every
+   * 30 s regardless. Usage is re-read at every `cgroups()` call. Default 1.
+   */
   cgroupRelistS?: number;
 }
 
@@ -121,13 +131,16 @@ function planSources(
   includeLoopback: boolean,
   proc: ProcFs,
   cgroupMemoryReadable = detectCgroupLayout(cfg.cgroupRoot).attributionRoot !== "",
+  leanFromProc: ReadonlySet<string> = ebpf && cfg.probes !== "full" ? LEAN_FROM_PROC : new Set(),
 ): SourcePlan {
   const want = new Set(names);
+  // Loaded probes that leave this dimension to /proc ([sense] probes = "lean") are not a fallback.
+  const lean = (n: string) => ebpf && leanFromProc.has(n);
   const sources: DimensionSource[] = [];
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
   const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes") || want.has("cgroup_mem_limit_ratio");
-  const needVm = want.has("major_faults_per_s") || (!ebpf && want.has("page_faults_per_s"));
+  const needVm = want.has("major_faults_per_s") || ((!ebpf || lean("page_faults_per_s")) && want.has("page_faults_per_s"));
   const needDisk = want.has("blk_ios_per_s") || want.has("blk_bytes_per_s") || (!ebpf && want.has("blk_latency_us"));
   const needNet = want.has("net_rx_bytes_per_s") || want.has("net_tx_bytes_per_s") || want.has("net_rx_packets_per_s") || want.has("net_tx_packets_per_s");
   const needSnmp = want.has("tcp_passive_opens_per_s") || want.has("tcp_established") || (!ebpf && (want.has("tcp_retrans_per_s") || want.has("tcp_active_opens_per_s")));
@@ -154,6 +167,10 @@ function planSources(
   const fellBack: string[] = [];
   for (const n of names) {
     if (n in EBPF_DIMS) {
+      if (lean(n)) {
+        procSource(n, PROC.vmstat, `${EBPF_DIMS[n]} ([sense] probes = "lean")`);
+        continue;
+      }
       if (ebpf) {
         sources.push({ dim: n, source: "ebpf", detail: "eBPF tracepoint counters" });
         continue;
@@ -232,7 +249,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const open = opts.openProbes ?? defaultOpenProbes;
       try {
         // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
-        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1" });
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes });
       } catch (e) {
         fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
       }
@@ -240,7 +257,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   }
   const ebpf = probes !== undefined;
 
-  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "");
+  const probeMode = probes?.mode ?? cfg.probes;
+  const leanFromProc = ebpf && probeMode === "lean" ? LEAN_FROM_PROC : new Set<string>();
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "", leanFromProc);
   const { sources, fallbackNotice, readable, psiFiles } = plan;
   const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
   const ok = (file: string) => readable.get(file) === "";
@@ -276,7 +295,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let cpuBusy = 0;
 
   let prevT = NaN;
-  let cgroupCacheT = NaN;
   let cgroupPaths: string[] = [];
   let cgroupIdsByPath: number[] = [];
   let cgroupUsages: CgroupUsage[] = [];
@@ -284,20 +302,128 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let lastT = NaN;
   let closed = false;
   const relistS = opts.cgroupRelistS ?? 1;
-  // cgroup_mem_limit_ratio: the limited cgroups are found when the cgroup
-  // list is refreshed (every relistS); between refreshes only the usage of
-  // the few closest to their limit is read, so a tick stays cheap.
+
+  // Walking cgroupfs (a readdir per group) costs milliseconds, and opening a
+  // kernfs file costs more than reading it: the walk is redone only when the
+  // number of cgroups changes (or every FULL_RELIST_S), and the files of the
+  // listed groups stay open, re-read with pread (ProcFs).
+  const FULL_RELIST_S = 30;
+  const cgfs: ProcFs = createProcFs(layout.root);
+  let listedT = NaN;
+  let listedCount = NaN;
+  let checkedT = NaN;
+  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown. */
+  function cgroupCount(): number {
+    if (layout.version === "v2") {
+      const t = cgfs.read(CGROUP_V2.stat);
+      const m = t === undefined ? null : /^nr_descendants (\d+)$/m.exec(t);
+      const d = t === undefined ? null : /^nr_dying_descendants (\d+)$/m.exec(t);
+      return m ? Number(m[1]) + Number(d?.[1] ?? 0) : NaN;
+    }
+    const t = proc.read(PROC.cgroups);
+    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
+    return m ? Number(m[1]) : NaN;
+  }
+  /** Re-list the cgroups if they may have changed; true when it did. */
+  function relist(t: number): boolean {
+    const first = Number.isNaN(listedT) || t < listedT;
+    if (!first && t - checkedT < relistS) return false;
+    checkedT = t;
+    const count = cgroupCount();
+    if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
+    cgroupPaths = listCgroups(layout, opts.cgroupScan);
+    cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
+    // Descriptors of groups that are gone would pin them: close those, keep the others.
+    const live = new Set(cgroupPaths.map((p) => dirOf(p, "")));
+    cgfs.prune((file) => {
+      const slash = file.lastIndexOf("/");
+      if (slash < 0) return true; // the root's own files
+      const dir = file.slice(0, slash);
+      if (layout.version === "v2") return live.has(dir);
+      return live.has(dir.slice(dir.indexOf("/")));
+    });
+    listedT = t;
+    listedCount = count;
+    return true;
+  }
+  const dirOf = (path: string, v1Controller: string): string => (layout.version === "v2" ? path.slice(1) : `${v1Controller}${path}`);
+  function cgNumber(file: string): number {
+    const t = cgfs.read(file);
+    if (t === undefined) return NaN;
+    const v = Number.parseInt(t, 10);
+    return Number.isFinite(v) ? v : NaN;
+  }
+  function memoryUsageOf(path: string): number {
+    return layout.version === "v2" ? cgNumber(`${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}`) : cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
+  }
+  /** v1 memory.limit_in_bytes (a huge page-rounded number means none); v2 the lower of memory.max and memory.high. */
+  function memoryLimitOf(path: string): number {
+    if (layout.version === "v2") {
+      let limit = Infinity;
+      for (const f of [CGROUP_V2.memoryMax, CGROUP_V2.memoryHigh]) {
+        const t = cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
+        const v = t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+        if (Number.isFinite(v) && v < limit) limit = v;
+      }
+      return limit;
+    }
+    const v = cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryLimit}`);
+    return Number.isFinite(v) && v < 2 ** 60 ? v : Infinity;
+  }
+  function countLines(text: string | undefined): number {
+    if (!text) return 0;
+    let n = 0;
+    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
+    if (text.length > 0 && text.charCodeAt(text.length - 1) !== 10) n++;
+    return n;
+  }
+  /** As readCgroupUsage() in cgroups.ts, through the kept-open descriptors. */
+  function usageOf(path: string): CgroupUsage {
+    const z = (v: number) => (Number.isFinite(v) ? v : 0);
+    if (layout.version === "v2") {
+      const dir = dirOf(path, "");
+      const cpu = cgfs.read(`${dir}/${CGROUP_V2.cpuStat}`);
+      const io = cgfs.read(`${dir}/${CGROUP_V2.ioStat}`);
+      let pids = cgNumber(`${dir}/${CGROUP_V2.pidsCurrent}`);
+      if (!Number.isFinite(pids)) pids = countLines(cgfs.read(`${dir}/${CGROUP_V2.procs}`));
+      return {
+        path,
+        memoryBytes: z(cgNumber(`${dir}/${CGROUP_V2.memoryCurrent}`)),
+        cpuUsageUs: z(cpu === undefined ? NaN : parseCpuStatUsageUs(cpu)),
+        ioBytes: z(io === undefined ? NaN : parseIoStatBytes(io)),
+        pids,
+      };
+    }
+    const blk =
+      cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytesRecursive}`) ?? cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytes}`);
+    let pids = cgNumber(`${CGROUP_V1.pidsDir}${path}/${CGROUP_V1.pidsCurrent}`);
+    if (!Number.isFinite(pids)) pids = countLines(cgfs.read(`${CGROUP_V1.memoryDir}${path}/${CGROUP_V1.procs}`));
+    return {
+      path,
+      memoryBytes: z(memoryUsageOf(path)),
+      // cpuacct.usage is in nanoseconds.
+      cpuUsageUs: z(Math.floor(cgNumber(`${CGROUP_V1.cpuacctDir}${path}/${CGROUP_V1.cpuacctUsage}`) / 1000)),
+      ioBytes: z(blk === undefined ? NaN : parseBlkioServiceBytes(blk)),
+      pids,
+    };
+  }
+
+  // cgroup_mem_limit_ratio: every limited cgroup's usage is ranked when the
+  // cgroup list changes and every LIMITS_S; between, only the few closest to
+  // their limit are read at each tick (a kernfs read each), so a tick stays
+  // cheap. A group far below its limit cannot overtake them within a second.
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
-  const LIMITED_MAX = 16;
+  const LIMITED_MAX = 4;
+  const LIMITS_S = 1;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   function refreshLimited(t: number): void {
     const found: { path: string; limit: number; ratio: number }[] = [];
-    for (const path of listCgroups(layout, opts.cgroupScan)) {
-      const limit = readMemoryLimit(layout, path);
+    for (const path of cgroupPaths) {
+      const limit = memoryLimitOf(path);
       // A limit above the node's memory is no limit.
       if (!Number.isFinite(limit) || limit <= 0 || (mem.memTotalBytes > 0 && limit >= mem.memTotalBytes)) continue;
-      const usage = readMemoryUsage(layout, path);
+      const usage = memoryUsageOf(path);
       if (Number.isFinite(usage)) found.push({ path, limit, ratio: usage / limit });
     }
     found.sort((a, b) => b.ratio - a.ratio);
@@ -307,7 +433,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   function limitRatio(): number {
     let max = 0;
     for (const c of limited) {
-      const usage = readMemoryUsage(layout, c.path);
+      const usage = memoryUsageOf(c.path);
       if (!Number.isFinite(usage)) continue;
       const r = usage / c.limit;
       if (r > max) max = r;
@@ -352,15 +478,20 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       }
       case "sched_wakeups_per_s":
         return ebpf ? (dt) => probeRate("wakeups", dt) : (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
-      case "runq_latency_us":
-        return ebpf
-          ? () => {
-              const switches = delta(probeNow.runqSwitches, probePrev.runqSwitches);
-              return switches > 0 ? delta(probeNow.runqLatencyNs, probePrev.runqLatencyNs) / switches / 1000 : 0;
-            }
-          : () => 0;
+      case "runq_latency_us": {
+        if (!ebpf) return () => 0;
+        // "lean" probes refresh the run-queue totals about once a second: in between, the last mean holds.
+        const hold = probeMode === "lean";
+        let last = 0;
+        return () => {
+          const switches = delta(probeNow.runqSwitches, probePrev.runqSwitches);
+          if (switches > 0) last = delta(probeNow.runqLatencyNs, probePrev.runqLatencyNs) / switches / 1000;
+          else if (!hold) last = 0;
+          return last;
+        };
+      }
       case "page_faults_per_s":
-        return ebpf ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
+        return ebpf && !leanFromProc.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, vmDt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":
@@ -399,7 +530,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       case "ctx_switches_per_s":
         return (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
       case "major_faults_per_s":
-        return (dt) => rate(vm.pgmajfault, vmPrev.pgmajfault, dt);
+        return () => rate(vm.pgmajfault, vmPrev.pgmajfault, vmDt);
       case "procs_running":
         return () => (Number.isFinite(stat.procsRunning) ? stat.procsRunning : 0);
       case "procs_blocked":
@@ -411,11 +542,38 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
   }
 
-  function readAll(): void {
-    if (needStat && ok(PROC.stat)) {
+  // Every file the tick reads, in one set: one native call per tick (src/sense/file-set.ts).
+  const tickFiles: string[] = [];
+  const slotOf = (want: boolean, file: string): number => {
+    if (!want || !ok(file)) return -1;
+    tickFiles.push(file);
+    return tickFiles.length - 1;
+  };
+  const statSlot = slotOf(needStat, PROC.stat);
+  const memSlot = slotOf(needMem, PROC.meminfo);
+  // /proc/vmstat is the costliest file to generate (some 190 counters, each
+  // summed over CPUs): it has a set of its own, read at most every
+  // VMSTAT_MIN_S; fault rates are over the time between its reads and hold
+  // in between (at the 100 ms tick it is read every tick).
+  const VMSTAT_MIN_S = 0.045;
+  const vmFiles: FileSet | undefined = needVm && ok(PROC.vmstat) ? createFileSet(cfg.procRoot, [PROC.vmstat]) : undefined;
+  let vmReadT = NaN;
+  let vmDt = 0;
+  const diskSlot = slotOf(needDisk, PROC.diskstats);
+  const netSlot = slotOf(needNet, PROC.netDev);
+  const snmpSlot = slotOf(needSnmp, PROC.netSnmp);
+  const psiSlots = psiFiles.map((f) => slotOf(true, f));
+  const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
+
+  function readAll(t: number): void {
+    files.read();
+    const b = files.bytes;
+    const at = (slot: number) => files.start(slot);
+    const end = (slot: number) => files.start(slot) + files.length(slot);
+    const got = (slot: number) => slot >= 0 && files.length(slot) >= 0;
+    if (got(statSlot)) {
       Object.assign(statPrev, stat);
-      const t = proc.read(PROC.stat);
-      if (t !== undefined) parseStat(t, stat);
+      parseStatBytes(b, at(statSlot), end(statSlot), stat);
       if (Number.isNaN(cpuRefTotal)) {
         cpuRefTotal = stat.cpuTotalTicks;
         cpuRefIdle = stat.cpuIdleTicks;
@@ -431,35 +589,33 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
     }
-    if (needMem && ok(PROC.meminfo)) {
-      const t = proc.read(PROC.meminfo);
-      if (t !== undefined) parseMeminfo(t, mem);
+    if (got(memSlot)) parseMeminfoBytes(b, at(memSlot), end(memSlot), mem);
+    if (vmFiles && (Number.isNaN(vmReadT) || t - vmReadT >= VMSTAT_MIN_S || t < vmReadT)) {
+      vmFiles.read();
+      if (vmFiles.length(0) >= 0) {
+        Object.assign(vmPrev, vm);
+        parseVmstatBytes(vmFiles.bytes, vmFiles.start(0), vmFiles.start(0) + vmFiles.length(0), vm);
+        vmDt = Number.isNaN(vmReadT) ? 0 : t - vmReadT;
+        vmReadT = t;
+      }
     }
-    if (needVm && ok(PROC.vmstat)) {
-      Object.assign(vmPrev, vm);
-      const t = proc.read(PROC.vmstat);
-      if (t !== undefined) parseVmstat(t, vm);
-    }
-    if (needDisk && ok(PROC.diskstats)) {
+    if (got(diskSlot)) {
       Object.assign(diskPrev, disk);
-      const t = proc.read(PROC.diskstats);
-      if (t !== undefined) parseDiskstats(t, disk);
+      parseDiskstatsBytes(b, at(diskSlot), end(diskSlot), disk);
     }
-    if (needNet && ok(PROC.netDev)) {
+    if (got(netSlot)) {
       Object.assign(netPrev, net);
-      const t = proc.read(PROC.netDev);
-      if (t !== undefined) parseNetDev(t, net, opts.includeLoopback ?? false);
+      parseNetDevBytes(b, at(netSlot), end(netSlot), net, opts.includeLoopback ?? false);
     }
-    if (needSnmp && ok(PROC.netSnmp)) {
+    if (got(snmpSlot)) {
       Object.assign(tcpPrev, tcp);
-      const t = proc.read(PROC.netSnmp);
-      if (t !== undefined) parseSnmp(t, tcp);
+      parseSnmpBytes(b, at(snmpSlot), end(snmpSlot), tcp);
     }
     for (let k = 0; k < psiFiles.length; k++) {
-      if (!ok(psiFiles[k])) continue;
+      const slot = psiSlots[k]!;
+      if (!got(slot)) continue;
       Object.assign(psiPrev[k], psi[k]);
-      const t = proc.read(psiFiles[k]);
-      if (t !== undefined) parsePressure(t, psi[k]);
+      parsePressureBytes(b, at(slot), end(slot), psi[k]);
     }
     if (probes) {
       const totals = probes.totals(probeScratch as never) as unknown as Record<string, number | bigint>;
@@ -478,8 +634,11 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     layout,
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
-      readAll();
-      if (wantLimitRatio && (Number.isNaN(limitedT) || tMonoS - limitedT >= relistS || tMonoS < limitedT)) refreshLimited(tMonoS);
+      readAll(tMonoS);
+      if (wantLimitRatio) {
+        const relisted = relist(tMonoS);
+        if (relisted || Number.isNaN(limitedT) || tMonoS - limitedT >= LIMITS_S || tMonoS < limitedT) refreshLimited(tMonoS);
+      }
       // The first read has no previous one: rates are 0 until the second.
       const dt = Number.isNaN(prevT) ? 0 : tMonoS - prevT;
       for (let i = 0; i < compute.length; i++) {
@@ -493,14 +652,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     cgroups(): CgroupUsage[] {
       if (!layout.attributionRoot) return [];
       if (cgroupUsageT === lastT && !Number.isNaN(lastT)) return cgroupUsages;
-      if (Number.isNaN(cgroupCacheT) || Number.isNaN(lastT) || lastT - cgroupCacheT >= relistS || lastT < cgroupCacheT) {
-        cgroupPaths = listCgroups(layout, opts.cgroupScan);
-        cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
-        cgroupCacheT = lastT;
-      }
+      relist(Number.isNaN(lastT) ? 0 : lastT);
       const perCgroup = probes?.perCgroup?.();
       cgroupUsages = cgroupPaths.map((p, i) => {
-        const u = readCgroupUsage(layout, p);
+        const u = usageOf(p);
         const id = cgroupIdsByPath[i];
         if (id) u.id = id;
         const c = perCgroup?.get(id);
@@ -518,6 +673,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (closed) return;
       closed = true;
       proc.close();
+      cgfs.close();
+      files.close();
+      vmFiles?.close();
       try {
         probes?.close();
       } finally {

@@ -1,28 +1,56 @@
-// Parsers for the /proc files the live sample reads. Each takes the file's
-// text and fills a caller-owned object, so a tick at 10 ms allocates little
-// beyond the text itself. Formats are the kernel's (Documentation/filesystems/
+// Parsers for the /proc files the live sample reads. Each reads the file's
+// bytes (a slice of the buffer the tick's files are read into, see
+// src/sense/file-set.ts) and fills a caller-owned object: a tick at 10 ms
+// allocates nothing. The string forms (parseStat(text, out)...) are for
+// tests and one-off reads. Formats are the kernel's (Documentation/filesystems/
 // proc.rst, Documentation/accounting/psi.rst, Documentation/admin-guide/
 // iostats.rst); a missing field leaves NaN so the caller can tell "absent"
 // from zero.
 
 let cursor = 0;
 
+const NL = 10;
+const SP = 32;
+const TAB = 9;
+
+/** Latin-1 bytes of a key, made once. */
+function key(s: string): Buffer {
+  return Buffer.from(s, "latin1");
+}
+
+/** A line key and the same after a newline, for Buffer.indexOf (a native search). */
+interface LineKey {
+  k: Buffer;
+  nk: Buffer;
+}
+function lineKey(s: string): LineKey {
+  return { k: key(s), nk: key(`\n${s}`) };
+}
+
+function bytesOf(text: string): Buffer {
+  return Buffer.from(text, "latin1");
+}
+
+/** End of the line starting at or before `i` (index of its "\n", or `end`). */
+function lineEnd(b: Buffer, i: number, end: number): number {
+  while (i < end && b[i] !== NL) i++;
+  return i;
+}
+
 /** Scan the next unsigned integer at or after `i` on the same line; NaN at end of line. Sets `cursor` past it. */
-function scanUint(text: string, i: number): number {
-  const n = text.length;
-  while (i < n) {
-    const c = text.charCodeAt(i);
-    if (c === 10) break;
-    if (c >= 48 && c <= 57) break;
+function scanUint(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i]!;
+    if (c === NL || (c >= 48 && c <= 57)) break;
     i++;
   }
-  if (i >= n || text.charCodeAt(i) === 10) {
+  if (i >= end || b[i] === NL) {
     cursor = i;
     return NaN;
   }
   let v = 0;
-  while (i < n) {
-    const c = text.charCodeAt(i);
+  while (i < end) {
+    const c = b[i]!;
     if (c < 48 || c > 57) break;
     v = v * 10 + (c - 48);
     i++;
@@ -32,24 +60,29 @@ function scanUint(text: string, i: number): number {
 }
 
 /** Skip `count` whitespace-separated tokens starting at `i`; returns the index after them. */
-function skipTokens(text: string, i: number, count: number): number {
-  const n = text.length;
+function skipTokens(b: Buffer, i: number, end: number, count: number): number {
   for (let k = 0; k < count; k++) {
-    while (i < n && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9)) i++;
-    while (i < n && text.charCodeAt(i) !== 32 && text.charCodeAt(i) !== 9 && text.charCodeAt(i) !== 10) i++;
+    while (i < end && (b[i] === SP || b[i] === TAB)) i++;
+    while (i < end && b[i] !== SP && b[i] !== TAB && b[i] !== NL) i++;
   }
   return i;
 }
 
+function startsWith(b: Buffer, i: number, end: number, k: Buffer): boolean {
+  if (i + k.length > end) return false;
+  for (let j = 0; j < k.length; j++) if (b[i + j] !== k[j]) return false;
+  return true;
+}
+
 /** Value of the first line starting with `key` (which includes its separator), or NaN. */
-function valueAfterKey(text: string, key: string): number {
-  let i = 0;
-  if (!text.startsWith(key)) {
-    i = text.indexOf(`\n${key}`);
-    if (i < 0) return NaN;
-    i += 1;
+function valueAfterKey(b: Buffer, start: number, end: number, key: LineKey): number {
+  let i = start;
+  if (!startsWith(b, start, end, key.k)) {
+    const j = b.indexOf(key.nk, start);
+    if (j < 0 || j + key.nk.length > end) return NaN;
+    i = j + 1;
   }
-  return scanUint(text, i + key.length);
+  return scanUint(b, i + key.k.length, end);
 }
 
 export interface StatCounters {
@@ -71,18 +104,31 @@ export function newStatCounters(): StatCounters {
   return { cpuTotalTicks: NaN, cpuIdleTicks: NaN, ctxt: NaN, processes: NaN, procsRunning: NaN, procsBlocked: NaN, cpuCount: 0 };
 }
 
+const K_CPU_N = key("\ncpu");
+const K_CTXT = lineKey("ctxt ");
+const K_PROCESSES = lineKey("processes ");
+const K_PROCS_RUNNING = lineKey("procs_running ");
+const K_PROCS_BLOCKED = lineKey("procs_blocked ");
+const K_CPU_ALL = key("cpu ");
+
 /** /proc/stat: the aggregate `cpu` line, `ctxt`, `processes`, `procs_running`, `procs_blocked`. */
 export function parseStat(text: string, out: StatCounters): StatCounters {
+  const b = bytesOf(text);
+  return parseStatBytes(b, 0, b.length, out);
+}
+
+export function parseStatBytes(b: Buffer, start: number, end: number, out: StatCounters): StatCounters {
   out.cpuTotalTicks = NaN;
   out.cpuIdleTicks = NaN;
-  if (text.startsWith("cpu ")) {
+  if (startsWith(b, start, end, K_CPU_ALL)) {
     // user nice system idle iowait irq softirq steal [guest guest_nice]
+    const e = lineEnd(b, start, end);
     let total = 0;
     let idle = 0;
-    let i = 4;
+    let p = start + 4;
     for (let f = 0; f < 8; f++) {
-      const v = scanUint(text, i);
-      i = cursor;
+      const v = scanUint(b, p, e);
+      p = cursor;
       if (Number.isNaN(v)) break;
       total += v;
       if (f === 3 || f === 4) idle += v;
@@ -92,16 +138,16 @@ export function parseStat(text: string, out: StatCounters): StatCounters {
   }
   // The per-CPU lines follow the aggregate one, consecutively.
   let cpus = 0;
-  for (let p = text.indexOf("\ncpu"); p >= 0; p = text.indexOf("\ncpu", p + 4)) {
-    const c = text.charCodeAt(p + 4);
+  for (let p = b.indexOf(K_CPU_N, start); p >= 0 && p + 5 <= end; p = b.indexOf(K_CPU_N, p + 4)) {
+    const c = b[p + 4]!;
     if (c < 48 || c > 57) break;
     cpus++;
   }
   out.cpuCount = cpus;
-  out.ctxt = valueAfterKey(text, "ctxt ");
-  out.processes = valueAfterKey(text, "processes ");
-  out.procsRunning = valueAfterKey(text, "procs_running ");
-  out.procsBlocked = valueAfterKey(text, "procs_blocked ");
+  out.ctxt = valueAfterKey(b, start, end, K_CTXT);
+  out.processes = valueAfterKey(b, start, end, K_PROCESSES);
+  out.procsRunning = valueAfterKey(b, start, end, K_PROCS_RUNNING);
+  out.procsBlocked = valueAfterKey(b, start, end, K_PROCS_BLOCKED);
   return out;
 }
 
@@ -114,11 +160,22 @@ export function newMemInfo(): MemInfo {
   return { memTotalBytes: NaN, memAvailableBytes: NaN };
 }
 
+const K_MEMTOTAL = lineKey("MemTotal:");
+const K_MEMAVAILABLE = lineKey("MemAvailable:");
+const K_MEMFREE = lineKey("MemFree:");
+const K_BUFFERS = lineKey("Buffers:");
+const K_CACHED = lineKey("Cached:");
+
 /** /proc/meminfo: MemTotal and MemAvailable in bytes (kB in the file). Before 3.14 there is no MemAvailable: free + buffers + cached. */
 export function parseMeminfo(text: string, out: MemInfo): MemInfo {
-  out.memTotalBytes = valueAfterKey(text, "MemTotal:") * 1024;
-  let avail = valueAfterKey(text, "MemAvailable:");
-  if (Number.isNaN(avail)) avail = valueAfterKey(text, "MemFree:") + valueAfterKey(text, "Buffers:") + valueAfterKey(text, "Cached:");
+  const b = bytesOf(text);
+  return parseMeminfoBytes(b, 0, b.length, out);
+}
+
+export function parseMeminfoBytes(b: Buffer, start: number, end: number, out: MemInfo): MemInfo {
+  out.memTotalBytes = valueAfterKey(b, start, end, K_MEMTOTAL) * 1024;
+  let avail = valueAfterKey(b, start, end, K_MEMAVAILABLE);
+  if (Number.isNaN(avail)) avail = valueAfterKey(b, start, end, K_MEMFREE) + valueAfterKey(b, start, end, K_BUFFERS) + valueAfterKey(b, start, end, K_CACHED);
   out.memAvailableBytes = avail * 1024;
   return out;
 }
@@ -134,21 +191,33 @@ export function newPressure(): Pressure {
   return { someTotalUs: NaN, fullTotalUs: NaN };
 }
 
+const K_SOME = key("some");
+const K_FULL = key("full");
+const K_TOTAL = key("total=");
+
 /** /proc/pressure/{cpu,memory,io}: the `total=` counters of the `some` and `full` lines. */
 export function parsePressure(text: string, out: Pressure): Pressure {
+  const b = bytesOf(text);
+  return parsePressureBytes(b, 0, b.length, out);
+}
+
+export function parsePressureBytes(b: Buffer, start: number, end: number, out: Pressure): Pressure {
   out.someTotalUs = NaN;
   out.fullTotalUs = NaN;
-  let i = 0;
-  while (i < text.length) {
-    const end = text.indexOf("\n", i);
-    const lineEnd = end < 0 ? text.length : end;
-    const t = text.indexOf("total=", i);
-    if (t >= 0 && t < lineEnd) {
-      const v = scanUint(text, t + 6);
-      if (text.startsWith("some", i)) out.someTotalUs = v;
-      else if (text.startsWith("full", i)) out.fullTotalUs = v;
+  for (let i = start; i < end; ) {
+    const e = lineEnd(b, i, end);
+    const some = startsWith(b, i, e, K_SOME);
+    if (some || startsWith(b, i, e, K_FULL)) {
+      for (let t = i; t < e; t++) {
+        if (b[t] === 116 /* t */ && startsWith(b, t, e, K_TOTAL)) {
+          const v = scanUint(b, t + K_TOTAL.length, e);
+          if (some) out.someTotalUs = v;
+          else out.fullTotalUs = v;
+          break;
+        }
+      }
     }
-    i = lineEnd + 1;
+    i = e + 1;
   }
   return out;
 }
@@ -162,10 +231,18 @@ export function newVmStat(): VmStat {
   return { pgfault: NaN, pgmajfault: NaN };
 }
 
+const K_PGFAULT = lineKey("pgfault ");
+const K_PGMAJFAULT = lineKey("pgmajfault ");
+
 /** /proc/vmstat: page faults (minor + major) and major faults since boot. */
 export function parseVmstat(text: string, out: VmStat): VmStat {
-  out.pgfault = valueAfterKey(text, "pgfault ");
-  out.pgmajfault = valueAfterKey(text, "pgmajfault ");
+  const b = bytesOf(text);
+  return parseVmstatBytes(b, 0, b.length, out);
+}
+
+export function parseVmstatBytes(b: Buffer, start: number, end: number, out: VmStat): VmStat {
+  out.pgfault = valueAfterKey(b, start, end, K_PGFAULT);
+  out.pgmajfault = valueAfterKey(b, start, end, K_PGMAJFAULT);
   return out;
 }
 
@@ -188,22 +265,25 @@ export function newDiskStats(): DiskStats {
 
 // Stacked and virtual devices count the same I/O again as their backing disk
 // (dm, md) or are not disks at all (loop, ram, zram).
-const NOT_A_DISK = /^(loop|ram|zram|dm-|md|nbd|sr|fd)/;
+const NOT_A_DISK = ["loop", "ram", "zram", "dm-", "md", "nbd", "sr", "fd"].map(key);
 
 /** A partition's name is its disk's name plus a number (`sda1`, `nvme0n1p2`, `mmcblk0p1`). */
-function isPartitionOf(name: string, disk: string): boolean {
-  if (name.length <= disk.length || !name.startsWith(disk)) return false;
-  let i = disk.length;
-  if (name.charCodeAt(i) === 112 /* p */) i++;
-  if (i >= name.length) return false;
-  for (; i < name.length; i++) {
-    const c = name.charCodeAt(i);
+function isPartitionOf(b: Buffer, name: number, nameLen: number, disk: number, diskLen: number): boolean {
+  if (nameLen <= diskLen) return false;
+  for (let j = 0; j < diskLen; j++) if (b[name + j] !== b[disk + j]) return false;
+  let i = diskLen;
+  if (b[name + i] === 112 /* p */) i++;
+  if (i >= nameLen) return false;
+  for (; i < nameLen; i++) {
+    const c = b[name + i]!;
     if (c < 48 || c > 57) return false;
   }
   return true;
 }
 
-const diskNames: string[] = [];
+let nameStart = new Int32Array(64);
+let nameLen = new Int32Array(64);
+const fieldScratch = new Float64Array(17);
 
 /**
  * /proc/diskstats, summed over whole disks (partitions and stacked devices
@@ -212,63 +292,76 @@ const diskNames: string[] = [];
  * in flight, ms doing I/O, weighted ms, then (4.18+) discards ×4 and (5.5+) flushes ×2.
  */
 export function parseDiskstats(text: string, out: DiskStats): DiskStats {
+  const b = bytesOf(text);
+  return parseDiskstatsBytes(b, 0, b.length, out);
+}
+
+export function parseDiskstatsBytes(b: Buffer, start: number, end: number, out: DiskStats): DiskStats {
   out.ios = 0;
   out.sectors = 0;
   out.ioTimeMs = 0;
   out.weightedMs = 0;
   out.devices = 0;
-  diskNames.length = 0;
-  let i = 0;
   // First pass: names, to recognise partitions whatever their order.
-  while (i < text.length) {
-    const end = text.indexOf("\n", i);
-    const lineEnd = end < 0 ? text.length : end;
-    const nameStart = skipTokens(text, i, 2);
-    let s = nameStart;
-    while (s < lineEnd && text.charCodeAt(s) === 32) s++;
-    let e = s;
-    while (e < lineEnd && text.charCodeAt(e) !== 32) e++;
-    if (e > s) diskNames.push(text.slice(s, e));
-    i = lineEnd + 1;
+  let lines = 0;
+  for (let i = start; i < end; ) {
+    const e = lineEnd(b, i, end);
+    let s = skipTokens(b, i, e, 2);
+    while (s < e && b[s] === SP) s++;
+    let t = s;
+    while (t < e && b[t] !== SP) t++;
+    if (lines === nameStart.length) {
+      const a = new Int32Array(lines * 2);
+      a.set(nameStart);
+      nameStart = a;
+      const l = new Int32Array(lines * 2);
+      l.set(nameLen);
+      nameLen = l;
+    }
+    nameStart[lines] = s;
+    nameLen[lines] = t - s;
+    lines++;
+    i = e + 1;
   }
-  i = 0;
   let line = 0;
-  while (i < text.length) {
-    const end = text.indexOf("\n", i);
-    const lineEnd = end < 0 ? text.length : end;
-    const name = diskNames[line++];
-    if (name !== undefined && !NOT_A_DISK.test(name) && !diskNames.some((d) => d !== name && isPartitionOf(name, d))) {
-      let p = skipTokens(text, i, 3);
-      const f: number[] = fieldScratch;
+  for (let i = start; i < end; line++) {
+    const e = lineEnd(b, i, end);
+    const ns = nameStart[line]!;
+    const nl = nameLen[line]!;
+    let skip = nl === 0;
+    for (let k = 0; !skip && k < NOT_A_DISK.length; k++) if (startsWith(b, ns, ns + nl, NOT_A_DISK[k]!)) skip = true;
+    for (let d = 0; !skip && d < lines; d++) if (d !== line && isPartitionOf(b, ns, nl, nameStart[d]!, nameLen[d]!)) skip = true;
+    if (!skip) {
+      let p = skipTokens(b, i, e, 3);
+      const f = fieldScratch;
       let count = 0;
       for (; count < 17; count++) {
-        const v = scanUint(text, p);
+        const v = scanUint(b, p, e);
         p = cursor;
         if (Number.isNaN(v)) break;
         f[count] = v;
       }
       if (count >= 11) {
         out.devices++;
-        out.ios += f[0] + f[4];
-        out.sectors += f[2] + f[6];
-        out.ioTimeMs += f[3] + f[7];
-        out.weightedMs += f[10];
+        out.ios += f[0]! + f[4]!;
+        out.sectors += f[2]! + f[6]!;
+        out.ioTimeMs += f[3]! + f[7]!;
+        out.weightedMs += f[10]!;
         if (count >= 15) {
-          out.ios += f[11];
-          out.sectors += f[13];
-          out.ioTimeMs += f[14];
+          out.ios += f[11]!;
+          out.sectors += f[13]!;
+          out.ioTimeMs += f[14]!;
         }
         if (count >= 17) {
-          out.ios += f[15];
-          out.ioTimeMs += f[16];
+          out.ios += f[15]!;
+          out.ioTimeMs += f[16]!;
         }
       }
     }
-    i = lineEnd + 1;
+    i = e + 1;
   }
   return out;
 }
-const fieldScratch: number[] = new Array(17).fill(0);
 
 export interface NetDev {
   rxBytes: number;
@@ -284,31 +377,35 @@ export function newNetDev(): NetDev {
 
 /** /proc/net/dev summed over interfaces; `lo` only when asked (loopback traffic never leaves the node). */
 export function parseNetDev(text: string, out: NetDev, includeLoopback = false): NetDev {
+  const b = bytesOf(text);
+  return parseNetDevBytes(b, 0, b.length, out, includeLoopback);
+}
+
+export function parseNetDevBytes(b: Buffer, start: number, end: number, out: NetDev, includeLoopback = false): NetDev {
   out.rxBytes = 0;
   out.rxPackets = 0;
   out.txBytes = 0;
   out.txPackets = 0;
   out.interfaces = 0;
-  let i = 0;
-  while (i < text.length) {
-    const end = text.indexOf("\n", i);
-    const lineEnd = end < 0 ? text.length : end;
+  for (let i = start; i < end; ) {
+    const e = lineEnd(b, i, end);
     // The two header lines have no colon; interface lines are "  name: counters".
-    const colon = text.indexOf(":", i);
-    if (colon > 0 && colon < lineEnd) {
+    let colon = i;
+    while (colon < e && b[colon] !== 58 /* : */) colon++;
+    if (colon > i && colon < e) {
       let s = i;
-      while (s < colon && text.charCodeAt(s) === 32) s++;
-      const isLo = colon - s === 2 && text.startsWith("lo", s);
+      while (s < colon && b[s] === SP) s++;
+      const isLo = colon - s === 2 && b[s] === 108 /* l */ && b[s + 1] === 111; /* o */
       if (includeLoopback || !isLo) {
         // rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets ...
         let p = colon + 1;
-        const rxBytes = scanUint(text, p);
+        const rxBytes = scanUint(b, p, e);
         p = cursor;
-        const rxPackets = scanUint(text, p);
-        p = skipTokens(text, cursor, 6);
-        const txBytes = scanUint(text, p);
+        const rxPackets = scanUint(b, p, e);
+        p = skipTokens(b, cursor, e, 6);
+        const txBytes = scanUint(b, p, e);
         p = cursor;
-        const txPackets = scanUint(text, p);
+        const txPackets = scanUint(b, p, e);
         if (!Number.isNaN(txPackets)) {
           out.rxBytes += rxBytes;
           out.rxPackets += rxPackets;
@@ -318,7 +415,7 @@ export function parseNetDev(text: string, out: NetDev, includeLoopback = false):
         }
       }
     }
-    i = lineEnd + 1;
+    i = e + 1;
   }
   return out;
 }
@@ -334,30 +431,54 @@ export function newTcpSnmp(): TcpSnmp {
   return { activeOpens: NaN, passiveOpens: NaN, currEstab: NaN, retransSegs: NaN };
 }
 
-const TCP_FIELDS: Record<string, keyof TcpSnmp> = {
-  ActiveOpens: "activeOpens",
-  PassiveOpens: "passiveOpens",
-  CurrEstab: "currEstab",
-  RetransSegs: "retransSegs",
-};
+const TCP_FIELDS: [Buffer, keyof TcpSnmp][] = [
+  [key("ActiveOpens"), "activeOpens"],
+  [key("PassiveOpens"), "passiveOpens"],
+  [key("CurrEstab"), "currEstab"],
+  [key("RetransSegs"), "retransSegs"],
+];
+const K_TCP = key("Tcp:");
 
 /** /proc/net/snmp: the `Tcp:` header line names the columns of the `Tcp:` values line that follows it. */
 export function parseSnmp(text: string, out: TcpSnmp): TcpSnmp {
+  const b = bytesOf(text);
+  return parseSnmpBytes(b, 0, b.length, out);
+}
+
+export function parseSnmpBytes(b: Buffer, start: number, end: number, out: TcpSnmp): TcpSnmp {
   out.activeOpens = NaN;
   out.passiveOpens = NaN;
   out.currEstab = NaN;
   out.retransSegs = NaN;
-  const h = text.startsWith("Tcp:") ? 0 : text.indexOf("\nTcp:") + 1;
-  if (h <= 0 && !text.startsWith("Tcp:")) return out;
-  const hEnd = text.indexOf("\n", h);
-  if (hEnd < 0) return out;
-  const vEnd0 = text.indexOf("\n", hEnd + 1);
-  const vEnd = vEnd0 < 0 ? text.length : vEnd0;
-  const names = text.slice(h + 4, hEnd).trim().split(/\s+/);
-  const values = text.slice(hEnd + 5, vEnd).trim().split(/\s+/);
-  for (let k = 0; k < names.length && k < values.length; k++) {
-    const key = TCP_FIELDS[names[k]];
-    if (key) out[key] = Number(values[k]);
+  let h = start;
+  while (h < end && !startsWith(b, h, end, K_TCP)) h = lineEnd(b, h, end) + 1;
+  if (h >= end) return out;
+  const hEnd = lineEnd(b, h, end);
+  if (hEnd >= end) return out;
+  const v = hEnd + 1;
+  const vEnd = lineEnd(b, v, end);
+  if (!startsWith(b, v, vEnd, K_TCP)) return out;
+  // Walk the header's names and the values' numbers in step.
+  let hp = h + K_TCP.length;
+  let vp = v + K_TCP.length;
+  for (;;) {
+    while (hp < hEnd && b[hp] === SP) hp++;
+    while (vp < vEnd && b[vp] === SP) vp++;
+    if (hp >= hEnd || vp >= vEnd) break;
+    let he = hp;
+    while (he < hEnd && b[he] !== SP) he++;
+    let ve = vp;
+    while (ve < vEnd && b[ve] !== SP) ve++;
+    for (const [k, field] of TCP_FIELDS) {
+      if (he - hp === k.length && startsWith(b, hp, he, k)) {
+        // CurrEstab is a gauge, and MaxConn is -1: numbers here may be signed.
+        const neg = b[vp] === 45; /* - */
+        const n = scanUint(b, neg ? vp + 1 : vp, ve);
+        out[field] = neg ? -n : n;
+      }
+    }
+    hp = he;
+    vp = ve;
   }
   return out;
 }

@@ -10,6 +10,8 @@ export interface ProcFs {
   readonly lastError: string;
   /** Close the descriptors kept open; later reads open them again. */
   close(): void;
+  /** Close the kept descriptors of the files `keep` refuses (a cgroup that is gone). */
+  prune(keep: (file: string) => boolean): void;
 }
 
 /** Turn a Node errno error into a few words for a one-line message. */
@@ -94,6 +96,15 @@ export function createProcFs(root = "/proc"): ProcFs {
         } catch {}
       }
       fds.clear();
+    },
+    prune(keep: (file: string) => boolean): void {
+      for (const [file, fd] of fds) {
+        if (keep(file)) continue;
+        fds.delete(file);
+        try {
+          closeSync(fd);
+        } catch {}
+      }
     },
   };
   return fs;

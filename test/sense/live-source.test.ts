@@ -198,7 +198,7 @@ describe("live source on fixtures", () => {
       tcpActiveOpens: at(0, 6), tcpRetransmits: at(0, 2),
     });
     let closed = 0;
-    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2` }), {
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2`, probes: "full" }), {
       openProbes: () => ({ totals, close: () => void closed++ }),
     });
     expect(src.ebpf).toBe(true);
@@ -218,6 +218,37 @@ describe("live source on fixtures", () => {
     src.close();
     src.close();
     expect(closed).toBe(1);
+  });
+
+  test('lean probes: page faults come from /proc/vmstat, run-queue latency holds between refreshes of its totals', () => {
+    let k = 0;
+    let runqReads = 0;
+    const totals = (): ProbeCounters => ({
+      wakeups: 1000 + 4000 * k, runqLatencyNs: 2_000_000 * runqReads, runqSwitches: 1000 * runqReads, forks: 10 + 60 * k,
+      pageFaults: 0, brkCalls: 0, mmapCalls: 0, blkCompleted: 0, blkLatencyNs: 0, tcpActiveOpens: 0, tcpRetransmits: 0,
+    });
+    const modes: string[] = [];
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2`, probes: "lean" }), {
+      openProbes: (o) => {
+        modes.push(o.mode);
+        return { totals, mode: "lean", close: () => {} };
+      },
+    });
+    expect(modes).toEqual(["lean"]);
+    expect(src.fallbackNotice).toBe("");
+    const pf = src.sources.find((x) => x.dim === "page_faults_per_s")!;
+    expect(pf.source).toBe("proc");
+    expect(pf.detail).toContain('[sense] probes = "lean"');
+    expect(src.sources.filter((x) => x.source === "ebpf").length).toBe(7);
+    src.read(0);
+    k = 1;
+    runqReads = 1;
+    expect(valueOf(src, src.read(1).x, "runq_latency_us")).toBe(2);
+    k = 2; // the run-queue totals were not refreshed this tick: the last mean holds
+    const s = src.read(2);
+    expect(valueOf(src, s.x, "runq_latency_us")).toBe(2);
+    expect(valueOf(src, s.x, "sched_wakeups_per_s")).toBe(4000);
+    src.close();
   });
 
   test("probes that fail to open give one fallback line naming the reason and the dimensions", () => {
@@ -297,8 +328,9 @@ describe("live source on this host", () => {
     try {
       expect(src.fallbackNotice).toBe("");
       expect(src.ebpf).toBe(true);
+      // The default [sense] probes = "lean" leaves page faults to /proc/vmstat.
       expect(src.sources.filter((x) => x.source === "ebpf").map((x) => x.dim)).toEqual([
-        "sched_wakeups_per_s", "runq_latency_us", "page_faults_per_s", "alloc_syscalls_per_s", "blk_latency_us", "tcp_retrans_per_s", "tcp_active_opens_per_s", "forks_per_s",
+        "sched_wakeups_per_s", "runq_latency_us", "alloc_syscalls_per_s", "blk_latency_us", "tcp_retrans_per_s", "tcp_active_opens_per_s", "forks_per_s",
       ]);
       const t0 = performance.now() / 1000;
       src.read(t0);

@@ -95,7 +95,9 @@ describe.skipIf(skipReason !== "")("the executable without libbpf, libelf, zlib,
     expect(out.visible).toEqual([]);
     expect(out.ebpf.error).toBeUndefined();
     expect(out.ebpf.loaded).toBe(true);
-    expect(out.ebpf.programs).toContain("sched_switch");
+    // The default [sense] probes = "lean": no program on a context switch, run-queue totals by iterator.
+    expect(out.ebpf.programs).toContain("sched_wakeup");
+    expect(out.ebpf.programs).toContain("runq_totals");
     expect(out.ebpf.programs).toContain("mark_victim");
   }, 120000);
 

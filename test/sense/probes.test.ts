@@ -51,7 +51,8 @@ function countersOf(id: number): ProbeTotals | undefined {
 
 describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
   beforeAll(() => {
-    probes = openProbes({ cgroupHierarchy: hierarchy, forkBurstThreshold: 16, forkBurstWindowMs: 2000 });
+    // "full": wake-ups, run-queue latency and page faults charged to cgroups too.
+    probes = openProbes({ cgroupHierarchy: hierarchy, mode: "full", forkBurstThreshold: 16, forkBurstWindowMs: 2000 });
   });
   afterAll(() => {
     probes?.close();
@@ -158,6 +159,38 @@ describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
     expect(countersOf(cg.id)).toBeDefined();
     probes.forgetCgroups([cg.id]);
     expect(countersOf(cg.id)).toBeUndefined();
+  });
+});
+
+describe.skipIf(skipReason !== "")('[sense] probes = "lean"', () => {
+  test("nothing runs on a switch or a fault; wake-ups are counted and run-queue totals read from the scheduler's accounting", async () => {
+    const p = openProbes({ cgroupHierarchy: hierarchy, mode: "lean", runqRefreshMs: 0 });
+    const cg = childCgroup("lean");
+    try {
+      expect(p.mode).toBe("lean");
+      expect(p.programs).not.toContain("sched_switch");
+      expect(p.programs).not.toContain("page_fault_user");
+      expect(p.programs).not.toContain("page_fault_kernel");
+      expect(p.programs).toContain("sched_wakeup");
+      expect(p.programs).toContain("runq_totals");
+      const before = p.totals();
+      // Three CPU-bound processes on this node's cores, for a bounded 0.3 s: they must wait for a CPU.
+      const n = navigator.hardwareConcurrency + 1;
+      const busy = Array.from({ length: n }, () => runIn(cg, ["timeout", "0.3", "sh", "-c", "while :; do :; done"]));
+      await Promise.all(busy);
+      const after = p.totals();
+      expect(after.wakeups - before.wakeups).toBeGreaterThanOrEqual(n);
+      expect(after.runqSwitches - before.runqSwitches).toBeGreaterThan(n);
+      expect(after.runqLatencyNs - before.runqLatencyNs).toBeGreaterThan(0);
+      expect(after.forks - before.forks).toBeGreaterThanOrEqual(n);
+      // Per cgroup: forks yes; wake-ups and page faults only in "full".
+      const c = p.perCgroup().get(cg.id)!;
+      expect(c.forks).toBeGreaterThanOrEqual(n);
+      expect(c.wakeups).toBe(0);
+      expect(c.pageFaults).toBe(0);
+    } finally {
+      p.close();
+    }
   });
 });
 

@@ -1,0 +1,123 @@
+// The kernel files one tick needs, read together: kept open and re-read at
+// offset 0 with pread(2) by one libhosa call into one buffer allocated once,
+// so a tick at 10 ms makes one call into native code instead of one per file
+// and allocates nothing (the parsers read the bytes in place). A root that is
+// not a kernel pseudo-filesystem (a test fixture of regular files), or a
+// host where libhosa cannot load, is read through ProcFs instead.
+import { statSync } from "node:fs";
+import * as ffi from "../ffi/libhosa.ts";
+import { createProcFs, type ProcFs } from "./procfs.ts";
+
+export interface FileSet {
+  /** Re-read every file. */
+  read(): void;
+  /** The buffer holding every file's bytes after read(). */
+  readonly bytes: Buffer;
+  /** Where file `slot` (its index in the list given) starts in `bytes`. */
+  start(slot: number): number;
+  /** How many bytes it holds; -1 when the last read failed. */
+  length(slot: number): number;
+  close(): void;
+}
+
+const INITIAL_CAP = 16 * 1024;
+
+function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
+  let bytes = Buffer.alloc(0);
+  const starts = new Int32Array(files.length);
+  const lens = new Int32Array(files.length);
+  return {
+    get bytes() {
+      return bytes;
+    },
+    read() {
+      const texts = files.map((f) => proc.read(f));
+      const total = texts.reduce((a, t) => a + (t?.length ?? 0), 0);
+      if (bytes.length < total) bytes = Buffer.alloc(total);
+      let at = 0;
+      texts.forEach((t, i) => {
+        starts[i] = at;
+        lens[i] = t === undefined ? -1 : t.length;
+        if (t === undefined) return;
+        bytes.set(Buffer.from(t, "latin1"), at);
+        at += t.length;
+      });
+    },
+    start: (i) => starts[i]!,
+    length: (i) => lens[i]!,
+    close: () => proc.close(),
+  };
+}
+
+function viaReadset(root: string, files: readonly string[]): FileSet {
+  const set = ffi.readsetOpen();
+  try {
+    for (const f of files) ffi.readsetAdd(set, root + f);
+  } catch (e) {
+    ffi.readsetClose(set);
+    throw e;
+  }
+  const n = files.length;
+  const caps = new Uint32Array(n).fill(INITIAL_CAP);
+  const offsets = new Uint32Array(n);
+  const lens = new Int32Array(n);
+  let bytes = Buffer.alloc(0);
+  const layout = () => {
+    let at = 0;
+    for (let i = 0; i < n; i++) {
+      offsets[i] = at;
+      at += caps[i]!;
+    }
+    bytes = Buffer.alloc(at);
+  };
+  layout();
+  let closed = false;
+  return {
+    get bytes() {
+      return bytes;
+    },
+    read() {
+      for (;;) {
+        ffi.readsetRead(set, bytes, offsets, caps, lens);
+        // A file that filled its slot may be longer: give it twice the room (rare, then never again).
+        let grown = false;
+        for (let i = 0; i < n; i++) {
+          if (lens[i] === caps[i]) {
+            caps[i] = caps[i]! * 2;
+            grown = true;
+          }
+        }
+        if (!grown) return;
+        layout();
+      }
+    },
+    start: (i) => offsets[i]!,
+    length: (i) => (lens[i]! < 0 ? -1 : lens[i]!),
+    close() {
+      if (!closed) ffi.readsetClose(set);
+      closed = true;
+    },
+  };
+}
+
+/** The files (relative to `root`) as one set. Files that cannot be read at all should be left out by the caller. */
+export function createFileSet(root: string, files: readonly string[]): FileSet {
+  const base = root.endsWith("/") ? root : `${root}/`;
+  // Kernel pseudo-files say size 0; a fixture's regular files do not.
+  let pseudo = files.length > 0;
+  for (const f of files) {
+    try {
+      if (statSync(base + f).size !== 0) pseudo = false;
+    } catch {
+      pseudo = false;
+    }
+  }
+  if (pseudo) {
+    try {
+      return viaReadset(base, files);
+    } catch {
+      // No libhosa here (another architecture, a noexec temp dir): the same reads from JavaScript.
+    }
+  }
+  return viaProcFs(createProcFs(root), files);
+}
