@@ -32,6 +32,31 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# --- arm64 (issue 16, docs/edge.md): the cross toolchain for dist/hosa-arm64,
+# the arm64 zlib and glibc from Debian's arm64 multiarch archive, and QEMU for
+# the arm64 guest. Debian's arm64 kernel and busybox are unpacked, not
+# installed, by scripts/arm64-parts.sh.
+ARM64_PACKAGES=(
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
+  zlib1g-dev:arm64 libc6:arm64
+  qemu-system-arm
+)
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "deps: adding the arm64 architecture to dpkg"
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
+missing=()
+for p in "${ARM64_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+# --- end arm64
+
 # Source packages (libbpf, elfutils) are built with -fPIC for libhosa.
 if ! grep -qs 'deb-src' /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list 2>/dev/null; then
   if [ -f /etc/apt/sources.list.d/debian.sources ]; then
