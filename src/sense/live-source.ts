@@ -48,6 +48,8 @@ export interface ProbeHandle {
   totals(into?: never): ProbeCounters;
   /** Cumulative counters per cgroup id (the inode of the cgroup's directory). */
   perCgroup?(): Map<number, ProbeCounters>;
+  /** Names of the attached programs; absent means all of them. */
+  readonly programs?: readonly string[];
   close(): void;
 }
 
@@ -83,6 +85,24 @@ const EBPF_DIMS: Record<string, string | undefined> = {
   tcp_active_opens_per_s: "/proc/net/snmp Tcp ActiveOpens",
   forks_per_s: "/proc/stat processes",
 };
+
+/**
+ * eBPF dimensions fed by tracepoints that some architectures lack: x86's
+ * exception tracepoints page_fault_user/kernel exist nowhere else (arm64 has
+ * none), so there the loader leaves them out and the dimension comes from its
+ * /proc source although the other probes loaded (docs/edge.md).
+ */
+const DIM_PROGRAMS: Record<string, readonly string[]> = {
+  page_faults_per_s: ["page_fault_user", "page_fault_kernel"],
+};
+
+/** eBPF dimensions none of whose programs attached. */
+function dimsWithoutPrograms(programs: readonly string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  if (programs === undefined) return out;
+  for (const [dim, progs] of Object.entries(DIM_PROGRAMS)) if (!progs.some((p) => programs.includes(p))) out.add(dim);
+  return out;
+}
 
 const PSI_FILE: Record<string, string> = {
   psi_cpu_some_ratio: PROC.pressureCpu,
@@ -121,13 +141,14 @@ function planSources(
   includeLoopback: boolean,
   proc: ProcFs,
   cgroupMemoryReadable = detectCgroupLayout(cfg.cgroupRoot).attributionRoot !== "",
+  withoutPrograms: Set<string> = new Set(),
 ): SourcePlan {
   const want = new Set(names);
   const sources: DimensionSource[] = [];
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
   const needMem = want.has("mem_used_ratio") || want.has("mem_available_bytes") || want.has("cgroup_mem_limit_ratio");
-  const needVm = want.has("major_faults_per_s") || (!ebpf && want.has("page_faults_per_s"));
+  const needVm = want.has("major_faults_per_s") || ((!ebpf || withoutPrograms.has("page_faults_per_s")) && want.has("page_faults_per_s"));
   const needDisk = want.has("blk_ios_per_s") || want.has("blk_bytes_per_s") || (!ebpf && want.has("blk_latency_us"));
   const needNet = want.has("net_rx_bytes_per_s") || want.has("net_tx_bytes_per_s") || want.has("net_rx_packets_per_s") || want.has("net_tx_packets_per_s");
   const needSnmp = want.has("tcp_passive_opens_per_s") || want.has("tcp_established") || (!ebpf && (want.has("tcp_retrans_per_s") || want.has("tcp_active_opens_per_s")));
@@ -154,6 +175,10 @@ function planSources(
   const fellBack: string[] = [];
   for (const n of names) {
     if (n in EBPF_DIMS) {
+      if (ebpf && withoutPrograms.has(n)) {
+        procSource(n, PROC.vmstat, `${EBPF_DIMS[n]} (this kernel has no ${DIM_PROGRAMS[n].join(" or ")} tracepoint)`);
+        continue;
+      }
       if (ebpf) {
         sources.push({ dim: n, source: "ebpf", detail: "eBPF tracepoint counters" });
         continue;
@@ -203,11 +228,12 @@ function planSources(
  * Where each configured dimension would come from on this node, without
  * opening the probes again: `hosa doctor` passes the result of checkProbes().
  */
-export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
+export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; programs?: string[]; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
   const names = selectDimensions(cfg.dimensions).map((d) => d.name);
   const reason = cfg.ebpf === "off" ? OFF_REASON : (ebpf.error ?? "").replace(/^hosa: /, "");
   const proc = createProcFs(cfg.procRoot);
-  const plan = planSources(cfg, names, cfg.ebpf !== "off" && ebpf.loaded, reason, opts.includeLoopback ?? false, proc);
+  const loaded = cfg.ebpf !== "off" && ebpf.loaded;
+  const plan = planSources(cfg, names, loaded, reason, opts.includeLoopback ?? false, proc, undefined, dimsWithoutPrograms(loaded ? ebpf.programs : undefined));
   proc.close();
   return { sources: plan.sources, fallbackNotice: plan.fallbackNotice };
 }
@@ -240,7 +266,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   }
   const ebpf = probes !== undefined;
 
-  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "");
+  const withoutPrograms = dimsWithoutPrograms(probes?.programs);
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "", withoutPrograms);
   const { sources, fallbackNotice, readable, psiFiles } = plan;
   const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
   const ok = (file: string) => readable.get(file) === "";
@@ -360,7 +387,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
             }
           : () => 0;
       case "page_faults_per_s":
-        return ebpf ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
+        return ebpf && !withoutPrograms.has(n) ? (dt) => probeRate("pageFaults", dt) : (dt) => rate(vm.pgfault, vmPrev.pgfault, dt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":
