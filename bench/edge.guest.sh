@@ -68,6 +68,12 @@ done
 now
 result warmup_ms $((NOW - a))
 pause 5
+if ! kill -0 $pid 2>/dev/null; then
+  wait $pid
+  result hosa_exit $?
+  cat /tmp/run.out
+  exit 20
+fi
 [ -e $log ] || : >>$log
 lines0=$(wc -l <$log)
 cpu_ticks $pid; c0=$CPU
