@@ -13,9 +13,19 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define IPPROTO_TCP 6
+#if defined(__TARGET_ARCH_arm64)
+/* arm64 uses the generic table (include/uapi/asm-generic/unistd.h); the
+ * number of the syscall in progress is pt_regs::syscallno
+ * (arch/arm64/include/asm/ptrace.h). */
+#define __NR_mmap 222
+#define __NR_brk 214
+#define SYSCALL_NR(regs) ((regs)->syscallno)
+#else
 /* x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl). */
 #define __NR_mmap 9
 #define __NR_brk 12
+#define SYSCALL_NR(regs) ((regs)->orig_ax)
+#endif
 
 /* Set by the loader before load (hosa_obj_set_rodata). */
 const volatile __u32 cgroup_mode = HOSA_CGROUP_V2;
@@ -312,6 +322,9 @@ int BPF_PROG(sched_process_fork, struct task_struct *parent, struct task_struct 
 	return 0;
 }
 
+/* page_fault_user and page_fault_kernel are x86's exception tracepoints;
+ * other architectures have none, the loader leaves them out, and
+ * page_faults_per_s comes from /proc/vmstat there (src/sense/live-source.ts). */
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(page_fault_user, unsigned long address, struct pt_regs *regs,
 	     unsigned long error_code)
@@ -387,7 +400,7 @@ int BPF_PROG(mmap_lock_acquire_returned, struct mm_struct *mm, bool write, bool 
 	if (task->mm != mm)
 		return 0;
 	regs = (struct pt_regs *)bpf_task_pt_regs(task);
-	nr = regs->orig_ax;
+	nr = SYSCALL_NR(regs);
 	if (nr == __NR_brk)
 		count(HOSA_C_BRK_CALLS, 1, current_cgroup_id());
 	else if (nr == __NR_mmap)

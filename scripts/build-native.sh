@@ -4,11 +4,35 @@
 # objects build/bpf/*.bpf.o, and build/libhosa.so with libbpf, libelf and zlib
 # linked in, so the executable needs nothing but glibc on the node.
 # Idempotent: sources and static libraries are cached under .deps/native/.
+#
+#   scripts/build-native.sh [--arch x86_64|arm64]
+#
+# --arch arm64 cross-builds the same with Debian's aarch64-linux-gnu toolchain
+# into build/arm64/ (cache .deps/native-arm64/): vmlinux.h then comes from the
+# BTF of Debian's arm64 kernel (scripts/arm64-parts.sh), not the running one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-deps=$root/.deps/native
-out=$root/build
+arch=x86_64
+while (($#)); do
+  case "$1" in
+    --arch) arch=${2:-}; shift 2 || { echo "build-native: --arch needs x86_64 or arm64" >&2; exit 2; } ;;
+    *) echo "build-native: unknown argument '$1' (usage: scripts/build-native.sh [--arch x86_64|arm64])" >&2; exit 2 ;;
+  esac
+done
+case "$arch" in
+  x86_64 | amd64 | x64)
+    deps=$root/.deps/native out=$root/build
+    cc=gcc host= target_arch=x86 zlib=/usr/lib/x86_64-linux-gnu/libz.a btf=/sys/kernel/btf/vmlinux ;;
+  arm64 | aarch64)
+    command -v aarch64-linux-gnu-gcc >/dev/null ||
+      { echo "build-native: aarch64-linux-gnu-gcc is missing (scripts/deps.sh installs gcc-aarch64-linux-gnu)" >&2; exit 1; }
+    deps=$root/.deps/native-arm64 out=$root/build/arm64
+    cc=aarch64-linux-gnu-gcc host=aarch64-linux-gnu target_arch=arm64 zlib=/usr/lib/aarch64-linux-gnu/libz.a
+    parts=$(bash scripts/arm64-parts.sh)
+    btf=$parts/vmlinux.btf ;;
+  *) echo "build-native: unknown architecture '$arch' (x86_64 or arm64)" >&2; exit 2 ;;
+esac
 jobs=$(nproc)
 mkdir -p "$deps/src" "$deps/lib" "$deps/include" "$out/bpf"
 
@@ -29,7 +53,7 @@ if [ ! -f "$deps/lib/libbpf.a" ] || [ ! -f "$deps/include/bpf/libbpf.h" ]; then
   echo "build-native: libbpf (static, PIC)"
   src=$(fetch_source libbpf)
   mkdir -p "$deps/obj/libbpf"
-  make -s -C "$src/src" -j"$jobs" BUILD_STATIC_ONLY=1 EXTRA_CFLAGS="-fPIC -O2" \
+  make -s -C "$src/src" -j"$jobs" CC="$cc" BUILD_STATIC_ONLY=1 EXTRA_CFLAGS="-fPIC -O2" \
     OBJDIR="$deps/obj/libbpf" DESTDIR="$deps/stage" PREFIX= LIBDIR=/lib INCLUDEDIR=/include \
     install install_uapi_headers >/dev/null
   cp "$deps/stage/lib/libbpf.a" "$deps/lib/"
@@ -43,7 +67,7 @@ if [ ! -f "$deps/lib/libelf.a" ]; then
   echo "build-native: libelf (static, PIC)"
   src=$(fetch_source elfutils)
   if [ ! -f "$src/config.h" ]; then
-    (cd "$src" && ./configure -q --disable-debuginfod --disable-libdebuginfod \
+    (cd "$src" && ./configure -q ${host:+--host=$host} --disable-debuginfod --disable-libdebuginfod \
       --without-zstd --without-bzlib --without-lzma --disable-nls \
       CFLAGS="-O2 -fPIC -Wno-error" >/dev/null)
   fi
@@ -53,10 +77,8 @@ if [ ! -f "$deps/lib/libelf.a" ]; then
 fi
 
 # Debian's libz.a is position-independent already.
-zlib=/usr/lib/x86_64-linux-gnu/libz.a
-[ -f "$zlib" ] || { echo "build-native: $zlib missing (install zlib1g-dev)" >&2; exit 1; }
+[ -f "$zlib" ] || { echo "build-native: $zlib missing (install zlib1g-dev, zlib1g-dev:arm64 for arm64)" >&2; exit 1; }
 
-btf=/sys/kernel/btf/vmlinux
 [ -r "$btf" ] || { echo "build-native: $btf is missing: the kernel has no BTF, CO-RE objects cannot be built" >&2; exit 1; }
 if [ ! -s "$out/vmlinux.h" ] || [ "$btf" -nt "$out/vmlinux.h" ]; then
   echo "build-native: vmlinux.h from $btf"
@@ -70,7 +92,7 @@ for c in bpf/*.bpf.c; do
   obj=$out/bpf/$name.o
   if [ ! -f "$obj" ] || [ -n "$(find "$c" bpf/*.h "$out/vmlinux.h" scripts/build-native.sh -newer "$obj" 2>/dev/null)" ]; then
     echo "build-native: $obj"
-    clang -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Wno-unused-function \
+    clang -g -O2 -target bpf -D__TARGET_ARCH_$target_arch -Wall -Wno-unused-function \
       -I"$out" -I"$deps/include" -Ibpf -c "$c" -o "$obj.tmp"
     # Drop DWARF but keep BTF/BTF.ext: CO-RE needs only BTF, and it halves the object.
     llvm-strip -g "$obj.tmp" 2>/dev/null || true
@@ -81,7 +103,7 @@ done
 so=$out/libhosa.so
 if [ ! -f "$so" ] || [ -n "$(find libhosa "$deps/lib" scripts/build-native.sh -newer "$so" 2>/dev/null)" ]; then
   echo "build-native: $so"
-  gcc -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden \
+  "$cc" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden \
     -I"$deps/include" -Ilibhosa libhosa/*.c \
     "$deps/lib/libbpf.a" "$deps/lib/libelf.a" "$zlib" \
     -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-soname,libhosa.so \

@@ -9,7 +9,8 @@
 #           guest kernel, debootstrap, kubectl, systemd-analyze.
 #           scripts/test.sh installs it.
 #   Running dist/hosa needs nothing but glibc.
-# Usage: scripts/deps.sh [build|test] [--print]   (default: build and test)
+# Usage: scripts/deps.sh [build|test] [arm64] [--print]   (default: build and test;
+#   arm64 adds the cross toolchain of scripts/build.sh --arch arm64, which the tests always need)
 # Idempotent: every step checks before it acts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,14 +34,17 @@ TEST_SERVICES=(prometheus prometheus-alertmanager prometheus-node-exporter early
 
 purpose=all
 print=0
+arm64=0
 for a in "$@"; do
   case $a in
     build | test | all) purpose=$a ;;
+    arm64) arm64=1 ;;
     --print) print=1 ;;
-    *) echo "deps: unknown argument \"$a\": expected build, test or --print" >&2; exit 2 ;;
+    *) echo "deps: unknown argument \"$a\": expected build, test, arm64 or --print" >&2; exit 2 ;;
   esac
 done
 
+[ "$purpose" = build ] || arm64=1
 wanted=()
 [ "$purpose" = test ] || wanted+=("${BUILD_PACKAGES[@]}")
 [ "$purpose" = build ] || wanted+=("${TEST_PACKAGES[@]}")
@@ -78,6 +82,33 @@ if ((${#missing[@]})); then
     fi
   done
 fi
+
+# --- arm64 (issue 16, docs/edge.md): the cross toolchain for dist/hosa-arm64,
+# the arm64 zlib and glibc from Debian's arm64 multiarch archive, and QEMU for
+# the arm64 guest. Debian's arm64 kernel and busybox are unpacked, not
+# installed, by scripts/arm64-parts.sh.
+if [ "$arm64" = 1 ]; then
+ARM64_PACKAGES=(
+  gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu libc6-dev-arm64-cross
+  zlib1g-dev:arm64 libc6:arm64
+  qemu-system-arm
+)
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  echo "deps: adding the arm64 architecture to dpkg"
+  dpkg --add-architecture arm64
+  apt-get update -qq
+fi
+missing=()
+for p in "${ARM64_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "deps: installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+fi
+# --- end arm64
 
 # An earlier install.sh added deb-src to the apt sources; building now reads
 # source packages through a private apt state (scripts/apt-source.sh), so

@@ -3,8 +3,12 @@
 # initramfs holds busybox, dist/hosa and only the libraries `ldd dist/hosa`
 # names, run a script in it and exit with that script's exit code.
 #
-#   scripts/guest.sh [--timeout S] [--mem M] [--cpus N] [--module NAME]... \
-#                    [--] <guest-script> [FILE[:/GUEST/PATH]]...
+#   scripts/guest.sh [--arch x86_64|arm64] [--timeout S] [--mem M] [--cpus N] \
+#                    [--module NAME]... [--] <guest-script> [FILE[:/GUEST/PATH]]...
+#
+# --arch arm64 boots Debian's linux-image-arm64 under qemu-system-aarch64
+# (-machine virt, TCG) with dist/hosa-arm64, an arm64 busybox and the arm64
+# glibc files the executable names (scripts/arm64-parts.sh, docs/edge.md).
 #
 # Extra files land in /opt/<name> unless a guest path is given. The console
 # (kernel, /init, the script) is printed as it comes; the script's exit code
@@ -16,14 +20,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 die() { echo "guest: $1" >&2; exit "${2:-1}"; }
-usage() { die "usage: scripts/guest.sh [--timeout S] [--mem M] [--cpus N] [--module NAME]... [--] <guest-script> [FILE[:/GUEST/PATH]]..." 2; }
+usage() { die "usage: scripts/guest.sh [--arch x86_64|arm64] [--timeout S] [--mem M] [--cpus N] [--module NAME]... [--] <guest-script> [FILE[:/GUEST/PATH]]..." 2; }
 
 timeout_s=120
 mem=3G
 cpus=2
 modules=()
+arch=x86_64
 while (($#)); do
   case "$1" in
+    --arch) case "${2:-}" in x86_64 | amd64) arch=x86_64 ;; arm64 | aarch64) arch=arm64 ;; *) die "--arch needs x86_64 or arm64, got '${2:-}'" 2 ;; esac; shift 2 ;;
     --timeout) [[ "${2:-}" =~ ^[0-9]+$ ]] || die "--timeout needs whole seconds, got '${2:-}'" 2; timeout_s=$2; shift 2 ;;
     --mem) [[ "${2:-}" =~ ^[0-9]+[MG]?$ ]] || die "--mem needs a size like 3G or 2048M, got '${2:-}'" 2; mem=$2; shift 2 ;;
     --cpus) [[ "${2:-}" =~ ^[1-9][0-9]*$ ]] || die "--cpus needs a positive count, got '${2:-}'" 2; cpus=$2; shift 2 ;;
@@ -38,18 +44,33 @@ script=$1
 shift
 [ -f "$script" ] || die "cannot read guest script: $script: no such file" 2
 
-exe=${HOSA_GUEST_EXE:-dist/hosa}
-[ -x "$exe" ] || die "cannot put hosa in the guest: $exe is missing (run scripts/build.sh first)" 3
-command -v qemu-system-x86_64 >/dev/null || die "cannot boot the guest: qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)" 3
-busybox=$(command -v busybox || true)
+host_busybox=$(command -v busybox || true)
 # A static busybox: ldd refuses it.
-[ -n "$busybox" ] && ! ldd "$busybox" >/dev/null 2>&1 ||
+[ -n "$host_busybox" ] && ! ldd "$host_busybox" >/dev/null 2>&1 ||
   die "cannot build the initramfs: busybox is missing or not static (scripts/deps.sh installs busybox-static)" 3
 command -v cpio >/dev/null || die "cannot build the initramfs: cpio is not installed" 3
-
-kernel=${HOSA_GUEST_KERNEL:-$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
-[ -n "$kernel" ] && [ -r "$kernel" ] || die "cannot boot the guest: no readable kernel in /boot (scripts/deps.sh installs linux-image-amd64)" 3
-kernel_release=${kernel##*/vmlinuz-}
+if [ "$arch" = arm64 ]; then
+  exe=${HOSA_GUEST_EXE:-dist/hosa-arm64}
+  [ -x "$exe" ] || die "cannot put hosa in the guest: $exe is missing (run scripts/build.sh --arch arm64 first)" 3
+  qemu=qemu-system-aarch64
+  command -v $qemu >/dev/null || die "cannot boot the guest: $qemu is not installed (scripts/deps.sh installs qemu-system-arm)" 3
+  command -v aarch64-linux-gnu-readelf >/dev/null || die "cannot list the libraries of $exe: aarch64-linux-gnu-readelf is missing (scripts/deps.sh installs binutils-aarch64-linux-gnu)" 3
+  ((${#modules[@]} == 0)) || die "--module is not supported with --arch arm64 (the arm64 guest carries no modules)" 2
+  parts=$(bash scripts/arm64-parts.sh) || die "cannot unpack Debian's arm64 kernel and busybox (scripts/arm64-parts.sh)" 3
+  kernel=${HOSA_GUEST_KERNEL:-$parts/vmlinuz}
+  [ -r "$kernel" ] || die "cannot boot the guest: $kernel is not readable" 3
+  busybox=$parts/busybox
+  kernel_release=
+else
+  exe=${HOSA_GUEST_EXE:-dist/hosa}
+  [ -x "$exe" ] || die "cannot put hosa in the guest: $exe is missing (run scripts/build.sh first)" 3
+  qemu=qemu-system-x86_64
+  command -v $qemu >/dev/null || die "cannot boot the guest: qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)" 3
+  busybox=$host_busybox
+  kernel=${HOSA_GUEST_KERNEL:-$(ls -1 /boot/vmlinuz-* 2>/dev/null | sort -V | tail -1)}
+  [ -n "$kernel" ] && [ -r "$kernel" ] || die "cannot boot the guest: no readable kernel in /boot (scripts/deps.sh installs linux-image-amd64)" 3
+  kernel_release=${kernel##*/vmlinuz-}
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/hosa-guest.XXXXXX")
 qpid=
@@ -65,7 +86,30 @@ trap cleanup EXIT
 # it is large (the executable) and the same from one run to the next.
 cache=${HOSA_GUEST_CACHE:-${TMPDIR:-/tmp}/hosa-guest-cache}
 mkdir -p "$cache"
-libs=$(ldd "$exe" | awk '/=>/ { if ($3 ~ /^\//) print $3; next } $1 ~ /^\// { print $1 }' | sort -u)
+# An arm64 executable cannot run here, so no ldd: its NEEDED entries (and
+# theirs) are looked up in the arm64 multiarch directories, plus the loader.
+arm64_libs() {
+  local todo=("$1") seen=" " f name path
+  aarch64-linux-gnu-readelf -l "$1" | sed -n 's/.*Requesting program interpreter: \(.*\)]/\1/p'
+  while ((${#todo[@]})); do
+    f=${todo[0]}
+    todo=("${todo[@]:1}")
+    for name in $(aarch64-linux-gnu-readelf -d "$f" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+      [[ "$seen" == *" $name "* ]] && continue
+      seen+="$name "
+      path=
+      for d in /lib/aarch64-linux-gnu /usr/lib/aarch64-linux-gnu; do [ -e "$d/$name" ] && { path=$d/$name; break; }; done
+      [ -n "$path" ] || die "cannot find $name for $exe in the arm64 multiarch directories (scripts/deps.sh installs libc6:arm64)" 3
+      echo "$path"
+      todo+=("$path")
+    done
+  done
+}
+if [ "$arch" = arm64 ]; then
+  libs=$(arm64_libs "$exe" | sort -u)
+else
+  libs=$(ldd "$exe" | awk '/=>/ { if ($3 ~ /^\//) print $3; next } $1 ~ /^\// { print $1 }' | sort -u)
+fi
 key=$( {
   sha256sum "$exe" scripts/guest-init.sh "$busybox"
   echo "$libs"
@@ -76,7 +120,8 @@ if [ ! -f "$base" ]; then
   root="$work/base"
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,usr/local/bin,dev,proc,sys,tmp,run,root,etc,var/lib,var/log,opt}
   cp "$busybox" "$root/bin/busybox"
-  for applet in $("$busybox" --list-full); do
+  # The applet list of the host's busybox: Debian builds both from one configuration.
+  for applet in $("$host_busybox" --list-full); do
     [ -e "$root/$applet" ] || ln -s /bin/busybox "$root/$applet"
   done
   cp "$exe" "$root/usr/local/bin/hosa"
@@ -134,7 +179,7 @@ accels=(tcg)
 case "${HOSA_GUEST_ACCEL:-}" in
   kvm) accels=(kvm) ;;
   tcg) accels=(tcg) ;;
-  "") if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then accels=(kvm tcg); fi ;;
+  "") if [ "$arch" = x86_64 ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then accels=(kvm tcg); fi ;;
   *) die "HOSA_GUEST_ACCEL must be kvm or tcg, got '$HOSA_GUEST_ACCEL'" 2 ;;
 esac
 kvm_boot_s=30
@@ -143,14 +188,24 @@ console="$work/console.log"
 for accel in "${accels[@]}"; do
   cpu=max
   [ "$accel" = kvm ] && cpu=host
+  machine=()
+  tty=ttyS0
+  if [ "$arch" = arm64 ]; then
+    # virt's PL011 is ttyAMA0. Pointer authentication with QEMU's cheap
+    # implementation-defined algorithm: the architected one (QARMA) costs
+    # much of TCG's time in every function of Bun's runtime.
+    machine=(-machine virt,gic-version=3)
+    cpu=max,pauth-impdef=on
+    tty=ttyAMA0
+  fi
   : >"$console"
   start=$SECONDS
-  timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+  timeout -k 5 "$timeout_s" $qemu "${machine[@]}" \
     -accel "$accel" -cpu "$cpu" -smp "$cpus" -m "$mem" \
     -nodefaults -no-user-config -display none -no-reboot \
     -serial "file:$console" \
     -kernel "$kernel" -initrd "$work/initramfs.cpio" \
-    -append "console=ttyS0 cgroup_no_v1=all panic=-1 quiet loglevel=4 random.trust_cpu=on" \
+    -append "console=$tty cgroup_no_v1=all panic=-1 quiet loglevel=4 random.trust_cpu=on" \
     </dev/null >"$work/qemu.log" 2>&1 &
   qpid=$!
   tail -n +1 -f --pid="$qpid" "$console" | sed -u 's/\r$//' &

@@ -8,6 +8,8 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 # What the tests need (Prometheus, QEMU, debootstrap...), then what building needs.
 [ "${HOSA_SKIP_DEPS:-}" = 1 ] || bash scripts/deps.sh test || { echo "test: cannot install what the tests need"; exit 1; }
 bash scripts/build.sh || { echo "test: build failed"; exit 1; }
+# dist/hosa-arm64 for the arm64 guest tests (test/guest/*-arm64.test.ts); deps are in place by now.
+HOSA_SKIP_DEPS=1 bash scripts/build.sh --arch arm64 || { echo "test: arm64 build failed"; exit 1; }
 echo "test: type check (tsc --noEmit, strict)"
 tsc --noEmit -p . || { echo "test: type errors"; exit 1; }
 mountpoint -q /sys/kernel/tracing 2>/dev/null || mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { HosaError } from "./errors.ts";
-import { defaultConfig, parseConfig } from "./config.ts";
+import { defaultConfig, EDGE_DIMENSIONS, parseConfig, profileConfig } from "./config.ts";
+import { ALL_DIMENSIONS } from "./sense/dimensions.ts";
 
 function error(text: string): HosaError {
   try {
@@ -58,5 +59,39 @@ describe("parseConfig()", () => {
     expect(error('[sense]\n"a\\u001b[2Jb" = 1\n').message).toContain('unknown key "a\\x1b[2Jb" in [sense]');
     expect(error("[toString]\nx = 1\n").message).toContain("unknown section [toString]");
     expect(error("[sense]\nconstructor = 1\n").message).toContain('unknown key "constructor"');
+  });
+
+  test("[profile] name = \"edge\": a longer tick, fewer dimensions, a smaller log and outbox, the edge-remote watchdog", () => {
+    const c = parseConfig('[profile]\nname = "edge"\n', "hosa.toml");
+    expect(c).toEqual(profileConfig("edge"));
+    expect(c.profile.name).toBe("edge");
+    const d = defaultConfig();
+    expect(c.sense.tickMs).toBeGreaterThan(d.sense.tickMs);
+    expect(c.sense.vigilanceTickMs).toBeGreaterThan(d.sense.vigilanceTickMs);
+    expect(c.sense.dimensions.length).toBeLessThan(18);
+    for (const n of c.sense.dimensions) expect(ALL_DIMENSIONS.map((x) => x.name)).toContain(n);
+    expect(c.sense.dimensions).toEqual([...EDGE_DIMENSIONS]);
+    expect(c.report.outboxMaxMessages).toBeLessThan(d.report.outboxMaxMessages);
+    expect(c.report.logMaxBytes * c.report.logKeep).toBeLessThan(d.report.logMaxBytes * d.report.logKeep);
+    expect(c.respond.quarantineMode).toBe("edge-remote");
+    expect(c.respond.mode).toBe("detect");
+    expect(c.engine).toEqual(d.engine);
+  });
+
+  test("the file's own keys override the profile, before or after [profile]", () => {
+    for (const text of ['[sense]\ntick_ms = 200\n[profile]\nname = "edge"\n', '[profile]\nname = "edge"\n[sense]\ntick_ms = 200\n']) {
+      const c = parseConfig(text, "hosa.toml");
+      expect(c.sense.tickMs).toBe(200);
+      expect(c.sense.vigilanceTickMs).toBe(50);
+      expect(c.sense.dimensions).toEqual([...EDGE_DIMENSIONS]);
+    }
+    expect(parseConfig('[profile]\nname = "default"\n', "hosa.toml")).toEqual(defaultConfig());
+  });
+
+  test("an unknown profile names its line", () => {
+    const e = error('# board\n[profile]\nname = "tiny"\n');
+    expect(e.message).toBe('cannot load hosa.toml: line 3: "name" in [profile] must be one of default, edge');
+    expect(e.exitCode).toBe(3);
+    expect(error("[profile]\nflavour = 1\n").message).toContain('unknown key "flavour" in [profile]');
   });
 });

@@ -14,7 +14,13 @@ export interface WebhookConfig {
   hmacSecret: string;
 }
 
+/** `[profile] name`: a named set of defaults that the file's own keys override (docs/edge.md). */
+export type ProfileName = "default" | "edge";
+
 export interface HosaConfig {
+  profile: {
+    name: ProfileName;
+  };
   paths: {
     stateDir: string;
     logFile: string;
@@ -104,6 +110,7 @@ export interface HosaConfig {
 
 export function defaultConfig(): HosaConfig {
   return {
+    profile: { name: "default" },
     paths: {
       stateDir: "/var/lib/hosa",
       logFile: "/var/log/hosa/decisions.log",
@@ -166,6 +173,52 @@ export function defaultConfig(): HosaConfig {
   };
 }
 
+/**
+ * The edge profile's dimensions: a 1 GiB arm64 board has no use for the
+ * scheduler, allocation-syscall, block-latency and TCP detail of a server,
+ * and every dimension costs a read per tick and a row of the covariance.
+ * Kept: CPU, memory and its limits, pressure, faults, I/O and network volume,
+ * forks (docs/edge.md).
+ */
+export const EDGE_DIMENSIONS: readonly string[] = [
+  "cpu_busy_ratio",
+  "mem_used_ratio",
+  "mem_available_bytes",
+  "psi_cpu_some_ratio",
+  "psi_mem_some_ratio",
+  "psi_io_some_ratio",
+  "page_faults_per_s",
+  "blk_ios_per_s",
+  "net_rx_bytes_per_s",
+  "net_tx_bytes_per_s",
+  "forks_per_s",
+  "cgroup_mem_limit_ratio",
+];
+
+/** What each profile changes from the defaults, before the file's own keys apply. */
+const PROFILES: Record<ProfileName, (cfg: HosaConfig) => void> = {
+  default: () => {},
+  edge: (cfg) => {
+    cfg.sense.tickMs = 500;
+    cfg.sense.vigilanceTickMs = 50;
+    cfg.sense.dimensions = [...EDGE_DIMENSIONS];
+    cfg.respond.quarantineMode = "edge-remote";
+    cfg.respond.watchdogS = 900;
+    cfg.report.heartbeatS = 300;
+    cfg.report.logMaxBytes = 2 * 1024 * 1024;
+    cfg.report.logKeep = 2;
+    cfg.report.outboxMaxMessages = 1000;
+  },
+};
+
+/** The defaults of a profile: `[profile] name = "edge"` and nothing else gives this. */
+export function profileConfig(name: ProfileName): HosaConfig {
+  const cfg = defaultConfig();
+  cfg.profile.name = name;
+  PROFILES[name](cfg);
+  return cfg;
+}
+
 /** Resolved paths: empty ones derive from the state directory. */
 export function baselinePath(cfg: HosaConfig): string {
   return cfg.paths.baseline || `${cfg.paths.stateDir}/baseline.json`;
@@ -193,6 +246,7 @@ function checkValue(expected: unknown, value: unknown): boolean {
 }
 
 const ENUMS: Record<string, readonly string[]> = {
+  "profile.name": Object.keys(PROFILES),
   "sense.ebpf": ["auto", "off"],
   "sense.probes": ["lean", "full"],
   "respond.mode": ["detect", "act"],
@@ -216,10 +270,14 @@ export function parseConfig(text: string, origin: string): HosaConfig {
     const at = typeof err.line === "number" ? `line ${err.line}, column ${err.column ?? 0}: ` : "";
     throw new HosaError(`cannot load ${origin}: ${at}${excerpt(m, 200)}`, EXIT.CONFIG);
   }
-  const cfg = defaultConfig() as unknown as Record<string, Record<string, unknown>>;
   const fail = (key: string, what: string): never => {
     throw new HosaError(`cannot load ${origin}: ${where(text, key)}${what}`, EXIT.CONFIG);
   };
+  // The profile first, wherever [profile] stands in the file: its values are
+  // defaults, and every key the file sets overrides them.
+  const profile = (raw.profile as Record<string, unknown> | undefined)?.name ?? "default";
+  if (typeof profile !== "string" || !(profile in PROFILES)) fail("name", `"name" in [profile] must be one of ${ENUMS["profile.name"].join(", ")}`);
+  const cfg = profileConfig(profile as ProfileName) as unknown as Record<string, Record<string, unknown>>;
   for (const [section, body] of Object.entries(raw)) {
     const target = cfg[section];
     if (!Object.hasOwn(cfg, section)) fail(section, `unknown section [${excerpt(section)}]`);

@@ -10,9 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT, HosaError } from "../errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import libhosaFile from "../../build/libhosa.so" with { type: "file" };
-import probesObjectFile from "../../build/bpf/probes.bpf.o" with { type: "file" };
-import xdpShedObjectFile from "../../build/bpf/xdp_shed.bpf.o" with { type: "file" };
+// build/ or, under the "hosa-arm64" condition (scripts/build.sh --arch arm64),
+// build/arm64/: package.json "imports".
+import libhosaFile from "#native/libhosa.so" with { type: "file" };
+import probesObjectFile from "#native/bpf/probes.bpf.o" with { type: "file" };
+import xdpShedObjectFile from "#native/bpf/xdp_shed.bpf.o" with { type: "file" };
 
 const ERRNO_NAMES: Record<number, string> = {
   1: "EPERM", 2: "ENOENT", 3: "ESRCH", 4: "EINTR", 5: "EIO", 7: "E2BIG", 9: "EBADF", 11: "EAGAIN",

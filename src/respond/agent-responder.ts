@@ -47,7 +47,11 @@ export function createAgentResponder(cfg: HosaConfig, facts: { environmentClass?
   const responder: Responder = {
     onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[] {
       const out = inner.onDecision(decision, cgroups, danger);
-      if (decision.level === 5 && decision.t - watchdogCheckedT >= 1 && !watchdogBusy) {
+      // Once a second whatever the level: a quarantine entered by hand
+      // (`hosa quarantine enter`) or left by a previous run is in force while
+      // this engine is below Level 5, and an edge-remote board must still come
+      // back at its deadline (checkWatchdog reads the state file only).
+      if (decision.t - watchdogCheckedT >= 1 && !watchdogBusy) {
         watchdogCheckedT = decision.t;
         watchdogBusy = true;
         void checkWatchdog(cfg, Date.now(), { detachXdp })

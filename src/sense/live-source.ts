@@ -51,6 +51,8 @@ export interface ProbeHandle {
   perCgroup?(): Map<number, ProbeCounters>;
   /** "lean" (default when absent) or "full": which dimensions the probes feed ([sense] probes). */
   readonly mode?: "lean" | "full";
+  /** Names of the attached programs; absent means all of them. */
+  readonly programs?: readonly string[];
   close(): void;
 }
 
@@ -94,6 +96,24 @@ const EBPF_DIMS: Record<string, string | undefined> = {
   forks_per_s: "/proc/stat processes",
 };
 
+/**
+ * eBPF dimensions fed by tracepoints that some architectures lack: x86's
+ * exception tracepoints page_fault_user/kernel exist nowhere else (arm64 has
+ * none), so there the loader leaves them out and the dimension comes from its
+ * /proc source although the other probes loaded (docs/edge.md).
+ */
+const DIM_PROGRAMS: Record<string, readonly string[]> = {
+  page_faults_per_s: ["page_fault_user", "page_fault_kernel"],
+};
+
+/** eBPF dimensions none of whose programs attached. */
+function dimsWithoutPrograms(programs: readonly string[] | undefined): Set<string> {
+  const out = new Set<string>();
+  if (programs === undefined) return out;
+  for (const [dim, progs] of Object.entries(DIM_PROGRAMS)) if (!progs.some((p) => programs.includes(p))) out.add(dim);
+  return out;
+}
+
 const PSI_FILE: Record<string, string> = {
   psi_cpu_some_ratio: PROC.pressureCpu,
   psi_mem_some_ratio: PROC.pressureMemory,
@@ -132,10 +152,11 @@ function planSources(
   proc: ProcFs,
   cgroupMemoryReadable = detectCgroupLayout(cfg.cgroupRoot).attributionRoot !== "",
   leanFromProc: ReadonlySet<string> = ebpf && cfg.probes !== "full" ? LEAN_FROM_PROC : new Set(),
+  withoutPrograms: ReadonlySet<string> = new Set(),
 ): SourcePlan {
   const want = new Set(names);
   // Loaded probes that leave this dimension to /proc ([sense] probes = "lean") are not a fallback.
-  const lean = (n: string) => ebpf && leanFromProc.has(n);
+  const lean = (n: string) => ebpf && (leanFromProc.has(n) || withoutPrograms.has(n));
   const sources: DimensionSource[] = [];
   // Which files this dimension set needs, and whether each can be read here.
   const needStat = want.has("cpu_busy_ratio") || want.has("procs_running") || want.has("procs_blocked") || want.has("ctx_switches_per_s") || (!ebpf && (want.has("forks_per_s") || want.has("sched_wakeups_per_s")));
@@ -168,7 +189,7 @@ function planSources(
   for (const n of names) {
     if (n in EBPF_DIMS) {
       if (lean(n)) {
-        procSource(n, PROC.vmstat, `${EBPF_DIMS[n]} ([sense] probes = "lean")`);
+        procSource(n, PROC.vmstat, withoutPrograms.has(n) ? `${EBPF_DIMS[n]} (this kernel has no ${DIM_PROGRAMS[n].join(" or ")} tracepoint)` : `${EBPF_DIMS[n]} ([sense] probes = "lean")`);
         continue;
       }
       if (ebpf) {
@@ -220,11 +241,12 @@ function planSources(
  * Where each configured dimension would come from on this node, without
  * opening the probes again: `hosa doctor` passes the result of checkProbes().
  */
-export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
+export function describeSources(cfg: HosaConfig["sense"], ebpf: { loaded: boolean; programs?: string[]; error?: string }, opts: { includeLoopback?: boolean } = {}): { sources: DimensionSource[]; fallbackNotice: string } {
   const names = selectDimensions(cfg.dimensions).map((d) => d.name);
   const reason = cfg.ebpf === "off" ? OFF_REASON : (ebpf.error ?? "").replace(/^hosa: /, "");
   const proc = createProcFs(cfg.procRoot);
-  const plan = planSources(cfg, names, cfg.ebpf !== "off" && ebpf.loaded, reason, opts.includeLoopback ?? false, proc);
+  const loaded = cfg.ebpf !== "off" && ebpf.loaded;
+  const plan = planSources(cfg, names, loaded, reason, opts.includeLoopback ?? false, proc, undefined, dimsWithoutPrograms(loaded ? ebpf.programs : undefined));
   proc.close();
   return { sources: plan.sources, fallbackNotice: plan.fallbackNotice };
 }
@@ -257,9 +279,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   }
   const ebpf = probes !== undefined;
 
+  const withoutPrograms = dimsWithoutPrograms(probes?.programs);
   const probeMode = probes?.mode ?? cfg.probes;
   const leanFromProc = ebpf && probeMode === "lean" ? LEAN_FROM_PROC : new Set<string>();
-  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "", leanFromProc);
+  const plan = planSources(cfg, names, ebpf, fallbackReason, opts.includeLoopback ?? false, proc, layout.attributionRoot !== "", leanFromProc, withoutPrograms);
   const { sources, fallbackNotice, readable, psiFiles } = plan;
   const { stat: needStat, mem: needMem, vm: needVm, disk: needDisk, net: needNet, snmp: needSnmp } = plan.need;
   const ok = (file: string) => readable.get(file) === "";
@@ -491,7 +514,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         };
       }
       case "page_faults_per_s":
-        return ebpf && !leanFromProc.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, vmDt);
+        return ebpf && !leanFromProc.has(n) && !withoutPrograms.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, vmDt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":

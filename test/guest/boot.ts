@@ -6,6 +6,9 @@ import { join, resolve } from "node:path";
 
 export const REPO_ROOT = resolve(import.meta.dir, "../..");
 export const HOSA_EXE = process.env.HOSA_GUEST_EXE ?? join(REPO_ROOT, "dist/hosa");
+/** scripts/build.sh --arch arm64's executable, for the arm64 guest (docs/edge.md). */
+export const HOSA_EXE_ARM64 = process.env.HOSA_GUEST_EXE_ARM64 ?? join(REPO_ROOT, "dist/hosa-arm64");
+export type GuestArch = "x86_64" | "arm64";
 
 export interface GuestRun {
   exitCode: number;
@@ -22,7 +25,16 @@ export interface GuestRun {
  * missing emulator, kernel or busybox is a reason: TCG needs no /dev/kvm, so
  * a machine without KVM still runs the guest, only slower.
  */
-export function guestSkipReason(): string | undefined {
+export function guestSkipReason(arch: GuestArch = "x86_64"): string | undefined {
+  if (arch === "arm64") {
+    // scripts/deps.sh installs all of these, so on CI nothing skips.
+    if (!Bun.which("qemu-system-aarch64")) return "qemu-system-aarch64 is not installed (scripts/deps.sh installs qemu-system-arm)";
+    if (!Bun.which("aarch64-linux-gnu-gcc")) return "aarch64-linux-gnu-gcc is not installed (scripts/deps.sh installs gcc-aarch64-linux-gnu)";
+    if (!Bun.which("busybox")) return "busybox is not installed (scripts/deps.sh installs busybox-static)";
+    const archs = Bun.spawnSync(["dpkg", "--print-foreign-architectures"]).stdout.toString();
+    if (!archs.split("\n").includes("arm64")) return "dpkg has no arm64 architecture for Debian's arm64 kernel and busybox (scripts/deps.sh adds it)";
+    return undefined;
+  }
   if (!Bun.which("qemu-system-x86_64")) return "qemu-system-x86_64 is not installed (scripts/deps.sh installs qemu-system-x86)";
   const kernels = existsSync("/boot") ? readdirSync("/boot").filter((f) => f.startsWith("vmlinuz-")) : [];
   if (kernels.length === 0 && !process.env.HOSA_GUEST_KERNEL) return "no kernel in /boot (scripts/deps.sh installs linux-image-amd64)";
@@ -53,11 +65,11 @@ export function tail(run: GuestRun, lines = 60): string {
   return [...run.console.split("\n").slice(-lines), ...run.stderr.split("\n").slice(-10)].join("\n");
 }
 
-/** Compiles a C file statically, so the guest needs no library for it. */
-export function compileStatic(source: string, name: string): string {
+/** Compiles a C file statically, so the guest needs no library for it; for arm64 with the cross compiler. */
+export function compileStatic(source: string, name: string, arch: GuestArch = "x86_64"): string {
   const dir = mkdtempSync(join(tmpdir(), "hosa-guest-bin-"));
   const out = join(dir, name);
-  const cc = Bun.spawnSync(["cc", "-static", "-O2", "-o", out, source], { stderr: "pipe" });
+  const cc = Bun.spawnSync([arch === "arm64" ? "aarch64-linux-gnu-gcc" : "cc", "-static", "-O2", "-o", out, source], { stderr: "pipe" });
   if (cc.exitCode !== 0) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`cannot compile ${source} statically: ${cc.stderr.toString().trim()}`);
@@ -68,13 +80,18 @@ export function compileStatic(source: string, name: string): string {
 export async function bootGuest(
   script: string,
   files: string[],
-  opts: { timeoutS: number; mem?: string },
+  opts: { timeoutS: number; mem?: string; arch?: GuestArch },
 ): Promise<GuestRun> {
-  if (!existsSync(HOSA_EXE)) throw new Error(`${HOSA_EXE} is missing: run scripts/build.sh first`);
+  const arch = opts.arch ?? "x86_64";
+  const exe = arch === "arm64" ? HOSA_EXE_ARM64 : HOSA_EXE;
+  if (!existsSync(exe)) throw new Error(`${exe} is missing: run scripts/build.sh${arch === "arm64" ? " --arch arm64" : ""} first`);
+  const env: Record<string, string | undefined> = { ...process.env, HOSA_GUEST_EXE: exe };
+  // An x86-64 kernel given for the x86-64 guest is no kernel for this one.
+  if (arch === "arm64") delete env.HOSA_GUEST_KERNEL;
   const started = performance.now();
   const proc = Bun.spawn(
-    ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--", script, ...files],
-    { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env: { ...process.env, HOSA_GUEST_EXE: HOSA_EXE } },
+    ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--arch", arch, "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--", script, ...files],
+    { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env },
   );
   const [out, err, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   const consoleText = out.replaceAll("\r", "");

@@ -7,6 +7,7 @@ result() { echo "HOSA-RESULT: $1=$2"; }
 # What the archive holds, before hosa extracts anything of its own.
 result forbidden_files "$(find / -xdev \( -name 'libbpf*' -o -name 'libelf*' -o -name 'libz.so*' -o -name 'clang*' -o -name 'bun' -o -name 'node' \) 2>/dev/null | tr '\n' ' ')"
 result shared_libraries "$(find / -xdev -name '*.so*' 2>/dev/null | sort | tr '\n' ' ')"
+result machine "$(uname -m)"
 result cgroup_fs "$(awk '$2 == "/sys/fs/cgroup" {print $3}' /proc/mounts)"
 
 hosa --version >/tmp/version.out 2>&1

@@ -70,3 +70,29 @@ test("createAgentResponder() after a crash: the journal is replayed back and the
     expect(readFileSync(join(root, "workload/leak", f), "utf8").trim()).toBe(v);
   }
 });
+
+test("createAgentResponder(): the edge-remote watchdog releases a quarantine entered by hand while the engine is below Level 5", async () => {
+  const root = tempDir("ar3");
+  const state = tempDir("ar3s");
+  dirs.push(root, state);
+  cpSync(FIXTURE, root, { recursive: true });
+  // watchdog_s = 0: the deadline is the moment of entry, already past at the first decision.
+  const cfg = actConfig(state, { quarantineMode: "edge-remote", watchdogS: 0 });
+  cfg.sense.cgroupRoot = root;
+  const entered = await manualQuarantine(cfg, { cgroups: [], who: "test", fs: createCgroupFs(root) });
+  expect(entered.state?.active).toBe(true);
+  const said: string[] = [];
+  const { responder } = createAgentResponder(cfg, {}, (l) => said.push(l));
+  // The engine never reached Level 5: the quarantine came from another process.
+  responder.onDecision(decision(0, 0, 0), []);
+  for (let i = 0; i < 200 && !said.some((l) => l.includes("watchdog")); i++) await Bun.sleep(5);
+  expect(said).toContain("quarantine released by the watchdog; holding at Level 3");
+  const st = JSON.parse(readFileSync(join(state, "quarantine.json"), "utf8"));
+  expect(st.active).toBe(false);
+  expect(st.released).toMatchObject({ by: "watchdog", how: "watchdog" });
+  // Checked at most once a second of decision time.
+  said.length = 0;
+  responder.onDecision(decision(0.5, 0, 0), []);
+  await Bun.sleep(20);
+  expect(said).toEqual([]);
+});

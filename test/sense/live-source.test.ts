@@ -251,6 +251,33 @@ describe("live source on fixtures", () => {
     src.close();
   });
 
+  test("a kernel without the page-fault tracepoints (arm64) takes page_faults_per_s from /proc/vmstat, the rest from eBPF", () => {
+    // What the real loader reports on Debian's arm64 kernel (test/guest/doctor-arm64.test.ts
+    // shows it there): every program attached but x86's page_fault_user/kernel.
+    const root = `${tmp}/arm64-faults`;
+    cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });
+    let k = 0;
+    const totals = (): ProbeCounters => ({
+      wakeups: 4000 * k, runqLatencyNs: 0, runqSwitches: 0, forks: 0n, pageFaults: 0, brkCalls: 0, mmapCalls: 0,
+      blkCompleted: 0, blkLatencyNs: 0, tcpActiveOpens: 0, tcpRetransmits: 0,
+    });
+    const programs = ["sched_wakeup", "sched_wakeup_new", "sched_switch", "sched_process_fork", "sys_enter", "block_rq_issue", "block_rq_complete", "inet_sock_set_state", "tcp_retransmit_skb", "mark_victim"];
+    const src = createLiveSource(senseCfg({ procRoot: root, cgroupRoot: `${FIX}/cgroupfs/v2` }), { openProbes: () => ({ totals, programs, close() {} }) });
+    expect(src.ebpf).toBe(true);
+    expect(src.fallbackNotice).toBe("");
+    const faults = src.sources.find((x) => x.dim === "page_faults_per_s");
+    expect(faults?.source).toBe("proc");
+    expect(faults?.detail).toContain("no page_fault_user or page_fault_kernel tracepoint");
+    expect(src.sources.find((x) => x.dim === "sched_wakeups_per_s")?.source).toBe("ebpf");
+    src.read(10);
+    cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
+    k = 1;
+    const s = src.read(12);
+    expect(valueOf(src, s.x, "page_faults_per_s")).toBe(30000); // the fixture's pgfault over 2 s
+    expect(valueOf(src, s.x, "sched_wakeups_per_s")).toBe(2000);
+    src.close();
+  });
+
   test("probes that fail to open give one fallback line naming the reason and the dimensions", () => {
     const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: `${FIX}/cgroupfs/v2` }), {
       openProbes: () => {

@@ -1,0 +1,94 @@
+#!/bin/sh
+# Runs inside a guest (bench/edge.ts boots it): the footprint of `hosa run`
+# on a small node. /opt/bench.env sets PROFILE (edge or default) and
+# MEASURE_S. Detection-only, quiet node; HOSA-RESULT lines carry the figures.
+set -u
+. /opt/bench.env
+log=/tmp/hosa-decisions.log
+result() { echo "HOSA-RESULT: $1=$2"; }
+mkfifo /tmp/wait.fifo
+exec 3<>/tmp/wait.fifo
+pause() { read -t "$1" -u 3 _; }
+now() {
+  read -r up _ </proc/uptime
+  cs=${up#*.}
+  NOW=$((${up%.*} * 1000 + ${cs#0} * 10))
+}
+key() {
+  KEY=
+  while read -r k v; do [ "$k" = "$2" ] && KEY=$v; done <$1
+}
+cpu_ticks() {
+  read -r line </proc/$1/stat
+  set -- ${line#*) }
+  CPU=$((${12} + ${13}))
+}
+
+key /proc/meminfo MemTotal:
+result mem_total_kb "${KEY% kB}"
+result machine "$(uname -m)"
+for i in 1 2 3; do
+  now; a=$NOW
+  hosa --version >/dev/null 2>&1
+  now
+  result version_ms_$i $((NOW - a))
+done
+
+cat >/tmp/hosa.toml <<TOML
+[profile]
+name = "$PROFILE"
+[paths]
+state_dir = "/tmp/hosa-state"
+log_file = "$log"
+[engine]
+calibration_s = 30
+[report]
+metrics_listen = "127.0.0.1:9465"
+TOML
+
+now; a=$NOW
+hosa -c /tmp/hosa.toml run >/tmp/run.out 2>&1 &
+pid=$!
+while ! wget -q -O /dev/null http://127.0.0.1:9465/healthz 2>/dev/null; do
+  now
+  [ $((NOW - a)) -ge 90000 ] && break
+  kill -0 $pid 2>/dev/null || break
+  pause 0.05
+done
+now
+result healthz_ms $((NOW - a))
+key /proc/$pid/status VmRSS:
+result rss_start_kb "${KEY% kB}"
+while [ ! -e /tmp/hosa-state/baseline.json ]; do
+  pause 0.5
+  now
+  [ $((NOW - a)) -ge 150000 ] && break
+  kill -0 $pid 2>/dev/null || break
+done
+now
+result warmup_ms $((NOW - a))
+pause 5
+if ! kill -0 $pid 2>/dev/null; then
+  wait $pid
+  result hosa_exit $?
+  cat /tmp/run.out
+  exit 20
+fi
+[ -e $log ] || : >>$log
+lines0=$(wc -l <$log)
+cpu_ticks $pid; c0=$CPU
+now; m0=$NOW
+pause "$MEASURE_S"
+cpu_ticks $pid; c1=$CPU
+now; m1=$NOW
+result cpu_permille $(((c1 - c0) * 10 * 1000 / (m1 - m0)))
+result level_entries $(($(wc -l <$log) - lines0))
+key /proc/$pid/status VmRSS:
+result rss_kb "${KEY% kB}"
+key /proc/$pid/status VmHWM:
+result rss_peak_kb "${KEY% kB}"
+kill -TERM $pid
+wait $pid
+result hosa_exit $?
+cat /tmp/run.out
+exit 0
