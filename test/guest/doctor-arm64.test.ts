@@ -35,7 +35,7 @@ describe.skipIf(skip !== undefined)("dist/hosa-arm64 in an arm64 guest", () => {
     expect(ebpf.loaded).toBe(true);
     // The scheduler, fork, block, TCP and OOM programs attach on arm64; the
     // allocation probe is sys_enter before Linux 6.11 (Debian 12 runs 6.1).
-    expect(ebpf.programs).toEqual(expect.arrayContaining(["sched_switch", "sched_process_fork", "block_rq_complete", "inet_sock_set_state", "mark_victim"]));
+    expect(ebpf.programs).toEqual(expect.arrayContaining(["sched_wakeup", "sched_process_fork", "block_rq_complete", "inet_sock_set_state", "mark_victim"]));
     expect(ebpf.programs!.some((p) => p === "sys_enter" || p === "mmap_lock_acquire_returned")).toBe(true);
     // x86's exception tracepoints do not exist on arm64: page faults come from /proc/vmstat.
     expect(ebpf.programs).not.toContain("page_fault_user");

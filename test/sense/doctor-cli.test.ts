@@ -33,7 +33,7 @@ describe("hosa doctor", () => {
     if (isRoot && hasBtf) {
       expect(j.ebpf.loaded).toBe(true);
       expect(j.ebpf.error).toBeUndefined();
-      expect(j.ebpf.programs).toContain("sched_switch");
+      expect(j.ebpf.programs).toContain("sched_wakeup");
       expect(j.fallbackNotice).toBe("");
       expect(j.dimensions.find((d: { dim: string }) => d.dim === "runq_latency_us").source).toBe("ebpf");
       expect(j.xdp).toEqual({ supported: true, programLoads: true, detail: expect.stringContaining("program verified") });
@@ -86,7 +86,7 @@ describe("hosa doctor", () => {
       cleanup();
     }
     const flag = runHosa(["doctor", "--jsn"]);
-    expect({ code: flag.code, stdout: flag.stdout, stderr: flag.stderr }).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown option '--jsn'\n" });
+    expect({ code: flag.code, stdout: flag.stdout, stderr: flag.stderr }).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown option '--jsn' (Did you mean --json?)\n" });
     const help = runHosa(["doctor", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--json");
