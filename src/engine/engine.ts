@@ -129,7 +129,7 @@ export function defaultEngineConfig(): EngineConfig {
     sustainRiseSigmas: 2,
     quarantineAfterS: 60,
     icpCritical: 10,
-    ttfWindowS: 2,
+    ttfWindowS: 1,
     ttfMinSigmas: 3,
     derivWindowS: 1,
     derivMinSamples: 8,
