@@ -129,7 +129,7 @@ export function defaultEngineConfig(): EngineConfig {
     sustainRiseSigmas: 2,
     quarantineAfterS: 60,
     icpCritical: 10,
-    ttfWindowS: 2,
+    ttfWindowS: 1,
     ttfMinSigmas: 3,
     derivWindowS: 1,
     derivMinSamples: 8,
@@ -432,13 +432,16 @@ export function step(state: EngineState, sample: Sample): Decision {
   const dm = e.dmEwma.value;
   const reg = e.dmReg;
   const d1 = reg.slope;
-  const d2 = reg.accel;
   // Significant: beyond the t quantile of z at the window's degrees of freedom, and a rise over the window at
   // least as large as the scatter around the fit (a sign alone is noise).
   const rising = d1 > reg.slopeT * reg.slopeSe && d1 * reg.spanS >= reg.residualStd;
   const falling = -d1 > reg.slopeT * reg.slopeSe && -d1 * reg.spanS >= reg.residualStd;
-  const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const th = e.thresholds;
+  // The curvature only while something happens (above θ1, rising, or off Level 0); 0 otherwise.
+  if (timed && (rising || dm > th.theta1 || e.level > 0)) reg.fitCurvature();
+  else if (timed) reg.accel = 0;
+  const d2 = reg.accel;
+  const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
   computeShares(maha.delta, maha.solved, e.shares);
@@ -474,9 +477,12 @@ export function step(state: EngineState, sample: Sample): Decision {
     const j = cap[i];
     const r = e.capRegs[i];
     const xj = x[j];
-    if (timed && Number.isFinite(xj)) r.push(t, xj);
+    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
     if (r.count < 3) continue;
     const side = e.capacitySide[i];
+    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
+    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    r.refit();
     const lev = r.level;
     if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
     const gap = (e.dims[j].capacity as number) - lev;

@@ -110,14 +110,13 @@ export interface Baseline {
   mean: number[];
   /** Row-major n×n covariance. */
   covariance: number[];
-  /** Mean and standard deviation of the smoothed D_M in homeostasis. */
+  /** Mean and standard deviation of the smoothed D_M on held-out calibration data (docs/engine.md §4). */
   dmMean: number;
   dmStd: number;
   /**
-   * θ1..θ4 as the engine uses them: θk = max(dmMean + σk·dmStd, the
-   * quantile of the fitted tail at floorTailProbabilities[k]). A baseline
-   * written before the floors existed has no dmTail and its thresholds are
-   * used as they are.
+   * θ1..θ4 as the engine uses them: the fitted tail's quantile at the
+   * configured false-alarm rate, floored at dmMean + σk·dmStd and spaced
+   * (docs/engine.md §4). Older baselines' thresholds are used as they are.
    */
   thresholds: Thresholds;
   /** Largest smoothed D_M seen in calibration (absent in older baselines). */

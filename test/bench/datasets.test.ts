@@ -39,6 +39,6 @@ describe("scores on public telemetry (calibrate on train, judge test with that b
       expect(r.l3.fp_episodes_per_day).toBe(0);
       expect(r.lastLevel).toBeLessThan(3);
       expect(r.supported).toBe(true);
-    });
+    }, 60_000);
   }
 });
