@@ -70,20 +70,25 @@ export class Calibrator {
     const covariance = full.covariance();
     const warnings: string[] = [];
 
-    // Out of sample (docs/engine.md §4): each half is judged by the model
-    // learned on the other, so the distances that place θ are those of data
-    // the model has not seen, as the live node's will be.
-    const half = count >> 1;
-    const heldOut = half >= HOLDOUT_MIN_SAMPLES;
+    // Out of sample (docs/engine.md §4): the calibration is cut into
+    // cfg.calibrationFolds contiguous blocks, and each block is judged by the model
+    // learned on all the others (blocked cross-validation), so the distances
+    // that place θ are those of data the model has not seen, as the live
+    // node's will be.
+    const folds = Math.min(cfg.calibrationFolds, Math.floor(count / HOLDOUT_MIN_SAMPLES));
+    const heldOut = folds >= 2;
     const smoothed = new Float64Array(count);
-    let clusters: { exceed: number; runs: number };
+    const cuts: number[] = [];
     if (heldOut) {
-      const first = this.learn(0, half);
-      const second = this.learn(half, count);
-      this.smoothInto(second.mean, second.covariance(), 0, half, smoothed);
-      this.smoothInto(first.mean, first.covariance(), half, count, smoothed);
+      for (let k = 0; k < folds; k++) {
+        const from = Math.floor((k * count) / folds);
+        const to = Math.floor(((k + 1) * count) / folds);
+        const model = this.learnExcept(full, from, to);
+        this.smoothInto(model.mean, model.covariance, from, to, smoothed);
+        cuts.push(from);
+      }
     } else {
-      warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold half out)`);
+      warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold data out)`);
       this.smoothInto(full.mean, covariance, 0, count, smoothed);
     }
     const dmStats = new Welford(1);
@@ -102,7 +107,7 @@ export class Calibrator {
     const spanS = this.times[count - 1] - this.times[0];
     const samplesPerDay = stepS > 0 ? 86400 / stepS : Infinity;
     const tail = fitTail(smoothed);
-    clusters = tail ? runsAbove(smoothed, tail.threshold, heldOut ? half : -1) : { exceed: 0, runs: 0 };
+    const clusters = tail ? runsAbove(smoothed, tail.threshold, cuts) : { exceed: 0, runs: 0 };
     const runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
     const rates = cfg.falseAlarmsPerDay;
     const s = cfg.thresholdSigmas;
@@ -164,6 +169,32 @@ export class Calibrator {
     };
   }
 
+  /**
+   * μ and Σ of every sample outside [from, to): the block's own moments
+   * taken out of the full ones (Chan, Golub and LeVeque's pairwise update,
+   * run backwards), O(block·n² + n²) instead of a pass over the rest.
+   */
+  private learnExcept(full: Welford, from: number, to: number): { mean: Float64Array; covariance: Float64Array } {
+    const n = this.n;
+    const block = this.learn(from, to);
+    const nb = block.weight;
+    const nc = full.weight - nb;
+    const mean = new Float64Array(n);
+    for (let j = 0; j < n; j++) mean[j] = (full.weight * full.mean[j] - nb * block.mean[j]) / nc;
+    const covariance = new Float64Array(n * n);
+    const k = (nb * nc) / full.weight;
+    for (let i = 0; i < n; i++) {
+      const di = block.mean[i] - mean[i];
+      for (let j = i; j < n; j++) {
+        const m2 = full.m2[i * n + j] - block.m2[i * n + j] - k * di * (block.mean[j] - mean[j]);
+        const v = m2 / (nc - 1);
+        covariance[i * n + j] = v;
+        covariance[j * n + i] = v;
+      }
+    }
+    return { mean, covariance };
+  }
+
   private learn(from: number, to: number): Welford {
     const n = this.n;
     const w = new Welford(n);
@@ -196,7 +227,7 @@ export class Calibrator {
   }
 }
 
-/** Each half must hold at least this many samples for the thresholds to be placed out of sample. */
+/** Each block must hold at least this many samples. */
 const HOLDOUT_MIN_SAMPLES = 50;
 /** θk+1 ≥ θk + this many dmStd. */
 const THETA_SPACING_SIGMAS = 0.5;
@@ -217,13 +248,17 @@ function medianStep(times: Float64Array, count: number): number {
   return steps[steps.length >> 1];
 }
 
-/** Exceedances of u and the runs they form; a run does not continue across `cut` (the boundary of the two held-out halves). */
-function runsAbove(xs: Float64Array, u: number, cut: number): { exceed: number; runs: number } {
+/** Exceedances of u and the runs they form; a run does not continue across a block boundary in `cuts`. */
+function runsAbove(xs: Float64Array, u: number, cuts: number[]): { exceed: number; runs: number } {
   let exceed = 0;
   let runs = 0;
   let inRun = false;
+  let c = 0;
   for (let i = 0; i < xs.length; i++) {
-    if (i === cut) inRun = false;
+    if (c < cuts.length && i === cuts[c]) {
+      inRun = false;
+      c++;
+    }
     if (xs[i] > u) {
       exceed++;
       if (!inRun) runs++;

@@ -110,6 +110,8 @@ export interface EngineConfig {
   /** A calibration shorter than this, seconds, or with fewer than minCalibrationSamplesPerDim samples per dimension, is not supported. */
   minCalibrationS: number;
   minCalibrationSamplesPerDim: number;
+  /** Blocks of the blocked cross-validation that places θ out of sample (docs/engine.md §4). */
+  calibrationFolds: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -148,6 +150,7 @@ export function defaultEngineConfig(): EngineConfig {
     learn: true,
     minCalibrationS: 120,
     minCalibrationSamplesPerDim: 20,
+    calibrationFolds: 10,
   };
 }
 
@@ -429,13 +432,16 @@ export function step(state: EngineState, sample: Sample): Decision {
   const dm = e.dmEwma.value;
   const reg = e.dmReg;
   const d1 = reg.slope;
-  const d2 = reg.accel;
   // Significant: beyond the t quantile of z at the window's degrees of freedom, and a rise over the window at
   // least as large as the scatter around the fit (a sign alone is noise).
   const rising = d1 > reg.slopeT * reg.slopeSe && d1 * reg.spanS >= reg.residualStd;
   const falling = -d1 > reg.slopeT * reg.slopeSe && -d1 * reg.spanS >= reg.residualStd;
-  const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const th = e.thresholds;
+  // The curvature only while something happens (above θ1, rising, or off Level 0); 0 otherwise.
+  if (timed && (rising || dm > th.theta1 || e.level > 0)) reg.fitCurvature();
+  else if (timed) reg.accel = 0;
+  const d2 = reg.accel;
+  const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
   computeShares(maha.delta, maha.solved, e.shares);
@@ -471,9 +477,12 @@ export function step(state: EngineState, sample: Sample): Decision {
     const j = cap[i];
     const r = e.capRegs[i];
     const xj = x[j];
-    if (timed && Number.isFinite(xj)) r.push(t, xj);
+    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
     if (r.count < 3) continue;
     const side = e.capacitySide[i];
+    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
+    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    r.refit();
     const lev = r.level;
     if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
     const gap = (e.dims[j].capacity as number) - lev;

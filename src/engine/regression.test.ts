@@ -9,6 +9,7 @@ describe("WindowRegression", () => {
       const t = 1000 + i * 0.01;
       r.push(t, 3 + 2 * (t - 1000) + 0.5 * (t - 1000) ** 2);
     }
+    r.fitCurvature();
     // y' at the window's middle is not asked: the linear fit over [3, 4] s has the chord slope 2 + 0.5·(3 + 4).
     expect(r.slope).toBeCloseTo(2 + 0.5 * 7, 6);
     expect(r.accel).toBeCloseTo(1, 6);

@@ -60,6 +60,9 @@ export class WindowRegression {
   slopeT = Infinity;
   accelT = Infinity;
   private readonly z: number;
+  private newestT = NaN;
+  /** The count slopeT and accelT were computed for. */
+  private tN = 0;
 
   /** Fit the quadratic too (curvature); off for a slope alone. */
   readonly quadratic: boolean;
@@ -117,8 +120,8 @@ export class WindowRegression {
     }
   }
 
-  /** Take y at time t (t never goes backwards) and refit. */
-  push(t: number, y: number): void {
+  /** Take y at time t (t never goes backwards) and refit, unless `fit` is false (then call refit() before reading the fit). */
+  push(t: number, y: number, fit = true): void {
     const cap = this.capacity;
     if (this.origin !== this.origin) this.origin = t;
     if (this.count === cap) this.dropOldest();
@@ -133,7 +136,13 @@ export class WindowRegression {
       this.pushes = 0;
       this.rebase();
     }
-    this.fit(t);
+    this.newestT = t;
+    if (fit) this.fit(t);
+  }
+
+  /** Fit the line over the current window (after push(t, y, false)). */
+  refit(): void {
+    this.fit(this.newestT);
   }
 
   private dropOldest(): void {
@@ -164,12 +173,26 @@ export class WindowRegression {
     const sse = cyy - b * cuy;
     const s2 = sse > 0 ? sse / (n - 2) : 0;
     this.slope = b;
-    this.slopeT = tCritical(this.z, n - 2);
-    this.accelT = tCritical(this.z, n - 3);
+    if (n !== this.tN) {
+      this.tN = n;
+      this.slopeT = tCritical(this.z, n - 2);
+      this.accelT = tCritical(this.z, n - 3);
+    }
     this.slopeSe = cuu > 0 ? Math.sqrt(s2 / cuu) : Infinity;
     this.residualStd = Math.sqrt(s2);
     this.level = my + b * (tNow - this.origin - mu);
-    if (n < 4 || !this.quadratic) {
+    this.accel = 0;
+    this.accelSe = Infinity;
+  }
+
+  /**
+   * Fit the parabola over the current window into `accel` and `accelSe`
+   * (they stay 0 and Infinity until asked): the curvature is needed only
+   * while something is happening, and its 3×3 solve is most of a push's cost.
+   */
+  fitCurvature(): void {
+    const n = this.count;
+    if (n < 4 || !this.quadratic || !(this.spanS > 0)) {
       this.accel = 0;
       this.accelSe = Infinity;
       return;
