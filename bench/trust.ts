@@ -39,7 +39,9 @@ const dir = join(tmpdir(), `hosa-trust-${process.pid}`);
 mkdirSync(dir, { recursive: true });
 const cgs = new BenchCgroups(`hosa-trust-${process.pid}`);
 const procs: Bun.Subprocess[] = [];
+let aborted = false;
 const spawnIn = (cg: BenchCgroup, cmd: string[], out: "ignore" | "pipe" = "ignore") => {
+  if (aborted) throw new Error("interrupted");
   const p = Bun.spawn(argvInCgroup(cg, cmd), { stdout: out, stderr: "ignore", stdin: "ignore" });
   procs.push(p);
   return p;
@@ -94,6 +96,11 @@ const levelNow = () => {
   const lv = log(0).filter((e) => e.kind === "level");
   return lv.length ? lv[lv.length - 1].level : 0;
 };
+/** The level in force at wall time `ms` (the last level entry before it). */
+const levelAt = (ms: number) => {
+  const lv = log(ms).filter((e) => e.kind === "level" && e.tS < 0);
+  return lv.length ? lv[lv.length - 1].level : 0;
+};
 const cpuTicks = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
   return Number(f[11]) + Number(f[12]);
@@ -120,7 +127,7 @@ const BENIGN: Benign[] = [
       mkdirSync(join(dir, "src"), { recursive: true });
       const objs: string[] = [];
       for (let k = 0; k < 16; k++) {
-        writeFileSync(join(dir, "src", `f${k}.c`), genC(350, k));
+        writeFileSync(join(dir, "src", `f${k}.c`), genC(120, k));
         objs.push(`f${k}.o`);
       }
       writeFileSync(join(dir, "src", "Makefile"), `all: ${objs.join(" ")}\n%.o: %.c\n\tcc -O2 -c $< -o $@\nclean:\n\trm -f *.o\n`);
@@ -264,7 +271,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   }
   const entries = log(zero).filter((e) => e.tS >= 0);
   const otherActions = entries.filter((e) => e.kind === "action" && e.outcome === "applied" && e.targetCgroup !== rel).length;
-  const maxLevel = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
+  const maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
   await cgs.remove(cg);
   return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel };
 }
@@ -278,7 +285,12 @@ async function waitLevelZero(boundS: number): Promise<number | null> {
   return null;
 }
 
-async function cleanup(): Promise<void> {
+let cleaning: Promise<void> | null = null;
+function cleanup(): Promise<void> {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+async function doCleanup(): Promise<void> {
   await stopAgent();
   for (const p of procs) p.kill("SIGKILL");
   for (const c of churn) await cgs.remove(c);
@@ -288,6 +300,7 @@ async function cleanup(): Promise<void> {
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
   process.on(sig, () => {
     say(`${sig}: cleaning up`);
+    aborted = true;
     void cleanup().then(() => process.exit(130));
   });
 }
@@ -327,7 +340,7 @@ try {
       const res = benignResults[i];
       res.hosaS = r.s;
       res.wrkHosa = wrkRate(r.out);
-      res.maxLevel = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
+      res.maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
       res.l3Actions = entries.filter((e) => e.kind === "action" && e.level >= 3 && e.outcome === "applied").length;
       res.l5 = entries.some((e) => e.level >= 5);
       res.backToZeroS = backToZeroS;
@@ -422,6 +435,13 @@ if (collapseResults.length) {
   }
   md();
 }
-writeFileSync(outFile, `${lines.join("\n")}\n`);
+// Notes written by hand below the marker survive a regeneration.
+const MARK = "<!-- notes: kept when bench/trust.ts regenerates this file -->";
+let notes = `${MARK}\n`;
+try {
+  const old = readFileSync(outFile, "utf8");
+  if (old.includes(MARK)) notes = old.slice(old.indexOf(MARK));
+} catch {}
+writeFileSync(outFile, `${lines.join("\n")}\n${notes}`);
 say(`wrote ${outFile}`);
 process.exit(0);

@@ -596,14 +596,15 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       return records;
     },
 
-    heldCeilings(): Map<string, number> {
-      const out = new Map<string, number>();
+    heldCeilings(): Map<string, Record<string, number>> {
+      const out = new Map<string, Record<string, number>>();
       if (!act) return out;
       for (const m of managed.values()) {
         if (m.file !== CG.memoryLimit && m.file !== CG.memoryHigh && m.file !== CG.memoryMax) continue;
         const orig = m.orig === "max" ? Number.POSITIVE_INFINITY : Number(m.orig);
-        const was = out.get(m.target);
-        out.set(m.target, Math.min(was ?? Number.POSITIVE_INFINITY, Number.isFinite(orig) ? orig : Number.POSITIVE_INFINITY));
+        const files = out.get(m.target) ?? {};
+        files[m.file] = Number.isFinite(orig) ? orig : Number.POSITIVE_INFINITY;
+        out.set(m.target, files);
       }
       return out;
     },

@@ -24,8 +24,8 @@ export interface Responder {
    * (docs/response.md § Danger gate): without danger, surprise only watches.
    */
   onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[];
-  /** Cgroups hosa holds a memory ceiling on, with the limit each had before (Infinity for none). */
-  heldCeilings(): Map<string, number>;
+  /** Cgroups hosa holds a memory ceiling on: per limit file hosa wrote, the value it replaced in bytes (Infinity for none). */
+  heldCeilings(): Map<string, Record<string, number>>;
   /** Restore everything hosa changed and still owns (clean stop); with keepQuarantine, all but a quarantine's stopped processes and isolation. */
   restoreAll(reason: string, opts?: { keepQuarantine?: boolean }): ActionRecord[];
   /** What is in force now. */

@@ -38,8 +38,8 @@ export interface CgroupWatchOptions {
   keepS?: number;
 }
 
-/** A ceiling hosa holds on a cgroup, and the limit it replaced (Infinity when there was none). */
-export type HeldCeilings = ReadonlyMap<string, number>;
+/** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
+export type HeldCeilings = ReadonlyMap<string, Readonly<Record<string, number>>>;
 
 interface Watched {
   path: string;
@@ -230,17 +230,17 @@ export class CgroupWatch {
     return { t, cgroups, nodeAvailableBytes: avail };
   }
 
-  private facts(w: Watched, heldOrig: number | undefined): CgroupFacts | null {
+  private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
     const stat = w.mem.read(CGROUP_WATCH.memoryStat);
     if (stat === undefined) return null;
     const m = parseMemoryStat(stat, this.v2);
     if (Number.isNaN(m.anonBytes)) return null;
+    // The limit the cgroup had before hosa: a file hosa wrote counts with the value it replaced.
+    const contained = held !== undefined;
+    const file = (f: string) => (held && f in held ? held[f] : num(w.mem.read(f)));
     let limit = m.limitBytes;
-    if (this.v2) {
-      limit = Math.min(num(w.mem.read(CGROUP_V2.memoryMax)), num(w.mem.read(CGROUP_V2.memoryHigh)));
-    }
-    const contained = heldOrig !== undefined;
-    if (contained) limit = heldOrig;
+    if (this.v2) limit = Math.min(file(CGROUP_V2.memoryMax), file(CGROUP_V2.memoryHigh));
+    else if (held && CGROUP_V1.memoryLimit in held) limit = held[CGROUP_V1.memoryLimit];
     // A limit at or above the node's memory is no limit (v1 reads 2^63 rounded down to a page).
     if (!(limit > 0) || (this.memTotal > 0 && limit >= this.memTotal)) limit = Number.POSITIVE_INFINITY;
     let pressing = false;

@@ -1,8 +1,10 @@
 // Issue 5's scenario with the real agent on this host's cgroups (v1/hybrid
 // here; the pure v2 run is test/guest/leak-v2.test.ts): a process leaking
-// 50 MB/s in its own memory cgroup (2 GiB limit) is contained by `hosa run
-// --act` within seconds, not killed, its neighbour untouched, and every value
-// hosa changed is back once the episode is over.
+// 50 MB/s in its own memory cgroup (2 GiB limit) is named by the danger and
+// contained by `hosa run --act` within a second or two, not killed, its
+// neighbour untouched; once the leak stops every value hosa changed is back
+// while the agent still runs (issue 11), and every apply and restore reached
+// the webhook (a receiver on loopback).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -21,6 +23,7 @@ interface LogEntry {
   timestamp: string;
   level: number;
   target_cgroup?: string | null;
+  action_id?: string;
   action?: string | null;
   outcome?: string;
 }
@@ -67,6 +70,17 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
     const leakBefore = { limit: read(`${leakDir}/memory.limit_in_bytes`), oom: read(`${leakDir}/memory.oom_control`) };
     const nbBefore = { limit: read(`${nbDir}/memory.limit_in_bytes`), oom: read(`${nbDir}/memory.oom_control`) };
 
+    // The webhook receiver: every action body hosa posts.
+    const hooked: LogEntry[] = [];
+    const hook = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      async fetch(req) {
+        const body = (await req.json()) as LogEntry & { type?: string };
+        if (body.type === "action") hooked.push(body);
+        return new Response("ok");
+      },
+    });
     // hosa may act only inside the cgroup this test created.
     const cfg = join(tmp.dir, "hosa.toml");
     const log = join(tmp.dir, "decisions.log");
@@ -85,6 +99,8 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
         `cgroup_scope = "${parent}"`,
         "[report]",
         'metrics_listen = "127.0.0.1:0"',
+        "heartbeat_s = 0",
+        `webhooks = [{ url = "http://127.0.0.1:${hook.port}/hook", format = "json" }]`,
         "",
       ].join("\n"),
     );
@@ -121,7 +137,12 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
       `leak e2e (v1): detected ${detected ? ((Date.parse(detected.timestamp) - leakStartMs) / 1000).toFixed(2) : "?"} s, ` +
         `contained ${containS.toFixed(2)} s after the leak started; growth 50 MB/s before, ${afterMBps.toFixed(1)} MiB/s after`,
     );
-    expect(containS).toBeLessThan(10);
+    // The danger named the leak, with its figures, before anything was applied.
+    const chosen = logEntries(log).find((e) => e.kind === "action" && e.action === "danger target");
+    expect(chosen?.target_cgroup).toBe(leak);
+    expect(chosen?.outcome).toMatch(/^chosen: .*growing .* s to exhaustion/);
+    // Issue 11 asks for ≤ 1 s (bench/RESULTS-trust.md); a loaded CI machine gets slack.
+    expect(containS).toBeLessThan(3);
     expect(afterMBps).toBeLessThan(0.2 * 50);
     // Alive, never OOM-killed.
     expect(leaker.exitCode).toBeNull();
@@ -131,15 +152,18 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
     expect(read(`${nbDir}/memory.limit_in_bytes`)).toBe(nbBefore.limit);
     expect(read(`${nbDir}/memory.oom_control`)).toBe(nbBefore.oom);
 
-    // The leak ends; hosa de-escalates (short holds in this config) and restores.
+    // The leak ends; hosa lets go (relax_s 2 in this config) while it runs.
     leaker.kill("SIGKILL");
     await leaker.exited;
     leaker = null;
-    const restored = await until("the leak cgroup's values restored", 90_000, () => {
+    const stoppedMs = Date.now();
+    await until("the leak cgroup's values restored while the agent runs", 60_000, () => {
       const limit = read(`${leakDir}/memory.limit_in_bytes`);
       const oom = read(`${leakDir}/memory.oom_control`);
       return limit === leakBefore.limit && oom.split("\n")[0] === leakBefore.oom.split("\n")[0] ? true : undefined;
-    }).catch(() => false);
+    });
+    console.log(`leak e2e (v1): original values back ${((Date.now() - stoppedMs) / 1000).toFixed(1)} s after the leak stopped`);
+    expect(agent.exitCode).toBeNull();
     agent.kill("SIGTERM");
     expect(await agent.exited).toBe(0);
     agent = null;
@@ -147,7 +171,12 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
     expect(read(`${leakDir}/memory.limit_in_bytes`)).toBe(leakBefore.limit);
     expect(read(`${leakDir}/memory.oom_control`).split("\n")[0]).toBe(leakBefore.oom.split("\n")[0]);
     expect(read(`${nbDir}/memory.limit_in_bytes`)).toBe(nbBefore.limit);
-    console.log(`leak e2e (v1): values restored by ${restored ? "de-escalation" : "the clean stop"}`);
+    // Every apply and every restore reached the webhook.
+    const sent = logEntries(log).filter((e) => e.kind === "action" && (e.outcome === "applied" || e.outcome?.startsWith("restored")));
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.some((e) => e.outcome?.startsWith("restored"))).toBe(true);
+    await until("every action at the webhook", 10_000, () => sent.every((e) => hooked.some((h) => h.action_id === e.action_id)));
+    hook.stop(true);
     // Every action is in the hash-chained log.
     const v = Bun.spawnSync([hosaExe(), "-c", cfg, "audit", "verify", log]);
     expect(v.exitCode).toBe(0);

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { NO_DANGER } from "../../src/engine/danger.ts";
 import type { Danger, Level } from "../../src/engine/types.ts";
 import { createResponder, DANGER_GONE_S } from "../../src/respond/responder.ts";
+import { hasControllingTty, interactiveReason } from "../../src/respond/targets.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
 
@@ -73,7 +74,7 @@ test("danger names the one target; it is let go after the danger while the level
   // A ceiling holding it: no freeze, no quarantine.
   expect(file("leak", "cgroup.freeze")).toBe("0");
   expect(out.some((a) => a.kind === "quarantine" || a.kind === "signal")).toBe(false);
-  expect(r.heldCeilings().get("/workload/leak")).toBe(Number.POSITIVE_INFINITY);
+  expect(r.heldCeilings().get("/workload/leak")).toEqual({ "memory.high": Number.POSITIVE_INFINITY, "memory.max": Number.POSITIVE_INFINITY });
 
   // The danger is gone; the engine stays at Level 4 (its own hold): containment relaxes anyway.
   const later: typeof out = [];
@@ -104,4 +105,16 @@ test("detection-only: everything would apply, nothing counts as in force or rest
   expect(file("leak", "memory.high")).toBe("max");
   expect(r.inForce()).toEqual([]);
   expect(r.restoreAll("agent stopped").every((a) => a.outcome.startsWith("would"))).toBe(true);
+});
+
+test("a login session's cgroup or a process with a controlling terminal is never frozen nor stopped", () => {
+  const { cfg } = setup();
+  const ctx = { fs: { read: () => undefined, write: () => {} }, layout: "v2" as const, procRoot: cfg.sense.procRoot };
+  expect(interactiveReason("/user.slice/user-0.slice/session-3.scope", ctx)).toBe("an interactive login session");
+  expect(interactiveReason("/user.slice/user-0.slice/session-3.scope/child", ctx)).toBe("an interactive login session");
+  expect(interactiveReason("/system.slice/batch.service", ctx)).toBeNull();
+  // This test's own process: with a terminal when run by hand, without one under CI; the check must agree with /proc.
+  const tty = Number(readFileSync(`/proc/${process.pid}/stat`, "utf8").split(") ")[1].split(" ")[4]) !== 0;
+  expect(hasControllingTty("/proc", process.pid)).toBe(tty);
+  expect(hasControllingTty("/proc", 1)).toBe(false);
 });
