@@ -234,7 +234,9 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
       const entries = log(zero).filter((e) => e.tS >= 0);
       const d = entries.find((e) => (e.kind === "level" && e.level >= 1) || e.targetCgroup === rel);
       if (d && detectS === null) detectS = d.tS;
-      const c = entries.find((e) => e.kind === "action" && e.targetCgroup === rel && e.outcome === "applied");
+      // Contained: the first applied action that holds the resource in danger (a CPU share alone does not).
+      const holds = (a: string) => (ep.memory ? a.startsWith("memory.limit") || a.startsWith("memory.high") || a.startsWith("memory.max") : !a.startsWith("cpu.shares") && !a.startsWith("cpu.weight"));
+      const c = entries.find((e) => e.kind === "action" && e.targetCgroup === rel && e.outcome === "applied" && holds(e.action ?? ""));
       if (c) containS = c.tS;
     }
     if (system === "rate watcher" && containS === null) {
@@ -292,6 +294,9 @@ function cleanup(): Promise<void> {
 }
 async function doCleanup(): Promise<void> {
   await stopAgent();
+  try {
+    writeFileSync(join(tmpdir(), `hosa-trust-${process.pid}.decisions.log`), readFileSync(paths.logFile));
+  } catch {}
   for (const p of procs) p.kill("SIGKILL");
   for (const c of churn) await cgs.remove(c);
   await cgs.destroyAll();
