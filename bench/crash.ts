@@ -3,6 +3,8 @@
 // cgroup under this process's own cgroup), and a 30 s webhook outage with one
 // kill -9 during it. Writes bench/RESULTS-crash.md.
 //   bun bench/crash.ts [--kills 100] [--outage-s 30] [--seed 14]
+// With --guest N: only N kills on pure cgroup v2 in the QEMU guest
+// (test/guest/crash.guest.sh), as a section of the same file.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,10 @@ function flag(name: string, dflt: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
+if (process.argv.includes("--guest")) {
+  const { runGuestKills } = await import("./lib/crash-guest.ts");
+  process.exit(await runGuestKills(flag("guest", 5)));
+}
 const kills = flag("kills", 100);
 const outageS = flag("outage-s", 30);
 const seed = flag("seed", 14);

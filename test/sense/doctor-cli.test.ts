@@ -86,7 +86,7 @@ describe("hosa doctor", () => {
       cleanup();
     }
     const flag = runHosa(["doctor", "--jsn"]);
-    expect({ code: flag.code, stdout: flag.stdout, stderr: flag.stderr }).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown option '--jsn'\n" });
+    expect({ code: flag.code, stdout: flag.stdout, stderr: flag.stderr }).toEqual({ code: 2, stdout: "", stderr: "hosa: unknown option '--jsn' (Did you mean --json?)\n" });
     const help = runHosa(["doctor", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain("--json");
