@@ -29,7 +29,7 @@ import { REPO, runHosa } from "../harness.ts";
 
 setDefaultTimeout(120_000);
 const SEED = Number(process.env.HOSA_FUZZ_SEED ?? 20261201);
-const RUNS = Number(process.env.HOSA_FUZZ_RUNS ?? 150);
+const RUNS = Number(process.env.HOSA_FUZZ_RUNS ?? 100);
 const CORPUS = join(REPO, "test/fixtures/fuzz");
 /** A reader that takes longer than this on a few KiB has hung; this is a hang detector, not a speed test. */
 const HANG_MS = 5000;
