@@ -3,6 +3,8 @@
 // cgroup under this process's own cgroup), and a 30 s webhook outage with one
 // kill -9 during it. Writes bench/RESULTS-crash.md.
 //   bun bench/crash.ts [--kills 100] [--outage-s 30] [--seed 14]
+// With --guest N: only N kills on pure cgroup v2 in the QEMU guest
+// (test/guest/crash.guest.sh), as a section of the same file.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -16,6 +18,10 @@ function flag(name: string, dflt: number): number {
   return i > 0 ? Number(process.argv[i + 1]) : dflt;
 }
 
+if (process.argv.includes("--guest")) {
+  const { runGuestKills } = await import("./lib/crash-guest.ts");
+  process.exit(await runGuestKills(flag("guest", 5)));
+}
 const kills = flag("kills", 100);
 const outageS = flag("outage-s", 30);
 const seed = flag("seed", 14);
@@ -26,6 +32,7 @@ if (!isRoot || !hybrid) {
 const exe = hosaExe();
 const dir = mkdtempSync(join(tmpdir(), `hosa-crash-${process.pid}-`));
 const rng = prng(seed);
+const commit = Bun.spawnSync(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
 const started = Date.now();
 const trials: KillTrial[] = [];
 const s = await setUp(exe, join(dir, "kills"), "bench");
@@ -53,10 +60,9 @@ const failures = trials.filter((t) => t.notRestored.length + t.changed.length > 
 const broken = trials.filter((t) => !t.logVerified);
 const restart = trials.map((t) => t.restartMs).sort((a, b) => a - b);
 const q = (p: number) => restart[Math.min(restart.length - 1, Math.floor(p * restart.length))];
-const commit = Bun.spawnSync(["git", "-C", REPO, "rev-parse", "--short", "HEAD"]).stdout.toString().trim();
 const md = `# Crash safety under fire
 
-\`bun bench/crash.ts --kills ${kills} --outage-s ${outageS} --seed ${seed}\` (hosa ${commit}, ${new Date().toISOString().slice(0, 10)},
+\`bun bench/crash.ts --kills ${kills} --outage-s ${outageS} --seed ${seed}\` (dist/hosa at ${commit}, ${new Date().toISOString().slice(0, 10)},
 this project's 2-core VM, hybrid cgroups, v1 memory controller; ${((Date.now() - started) / 60000).toFixed(1)} min).
 Each kill: \`hosa run\` in act mode (scope: a memory cgroup the bench creates under its own cgroup, 2 GiB limit),
 a 50 MB/s leak started in it, SIGKILL of the agent at a uniformly random moment 0–3 s after its first alarm

@@ -77,7 +77,9 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === "number" ? process.exitCode : EXIT.OK;
   } catch (e) {
     if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") return EXIT.OK;
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return EXIT.OK;
+      // Usage shown because a command was missing (`hosa -c f`, `hosa audit`) is an error; `hosa help` is not.
+      if (e.code === "commander.help") return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
       // Commander puts its near-miss suggestion on a second line: "(Did you mean replay?)". Keep it, on the one line.
       const msg = e.message
         .replace(/^error: /, "")

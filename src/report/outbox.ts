@@ -157,6 +157,11 @@ export class Outbox {
       let msg: OutboxMessage;
       try {
         msg = JSON.parse(readFileSync(path, "utf8"));
+        // Valid JSON of the wrong shape (a damaged or edited file) would fail in fetch and be retried for ever, blocking the queue.
+        if (typeof msg !== "object" || msg === null || typeof msg.url !== "string" || typeof msg.key !== "string" || typeof msg.body !== "string") {
+          throw new Error("not a message");
+        }
+        if (typeof msg.headers !== "object" || msg.headers === null) msg.headers = {};
       } catch {
         if (!existsSync(path)) {
           this.forget(name);

@@ -25,7 +25,7 @@ describe.skipIf(!isRoot || !hybrid)("crash safety under fire (cgroup v1)", () =>
     const rng = prng(1401);
     let inForce = 0;
     for (let i = 0; i < 10; i++) {
-      const t = await killTrial(s, rng, [0, 2.5]);
+      const t = await killTrial(s, rng, [0, 2]);
       expect(t.notRestored).toEqual([]);
       expect(t.changed).toEqual([]);
       expect(t.logWhy).toBe("");
@@ -36,9 +36,9 @@ describe.skipIf(!isRoot || !hybrid)("crash safety under fire (cgroup v1)", () =>
     expect(inForce).toBeGreaterThanOrEqual(3);
   });
 
-  test("a 10 s webhook outage with one kill -9: no message lost, none accepted twice", async () => {
-    const r = await webhookOutage(hosaExe(), join(tmp.dir, "hook"), prng(1402), 10);
-    expect(r.queued).toBeGreaterThan(5);
+  test("a 6 s webhook outage with one kill -9: no message lost, none accepted twice", async () => {
+    const r = await webhookOutage(hosaExe(), join(tmp.dir, "hook"), prng(1402), 6);
+    expect(r.queued).toBeGreaterThan(3);
     expect(r.duringOutage).toBe(0);
     expect(r.lostKeys).toEqual([]);
     expect(r.duplicated).toBe(0);

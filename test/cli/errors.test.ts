@@ -32,6 +32,11 @@ describe("usage", () => {
     expect(r.code).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toStartWith("Usage: hosa [options] [command]");
+    const sub = runHosa(["audit"]);
+    expect({ code: sub.code, stdout: sub.stdout }).toEqual({ code: 2, stdout: "" });
+    expect(sub.stderr).toStartWith("Usage: hosa audit");
+    expect(runHosa(["help"]).code).toBe(0);
+    expect(runHosa(["--help"]).code).toBe(0);
   });
 
   test("a mistyped command or flag gets the near miss, on one line, exit 2", () => {

@@ -21,13 +21,15 @@ import { EXIT, HosaError } from "../../src/errors.ts";
 import { openRecording } from "../../src/recording/open.ts";
 import { ProtoRecordingWriter } from "../../src/recording/protobuf.ts";
 import { DecisionLog, levelEntry, verifyLog } from "../../src/report/decision-log.ts";
+import { Outbox } from "../../src/report/outbox.ts";
+import { Journal } from "../../src/respond/journal.ts";
 import { defaultConfig } from "../../src/config.ts";
 import { makeDecision } from "../report/helpers.ts";
 import { REPO, runHosa } from "../harness.ts";
 
 setDefaultTimeout(120_000);
 const SEED = Number(process.env.HOSA_FUZZ_SEED ?? 20261201);
-const RUNS = Number(process.env.HOSA_FUZZ_RUNS ?? 150);
+const RUNS = Number(process.env.HOSA_FUZZ_RUNS ?? 100);
 const CORPUS = join(REPO, "test/fixtures/fuzz");
 /** A reader that takes longer than this on a few KiB has hung; this is a hang detector, not a speed test. */
 const HANG_MS = 5000;
@@ -228,6 +230,60 @@ describe("fuzz: every reader keeps its promise", () => {
       }
     });
   }
+});
+
+describe("fuzz: the agent's own state files", () => {
+  test("journal: any content loads, each bad line one warning, never an exception", () => {
+    const seed =
+      '{"op":"set","id":"a1","t":1,"level":3,"dir":"memory/x","file":"memory.limit_in_bytes","prev":"9223372036854771712","value":"1000"}\n' +
+      '{"op":"done","key":"cgroup:memory/x/memory.limit_in_bytes","outcome":"restored"}\n';
+    const p = join(root, "journal");
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 1024 }),
+          fc.tuple(fc.nat({ max: seed.length }), fc.string({ maxLength: 80 })).map(([at, ins]) => Buffer.from(seed.slice(0, at) + ins + seed.slice(at))),
+        ),
+        (bytes) => {
+          writeFileSync(p, bytes);
+          const { warnings } = Journal.open(p).load();
+          for (const w of warnings) expect(w).not.toMatch(/[\u0000-\u001f]/);
+        },
+      ),
+      { seed: SEED, numRuns: RUNS * 2 },
+    );
+  });
+
+  test("outbox: a damaged message file is dropped with a warning, never blocks the ones behind it", async () => {
+    let got = 0;
+    const srv = Bun.serve({ hostname: "127.0.0.1", port: 0, fetch: () => (got++, new Response("ok")) });
+    try {
+      const cases = fc.sample(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 256 }).map((b) => Buffer.from(b)),
+          fc.jsonValue().map((v) => Buffer.from(JSON.stringify(v) ?? "null")),
+          fc.record({ key: fc.oneof(fc.string(), fc.integer()), url: fc.oneof(fc.integer(), fc.constant(null)), body: fc.string() }).map((v) => Buffer.from(JSON.stringify(v))),
+        ),
+        { seed: SEED, numRuns: 12 },
+      );
+      for (const bad of cases) {
+        const dir = join(root, `box-${caseNo++}`);
+        mkdirSync(dir);
+        writeFileSync(join(dir, "0000000000000001.json"), bad);
+        writeFileSync(join(dir, "0000000000000002.json"), JSON.stringify({ key: "good", createdAt: "x", url: `http://127.0.0.1:${srv.port}/`, headers: {}, body: "{}" }));
+        const box = Outbox.open(dir, { maxMessages: 10, backoffBaseMs: 10, backoffCapMs: 50 });
+        const before = got;
+        box.start();
+        const end = Date.now() + 5000;
+        while (box.depth() > 0 && Date.now() < end) await Bun.sleep(10);
+        await box.stop();
+        expect(box.depth()).toBe(0);
+        expect(got - before).toBeGreaterThanOrEqual(1);
+      }
+    } finally {
+      srv.stop(true);
+    }
+  });
 });
 
 describe("fuzz corpus: inputs that once broke a reader stay fixed", () => {

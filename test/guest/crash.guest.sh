@@ -1,0 +1,158 @@
+#!/bin/sh
+# Runs inside the guest (scripts/guest.sh): crash safety under fire on pure
+# cgroup v2 (issue 14). `hosa run` in act mode contains a 50 MB/s leak in
+# /leak; it is SIGKILLed at a random moment 0-2 s after it first writes to
+# /leak, started again, and before it does anything else /leak's limits must
+# read as before the trial. KILLS trials (first argument file: /opt/kills,
+# default 5). Results as HOSA-RESULT lines; bench/crash.ts --guest judges.
+set -u
+cg=/sys/fs/cgroup
+cfg=/tmp/hosa.toml
+log=/tmp/hosa-decisions.log
+kills=5
+[ -r /opt/kills ] && read -r kills </opt/kills
+result() { echo "HOSA-RESULT: $1=$2"; }
+mkfifo /tmp/wait.fifo
+exec 3<>/tmp/wait.fifo
+pause() { read -t "$1" -u 3 _; }
+now() {
+  read -r up _ </proc/uptime
+  cs=${up#*.}
+  NOW=$((${up%.*} * 1000 + ${cs#0} * 10))
+}
+# LIMITS: what hosa may change on a v2 cgroup, and whether it is frozen.
+limits() {
+  read -r lh <$1/memory.high
+  read -r lm <$1/memory.max
+  read -r lc <$1/cpu.max
+  read -r lw <$1/cpu.weight
+  read -r lf <$1/cgroup.freeze
+  LIMITS="$lh,$lm,${lc% *}_${lc#* },$lw,$lf"
+}
+level() {
+  LEVEL=0
+  [ -s $log ] || return
+  last=
+  while read -r line; do last=$line; done <$log
+  LEVEL=${last#*\"level\":}
+  LEVEL=${LEVEL%%,*}
+}
+# Wait until the agent writing to $1 says "running on" (at most 90 s).
+running() {
+  now; w=$NOW
+  while ! grep -q "running on" $1 2>/dev/null; do
+    pause 0.2
+    now
+    [ $((NOW - w)) -ge 90000 ] && return 1
+  done
+  return 0
+}
+unfreeze_kill() {
+  echo 0 >$cg/leak/cgroup.freeze 2>/dev/null
+  kill -CONT $1 2>/dev/null
+  kill -KILL $1 2>/dev/null
+  wait $1 2>/dev/null
+}
+
+echo "+memory +cpu" >$cg/cgroup.subtree_control || exit 10
+mkdir $cg/leak || exit 11
+echo 2G >$cg/leak/memory.max
+limits $cg/leak
+before=$LIMITS
+result leak_before "$before"
+
+# Background life in the root cgroup, as test/guest/leak.guest.sh explains.
+(
+  while [ ! -e /tmp/stop-life ]; do
+    /opt/leaker --rate-mb 50 --max-mb 40 >/dev/null
+    pause 0.2
+  done
+) &
+life_pid=$!
+
+cat >$cfg <<'TOML'
+[paths]
+state_dir = "/tmp/hosa-state"
+log_file = "/tmp/hosa-decisions.log"
+[engine]
+calibration_s = 20
+hold_s = [2, 2, 2, 2]
+[respond]
+mode = "act"
+relax_s = 3
+[sense]
+vigilance_tick_ms = 100
+[report]
+metrics_listen = "127.0.0.1:9465"
+TOML
+
+hosa -c $cfg run >/tmp/run0.out 2>&1 &
+hosa_pid=$!
+# Warm-up (the agent learns its own baseline), then 3 s at Level 0; at most 120 s.
+now; a=$NOW
+calm=0
+while :; do
+  pause 1
+  now
+  kill -0 $hosa_pid 2>/dev/null || { result hosa_started 0; cat /tmp/run0.out; exit 20; }
+  [ $((NOW - a)) -ge 120000 ] && break
+  [ -e /tmp/hosa-state/baseline.json ] || continue
+  level
+  [ "$LEVEL" = 0 ] && calm=$((calm + 1)) || calm=0
+  [ $calm -ge 3 ] && break
+done
+result hosa_started 1
+result warmup_ms $((NOW - a))
+
+i=1
+while [ $i -le $kills ]; do
+  if [ $i -gt 1 ]; then
+    hosa -c $cfg run >/tmp/run$i.out 2>&1 &
+    hosa_pid=$!
+    running /tmp/run$i.out || { result kill_${i}_error "no start"; break; }
+    pause 3
+  fi
+  sh -c "echo \$\$ >$cg/leak/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb 1500" >/dev/null 2>&1 &
+  leaker_pid=$!
+  now; t0=$NOW
+  # The first write to /leak, at most 30 s; then a random 0-2 s.
+  acted=0
+  while [ $((NOW - t0)) -lt 30000 ]; do
+    limits $cg/leak
+    [ "$LIMITS" != "$before" ] && { acted=$NOW; break; }
+    pause 0.05
+    now
+  done
+  read -r u </proc/sys/kernel/random/uuid
+  d=$((0x${u%%-*} % 2000))
+  pause "$((d / 1000)).$(printf %03d $((d % 1000)))"
+  now
+  kill -KILL $hosa_pid
+  wait $hosa_pid 2>/dev/null
+  limits $cg/leak
+  result kill_${i}_at_ms "$((NOW - t0))"
+  result kill_${i}_acted_ms "$([ $acted = 0 ] && echo none || echo $((acted - t0)))"
+  result kill_${i}_during "$LIMITS"
+  unfreeze_kill $leaker_pid
+  # Started again: recovery runs before "running on".
+  hosa -c $cfg run >/tmp/restart$i.out 2>&1 &
+  hosa_pid=$!
+  if running /tmp/restart$i.out; then
+    limits $cg/leak
+    result kill_${i}_after "$LIMITS"
+    [ "$LIMITS" = "$before" ] && result kill_${i}_restored 1 || result kill_${i}_restored 0
+  else
+    result kill_${i}_restored 0
+    tail -5 /tmp/restart$i.out
+  fi
+  kill -TERM $hosa_pid
+  wait $hosa_pid
+  i=$((i + 1))
+done
+touch /tmp/stop-life
+wait $life_pid
+result kills_done $((i - 1))
+hosa -c $cfg audit verify >/tmp/verify.out 2>&1
+result log_verify $?
+cat /tmp/verify.out
+exit 0
