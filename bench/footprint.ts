@@ -13,7 +13,10 @@
 // containment), RSS after it; earlyoom and node_exporter measured over the
 // same seconds. Then, in-process: heap growth per tick of sense + engine.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--json]
+// --baseline EXE runs another build (an earlier commit's dist/hosa) beside
+// them in phase 1, at both ticks, for a before/after ratio in the same run.
+//
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--json]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -34,6 +37,8 @@ function arg(name: string, fallback: number): number {
 }
 const minutes = arg("minutes", 10);
 const episodeS = arg("episode-s", 30);
+const bi = process.argv.indexOf("--baseline");
+const baselineExe = bi >= 0 ? process.argv[bi + 1] : undefined;
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -112,8 +117,8 @@ function hosaConfig(dir: string, name: string, lines: string[]): string {
 }
 
 /** Start `hosa run`; resolves once it says it runs, with its /metrics address. */
-async function startHosa(name: string, cfg: string): Promise<Watched> {
-  const proc = Bun.spawn([exe, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
+async function startHosa(name: string, cfg: string, binary = exe): Promise<Watched> {
+  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
   let err = "";
   const reader = (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -127,8 +132,8 @@ async function startHosa(name: string, cfg: string): Promise<Watched> {
   return { name, proc, metricsUrl: /metrics on (http:\/\/\S+)/.exec(err)![1]! };
 }
 
-function calibrate(cfg: string, seconds: number): Promise<void> {
-  const p = Bun.spawn([exe, "-c", cfg, "calibrate", "--duration", `${seconds}s`], { stdout: "ignore", stderr: "pipe" });
+function calibrate(cfg: string, seconds: number, binary = exe): Promise<void> {
+  const p = Bun.spawn([binary, "-c", cfg, "calibrate", "--duration", `${seconds}s`], { stdout: "ignore", stderr: "pipe" });
   return p.exited.then(async (code) => {
     if (code !== 0) throw new Error(`hosa calibrate: ${await new Response(p.stderr).text()}`);
   });
@@ -167,7 +172,13 @@ try {
   console.error(`footprint: calibrating, then ${minutes} min side by side (hosa 100 ms, hosa 10 ms, earlyoom, node_exporter), then a ${episodeS} s episode…`);
   const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
   const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
-  await Promise.all([calibrate(slowCfg, 30), calibrate(fastCfg, 30)]);
+  const baseSlowCfg = hosaConfig(dir, "base100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
+  const baseFastCfg = hosaConfig(dir, "base10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
+  await Promise.all([
+    calibrate(slowCfg, 30),
+    calibrate(fastCfg, 30),
+    ...(baselineExe ? [calibrate(baseSlowCfg, 30, baselineExe), calibrate(baseFastCfg, 30, baselineExe)] : []),
+  ]);
 
   const port = 20000 + (process.pid % 20000);
   const nodeExporter = Bun.spawn(["prometheus-node-exporter", `--web.listen-address=127.0.0.1:${port}`], { stdout: "ignore", stderr: "ignore" });
@@ -179,12 +190,18 @@ try {
   started.push(slow.proc);
   const fast = await startHosa("hosa (10 ms tick)", fastCfg);
   started.push(fast.proc);
+  const baselines: Watched[] = [];
+  if (baselineExe) {
+    baselines.push(await startHosa("baseline (100 ms tick)", baseSlowCfg, baselineExe));
+    baselines.push(await startHosa("baseline (10 ms tick)", baseFastCfg, baselineExe));
+    started.push(...baselines.map((b) => b.proc));
+  }
   await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
   const steady = await observe(
-    [slow, fast, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    [slow, fast, ...baselines, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
     minutes * 60,
   );
-  for (const w of [slow, fast]) {
+  for (const w of [slow, fast, ...baselines]) {
     w.proc.kill("SIGTERM");
     await w.proc.exited;
   }
@@ -218,7 +235,7 @@ try {
   await act.proc.exited;
   const alloc = allocationsPerTick(20_000);
 
-  const result = { bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[act.name], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[act.name], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result, null, 2));
   } else {

@@ -224,10 +224,12 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let scheduled = t0 + tickMs / 1000;
     let heartbeatAt = t0;
     let quarantineCheckAt = t0;
-    // Start-up touched much of the runtime's code that never runs again: once
-    // settled, and every 10 minutes after (rare paths: episodes, rotations),
-    // let the kernel take those clean pages back (docs/footprint.md).
-    let pagesReleasedAt = t0 - 590;
+    // Start-up, and the JIT compiling hot code in the first minutes, touch
+    // much of the runtime's code that never runs again: 10 s after start, then
+    // at doubling intervals up to every 10 minutes, let the kernel take those
+    // clean pages back (docs/footprint.md).
+    let pagesReleasedAt = t0 - 20;
+    let pagesReleaseEveryS = 30;
     while (!stopping) {
       if (opts.durationS && mono() - t0 >= opts.durationS) break;
       const wait = scheduled - mono();
@@ -291,8 +293,9 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
-      if (t - pagesReleasedAt >= 600) {
+      if (t - pagesReleasedAt >= pagesReleaseEveryS) {
         pagesReleasedAt = t;
+        pagesReleaseEveryS = Math.min(600, pagesReleaseEveryS * 2);
         try {
           releaseExecutablePages();
         } catch {

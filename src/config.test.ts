@@ -42,6 +42,14 @@ describe("parseConfig()", () => {
     expect(error("[sense\n").message).toStartWith("cannot load hosa.toml: ");
   });
 
+  test('[sense] probes is "lean" by default, "full" on request, anything else refused with its line', () => {
+    expect(defaultConfig().sense.probes).toBe("lean");
+    expect(parseConfig('[sense]\nprobes = "full"\n', "hosa.toml").sense.probes).toBe("full");
+    const e = error('[sense]\ntick_ms = 100\nprobes = "some"\n');
+    expect(e.message).toBe('cannot load hosa.toml: line 3: "probes" must be one of lean, full');
+    expect(e.exitCode).toBe(3);
+  });
+
   test("webhooks are checked", () => {
     const ok = parseConfig('[[report.webhooks]]\nurl = "http://127.0.0.1:9/x"\nformat = "alertmanager"\n', "hosa.toml");
     expect(ok.report.webhooks).toEqual([{ url: "http://127.0.0.1:9/x", format: "alertmanager", hmacSecret: "" }]);

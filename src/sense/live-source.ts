@@ -436,8 +436,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // their limit are read at each tick (a kernfs read each), so a tick stays
   // cheap. A group far below its limit cannot overtake them within a second.
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
-  const LIMITED_MAX = 4;
-  const LIMITS_S = 1;
+  const LIMITED_MAX = 16;
+  const LIMITS_S = 5;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   function refreshLimited(t: number): void {
