@@ -204,7 +204,7 @@ export class Notifier {
         if (alerts.length > 0) this.enqueue(box, hook, alertmanagerUrl(hook.url), alerts, "level");
       } else {
         if (levelWorthTelling) this.enqueue(box, hook, hook.url, { type: "level", hosa_version: VERSION, summary: summaryLine(d), ...levelEntry(d, wallTime, this.node) }, "level");
-        for (const a of actions) this.enqueue(box, hook, hook.url, { type: "action", hosa_version: VERSION, summary: `${a.target}: ${a.action} (${a.outcome})`, ...actionEntry(d, a, wallTime, this.node) }, "action");
+        for (const a of actions) this.enqueue(box, hook, hook.url, { type: "action", hosa_version: VERSION, summary: actionText(a), ...actionEntry(d, a, wallTime, this.node) }, "action");
       }
     }
     if (d.level < 2) {
