@@ -33,7 +33,9 @@ describe("hosa doctor", () => {
     if (isRoot && hasBtf) {
       expect(j.ebpf.loaded).toBe(true);
       expect(j.ebpf.error).toBeUndefined();
-      expect(j.ebpf.programs).toContain("sched_wakeup");
+      // The default [sense] probes = "lean": nothing on a context switch, run-queue totals by iterator.
+      expect(j.ebpf.programs).toContain("runq_totals");
+      expect(j.ebpf.programs).not.toContain("sched_switch");
       expect(j.fallbackNotice).toBe("");
       expect(j.dimensions.find((d: { dim: string }) => d.dim === "runq_latency_us").source).toBe("ebpf");
       expect(j.xdp).toEqual({ supported: true, programLoads: true, detail: expect.stringContaining("program verified") });

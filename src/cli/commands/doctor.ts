@@ -97,7 +97,7 @@ export function inspectNode(cfg: HosaConfig): DoctorReport {
   const node = discoverNode(cfg.sense.procRoot, "/sys", { cgroupRoot: cfg.sense.cgroupRoot });
   const layout = detectCgroupLayout(cfg.sense.cgroupRoot);
   const hierarchy: CgroupHierarchy = layout.version === "v2" ? "v2" : "memory-v1";
-  const ebpf = cfg.sense.ebpf === "off" ? { loaded: false, programs: [], cgroupHierarchy: hierarchy, error: 'off in the configuration ([sense] ebpf = "off")' } : checkProbes({ cgroupHierarchy: hierarchy });
+  const ebpf = cfg.sense.ebpf === "off" ? { loaded: false, programs: [], cgroupHierarchy: hierarchy, error: 'off in the configuration ([sense] ebpf = "off")' } : checkProbes({ cgroupHierarchy: hierarchy, mode: cfg.sense.probes });
   const { sources, fallbackNotice } = describeSources(cfg.sense, ebpf);
   const controllers = controllerAccess(layout, cfg.sense.procRoot);
   const psi = checkPsi(cfg);
