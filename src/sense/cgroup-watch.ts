@@ -142,10 +142,16 @@ export class CgroupWatch {
       if (!this.inScope(path)) continue;
       if (seen.size >= this.o.maxWatched) break;
       seen.add(path);
-      if (this.watched.has(path)) continue;
+      const had = this.watched.get(path);
+      if (had) {
+        // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next listing.
+        if (had.pids && !had.pidsLimited) had.pidsLimited = Number.isFinite(num(had.pids.read(CGROUP_WATCH.pidsMax)));
+        continue;
+      }
       const mem = createProcFs(this.memRoot + path);
       let pids: ProcFs | null = this.pidsRoot ? createProcFs(this.pidsRoot + path) : null;
       const pidsMax = pids ? num(pids.read(CGROUP_WATCH.pidsMax)) : Number.NaN;
+      // No such cgroup in the pids hierarchy (v1 trees can differ): nothing to watch there.
       if (pids && Number.isNaN(pidsMax)) {
         pids.close();
         pids = null;
