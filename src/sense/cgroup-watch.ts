@@ -1,7 +1,7 @@
 // Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
 // tick, cheaply enough for 10 ms (docs/response.md § Sampling):
 //
-//   relist     every relistS the cgroup directories are walked again (the
+//   relist     every relistS (0.5 s) the cgroup directories are walked again (the
 //              only readdir), bounded to maxWatched; each watched cgroup
 //              keeps its usage file open and is re-read with pread(2).
 //   scan       every scanS the usage of every watched cgroup (one small
@@ -106,7 +106,7 @@ export class CgroupWatch {
     this.o = {
       procRoot: "/proc",
       scope: "",
-      relistS: 2,
+      relistS: 0.5,
       scanS: 0.1,
       maxWatched: 512,
       maxCandidates: 8,
