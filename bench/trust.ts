@@ -3,7 +3,7 @@
 // side: hosa (act mode, scope = this benchmark's cgroup), the rate watcher
 // of bench/systems/rate-watcher.ts, and the kernel OOM killer alone.
 //
-//   bun bench/trust.ts [--benign] [--collapse] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
+//   bun bench/trust.ts [--benign] [--collapse [--leak-only]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
 //
 // Every workload runs in its own cgroup under hosa-trust-<pid>, bounded in
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
@@ -26,6 +26,8 @@ const both = !process.argv.includes("--benign") && !process.argv.includes("--col
 const doBenign = both || process.argv.includes("--benign");
 const doCollapse = both || process.argv.includes("--collapse");
 const leakRuns = Number(arg("--leak-runs", "5"));
+/** Only hosa's 50 MB/s leak runs (a quick re-measure). */
+const leakOnly = process.argv.includes("--leak-only");
 const calibrateS = Number(arg("--calibrate-s", "60"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
 
@@ -360,7 +362,7 @@ try {
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of EPISODES) {
+    for (const ep of leakOnly ? [] : EPISODES) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);
@@ -370,7 +372,7 @@ try {
   hosaCpuPct = ((cpuTicks(agentPid) - cpu0) / 100 / ((performance.now() - tAgent0) / 1000)) * 100;
   hosaRssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agentPid}/status`, "utf8"))?.[1]) / 1024;
   await stopAgent();
-  if (doCollapse) {
+  if (doCollapse && !leakOnly) {
     const watcher = Bun.spawn([process.execPath, join(BENCH, "systems/rate-watcher.ts"), `/sys/fs/cgroup/memory${cgs.rootRelPath("memory")}`], { stdout: "pipe", stderr: "ignore" });
     procs.push(watcher);
     const wout = { text: "" };

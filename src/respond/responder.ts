@@ -284,6 +284,10 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
           if (held && lvl === 3 && held.mode !== "relaxing") {
             held.mode = "rising";
             held.lastStepT = t;
+          } else if (held && lvl >= 4 && held.mode !== "relaxing") {
+            // Level 4 stops the ceiling where it is: recomputing it from usage would lift it a step.
+            held.mode = "fixed";
+            held.layer = Math.max(held.layer, 4);
           } else {
             impose(out, t, lvl >= 4 ? 4 : 3, p, "memory", CG.memoryLimit, (o) => (under(o) ? String(ceiling) : null), { mode: lvl >= 4 ? "fixed" : "rising" });
           }

@@ -1,7 +1,7 @@
 // Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
 // tick, cheaply enough for 10 ms (docs/response.md § Sampling):
 //
-//   relist     every relistS the cgroup directories are walked again (the
+//   relist     every relistS (0.5 s) the cgroup directories are walked again (the
 //              only readdir), bounded to maxWatched; each watched cgroup
 //              keeps its usage file open and is re-read with pread(2).
 //   scan       every scanS the usage of every watched cgroup (one small
@@ -106,7 +106,7 @@ export class CgroupWatch {
     this.o = {
       procRoot: "/proc",
       scope: "",
-      relistS: 2,
+      relistS: 0.5,
       scanS: 0.1,
       maxWatched: 512,
       maxCandidates: 8,
@@ -142,10 +142,16 @@ export class CgroupWatch {
       if (!this.inScope(path)) continue;
       if (seen.size >= this.o.maxWatched) break;
       seen.add(path);
-      if (this.watched.has(path)) continue;
+      const had = this.watched.get(path);
+      if (had) {
+        // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next listing.
+        if (had.pids && !had.pidsLimited) had.pidsLimited = Number.isFinite(num(had.pids.read(CGROUP_WATCH.pidsMax)));
+        continue;
+      }
       const mem = createProcFs(this.memRoot + path);
       let pids: ProcFs | null = this.pidsRoot ? createProcFs(this.pidsRoot + path) : null;
       const pidsMax = pids ? num(pids.read(CGROUP_WATCH.pidsMax)) : Number.NaN;
+      // No such cgroup in the pids hierarchy (v1 trees can differ): nothing to watch there.
       if (pids && Number.isNaN(pidsMax)) {
         pids.close();
         pids = null;
