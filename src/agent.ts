@@ -5,11 +5,11 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, w
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { baselinePath, type HosaConfig } from "./config.ts";
-import { checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
+import { baselineSupported, checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
 import { Calibrator } from "./engine/calibrate.ts";
 import { DangerTracker, NO_DANGER } from "./engine/danger.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
-import type { Decision, Sample } from "./engine/types.ts";
+import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
 import type { ProtoRecordingWriter } from "./recording/protobuf.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
@@ -37,6 +37,16 @@ export interface AgentOptions {
 
 const PID_FILE = "hosa.pid";
 const NO_CGROUPS: CgroupUsage[] = [];
+
+/**
+ * A baseline too short to support its false-alarm rates (docs/engine.md §4)
+ * makes the surprise levels 1–2 unreliable; containment (Level 3 and above)
+ * rests on danger alone, which no baseline feeds, so it still acts.
+ */
+function sayIfUnsupported(b: Baseline, path: string, say: (line: string) => void): void {
+  if (baselineSupported(b)) return;
+  say(`baseline ${path} does not support its false-alarm rates (${(b.warnings ?? []).join("; ")}): Levels 1–2 may misfire; calibrate longer (hosa calibrate --duration 5m)`);
+}
 
 /** Records that say a value went back (not "would restore" in detection-only mode). */
 export function countRestored(records: ActionRecord[]): number {
@@ -175,6 +185,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       const bf = loadBaseline(bPath);
       checkBaselineDims(bPath, bf.baseline, dimNames);
       engine = createEngine(bf.baseline, engineCfg);
+      sayIfUnsupported(bf.baseline, bPath, opts.say);
     } else {
       calibrator = new Calibrator(dims, engineCfg);
       opts.say(`no baseline at ${bPath}: warming up for ${cfg.engine.calibrationS} s, no action until it is learned`);
@@ -255,6 +266,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
           engine = createEngine(baseline, engineCfg);
           calibrator = null;
           opts.say(`warm-up done: baseline of ${baseline.count} samples written to ${bPath}`);
+          sayIfUnsupported(baseline, bPath, opts.say);
         }
       } else {
         let d = step(engine, sample);
