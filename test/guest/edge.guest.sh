@@ -268,10 +268,20 @@ wait $sampler_pid $life_pid $ticker_pid
 result recording_b64 "$(base64 -w 0 /tmp/edge.rec)"
 for rec in /tmp/edge.rec /opt/*.rec; do
   name=$(basename $rec .rec | tr -c 'A-Za-z0-9_\n' _)
-  now; a=$NOW
-  hosa -c /tmp/empty.toml replay $rec --calibrate 30s --json >/tmp/replay.out 2>/tmp/replay.err
-  result replay_${name}_exit $?
-  now
+  # The arm64 Bun runtime under TCG emulation sometimes dies of SIGSEGV
+  # (exit 139) mid-run, on any input and not reproducibly: a crash is retried
+  # (at most 3 tries), counted, and reported; any other exit code is final.
+  tries=0
+  while :; do
+    tries=$((tries + 1))
+    now; a=$NOW
+    hosa -c /tmp/empty.toml replay $rec --calibrate 30s --json >/tmp/replay.out 2>/tmp/replay.err
+    code=$?
+    now
+    [ $code = 139 ] && [ $tries -lt 3 ] || break
+  done
+  result replay_${name}_exit $code
+  result replay_${name}_segv_retries $((tries - 1))
   result replay_${name}_ms $((NOW - a))
   result replay_${name}_sha256 "$(sha256sum </tmp/replay.out | cut -d' ' -f1)"
   result replay_${name}_lines "$(wc -l </tmp/replay.out)"
