@@ -1,5 +1,5 @@
 // Prometheus + node_exporter (textfile collector) + Alertmanager on loopback,
-// with the settings of /work/shared/PEERS.md: scrape and evaluation every
+// with the settings of ../shared/PEERS.md: scrape and evaluation every
 // 15 s, the cgroup's metrics written to a textfile every 1 s, rules with
 // `for: 1m`, Alertmanager `group_wait: 30s`, and a webhook receiver (in this
 // process) that stamps when the alert arrives.

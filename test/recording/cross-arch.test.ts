@@ -3,9 +3,9 @@
 // arm64-edge.rec on the arm64 guest (edge profile, a leak); the SHA-256s in
 // test/golden/cross-arch.sha256 are of `hosa replay FILE --calibrate 30s
 // --json` as the arm64 guest printed them, so this x86-64 run checks against
-// arm64's output. test/guest/edge-arm64.test.ts replays both (and a fresh
+// arm64's output. test/guest/edge-arm64.tcg.ts replays both (and a fresh
 // recording) on arm64 at every run and compares with x86-64 directly; when the
-// engine's behaviour changes, `UPDATE_GOLDEN=1 bun test test/guest/edge-arm64.test.ts`
+// engine's behaviour changes, `UPDATE_GOLDEN=1 bun test ./test/guest/edge-arm64.tcg.ts`
 // rewrites the SHA-256s from the arm64 guest.
 import { afterAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";

@@ -1,3 +1,9 @@
+// Not in the suite's default run (its name is not *.test.ts): the arm64 Bun
+// runtime under qemu-system-aarch64 TCG dies of SIGSEGV now and then (a
+// replay, once the agent itself), so a full edge run fails about one time in
+// two on this host for a reason outside hosa's code, not yet understood
+// (docs/edge.md, "Known problems"). Run it by hand:
+//   bun test --timeout 600000 ./test/guest/edge-arm64.tcg.ts
 // Issue 16's edge board, proven on arm64: dist/hosa-arm64 with `[profile]
 // name = "edge"` in a 1 GiB arm64 guest on pure cgroup v2
 // (test/guest/edge.guest.sh runs inside it) contains a 50 MB/s leak with
