@@ -24,6 +24,7 @@ import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./sense/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
+import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";
 
 export interface AgentOptions {
@@ -57,26 +58,9 @@ export function countRestored(records: ActionRecord[]): number {
 export function lockStateDir(stateDir: string): () => void {
   mkdirSync(stateDir, { recursive: true, mode: 0o755 });
   const path = join(stateDir, PID_FILE);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, "wx", 0o644);
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return () => {
-        try {
-          if (readFileSync(path, "utf8").trim() === String(process.pid)) unlinkSync(path);
-        } catch {}
-      };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      const other = Number.parseInt(readFileSync(path, "utf8"), 10);
-      if (Number.isInteger(other) && other > 0 && other !== process.pid && existsSync(`/proc/${other}`)) {
-        throw new HosaError(`another hosa (pid ${other}) holds ${stateDir}`, EXIT.AGENT);
-      }
-      // Stale: the previous agent died without cleaning up.
-      unlinkSync(path);
-    }
-  }
+  const lock = takePidLock(path);
+  if ("release" in lock) return lock.release;
+  if (lock.heldBy > 0) throw new HosaError(`another hosa (pid ${lock.heldBy}) holds ${stateDir}`, EXIT.AGENT);
   throw new HosaError(`cannot lock ${stateDir}: ${path} keeps reappearing`, EXIT.AGENT);
 }
 

@@ -5,6 +5,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../util/atomic.ts";
+import { takePidLock } from "../util/pid-lock.ts";
 import { ARTIFACT_KINDS, ARTIFACT_SCHEMA, PRODUCERS, type Artifact, type ArtifactKind, type EvidenceRef } from "./types.ts";
 
 export class IncidentStore {
@@ -90,26 +91,7 @@ export class IncidentStore {
    */
   lock(): (() => void) | null {
     mkdirSync(this.root, { recursive: true });
-    const path = join(this.root, ".executor.lock");
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, "wx", 0o644);
-        writeSync(fd, `${process.pid}\n`);
-        closeSync(fd);
-        return () => {
-          try {
-            if (readFileSync(path, "utf8").trim() === String(process.pid)) unlinkSync(path);
-          } catch {}
-        };
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-        const other = Number.parseInt(readFileSync(path, "utf8"), 10);
-        if (Number.isInteger(other) && other > 0 && other !== process.pid && existsSync(`/proc/${other}`)) return null;
-        try {
-          unlinkSync(path);
-        } catch {}
-      }
-    }
-    return null;
+    const lock = takePidLock(join(this.root, ".executor.lock"));
+    return "release" in lock ? lock.release : null;
   }
 }
