@@ -9,7 +9,7 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import type { HosaConfig } from "../config.ts";
 import type { Decision } from "../engine/types.ts";
-import { decisionFields } from "../report/fields.ts";
+import { decisionFields } from "../engine/fields.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { EXIT, HosaError } from "../errors.ts";
