@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join } from "node:path";
 import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
 import { Journal } from "../../src/respond/journal.ts";
-import { readCurrent } from "../../src/respond/restore.ts";
+import { readCurrent } from "../../src/respond/cgroup-values.ts";
 import { ChildCgroups, compileLeaker, read, ROOT } from "../../test/respond/helpers.ts";
 type Rng = () => number;
 
