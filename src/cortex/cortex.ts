@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HosaConfig } from "../config.ts";
 import { logFiles } from "../report/decision-log.ts";
-import { createCgroupFs, detectLayout } from "../respond/cgroupfs.ts";
+import { createCgroupFs, detectLayout } from "../kernel/cgroupfs.ts";
 import { observe, findAnomaly, hypothesize, type Hypotheses, type Observation, type PastIncident } from "./analyze.ts";
 import { asLogEntries, splitEpisodes, type Episode } from "./episodes.ts";
 import { executePlan, readExecutionState, rollbackPlan, type ExecutionState, type ExecutorContext } from "./executor.ts";

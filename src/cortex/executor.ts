@@ -6,7 +6,7 @@
 // a started signal or command, whose effect cannot be checked, is never run
 // again: the plan is rolled back instead. Everything it did is in `events`.
 import { existsSync, readFileSync } from "node:fs";
-import { CG, type CgroupFs, type CgroupLayout, normalizeValue, readPids, type V1Controller } from "../respond/cgroupfs.ts";
+import { CG, type CgroupFs, type CgroupLayout, normalizeValue, readPids, type V1Controller } from "../kernel/cgroupfs.ts";
 import { cgroupOfPid, commOf, norm, safelistReason, type SafelistContext, startTimeOf } from "../respond/targets.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { PlannedStep } from "./gate.ts";

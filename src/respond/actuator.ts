@@ -8,7 +8,7 @@
 import type { HosaConfig } from "../config.ts";
 import type { Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
-import { type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout } from "./cgroupfs.ts";
+import { type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout } from "../kernel/cgroupfs.ts";
 import { CgroupValues } from "./cgroup-values.ts";
 import { Journal, type OpenChange } from "./journal.ts";
 import type { QuarantineDeps } from "./quarantine.ts";

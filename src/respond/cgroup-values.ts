@@ -2,7 +2,7 @@
 // io, freeze): every write is journaled with the value it replaces before it
 // happens, a value someone else changed since is left alone, and on the way
 // down each value goes back in steps over respond.relax_s, never all at once.
-import { CG, type CgroupFs, type CgroupLayout, hierarchyDir, normalizeValue, readPids, type V1Controller } from "./cgroupfs.ts";
+import { CG, type CgroupFs, type CgroupLayout, hierarchyDir, normalizeValue, readPids, type V1Controller } from "../kernel/cgroupfs.ts";
 import type { Journal, OpenChange, SetEntry } from "./journal.ts";
 import { cgroupOfPid, type SafelistContext, safelistReason } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";

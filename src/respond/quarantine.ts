@@ -16,7 +16,7 @@ import { EXIT, HosaError } from "../errors.ts";
 import { type ActuatorContext, createActuatorContext, journalPath, type OpenXdp } from "./actuator.ts";
 import { stopContributors } from "./actuators/quarantine.ts";
 import { isolateByHand } from "./actuators/xdp.ts";
-import { CG, type CgroupFs } from "./cgroupfs.ts";
+import { CG, type CgroupFs } from "../kernel/cgroupfs.ts";
 import { readCurrent } from "./cgroup-values.ts";
 import { Journal } from "./journal.ts";
 import { recoverFromJournal } from "./restore.ts";

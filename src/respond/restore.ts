@@ -6,7 +6,7 @@ import type { HosaConfig } from "../config.ts";
 import type { Actuator } from "./actuator.ts";
 import { createActuatorContext } from "./actuator.ts";
 import { createActuators } from "./actuators/index.ts";
-import type { CgroupFs } from "./cgroupfs.ts";
+import type { CgroupFs } from "../kernel/cgroupfs.ts";
 import type { ChangeEntry, Journal, OpenChange } from "./journal.ts";
 import type { ActionRecord } from "./types.ts";
 

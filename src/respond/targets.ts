@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import type { Decision } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
-import { type CgroupFs, type CgroupLayout, type V1Controller, hierarchyDir, readPids } from "./cgroupfs.ts";
+import { type CgroupFs, type CgroupLayout, type V1Controller, hierarchyDir, readPids } from "../kernel/cgroupfs.ts";
 
 export type Resource = "memory" | "cpu" | "io" | "pids";
 

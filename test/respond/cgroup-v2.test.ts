@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs, detectLayout } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs, detectLayout } from "../../src/kernel/cgroupfs.ts";
 import { relaxValue } from "../../src/respond/cgroup-values.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";

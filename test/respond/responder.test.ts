@@ -5,7 +5,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { Journal } from "../../src/respond/journal.ts";
 import { readQuarantineState, releaseQuarantine } from "../../src/respond/quarantine.ts";
 import { createResponder } from "../../src/respond/responder.ts";

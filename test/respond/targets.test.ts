@@ -4,7 +4,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { dominantResources, resourceOfDim, safelistReason, selectTargets, type SafelistContext } from "../../src/respond/targets.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { decision, tempDir } from "./helpers.ts";

@@ -7,7 +7,7 @@ import Table from "cli-table3";
 import { readFileSync } from "node:fs";
 import { loadConfig, type HosaConfig } from "../../config.ts";
 import { checkProbes, type CgroupHierarchy } from "../../sense/bpf-probes.ts";
-import { controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../sense/cgroups.ts";
+import { controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../kernel/cgroups.ts";
 import { describeSources } from "../../sense/live-source.ts";
 import { discoverNode, type NodeFacts } from "../../sense/proprioception.ts";
 import type { DimensionSource } from "../../sense/types.ts";

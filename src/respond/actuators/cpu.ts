@@ -2,7 +2,7 @@
 // v1 cpu.shares); at Level 3 a CPU-bound contributor gets a quota of half
 // what it used (cpu.max, v1 cpu.cfs_quota_us). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../cgroupfs.ts";
+import { CG } from "../../kernel/cgroupfs.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";

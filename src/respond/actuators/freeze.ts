@@ -3,7 +3,7 @@
 // memory ceiling still holds, an interactive session). Lifted at once on the
 // way down: the levels below still hold. docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../cgroupfs.ts";
+import { CG } from "../../kernel/cgroupfs.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";

@@ -1,7 +1,7 @@
 // I/O: at Level 3 an I/O-bound contributor gets half its rate on every device
 // it used (io.max, v1 blkio.throttle.*_bps_device). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../cgroupfs.ts";
+import { CG } from "../../kernel/cgroupfs.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";

@@ -3,7 +3,7 @@
 // memory.limit_in_bytes becomes a ceiling that rises slowly), at Level 4 a
 // hard one (memory.max; the v1 ceiling stops rising). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG, hierarchyDir } from "../cgroupfs.ts";
+import { CG, hierarchyDir } from "../../kernel/cgroupfs.ts";
 import { type CgroupValues, pageUp, readCurrent, restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";

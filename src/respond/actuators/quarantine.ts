@@ -3,7 +3,7 @@
 // the state file, snapshot and environment actions of src/respond/quarantine.ts.
 // Only `hosa quarantine release` (or the edge-remote watchdog) lifts it.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { hierarchyDir, readPids } from "../cgroupfs.ts";
+import { hierarchyDir, readPids } from "../../kernel/cgroupfs.ts";
 import type { OpenChange } from "../journal.ts";
 import { enterQuarantine, extendQuarantine } from "../quarantine.ts";
 import { commOf, hasControllingTty, isKernelThread, PROTECTED_COMMS, startTimeOf } from "../targets.ts";

@@ -3,8 +3,8 @@
 // attribution. Detection looks only at files under the root, so a fixture
 // directory in the kernel's layout is detected like the live one.
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import type { CgroupUsage } from "./types.ts";
-import { CGROUP_V1, CGROUP_V2, PROC } from "./kernel-files.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { CGROUP_V1, CGROUP_V2, PROC } from "./files.ts";
 import { errnoWords } from "./procfs.ts";
 
 export type CgroupVersion = "v2" | "v1" | "hybrid" | "none";
