@@ -7,9 +7,9 @@ import {
   listCgroups,
   parseBlkioServiceBytes,
   parseIoStatBytes,
-  parseProcCgroup,
   readCgroupUsage,
 } from "./cgroups.ts";
+import { parseProcCgroup } from "./proc.ts";
 
 const FIX = `${import.meta.dir}/../../test/fixtures/cgroupfs`;
 

@@ -33,36 +33,80 @@ export const SYS = {
   classNet: "class/net",
 } as const;
 
-/** cgroup v2 interface files (Documentation/admin-guide/cgroup-v2.rst). */
-export const CGROUP_V2 = {
+/**
+ * cgroup interface files, v2 and v1, each name written once
+ * (Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.rst).
+ */
+export const CG = {
+  procs: "cgroup.procs",
   controllers: "cgroup.controllers",
   stat: "cgroup.stat",
   subtreeControl: "cgroup.subtree_control",
-  procs: "cgroup.procs",
-  memoryCurrent: "memory.current",
-  memoryMax: "memory.max",
-  memoryHigh: "memory.high",
+  // v2
+  cpuWeight: "cpu.weight",
+  cpuMax: "cpu.max",
   cpuStat: "cpu.stat",
+  memoryCurrent: "memory.current",
+  memoryHigh: "memory.high",
+  memoryMax: "memory.max",
+  memoryEvents: "memory.events",
+  ioMax: "io.max",
   ioStat: "io.stat",
+  freeze: "cgroup.freeze",
+  // both
+  memoryStat: "memory.stat",
   pidsCurrent: "pids.current",
-} as const;
-
-/** cgroup v1 controller directories and files (Documentation/admin-guide/cgroup-v1/). */
-export const CGROUP_V1 = {
-  memoryDir: "memory",
-  cpuDir: "cpu",
-  cpuacctDir: "cpuacct",
-  blkioDir: "blkio",
-  pidsDir: "pids",
-  freezerDir: "freezer",
-  unifiedDir: "unified",
-  procs: "cgroup.procs",
+  pidsMax: "pids.max",
+  // v1
+  cpuShares: "cpu.shares",
+  cfsQuotaUs: "cpu.cfs_quota_us",
+  cfsPeriodUs: "cpu.cfs_period_us",
+  cpuacctUsage: "cpuacct.usage",
   memoryUsage: "memory.usage_in_bytes",
   memoryLimit: "memory.limit_in_bytes",
-  cpuacctUsage: "cpuacct.usage",
-  blkioServiceBytesRecursive: "blkio.throttle.io_service_bytes_recursive",
+  memoryFailcnt: "memory.failcnt",
+  oomControl: "memory.oom_control",
+  blkioReadBps: "blkio.throttle.read_bps_device",
+  blkioWriteBps: "blkio.throttle.write_bps_device",
   blkioServiceBytes: "blkio.throttle.io_service_bytes",
-  pidsCurrent: "pids.current",
+  blkioServiceBytesRecursive: "blkio.throttle.io_service_bytes_recursive",
+  freezerState: "freezer.state",
+} as const;
+
+/** v1 hierarchy directory per controller, as mounted under the root on v1 and hybrid hosts. */
+export const V1_DIR = { memory: "memory", cpu: "cpu", cpuacct: "cpuacct", blkio: "blkio", pids: "pids", freezer: "freezer" } as const;
+export type V1Controller = keyof typeof V1_DIR;
+
+/** The files sense reads on cgroup v2. */
+export const CGROUP_V2 = {
+  controllers: CG.controllers,
+  stat: CG.stat,
+  subtreeControl: CG.subtreeControl,
+  procs: CG.procs,
+  memoryCurrent: CG.memoryCurrent,
+  memoryMax: CG.memoryMax,
+  memoryHigh: CG.memoryHigh,
+  cpuStat: CG.cpuStat,
+  ioStat: CG.ioStat,
+  pidsCurrent: CG.pidsCurrent,
+} as const;
+
+/** The controller directories and files sense reads on cgroup v1 (the cgroup2 mount of a hybrid host is `unified`). */
+export const CGROUP_V1 = {
+  memoryDir: V1_DIR.memory,
+  cpuDir: V1_DIR.cpu,
+  cpuacctDir: V1_DIR.cpuacct,
+  blkioDir: V1_DIR.blkio,
+  pidsDir: V1_DIR.pids,
+  freezerDir: V1_DIR.freezer,
+  unifiedDir: "unified",
+  procs: CG.procs,
+  memoryUsage: CG.memoryUsage,
+  memoryLimit: CG.memoryLimit,
+  cpuacctUsage: CG.cpuacctUsage,
+  blkioServiceBytesRecursive: CG.blkioServiceBytesRecursive,
+  blkioServiceBytes: CG.blkioServiceBytes,
+  pidsCurrent: CG.pidsCurrent,
 } as const;
 
 /** Files outside /proc and /sys that say what kind of node this is. */
@@ -77,12 +121,12 @@ export const MARKERS = {
 /** Files the danger watch reads per cgroup at the tick (src/sense/cgroup-watch.ts). */
 export const CGROUP_WATCH = {
   // both: the non-reclaimable memory is in memory.stat (v1 total_rss + total_shmem, v2 anon + shmem)
-  memoryStat: "memory.stat",
-  pidsCurrent: "pids.current",
-  pidsMax: "pids.max",
+  memoryStat: CG.memoryStat,
+  pidsCurrent: CG.pidsCurrent,
+  pidsMax: CG.pidsMax,
   // v1
-  memoryFailcnt: "memory.failcnt",
-  memoryOomControl: "memory.oom_control",
+  memoryFailcnt: CG.memoryFailcnt,
+  memoryOomControl: CG.oomControl,
   // v2
-  memoryEvents: "memory.events",
+  memoryEvents: CG.memoryEvents,
 } as const;

@@ -8,7 +8,8 @@
 import type { HosaConfig } from "../config.ts";
 import type { Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
-import { type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout } from "../kernel/cgroupfs.ts";
+import { type CgroupFs, createCgroupFs } from "../kernel/cgroupfs.ts";
+import { type CgroupLayout, detectCgroupLayout } from "../kernel/cgroups.ts";
 import { CgroupValues } from "./cgroup-values.ts";
 import { Journal, type OpenChange } from "./journal.ts";
 import type { QuarantineDeps } from "./quarantine.ts";
@@ -115,7 +116,7 @@ export function journalPath(cfg: HosaConfig): string {
 export function createActuatorContext(cfg: HosaConfig, deps: ContextDeps = {}): ActuatorContext {
   const fs = deps.fs ?? createCgroupFs(cfg.sense.cgroupRoot);
   const procRoot = deps.procRoot ?? cfg.sense.procRoot;
-  const layout = detectLayout(fs);
+  const layout = detectCgroupLayout(fs.root);
   const act = cfg.respond.mode === "act";
   const journal = deps.journal ?? Journal.open(journalPath(cfg));
   let seq = 0;

@@ -2,9 +2,12 @@
 // io, freeze): every write is journaled with the value it replaces before it
 // happens, a value someone else changed since is left alone, and on the way
 // down each value goes back in steps over respond.relax_s, never all at once.
-import { CG, type CgroupFs, type CgroupLayout, hierarchyDir, normalizeValue, readPids, type V1Controller } from "../kernel/cgroupfs.ts";
+import { type CgroupFs, hierarchyDir, normalizeValue, readPids } from "../kernel/cgroupfs.ts";
+import { type CgroupLayout } from "../kernel/cgroups.ts";
+import { CG, type V1Controller } from "../kernel/files.ts";
 import type { Journal, OpenChange, SetEntry } from "./journal.ts";
-import { cgroupOfPid, type SafelistContext, safelistReason } from "./targets.ts";
+import { cgroupOfPid } from "../kernel/proc.ts";
+import { type SafelistContext, safelistReason } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
 
 /** Relaxation goes in this many steps over respond.relax_s. */
@@ -151,7 +154,7 @@ export class CgroupValues {
   /** The directory of a contributor in one controller's hierarchy, or why there is none. */
   dirFor(target: string, controller: V1Controller): { dir: string } | { skip: string } {
     const { layout, fs } = this.d;
-    if (layout === "v2" || controller === "memory") return { dir: hierarchyDir(layout, controller, target) };
+    if (layout.memoryHierarchy === "v2" || controller === "memory") return { dir: hierarchyDir(layout, controller, target) };
     // v1/hybrid: each controller is its own tree; follow the processes.
     const paths = new Set<string>();
     for (const pid of readPids(fs, hierarchyDir(layout, "memory", target))) {

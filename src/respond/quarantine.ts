@@ -5,7 +5,7 @@
 // without the agent running. What else happens depends on the environment
 // class; when unsure, the most conservative one (cloud-vm: no interface is
 // ever taken down).
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import type { HosaConfig } from "../config.ts";
 import type { Decision } from "../engine/types.ts";
@@ -16,11 +16,13 @@ import { EXIT, HosaError } from "../errors.ts";
 import { type ActuatorContext, createActuatorContext, journalPath, type OpenXdp } from "./actuator.ts";
 import { stopContributors } from "./actuators/quarantine.ts";
 import { isolateByHand } from "./actuators/xdp.ts";
-import { CG, type CgroupFs } from "../kernel/cgroupfs.ts";
+import { type CgroupFs } from "../kernel/cgroupfs.ts";
+import { CG } from "../kernel/files.ts";
 import { readCurrent } from "./cgroup-values.ts";
 import { Journal } from "./journal.ts";
 import { recoverFromJournal } from "./restore.ts";
 import { safelistReason } from "./targets.ts";
+import { topProcesses } from "../kernel/proc.ts";
 import type { ActionRecord } from "./types.ts";
 import { setQuarantineCondition } from "./k8s-condition.ts";
 
@@ -93,32 +95,6 @@ export interface QuarantineDeps {
   ipmiDevice?: string;
   /** Handed the background Kubernetes work, for a caller that must wait for it before exiting (the CLI). */
   onPending?: (work: Promise<unknown>) => void;
-}
-
-/** Top processes by RSS and by CPU time, from /proc. */
-export function topProcesses(procRoot: string, n = 10): { pid: number; comm: string; rssBytes: number; cpuTicks: number }[] {
-  const out: { pid: number; comm: string; rssBytes: number; cpuTicks: number }[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`${procRoot}/${name}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const f = stat.slice(close + 2).split(" ");
-      // Fields 14, 15 (utime, stime) and 24 (rss, pages) of proc(5), counted from field 3 here.
-      out.push({ pid: Number(name), comm, cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * 4096 });
-    } catch {}
-  }
-  const byRss = [...out].sort((a, b) => b.rssBytes - a.rssBytes).slice(0, n);
-  const byCpu = [...out].sort((a, b) => b.cpuTicks - a.cpuTicks).slice(0, n);
-  const seen = new Set<number>();
-  return [...byRss, ...byCpu].filter((p) => (seen.has(p.pid) ? false : (seen.add(p.pid), true)));
 }
 
 /** Contributors found after quarantine began (the engine may jump to 5 before growth is visible): stop them too. */

@@ -6,8 +6,8 @@ import type { Command } from "commander";
 import Table from "cli-table3";
 import { readFileSync } from "node:fs";
 import { loadConfig, type HosaConfig } from "../../config.ts";
-import { checkProbes, type CgroupHierarchy } from "../../sense/bpf-probes.ts";
-import { controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../kernel/cgroups.ts";
+import { checkProbes } from "../../sense/bpf-probes.ts";
+import { type CgroupLayout, controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../kernel/cgroups.ts";
 import { describeSources } from "../../sense/live-source.ts";
 import { discoverNode, type NodeFacts } from "../../sense/proprioception.ts";
 import type { DimensionSource } from "../../sense/types.ts";
@@ -26,7 +26,7 @@ interface Check {
 
 export interface DoctorReport {
   node: NodeFacts;
-  ebpf: { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupHierarchy; error?: string };
+  ebpf: { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupLayout["memoryHierarchy"]; error?: string };
   btf: { present: boolean; path: string };
   psi: { available: boolean; detail: string };
   cgroups: {
@@ -96,7 +96,7 @@ function checkPsi(cfg: HosaConfig): DoctorReport["psi"] {
 export function inspectNode(cfg: HosaConfig): DoctorReport {
   const node = discoverNode(cfg.sense.procRoot, "/sys", { cgroupRoot: cfg.sense.cgroupRoot });
   const layout = detectCgroupLayout(cfg.sense.cgroupRoot);
-  const hierarchy: CgroupHierarchy = layout.version === "v2" ? "v2" : "memory-v1";
+  const hierarchy = layout.memoryHierarchy;
   const ebpf = cfg.sense.ebpf === "off" ? { loaded: false, programs: [], cgroupHierarchy: hierarchy, error: 'off in the configuration ([sense] ebpf = "off")' } : checkProbes({ cgroupHierarchy: hierarchy, mode: cfg.sense.probes });
   const { sources, fallbackNotice } = describeSources(cfg.sense, ebpf);
   const controllers = controllerAccess(layout, cfg.sense.procRoot);

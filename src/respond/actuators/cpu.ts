@@ -2,7 +2,7 @@
 // v1 cpu.shares); at Level 3 a CPU-bound contributor gets a quota of half
 // what it used (cpu.max, v1 cpu.cfs_quota_us). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../../kernel/cgroupfs.ts";
+import { CG } from "../../kernel/files.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";
@@ -18,13 +18,13 @@ export function cpuActuator(ctx: ActuatorContext): Actuator {
       const { out, t, level } = step;
       const p = target.path;
       if (level >= 2) {
-        if (layout === "v2") values.impose(out, t, 2, p, "cpu", CG.cpuWeight, (o) => String(Math.max(1, Math.floor(Number(o) / 4))));
+        if (layout.memoryHierarchy === "v2") values.impose(out, t, 2, p, "cpu", CG.cpuWeight, (o) => String(Math.max(1, Math.floor(Number(o) / 4))));
         else values.impose(out, t, 2, p, "cpu", CG.cpuShares, (o) => String(Math.max(2, Math.floor(Number(o) / 4))));
       }
       if (level >= 3 && target.resource === "cpu") {
         const cpus = target.ratePerS / 1e6;
         const quota = Math.max(CPU_PERIOD_US / 10, Math.round((cpus / 2) * CPU_PERIOD_US));
-        if (layout === "v2") values.impose(out, t, 3, p, "cpu", CG.cpuMax, (o) => (o.startsWith("max") || Number(o.split(" ")[0]) > quota ? `${quota} ${CPU_PERIOD_US}` : null));
+        if (layout.memoryHierarchy === "v2") values.impose(out, t, 3, p, "cpu", CG.cpuMax, (o) => (o.startsWith("max") || Number(o.split(" ")[0]) > quota ? `${quota} ${CPU_PERIOD_US}` : null));
         else {
           const d = values.dirFor(p, "cpu");
           const period = "dir" in d ? Number((fs.read(d.dir, CG.cfsPeriodUs) ?? "100000").trim()) : CPU_PERIOD_US;

@@ -3,7 +3,7 @@
 // memory ceiling still holds, an interactive session). Lifted at once on the
 // way down: the levels below still hold. docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../../kernel/cgroupfs.ts";
+import { CG } from "../../kernel/files.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";
@@ -20,7 +20,7 @@ export function freezeActuator(ctx: ActuatorContext): Actuator {
       const p = target.path;
       const why = step.freezeVeto?.(target);
       if (why) out.push(ctx.rec(t, 4, "cgroup", p, "freeze", `skipped: ${why}`));
-      else if (layout === "v2") values.impose(out, t, 4, p, "freezer", CG.freeze, (o) => (o === "1" ? null : "1"), { atOnce: true });
+      else if (layout.memoryHierarchy === "v2") values.impose(out, t, 4, p, "freezer", CG.freeze, (o) => (o === "1" ? null : "1"), { atOnce: true });
       else values.impose(out, t, 4, p, "freezer", CG.freezerState, (o) => (o === "FROZEN" ? null : "FROZEN"), { atOnce: true });
     },
     restore: (c: OpenChange): Restored | null => restoreOwnFile(fs, FILES, c),

@@ -1,7 +1,7 @@
 // I/O: at Level 3 an I/O-bound contributor gets half its rate on every device
 // it used (io.max, v1 blkio.throttle.*_bps_device). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG } from "../../kernel/cgroupfs.ts";
+import { CG } from "../../kernel/files.ts";
 import { restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";
@@ -16,7 +16,7 @@ export function ioActuator(ctx: ActuatorContext): Actuator {
   function ioDevices(target: string): { dir: string; devs: string[] } | { skip: string } {
     const d = values.dirFor(target, "blkio");
     if ("skip" in d) return d;
-    const raw = fs.read(d.dir, layout === "v2" ? CG.ioStat : CG.blkioServiceBytes) ?? "";
+    const raw = fs.read(d.dir, layout.memoryHierarchy === "v2" ? CG.ioStat : CG.blkioServiceBytes) ?? "";
     const devs = new Set<string>();
     for (const line of raw.split("\n")) {
       const m = /^(\d+:\d+)\s+(.*)$/.exec(line.trim());
@@ -40,7 +40,7 @@ export function ioActuator(ctx: ActuatorContext): Actuator {
         return;
       }
       for (const dev of io.devs) {
-        if (layout === "v2") values.impose(out, t, 3, p, "blkio", CG.ioMax, () => `${dev} rbps=${bps} wbps=${bps} riops=max wiops=max`, { dev });
+        if (layout.memoryHierarchy === "v2") values.impose(out, t, 3, p, "blkio", CG.ioMax, () => `${dev} rbps=${bps} wbps=${bps} riops=max wiops=max`, { dev });
         else {
           values.impose(out, t, 3, p, "blkio", CG.blkioReadBps, () => `${dev} ${bps}`, { dev });
           values.impose(out, t, 3, p, "blkio", CG.blkioWriteBps, () => `${dev} ${bps}`, { dev });

@@ -3,7 +3,8 @@
 // memory.limit_in_bytes becomes a ceiling that rises slowly), at Level 4 a
 // hard one (memory.max; the v1 ceiling stops rising). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
-import { CG, hierarchyDir } from "../../kernel/cgroupfs.ts";
+import { hierarchyDir } from "../../kernel/cgroupfs.ts";
+import { CG } from "../../kernel/files.ts";
 import { type CgroupValues, pageUp, readCurrent, restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";
@@ -33,7 +34,7 @@ export function memoryActuator(ctx: ActuatorContext): Actuator {
   const { layout, values, fs, act } = ctx;
 
   function usageNow(target: Target): number {
-    const raw = layout === "v1" ? fs.read(hierarchyDir(layout, "memory", target.path), CG.memoryUsage) : fs.read(target.path.replace(/^\/+/, ""), CG.memoryCurrent);
+    const raw = layout.memoryHierarchy === "memory-v1" ? fs.read(hierarchyDir(layout, "memory", target.path), CG.memoryUsage) : fs.read(target.path.replace(/^\/+/, ""), CG.memoryCurrent);
     const n = raw === undefined ? Number.NaN : Number(raw.trim());
     return Number.isFinite(n) ? n : target.usage.memoryBytes;
   }
@@ -47,7 +48,7 @@ export function memoryActuator(ctx: ActuatorContext): Actuator {
       const usage = usageNow(target);
       const ceiling = pageUp(usage + headroom(usage));
       const under = (o: string) => o === "max" || Number(o) > ceiling;
-      if (layout === "v2") {
+      if (layout.memoryHierarchy === "v2") {
         values.impose(out, t, 3, p, "memory", CG.memoryHigh, (o) => (under(o) ? String(ceiling) : null));
       } else {
         // v1 has no memory.high. With the cgroup's OOM killer off, a task at
@@ -74,7 +75,7 @@ export function memoryActuator(ctx: ActuatorContext): Actuator {
           }
         }
       }
-      if (level >= 4 && layout === "v2") {
+      if (level >= 4 && layout.memoryHierarchy === "v2") {
         const now = usageNow(target);
         const max = pageUp(now + 2 * headroom(now));
         values.impose(out, t, 4, p, "memory", CG.memoryMax, (o) => (o === "max" || Number(o) > max ? String(max) : null));
@@ -82,7 +83,7 @@ export function memoryActuator(ctx: ActuatorContext): Actuator {
     },
     descend(step: Step): void {
       // The v1 ceiling set at Level 4 keeps containing at Level 3, rising again.
-      if (layout !== "v1" || step.level !== 3) return;
+      if (layout.memoryHierarchy !== "memory-v1" || step.level !== 3) return;
       for (const m of values.values()) {
         if (m.file !== CG.memoryLimit || m.layer <= 3 || m.mode === "relaxing") continue;
         m.mode = "rising";

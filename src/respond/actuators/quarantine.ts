@@ -6,7 +6,8 @@ import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
 import { hierarchyDir, readPids } from "../../kernel/cgroupfs.ts";
 import type { OpenChange } from "../journal.ts";
 import { enterQuarantine, extendQuarantine } from "../quarantine.ts";
-import { commOf, hasControllingTty, isKernelThread, PROTECTED_COMMS, startTimeOf } from "../targets.ts";
+import { commOf, hasControllingTty, isKernelThread, startTimeOf } from "../../kernel/proc.ts";
+import { PROTECTED_COMMS } from "../targets.ts";
 import type { ActionRecord } from "../types.ts";
 
 function protectedPid(ctx: ActuatorContext, pid: number): string | null {
