@@ -85,7 +85,7 @@ export interface QuarantineDeps {
   decisions: Decision[];
   cgroups: CgroupUsage[];
   xdp: { ifname: string; policy: string } | null;
-  /** Environment class from discoverNode() (src/sense/proprioception.ts). */
+  /** Environment class from discoverNode() (src/kernel/proprioception.ts). */
   envClass?: string;
   host?: string;
   nowMs?: () => number;

@@ -9,7 +9,7 @@ import { loadConfig, type HosaConfig } from "../../config.ts";
 import { checkProbes } from "../../sense/bpf-probes.ts";
 import { type CgroupLayout, controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../kernel/cgroups.ts";
 import { describeSources } from "../../sense/live-source.ts";
-import { discoverNode, type NodeFacts } from "../../sense/proprioception.ts";
+import { discoverNode, type NodeFacts } from "../../kernel/proprioception.ts";
 import type { DimensionSource } from "../../sense/types.ts";
 import * as ffi from "../../ffi/libhosa.ts";
 import { color, isTty, printJson } from "../output.ts";

@@ -9,7 +9,7 @@ import { createCgroupFs } from "../../kernel/cgroupfs.ts";
 import { manualQuarantine, quarantineStatus, readQuarantineState, releaseQuarantine } from "../../respond/quarantine.ts";
 import type { ActionRecord } from "../../respond/types.ts";
 import { detachXdp, openXdp } from "../../respond/xdp.ts";
-import { discoverNode } from "../../sense/proprioception.ts";
+import { discoverNode } from "../../kernel/proprioception.ts";
 import { color, isTty, printJson } from "../output.ts";
 
 interface Flags {

@@ -3,8 +3,8 @@
 // Nothing here writes; everything has a root so tests can use fixtures.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { MARKERS, PROC, SYS } from "../kernel/files.ts";
-import { detectCgroupLayout, type CgroupVersion } from "../kernel/cgroups.ts";
+import { MARKERS, PROC, SYS } from "./files.ts";
+import { detectCgroupLayout, type CgroupVersion } from "./cgroups.ts";
 
 export type EnvironmentClass = "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
 
