@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { CgroupLayout } from "./cgroups.ts";
-import { CG, V1_DIR, type V1Controller } from "./files.ts";
+import { CG, ROOTS, V1_DIR, type V1Controller } from "./files.ts";
 
 export interface CgroupFs {
   /** The directory paths are relative to (`/sys/fs/cgroup`, or a fixture). */
@@ -14,7 +14,7 @@ export interface CgroupFs {
   write(cgroup: string, file: string, value: string): void;
 }
 
-export function createCgroupFs(root = "/sys/fs/cgroup"): CgroupFs {
+export function createCgroupFs(root: string = ROOTS.cgroup): CgroupFs {
   const dir = (cgroup: string) => join(root, cgroup.replace(/^\/+/, ""));
   return {
     root,

@@ -4,7 +4,7 @@
 // directory in the kernel's layout is detected like the live one.
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import type { CgroupUsage } from "../sense/types.ts";
-import { CGROUP_V1, CGROUP_V2 } from "./files.ts";
+import { CGROUP_V1, CGROUP_V2, ROOTS } from "./files.ts";
 import { readPidCgroups } from "./proc.ts";
 import { errnoWords } from "./procfs.ts";
 
@@ -42,7 +42,7 @@ function readText(path: string): string | undefined {
 }
 
 /** Which cgroup layout `cgroupRoot` holds: the one detector, for sense, respond, the probes and doctor. */
-export function detectCgroupLayout(cgroupRoot = "/sys/fs/cgroup"): CgroupLayout {
+export function detectCgroupLayout(cgroupRoot: string = ROOTS.cgroup): CgroupLayout {
   const root = cgroupRoot.replace(/\/+$/, "") || "/";
   const v1Controllers = V1_CONTROLLERS.filter((c) => existsSync(`${root}/${c}/${CGROUP_V1.procs}`));
   const pureV2 = readText(`${root}/${CGROUP_V2.controllers}`);
@@ -83,7 +83,7 @@ export interface ControllerAccess {
  * controller, judged on this process's own cgroup directory (access(2) with
  * W_OK: what the kernel would allow this process, without writing anything).
  */
-export function controllerAccess(layout: CgroupLayout, procRoot = "/proc"): ControllerAccess[] {
+export function controllerAccess(layout: CgroupLayout, procRoot: string = ROOTS.proc): ControllerAccess[] {
   const self = readPidCgroups(procRoot, "self");
   const out: ControllerAccess[] = [];
   const check = (controller: string, dir: string) => {

@@ -2,6 +2,9 @@
 // (procRoot, cgroupRoot, sysRoot) so tests can point the root at a fixture
 // directory holding the same files in the kernel's format.
 
+/** Where the kernel's filesystems are mounted; every reader takes its root as a parameter defaulting to these. */
+export const ROOTS = { proc: "/proc", sys: "/sys", cgroup: "/sys/fs/cgroup" } as const;
+
 export const PROC = {
   stat: "stat",
   meminfo: "meminfo",

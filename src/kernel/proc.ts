@@ -1,9 +1,9 @@
 // Per-process facts from /proc/<pid>/ (proc(5)), rooted at a directory so a
 // test roots it at a fixture holding the same files: one parser for stat,
 // one for cgroup, wherever sense, respond or the cortex need them.
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import type { CgroupLayout } from "./cgroups.ts";
-import type { V1Controller } from "./files.ts";
+import { ROOTS, type V1Controller } from "./files.ts";
 
 const PAGE_BYTES = 4096;
 /** PF_KTHREAD in the flags field (include/linux/sched.h). */
@@ -101,6 +101,11 @@ export function startTimeOf(procRoot: string, pid: number): string | undefined {
 export function hasControllingTty(procRoot: string, pid: number): boolean {
   const st = readPidStat(procRoot, pid);
   return st !== undefined && st.ttyNr !== 0;
+}
+
+/** Whether a process with this PID exists. */
+export function pidAlive(pid: number, procRoot: string = ROOTS.proc): boolean {
+  return existsSync(`${procRoot}/${pid}`);
 }
 
 /** Every PID in procRoot (an unreadable root lists none). */

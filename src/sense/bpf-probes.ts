@@ -3,8 +3,8 @@
 // events. Reads reuse their buffers: at 10 ms ticks this runs 100 times a
 // second. Any failure to load is a HosaError whose message the sense layer
 // prints once as the reason it fell back to /proc.
-import { existsSync, readFileSync } from "node:fs";
 import { type CgroupLayout, detectCgroupLayout } from "../kernel/cgroups.ts";
+import { hasBtf, readKernelRelease, readSelfCapabilities } from "../kernel/proprioception.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import * as ffi from "../ffi/libhosa.ts";
 
@@ -143,20 +143,15 @@ export function emptyTotals(): ProbeTotals {
 function preflight(): void {
   const action = "load eBPF probes";
   if (process.platform !== "linux") throw new HosaError(`${action}: not Linux`, EXIT.UNSUPPORTED);
-  const status = readFileSync("/proc/self/status", "latin1");
-  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
-  const CAP_SYS_ADMIN = 21n;
-  const CAP_BPF = 39n;
-  const CAP_PERFMON = 38n;
-  const has = (cap: bigint) => (capEff >> cap) & 1n;
-  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
+  const caps = readSelfCapabilities();
+  if (!caps.sysAdmin && !(caps.bpf && caps.perfmon)) {
     throw new HosaError(`${action}: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); this process has neither`, EXIT.PERMISSION);
   }
-  if (!existsSync("/sys/kernel/btf/vmlinux")) {
+  if (!hasBtf()) {
     throw new HosaError(`${action}: no /sys/kernel/btf/vmlinux: the kernel was built without CONFIG_DEBUG_INFO_BTF`, EXIT.UNSUPPORTED);
   }
   // tp_btf programs using task storage need 5.11.
-  const m = /^(\d+)\.(\d+)/.exec(readFileSync("/proc/sys/kernel/osrelease", "latin1"));
+  const m = /^(\d+)\.(\d+)/.exec(readKernelRelease());
   if (m && (Number(m[1]) < 5 || (Number(m[1]) === 5 && Number(m[2]) < 11))) {
     throw new HosaError(`${action}: kernel ${m[0]} is older than 5.11`, EXIT.UNSUPPORTED);
   }
