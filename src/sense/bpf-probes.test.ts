@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { detectCgroupLayout } from "../../src/kernel/cgroups.ts";
-import { type BpfProbes, openProbes, type ProbeTotals } from "../../src/sense/bpf-probes.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { type BpfProbes, openProbes, type ProbeTotals } from "./bpf-probes.ts";
 
 const isRoot = process.getuid?.() === 0;
 const hasBtf = existsSync("/sys/kernel/btf/vmlinux");
