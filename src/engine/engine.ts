@@ -22,7 +22,6 @@
 // minSamples samples besides its seconds, and slopes come from a regression
 // over a window of at least derivMinSamples samples (docs/engine.md §3), so
 // the engine means the same at 10 ms ticks and at 5-minute exports.
-import type { HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
@@ -154,8 +153,46 @@ export function defaultEngineConfig(): EngineConfig {
   };
 }
 
-/** The engine section of hosa.toml over the defaults of the knobs it does not name. */
-export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
+/**
+ * The engine's settings an operator may change: the engine's own type, which
+ * src/config.ts maps the `[engine]` section of hosa.toml to (the engine
+ * never reads the configuration file). Error messages name the file's keys,
+ * so an operator finds the line to fix.
+ */
+export interface EngineSettings {
+  ewmaTauS: number;
+  shrinkage: number;
+  forgettingHalfLifeS: number;
+  thresholdSigmas: readonly number[];
+  falseAlarmsPerDay: readonly number[];
+  holdS: readonly number[];
+  ttfCriticalS: number;
+  dangerHorizonS: number;
+  quarantineAfterS: number;
+  escalateAfterS: readonly number[];
+  holdGraceS: number;
+}
+
+/** The settings the defaults of EngineConfig amount to. */
+export function defaultEngineSettings(): EngineSettings {
+  const d = defaultEngineConfig();
+  return {
+    ewmaTauS: d.ewmaTauS,
+    shrinkage: d.shrinkage,
+    forgettingHalfLifeS: d.forgettingHalfLifeS,
+    thresholdSigmas: [...d.thresholdSigmas],
+    falseAlarmsPerDay: [...d.falseAlarmsPerDay],
+    holdS: [...d.holdS],
+    ttfCriticalS: d.ttfCriticalS,
+    dangerHorizonS: d.dangerHorizonS,
+    quarantineAfterS: d.quarantineAfterS,
+    escalateAfterS: [...d.escalateAfterS],
+    holdGraceS: d.holdGraceS,
+  };
+}
+
+/** The operator's settings over the defaults of the knobs they do not name, checked. */
+export function engineConfigFrom(cfg: EngineSettings): EngineConfig {
   const fail = (what: string): never => {
     throw new HosaError(`cannot use [engine] configuration: ${what}`, EXIT.CONFIG);
   };
