@@ -91,14 +91,9 @@ export class Calibrator {
       warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold data out)`);
       this.smoothInto(full.mean, covariance, 0, count, smoothed);
     }
-    const dmStats = new Welford(1);
-    const one = new Float64Array(1);
-    for (let i = 0; i < count; i++) {
-      one[0] = smoothed[i];
-      dmStats.update(one);
-    }
-    const dmMean = dmStats.mean[0];
-    const dmStd = Math.max(Math.sqrt(dmStats.covariance()[0]), cfg.dmStdFloor);
+    const pooled = meanStd(smoothed, 0, count);
+    let dmMean = pooled[0];
+    let dmStd = Math.max(pooled[1], cfg.dmStdFloor);
 
     // Samples per day from the median step, and the mean length of an
     // excursion above the tail's threshold: an episode is a run of
@@ -112,10 +107,35 @@ export class Calibrator {
     const rates = cfg.falseAlarmsPerDay;
     const s = cfg.thresholdSigmas;
     const floors = cfg.thresholdFloors ?? [];
+    // Robust to a calibration that is not all normal (docs/engine.md §4): each
+    // held-out block gives its own mean, spread and tail quantiles, and the
+    // median over blocks is kept, so a minority of blocks holding an incident
+    // or another regime cannot lift θ above what the normal blocks show.
+    let blockQ: number[][] | null = null;
+    if (tail && heldOut && cfg.thresholdsByBlock) {
+      const ms: number[] = [];
+      const ss: number[] = [];
+      const qs: number[][] = [[], [], [], []];
+      for (let k = 0; k < cuts.length; k++) {
+        const from = cuts[k];
+        const to = k + 1 < cuts.length ? cuts[k + 1] : count;
+        const [m, sd] = meanStd(smoothed, from, to);
+        ms.push(m);
+        ss.push(sd);
+        const bt = fitTail(smoothed.subarray(from, to));
+        for (let q = 0; q < 4; q++) qs[q].push(bt ? tailQuantile(bt, (rates[q] * runLength) / samplesPerDay) : Infinity);
+      }
+      dmMean = median(ms);
+      dmStd = Math.max(median(ss), cfg.dmStdFloor);
+      blockQ = qs;
+    }
     const th = [0, 0, 0, 0];
     for (let k = 0; k < 4; k++) {
       let v = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
-      if (tail) v = Math.max(v, tailQuantile(tail, (rates[k] * runLength) / samplesPerDay));
+      if (blockQ) {
+        const q = median(blockQ[k]);
+        if (Number.isFinite(q)) v = Math.max(v, q);
+      } else if (tail) v = Math.max(v, tailQuantile(tail, (rates[k] * runLength) / samplesPerDay));
       // Well spaced: one noisy sample must not separate two levels.
       if (k > 0) v = Math.max(v, th[k - 1] + THETA_SPACING_SIGMAS * dmStd);
       th[k] = v;
@@ -225,6 +245,24 @@ export class Calibrator {
       out[i] = smooth.value;
     }
   }
+}
+
+/** Mean and (unbiased) standard deviation of xs[from, to). */
+function meanStd(xs: Float64Array, from: number, to: number): [number, number] {
+  const w = new Welford(1);
+  const one = new Float64Array(1);
+  for (let i = from; i < to; i++) {
+    one[0] = xs[i];
+    w.update(one);
+  }
+  return [w.mean[0], Math.sqrt(w.covariance()[0])];
+}
+
+/** Median of a few numbers (the mean of the middle two for an even count). */
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const h = v.length >> 1;
+  return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2;
 }
 
 /** Each block must hold at least this many samples. */

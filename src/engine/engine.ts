@@ -89,7 +89,12 @@ export interface EngineConfig {
   /**
    * Refactorise the learned covariance every this many learned samples. One
    * sample moves Σ by O(1/W) (W ≥ thousands after calibration) while the
-   * O(n³) factorisation dominates the step; 1 refactors every sample.
+   * O(n³) factorisation dominates the step; 1 refactors every sample. 0
+   * (the default) is max(8, n) for n dimensions: the factorisation's n³/6
+   * spread over n samples keeps a learning step O(n²), like the distance
+   * itself. (A rank-one update of the factor does not apply: the shrinkage
+   * toward the diagonal and the variance floors make one sample's change to
+   * Σ' of rank n.)
    */
   refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
@@ -111,6 +116,8 @@ export interface EngineConfig {
   minCalibrationSamplesPerDim: number;
   /** Blocks of the blocked cross-validation that places θ out of sample (docs/engine.md §4). */
   calibrationFolds: number;
+  /** θ from the median over held-out blocks of each block's tail quantile, mean and spread, instead of the pooled blocks (docs/engine.md §4). */
+  thresholdsByBlock: boolean;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -140,7 +147,7 @@ export function defaultEngineConfig(): EngineConfig {
     stdFloorRel: 1e-6,
     stdFloorAbs: 1e-6,
     dmStdFloor: 1e-3,
-    refactorEvery: 8,
+    refactorEvery: 0,
     dmMedianOf3: true,
     escalateAfterS: [0, 0.3, 0.3, 0.3, 0],
     minSamples: 3,
@@ -150,6 +157,7 @@ export function defaultEngineConfig(): EngineConfig {
     minCalibrationS: 120,
     minCalibrationSamplesPerDim: 20,
     calibrationFolds: 10,
+    thresholdsByBlock: false,
   };
 }
 
@@ -324,6 +332,8 @@ class Engine implements EngineState {
   idleStartT = NaN;
   icpDim = 0;
   learnedSinceFactor = 0;
+  /** Learned samples between two factorisations (EngineConfig.refactorEvery, 0 resolved). */
+  readonly refactorEvery: number;
   /** The engine's own danger when samples carry none: dimension index of the smallest TTF. */
   ownTtfDim = -1;
 
@@ -332,6 +342,7 @@ class Engine implements EngineState {
     this.dims = baseline.dims;
     this.config = cfg;
     this.n = n;
+    this.refactorEvery = cfg.refactorEvery > 0 ? cfg.refactorEvery : Math.max(8, n);
     this.names = baseline.dims.map((d) => d.name);
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
@@ -678,7 +689,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     // learned) does not erode the baseline either.
     const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
-    if (++e.learnedSinceFactor >= cfg.refactorEvery) {
+    if (++e.learnedSinceFactor >= e.refactorEvery) {
       e.learnedSinceFactor = 0;
       maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
     }
