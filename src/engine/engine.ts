@@ -27,6 +27,7 @@ import { computeShares, loadDirection, selectDominant } from "./contributions.ts
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
+import { DimSurprise } from "./surprise.ts";
 import { WindowRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
@@ -118,6 +119,12 @@ export interface EngineConfig {
   calibrationFolds: number;
   /** θ from the median over held-out blocks of each block's tail quantile, mean and spread, instead of the pooled blocks (docs/engine.md §4). */
   thresholdsByBlock: boolean;
+  /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §4). */
+  quantizationFloor: boolean;
+  /** The second statistic: the largest smoothed single-dimension z against its own ζ1..ζ4 (docs/engine.md §5). */
+  dimSurprise: boolean;
+  /** Share of each level's false-alarm rate given to it (the rest to D_M): a Bonferroni split. */
+  dimSurpriseRateShare: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -157,7 +164,10 @@ export function defaultEngineConfig(): EngineConfig {
     minCalibrationS: 120,
     minCalibrationSamplesPerDim: 20,
     calibrationFolds: 10,
-    thresholdsByBlock: false,
+    thresholdsByBlock: true,
+    quantizationFloor: false,
+    dimSurprise: true,
+    dimSurpriseRateShare: 0.5,
   };
 }
 
@@ -303,6 +313,9 @@ class Engine implements EngineState {
   readonly capacityDims: Int32Array;
   readonly capacitySide: Float64Array;
   readonly dmEwma: Ewma;
+  /** The single-dimension statistic Z and its ζ1 (Infinity when the baseline has none: off). */
+  readonly dimZ: DimSurprise;
+  readonly zeta1: number;
   readonly dmReg: WindowRegression;
   readonly phiEwma: Ewma;
   readonly icpEwma: Ewma;
@@ -374,6 +387,9 @@ class Engine implements EngineState {
     });
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
+    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    const z1 = baseline.dimZeta1;
+    this.zeta1 = typeof z1 === "number" && Number.isFinite(z1) ? z1 : Infinity;
     this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.dmEwma.prime(baseline.dmMean);
     this.dmMedian = new Median3(baseline.dmMean);
@@ -492,6 +508,12 @@ export function step(state: EngineState, sample: Sample): Decision {
   const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
+  let z = 0;
+  if (e.zeta1 < Infinity) {
+    e.dimZ.update(t, maha.delta, maha.invStd);
+    z = e.dimZ.value;
+  }
+  const zOver = z > e.zeta1;
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, d.dominant);
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
@@ -570,7 +592,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= cfg.sustainRiseSigmas * e.dmStd;
 
   // Level conditions now, and clocks on their threshold parts.
-  const c1 = dm > th.theta1 || sustainedRise || danger;
+  const c1 = dm > th.theta1 || zOver || sustainedRise || danger;
   const c2 = dm > th.theta2 && rising;
   const since = e.since;
   since[1].track(c1, t, tick);
@@ -606,7 +628,7 @@ export function step(state: EngineState, sample: Sample): Decision {
       e.holdReason = "";
     } else if (prev > 0) {
       const calm =
-        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
       const holdS = cfg.holdS[prev - 1];
       if (calm) {
         e.back.stop();
@@ -621,7 +643,7 @@ export function step(state: EngineState, sample: Sample): Decision {
           e.holdReason = "";
           // A fresh hold for the next level down, starting now if its condition already holds.
           if (level > 0) {
-            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
             if (nextCalm) {
               e.hold.restart(t, tick);
               e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
@@ -635,7 +657,7 @@ export function step(state: EngineState, sample: Sample): Decision {
         // (seconds and samples) to reset the hold; a brush leaves it running.
         e.back.track(true, t, tick);
         if (e.back.lasted(t, tick, cfg.holdGraceS, kMin)) {
-          reason = `Level ${prev} hold reset: ${calmBrokenWords(prev, dm, th.theta1, sustainedRise, dangerTtf)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
+          reason = `Level ${prev} hold reset: ${calmBrokenWords(e, prev, dm, th.theta1, sustainedRise, dangerTtf, z)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
           e.hold.stop();
           e.back.stop();
           e.holdReason = "";
@@ -673,7 +695,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   // Learn only in homeostasis, only from a complete sample that carried
   // time, never near a danger and never a sample alone three times θ4 out:
   // an anomaly must never teach the baseline that it is normal.
-  let learning = cfg.learn && level === 0 && dm < th.theta1 && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
+  let learning = cfg.learn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -753,9 +775,10 @@ function dangerWords(ttf: number, dg: Sample["danger"], ownTtf: number, e: Engin
   return `${e.ownTtfDim >= 0 ? e.names[e.ownTtfDim] : "a resource"} exhausted in ${num(ownTtf)} s`;
 }
 
-function calmBrokenWords(level: Level, dm: number, theta1: number, rising: boolean, ttf: number): string {
+function calmBrokenWords(e: Engine, level: Level, dm: number, theta1: number, rising: boolean, ttf: number, z: number): string {
   if (level >= 3) return `danger back (time to failure ${num(ttf)} s)`;
-  if (ttf < Infinity && !(dm > theta1) && !rising) return `danger back (time to failure ${num(ttf)} s)`;
+  if (ttf < Infinity && !(dm > theta1) && !rising && !(z > e.zeta1)) return `danger back (time to failure ${num(ttf)} s)`;
+  if (!(dm >= theta1) && z > e.zeta1) return zWords(e, z);
   return `D_M ${num(dm)} ≥ θ1 ${num(theta1)}${level === 1 && rising ? " or still rising" : ""}`;
 }
 
@@ -775,9 +798,16 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and rising significantly (${signed(d1)}/s)`;
     default:
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
+      if (e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
       if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
       return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
   }
+}
+
+/** The single-dimension surprise in words: which dimension, how many σ, against ζ1. */
+function zWords(e: Engine, z: number): string {
+  const j = e.dimZ.dim;
+  return `${e.names[j]} alone ${signed(e.dimZ.smoothed[j])} σ off its baseline (smoothed), beyond ζ1 ${num(e.zeta1)}`;
 }
 
 /** How long the level's condition had held when it was admitted; nothing when it has no dwell. */
