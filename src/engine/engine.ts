@@ -121,9 +121,9 @@ export interface EngineConfig {
   thresholdsByBlock: boolean;
   /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §4). */
   quantizationFloor: boolean;
-  /** The second statistic: the largest smoothed single-dimension z against its own ζ1..ζ4 (docs/engine.md §5). */
+  /** The second statistic: the largest smoothed single-dimension z against its own ζ1, at Level 1 (docs/engine.md §7). */
   dimSurprise: boolean;
-  /** Share of each level's false-alarm rate given to it (the rest to D_M): a Bonferroni split. */
+  /** Share of Level 1's false-alarm rate offered to it (D_M gets the rest and what Z does not use): a Bonferroni split. */
   dimSurpriseRateShare: number;
 }
 

@@ -1,4 +1,4 @@
-// The second statistic (docs/engine.md §5): the largest smoothed standardised
+// The second statistic (docs/engine.md §7): the largest smoothed standardised
 // deviation of one dimension, Z = max_j |z̄_j|, z_j = (x_j − μ_j)/σ_j. The
 // joint distance D_M spreads a surprise confined to one or two of many
 // dimensions over all of them (√n dilution: one dimension at 6 σ among 38

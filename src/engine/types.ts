@@ -121,7 +121,7 @@ export interface Baseline {
   thresholds: Thresholds;
   /**
    * ζ1 on the largest smoothed single-dimension z, Z = max_j |z̄_j| (Level 1,
-   * docs/engine.md §5), placed out of sample like θ1 at its share of Level
+   * docs/engine.md §7), placed out of sample like θ1 at its share of Level
    * 1's rate; absent in older baselines and with one dimension (the
    * statistic is then off).
    */
