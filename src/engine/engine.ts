@@ -119,7 +119,7 @@ export interface EngineConfig {
   calibrationFolds: number;
   /** θ from the median over held-out blocks of each block's tail quantile, mean and spread, instead of the pooled blocks (docs/engine.md §4). */
   thresholdsByBlock: boolean;
-  /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §4). */
+  /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §7: tried, off: it lowered SMD's scores). */
   quantizationFloor: boolean;
   /** The second statistic: the largest smoothed single-dimension z against its own ζ1, at Level 1 (docs/engine.md §7). */
   dimSurprise: boolean;

@@ -67,26 +67,34 @@ export class DimSurprise {
     const zs = this.smoothed;
     let best = -1;
     let bestJ = 0;
-    for (let j = 0; j < n; j++) {
-      const z = delta[j] * invStd[j];
-      let zin = z;
-      if (this.medianOf3) {
-        let lo = p2[j];
-        let hi = p1[j];
-        if (lo > hi) {
-          lo = p1[j];
-          hi = p2[j];
-        }
-        zin = z >= hi ? hi : z > lo ? z : lo;
-        p2[j] = p1[j];
+    if (this.medianOf3) {
+      for (let j = 0; j < n; j++) {
+        const z = delta[j] * invStd[j];
+        const a1 = p1[j];
+        const a2 = p2[j];
+        p2[j] = a1;
         p1[j] = z;
+        // The median of (a2, a1, z).
+        const lo = a1 < a2 ? a1 : a2;
+        const hi = a1 < a2 ? a2 : a1;
+        const zin = z >= hi ? hi : z > lo ? z : lo;
+        const s = zs[j] + a * (zin - zs[j]);
+        zs[j] = s;
+        const m = s < 0 ? -s : s;
+        if (m > best) {
+          best = m;
+          bestJ = j;
+        }
       }
-      const s = zs[j] + a * (zin - zs[j]);
-      zs[j] = s;
-      const m = s < 0 ? -s : s;
-      if (m > best) {
-        best = m;
-        bestJ = j;
+    } else {
+      for (let j = 0; j < n; j++) {
+        const s = zs[j] + a * (delta[j] * invStd[j] - zs[j]);
+        zs[j] = s;
+        const m = s < 0 ? -s : s;
+        if (m > best) {
+          best = m;
+          bestJ = j;
+        }
       }
     }
     this.value = best;
