@@ -610,7 +610,9 @@ export function step(state: EngineState, sample: Sample): Decision {
   let reason = "";
   if (prev !== 5) {
     let target: Level = prev;
-    for (let k = 5; k > prev; k--) {
+    // In homeostasis no condition holds: nothing to admit (the common step).
+    const anyCond = c1 || c2 || danger || critical || quarantineCond;
+    for (let k = 5; anyCond && k > prev; k--) {
       if (admitted(e, k, t, tick)) {
         target = k as Level;
         break;
