@@ -5,6 +5,7 @@
 // trivial per-column detector shipped with the data (example_detector.py),
 // all scored by the data's own score.py.
 //   bun bench/datasets.ts [--data DIR] [--only NAME,NAME] [--json] [--markdown]
+//   bun bench/datasets.ts --fast [--rhythm]   (in process; --rhythm: hour-of-day offsets, an experiment)
 // DIR defaults to ../shared/datasets (5 SMD machines, 8 NAB series; its README).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -128,13 +129,24 @@ export function runSeries(name: string, kind: "smd" | "nab", dataDir = DATA, hos
 export function judgeInProcess(
   base: string,
   cfg: EngineConfig = defaultEngineConfig(),
-): { levels: number[]; times: number[]; labels: { t: number[]; truth: boolean[] }; supported: boolean } {
+  rhythm = false,
+): { levels: number[]; times: number[]; labels: { t: number[]; truth: boolean[] }; supported: boolean; rhythm: boolean } {
   const dir = mkdtempSync(join(tmpdir(), `hosa-datasets-${process.pid}-`));
   try {
     const train = join(dir, "train.csv");
     const test = join(dir, "test.csv");
-    writeFileSync(train, gunzipSync(readFileSync(`${base}-train.csv.gz`)));
-    writeFileSync(test, gunzipSync(readFileSync(`${base}-test.csv.gz`)));
+    let trainCsv = new TextDecoder().decode(gunzipSync(readFileSync(`${base}-train.csv.gz`)));
+    let testCsv = new TextDecoder().decode(gunzipSync(readFileSync(`${base}-test.csv.gz`)));
+    let used = false;
+    if (rhythm) {
+      const r = hourOfDayOffsets(trainCsv, testCsv);
+      if (r) {
+        [trainCsv, testCsv] = r;
+        used = true;
+      }
+    }
+    writeFileSync(train, trainCsv);
+    writeFileSync(test, testCsv);
     const { baseline } = calibrateFromRecording(openRecording(train, knownDimensions()), cfg, Infinity);
     const levels: number[] = [];
     const times: number[] = [];
@@ -143,16 +155,60 @@ export function judgeInProcess(
       times.push(decision.t);
     }
     const labels = parseLabels(new TextDecoder().decode(gunzipSync(readFileSync(`${base}-labels.csv.gz`))));
-    return { levels, times, labels, supported: baseline.supported !== false };
+    return { levels, times, labels, supported: baseline.supported !== false, rhythm: used };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-export function scoreInProcess(base: string, cfg?: EngineConfig): { l1: Metrics; l2: Metrics; l3: Metrics; maxLevel: number; lastLevel: number; supported: boolean } {
-  const j = judgeInProcess(base, cfg);
+/**
+ * The node's rhythm, as an experiment (issue 10 item 6, bench/RESULTS-datasets.md):
+ * per-hour-of-day mean offsets of every column, learned on the train when it
+ * spans at least 2 days (each hour seen twice), subtracted from train and
+ * test before hosa sees them; the same as a baseline whose mean follows the
+ * hour of day. Undefined (not applied) on a shorter train.
+ */
+export function hourOfDayOffsets(trainCsv: string, testCsv: string): [string, string] | undefined {
+  const parse = (csv: string) => {
+    const lines = csv.split("\n").filter((l) => l.length > 0);
+    const rows = lines.slice(1).map((l) => {
+      const c = l.split(",");
+      const n = Number(c[0]);
+      const t = Number.isFinite(n) ? n : Math.round(Date.parse(c[0]) / 1000);
+      return { stamp: c[0], t, x: c.slice(1).map(Number) };
+    });
+    return { head: lines[0], rows };
+  };
+  const tr = parse(trainCsv);
+  const te = parse(testCsv);
+  if (tr.rows.length < 2 || tr.rows[tr.rows.length - 1].t - tr.rows[0].t < 2 * 86400) return undefined;
+  const n = tr.rows[0].x.length;
+  const hour = (t: number) => Math.floor((((t % 86400) + 86400) % 86400) / 3600);
+  const sum = Array.from({ length: 24 }, () => new Float64Array(n));
+  const cnt = new Float64Array(24);
+  const all = new Float64Array(n);
+  for (const r of tr.rows) {
+    const h = hour(r.t);
+    cnt[h]++;
+    for (let j = 0; j < n; j++) {
+      sum[h][j] += r.x[j];
+      all[j] += r.x[j];
+    }
+  }
+  const off = sum.map((s, h) => Float64Array.from(s, (v, j) => (cnt[h] > 0 ? v / cnt[h] - all[j] / tr.rows.length : 0)));
+  const write = (p: ReturnType<typeof parse>) =>
+    `${p.head}\n${p.rows.map((r) => `${r.stamp},${r.x.map((v, j) => v - off[hour(r.t)][j]).join(",")}`).join("\n")}\n`;
+  return [write(tr), write(te)];
+}
+
+export function scoreInProcess(
+  base: string,
+  cfg?: EngineConfig,
+  rhythm = false,
+): { l1: Metrics; l2: Metrics; l3: Metrics; maxLevel: number; lastLevel: number; supported: boolean; rhythm: boolean } {
+  const j = judgeInProcess(base, cfg, rhythm);
   const sc = (k: number) => scoreDecisions(j.labels.t, j.labels.truth, j.times, j.levels, k);
-  return { l1: sc(1), l2: sc(2), l3: sc(3), maxLevel: Math.max(...j.levels), lastLevel: j.levels[j.levels.length - 1], supported: j.supported };
+  return { l1: sc(1), l2: sc(2), l3: sc(3), maxLevel: Math.max(...j.levels), lastLevel: j.levels[j.levels.length - 1], supported: j.supported, rhythm: j.rhythm };
 }
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(3) : "n/a");
@@ -172,14 +228,14 @@ if (import.meta.main && args.includes("--fast")) {
   const sums = { smd: [0, 0, 0, 0], nab: [0, 0, 0, 0] };
   for (const [name, kind] of all) {
     const over = process.env.HOSA_ENGINE_OVERRIDE ? JSON.parse(process.env.HOSA_ENGINE_OVERRIDE) : {};
-    const r = scoreInProcess(join(DATA, kind, name), { ...defaultEngineConfig(), ...over });
+    const r = scoreInProcess(join(DATA, kind, name), { ...defaultEngineConfig(), ...over }, args.includes("--rhythm"));
     const s = sums[kind];
     s[0] += r.l1.pa_f1;
     s[1] += r.l1.event_recall;
     s[2] += r.l1.fp_episodes_per_day;
     s[3]++;
     process.stdout.write(
-      `${name.padEnd(36)} L1 ${f2(r.l1.pa_f1)} ${f2(r.l1.event_recall)} ${f1(r.l1.fp_episodes_per_day)}  L2 ${f2(r.l2.pa_f1)} ${f2(r.l2.event_recall)} ${f1(r.l2.fp_episodes_per_day)}  L3 fp ${f1(r.l3.fp_episodes_per_day)}  max/last ${r.maxLevel}/${r.lastLevel}${r.supported ? "" : " unsupported"}\n`,
+      `${name.padEnd(36)} L1 ${f2(r.l1.pa_f1)} ${f2(r.l1.event_recall)} ${f1(r.l1.fp_episodes_per_day)}  L2 ${f2(r.l2.pa_f1)} ${f2(r.l2.event_recall)} ${f1(r.l2.fp_episodes_per_day)}  L3 fp ${f1(r.l3.fp_episodes_per_day)}  max/last ${r.maxLevel}/${r.lastLevel}${r.supported ? "" : " unsupported"}${r.rhythm ? " rhythm" : ""}\n`,
     );
   }
   for (const k of ["smd", "nab"] as const) {

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { HosaError } from "./errors.ts";
 import { defaultConfig, EDGE_DIMENSIONS, parseConfig, profileConfig } from "./config.ts";
 import { ALL_DIMENSIONS } from "./sense/dimensions.ts";
+import { defaultEngineConfig, engineConfigFrom } from "./engine/engine.ts";
 
 function error(text: string): HosaError {
   try {
@@ -101,5 +102,13 @@ describe("parseConfig()", () => {
     expect(e.message).toBe('cannot load hosa.toml: line 3: "name" in [profile] must be one of default, edge');
     expect(e.exitCode).toBe(3);
     expect(error("[profile]\nflavour = 1\n").message).toContain('unknown key "flavour" in [profile]');
+  });
+});
+
+describe("[engine] → the engine's own settings", () => {
+  test("the default [engine] section gives the engine's defaults; a key set in the file reaches the engine", () => {
+    expect(engineConfigFrom(defaultConfig().engine)).toEqual(defaultEngineConfig());
+    const c = parseConfig("[engine]\nhold_s = [1, 2, 3, 4]\newma_tau_s = 0.5\n", "test.toml");
+    expect(engineConfigFrom(c.engine)).toEqual({ ...defaultEngineConfig(), holdS: [1, 2, 3, 4], ewmaTauS: 0.5 });
   });
 });

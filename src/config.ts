@@ -4,6 +4,7 @@
 import { parse } from "smol-toml";
 import { existsSync } from "node:fs";
 import { EXIT, HosaError } from "./errors.ts";
+import type { EngineSettings } from "./engine/engine.ts";
 import { compression, decodeUtf8, excerpt, INPUT_LIMITS, readInput, shownPath } from "./util/input.ts";
 import { ROOTS } from "./kernel/files.ts";
 
@@ -43,7 +44,8 @@ export interface HosaConfig {
      */
     probes: "lean" | "full";
   };
-  engine: {
+  /** The `[engine]` section: the engine's own settings (src/engine/engine.ts, engineConfigFrom) and the agent's calibration window. */
+  engine: EngineSettings & {
     ewmaTauS: number;
     shrinkage: number;
     /** Half-life of the baseline's memory in seconds; 0 keeps everything. */

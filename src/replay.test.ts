@@ -68,3 +68,42 @@ describe("replay", () => {
     });
   });
 });
+
+describe("a baseline file carries ζ1", () => {
+  test("saved and loaded as it was; a ζ1 that is not a positive number is refused in one line", async () => {
+    const { saveBaseline, loadBaseline } = await import("./baseline-file.ts");
+    const { HosaError } = await import("./errors.ts");
+    const tmp = tempDir("hosa-zeta-");
+    try {
+      const cal = new Calibrator(
+        Array.from({ length: 4 }, (_, j) => ({ name: `d${j}`, unit: "1", loadSign: 1 as const })),
+        defaultEngineConfig(),
+      );
+      let s = 7;
+      for (let i = 0; i < 3000; i++) {
+        const x = new Float64Array(4);
+        for (let j = 0; j < 4; j++) {
+          s = (s * 1103515245 + 12345) % 2147483648;
+          x[j] = s / 2147483648;
+        }
+        cal.add({ t: i * 0.1, x });
+      }
+      const b = cal.finish();
+      expect(b.dimZeta1).toBeGreaterThanOrEqual(3);
+      const path = join(tmp.dir, "b.json");
+      saveBaseline(path, b, "test", 300, "2026-01-01T00:00:00Z");
+      expect(loadBaseline(path).baseline.dimZeta1).toBe(b.dimZeta1!);
+      saveBaseline(path, { ...b, dimZeta1: -1 }, "test", 300, "2026-01-01T00:00:00Z");
+      let err: unknown;
+      try {
+        loadBaseline(path);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(HosaError);
+      expect((err as Error).message).toContain('"dimZeta1" must be a positive number, found -1');
+    } finally {
+      tmp.cleanup();
+    }
+  });
+});

@@ -73,8 +73,10 @@ describe("calibrate", () => {
     expect(b.stepS).toBeCloseTo(0.1, 9);
     const th = [b.thresholds.theta1, b.thresholds.theta2, b.thresholds.theta3, b.thresholds.theta4];
     for (let k = 1; k < 4; k++) expect(th[k] - th[k - 1]).toBeGreaterThanOrEqual(0.5 * b.dmStd - 1e-12);
-    // The expected rates it reports are those asked (the floors are below them here).
+    // The expected rates it reports are those asked (the floors are below them here); Level 1's is shared by
+    // the single-dimension Z and D_M, Z first: its ζ1 sits here on its 3 σ floor, and D_M takes the rest.
     for (let k = 0; k < 4; k++) expect(b.falseAlarmsPerDay![k] / cfg.falseAlarmsPerDay[k]).toBeCloseTo(1, 6);
+    expect(b.dimZeta1).toBe(3);
     expect(th[0]).toBeGreaterThan(b.dmMean + 2 * b.dmStd);
     // 300 s of data: supported, but the daily and yearly rates are extrapolated, and it says so.
     expect(b.supported).toBe(true);
@@ -165,5 +167,80 @@ describe("calibrate", () => {
     expect(e.message).toBe("cannot calibrate: time goes backwards at t=-1 after t=0");
     e = thrown(() => new Calibrator([], cfg));
     expect(e.message).toBe("cannot calibrate: no dimensions");
+  });
+});
+
+describe("the single-dimension statistic and per-block thresholds (docs/engine.md §4–5)", () => {
+  // 38 independent N(0,1) dimensions at 1-minute steps, as SMD's machines: 6000 samples (≈ 4 days).
+  const N = 38;
+  const cal = () => gaussianSamples(N, 6000, 21, 60);
+
+  /** Judge 3 h of fresh noise with one dimension shifted by `shift` σ from minute 60 on; the first Level ≥ 1 decision after it. */
+  function judgeShift(cfg: ReturnType<typeof defaultEngineConfig>, shift: number) {
+    const e = createEngine(calibrate(cal(), dims(N), cfg), cfg);
+    const r = prng(22);
+    let first: { minute: number; reason: string } | null = null;
+    let before = 0;
+    for (let i = 0; i < 180; i++) {
+      const x = Float64Array.from({ length: N }, () => gaussian(r));
+      if (i >= 60) x[7] += shift;
+      const d = step(e, { t: 1e6 + i * 60, x });
+      if (i < 60 && d.level > 0) before++;
+      if (i >= 60 && d.level >= 1 && !first) first = { minute: i - 60, reason: d.reason };
+    }
+    return { first, before };
+  }
+
+  test("a 4 σ shift of one dimension among 38 is seen by Z within 6 minutes (and named); D_M alone takes twice as long", () => {
+    const withZ = judgeShift(defaultEngineConfig(), 4);
+    expect(withZ.before).toBe(0);
+    expect(withZ.first).not.toBeNull();
+    expect(withZ.first!.minute).toBeLessThanOrEqual(6);
+    expect(withZ.first!.reason).toContain("d7 alone");
+    const dmOnly = judgeShift({ ...defaultEngineConfig(), dimSurprise: false }, 4);
+    expect(dmOnly.before).toBe(0);
+    expect(dmOnly.first === null || dmOnly.first.minute >= 2 * withZ.first!.minute).toBe(true);
+  });
+
+  test("ζ1 is placed out of sample at its share of Level 1's rate and carried by the baseline; one dimension has none", () => {
+    const b = calibrate(cal(), dims(N), defaultEngineConfig());
+    // Smoothed over ≥ 3 samples, 38 independent z's rarely pass 2: ζ1 sits on its 3 σ floor.
+    expect(b.dimZeta1).toBe(3);
+    expect(calibrate(gaussianSamples(1, 3000, 3), dims(1), defaultEngineConfig()).dimZeta1).toBeUndefined();
+    expect(calibrate(cal(), dims(N), { ...defaultEngineConfig(), dimSurprise: false }).dimZeta1).toBeUndefined();
+  });
+
+  test("a dimension constant in calibration: one sample off is not an event, three in a row are", () => {
+    const cfg = defaultEngineConfig();
+    const samples = gaussianSamples(8, 3000, 23);
+    for (const s of samples) s.x[5] = 0;
+    const b = calibrate(samples, dims(8), cfg);
+    const run = (offSamples: number) => {
+      const e = createEngine(b, cfg);
+      const r = prng(24);
+      let max = 0;
+      for (let i = 0; i < 200; i++) {
+        const x = Float64Array.from({ length: 8 }, () => gaussian(r));
+        x[5] = i >= 100 && i < 100 + offSamples ? 1 : 0;
+        max = Math.max(max, step(e, { t: 1000 + i * 0.1, x }).level);
+      }
+      return max;
+    };
+    expect(run(1)).toBe(0);
+    expect(run(3)).toBeGreaterThanOrEqual(1);
+  });
+
+  test("per-block thresholds: an incident in 2 of 10 held-out blocks does not lift θ1 as it lifts the pooled tail", () => {
+    // 10 blocks of 2000 samples; blocks 3 and 7 hold a 5 σ shift of two dimensions through half their length.
+    const samples = gaussianSamples(8, 20_000, 25, 60);
+    for (const blk of [3, 7]) for (let i = blk * 2000; i < blk * 2000 + 1000; i++) {
+      samples[i].x[0] += 5;
+      samples[i].x[1] += 5;
+    }
+    const clean = calibrate(gaussianSamples(8, 20_000, 25, 60), dims(8), defaultEngineConfig());
+    const byBlock = calibrate(samples, dims(8), defaultEngineConfig());
+    const pooled = calibrate(samples, dims(8), { ...defaultEngineConfig(), thresholdsByBlock: false });
+    expect(pooled.thresholds.theta1).toBeGreaterThan(1.25 * clean.thresholds.theta1);
+    expect(byBlock.thresholds.theta1).toBeLessThan(1.1 * clean.thresholds.theta1);
   });
 });

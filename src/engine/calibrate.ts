@@ -10,6 +10,7 @@ import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
+import { DimSurprise } from "./surprise.ts";
 import type { Baseline, DimensionSpec, DmTail, Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
 
@@ -66,6 +67,7 @@ export class Calibrator {
     const count = this.filled;
     const cfg = this.cfg;
     if (count < 2) throw new HosaError(`cannot calibrate: ${count} sample${count === 1 ? "" : "s"}, at least 2 are needed`, EXIT.INPUT);
+    if (cfg.quantizationFloor) this.floorAtResolution();
     const full = this.learn(0, count);
     const covariance = full.covariance();
     const warnings: string[] = [];
@@ -78,49 +80,47 @@ export class Calibrator {
     const folds = Math.min(cfg.calibrationFolds, Math.floor(count / HOLDOUT_MIN_SAMPLES));
     const heldOut = folds >= 2;
     const smoothed = new Float64Array(count);
+    const zMax = new Float64Array(count);
     const cuts: number[] = [];
     if (heldOut) {
       for (let k = 0; k < folds; k++) {
         const from = Math.floor((k * count) / folds);
         const to = Math.floor(((k + 1) * count) / folds);
         const model = this.learnExcept(full, from, to);
-        this.smoothInto(model.mean, model.covariance, from, to, smoothed);
+        this.smoothInto(model.mean, model.covariance, from, to, smoothed, zMax);
         cuts.push(from);
       }
     } else {
       warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold data out)`);
-      this.smoothInto(full.mean, covariance, 0, count, smoothed);
+      this.smoothInto(full.mean, covariance, 0, count, smoothed, zMax);
     }
-    const dmStats = new Welford(1);
-    const one = new Float64Array(1);
-    for (let i = 0; i < count; i++) {
-      one[0] = smoothed[i];
-      dmStats.update(one);
-    }
-    const dmMean = dmStats.mean[0];
-    const dmStd = Math.max(Math.sqrt(dmStats.covariance()[0]), cfg.dmStdFloor);
-
-    // Samples per day from the median step, and the mean length of an
-    // excursion above the tail's threshold: an episode is a run of
+    // Samples per day from the median step: an episode is a run of
     // exceedances, so the rate of episodes is P(D̄ > θ)·samplesPerDay/runLength.
     const stepS = medianStep(this.times, count);
     const spanS = this.times[count - 1] - this.times[0];
     const samplesPerDay = stepS > 0 ? 86400 / stepS : Infinity;
-    const tail = fitTail(smoothed);
-    const clusters = tail ? runsAbove(smoothed, tail.threshold, cuts) : { exceed: 0, runs: 0 };
-    const runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
     const rates = cfg.falseAlarmsPerDay;
-    const s = cfg.thresholdSigmas;
-    const floors = cfg.thresholdFloors ?? [];
-    const th = [0, 0, 0, 0];
-    for (let k = 0; k < 4; k++) {
-      let v = Math.max(dmMean + s[k] * dmStd, floors[k] ?? 0);
-      if (tail) v = Math.max(v, tailQuantile(tail, (rates[k] * runLength) / samplesPerDay));
-      // Well spaced: one noisy sample must not separate two levels.
-      if (k > 0) v = Math.max(v, th[k - 1] + THETA_SPACING_SIGMAS * dmStd);
-      th[k] = v;
+    // With the single-dimension statistic on, the two statistics share Level
+    // 1's false-alarm rate (Bonferroni): ζ1 is placed first at its share, and
+    // D_M gets what Z does not use (all of it when ζ1 sits on its floor,
+    // above its share's quantile). Z drives Level 1 only, so D_M keeps the
+    // whole rate of Levels 2..4. With one dimension, Z is D_M itself (|z|):
+    // nothing to add, nothing to share.
+    const zShare = cfg.dimSurprise && n >= 2 ? cfg.dimSurpriseRateShare : 0;
+    let zeta1: number | undefined;
+    let zExpected = 0;
+    if (zShare > 0) {
+      const z = placeThresholds(zMax, cuts, heldOut, samplesPerDay, [zShare * rates[0]], cfg.thresholdSigmas, Z_FLOORS, cfg.dmStdFloor, cfg.thresholdsByBlock);
+      if (z.tail) {
+        zeta1 = z.thresholds[0];
+        zExpected = Math.min((tailProbability(z.tail, zeta1) * samplesPerDay) / z.runLength, zShare * rates[0]);
+      }
     }
-    const expected = th.map((v) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength : NaN));
+    const dmRates = rates.map((r, k) => (k === 0 ? r - zExpected : r));
+    const dm = placeThresholds(smoothed, cuts, heldOut, samplesPerDay, dmRates, cfg.thresholdSigmas, cfg.thresholdFloors ?? [], cfg.dmStdFloor, cfg.thresholdsByBlock);
+    const { tail, runLength, mean: dmMean, std: dmStd } = dm;
+    const th = dm.thresholds;
+    const expected = th.map((v, k) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength + (k === 0 ? zExpected : 0) : NaN));
 
     let supported = true;
     if (!(spanS >= cfg.minCalibrationS)) {
@@ -160,6 +160,7 @@ export class Calibrator {
       dmMean,
       dmStd,
       thresholds: { theta1: th[0], theta2: th[1], theta3: th[2], theta4: th[3] },
+      ...(zeta1 !== undefined ? { dimZeta1: zeta1 } : {}),
       dmMax,
       ...(tail ? { dmTail: tail } : {}),
       supported,
@@ -167,6 +168,35 @@ export class Calibrator {
       falseAlarmsPerDay: expected.map((v) => (Number.isFinite(v) ? v : -1)),
       stepS,
     };
+  }
+
+  /**
+   * A measurement quantised in steps of q cannot resolve a spread below
+   * q/√12 (the standard deviation of a uniform rounding error): a counter
+   * read as events per tick, a share in steps of 1/3, a pool that is mostly
+   * 0. Each dimension's noise floor is raised to that, with q the smallest
+   * step between the distinct values the calibration saw (none for a
+   * constant dimension, whose floor stays as configured). Without it a
+   * dimension that sat at 0 but for a few steps reads a later step as
+   * hundreds of σ, in the held-out blocks (θ placed on that tail) and live.
+   */
+  private floorAtResolution(): void {
+    const n = this.n;
+    const count = this.filled;
+    const col = new Float64Array(count);
+    for (let j = 0; j < n; j++) {
+      for (let i = 0; i < count; i++) col[i] = this.values[i * n + j];
+      col.sort();
+      let q = Infinity;
+      for (let i = 1; i < count; i++) {
+        const d = col[i] - col[i - 1];
+        if (d > 0 && d < q) q = d;
+      }
+      if (q === Infinity) continue;
+      const floor = q / SQRT12;
+      const d = this.dims[j];
+      if (!(floor <= (d.noiseFloor ?? 0))) d.noiseFloor = floor;
+    }
   }
 
   /**
@@ -203,7 +233,7 @@ export class Calibrator {
   }
 
   /** The engine's own smoothing of D_M (median of three, EWMA spanning time and samples) over samples [from, to) against (mean, covariance). */
-  private smoothInto(mean: ArrayLike<number>, covariance: ArrayLike<number>, from: number, to: number, out: Float64Array): void {
+  private smoothInto(mean: ArrayLike<number>, covariance: ArrayLike<number>, from: number, to: number, out: Float64Array, zOut: Float64Array): void {
     const n = this.n;
     const cfg = this.cfg;
     const maha = new Mahalanobis(n, mahalanobisOptions(cfg, this.dims));
@@ -217,15 +247,107 @@ export class Calibrator {
     const smooth = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     smooth.prime(rawMid);
     const median = new Median3(rawMid);
+    const z = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
     for (let i = from; i < to; i++) {
       const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
       let dmIn = raw;
       if (cfg.dmMedianOf3 && i > from && this.times[i] > this.times[i - 1]) dmIn = median.next(raw);
       smooth.update(this.times[i], dmIn);
       out[i] = smooth.value;
+      z.update(this.times[i], maha.delta, maha.invStd);
+      zOut[i] = z.value;
     }
   }
 }
+
+interface Placement {
+  thresholds: number[];
+  /** The pooled held-out tail (undefined: too few samples or a flat statistic). */
+  tail: DmTail | undefined;
+  runLength: number;
+  mean: number;
+  std: number;
+}
+
+/**
+ * Thresholds 1..4 on a smoothed held-out statistic (docs/engine.md §4): the
+ * fitted tail's quantile at each rate (episodes a day, an episode being a
+ * run of exceedances), floored at mean + σk·std and at `floors`, spaced by
+ * THETA_SPACING_SIGMAS·std. With every held-out block large enough for a
+ * 1 % tail of its own (BLOCK_TAIL_MIN_SAMPLES), the mean, spread and
+ * quantiles are the median over blocks of each block's own: a minority of
+ * blocks holding an incident or another regime cannot lift the thresholds
+ * above what the normal blocks show (the pooled tail is the mixture's, and
+ * its 1 % is set by the abnormal blocks as soon as they hold 1 % of it).
+ */
+function placeThresholds(
+  xs: Float64Array,
+  cuts: number[],
+  heldOut: boolean,
+  samplesPerDay: number,
+  rates: number[],
+  sigmas: readonly number[],
+  floors: readonly number[],
+  stdFloor: number,
+  byBlock: boolean,
+): Placement {
+  const count = xs.length;
+  const tail = fitTail(xs);
+  const clusters = tail ? runsAbove(xs, tail.threshold, cuts) : { exceed: 0, runs: 0 };
+  const runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
+  let [mean, std] = meanStd(xs, 0, count);
+  let quantiles = rates.map((r) => (tail ? tailQuantile(tail, (r * runLength) / samplesPerDay) : -Infinity));
+  const bounds = cuts.map((from, k) => [from, k + 1 < cuts.length ? cuts[k + 1] : count]);
+  if (byBlock && tail && heldOut && bounds.every(([from, to]) => to - from >= BLOCK_TAIL_MIN_SAMPLES)) {
+    const ms: number[] = [];
+    const ss: number[] = [];
+    const qs: number[][] = rates.map(() => []);
+    for (const [from, to] of bounds) {
+      const [m, sd] = meanStd(xs, from, to);
+      ms.push(m);
+      ss.push(sd);
+      const bt = fitTail(xs.subarray(from, to));
+      // A flat block (no tail) has nothing above its threshold: its quantiles are its own maximum.
+      rates.forEach((r, q) => qs[q].push(bt ? tailQuantile(bt, (r * runLength) / samplesPerDay) : m));
+    }
+    mean = median(ms);
+    std = median(ss);
+    quantiles = qs.map(median);
+  }
+  std = Math.max(std, stdFloor);
+  const th: number[] = [];
+  for (let k = 0; k < rates.length; k++) {
+    let v = Math.max(mean + sigmas[k] * std, floors[k] ?? 0, quantiles[k]);
+    // Well spaced: one noisy sample must not separate two levels.
+    if (k > 0) v = Math.max(v, th[k - 1] + THETA_SPACING_SIGMAS * std);
+    th.push(v);
+  }
+  return { thresholds: th, tail, runLength, mean, std };
+}
+
+/** Mean and (unbiased) standard deviation of xs[from, to). */
+function meanStd(xs: Float64Array, from: number, to: number): [number, number] {
+  const w = new Welford(1);
+  const one = new Float64Array(1);
+  for (let i = from; i < to; i++) {
+    one[0] = xs[i];
+    w.update(one);
+  }
+  return [w.mean[0], Math.sqrt(w.covariance()[0])];
+}
+
+/** Median of a few numbers (the mean of the middle two for an even count). */
+function median(xs: number[]): number {
+  const v = [...xs].sort((a, b) => a - b);
+  const h = v.length >> 1;
+  return v.length % 2 === 1 ? v[h] : (v[h - 1] + v[h]) / 2;
+}
+
+const SQRT12 = Math.sqrt(12);
+/** Thresholds come from the median over held-out blocks when every block holds this many samples (a 1 % tail of 20). */
+const BLOCK_TAIL_MIN_SAMPLES = 2000;
+/** Absolute floor of ζ1: a single dimension within 3 σ of its mean is never a surprise. */
+const Z_FLOORS = [3];
 
 /** Each block must hold at least this many samples. */
 const HOLDOUT_MIN_SAMPLES = 50;

@@ -1,11 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { defaultConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { gaussian, prng } from "../../test/prng.ts";
 import {
   createEngine,
   currentLevel,
   defaultEngineConfig,
+  defaultEngineSettings,
   engineConfigFrom,
   releaseQuarantine,
   snapshotDecision,
@@ -709,8 +709,8 @@ describe("input", () => {
 });
 
 describe("configuration", () => {
-  test("engineConfigFrom() takes the [engine] section and defaults the rest", () => {
-    const c = defaultConfig().engine;
+  test("engineConfigFrom() takes the engine's settings and defaults the rest", () => {
+    const c = defaultEngineSettings();
     const e = engineConfigFrom({ ...c, ewmaTauS: 0.5, holdS: [1, 2, 3, 4] });
     expect(e).toEqual({ ...defaultEngineConfig(), ewmaTauS: 0.5, holdS: [1, 2, 3, 4] });
     expect(engineConfigFrom(c)).toEqual(defaultEngineConfig());
@@ -719,18 +719,18 @@ describe("configuration", () => {
   test("engineConfigFrom() refuses thresholds that do not rise", () => {
     let err: unknown;
     try {
-      engineConfigFrom({ ...defaultConfig().engine, thresholdSigmas: [2, 2, 4, 5] });
+      engineConfigFrom({ ...defaultEngineSettings(), thresholdSigmas: [2, 2, 4, 5] });
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(HosaError);
     expect((err as HosaError).exitCode).toBe(EXIT.CONFIG);
     expect((err as HosaError).message).toBe("cannot use [engine] configuration: threshold_sigmas must rise strictly, found [2, 2, 4, 5]");
-    expect(() => engineConfigFrom({ ...defaultConfig().engine, shrinkage: 2 })).toThrow("shrinkage must be within 0..1, found 2");
+    expect(() => engineConfigFrom({ ...defaultEngineSettings(), shrinkage: 2 })).toThrow("shrinkage must be within 0..1, found 2");
   });
 
   test("engineConfigFrom() takes escalate_after_s and hold_grace_s, and refuses a dwell that is not 5 non-negative numbers", () => {
-    const c = defaultConfig().engine;
+    const c = defaultEngineSettings();
     const e = engineConfigFrom({ ...c, escalateAfterS: [0, 1, 2, 3, 4], holdGraceS: 0 });
     expect(e.escalateAfterS).toEqual([0, 1, 2, 3, 4]);
     expect(e.holdGraceS).toBe(0);

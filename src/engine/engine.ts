@@ -22,12 +22,12 @@
 // minSamples samples besides its seconds, and slopes come from a regression
 // over a window of at least derivMinSamples samples (docs/engine.md §3), so
 // the engine means the same at 10 ms ticks and at 5-minute exports.
-import type { HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
+import { DimSurprise } from "./surprise.ts";
 import { WindowRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
@@ -90,7 +90,12 @@ export interface EngineConfig {
   /**
    * Refactorise the learned covariance every this many learned samples. One
    * sample moves Σ by O(1/W) (W ≥ thousands after calibration) while the
-   * O(n³) factorisation dominates the step; 1 refactors every sample.
+   * O(n³) factorisation dominates the step; 1 refactors every sample. 0
+   * (the default) is max(8, n) for n dimensions: the factorisation's n³/6
+   * spread over n samples keeps a learning step O(n²), like the distance
+   * itself. (A rank-one update of the factor does not apply: the shrinkage
+   * toward the diagonal and the variance floors make one sample's change to
+   * Σ' of rank n.)
    */
   refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
@@ -112,6 +117,14 @@ export interface EngineConfig {
   minCalibrationSamplesPerDim: number;
   /** Blocks of the blocked cross-validation that places θ out of sample (docs/engine.md §4). */
   calibrationFolds: number;
+  /** θ from the median over held-out blocks of each block's tail quantile, mean and spread, instead of the pooled blocks (docs/engine.md §4). */
+  thresholdsByBlock: boolean;
+  /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §7: tried, off: it lowered SMD's scores). */
+  quantizationFloor: boolean;
+  /** The second statistic: the largest smoothed single-dimension z against its own ζ1, at Level 1 (docs/engine.md §7). */
+  dimSurprise: boolean;
+  /** Share of Level 1's false-alarm rate offered to it (D_M gets the rest and what Z does not use): a Bonferroni split. */
+  dimSurpriseRateShare: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -141,7 +154,7 @@ export function defaultEngineConfig(): EngineConfig {
     stdFloorRel: 1e-6,
     stdFloorAbs: 1e-6,
     dmStdFloor: 1e-3,
-    refactorEvery: 8,
+    refactorEvery: 0,
     dmMedianOf3: true,
     escalateAfterS: [0, 0.3, 0.3, 0.3, 0],
     minSamples: 3,
@@ -151,11 +164,53 @@ export function defaultEngineConfig(): EngineConfig {
     minCalibrationS: 120,
     minCalibrationSamplesPerDim: 20,
     calibrationFolds: 10,
+    thresholdsByBlock: true,
+    quantizationFloor: false,
+    dimSurprise: true,
+    dimSurpriseRateShare: 0.5,
   };
 }
 
-/** The engine section of hosa.toml over the defaults of the knobs it does not name. */
-export function engineConfigFrom(cfg: HosaConfig["engine"]): EngineConfig {
+/**
+ * The engine's settings an operator may change: the engine's own type, which
+ * src/config.ts maps the `[engine]` section of hosa.toml to (the engine
+ * never reads the configuration file). Error messages name the file's keys,
+ * so an operator finds the line to fix.
+ */
+export interface EngineSettings {
+  ewmaTauS: number;
+  shrinkage: number;
+  forgettingHalfLifeS: number;
+  thresholdSigmas: readonly number[];
+  falseAlarmsPerDay: readonly number[];
+  holdS: readonly number[];
+  ttfCriticalS: number;
+  dangerHorizonS: number;
+  quarantineAfterS: number;
+  escalateAfterS: readonly number[];
+  holdGraceS: number;
+}
+
+/** The settings the defaults of EngineConfig amount to. */
+export function defaultEngineSettings(): EngineSettings {
+  const d = defaultEngineConfig();
+  return {
+    ewmaTauS: d.ewmaTauS,
+    shrinkage: d.shrinkage,
+    forgettingHalfLifeS: d.forgettingHalfLifeS,
+    thresholdSigmas: [...d.thresholdSigmas],
+    falseAlarmsPerDay: [...d.falseAlarmsPerDay],
+    holdS: [...d.holdS],
+    ttfCriticalS: d.ttfCriticalS,
+    dangerHorizonS: d.dangerHorizonS,
+    quarantineAfterS: d.quarantineAfterS,
+    escalateAfterS: [...d.escalateAfterS],
+    holdGraceS: d.holdGraceS,
+  };
+}
+
+/** The operator's settings over the defaults of the knobs they do not name, checked. */
+export function engineConfigFrom(cfg: EngineSettings): EngineConfig {
   const fail = (what: string): never => {
     throw new HosaError(`cannot use [engine] configuration: ${what}`, EXIT.CONFIG);
   };
@@ -258,6 +313,9 @@ class Engine implements EngineState {
   readonly capacityDims: Int32Array;
   readonly capacitySide: Float64Array;
   readonly dmEwma: Ewma;
+  /** The single-dimension statistic Z and its ζ1 (Infinity when the baseline has none: off). */
+  readonly dimZ: DimSurprise;
+  readonly zeta1: number;
   readonly dmReg: WindowRegression;
   readonly phiEwma: Ewma;
   readonly icpEwma: Ewma;
@@ -287,6 +345,8 @@ class Engine implements EngineState {
   idleStartT = NaN;
   icpDim = 0;
   learnedSinceFactor = 0;
+  /** Learned samples between two factorisations (EngineConfig.refactorEvery, 0 resolved). */
+  readonly refactorEvery: number;
   /** The engine's own danger when samples carry none: dimension index of the smallest TTF. */
   ownTtfDim = -1;
 
@@ -295,6 +355,7 @@ class Engine implements EngineState {
     this.dims = baseline.dims;
     this.config = cfg;
     this.n = n;
+    this.refactorEvery = cfg.refactorEvery > 0 ? cfg.refactorEvery : Math.max(8, n);
     this.names = baseline.dims.map((d) => d.name);
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
@@ -326,6 +387,9 @@ class Engine implements EngineState {
     });
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
+    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    const z1 = baseline.dimZeta1;
+    this.zeta1 = typeof z1 === "number" && Number.isFinite(z1) ? z1 : Infinity;
     this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.dmEwma.prime(baseline.dmMean);
     this.dmMedian = new Median3(baseline.dmMean);
@@ -444,6 +508,12 @@ export function step(state: EngineState, sample: Sample): Decision {
   const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
+  let z = 0;
+  if (e.zeta1 < Infinity) {
+    e.dimZ.update(t, maha.delta, maha.invStd);
+    z = e.dimZ.value;
+  }
+  const zOver = z > e.zeta1;
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, d.dominant);
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
@@ -522,7 +592,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= cfg.sustainRiseSigmas * e.dmStd;
 
   // Level conditions now, and clocks on their threshold parts.
-  const c1 = dm > th.theta1 || sustainedRise || danger;
+  const c1 = dm > th.theta1 || zOver || sustainedRise || danger;
   const c2 = dm > th.theta2 && rising;
   const since = e.since;
   since[1].track(c1, t, tick);
@@ -540,7 +610,9 @@ export function step(state: EngineState, sample: Sample): Decision {
   let reason = "";
   if (prev !== 5) {
     let target: Level = prev;
-    for (let k = 5; k > prev; k--) {
+    // In homeostasis no condition holds: nothing to admit (the common step).
+    const anyCond = c1 || c2 || danger || critical || quarantineCond;
+    for (let k = 5; anyCond && k > prev; k--) {
       if (admitted(e, k, t, tick)) {
         target = k as Level;
         break;
@@ -558,7 +630,7 @@ export function step(state: EngineState, sample: Sample): Decision {
       e.holdReason = "";
     } else if (prev > 0) {
       const calm =
-        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
       const holdS = cfg.holdS[prev - 1];
       if (calm) {
         e.back.stop();
@@ -573,7 +645,7 @@ export function step(state: EngineState, sample: Sample): Decision {
           e.holdReason = "";
           // A fresh hold for the next level down, starting now if its condition already holds.
           if (level > 0) {
-            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !danger : dm < th.theta1 && !sustainedRise && !danger;
+            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
             if (nextCalm) {
               e.hold.restart(t, tick);
               e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
@@ -587,7 +659,7 @@ export function step(state: EngineState, sample: Sample): Decision {
         // (seconds and samples) to reset the hold; a brush leaves it running.
         e.back.track(true, t, tick);
         if (e.back.lasted(t, tick, cfg.holdGraceS, kMin)) {
-          reason = `Level ${prev} hold reset: ${calmBrokenWords(prev, dm, th.theta1, sustainedRise, dangerTtf)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
+          reason = `Level ${prev} hold reset: ${calmBrokenWords(e, prev, dm, th.theta1, sustainedRise, dangerTtf, z)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
           e.hold.stop();
           e.back.stop();
           e.holdReason = "";
@@ -625,7 +697,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   // Learn only in homeostasis, only from a complete sample that carried
   // time, never near a danger and never a sample alone three times θ4 out:
   // an anomaly must never teach the baseline that it is normal.
-  let learning = cfg.learn && level === 0 && dm < th.theta1 && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
+  let learning = cfg.learn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -641,7 +713,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     // learned) does not erode the baseline either.
     const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
-    if (++e.learnedSinceFactor >= cfg.refactorEvery) {
+    if (++e.learnedSinceFactor >= e.refactorEvery) {
       e.learnedSinceFactor = 0;
       maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
     }
@@ -705,9 +777,10 @@ function dangerWords(ttf: number, dg: Sample["danger"], ownTtf: number, e: Engin
   return `${e.ownTtfDim >= 0 ? e.names[e.ownTtfDim] : "a resource"} exhausted in ${num(ownTtf)} s`;
 }
 
-function calmBrokenWords(level: Level, dm: number, theta1: number, rising: boolean, ttf: number): string {
+function calmBrokenWords(e: Engine, level: Level, dm: number, theta1: number, rising: boolean, ttf: number, z: number): string {
   if (level >= 3) return `danger back (time to failure ${num(ttf)} s)`;
-  if (ttf < Infinity && !(dm > theta1) && !rising) return `danger back (time to failure ${num(ttf)} s)`;
+  if (ttf < Infinity && !(dm > theta1) && !rising && !(z > e.zeta1)) return `danger back (time to failure ${num(ttf)} s)`;
+  if (!(dm >= theta1) && z > e.zeta1) return zWords(e, z);
   return `D_M ${num(dm)} ≥ θ1 ${num(theta1)}${level === 1 && rising ? " or still rising" : ""}`;
 }
 
@@ -727,9 +800,16 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and rising significantly (${signed(d1)}/s)`;
     default:
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
+      if (e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
       if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
       return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
   }
+}
+
+/** The single-dimension surprise in words: which dimension, how many σ, against ζ1. */
+function zWords(e: Engine, z: number): string {
+  const j = e.dimZ.dim;
+  return `${e.names[j]} alone ${signed(e.dimZ.smoothed[j])} σ off its baseline (smoothed), beyond ζ1 ${num(e.zeta1)}`;
 }
 
 /** How long the level's condition had held when it was admitted; nothing when it has no dwell. */

@@ -26,6 +26,9 @@ export class Ewma {
   /** d²ȳ/dt² from the real step of the smoothed derivative, smoothed again. */
   acceleration = 0;
   lastT = NaN;
+  /** α of the last step and the Δt it was computed for: ticks are regular, so the exponential is computed once per step size, not per sample. */
+  private alphaDt = NaN;
+  private alpha = 1;
 
   constructor(tauS: number, minSamples = 0) {
     this.tauS = tauS;
@@ -62,7 +65,11 @@ export class Ewma {
     const dt = t - last;
     if (!(dt > 0)) return;
     this.lastT = t;
-    const a = ewmaAlpha(dt, this.tauS, this.minSamples);
+    if (dt !== this.alphaDt) {
+      this.alphaDt = dt;
+      this.alpha = ewmaAlpha(dt, this.tauS, this.minSamples);
+    }
+    const a = this.alpha;
     const prevValue = this.value;
     const value = prevValue + a * (y - prevValue);
     this.value = value;

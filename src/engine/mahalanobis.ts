@@ -41,6 +41,8 @@ export class Mahalanobis {
   readonly invStd: Float64Array;
   /** Lower-triangular Cholesky factor, row-major n×n (upper part unused). */
   readonly chol: Float64Array;
+  /** Lᵀ row-major (Lᵀ[i][k] = L[k][i]): the back substitution reads it contiguously. */
+  private readonly cholT: Float64Array;
   private readonly invDiag: Float64Array;
   /** δ = x − μ of the last distance() call. */
   readonly delta: Float64Array;
@@ -56,6 +58,7 @@ export class Mahalanobis {
     this.variance = new Float64Array(n);
     this.invStd = new Float64Array(n);
     this.chol = new Float64Array(n * n);
+    this.cholT = new Float64Array(n * n);
     this.invDiag = new Float64Array(n);
     this.delta = new Float64Array(n);
     this.solved = new Float64Array(n);
@@ -104,6 +107,8 @@ export class Mahalanobis {
         }
       }
     }
+    const T = this.cholT;
+    for (let i = 0; i < n; i++) for (let k = 0; k <= i; k++) T[k * n + i] = L[i * n + k];
   }
 
   /**
@@ -132,9 +137,11 @@ export class Mahalanobis {
       d2 += ui * ui;
     }
     // Lᵀ y = u gives y = Σ'⁻¹ δ, for the per-dimension terms δ_j·y_j.
+    const T = this.cholT;
     for (let i = n - 1; i >= 0; i--) {
       let s = u[i];
-      for (let k = i + 1; k < n; k++) s -= L[k * n + i] * y[k];
+      const row = i * n;
+      for (let k = i + 1; k < n; k++) s -= T[row + k] * y[k];
       y[i] = s * inv[i];
     }
     return d2;

@@ -119,6 +119,13 @@ export interface Baseline {
    * (docs/engine.md §4). Older baselines' thresholds are used as they are.
    */
   thresholds: Thresholds;
+  /**
+   * ζ1 on the largest smoothed single-dimension z, Z = max_j |z̄_j| (Level 1,
+   * docs/engine.md §7), placed out of sample like θ1 at its share of Level
+   * 1's rate; absent in older baselines and with one dimension (the
+   * statistic is then off).
+   */
+  dimZeta1?: number;
   /** Largest smoothed D_M seen in calibration (absent in older baselines). */
   dmMax?: number;
   /** Upper tail of the smoothed D_M in calibration (absent in older baselines or too short calibrations). */

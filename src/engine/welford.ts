@@ -15,12 +15,14 @@ export class Welford {
   /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current. */
   readonly m2: Float64Array;
   private readonly delta: Float64Array;
+  private readonly after: Float64Array;
 
   constructor(n: number) {
     this.n = n;
     this.mean = new Float64Array(n);
     this.m2 = new Float64Array(n * n);
     this.delta = new Float64Array(n);
+    this.after = new Float64Array(n);
   }
 
   /** Start from a stored mean and (unbiased) covariance learned from `count` samples. */
@@ -51,16 +53,26 @@ export class Welford {
     // Two deviations: from the old mean (delta) and from the new one (x − mean').
     // Their product is the exact increment of M2; it avoids the cancellation
     // of Σx² − n·mean² that ruins the textbook formula on large offsets.
+    const after = this.after;
     for (let i = 0; i < n; i++) {
       const d = x[i] - mean[i];
       delta[i] = d;
-      mean[i] += d * inv;
+      const m = mean[i] + d * inv;
+      mean[i] = m;
+      after[i] = x[i] - m;
     }
-    for (let i = 0; i < n; i++) {
-      const di = delta[i];
-      const base = i * n;
-      for (let j = i; j < n; j++) {
-        m2[base + j] = m2[base + j] * decay + di * (x[j] - mean[j]);
+    // Without forgetting (decay 1) the product by the decay is skipped: it is exact either way.
+    if (decay === 1) {
+      for (let i = 0; i < n; i++) {
+        const di = delta[i];
+        const base = i * n;
+        for (let j = i; j < n; j++) m2[base + j] += di * after[j];
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        const di = delta[i];
+        const base = i * n;
+        for (let j = i; j < n; j++) m2[base + j] = m2[base + j] * decay + di * after[j];
       }
     }
   }

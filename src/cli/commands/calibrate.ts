@@ -31,6 +31,8 @@ function summary(path: string, b: Baseline, spanS: number, source: string) {
     span_s: Math.round(spanS * 1000) / 1000,
     dimensions: b.dims.map((d) => d.name),
     thresholds: b.thresholds,
+    /** ζ1 on the largest single-dimension z (Level 1), null when off (one dimension, or no tail). */
+    dim_zeta1: b.dimZeta1 ?? null,
     dm_mean: b.dmMean,
     dm_std: b.dmStd,
     step_s: b.stepS ?? null,
@@ -59,6 +61,7 @@ function printSummary(s: ReturnType<typeof summary>): void {
   process.stdout.write(
     `baseline written to ${s.baseline}: ${s.samples} samples over ${s.span_s.toFixed(1)} s, ${s.dimensions.length} dimensions\n` +
       `thresholds on D_M: θ1 ${th.theta1.toFixed(3)}  θ2 ${th.theta2.toFixed(3)}  θ3 ${th.theta3.toFixed(3)}  θ4 ${th.theta4.toFixed(3)}\n` +
+      (s.dim_zeta1 !== null ? `threshold on the largest single-dimension z: ζ1 ${s.dim_zeta1.toFixed(3)} σ (Level 1)\n` : "") +
       (r.length === 4 ? `expected false alarms on data like these: Level ≥ 1 ${rateWords(r[0])}, ≥ 2 ${rateWords(r[1])}, D_M > θ3 ${rateWords(r[2])}, > θ4 ${rateWords(r[3])}\n` : ""),
   );
   for (const w of s.warnings) process.stderr.write(`hosa: warning: ${w}\n`);

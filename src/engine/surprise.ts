@@ -1,0 +1,103 @@
+// The second statistic (docs/engine.md §7): the largest smoothed standardised
+// deviation of one dimension, Z = max_j |z̄_j|, z_j = (x_j − μ_j)/σ_j. The
+// joint distance D_M spreads a surprise confined to one or two of many
+// dimensions over all of them (√n dilution: one dimension at 6 σ among 38
+// barely moves D_M); Z sees it whole. Each z_j passes the same running median
+// of three and the same EWMA (τ spanning time and samples) as D_M, so a
+// single sample (one step of quantisation noise) is never an event. Its
+// thresholds ζ1..ζ4 are placed like θ, out of sample, on the max over
+// dimensions itself (max-statistic calibration: the multiplicity of n
+// dimensions is in the distribution that places ζ). No allocation per step.
+import { ewmaAlpha } from "./ewma.ts";
+
+export class DimSurprise {
+  readonly n: number;
+  private readonly tauS: number;
+  private readonly minSamples: number;
+  private readonly medianOf3: boolean;
+  private readonly prev1: Float64Array;
+  private readonly prev2: Float64Array;
+  /** Smoothed z per dimension. */
+  readonly smoothed: Float64Array;
+  private lastT = NaN;
+  private alphaDt = NaN;
+  private alpha = 1;
+  /** max_j |z̄_j| after the last update, and its dimension. */
+  value = 0;
+  dim = 0;
+
+  constructor(n: number, tauS: number, minSamples: number, medianOf3: boolean) {
+    this.n = n;
+    this.tauS = tauS;
+    this.minSamples = minSamples;
+    this.medianOf3 = medianOf3;
+    this.prev1 = new Float64Array(n);
+    this.prev2 = new Float64Array(n);
+    this.smoothed = new Float64Array(n);
+  }
+
+  /** Back to the baseline (every z̄ at 0) with the clock unset. */
+  reset(): void {
+    this.prev1.fill(0);
+    this.prev2.fill(0);
+    this.smoothed.fill(0);
+    this.lastT = NaN;
+    this.value = 0;
+    this.dim = 0;
+  }
+
+  /** Take the deviations δ (x − μ) at time t, standardised by invStd. A repeated or first timestamp carries no weight. */
+  update(t: number, delta: Float64Array, invStd: Float64Array): void {
+    const last = this.lastT;
+    if (last !== last) {
+      this.lastT = t;
+      return;
+    }
+    const dt = t - last;
+    if (!(dt > 0)) return;
+    this.lastT = t;
+    if (dt !== this.alphaDt) {
+      this.alphaDt = dt;
+      this.alpha = ewmaAlpha(dt, this.tauS, this.minSamples);
+    }
+    const a = this.alpha;
+    const n = this.n;
+    const p1 = this.prev1;
+    const p2 = this.prev2;
+    const zs = this.smoothed;
+    let best = -1;
+    let bestJ = 0;
+    if (this.medianOf3) {
+      for (let j = 0; j < n; j++) {
+        const z = delta[j] * invStd[j];
+        const a1 = p1[j];
+        const a2 = p2[j];
+        p2[j] = a1;
+        p1[j] = z;
+        // The median of (a2, a1, z).
+        const lo = a1 < a2 ? a1 : a2;
+        const hi = a1 < a2 ? a2 : a1;
+        const zin = z >= hi ? hi : z > lo ? z : lo;
+        const s = zs[j] + a * (zin - zs[j]);
+        zs[j] = s;
+        const m = s < 0 ? -s : s;
+        if (m > best) {
+          best = m;
+          bestJ = j;
+        }
+      }
+    } else {
+      for (let j = 0; j < n; j++) {
+        const s = zs[j] + a * (delta[j] * invStd[j] - zs[j]);
+        zs[j] = s;
+        const m = s < 0 ? -s : s;
+        if (m > best) {
+          best = m;
+          bestJ = j;
+        }
+      }
+    }
+    this.value = best;
+    this.dim = bestJ;
+  }
+}
