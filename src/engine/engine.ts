@@ -25,6 +25,7 @@
 import type { HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
+import { exp } from "./detmath.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
@@ -639,7 +640,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     // Forgetting by the real time since the previous sample, so the half-life
     // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
     // learned) does not erode the baseline either.
-    const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
+    const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
     if (++e.learnedSinceFactor >= cfg.refactorEvery) {
       e.learnedSinceFactor = 0;
