@@ -2,9 +2,9 @@
 # Runs inside the arm64 guest for scripts/cross-arch-golden.sh: every
 # /opt/*.rec replayed with an empty configuration, as
 # test/recording/cross-arch.test.ts replays them on x86-64, and the SHA-256 of
-# each replay's output reported. The arm64 Bun runtime under TCG has died of
-# SIGSEGV now and then (docs/edge.md): a crash is retried, at most 3 tries,
-# and the retries are reported; any other exit code is final.
+# each replay's output reported. Bun's JIT under TCG with emulated SVE died
+# of SIGSEGV (docs/edge.md; the guest now runs without SVE): a crash is still
+# retried, at most 3 tries, and reported; any other exit code is final.
 set -u
 : >/tmp/empty.toml
 echo "HOSA-RESULT: machine=$(uname -m)"

@@ -268,9 +268,9 @@ wait $sampler_pid $life_pid $ticker_pid
 result recording_b64 "$(base64 -w 0 /tmp/edge.rec)"
 for rec in /tmp/edge.rec /opt/*.rec; do
   name=$(basename $rec .rec | tr -c 'A-Za-z0-9_\n' _)
-  # The arm64 Bun runtime under TCG emulation sometimes dies of SIGSEGV
-  # (exit 139) mid-run, on any input and not reproducibly: a crash is retried
-  # (at most 3 tries), counted, and reported; any other exit code is final.
+  # Bun's JIT under TCG with emulated SVE died of SIGSEGV (exit 139); the
+  # guest now runs without SVE (docs/edge.md). A crash is still retried (at
+  # most 3 tries), counted, and reported; any other exit code is final.
   tries=0
   while :; do
     tries=$((tries + 1))
