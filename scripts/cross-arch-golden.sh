@@ -30,8 +30,8 @@ recs=(test/recordings/*.rec)
 work=$(mktemp -d "${TMPDIR:-/tmp}/hosa-cross-arch.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-bash scripts/build.sh >"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; fail "scripts/build.sh failed"; }
-bash scripts/build.sh --arch arm64 >>"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; fail "scripts/build.sh --arch arm64 failed"; }
+timeout -k 10 1800 bash scripts/build.sh >"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; fail "scripts/build.sh failed"; }
+timeout -k 10 1800 bash scripts/build.sh --arch arm64 >>"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; fail "scripts/build.sh --arch arm64 failed"; }
 echo "cross-arch-golden: built dist/hosa and dist/hosa-arm64 ($((SECONDS - started)) s)" >&2
 
 : >"$work/empty.toml"
