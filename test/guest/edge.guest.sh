@@ -7,7 +7,7 @@
 #   4. an edge-remote quarantine released by the watchdog after watchdog_s;
 #   5. the run's recording and the committed ones (/opt/*.rec, one made on
 #      x86-64) replayed here, their decisions' SHA-256 reported for
-#      test/guest/edge-arm64.tcg.ts to compare with x86-64's.
+#      test/guest/edge-arm64.test.ts to compare with x86-64's.
 # Waits are `read -t` on a FIFO and clocks are read with builtins, as in
 # test/guest/leak.guest.sh, so the harness forks only where it means to.
 set -u

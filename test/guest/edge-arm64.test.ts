@@ -1,10 +1,7 @@
-// Not in the suite's default run (its name is not *.test.ts): on this shared
-// 2-core host a run takes 5 to more than 8 minutes and its timings (a quiet
-// Level 0 before the leak, the watchdog's few seconds) do not hold when the
-// host is loaded (docs/edge.md, "Proven on arm64"). The SIGSEGV that also
-// kept it out was Bun's JIT under emulated SVE, gone with -cpu ...,sve=off
-// (docs/edge.md, "SIGSEGV under TCG: SVE"). Run it by hand:
-//   bun test --timeout 900000 ./test/guest/edge-arm64.tcg.ts
+// In the suite again: the SIGSEGV that kept it out was Bun's JIT under
+// emulated SVE, gone with -cpu ...,sve=off (docs/edge.md, "SIGSEGV under TCG:
+// SVE"); three runs in a row passed on a loaded shared host, 249-384 s of
+// guest each (bench/RESULTS-arm64.md), within the 840 s guest bound below.
 // Issue 16's edge board, proven on arm64: dist/hosa-arm64 with `[profile]
 // name = "edge"` in a 1 GiB arm64 guest on pure cgroup v2
 // (test/guest/edge.guest.sh runs inside it) contains a 50 MB/s leak with
