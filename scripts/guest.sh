@@ -15,7 +15,9 @@
 # arrives as `HOSA-EXIT: <n>`. 124 means the guest ran out of time.
 # Environment: HOSA_GUEST_EXE (default dist/hosa), HOSA_GUEST_KERNEL (default
 # the newest /boot/vmlinuz-*), HOSA_GUEST_ACCEL (kvm|tcg, default: kvm where
-# /dev/kvm is real KVM, else tcg), HOSA_GUEST_CACHE (initramfs cache dir).
+# /dev/kvm is real KVM, else tcg), HOSA_GUEST_CACHE (initramfs cache dir),
+# HOSA_GUEST_CPU (QEMU's -cpu under TCG; default max, and for arm64
+# max,pauth-impdef=on,sve=off, which docs/edge.md justifies).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -193,11 +195,16 @@ for accel in "${accels[@]}"; do
   if [ "$arch" = arm64 ]; then
     # virt's PL011 is ttyAMA0. Pointer authentication with QEMU's cheap
     # implementation-defined algorithm: the architected one (QARMA) costs
-    # much of TCG's time in every function of Bun's runtime.
+    # much of TCG's time in every function of Bun's runtime. No SVE: with it,
+    # Bun's JIT-compiled code under this QEMU (7.2, TCG) computes wrong
+    # decisions and dies of SIGSEGV at the same point of a replay, run after
+    # run; without it, or with the JIT off, every replay is right
+    # (bench/arm64-segv.ts, docs/edge.md "SIGSEGV under TCG").
     machine=(-machine virt,gic-version=3)
-    cpu=max,pauth-impdef=on
+    cpu=max,pauth-impdef=on,sve=off
     tty=ttyAMA0
   fi
+  [ "$accel" = tcg ] && [ -n "${HOSA_GUEST_CPU:-}" ] && cpu=$HOSA_GUEST_CPU
   : >"$console"
   start=$SECONDS
   timeout -k 5 "$timeout_s" $qemu "${machine[@]}" \

@@ -6,6 +6,7 @@
 // day (docs/engine.md §4). The baseline says whether its data support
 // those rates (`supported`, `warnings`).
 import { EXIT, HosaError } from "../errors.ts";
+import { exp, log } from "./detmath.ts";
 import type { EngineConfig } from "./engine.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
@@ -393,7 +394,7 @@ function runsAbove(xs: Float64Array, u: number, cuts: number[]): { exceed: numbe
 /** P(D̄_M > v) under the fitted tail (v at or above the tail's threshold; the empirical share at the threshold below it). */
 export function tailProbability(tail: DmTail, v: number): number {
   if (!(v > tail.threshold)) return tail.probability;
-  return tail.probability * Math.exp(-(v - tail.threshold) / tail.meanExcess);
+  return tail.probability * exp(-(v - tail.threshold) / tail.meanExcess);
 }
 
 /** Fewest calibration samples above the tail's threshold u for a fit: the mean excess of fewer is mostly noise. */
@@ -425,7 +426,7 @@ export function fitTail(smoothed: Float64Array): DmTail | undefined {
 /** The distance exceeded with probability p under the fitted tail: u + β·ln(p_u / p); the threshold itself for p ≥ p_u. */
 export function tailQuantile(tail: DmTail, p: number): number {
   if (!(p < tail.probability)) return tail.threshold;
-  return tail.threshold + tail.meanExcess * Math.log(tail.probability / p);
+  return tail.threshold + tail.meanExcess * log(tail.probability / p);
 }
 
 export function calibrate(samples: Iterable<Sample>, dims: DimensionSpec[], cfg: EngineConfig): Baseline {

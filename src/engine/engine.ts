@@ -24,6 +24,7 @@
 // the engine means the same at 10 ms ticks and at 5-minute exports.
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
+import { exp } from "./detmath.ts";
 import { Ewma } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
@@ -711,7 +712,7 @@ export function step(state: EngineState, sample: Sample): Decision {
     // Forgetting by the real time since the previous sample, so the half-life
     // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
     // learned) does not erode the baseline either.
-    const decay = cfg.forgettingHalfLifeS > 0 ? Math.exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
+    const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
     e.welford.update(x, decay);
     if (++e.learnedSinceFactor >= e.refactorEvery) {
       e.learnedSinceFactor = 0;

@@ -4,6 +4,8 @@
 // is the discretisation of dȳ/dt = (y − ȳ)/τ, and the same τ means the same
 // smoothing whatever the tick.
 
+import { exp } from "./detmath.ts";
+
 /**
  * α for a step of `dtS` seconds and time constant `tauS` (τ = 0: no
  * smoothing). With `minSamples` > 0 the time constant spans at least that
@@ -13,7 +15,7 @@
 export function ewmaAlpha(dtS: number, tauS: number, minSamples = 0): number {
   const tau = minSamples * dtS > tauS ? minSamples * dtS : tauS;
   if (tau <= 0) return 1;
-  return 1 - Math.exp(-dtS / tau);
+  return 1 - exp(-dtS / tau);
 }
 
 /** Smoothed value, velocity (per s) and acceleration (per s²) of one signal. */

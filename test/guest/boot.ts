@@ -80,7 +80,7 @@ export function compileStatic(source: string, name: string, arch: GuestArch = "x
 export async function bootGuest(
   script: string,
   files: string[],
-  opts: { timeoutS: number; mem?: string; arch?: GuestArch },
+  opts: { timeoutS: number; mem?: string; arch?: GuestArch; cpus?: number },
 ): Promise<GuestRun> {
   const arch = opts.arch ?? "x86_64";
   const exe = arch === "arm64" ? HOSA_EXE_ARM64 : HOSA_EXE;
@@ -90,7 +90,7 @@ export async function bootGuest(
   if (arch === "arm64") delete env.HOSA_GUEST_KERNEL;
   const started = performance.now();
   const proc = Bun.spawn(
-    ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--arch", arch, "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--", script, ...files],
+    ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--arch", arch, "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--cpus", String(opts.cpus ?? 2), "--", script, ...files],
     { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env },
   );
   const [out, err, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);

@@ -7,7 +7,7 @@
 #   4. an edge-remote quarantine released by the watchdog after watchdog_s;
 #   5. the run's recording and the committed ones (/opt/*.rec, one made on
 #      x86-64) replayed here, their decisions' SHA-256 reported for
-#      test/guest/edge-arm64.tcg.ts to compare with x86-64's.
+#      test/guest/edge-arm64.test.ts to compare with x86-64's.
 # Waits are `read -t` on a FIFO and clocks are read with builtins, as in
 # test/guest/leak.guest.sh, so the harness forks only where it means to.
 set -u
@@ -268,9 +268,9 @@ wait $sampler_pid $life_pid $ticker_pid
 result recording_b64 "$(base64 -w 0 /tmp/edge.rec)"
 for rec in /tmp/edge.rec /opt/*.rec; do
   name=$(basename $rec .rec | tr -c 'A-Za-z0-9_\n' _)
-  # The arm64 Bun runtime under TCG emulation sometimes dies of SIGSEGV
-  # (exit 139) mid-run, on any input and not reproducibly: a crash is retried
-  # (at most 3 tries), counted, and reported; any other exit code is final.
+  # Bun's JIT under TCG with emulated SVE died of SIGSEGV (exit 139); the
+  # guest now runs without SVE (docs/edge.md). A crash is still retried (at
+  # most 3 tries), counted, and reported; any other exit code is final.
   tries=0
   while :; do
     tries=$((tries + 1))

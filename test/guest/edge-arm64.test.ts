@@ -1,9 +1,7 @@
-// Not in the suite's default run (its name is not *.test.ts): the arm64 Bun
-// runtime under qemu-system-aarch64 TCG dies of SIGSEGV now and then (a
-// replay, once the agent itself), so a full edge run fails about one time in
-// two on this host for a reason outside hosa's code, not yet understood
-// (docs/edge.md, "Known problems"). Run it by hand:
-//   bun test --timeout 600000 ./test/guest/edge-arm64.tcg.ts
+// In the suite again: the SIGSEGV that kept it out was Bun's JIT under
+// emulated SVE, gone with -cpu ...,sve=off (docs/edge.md, "SIGSEGV under TCG:
+// SVE"); three runs in a row passed on a loaded shared host, 249-384 s of
+// guest each (bench/RESULTS-arm64.md), within the 840 s guest bound below.
 // Issue 16's edge board, proven on arm64: dist/hosa-arm64 with `[profile]
 // name = "edge"` in a 1 GiB arm64 guest on pure cgroup v2
 // (test/guest/edge.guest.sh runs inside it) contains a 50 MB/s leak with
@@ -42,7 +40,7 @@ describe.skipIf(skip !== undefined)("the edge profile on an arm64 guest with 1 G
     const recordings = RECORDINGS.map((n) => join(REPO_ROOT, "test/recordings", `${n}.rec`));
     let run: GuestRun;
     try {
-      run = await bootGuest(join(REPO_ROOT, "test/guest/edge.guest.sh"), [leaker, ...recordings], { timeoutS: 420, arch: "arm64", mem: "1G" });
+      run = await bootGuest(join(REPO_ROOT, "test/guest/edge.guest.sh"), [leaker, ...recordings], { timeoutS: 840, arch: "arm64", mem: "1G" });
     } finally {
       rmSync(dirname(leaker), { recursive: true, force: true });
     }
@@ -130,13 +128,10 @@ describe.skipIf(skip !== undefined)("the edge profile on an arm64 guest with 1 G
         expect(here.code, here.stderr).toBe(0);
         expect(here.lines, name).toBeGreaterThan(100);
         expect(numberResult(run, `replay_${name}_lines`), name).toBe(here.lines);
-        // arm64-edge.rec diverges at one borderline sample (test/recording/cross-arch.test.ts, docs/edge.md).
-        if (name !== "arm64_edge") expect(run.results.get(`replay_${name}_sha256`), name).toBe(here.sha256);
-      }
-      // The arm64 figures the fast test (test/recording/cross-arch.test.ts) checks x86-64 against.
-      if (process.env.UPDATE_GOLDEN) {
-        const lines = RECORDINGS.filter((n) => n !== "arm64-edge").map((n) => `${run.results.get(`replay_${n.replace(/[^A-Za-z0-9_]/g, "_")}_sha256`)}  ${n}.rec`);
-        writeFileSync(join(REPO_ROOT, "test/golden/cross-arch.sha256"), `${lines.join("\n")}\n`);
+        // The engine's exp and log are its own (src/engine/detmath.ts): no last-bit difference of the C library's.
+        expect(run.results.get(`replay_${name}_sha256`), name).toBe(here.sha256);
+        // A replay killed by SIGSEGV is retried in the guest; without SVE none should be.
+        expect(run.results.get(`replay_${name}_segv_retries`), name).toBe("0");
       }
       // The fresh recording saw the leak: its replay leaves Level 0.
       const levels = Bun.spawnSync([HOSA_EXE, "-c", join(dir, "empty.toml"), "replay", fresh, "--calibrate", "30s"]).stdout.toString();
@@ -150,5 +145,5 @@ describe.skipIf(skip !== undefined)("the edge profile on an arm64 guest with 1 G
         `warm-up ${figures.warmupMs} ms, CPU at the 500 ms tick ${figures.homeostasisCpuPercent.toFixed(1)} % of a CPU, RSS ${figures.rssMiB.toFixed(1)} MiB ` +
         `(peak ${figures.rssPeakMiB.toFixed(1)}); leak ${rateBefore} MB/s contained after ${containedMs} ms; watchdog held ${heldMs} ms; guest wall ${(run.wallMs / 1000).toFixed(0)} s`,
     );
-  }, 480_000);
+  }, 900_000);
 });
