@@ -81,7 +81,7 @@ export function defaultDangerConfig(): DangerConfig {
   return {
     windowS: 1,
     minSamples: 4,
-    minSpanS: 0.3,
+    minSpanS: 0.2,
     minMemoryRateBytesPerS: 2 * 1024 * 1024,
     minPidsRatePerS: 20,
     nodeMinLastingS: 5,

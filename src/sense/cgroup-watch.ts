@@ -1,9 +1,15 @@
 // Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
 // tick, cheaply enough for 10 ms (docs/response.md § Sampling):
 //
-//   relist     every relistS (0.5 s) the cgroup directories are walked again (the
-//              only readdir), bounded to maxWatched; each watched cgroup
-//              keeps its usage file open and is re-read with pread(2).
+//   relist     the cgroup directories under the scope are walked (the only
+//              readdir), bounded to maxWatched; each watched cgroup keeps its
+//              usage file open and is re-read with pread(2). A walk is due
+//              every relistS (2 s), and at once when a directory's link count
+//              changed: cgroupfs (kernfs) keeps st_nlink = 2 + subdirectories,
+//              so one stat(2) per watched directory at each scan sees a
+//              cgroup created or removed within scanS, without a readdir.
+//              A cgroup's first usage is read when it is listed, so the next
+//              scan already has its growth.
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -15,6 +21,7 @@
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
+import { statSync } from "node:fs";
 import { type CgroupLayout, listCgroups } from "./cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "./kernel-files.ts";
 import { parseMeminfo, newMemInfo } from "./proc-parsers.ts";
@@ -97,6 +104,10 @@ export class CgroupWatch {
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
   private scanT = Number.NaN;
+  /** Link count of every listed directory (and the walk's root) at the last walk. */
+  private readonly links = new Map<string, number>();
+  /** Walks done (the tests count them). */
+  relists = 0;
   private readonly mi = newMemInfo();
 
   constructor(
@@ -106,7 +117,7 @@ export class CgroupWatch {
     this.o = {
       procRoot: "/proc",
       scope: "",
-      relistS: 0.5,
+      relistS: 2,
       scanS: 0.1,
       maxWatched: 512,
       maxCandidates: 8,
@@ -135,13 +146,40 @@ export class CgroupWatch {
     return s === "" || s === "/" || path === s || path.startsWith(`${s}/`);
   }
 
+  private linkCount(path: string): number {
+    try {
+      return statSync(this.memRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
+    } catch {
+      return -1;
+    }
+  }
+
+  /** A directory gained or lost a subdirectory since the last walk. */
+  private treeChanged(): boolean {
+    for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
+    return false;
+  }
+
+  private get walkRoot(): string {
+    const s = this.o.scope.replace(/\/+$/, "");
+    return s === "" ? "" : s.startsWith("/") ? s : `/${s}`;
+  }
+
   private relist(t: number): void {
     this.listT = t;
+    this.relists++;
     const seen = new Set<string>();
-    for (const path of listCgroups(this.layout, { maxCount: 4096 })) {
+    const root = this.walkRoot;
+    this.links.clear();
+    // The walk's root: under a scope that does not exist yet, its parent tells when it appears.
+    this.links.set(root, this.linkCount(root));
+    if (root !== "" && this.links.get(root) === -1) this.links.set(root.slice(0, root.lastIndexOf("/")), this.linkCount(root.slice(0, root.lastIndexOf("/"))));
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    for (const path of listCgroups(this.layout, { maxCount: 4096, under: root })) {
       if (!this.inScope(path)) continue;
       if (seen.size >= this.o.maxWatched) break;
       seen.add(path);
+      this.links.set(path, this.linkCount(path));
       const had = this.watched.get(path);
       if (had) {
         // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next listing.
@@ -156,15 +194,17 @@ export class CgroupWatch {
         pids.close();
         pids = null;
       }
+      const u0 = num(mem.read(usageFile));
+      const tu = Number.isNaN(u0) ? Number.NaN : t;
       this.watched.set(path, {
         path,
         mem,
         pids,
         pidsLimited: Number.isFinite(pidsMax),
-        lastU: Number.NaN,
-        lastT: Number.NaN,
-        markU: Number.NaN,
-        markT: Number.NaN,
+        lastU: u0,
+        lastT: tu,
+        markU: u0,
+        markT: tu,
         lastPids: Number.NaN,
         rate: 0,
         candidateUntilT: Number.NEGATIVE_INFINITY,
@@ -212,8 +252,9 @@ export class CgroupWatch {
   /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
-    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT) this.relist(t);
-    if (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) this.scan(t);
+    const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
+    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT || (scanDue && this.treeChanged())) this.relist(t);
+    if (scanDue) this.scan(t);
     const picked: Watched[] = [];
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {
