@@ -84,6 +84,11 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     await Bun.sleep(120);
     watch.read(mono());
     expect(watch.size).toBe(2);
+    // Young: a candidate (sampled at the tick) for its first second, then not, having not grown.
+    expect(watch.candidates).toBe(1);
+    await Bun.sleep(1100);
+    watch.read(mono());
+    expect(watch.candidates).toBe(0);
     mkdirSync(grandDir);
     await Bun.sleep(120);
     watch.read(mono());
@@ -94,6 +99,7 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     watch.read(mono());
     expect(watch.size).toBe(1);
     expect(watch.relists).toBe(4);
+    expect(watch.candidates).toBe(0);
     watch.close();
   });
 });

@@ -9,7 +9,8 @@
 //              so one stat(2) per watched directory at each scan sees a
 //              cgroup created or removed within scanS, without a readdir.
 //              A cgroup's first usage is read when it is listed, so the next
-//              scan already has its growth.
+//              scan already has its growth; one that appears while the agent
+//              runs is a candidate for its first youngS (1 s).
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -43,6 +44,12 @@ export interface CgroupWatchOptions {
   pidsPerS?: number;
   /** How long a cgroup stays a candidate after it last grew, seconds. */
   keepS?: number;
+  /**
+   * A cgroup that appears while the agent runs is a candidate for this long,
+   * seconds: a container that leaks from its first second is sampled at the
+   * tick from its first second, not from its second scan.
+   */
+  youngS?: number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -125,6 +132,7 @@ export class CgroupWatch {
       slowBytesPerS: 2 * MIB,
       pidsPerS: 20,
       keepS: 5,
+      youngS: 1,
       ...opts,
     };
     this.v2 = layout.version === "v2";
@@ -166,6 +174,7 @@ export class CgroupWatch {
   }
 
   private relist(t: number): void {
+    const first = Number.isNaN(this.listT);
     this.listT = t;
     this.relists++;
     const seen = new Set<string>();
@@ -207,7 +216,7 @@ export class CgroupWatch {
         markT: tu,
         lastPids: Number.NaN,
         rate: 0,
-        candidateUntilT: Number.NEGATIVE_INFINITY,
+        candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
         events: Number.NaN,
       });
