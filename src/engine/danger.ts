@@ -26,6 +26,7 @@
 //                    releaseS: the danger is gone and containment may relax.
 //   failing          contained, yet still growing at ≥ failingRatio of the
 //                    rate before containment for failingS.
+import { type CpuFacts, type CpuHarmConfig, CpuHarmTracker } from "./cpu-harm.ts";
 import type { Danger } from "./types.ts";
 
 /** What the node showed about one cgroup at one tick. */
@@ -50,6 +51,8 @@ export interface DangerFacts {
   cgroups: CgroupFacts[];
   /** Node MemAvailable, bytes. */
   nodeAvailableBytes: number;
+  /** CPU use and stall of the watched cgroups, on the ticks they were read (src/engine/cpu-harm.ts). */
+  cpu?: CpuFacts[];
 }
 
 export interface DangerConfig {
@@ -184,9 +187,14 @@ export class DangerTracker {
   readonly cfg: DangerConfig;
   private readonly series = new Map<string, Series>();
   private lastT = Number.NaN;
+  private readonly cpuHarm: CpuHarmTracker;
+  get cpuHarmConfig(): Readonly<CpuHarmConfig> {
+    return this.cpuHarm.cfg;
+  }
 
-  constructor(cfg: Partial<DangerConfig> = {}) {
+  constructor(cfg: Partial<DangerConfig> = {}, cpuHarm: Partial<CpuHarmConfig> = {}) {
     this.cfg = { ...defaultDangerConfig(), ...cfg };
+    this.cpuHarm = new CpuHarmTracker(cpuHarm);
   }
 
   update(facts: DangerFacts): Danger {
@@ -208,6 +216,11 @@ export class DangerTracker {
     }
     // Cgroups that vanished: their series go after a window without news.
     for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
+    const harm = this.cpuHarm.update(t, facts.cpu);
+    // Exhaustion sooner than the harm's nominal time to failure comes first.
+    if (harm && !candidates.some((c) => c.ttfS < harm.ttfS)) {
+      return { ttfS: harm.ttfS, cgroup: harm.culprit, resource: "cpu stall", containmentFailing: false, evidence: harm.evidence, ratePerS: harm.ratePerS };
+    }
     if (candidates.length === 0) return { ...NO_DANGER };
     let best = candidates[0];
     for (const c of candidates) if (c.ttfS < best.ttfS || (c.ttfS === best.ttfS && depth(c.path) > depth(best.path))) best = c;

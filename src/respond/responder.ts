@@ -485,10 +485,11 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         freezeVeto = (tg) => {
           if (!standing || standing.cgroup !== tg.path) return "no danger trajectory on it";
           if (tg.resource === "memory" && !standing.containmentFailing) return "its memory ceiling holds it (freeze only when containment fails)";
+          if (tg.resource === "cpu") return "CPU harm is held by a CPU quota, never by a freeze";
           return interactiveReason(tg.path, ctx);
         };
         if (standing && newLevel >= 2) {
-          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : "memory";
+          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : standing.resource.startsWith("cpu") ? "cpu" : "memory";
           const key = `${standing.cgroup}#${resource}`;
           if (!targets.has(key)) {
             const path = standing.cgroup as string;
@@ -498,7 +499,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
               refused.add(key);
             } else {
               const usage = cgroups.find((u) => norm(u.path) === path) ?? { path, memoryBytes: 0, cpuUsageUs: 0, ioBytes: 0, pids: 0 };
-              fresh = { path, resource, delta: 0, ratePerS: 0, usage, evidence: standing.evidence };
+              fresh = { path, resource, delta: 0, ratePerS: standing.ratePerS ?? 0, usage, evidence: standing.evidence };
               targets.set(key, fresh);
             }
           }
@@ -604,8 +605,9 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       const out = new Map<string, Record<string, number>>();
       if (!act) return out;
       for (const m of managed.values()) {
-        if (m.file !== CG.memoryLimit && m.file !== CG.memoryHigh && m.file !== CG.memoryMax) continue;
-        const orig = m.orig === "max" ? Number.POSITIVE_INFINITY : Number(m.orig);
+        if (m.file !== CG.memoryLimit && m.file !== CG.memoryHigh && m.file !== CG.memoryMax && m.file !== CG.cfsQuotaUs && m.file !== CG.cpuMax) continue;
+        // A CPU quota counts as held, its original value aside (-1, "max 100000").
+        const orig = m.orig === "max" || m.orig.startsWith("max ") || m.orig === "-1" ? Number.POSITIVE_INFINITY : Number(m.orig);
         const files = out.get(m.target) ?? {};
         files[m.file] = Number.isFinite(orig) ? orig : Number.POSITIVE_INFINITY;
         out.set(m.target, files);

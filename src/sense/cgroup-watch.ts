@@ -21,6 +21,7 @@
 //
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
+import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
 import { type CgroupLayout, listCgroups } from "./cgroups.ts";
@@ -50,6 +51,14 @@ export interface CgroupWatchOptions {
    * tick from its first second, not from its second scan.
    */
   youngS?: number;
+  /**
+   * Cgroups the operator named latency-sensitive (respond.latency_sensitive:
+   * each one and what is under it). When there are, every scope's cgroup's
+   * CPU use, and their CPU stall, is read every cpuScanS for the CPU harm
+   * rule (src/engine/cpu-harm.ts); when there are none, nothing is read.
+   */
+  sensitive?: string[];
+  cpuScanS?: number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -115,6 +124,12 @@ export class CgroupWatch {
   private readonly links = new Map<string, number>();
   /** Walks done (the tests count them). */
   relists = 0;
+  private cpuT = Number.NaN;
+  /** One reader for the CPU files of every watched cgroup (its open files pruned to the watched ones). */
+  private readonly cpuFs = createProcFs("/");
+  private readonly cpuacctRoot: string;
+  private readonly cpuCtlRoot: string;
+  private readonly psiRoot: string;
   private readonly mi = newMemInfo();
 
   constructor(
@@ -133,12 +148,18 @@ export class CgroupWatch {
       pidsPerS: 20,
       keepS: 5,
       youngS: 1,
+      sensitive: [],
+      cpuScanS: 0.5,
       ...opts,
     };
     this.v2 = layout.version === "v2";
     this.memRoot = layout.attributionRoot;
     this.pidsRoot = this.v2 ? layout.root : layout.v1Controllers.includes("pids") ? `${layout.root}/${CGROUP_V1.pidsDir}` : "";
     this.meminfo = createProcFs(this.o.procRoot);
+    const rel = (d: string) => d.replace(/^\/+/, "");
+    this.cpuacctRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpuacct") ? `${layout.root}/${CGROUP_V1.cpuacctDir}` : "");
+    this.cpuCtlRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpu") ? `${layout.root}/${CGROUP_V1.cpuDir}` : "");
+    this.psiRoot = rel(layout.unifiedRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -267,7 +288,8 @@ export class CgroupWatch {
     const picked: Watched[] = [];
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {
-      if (held.has(w.path)) picked.push(w);
+      const h = held.get(w.path);
+      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h)) picked.push(w);
       else if (w.candidateUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
@@ -283,7 +305,51 @@ export class CgroupWatch {
       const text = this.meminfo.read(PROC.meminfo);
       if (text) avail = parseMeminfo(text, this.mi).memAvailableBytes;
     }
-    return { t, cgroups, nodeAvailableBytes: avail };
+    const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
+    if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
+      this.cpuT = t;
+      out.cpu = this.cpuFacts(held);
+    }
+    return out;
+  }
+
+  private isSensitive(path: string): boolean {
+    return this.o.sensitive.some((s) => {
+      const p = s.replace(/\/+$/, "");
+      return path === p || path.startsWith(`${p}/`);
+    });
+  }
+
+  /** CPU use of every watched cgroup, stall of the sensitive ones, throttling where hosa holds a CPU quota. */
+  private cpuFacts(held: HeldCeilings): CpuFacts[] {
+    const out: CpuFacts[] = [];
+    const used = new Set<string>();
+    const read = (file: string) => {
+      used.add(file);
+      return this.cpuFs.read(file);
+    };
+    for (const w of this.watched.values()) {
+      let usageUs: number;
+      if (this.v2) usageUs = statValue(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "", "usage_usec");
+      else usageUs = num(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V1.cpuacctUsage}`)) / 1000;
+      if (Number.isNaN(usageUs)) continue;
+      const sensitive = this.isSensitive(w.path);
+      let stallUs = Number.NaN;
+      if (sensitive && this.psiRoot) {
+        const psi = read(`${this.psiRoot}${w.path}/${CGROUP_WATCH.cpuPressure}`);
+        const m = psi === undefined ? null : /^some .*total=(\d+)/m.exec(psi);
+        if (m) stallUs = Number(m[1]);
+      }
+      let throttledUs = Number.NaN;
+      const h = held.get(w.path);
+      if (h && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h) && this.cpuCtlRoot) {
+        const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
+        throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
+      }
+      out.push({ path: w.path, usageUs, stallUs, throttledUs, sensitive });
+    }
+    this.cpuFs.prune((f) => used.has(f));
+    return out;
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
@@ -292,7 +358,7 @@ export class CgroupWatch {
     const m = parseMemoryStat(stat, this.v2);
     if (Number.isNaN(m.anonBytes)) return null;
     // The limit the cgroup had before hosa: a file hosa wrote counts with the value it replaced.
-    const contained = held !== undefined;
+    const contained = held !== undefined && (CGROUP_V1.memoryLimit in held || CGROUP_V2.memoryHigh in held || CGROUP_V2.memoryMax in held);
     const file = (f: string) => (held && f in held ? held[f] : num(w.mem.read(f)));
     let limit = m.limitBytes;
     if (this.v2) limit = Math.min(file(CGROUP_V2.memoryMax), file(CGROUP_V2.memoryHigh));
@@ -335,5 +401,6 @@ export class CgroupWatch {
     }
     this.watched.clear();
     this.meminfo.close();
+    this.cpuFs.close();
   }
 }

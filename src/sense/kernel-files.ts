@@ -85,4 +85,8 @@ export const CGROUP_WATCH = {
   memoryOomControl: "memory.oom_control",
   // v2
   memoryEvents: "memory.events",
+  // CPU harm: cgroup2 pressure (pure v2, or the hybrid unified tree), the quota files hosa may hold
+  cpuPressure: "cpu.pressure",
+  cfsQuotaUs: "cpu.cfs_quota_us",
+  cpuMax: "cpu.max",
 } as const;
