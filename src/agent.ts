@@ -22,7 +22,7 @@ import type { ActionRecord, Responder } from "./respond/types.ts";
 import { CgroupWatch } from "./sense/cgroup-watch.ts";
 import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
-import { discoverNode } from "./sense/proprioception.ts";
+import { discoverNode } from "./kernel/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
 import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";

@@ -24,10 +24,10 @@
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
-import { type CgroupLayout, listCgroups } from "./cgroups.ts";
-import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "./kernel-files.ts";
-import { parseMeminfo, newMemInfo } from "./proc-parsers.ts";
-import { createProcFs, type ProcFs } from "./procfs.ts";
+import { type CgroupLayout, listCgroups } from "../kernel/cgroups.ts";
+import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
+import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
+import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
 
 export interface CgroupWatchOptions {
   procRoot?: string;

@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { calibrate } from "../../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, snapshotDecision, step } from "../../src/engine/engine.ts";
 import type { Decision, Sample } from "../../src/engine/types.ts";
-import { decisionFields } from "../../src/report/fields.ts";
+import { decisionFields } from "../../src/engine/fields.ts";
 import { NODE_DIMS as DIMS, Node } from "./node-model.ts";
 
 

@@ -4,7 +4,7 @@ import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { createAgentResponder } from "../../src/respond/agent-responder.ts";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { manualQuarantine, releaseQuarantine } from "../../src/respond/quarantine.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { Level } from "../../src/engine/types.ts";

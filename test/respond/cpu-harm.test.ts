@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { DangerTracker, NO_DANGER } from "../../src/engine/danger.ts";
 import type { Danger } from "../../src/engine/types.ts";
 import { createResponder, DANGER_GONE_S } from "../../src/respond/responder.ts";
-import { detectCgroupLayout } from "../../src/sense/cgroups.ts";
+import { detectCgroupLayout } from "../../src/kernel/cgroups.ts";
 import { CgroupWatch } from "../../src/sense/cgroup-watch.ts";
 import { actConfig, decision, hybrid, isRoot, ownCgroup, ROOT, tempDir, TestResources } from "./helpers.ts";
 

@@ -5,11 +5,11 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { Journal } from "../../src/respond/journal.ts";
 import { readQuarantineState, releaseQuarantine } from "../../src/respond/quarantine.ts";
 import { createResponder } from "../../src/respond/responder.ts";
-import type { XdpControl } from "../../src/respond/restore.ts";
+import type { XdpControl } from "../../src/respond/actuator.ts";
 import type { Level } from "../../src/engine/types.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
