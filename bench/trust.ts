@@ -3,7 +3,7 @@
 // side: hosa (act mode, scope = this benchmark's cgroup), the rate watcher
 // of bench/systems/rate-watcher.ts, and the kernel OOM killer alone.
 //
-//   bun bench/trust.ts [--benign] [--collapse [--leak-only]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
+//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
 //
 // Every workload runs in its own cgroup under hosa-trust-<pid>, bounded in
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
@@ -28,6 +28,8 @@ const doCollapse = both || process.argv.includes("--collapse");
 const leakRuns = Number(arg("--leak-runs", "5"));
 /** Only hosa's 50 MB/s leak runs (a quick re-measure). */
 const leakOnly = process.argv.includes("--leak-only");
+/** Only the other collapses whose name contains this (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
+const only = arg("--only", "");
 const calibrateS = Number(arg("--calibrate-s", "60"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
 
@@ -208,8 +210,8 @@ interface Episode {
   cmd: string[];
   runS: number;
   memory: boolean;
-  /** The latency-sensitive neighbour ticks from 15 s before to 15 s after; its lateness is measured. */
-  neighbour?: boolean;
+  /** The latency-sensitive neighbour ticks from 15 s before to 15 s after; its lateness (cpu) or its synced 4 KiB writes (io) are measured. */
+  neighbour?: "cpu" | "io";
 }
 const LEAK50: Episode = { name: "leak 50 MB/s, 2 GiB limit", limitBytes: 2 * GiB, cmd: [leaker, "--rate-mb", "50", "--max-mb", "3000", "--hold"], runS: 20, memory: true };
 const EPISODES: Episode[] = [
@@ -221,9 +223,15 @@ const EPISODES: Episode[] = [
     cmd: ["stress-ng", "--cpu", "0", "--timeout", "60s", "--quiet"],
     runS: 60,
     memory: false,
-    neighbour: true,
+    neighbour: "cpu",
   },
-  { name: "I/O flood (fio, 2 jobs, O_DIRECT, 20 s)", cmd: ["fio", "--name=flood", `--directory=${dir}`, "--rw=write", "--bs=1M", "--size=2G", "--numjobs=2", "--direct=1", "--runtime=20", "--output-format=terse"], runS: 20, memory: false },
+  {
+    name: "I/O flood (fio, 2 jobs, O_DIRECT, 60 s) beside a latency-sensitive neighbour's synced writes",
+    cmd: ["fio", "--name=flood", `--directory=${dir}`, "--rw=write", "--bs=1M", "--size=1G", "--numjobs=2", "--direct=1", "--time_based", "--runtime=60", "--output-format=terse"],
+    runS: 60,
+    memory: false,
+    neighbour: "io",
+  },
 ];
 
 interface CollapseResult {
@@ -254,7 +262,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   const tickOut = { text: "" };
   if (ep.neighbour) {
     const moves = [...victim.procsFiles(), ...(victimUnified ? [victimUnified] : [])].map((f) => `echo $$ > '${f}' || exit 97;`).join(" ");
-    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, "--period-ms", "10", "--work-us", "3000", "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
+    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--period-ms", "10", "--work-us", "3000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
     procs.push(tick);
     void (async () => {
       for await (const c of tick!.stdout as ReadableStream<Uint8Array>) tickOut.text += new TextDecoder().decode(c);
@@ -427,13 +435,13 @@ try {
   }
   if (doCollapse) {
     let k = 0;
-    for (let i = 0; i < leakRuns; i++) {
+    for (let i = 0; i < (only ? 0 : leakRuns); i++) {
       const r = await collapse(LEAK50, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of leakOnly ? [] : EPISODES) {
+    for (const ep of leakOnly ? [] : EPISODES.filter((e) => e.name.includes(only))) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);
@@ -443,7 +451,7 @@ try {
   hosaCpuPct = ((cpuTicks(agentPid) - cpu0) / 100 / ((performance.now() - tAgent0) / 1000)) * 100;
   hosaRssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agentPid}/status`, "utf8"))?.[1]) / 1024;
   await stopAgent();
-  if (doCollapse && !leakOnly) {
+  if (doCollapse && !leakOnly && !only) {
     const watcher = Bun.spawn([process.execPath, join(BENCH, "systems/rate-watcher.ts"), `/sys/fs/cgroup/memory${cgs.rootRelPath("memory")}`], { stdout: "pipe", stderr: "ignore" });
     procs.push(watcher);
     const wout = { text: "" };
@@ -514,7 +522,7 @@ if (collapseResults.length) {
   md();
   const nb = collapseResults.filter((x) => x.neighbourMs);
   if (nb.length) {
-    md("## The CPU runaway's latency-sensitive neighbour (wakes every 10 ms, works 3 ms): how late it woke, p50 / p99 ms (medians of per-second figures)");
+    md("## The latency-sensitive neighbour: CPU runaway, how late it woke (every 10 ms, 3 ms of work); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
     md();
     md("| scenario | before the runaway (15 s) | runaway, not contained | runaway, contained | after (15 s) |");
     md("| --- | --- | --- | --- | --- |");

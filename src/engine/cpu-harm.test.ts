@@ -5,7 +5,7 @@ import { describe, expect, test } from "bun:test";
 import { type CpuFacts, CpuHarmTracker } from "./cpu-harm.ts";
 
 /** Cumulative counters for a scenario: per step of dt, each cgroup's CPU use (CPUs) and stall fraction. */
-function feed(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number>; stall: Record<string, number>; throttled?: Record<string, number> }[], dt = 0.5) {
+function feed(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number>; stall: Record<string, number>; throttled?: Record<string, number> }[], dt = 0.5, useScale = 1e6) {
   const acc: Record<string, { u: number; st: number; th: number }> = {};
   let t = 0;
   const out: { t: number; culprit: string | null }[] = [];
@@ -15,10 +15,10 @@ function feed(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number
       const facts: CpuFacts[] = [];
       for (const p of new Set([...Object.keys(step.use), ...Object.keys(step.stall)])) {
         acc[p] ??= { u: 0, st: 0, th: 0 };
-        acc[p].u += (step.use[p] ?? 0) * dt * 1e6;
+        acc[p].u += (step.use[p] ?? 0) * dt * useScale;
         acc[p].st += (step.stall[p] ?? 0) * dt * 1e6;
         acc[p].th += (step.throttled?.[p] ?? 0) * dt * 1e6;
-        facts.push({ path: p, usageUs: acc[p].u, stallUs: p in step.stall ? acc[p].st : Number.NaN, throttledUs: step.throttled && p in step.throttled ? acc[p].th : Number.NaN, sensitive: p in step.stall });
+        facts.push({ path: p, usage: acc[p].u, stallUs: p in step.stall ? acc[p].st : Number.NaN, throttledUs: step.throttled && p in step.throttled ? acc[p].th : Number.NaN, sensitive: p in step.stall });
       }
       out.push({ t, culprit: tr.update(t, facts)?.culprit ?? null });
     }
@@ -71,4 +71,20 @@ describe("CpuHarmTracker", () => {
     ];
     expect(JSON.stringify(feed(new CpuHarmTracker(), steps))).toBe(JSON.stringify(feed(new CpuHarmTracker(), steps)));
   });
+
+  test("I/O: the same rule on io.pressure and bytes; under a throttle the harm stands while the flood still does half the floor", () => {
+    const MiB = 1024 * 1024;
+    const calm = { s: 30, use: { "/flood": 0.5 * MiB }, stall: { "/db": 0.05 } };
+    const flood = { s: 15, use: { "/flood": 150 * MiB }, stall: { "/db": 0.7 } };
+    const held = { s: 10, use: { "/flood": 60 * MiB }, stall: { "/db": 0.3 } };
+    const ended = { s: 10, use: { "/flood": 0 }, stall: { "/db": 0.05 } };
+    const o = feed(new CpuHarmTracker({ kind: "io" }), [calm, flood, held, ended], 0.5, 1);
+    const at = firstNamed(o)!;
+    expect(at - 30).toBeGreaterThanOrEqual(10);
+    expect(o.filter((x) => x.t > 45 && x.t <= 55).every((x) => x.culprit === "/flood")).toBe(true);
+    expect(o.filter((x) => x.t > 55 + 2 + 3 + 0.5).every((x) => x.culprit === null)).toBe(true);
+    // A CPU-sized figure is no I/O: 150 KiB/s of I/O is under the floor.
+    expect(firstNamed(feed(new CpuHarmTracker({ kind: "io" }), [calm, { ...flood, use: { "/flood": 150 * 1024 } }], 0.5, 1))).toBeNull();
+  });
 });
+

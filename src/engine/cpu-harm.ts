@@ -1,4 +1,4 @@
-// CPU harm: evidence that one cgroup's CPU use starves a neighbour the
+// CPU (and I/O) harm: evidence that one cgroup's CPU use starves a neighbour the
 // operator named latency-sensitive (respond.latency_sensitive), measured on
 // the neighbour, not on the busy one (docs/response.md § CPU harm).
 //
@@ -23,27 +23,34 @@
 // quota keeps throttling it (the demand is still there, only held) and is
 // gone after releaseS without throttling.
 //
+// I/O is judged by the same rule (kind "io"): the neighbour's io.pressure
+// stall, the culprit's bytes read and written (≥ 20 MiB/s); under hosa's
+// throttle the harm stands while the culprit still does half that.
+//
 // Pure and deterministic: facts in (time included), a candidate out.
 
 export interface CpuFacts {
   /** Relative to the cgroup root, starting with "/". */
   path: string;
-  /** Cumulative CPU time used, microseconds. */
-  usageUs: number;
-  /** Cumulative CPU stall ("some" total of cpu.pressure), microseconds; NaN where the cgroup has no cgroup2 pressure file. */
+  /** Cumulative use: CPU time in microseconds (cpu), bytes read and written (io). */
+  usage: number;
+  /** Cumulative stall ("some" total of cpu.pressure / io.pressure), microseconds; NaN where the cgroup has no cgroup2 pressure file. */
   stallUs: number;
-  /** Cumulative time throttled by a CPU quota, microseconds; NaN when hosa holds no quota on it. */
+  /** Cumulative time throttled by a CPU quota, microseconds; NaN when hosa holds no quota on it (and always for io). */
   throttledUs: number;
   /** Named latency-sensitive by the operator. */
   sensitive: boolean;
 }
 
 export interface CpuHarmConfig {
+  /** What is used and stalled on: CPU (use in CPU-µs) or I/O (use in bytes). */
+  kind: "cpu" | "io";
   windowS: number;
   minStall: number;
   rise: number;
   baselineTauS: number;
-  minCores: number;
+  /** The culprit's use at least this, per second: CPU-µs/s (cpu), bytes/s (io). */
+  minUse: number;
   holdS: number;
   releaseS: number;
   /** The time to failure a standing harm reports: inside the danger horizon, never critical. */
@@ -51,13 +58,18 @@ export interface CpuHarmConfig {
 }
 
 export function defaultCpuHarmConfig(): CpuHarmConfig {
-  return { windowS: 2, minStall: 0.3, rise: 0.15, baselineTauS: 30, minCores: 0.5, holdS: 10, releaseS: 3, ttfS: 60 };
+  return { kind: "cpu", windowS: 2, minStall: 0.3, rise: 0.15, baselineTauS: 30, minUse: 0.5e6, holdS: 10, releaseS: 3, ttfS: 60 };
+}
+
+/** The same rule for I/O: a neighbour's io.pressure stall, a cgroup doing ≥ 20 MiB/s of I/O. */
+export function defaultIoHarmConfig(): CpuHarmConfig {
+  return { ...defaultCpuHarmConfig(), kind: "io", minUse: 20 * 1024 * 1024 };
 }
 
 export interface CpuHarm {
   culprit: string;
   victim: string;
-  /** The culprit's CPU use when named (or before the quota), CPU-microseconds per second. */
+  /** The culprit's use when named: CPU-microseconds per second (cpu), bytes per second (io). */
   ratePerS: number;
   ttfS: number;
   evidence: string;
@@ -103,7 +115,7 @@ export class CpuHarmTracker {
   private standing: (CpuHarm & { lastActiveT: number }) | null = null;
 
   constructor(cfg: Partial<CpuHarmConfig> = {}) {
-    this.cfg = { ...defaultCpuHarmConfig(), ...cfg };
+    this.cfg = { ...(cfg.kind === "io" ? defaultIoHarmConfig() : defaultCpuHarmConfig()), ...cfg };
   }
 
   /** Feed the CPU facts read at t (a tick may carry none: then the last judgement stands). */
@@ -123,7 +135,7 @@ export class CpuHarmTracker {
         s = new CpuSeries();
         this.series.set(f.path, s);
       }
-      s.add({ t, usage: f.usageUs, stall: f.stallUs, throttled: f.throttledUs }, cfg.windowS);
+      s.add({ t, usage: f.usage, stall: f.stallUs, throttled: f.throttledUs }, cfg.windowS);
     }
     for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
 
@@ -131,7 +143,8 @@ export class CpuHarmTracker {
     if (this.standing) {
       const s = this.series.get(this.standing.culprit);
       const f = facts.find((x) => x.path === this.standing!.culprit);
-      const throttling = s !== undefined && f !== undefined && !Number.isNaN(f.throttledUs) && s.rate("throttled") > 0;
+      // A CPU quota says when it throttles; an I/O throttle does not: a use still at half the floor is the demand held.
+      const throttling = s !== undefined && f !== undefined && (Number.isNaN(f.throttledUs) ? cfg.kind === "io" && s.rate("usage") >= cfg.minUse / 2 : s.rate("throttled") > 0);
       const stillHarming = this.judge(facts)?.culprit === this.standing.culprit;
       if (throttling || stillHarming) this.standing.lastActiveT = t;
       if (!s || t - this.standing.lastActiveT >= cfg.releaseS) {
@@ -190,7 +203,7 @@ export class CpuHarmTracker {
     for (const f of facts) {
       if (f.sensitive || related(f.path, victim.path)) continue;
       const r = this.series.get(f.path)!.rate("usage");
-      if (!(r >= cfg.minCores * 1e6)) continue;
+      if (!(r >= cfg.minUse)) continue;
       // A parent whose use is its child's: the deeper one is named (within 10 %).
       if (!culprit || r > culprit.rate * 1.1 || (related(f.path, culprit.path) && depth(f.path) > depth(culprit.path) && r >= culprit.rate * 0.9)) culprit = { path: f.path, rate: r };
     }
@@ -199,7 +212,10 @@ export class CpuHarmTracker {
       culprit: culprit.path,
       victim: victim.path,
       ratePerS: culprit.rate,
-      words: `using ${(culprit.rate / 1e6).toFixed(2)} CPUs while latency-sensitive ${victim.path} waited for a CPU ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`,
+      words:
+        cfg.kind === "cpu"
+          ? `using ${(culprit.rate / 1e6).toFixed(2)} CPUs while latency-sensitive ${victim.path} waited for a CPU ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`
+          : `doing ${(culprit.rate / 1048576).toFixed(1)} MiB/s of I/O while latency-sensitive ${victim.path} waited on I/O ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`,
     };
   }
 }

@@ -53,6 +53,8 @@ export interface DangerFacts {
   nodeAvailableBytes: number;
   /** CPU use and stall of the watched cgroups, on the ticks they were read (src/engine/cpu-harm.ts). */
   cpu?: CpuFacts[];
+  /** I/O bytes and stall of the watched cgroups, on the same ticks. */
+  io?: CpuFacts[];
 }
 
 export interface DangerConfig {
@@ -188,13 +190,15 @@ export class DangerTracker {
   private readonly series = new Map<string, Series>();
   private lastT = Number.NaN;
   private readonly cpuHarm: CpuHarmTracker;
+  private readonly ioHarm: CpuHarmTracker;
   get cpuHarmConfig(): Readonly<CpuHarmConfig> {
     return this.cpuHarm.cfg;
   }
 
-  constructor(cfg: Partial<DangerConfig> = {}, cpuHarm: Partial<CpuHarmConfig> = {}) {
+  constructor(cfg: Partial<DangerConfig> = {}, cpuHarm: Partial<CpuHarmConfig> = {}, ioHarm: Partial<CpuHarmConfig> = {}) {
     this.cfg = { ...defaultDangerConfig(), ...cfg };
-    this.cpuHarm = new CpuHarmTracker(cpuHarm);
+    this.cpuHarm = new CpuHarmTracker({ ...cpuHarm, kind: "cpu" });
+    this.ioHarm = new CpuHarmTracker({ ...ioHarm, kind: "io" });
   }
 
   update(facts: DangerFacts): Danger {
@@ -216,10 +220,12 @@ export class DangerTracker {
     }
     // Cgroups that vanished: their series go after a window without news.
     for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
-    const harm = this.cpuHarm.update(t, facts.cpu);
+    const cpuHarm = this.cpuHarm.update(t, facts.cpu);
+    const ioHarm = this.ioHarm.update(t, facts.io);
+    const harm = cpuHarm ?? ioHarm;
     // Exhaustion sooner than the harm's nominal time to failure comes first.
     if (harm && !candidates.some((c) => c.ttfS < harm.ttfS)) {
-      return { ttfS: harm.ttfS, cgroup: harm.culprit, resource: "cpu stall", containmentFailing: false, evidence: harm.evidence, ratePerS: harm.ratePerS };
+      return { ttfS: harm.ttfS, cgroup: harm.culprit, resource: cpuHarm ? "cpu stall" : "io stall", containmentFailing: false, evidence: harm.evidence, ratePerS: harm.ratePerS };
     }
     if (candidates.length === 0) return { ...NO_DANGER };
     let best = candidates[0];

@@ -100,11 +100,11 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         freezeVeto = (tg) => {
           if (!standing || standing.cgroup !== tg.path) return "no danger trajectory on it";
           if (tg.resource === "memory" && !standing.containmentFailing) return "its memory ceiling holds it (freeze only when containment fails)";
-          if (tg.resource === "cpu") return "CPU harm is held by a CPU quota, never by a freeze";
+          if (tg.resource === "cpu" || tg.resource === "io") return `${tg.resource === "cpu" ? "CPU" : "I/O"} harm is held by a throttle, never by a freeze`;
           return interactiveReason(tg.path, ctx.safelist);
         };
         if (standing && newLevel >= 2) {
-          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : standing.resource.startsWith("cpu") ? "cpu" : "memory";
+          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : standing.resource.startsWith("cpu") ? "cpu" : standing.resource.startsWith("io") ? "io" : "memory";
           const key = `${standing.cgroup}#${resource}`;
           if (!targets.has(key)) {
             const path = standing.cgroup as string;

@@ -24,7 +24,7 @@
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
-import { type CgroupLayout, listCgroups } from "../kernel/cgroups.ts";
+import { type CgroupLayout, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
@@ -129,6 +129,7 @@ export class CgroupWatch {
   private readonly cpuFs = createProcFs("/");
   private readonly cpuacctRoot: string;
   private readonly cpuCtlRoot: string;
+  private readonly blkioRoot: string;
   private readonly psiRoot: string;
   private readonly mi = newMemInfo();
 
@@ -159,6 +160,7 @@ export class CgroupWatch {
     const rel = (d: string) => d.replace(/^\/+/, "");
     this.cpuacctRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpuacct") ? `${layout.root}/${CGROUP_V1.cpuacctDir}` : "");
     this.cpuCtlRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpu") ? `${layout.root}/${CGROUP_V1.cpuDir}` : "");
+    this.blkioRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("blkio") ? `${layout.root}/${CGROUP_V1.blkioDir}` : "");
     this.psiRoot = rel(layout.unifiedRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
@@ -308,7 +310,9 @@ export class CgroupWatch {
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
       this.cpuT = t;
-      out.cpu = this.cpuFacts(held);
+      const h = this.harmFacts(held);
+      out.cpu = h.cpu;
+      out.io = h.io;
     }
     return out;
   }
@@ -320,36 +324,47 @@ export class CgroupWatch {
     });
   }
 
-  /** CPU use of every watched cgroup, stall of the sensitive ones, throttling where hosa holds a CPU quota. */
-  private cpuFacts(held: HeldCeilings): CpuFacts[] {
-    const out: CpuFacts[] = [];
+  /**
+   * CPU use and I/O bytes of every watched cgroup, the CPU and I/O stall of
+   * the sensitive ones, throttling where hosa holds a CPU quota.
+   */
+  private harmFacts(held: HeldCeilings): { cpu: CpuFacts[]; io: CpuFacts[] } {
+    const cpu: CpuFacts[] = [];
+    const io: CpuFacts[] = [];
     const used = new Set<string>();
     const read = (file: string) => {
       used.add(file);
       return this.cpuFs.read(file);
     };
+    const stall = (path: string, file: string) => {
+      const psi = read(`${this.psiRoot}${path}/${file}`);
+      const m = psi === undefined ? null : /^some .*total=(\d+)/m.exec(psi);
+      return m ? Number(m[1]) : Number.NaN;
+    };
     for (const w of this.watched.values()) {
+      const sensitive = this.isSensitive(w.path);
       let usageUs: number;
       if (this.v2) usageUs = statValue(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "", "usage_usec");
       else usageUs = num(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V1.cpuacctUsage}`)) / 1000;
-      if (Number.isNaN(usageUs)) continue;
-      const sensitive = this.isSensitive(w.path);
-      let stallUs = Number.NaN;
-      if (sensitive && this.psiRoot) {
-        const psi = read(`${this.psiRoot}${w.path}/${CGROUP_WATCH.cpuPressure}`);
-        const m = psi === undefined ? null : /^some .*total=(\d+)/m.exec(psi);
-        if (m) stallUs = Number(m[1]);
+      if (!Number.isNaN(usageUs)) {
+        let throttledUs = Number.NaN;
+        const h = held.get(w.path);
+        if (h && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h) && this.cpuCtlRoot) {
+          const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
+          throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
+        }
+        cpu.push({ path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive });
       }
-      let throttledUs = Number.NaN;
-      const h = held.get(w.path);
-      if (h && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h) && this.cpuCtlRoot) {
-        const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
-        throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
+      if (this.blkioRoot) {
+        const text = read(`${this.blkioRoot}${w.path}/${this.v2 ? CGROUP_V2.ioStat : CGROUP_V1.blkioServiceBytesRecursive}`);
+        if (text !== undefined) {
+          const bytes = this.v2 ? parseIoStatBytes(text) : parseBlkioServiceBytes(text);
+          io.push({ path: w.path, usage: bytes, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.ioPressure) : Number.NaN, throttledUs: Number.NaN, sensitive });
+        }
       }
-      out.push({ path: w.path, usageUs, stallUs, throttledUs, sensitive });
     }
     this.cpuFs.prune((f) => used.has(f));
-    return out;
+    return { cpu, io };
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
