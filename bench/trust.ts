@@ -28,7 +28,7 @@ const doCollapse = both || process.argv.includes("--collapse");
 const leakRuns = Number(arg("--leak-runs", "5"));
 /** Only hosa's 50 MB/s leak runs (a quick re-measure). */
 const leakOnly = process.argv.includes("--leak-only");
-/** Only the other collapses whose name contains this (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
+/** Only the other collapses whose name contains this (or one of these, "a|b") (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
 const only = arg("--only", "");
 const calibrateS = Number(arg("--calibrate-s", "60"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
@@ -441,7 +441,7 @@ try {
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of leakOnly ? [] : EPISODES.filter((e) => e.name.includes(only))) {
+    for (const ep of leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)))) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);

@@ -83,8 +83,17 @@ describe("CpuHarmTracker", () => {
     expect(at - 30).toBeGreaterThanOrEqual(10);
     expect(o.filter((x) => x.t > 45 && x.t <= 55).every((x) => x.culprit === "/flood")).toBe(true);
     expect(o.filter((x) => x.t > 55 + 2 + 3 + 0.5).every((x) => x.culprit === null)).toBe(true);
-    // A CPU-sized figure is no I/O: 150 KiB/s of I/O is under the floor.
+    // 150 KiB/s of I/O is under the floor, even as the scope's whole I/O.
     expect(firstNamed(feed(new CpuHarmTracker({ kind: "io" }), [calm, { ...flood, use: { "/flood": 150 * 1024 } }], 0.5, 1))).toBeNull();
+  });
+
+  test("a host that gives the scope little CPU: a runaway with most of the scope's use is the culprit; one with a small share is not", () => {
+    const calm = { s: 30, use: { "/s": 0.1, "/s/hog": 0.01, "/s/vic": 0.08, "/s/other": 0.01 }, stall: { "/s/vic": 0.3 } };
+    const starved = { s: 15, use: { "/s": 0.3, "/s/hog": 0.22, "/s/vic": 0.05, "/s/other": 0.03 }, stall: { "/s/vic": 0.6 } };
+    expect(feed(new CpuHarmTracker(), [calm, starved]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
+    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.25 }, stall: { "/s/vic": 0.6 } };
+    // /s/other uses the most, but only half with /s/hog beside it: neither has the share to explain it alone.
+    expect(firstNamed(feed(new CpuHarmTracker(), [calm, { ...shared, use: { ...shared.use, "/s/other": 0.24 } }]))).toBeNull();
   });
 });
 

@@ -14,8 +14,10 @@
 //             stands): it suffers more than it used to;
 //   culprit   meanwhile one other cgroup in scope (not the neighbour, not an
 //             ancestor or descendant of it; the deepest when a parent only
-//             adds its child's use) uses at least minCores of CPU and the
-//             most of all: its share explains the stall;
+//             adds its child's use) uses at least minUse of CPU (0.5 CPU),
+//             or at least minShare (half) of what the whole scope used (and
+//             a fifth of minUse), and the most of all: its share explains
+//             the stall;
 //   lasting   both hold, same neighbour and same culprit, for holdS: a burst
 //             shorter than that is tolerated even by a sensitive neighbour.
 //
@@ -49,8 +51,10 @@ export interface CpuHarmConfig {
   minStall: number;
   rise: number;
   baselineTauS: number;
-  /** The culprit's use at least this, per second: CPU-µs/s (cpu), bytes/s (io). */
+  /** The culprit's use at least this, per second: CPU-µs/s (cpu), bytes/s (io)... */
   minUse: number;
+  /** ...or at least this share of what the whole scope used. */
+  minShare: number;
   holdS: number;
   releaseS: number;
   /** The time to failure a standing harm reports: inside the danger horizon, never critical. */
@@ -58,7 +62,7 @@ export interface CpuHarmConfig {
 }
 
 export function defaultCpuHarmConfig(): CpuHarmConfig {
-  return { kind: "cpu", windowS: 2, minStall: 0.3, rise: 0.15, baselineTauS: 30, minUse: 0.5e6, holdS: 10, releaseS: 3, ttfS: 60 };
+  return { kind: "cpu", windowS: 2, minStall: 0.3, rise: 0.15, baselineTauS: 30, minUse: 0.5e6, minShare: 0.5, holdS: 10, releaseS: 3, ttfS: 60 };
 }
 
 /** The same rule for I/O: a neighbour's io.pressure stall, a cgroup doing ≥ 20 MiB/s of I/O. */
@@ -199,11 +203,19 @@ export class CpuHarmTracker {
       if (st >= cfg.minStall && st >= s.baseline + cfg.rise && (!victim || st - s.baseline > victim.stall - victim.baseline)) victim = { path: f.path, stall: st, baseline: s.baseline };
     }
     if (!victim) return null;
+    // The scope's whole use: the cgroups with no watched ancestor (use is hierarchical).
+    let total = 0;
+    for (const f of facts) {
+      if (facts.some((g) => g !== f && f.path.startsWith(`${g.path}/`))) continue;
+      const r = this.series.get(f.path)!.rate("usage");
+      if (r > 0) total += r;
+    }
     let culprit: { path: string; rate: number } | null = null;
     for (const f of facts) {
       if (f.sensitive || related(f.path, victim.path)) continue;
       const r = this.series.get(f.path)!.rate("usage");
-      if (!(r >= cfg.minUse)) continue;
+      // Its own share explains the stall: a floor of use, or most of what the scope used (a host that gives the scope little CPU).
+      if (!(r >= cfg.minUse || (r >= cfg.minUse / 5 && r >= cfg.minShare * total))) continue;
       // A parent whose use is its child's: the deeper one is named (within 10 %).
       if (!culprit || r > culprit.rate * 1.1 || (related(f.path, culprit.path) && depth(f.path) > depth(culprit.path) && r >= culprit.rate * 0.9)) culprit = { path: f.path, rate: r };
     }
