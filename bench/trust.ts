@@ -3,12 +3,12 @@
 // side: hosa (act mode, scope = this benchmark's cgroup), the rate watcher
 // of bench/systems/rate-watcher.ts, and the kernel OOM killer alone.
 //
-//   bun bench/trust.ts [--benign] [--collapse [--leak-only]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
+//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
 //
 // Every workload runs in its own cgroup under hosa-trust-<pid>, bounded in
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
 // the v1 memory/cpu/cpuacct/pids/blkio controllers (this hybrid host).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { argvInCgroup, type BenchCgroup, BenchCgroups, cgroupSupport } from "./lib/cgroups.ts";
@@ -28,6 +28,8 @@ const doCollapse = both || process.argv.includes("--collapse");
 const leakRuns = Number(arg("--leak-runs", "5"));
 /** Only hosa's 50 MB/s leak runs (a quick re-measure). */
 const leakOnly = process.argv.includes("--leak-only");
+/** Only the other collapses whose name contains this (or one of these, "a|b") (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
+const only = arg("--only", "");
 const calibrateS = Number(arg("--calibrate-s", "60"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
 
@@ -55,6 +57,7 @@ const cc = (src: string, out: string) => {
 };
 const leaker = cc(join(BENCH, "leaker.c"), join(dir, "leaker"));
 const forkstorm = cc(join(BENCH, "scenarios/forkstorm.c"), join(dir, "forkstorm"));
+const ticker = cc(join(BENCH, "scenarios/ticker.c"), join(dir, "ticker"));
 
 const paths: HosaPaths = {
   dir,
@@ -64,7 +67,27 @@ const paths: HosaPaths = {
   stateDir: join(dir, "state"),
   metricsPort: 0,
 };
-writeHosaConfig(paths, cgs.rootRelPath("memory"));
+// The latency-sensitive neighbour of the CPU runaway: named in the config
+// (respond.latency_sensitive), idle but for that scenario. Its CPU stall is
+// read from cgroup2's cpu.pressure, so it also gets a directory of the same
+// relative path in the unified tree (hybrid host), made and removed here.
+const victim = cgs.create("neighbour");
+const UNIFIED = "/sys/fs/cgroup/unified";
+const unifiedMade: string[] = [];
+const unifiedDir = (cg: BenchCgroup) => `${UNIFIED}${cg.relPath("memory")}`;
+function mirrorUnified(cg: BenchCgroup): string | null {
+  if (!existsSync(`${UNIFIED}/cgroup.procs`)) return null;
+  const want = unifiedDir(cg);
+  const missing: string[] = [];
+  for (let d = want; !existsSync(d); d = d.slice(0, d.lastIndexOf("/"))) missing.unshift(d);
+  for (const d of missing) {
+    mkdirSync(d);
+    unifiedMade.unshift(d);
+  }
+  return `${want}/cgroup.procs`;
+}
+const victimUnified = mirrorUnified(victim);
+writeHosaConfig(paths, cgs.rootRelPath("memory"), [victim.relPath("memory")]);
 const RELAX_S = 30;
 const lines: string[] = [];
 const md = (l = "") => lines.push(l);
@@ -187,14 +210,28 @@ interface Episode {
   cmd: string[];
   runS: number;
   memory: boolean;
+  /** The latency-sensitive neighbour ticks from 15 s before to 15 s after; its lateness (cpu) or its synced 4 KiB writes (io) are measured. */
+  neighbour?: "cpu" | "io";
 }
 const LEAK50: Episode = { name: "leak 50 MB/s, 2 GiB limit", limitBytes: 2 * GiB, cmd: [leaker, "--rate-mb", "50", "--max-mb", "3000", "--hold"], runS: 20, memory: true };
 const EPISODES: Episode[] = [
   { name: "leak 500 MB/s (MAP_POPULATE), 2 GiB limit", limitBytes: 2 * GiB, cmd: [leaker, "--rate-mb", "500", "--max-mb", "3000", "--populate", "--hold"], runS: 8, memory: true },
   { name: "leak 5 MB/s, 256 MiB limit", limitBytes: 256 * MiB, cmd: [leaker, "--rate-mb", "5", "--max-mb", "3000", "--hold"], runS: 30, memory: true },
   { name: "fork storm, pids.max 1024", pidsMax: 1024, cmd: [forkstorm, "--max", "3000", "--seconds", "10"], runS: 12, memory: false },
-  { name: "CPU saturation (stress-ng --cpu 0, 20 s)", cmd: ["stress-ng", "--cpu", "0", "--timeout", "20s", "--quiet"], runS: 20, memory: false },
-  { name: "I/O flood (fio, 2 jobs, O_DIRECT, 20 s)", cmd: ["fio", "--name=flood", `--directory=${dir}`, "--rw=write", "--bs=1M", "--size=2G", "--numjobs=2", "--direct=1", "--runtime=20", "--output-format=terse"], runS: 20, memory: false },
+  {
+    name: "CPU runaway (stress-ng --cpu 0, 60 s) starving a latency-sensitive neighbour",
+    cmd: ["stress-ng", "--cpu", "0", "--timeout", "60s", "--quiet"],
+    runS: 60,
+    memory: false,
+    neighbour: "cpu",
+  },
+  {
+    name: "I/O flood (fio, 2 jobs, O_DIRECT, 60 s) beside a latency-sensitive neighbour's synced writes",
+    cmd: ["fio", "--name=flood", `--directory=${dir}`, "--rw=write", "--bs=1M", "--size=1G", "--numjobs=2", "--direct=1", "--time_based", "--runtime=60", "--output-format=terse"],
+    runS: 60,
+    memory: false,
+    neighbour: "io",
+  },
 ];
 
 interface CollapseResult {
@@ -208,6 +245,8 @@ interface CollapseResult {
   otherActions: number;
   restoredS: number | null;
   maxLevel: number;
+  /** The neighbour's lateness, p50/p99 of the per-second figures, ms: before, runaway uncontained, runaway contained, after. */
+  neighbourMs?: { before: string; uncontained: string; contained: string; after: string };
 }
 
 const limitState = (cg: BenchCgroup) =>
@@ -219,6 +258,18 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   if (ep.pidsMax) cg.setPidsMax(ep.pidsMax);
   const rel = cg.relPath("memory");
   const before = limitState(cg);
+  let tick: Bun.Subprocess | null = null;
+  const tickOut = { text: "" };
+  if (ep.neighbour) {
+    const moves = [...victim.procsFiles(), ...(victimUnified ? [victimUnified] : [])].map((f) => `echo $$ > '${f}' || exit 97;`).join(" ");
+    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--period-ms", "10", "--work-us", "3000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
+    procs.push(tick);
+    void (async () => {
+      for await (const c of tick!.stdout as ReadableStream<Uint8Array>) tickOut.text += new TextDecoder().decode(c);
+    })();
+    say("  neighbour ticking 15 s before the runaway");
+    await Bun.sleep(15000);
+  }
   const zero = Date.now();
   const t0 = performance.now();
   const p = spawnIn(cg, ep.cmd);
@@ -262,6 +313,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   p.kill("SIGKILL");
   await p.exited;
   const stopMs = performance.now();
+  const stopWall = Date.now();
   let restoredS: number | null = null;
   if (system === "hosa") {
     const end = stopMs + (RELAX_S + 90) * 1000;
@@ -273,11 +325,29 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
       await Bun.sleep(250);
     }
   }
+  let neighbourMs: CollapseResult["neighbourMs"];
+  if (tick) {
+    const left = stopWall + 16500 - Date.now();
+    if (left > 0) await Bun.sleep(left);
+    tick.kill("SIGTERM");
+    await tick.exited;
+    const secs = tickOut.text
+      .split("\n")
+      .map((l) => /^lat (\d+) (\d+) (\d+) (\d+)/.exec(l))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ at: Number(m[1]), p50: Number(m[2]) / 1000, p99: Number(m[3]) / 1000 }));
+    const cAt = containS === null ? Number.POSITIVE_INFINITY : zero + containS * 1000;
+    const win = (a: number, b: number) => {
+      const w = secs.filter((x) => x.at > a && x.at <= b);
+      return w.length ? `${fmt(median(w.map((x) => x.p50)), 1)} / ${fmt(median(w.map((x) => x.p99)), 1)}` : "—";
+    };
+    neighbourMs = { before: win(zero - 15000, zero), uncontained: win(zero + 1000, Math.min(cAt, stopWall)), contained: win(cAt + 1000, stopWall), after: win(stopWall + 1000, stopWall + 16000) };
+  }
   const entries = log(zero).filter((e) => e.tS >= 0);
   const otherActions = entries.filter((e) => e.kind === "action" && e.outcome === "applied" && e.targetCgroup !== rel).length;
   const maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
   await cgs.remove(cg);
-  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel };
+  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel, neighbourMs };
 }
 
 async function waitLevelZero(boundS: number): Promise<number | null> {
@@ -302,6 +372,15 @@ async function doCleanup(): Promise<void> {
   for (const p of procs) p.kill("SIGKILL");
   for (const c of churn) await cgs.remove(c);
   await cgs.destroyAll();
+  for (const d of unifiedMade) {
+    for (let i = 0; i < 40 && existsSync(d); i++) {
+      try {
+        rmdirSync(d);
+      } catch {
+        await Bun.sleep(50);
+      }
+    }
+  }
   rmSync(dir, { recursive: true, force: true });
 }
 for (const sig of ["SIGINT", "SIGTERM"] as const) {
@@ -356,13 +435,13 @@ try {
   }
   if (doCollapse) {
     let k = 0;
-    for (let i = 0; i < leakRuns; i++) {
+    for (let i = 0; i < (only ? 0 : leakRuns); i++) {
       const r = await collapse(LEAK50, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of leakOnly ? [] : EPISODES) {
+    for (const ep of leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)))) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);
@@ -372,7 +451,7 @@ try {
   hosaCpuPct = ((cpuTicks(agentPid) - cpu0) / 100 / ((performance.now() - tAgent0) / 1000)) * 100;
   hosaRssMiB = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${agentPid}/status`, "utf8"))?.[1]) / 1024;
   await stopAgent();
-  if (doCollapse && !leakOnly) {
+  if (doCollapse && !leakOnly && !only) {
     const watcher = Bun.spawn([process.execPath, join(BENCH, "systems/rate-watcher.ts"), `/sys/fs/cgroup/memory${cgs.rootRelPath("memory")}`], { stdout: "pipe", stderr: "ignore" });
     procs.push(watcher);
     const wout = { text: "" };
@@ -441,6 +520,15 @@ if (collapseResults.length) {
     );
   }
   md();
+  const nb = collapseResults.filter((x) => x.neighbourMs);
+  if (nb.length) {
+    md("## The latency-sensitive neighbour: CPU runaway, how late it woke (every 10 ms, 3 ms of work); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
+    md();
+    md("| scenario | before the runaway (15 s) | runaway, not contained | runaway, contained | after (15 s) |");
+    md("| --- | --- | --- | --- | --- |");
+    for (const r of nb) md(`| ${r.name} | ${r.neighbourMs!.before} | ${r.neighbourMs!.uncontained} | ${r.neighbourMs!.contained} | ${r.neighbourMs!.after} |`);
+    md();
+  }
 }
 // Notes written by hand below the marker survive a regeneration.
 const MARK = "<!-- notes: kept when bench/trust.ts regenerates this file -->";

@@ -140,7 +140,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       notifier.onActions(recovered, wallTimeNs());
     }
     // Danger: per-cgroup facts at the tick, only where hosa may act.
-    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope });
+    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive });
     const danger = new DangerTracker();
 
     if (opts.record) {

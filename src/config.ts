@@ -73,6 +73,13 @@ export interface HosaConfig {
     safelist: string[];
     /** Only cgroups under this path are ever targeted ("" = any not safelisted). */
     cgroupScope: string;
+    /**
+     * Cgroups (and what is under them) whose CPU latency matters: one that
+     * keeps another cgroup's CPU use from them, measured by their own CPU
+     * stall, is held by a CPU quota (docs/response.md § CPU harm). [] = no
+     * CPU containment, only detection.
+     */
+    latencySensitive: string[];
     xdpInterface: string;
     healthcheckSources: string[];
     managementSources: string[];
@@ -147,6 +154,7 @@ export function defaultConfig(): HosaConfig {
       relaxS: 30,
       safelist: [],
       cgroupScope: "",
+      latencySensitive: [],
       xdpInterface: "",
       healthcheckSources: [],
       managementSources: [],
@@ -308,6 +316,9 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   }
   const out = cfg as unknown as HosaConfig;
   if (out.sense.tickMs < 1 || out.sense.vigilanceTickMs < 1) fail("tick_ms", "tick must be at least 1 ms");
+  for (const p of out.respond.latencySensitive as unknown[]) {
+    if (typeof p !== "string" || !p.startsWith("/")) fail("latency_sensitive", `"latency_sensitive" must be an array of cgroup paths starting with "/", found ${excerpt(JSON.stringify(p))}`);
+  }
   if (out.cortex.autoMinConfidence > 1) fail("auto_min_confidence", `"auto_min_confidence" must be at most 1`);
   if (!Number.isInteger(out.cortex.minLevel) || out.cortex.minLevel < 1 || out.cortex.minLevel > 5) fail("min_level", `"min_level" must be a level from 1 to 5`);
   if (!Number.isInteger(out.cortex.maxConcurrentPlans) || out.cortex.maxConcurrentPlans < 1) fail("max_concurrent_plans", `"max_concurrent_plans" must be a whole number of at least 1`);

@@ -4,7 +4,7 @@
 // gets its own directory of the same relative name.
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 
-export const CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "blkio"] as const;
+export const CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "blkio", "freezer"] as const;
 export type Controller = (typeof CONTROLLERS)[number];
 
 const CGROUP_ROOT = "/sys/fs/cgroup";

@@ -19,12 +19,12 @@ export interface HosaPaths {
   metricsPort: number;
 }
 
-export function writeHosaConfig(p: HosaPaths, cgroupScope: string): void {
+export function writeHosaConfig(p: HosaPaths, cgroupScope: string, latencySensitive: string[] = []): void {
   const q = (s: string) => JSON.stringify(s);
   writeFileSync(
     p.config,
     `[paths]\nstate_dir = ${q(p.stateDir)}\nlog_file = ${q(p.logFile)}\nbaseline = ${q(p.baseline)}\n\n` +
-      `[respond]\nmode = "act"\ncgroup_scope = ${q(cgroupScope)}\n\n` +
+      `[respond]\nmode = "act"\ncgroup_scope = ${q(cgroupScope)}\n${latencySensitive.length ? `latency_sensitive = ${JSON.stringify(latencySensitive)}\n` : ""}\n` +
       `[report]\nmetrics_listen = ${q(`127.0.0.1:${p.metricsPort}`)}\n`,
   );
 }

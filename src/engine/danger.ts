@@ -26,6 +26,7 @@
 //                    releaseS: the danger is gone and containment may relax.
 //   failing          contained, yet still growing at ≥ failingRatio of the
 //                    rate before containment for failingS.
+import { type CpuFacts, type CpuHarmConfig, CpuHarmTracker } from "./cpu-harm.ts";
 import type { Danger } from "./types.ts";
 
 /** What the node showed about one cgroup at one tick. */
@@ -50,6 +51,10 @@ export interface DangerFacts {
   cgroups: CgroupFacts[];
   /** Node MemAvailable, bytes. */
   nodeAvailableBytes: number;
+  /** CPU use and stall of the watched cgroups, on the ticks they were read (src/engine/cpu-harm.ts). */
+  cpu?: CpuFacts[];
+  /** I/O bytes and stall of the watched cgroups, on the same ticks. */
+  io?: CpuFacts[];
 }
 
 export interface DangerConfig {
@@ -81,7 +86,7 @@ export function defaultDangerConfig(): DangerConfig {
   return {
     windowS: 1,
     minSamples: 4,
-    minSpanS: 0.3,
+    minSpanS: 0.2,
     minMemoryRateBytesPerS: 2 * 1024 * 1024,
     minPidsRatePerS: 20,
     nodeMinLastingS: 5,
@@ -184,9 +189,16 @@ export class DangerTracker {
   readonly cfg: DangerConfig;
   private readonly series = new Map<string, Series>();
   private lastT = Number.NaN;
+  private readonly cpuHarm: CpuHarmTracker;
+  private readonly ioHarm: CpuHarmTracker;
+  get cpuHarmConfig(): Readonly<CpuHarmConfig> {
+    return this.cpuHarm.cfg;
+  }
 
-  constructor(cfg: Partial<DangerConfig> = {}) {
+  constructor(cfg: Partial<DangerConfig> = {}, cpuHarm: Partial<CpuHarmConfig> = {}, ioHarm: Partial<CpuHarmConfig> = {}) {
     this.cfg = { ...defaultDangerConfig(), ...cfg };
+    this.cpuHarm = new CpuHarmTracker({ ...cpuHarm, kind: "cpu" });
+    this.ioHarm = new CpuHarmTracker({ ...ioHarm, kind: "io" });
   }
 
   update(facts: DangerFacts): Danger {
@@ -208,6 +220,13 @@ export class DangerTracker {
     }
     // Cgroups that vanished: their series go after a window without news.
     for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
+    const cpuHarm = this.cpuHarm.update(t, facts.cpu);
+    const ioHarm = this.ioHarm.update(t, facts.io);
+    const harm = cpuHarm ?? ioHarm;
+    // Exhaustion sooner than the harm's nominal time to failure comes first.
+    if (harm && !candidates.some((c) => c.ttfS < harm.ttfS)) {
+      return { ttfS: harm.ttfS, cgroup: harm.culprit, resource: cpuHarm ? "cpu stall" : "io stall", containmentFailing: false, evidence: harm.evidence, ratePerS: harm.ratePerS };
+    }
     if (candidates.length === 0) return { ...NO_DANGER };
     let best = candidates[0];
     for (const c of candidates) if (c.ttfS < best.ttfS || (c.ttfS === best.ttfS && depth(c.path) > depth(best.path))) best = c;

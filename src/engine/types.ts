@@ -49,12 +49,14 @@ export interface Danger {
   ttfS: number;
   /** The cgroup in danger, relative to the cgroup root; "" for the node as a whole; null when there is none. */
   cgroup: string | null;
-  /** What runs out, in words: "memory limit", "node memory". */
+  /** What runs out, in words: "memory limit", "node memory", "pids limit"; "cpu stall" for CPU harm to a latency-sensitive neighbour (src/engine/cpu-harm.ts). */
   resource: string;
   /** True while the cgroup keeps growing toward exhaustion despite containment in force: containment is failing. */
   containmentFailing: boolean;
   /** One line with the figures behind it, for the decision log. */
   evidence: string;
+  /** CPU harm ("cpu stall"): the culprit's CPU use when named, CPU-microseconds per second. */
+  ratePerS?: number;
 }
 
 /** One tick of the node: time in seconds (any monotonic origin) and the vector in `dims` order. */

@@ -115,6 +115,8 @@ export interface CgroupScanOptions {
   maxDepth?: number;
   /** Most cgroups listed; the walk is breadth-first so the shallow ones come first. */
   maxCount?: number;
+  /** Walk only this subtree (relative, "/a/b"; listed itself when it exists); "" or "/" = the whole hierarchy. */
+  under?: string;
 }
 
 /**
@@ -128,8 +130,14 @@ export function listCgroups(layout: CgroupLayout, opts: CgroupScanOptions = {}):
   const base = layout.attributionRoot;
   if (!base) return [];
   const out: string[] = [];
-  let level = [""];
-  for (let depth = 1; depth <= maxDepth && level.length > 0 && out.length < maxCount; depth++) {
+  let under = (opts.under ?? "").replace(/\/+$/, "");
+  if (under !== "" && !under.startsWith("/")) under = `/${under}`;
+  let level = [under];
+  if (under !== "") {
+    if (!existsSync(base + under)) return [];
+    out.push(under);
+  }
+  for (let depth = under.split("/").length; depth <= maxDepth && level.length > 0 && out.length < maxCount; depth++) {
     const next: string[] = [];
     for (const rel of level) {
       let entries;

@@ -132,4 +132,9 @@ export const CGROUP_WATCH = {
   memoryOomControl: CG.oomControl,
   // v2
   memoryEvents: CG.memoryEvents,
+  // CPU harm: cgroup2 pressure (pure v2, or the hybrid unified tree), the quota files hosa may hold
+  cpuPressure: "cpu.pressure",
+  ioPressure: "io.pressure",
+  cfsQuotaUs: CG.cfsQuotaUs,
+  cpuMax: CG.cpuMax,
 } as const;

@@ -104,6 +104,37 @@ describe("notifier and outbox", () => {
     rx.stop();
   });
 
+  test("detection-only: one webhook per change of plan (target, file, level), not one per tick that recomputes the value", async () => {
+    const rx = startReceiver();
+    const nt = Notifier.open(reportCfg([{ url: rx.url, format: "json", hmacSecret: "" }]), stateDir(), "node-a");
+    const t = wallTimeNs();
+    const would = (i: number, level: number, action: string, outcome = "would apply (detection-only)") => ({ ...makeAction(1, level), id: `w-${i}`, action, outcome });
+    nt.onDecision(makeDecision(3, 2), [would(1, 3, "memory.limit_in_bytes 9223372036854771712→95000000")], t);
+    for (let i = 2; i < 12; i++) nt.onDecision(makeDecision(3, 3), [would(i, 3, `memory.limit_in_bytes 95000000→${95000000 + i * 2 ** 20}`)], t);
+    nt.onDecision(makeDecision(4, 3), [would(20, 4, "memory.limit_in_bytes 105000000→105000000"), would(21, 4, "memory.oom_control 0→1")], t);
+    for (let i = 22; i < 30; i++) nt.onDecision(makeDecision(4, 4), [would(i, 4, "memory.oom_control 0→1")], t);
+    nt.onDecision(makeDecision(3, 4), [would(30, 3, "memory.oom_control 1→0", "would restore (detection-only)")], t);
+    nt.onDecision(makeDecision(4, 3), [would(31, 4, "memory.oom_control 0→1")], t);
+    // Done on the node is always told.
+    nt.onDecision(makeDecision(4, 4), [makeAction(1, 4), makeAction(1, 4)], t);
+    const want = 11;
+    await pollUntil(`${want} messages`, 5_000, () => (rx.got.length >= want ? true : undefined), 20);
+    await Bun.sleep(200);
+    const acts = rx.got.filter((g) => g.body.type === "action").map((g) => `${g.body.level} ${String(g.body.action).split(" ")[0]} ${String(g.body.outcome).split(" ")[0]}`);
+    expect(acts).toEqual([
+      "3 memory.limit_in_bytes would",
+      "4 memory.limit_in_bytes would",
+      "4 memory.oom_control would",
+      "3 memory.oom_control would",
+      "4 memory.oom_control would",
+      "4 memory.high applied",
+      "4 memory.high applied",
+    ]);
+    expect(rx.got.filter((g) => g.body.type === "level").length).toBe(4); // 2→3, 3→4, 4→3, 3→4
+    await nt.close();
+    rx.stop();
+  });
+
   test("Alertmanager bodies: severity by level, every alert ends whatever path the levels take, nothing at level 0", async () => {
     const rx = startReceiver();
     const nt = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager", hmacSecret: "" }], { heartbeatS: 60 }), stateDir(), "node-a");

@@ -2,7 +2,9 @@
 // body and writes it to each receiver's on-disk outbox, and returns; the
 // outbox delivers in the background. The thalamic filter (document 004 §3.1)
 // lets only a periodic heartbeat out in homeostasis: level changes that
-// touch level 2 or above and every action go out, nothing else.
+// touch level 2 or above and every action go out, nothing else; a
+// detection-only plan ("would apply") goes out once per change of plan
+// (target, file, level), not at every tick that recomputes its value.
 import { createHash, createHmac } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, unlinkSync } from "node:fs";
 import { basename, join } from "node:path";
@@ -104,6 +106,13 @@ export class Notifier {
   private recentActions: ActionRecord[] = [];
   private pendingWarnings: string[] = [];
   /**
+   * Detection-only plans (and skips) already told, per kind, target and
+   * file: the level and outcome last sent. A value recomputed at the next
+   * tick (a ceiling from usage) is the same plan: the decision log keeps
+   * every record, the webhook gets one per change of plan.
+   */
+  private readonly plans = new Map<string, string>();
+  /**
    * Alerts Alertmanager holds as firing, by severity. Ending what is here
    * (rather than trusting a decision's previous level) is what makes every
    * alert end, whatever path the levels took; it is kept on disk so that a
@@ -197,6 +206,7 @@ export class Notifier {
     if (d.level >= 2 && (d.level > d.previousLevel || this.cause === null)) {
       this.cause = { at: wallTime, from: d.previousLevel, level: d.level, reason: plainReason(d.reason || summaryLine(d)), dominant: formatDominant(d), ttf: Number.isFinite(d.ttfS) && d.ttfDim ? `${d.ttfDim} runs out in ${Math.round(d.ttfS)} s` : "" };
     }
+    actions = actions.filter((a) => this.newPlan(a));
     if (actions.length > 0) this.recentActions = [...this.recentActions, ...actions].slice(-5);
     const alerts = this.alertHooks.length > 0 ? this.alertUpdate(d, wallTime, actions, changed) : [];
     for (const { hook, box } of this.boxes) {
@@ -212,6 +222,21 @@ export class Notifier {
       this.cause = null;
       this.recentActions = [];
     }
+    if (d.level === 0) this.plans.clear();
+  }
+
+  /** Whether an action is news for the receivers: anything done, or a plan (would …, skipped …) not told yet at this level. */
+  private newPlan(a: ActionRecord): boolean {
+    const key = `${a.kind}\0${a.target}\0${a.action.split(" ")[0]}`;
+    const o = a.outcome;
+    if (o.startsWith("would restore") || !(o.startsWith("would") || o.startsWith("skipped"))) {
+      this.plans.delete(key);
+      return true;
+    }
+    const plan = `${a.level}\0${o}`;
+    if (this.plans.get(key) === plan) return false;
+    this.plans.set(key, plan);
+    return true;
   }
 
   /**

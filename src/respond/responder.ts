@@ -17,6 +17,7 @@ import type { Danger, Decision, Level } from "../engine/types.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { type ContextDeps, createActuatorContext, type Step } from "./actuator.ts";
 import { createActuators } from "./actuators/index.ts";
+import { heldQuotas } from "./actuators/cpu.ts";
 import { heldCeilings } from "./actuators/memory.ts";
 import { readQuarantineState } from "./quarantine.ts";
 import { restoreChanges } from "./restore.ts";
@@ -99,10 +100,11 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
         freezeVeto = (tg) => {
           if (!standing || standing.cgroup !== tg.path) return "no danger trajectory on it";
           if (tg.resource === "memory" && !standing.containmentFailing) return "its memory ceiling holds it (freeze only when containment fails)";
+          if (tg.resource === "cpu" || tg.resource === "io") return `${tg.resource === "cpu" ? "CPU" : "I/O"} harm is held by a throttle, never by a freeze`;
           return interactiveReason(tg.path, ctx.safelist);
         };
         if (standing && newLevel >= 2) {
-          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : "memory";
+          const resource: Resource = standing.resource.startsWith("pids") ? "pids" : standing.resource.startsWith("cpu") ? "cpu" : standing.resource.startsWith("io") ? "io" : "memory";
           const key = `${standing.cgroup}#${resource}`;
           if (!targets.has(key)) {
             const path = standing.cgroup as string;
@@ -112,7 +114,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
               refused.add(key);
             } else {
               const usage = cgroups.find((u) => norm(u.path) === path) ?? { path, memoryBytes: 0, cpuUsageUs: 0, ioBytes: 0, pids: 0 };
-              fresh = { path, resource, delta: 0, ratePerS: 0, usage, evidence: standing.evidence };
+              fresh = { path, resource, delta: 0, ratePerS: standing.ratePerS ?? 0, usage, evidence: standing.evidence };
               targets.set(key, fresh);
             }
           }
@@ -186,7 +188,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     },
 
     heldCeilings(): Map<string, Record<string, number>> {
-      return act ? heldCeilings(values) : new Map();
+      return act ? heldQuotas(values, heldCeilings(values)) : new Map();
     },
 
     inForce(): ActionRecord[] {

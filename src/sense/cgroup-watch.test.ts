@@ -2,7 +2,7 @@
 // cgroup is a candidate, and the tracker names it, within half a second;
 // a cgroup warming page cache is never named.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
@@ -63,4 +63,44 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     expect(namedAt).toBeLessThan(0.5 + 0.2); // + the leaker's own start-up on a loaded machine
     expect([...named]).toEqual([leak]);
   });
+
+  test("a cgroup made or removed between two walks is seen at the next scan (its directory's link count), not at the next walk", async () => {
+    const parent = res.cg.create("memory", `hosa-watch-nl-${process.pid}`);
+    const layout = detectCgroupLayout("/sys/fs/cgroup");
+    // No periodic walk within the test: only a link count can trigger one.
+    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600 });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    watch.read(mono());
+    expect(watch.size).toBe(1);
+    expect(watch.relists).toBe(1);
+    for (let i = 0; i < 3; i++) {
+      await Bun.sleep(120);
+      watch.read(mono());
+    }
+    expect(watch.relists).toBe(1); // nothing changed: stats only
+    const childDir = `${res.cg.dir("memory", parent)}/young`;
+    const grandDir = `${childDir}/younger`;
+    mkdirSync(childDir);
+    await Bun.sleep(120);
+    watch.read(mono());
+    expect(watch.size).toBe(2);
+    // Young: a candidate (sampled at the tick) for its first second, then not, having not grown.
+    expect(watch.candidates).toBe(1);
+    await Bun.sleep(1100);
+    watch.read(mono());
+    expect(watch.candidates).toBe(0);
+    mkdirSync(grandDir);
+    await Bun.sleep(120);
+    watch.read(mono());
+    expect(watch.size).toBe(3);
+    rmdirSync(grandDir);
+    rmdirSync(childDir);
+    await Bun.sleep(120);
+    watch.read(mono());
+    expect(watch.size).toBe(1);
+    expect(watch.relists).toBe(4);
+    expect(watch.candidates).toBe(0);
+    watch.close();
+  });
 });
+

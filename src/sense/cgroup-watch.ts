@@ -1,9 +1,16 @@
 // Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
 // tick, cheaply enough for 10 ms (docs/response.md § Sampling):
 //
-//   relist     every relistS (0.5 s) the cgroup directories are walked again (the
-//              only readdir), bounded to maxWatched; each watched cgroup
-//              keeps its usage file open and is re-read with pread(2).
+//   relist     the cgroup directories under the scope are walked (the only
+//              readdir), bounded to maxWatched; each watched cgroup keeps its
+//              usage file open and is re-read with pread(2). A walk is due
+//              every relistS (2 s), and at once when a directory's link count
+//              changed: cgroupfs (kernfs) keeps st_nlink = 2 + subdirectories,
+//              so one stat(2) per watched directory at each scan sees a
+//              cgroup created or removed within scanS, without a readdir.
+//              A cgroup's first usage is read when it is listed, so the next
+//              scan already has its growth; one that appears while the agent
+//              runs is a candidate for its first youngS (1 s).
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -14,8 +21,10 @@
 //
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
+import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
-import { type CgroupLayout, listCgroups } from "../kernel/cgroups.ts";
+import { statSync } from "node:fs";
+import { type CgroupLayout, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
@@ -36,6 +45,20 @@ export interface CgroupWatchOptions {
   pidsPerS?: number;
   /** How long a cgroup stays a candidate after it last grew, seconds. */
   keepS?: number;
+  /**
+   * A cgroup that appears while the agent runs is a candidate for this long,
+   * seconds: a container that leaks from its first second is sampled at the
+   * tick from its first second, not from its second scan.
+   */
+  youngS?: number;
+  /**
+   * Cgroups the operator named latency-sensitive (respond.latency_sensitive:
+   * each one and what is under it). When there are, every scope's cgroup's
+   * CPU use, and their CPU stall, is read every cpuScanS for the CPU harm
+   * rule (src/engine/cpu-harm.ts); when there are none, nothing is read.
+   */
+  sensitive?: string[];
+  cpuScanS?: number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -97,6 +120,17 @@ export class CgroupWatch {
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
   private scanT = Number.NaN;
+  /** Link count of every listed directory (and the walk's root) at the last walk. */
+  private readonly links = new Map<string, number>();
+  /** Walks done (the tests count them). */
+  relists = 0;
+  private cpuT = Number.NaN;
+  /** One reader for the CPU files of every watched cgroup (its open files pruned to the watched ones). */
+  private readonly cpuFs = createProcFs("/");
+  private readonly cpuacctRoot: string;
+  private readonly cpuCtlRoot: string;
+  private readonly blkioRoot: string;
+  private readonly psiRoot: string;
   private readonly mi = newMemInfo();
 
   constructor(
@@ -106,7 +140,7 @@ export class CgroupWatch {
     this.o = {
       procRoot: "/proc",
       scope: "",
-      relistS: 0.5,
+      relistS: 2,
       scanS: 0.1,
       maxWatched: 512,
       maxCandidates: 8,
@@ -114,12 +148,20 @@ export class CgroupWatch {
       slowBytesPerS: 2 * MIB,
       pidsPerS: 20,
       keepS: 5,
+      youngS: 1,
+      sensitive: [],
+      cpuScanS: 0.5,
       ...opts,
     };
     this.v2 = layout.version === "v2";
     this.memRoot = layout.attributionRoot;
     this.pidsRoot = this.v2 ? layout.root : layout.v1Controllers.includes("pids") ? `${layout.root}/${CGROUP_V1.pidsDir}` : "";
     this.meminfo = createProcFs(this.o.procRoot);
+    const rel = (d: string) => d.replace(/^\/+/, "");
+    this.cpuacctRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpuacct") ? `${layout.root}/${CGROUP_V1.cpuacctDir}` : "");
+    this.cpuCtlRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpu") ? `${layout.root}/${CGROUP_V1.cpuDir}` : "");
+    this.blkioRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("blkio") ? `${layout.root}/${CGROUP_V1.blkioDir}` : "");
+    this.psiRoot = rel(layout.unifiedRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -135,13 +177,41 @@ export class CgroupWatch {
     return s === "" || s === "/" || path === s || path.startsWith(`${s}/`);
   }
 
+  private linkCount(path: string): number {
+    try {
+      return statSync(this.memRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
+    } catch {
+      return -1;
+    }
+  }
+
+  /** A directory gained or lost a subdirectory since the last walk. */
+  private treeChanged(): boolean {
+    for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
+    return false;
+  }
+
+  private get walkRoot(): string {
+    const s = this.o.scope.replace(/\/+$/, "");
+    return s === "" ? "" : s.startsWith("/") ? s : `/${s}`;
+  }
+
   private relist(t: number): void {
+    const first = Number.isNaN(this.listT);
     this.listT = t;
+    this.relists++;
     const seen = new Set<string>();
-    for (const path of listCgroups(this.layout, { maxCount: 4096 })) {
+    const root = this.walkRoot;
+    this.links.clear();
+    // The walk's root: under a scope that does not exist yet, its parent tells when it appears.
+    this.links.set(root, this.linkCount(root));
+    if (root !== "" && this.links.get(root) === -1) this.links.set(root.slice(0, root.lastIndexOf("/")), this.linkCount(root.slice(0, root.lastIndexOf("/"))));
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    for (const path of listCgroups(this.layout, { maxCount: 4096, under: root })) {
       if (!this.inScope(path)) continue;
       if (seen.size >= this.o.maxWatched) break;
       seen.add(path);
+      this.links.set(path, this.linkCount(path));
       const had = this.watched.get(path);
       if (had) {
         // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next listing.
@@ -156,18 +226,20 @@ export class CgroupWatch {
         pids.close();
         pids = null;
       }
+      const u0 = num(mem.read(usageFile));
+      const tu = Number.isNaN(u0) ? Number.NaN : t;
       this.watched.set(path, {
         path,
         mem,
         pids,
         pidsLimited: Number.isFinite(pidsMax),
-        lastU: Number.NaN,
-        lastT: Number.NaN,
-        markU: Number.NaN,
-        markT: Number.NaN,
+        lastU: u0,
+        lastT: tu,
+        markU: u0,
+        markT: tu,
         lastPids: Number.NaN,
         rate: 0,
-        candidateUntilT: Number.NEGATIVE_INFINITY,
+        candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
         events: Number.NaN,
       });
@@ -212,12 +284,14 @@ export class CgroupWatch {
   /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
-    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT) this.relist(t);
-    if (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) this.scan(t);
+    const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
+    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT || (scanDue && this.treeChanged())) this.relist(t);
+    if (scanDue) this.scan(t);
     const picked: Watched[] = [];
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {
-      if (held.has(w.path)) picked.push(w);
+      const h = held.get(w.path);
+      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h)) picked.push(w);
       else if (w.candidateUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
@@ -233,7 +307,64 @@ export class CgroupWatch {
       const text = this.meminfo.read(PROC.meminfo);
       if (text) avail = parseMeminfo(text, this.mi).memAvailableBytes;
     }
-    return { t, cgroups, nodeAvailableBytes: avail };
+    const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
+    if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
+      this.cpuT = t;
+      const h = this.harmFacts(held);
+      out.cpu = h.cpu;
+      out.io = h.io;
+    }
+    return out;
+  }
+
+  private isSensitive(path: string): boolean {
+    return this.o.sensitive.some((s) => {
+      const p = s.replace(/\/+$/, "");
+      return path === p || path.startsWith(`${p}/`);
+    });
+  }
+
+  /**
+   * CPU use and I/O bytes of every watched cgroup, the CPU and I/O stall of
+   * the sensitive ones, throttling where hosa holds a CPU quota.
+   */
+  private harmFacts(held: HeldCeilings): { cpu: CpuFacts[]; io: CpuFacts[] } {
+    const cpu: CpuFacts[] = [];
+    const io: CpuFacts[] = [];
+    const used = new Set<string>();
+    const read = (file: string) => {
+      used.add(file);
+      return this.cpuFs.read(file);
+    };
+    const stall = (path: string, file: string) => {
+      const psi = read(`${this.psiRoot}${path}/${file}`);
+      const m = psi === undefined ? null : /^some .*total=(\d+)/m.exec(psi);
+      return m ? Number(m[1]) : Number.NaN;
+    };
+    for (const w of this.watched.values()) {
+      const sensitive = this.isSensitive(w.path);
+      let usageUs: number;
+      if (this.v2) usageUs = statValue(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "", "usage_usec");
+      else usageUs = num(read(`${this.cpuacctRoot}${w.path}/${CGROUP_V1.cpuacctUsage}`)) / 1000;
+      if (!Number.isNaN(usageUs)) {
+        let throttledUs = Number.NaN;
+        const h = held.get(w.path);
+        if (h && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h) && this.cpuCtlRoot) {
+          const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
+          throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
+        }
+        cpu.push({ path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive });
+      }
+      if (this.blkioRoot) {
+        const text = read(`${this.blkioRoot}${w.path}/${this.v2 ? CGROUP_V2.ioStat : CGROUP_V1.blkioServiceBytesRecursive}`);
+        if (text !== undefined) {
+          const bytes = this.v2 ? parseIoStatBytes(text) : parseBlkioServiceBytes(text);
+          io.push({ path: w.path, usage: bytes, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.ioPressure) : Number.NaN, throttledUs: Number.NaN, sensitive });
+        }
+      }
+    }
+    this.cpuFs.prune((f) => used.has(f));
+    return { cpu, io };
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
@@ -242,7 +373,7 @@ export class CgroupWatch {
     const m = parseMemoryStat(stat, this.v2);
     if (Number.isNaN(m.anonBytes)) return null;
     // The limit the cgroup had before hosa: a file hosa wrote counts with the value it replaced.
-    const contained = held !== undefined;
+    const contained = held !== undefined && (CGROUP_V1.memoryLimit in held || CGROUP_V2.memoryHigh in held || CGROUP_V2.memoryMax in held);
     const file = (f: string) => (held && f in held ? held[f] : num(w.mem.read(f)));
     let limit = m.limitBytes;
     if (this.v2) limit = Math.min(file(CGROUP_V2.memoryMax), file(CGROUP_V2.memoryHigh));
@@ -285,5 +416,6 @@ export class CgroupWatch {
     }
     this.watched.clear();
     this.meminfo.close();
+    this.cpuFs.close();
   }
 }

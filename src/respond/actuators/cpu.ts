@@ -3,12 +3,28 @@
 // what it used (cpu.max, v1 cpu.cfs_quota_us). docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
 import { CG } from "../../kernel/files.ts";
-import { restoreOwnFile } from "../cgroup-values.ts";
+import { type CgroupValues, restoreOwnFile } from "../cgroup-values.ts";
 import type { OpenChange } from "../journal.ts";
 import type { Target } from "../targets.ts";
 
 const CPU_PERIOD_US = 100000;
 const FILES: readonly string[] = [CG.cpuWeight, CG.cpuShares, CG.cpuMax, CG.cfsQuotaUs];
+
+/**
+ * Adds the CPU quotas hosa holds to `held` (per cgroup, file → its value
+ * before, Infinity for none): the watch then reads their throttling, and a
+ * CPU harm stands while the quota throttles (src/engine/cpu-harm.ts).
+ */
+export function heldQuotas(values: CgroupValues, held: Map<string, Record<string, number>>): Map<string, Record<string, number>> {
+  for (const m of values.values()) {
+    if (m.file !== CG.cfsQuotaUs && m.file !== CG.cpuMax) continue;
+    const orig = m.orig === "-1" || m.orig.startsWith("max") ? Number.POSITIVE_INFINITY : Number(m.orig.split(" ")[0]);
+    const files = held.get(m.target) ?? {};
+    files[m.file] = Number.isFinite(orig) ? orig : Number.POSITIVE_INFINITY;
+    held.set(m.target, files);
+  }
+  return held;
+}
 
 export function cpuActuator(ctx: ActuatorContext): Actuator {
   const { layout, values, fs } = ctx;

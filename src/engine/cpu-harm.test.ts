@@ -1,0 +1,99 @@
+// The CPU harm rule on synthetic facts (pure: time is data). The live check,
+// a real runaway starving a real neighbour on this host, is in
+// test/respond/cpu-harm.test.ts.
+import { describe, expect, test } from "bun:test";
+import { type CpuFacts, CpuHarmTracker } from "./cpu-harm.ts";
+
+/** Cumulative counters for a scenario: per step of dt, each cgroup's CPU use (CPUs) and stall fraction. */
+function feed(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number>; stall: Record<string, number>; throttled?: Record<string, number> }[], dt = 0.5, useScale = 1e6) {
+  const acc: Record<string, { u: number; st: number; th: number }> = {};
+  let t = 0;
+  const out: { t: number; culprit: string | null }[] = [];
+  for (const step of steps) {
+    for (let i = 0; i < step.s / dt; i++) {
+      t += dt;
+      const facts: CpuFacts[] = [];
+      for (const p of new Set([...Object.keys(step.use), ...Object.keys(step.stall)])) {
+        acc[p] ??= { u: 0, st: 0, th: 0 };
+        acc[p].u += (step.use[p] ?? 0) * dt * useScale;
+        acc[p].st += (step.stall[p] ?? 0) * dt * 1e6;
+        acc[p].th += (step.throttled?.[p] ?? 0) * dt * 1e6;
+        facts.push({ path: p, usage: acc[p].u, stallUs: p in step.stall ? acc[p].st : Number.NaN, throttledUs: step.throttled && p in step.throttled ? acc[p].th : Number.NaN, sensitive: p in step.stall });
+      }
+      out.push({ t, culprit: tr.update(t, facts)?.culprit ?? null });
+    }
+  }
+  return out;
+}
+const firstNamed = (o: { t: number; culprit: string | null }[]) => o.find((x) => x.culprit)?.t ?? null;
+
+describe("CpuHarmTracker", () => {
+  test("a runaway that keeps a sensitive neighbour waiting is named after holdS; a 20 s burst doing the same to it is only a burst if holdS is longer", () => {
+    const calm = { s: 30, use: { "/a/hog": 0.05, "/a": 0.15 }, stall: { "/a/vic": 0.25 } };
+    const hog = { s: 40, use: { "/a/hog": 1.8, "/a": 1.9 }, stall: { "/a/vic": 0.6 } };
+    const o = feed(new CpuHarmTracker(), [calm, hog]);
+    const at = firstNamed(o);
+    expect(at).not.toBeNull();
+    // Named 10 s (holdS) after the stall shows over the 2 s window, the deepest cgroup (not /a, its parent).
+    expect(at! - 30).toBeGreaterThanOrEqual(10);
+    expect(at! - 30).toBeLessThan(13);
+    expect(o.find((x) => x.culprit)!.culprit).toBe("/a/hog");
+    const burst = feed(new CpuHarmTracker({ holdS: 25 }), [calm, { ...hog, s: 20 }, calm]);
+    expect(firstNamed(burst)).toBeNull();
+  });
+
+  test("busyness alone is not harm: all cores busy while the neighbour waits no more than it used to", () => {
+    const o = feed(new CpuHarmTracker(), [
+      { s: 30, use: { "/hog": 0.1 }, stall: { "/vic": 0.45 } },
+      { s: 40, use: { "/hog": 2 }, stall: { "/vic": 0.5 } },
+    ]);
+    expect(firstNamed(o)).toBeNull();
+    // No sensitive neighbour at all: nothing is ever harm.
+    expect(firstNamed(feed(new CpuHarmTracker(), [{ s: 40, use: { "/hog": 2, "/other": 0.2 }, stall: {} }]))).toBeNull();
+  });
+
+  test("held: the harm stands while the quota throttles the culprit, and is gone releaseS after", () => {
+    const calm = { s: 30, use: { "/hog": 0.05 }, stall: { "/vic": 0.2 } };
+    const hog = { s: 15, use: { "/hog": 1.8 }, stall: { "/vic": 0.6 } };
+    const held = { s: 20, use: { "/hog": 0.9 }, stall: { "/vic": 0.3 }, throttled: { "/hog": 0.5 } };
+    const ended = { s: 10, use: { "/hog": 0 }, stall: { "/vic": 0.2 }, throttled: { "/hog": 0 } };
+    const o = feed(new CpuHarmTracker(), [calm, hog, held, ended]);
+    const inHeld = o.filter((x) => x.t > 45 && x.t <= 65);
+    expect(inHeld.every((x) => x.culprit === "/hog")).toBe(true);
+    const after = o.filter((x) => x.t > 65 + 2 + 3 + 0.5);
+    expect(after.every((x) => x.culprit === null)).toBe(true);
+  });
+
+  test("same facts, same harm, bit for bit", () => {
+    const steps = [
+      { s: 20, use: { "/h": 0.1 }, stall: { "/v": 0.2 } },
+      { s: 20, use: { "/h": 1.5 }, stall: { "/v": 0.55 } },
+    ];
+    expect(JSON.stringify(feed(new CpuHarmTracker(), steps))).toBe(JSON.stringify(feed(new CpuHarmTracker(), steps)));
+  });
+
+  test("I/O: the same rule on io.pressure and bytes; under a throttle the harm stands while the flood still does half the floor", () => {
+    const MiB = 1024 * 1024;
+    const calm = { s: 30, use: { "/flood": 0.5 * MiB }, stall: { "/db": 0.05 } };
+    const flood = { s: 15, use: { "/flood": 150 * MiB }, stall: { "/db": 0.7 } };
+    const held = { s: 10, use: { "/flood": 60 * MiB }, stall: { "/db": 0.3 } };
+    const ended = { s: 10, use: { "/flood": 0 }, stall: { "/db": 0.05 } };
+    const o = feed(new CpuHarmTracker({ kind: "io" }), [calm, flood, held, ended], 0.5, 1);
+    const at = firstNamed(o)!;
+    expect(at - 30).toBeGreaterThanOrEqual(10);
+    expect(o.filter((x) => x.t > 45 && x.t <= 55).every((x) => x.culprit === "/flood")).toBe(true);
+    expect(o.filter((x) => x.t > 55 + 2 + 3 + 0.5).every((x) => x.culprit === null)).toBe(true);
+    // 150 KiB/s of I/O is under the floor, even as the scope's whole I/O.
+    expect(firstNamed(feed(new CpuHarmTracker({ kind: "io" }), [calm, { ...flood, use: { "/flood": 150 * 1024 } }], 0.5, 1))).toBeNull();
+  });
+
+  test("a host that gives the scope little CPU: a runaway with most of the scope's use is the culprit; one with a small share is not", () => {
+    const calm = { s: 30, use: { "/s": 0.1, "/s/hog": 0.01, "/s/vic": 0.08, "/s/other": 0.01 }, stall: { "/s/vic": 0.3 } };
+    const starved = { s: 15, use: { "/s": 0.3, "/s/hog": 0.22, "/s/vic": 0.05, "/s/other": 0.03 }, stall: { "/s/vic": 0.6 } };
+    expect(feed(new CpuHarmTracker(), [calm, starved]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
+    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.25 }, stall: { "/s/vic": 0.6 } };
+    // /s/other uses the most, but only half with /s/hog beside it: neither has the share to explain it alone.
+    expect(firstNamed(feed(new CpuHarmTracker(), [calm, { ...shared, use: { ...shared.use, "/s/other": 0.24 } }]))).toBeNull();
+  });
+});
+
