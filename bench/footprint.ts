@@ -16,7 +16,12 @@
 // --baseline EXE runs another build (an earlier commit's dist/hosa) beside
 // them in phase 1, at both ticks, for a before/after ratio in the same run.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--json]
+// The floor, in phase 1 too: a one-line program compiled the same way
+// (`bun build --compile`, with and without --smol) doing nothing but
+// `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
+// less; hosa's figures are given as ratios to it.
+//
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--no-episode] [--json]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -39,6 +44,7 @@ const minutes = arg("minutes", 10);
 const episodeS = arg("episode-s", 30);
 const bi = process.argv.indexOf("--baseline");
 const baselineExe = bi >= 0 ? process.argv[bi + 1] : undefined;
+const withEpisode = !process.argv.includes("--no-episode");
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -132,6 +138,17 @@ async function startHosa(name: string, cfg: string, binary = exe): Promise<Watch
   return { name, proc, metricsUrl: /metrics on (http:\/\/\S+)/.exec(err)![1]! };
 }
 
+/** The floor: `setInterval(() => {}, ms)` compiled as dist/hosa is (--smol or not). */
+function compileFloor(dir: string, ms: number, smol: boolean): string {
+  const src = join(dir, `floor-${ms}.ts`);
+  writeFileSync(src, `setInterval(() => {}, ${ms});\n`);
+  const out = join(dir, `floor-${ms}${smol ? "-smol" : ""}`);
+  const args = ["build", "--compile", "--minify-whitespace", ...(smol ? ["--compile-exec-argv=--smol"] : []), "--target=bun-linux-x64", src, "--outfile", out];
+  const r = Bun.spawnSync([process.execPath, ...args], { stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`bun build --compile of the floor program: ${r.stderr.toString().trim()}`);
+  return out;
+}
+
 function calibrate(cfg: string, seconds: number, binary = exe): Promise<void> {
   const p = Bun.spawn([binary, "-c", cfg, "calibrate", "--duration", `${seconds}s`], { stdout: "ignore", stderr: "pipe" });
   return p.exited.then(async (code) => {
@@ -196,46 +213,61 @@ try {
     baselines.push(await startHosa("baseline (10 ms tick)", baseFastCfg, baselineExe));
     started.push(...baselines.map((b) => b.proc));
   }
+  const floors: Watched[] = [];
+  for (const ms of [100, 10]) {
+    for (const smol of [false, true]) {
+      const proc = Bun.spawn([compileFloor(dir, ms, smol)], { stdout: "ignore", stderr: "ignore" });
+      started.push(proc);
+      floors.push({ name: `floor: setInterval ${ms} ms${smol ? ", --smol" : ""}`, proc, metricsUrl: "" });
+    }
+  }
   await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
   const steady = await observe(
-    [slow, fast, ...baselines, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    [slow, fast, ...baselines, ...floors, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
     minutes * 60,
   );
-  for (const w of [slow, fast, ...baselines]) {
+  for (const w of [slow, fast, ...baselines, ...floors]) {
     w.proc.kill("SIGTERM");
     await w.proc.exited;
   }
 
   // Phase 2: a forced episode, contained by hosa in act mode inside our own cgroup.
-  const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
-  const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
-  writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
-  const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
-  await calibrate(actCfg, 30);
-  const act = await startHosa("hosa (act, episode)", actCfg);
-  started.push(act.proc);
-  await Bun.sleep(5000);
-  const calm = await observe([act], 20);
-  const leakerExe = compileLeaker(dir);
-  leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  const episode = await observe(
-    [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
-    episodeS,
-  );
-  const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
-  const actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
-  const maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
-  leaker.kill("SIGKILL");
-  await leaker.exited;
-  leaker = null;
-  act.proc.kill("SIGTERM");
-  await act.proc.exited;
+  let calm: Record<string, Window> = {};
+  let episode: Record<string, Window> = {};
+  let actions = 0;
+  let maxLevel = 0;
+  const actName = "hosa (act, episode)";
+  if (withEpisode) {
+    const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
+    const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
+    writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
+    const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
+    await calibrate(actCfg, 30);
+    const act = await startHosa(actName, actCfg);
+    started.push(act.proc);
+    await Bun.sleep(5000);
+    calm = await observe([act], 20);
+    const leakerExe = compileLeaker(dir);
+    leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    episode = await observe(
+      [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+      episodeS,
+    );
+    const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
+    actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
+    maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
+    leaker.kill("SIGKILL");
+    await leaker.exited;
+    leaker = null;
+    act.proc.kill("SIGTERM");
+    await act.proc.exited;
+  }
   const alloc = allocationsPerTick(20_000);
 
-  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[act.name], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result, null, 2));
   } else {
@@ -247,11 +279,23 @@ try {
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     const ne = steady["node_exporter (scraped every 15 s)"]!;
     for (const [name, w] of Object.entries(steady)) console.log(row(name, w, ne));
+    // The floor: what no agent in Bun can beat, same run.
+    console.log("\n| process | CPU / floor (same tick, --smol) | CPU / floor (same tick, no --smol) | RSS at end / floor (--smol) | RSS at end / floor (no --smol) |");
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const [name, w] of Object.entries(steady)) {
+      const ms = /10 ms/.test(name) ? 10 : /100 ms/.test(name) ? 100 : 0;
+      if (!ms || name.startsWith("floor")) continue;
+      const smol = steady[`floor: setInterval ${ms} ms, --smol`]!;
+      const plain = steady[`floor: setInterval ${ms} ms`]!;
+      console.log(`| ${name} | ${fmt(w.cpuPct / Math.max(1e-9, smol.cpuPct), 1)}× | ${fmt(w.cpuPct / Math.max(1e-9, plain.cpuPct), 1)}× | ${fmt(w.rssEndMB / smol.rssEndMB, 2)}× | ${fmt(w.rssEndMB / plain.rssEndMB, 2)}× |`);
+    }
+    if (withEpisode) {
     console.log(`\nForced episode: 50 MB/s leak in a 2 GiB cgroup, hosa in act mode (highest level ${maxLevel}, ${actions} actions applied); ${episodeS} s from the leak's start`);
     console.log("| process | CPU (% of one core) | per minute | RSS before | RSS after | RSS max | |");
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
-    console.log(row("hosa (act) before the leak, 20 s calm", calm[act.name]!));
+    console.log(row("hosa (act) before the leak, 20 s calm", calm[actName]!));
     for (const [name, w] of Object.entries(episode)) console.log(row(name, w));
+    }
     console.log(`\nsense + engine in-process over 20 000 ticks (GC not forced in between): ${fmt(alloc.bytesPerTick, 0)} bytes and ${fmt(alloc.objectsPerTick)} objects of heap growth per tick`);
   }
 } finally {

@@ -1,9 +1,12 @@
 // Per-cgroup facts for the danger tracker (src/engine/danger.ts), read at the
 // tick, cheaply enough for 10 ms (docs/response.md § Sampling):
 //
-//   relist     every relistS (0.5 s) the cgroup directories are walked again (the
-//              only readdir), bounded to maxWatched; each watched cgroup
-//              keeps its usage file open and is re-read with pread(2).
+//   relist     every relistS (0.5 s) the kernel's count of cgroups is read
+//              (one small pread); the cgroup directories are walked again
+//              (the only readdir, milliseconds) when it changed, and every
+//              fullRelistS (5 s) regardless, bounded to maxWatched; each
+//              watched cgroup keeps its usage file open and is re-read with
+//              pread(2).
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -25,6 +28,8 @@ export interface CgroupWatchOptions {
   /** Only cgroups at or under this path ("" = all). */
   scope?: string;
   relistS?: number;
+  /** Seconds between walks of the cgroup directories when the kernel's count of cgroups has not changed. */
+  fullRelistS?: number;
   scanS?: number;
   maxWatched?: number;
   maxCandidates?: number;
@@ -96,6 +101,9 @@ export class CgroupWatch {
   private readonly memTotal: number;
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
+  private walkT = Number.NaN;
+  private walkCount = Number.NaN;
+  private readonly rootFs: ProcFs;
   private scanT = Number.NaN;
   private readonly mi = newMemInfo();
 
@@ -107,6 +115,7 @@ export class CgroupWatch {
       procRoot: "/proc",
       scope: "",
       relistS: 0.5,
+      fullRelistS: 5,
       scanS: 0.1,
       maxWatched: 512,
       maxCandidates: 8,
@@ -120,6 +129,7 @@ export class CgroupWatch {
     this.memRoot = layout.attributionRoot;
     this.pidsRoot = this.v2 ? layout.root : layout.v1Controllers.includes("pids") ? `${layout.root}/${CGROUP_V1.pidsDir}` : "";
     this.meminfo = createProcFs(this.o.procRoot);
+    this.rootFs = createProcFs(layout.root);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -135,8 +145,29 @@ export class CgroupWatch {
     return s === "" || s === "/" || path === s || path.startsWith(`${s}/`);
   }
 
+  /** How many cgroups the watched hierarchy has, dying ones included (v1 memory: /proc/cgroups; v2: cgroup.stat); NaN when unknown. */
+  private cgroupCount(): number {
+    if (this.v2) {
+      const t = this.rootFs.read(CGROUP_V2.stat);
+      if (t === undefined) return Number.NaN;
+      return statValue(t, "nr_descendants") + (statValue(t, "nr_dying_descendants") || 0);
+    }
+    const t = this.meminfo.read(PROC.cgroups);
+    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
+    return m ? Number(m[1]) : Number.NaN;
+  }
+
   private relist(t: number): void {
     this.listT = t;
+    // The walk costs milliseconds: only when a cgroup came or went, or every fullRelistS.
+    const count = this.cgroupCount();
+    if (!Number.isNaN(count) && count === this.walkCount && t - this.walkT < this.o.fullRelistS && t >= this.walkT) {
+      // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next check.
+      for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
+      return;
+    }
+    this.walkT = t;
+    this.walkCount = count;
     const seen = new Set<string>();
     for (const path of listCgroups(this.layout, { maxCount: 4096 })) {
       if (!this.inScope(path)) continue;
@@ -285,5 +316,6 @@ export class CgroupWatch {
     }
     this.watched.clear();
     this.meminfo.close();
+    this.rootFs.close();
   }
 }

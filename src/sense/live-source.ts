@@ -440,6 +440,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const LIMITS_S = 5;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
+  // The usage files of the groups closest to their limit, read together at each tick (one native call).
+  let limitedFiles: FileSet | null = null;
+  const usageFile = (path: string): string => (layout.version === "v2" ? `${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}` : `${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
   function refreshLimited(t: number): void {
     const found: { path: string; limit: number; ratio: number }[] = [];
     for (const path of cgroupPaths) {
@@ -451,14 +454,30 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
     found.sort((a, b) => b.ratio - a.ratio);
     limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
+    limitedFiles?.close();
+    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path))) : null;
     limitedT = t;
   }
   function limitRatio(): number {
+    const set = limitedFiles;
+    if (set === null) return 0;
+    set.read();
+    const b = set.bytes;
     let max = 0;
-    for (const c of limited) {
-      const usage = memoryUsageOf(c.path);
-      if (!Number.isFinite(usage)) continue;
-      const r = usage / c.limit;
+    for (let k = 0; k < limited.length; k++) {
+      const n = set.length(k);
+      if (n <= 0) continue;
+      // A decimal number of bytes.
+      let usage = 0;
+      let digits = 0;
+      for (let i = set.start(k), e = i + n; i < e; i++) {
+        const c = b[i]!;
+        if (c < 48 || c > 57) break;
+        usage = usage * 10 + (c - 48);
+        digits++;
+      }
+      if (digits === 0) continue;
+      const r = usage / limited[k]!.limit;
       if (r > max) max = r;
     }
     return max > 1 ? 1 : max;
@@ -699,6 +718,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       cgfs.close();
       files.close();
       vmFiles?.close();
+      limitedFiles?.close();
       try {
         probes?.close();
       } finally {
