@@ -22,7 +22,7 @@
 // less; hosa's figures are given as ratios to it.
 //
 //   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--no-episode] [--json]
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { heapStats } from "bun:jsc";
@@ -45,6 +45,8 @@ const episodeS = arg("episode-s", 30);
 const bi = process.argv.indexOf("--baseline");
 const baselineExe = bi >= 0 ? process.argv[bi + 1] : undefined;
 const withEpisode = !process.argv.includes("--no-episode");
+// --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
+const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -52,6 +54,28 @@ function stat(pid: number): { cpuTicks: number; rssBytes: number } {
   const s = readFileSync(`/proc/${pid}/stat`, "latin1");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return { cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE };
+}
+
+/** CPU ticks per thread name (the main thread under its own name; JITWorker, HeapHelper, mi-scavenger, ...). */
+function threads(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
+      const comm = tid === String(pid) ? "main" : s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")).trim();
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      out[comm] = (out[comm] ?? 0) + Number(f[11]) + Number(f[12]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 interface Watched {
@@ -68,11 +92,14 @@ interface Window {
   rssStartMB: number;
   rssEndMB: number;
   rssMaxMB: number;
+  /** CPU share (% of one core) of each thread name over the window (threads that ended meanwhile are missed). */
+  threadsPct: Record<string, number>;
 }
 
 /** Sample every watched process over `seconds`: CPU share and RSS; scrape metrics every 15 s. */
 async function observe(watched: Watched[], seconds: number): Promise<Record<string, Window>> {
   const first = watched.map((w) => stat(w.proc.pid));
+  const firstThreads = watched.map((w) => threads(w.proc.pid));
   const t0 = performance.now();
   const minuteMarks = watched.map((_, i) => [{ t: t0, cpu: first[i]!.cpuTicks }]);
   const rssMax = first.map((s) => s.rssBytes);
@@ -96,6 +123,9 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
   const out: Record<string, Window> = {};
   watched.forEach((w, i) => {
     const end = stat(w.proc.pid);
+    const endThreads = threads(w.proc.pid);
+    const threadsPct: Record<string, number> = {};
+    for (const [name, ticks] of Object.entries(endThreads)) threadsPct[name] = ((ticks - (firstThreads[i]![name] ?? 0)) / CLK_TCK / ((t1 - t0) / 1000)) * 100;
     const marks = [...minuteMarks[i]!, { t: t1, cpu: end.cpuTicks }];
     const perMinute: number[] = [];
     for (let k = 1; k < marks.length; k++) {
@@ -108,6 +138,7 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
       rssStartMB: first[i]!.rssBytes / 2 ** 20,
       rssEndMB: end.rssBytes / 2 ** 20,
       rssMaxMB: Math.max(rssMax[i]!, end.rssBytes) / 2 ** 20,
+      threadsPct,
     };
   });
   return out;
@@ -123,8 +154,8 @@ function hosaConfig(dir: string, name: string, lines: string[]): string {
 }
 
 /** Start `hosa run`; resolves once it says it runs, with its /metrics address. */
-async function startHosa(name: string, cfg: string, binary = exe): Promise<Watched> {
-  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
+async function startHosa(name: string, cfg: string, binary = exe, env: Record<string, string> = {}): Promise<Watched> {
+  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
   let err = "";
   const reader = (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -207,6 +238,19 @@ try {
   started.push(slow.proc);
   const fast = await startHosa("hosa (10 ms tick)", fastCfg);
   started.push(fast.proc);
+  const extra: Watched[] = [];
+  for (const v of variants) {
+    const [k, ...rest] = v.split("=");
+    for (const [label, cfg] of [["100 ms", slowCfg], ["10 ms", fastCfg]] as const) {
+      const vcfg = cfg.replace(/\.toml$/, `-${extra.length}.toml`);
+      writeFileSync(vcfg, readFileSync(cfg, "utf8").replace(/state-(\w+)/, `state-$1-${extra.length}`).replace(/decisions-(\w+)/, `decisions-$1-${extra.length}`));
+      const from = `state-${label === "100 ms" ? "tick100" : "tick10"}`;
+      mkdirSync(join(dir, `${from}-${extra.length}`), { recursive: true });
+      cpSync(join(dir, from, "baseline.json"), join(dir, `${from}-${extra.length}`, "baseline.json"));
+      extra.push(await startHosa(`hosa ${v} (${label} tick)`, vcfg, exe, { [k!]: rest.join("=") }));
+    }
+  }
+  started.push(...extra.map((w) => w.proc));
   const baselines: Watched[] = [];
   if (baselineExe) {
     baselines.push(await startHosa("baseline (100 ms tick)", baseSlowCfg, baselineExe));
@@ -223,10 +267,10 @@ try {
   }
   await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
   const steady = await observe(
-    [slow, fast, ...baselines, ...floors, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    [slow, fast, ...extra, ...baselines, ...floors, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
     minutes * 60,
   );
-  for (const w of [slow, fast, ...baselines, ...floors]) {
+  for (const w of [slow, fast, ...extra, ...baselines, ...floors]) {
     w.proc.kill("SIGTERM");
     await w.proc.exited;
   }
@@ -279,6 +323,11 @@ try {
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     const ne = steady["node_exporter (scraped every 15 s)"]!;
     for (const [name, w] of Object.entries(steady)) console.log(row(name, w, ne));
+    console.log("\nCPU by thread (% of one core over the window):");
+    for (const [name, w] of Object.entries(steady)) {
+      if (name.startsWith("earlyoom") || name.startsWith("node_exporter")) continue;
+      console.log(`- ${name}: ${Object.entries(w.threadsPct).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v)} %`).join(", ")}`);
+    }
     // The floor: what no agent in Bun can beat, same run.
     console.log("\n| process | CPU / floor (same tick, --smol) | CPU / floor (same tick, no --smol) | RSS at end / floor (--smol) | RSS at end / floor (no --smol) |");
     console.log("| --- | --- | --- | --- | --- |");
