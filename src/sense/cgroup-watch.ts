@@ -22,6 +22,7 @@ import { type CgroupLayout, listCgroups } from "./cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "./kernel-files.ts";
 import { parseMeminfo, newMemInfo } from "./proc-parsers.ts";
 import { createProcFs, type ProcFs } from "./procfs.ts";
+import { createFileSet, type FileSet } from "./file-set.ts";
 
 export interface CgroupWatchOptions {
   procRoot?: string;
@@ -104,6 +105,8 @@ export class CgroupWatch {
   private walkT = Number.NaN;
   private walkCount = Number.NaN;
   private readonly rootFs: ProcFs;
+  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk. */
+  private usage: { set: FileSet; order: Watched[] } | null = null;
   private scanT = Number.NaN;
   private readonly mi = newMemInfo();
 
@@ -209,15 +212,33 @@ export class CgroupWatch {
       w.pids?.close();
       this.watched.delete(path);
     }
+    this.usage?.set.close();
+    const order = [...this.watched.values()];
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`)), order } : null;
   }
 
   private scan(t: number): void {
     this.scanT = t;
     const o = this.o;
-    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
-    for (const w of this.watched.values()) {
-      const u = num(w.mem.read(usageFile));
-      if (Number.isNaN(u)) continue;
+    const usage = this.usage;
+    if (usage === null) return;
+    usage.set.read();
+    const b = usage.set.bytes;
+    for (let k = 0; k < usage.order.length; k++) {
+      const w = usage.order[k]!;
+      const n = usage.set.length(k);
+      if (n <= 0) continue;
+      // A decimal number of bytes, read in place.
+      let u = 0;
+      let digits = 0;
+      for (let i = usage.set.start(k), e = i + n; i < e; i++) {
+        const c = b[i]!;
+        if (c < 48 || c > 57) break;
+        u = u * 10 + (c - 48);
+        digits++;
+      }
+      if (digits === 0) continue;
       if (!Number.isNaN(w.lastU) && t > w.lastT) {
         w.rate = (u - w.lastU) / (t - w.lastT);
         if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
@@ -317,5 +338,7 @@ export class CgroupWatch {
     this.watched.clear();
     this.meminfo.close();
     this.rootFs.close();
+    this.usage?.set.close();
+    this.usage = null;
   }
 }
