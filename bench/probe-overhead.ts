@@ -19,7 +19,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { enableRunStats } from "../src/ffi/libhosa.ts";
-import { detectCgroupHierarchy, openProbes, PROBE_MODES, type ProbeMode } from "../src/sense/bpf-probes.ts";
+import { detectCgroupLayout } from "../src/kernel/cgroups.ts";
+import { openProbes, PROBE_MODES, type ProbeMode } from "../src/sense/bpf-probes.ts";
 import { fmt, median } from "./lib/stats.ts";
 
 const ALL_STRESSORS = [
@@ -78,7 +79,7 @@ try {
     for (const s of STRESSORS) {
       for (const [idx, mode] of order.entries()) {
         const withProbes = mode !== "off";
-        const probes = withProbes ? openProbes({ cgroupHierarchy: detectCgroupHierarchy(), mode }) : undefined;
+        const probes = withProbes ? openProbes({ cgroupHierarchy: detectCgroupLayout().memoryHierarchy, mode }) : undefined;
         const statsOff = withProbes && idx > MODES.length ? enableRunStats() : undefined;
         try {
           const before = probes?.programStats();
@@ -151,7 +152,7 @@ const rows = STRESSORS.flatMap((s) =>
 
 // What one tick's read costs the agent: global counters, the per-cgroup dump, the event drain.
 const readCost = (() => {
-  const probes = openProbes({ cgroupHierarchy: detectCgroupHierarchy(), mode: MODES[0] });
+  const probes = openProbes({ cgroupHierarchy: detectCgroupLayout().memoryHierarchy, mode: MODES[0] });
   try {
     const totals = probes.totals();
     const perCgroup = probes.perCgroup();

@@ -22,8 +22,9 @@ import type { ActionRecord, Responder } from "./respond/types.ts";
 import { CgroupWatch } from "./sense/cgroup-watch.ts";
 import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
-import { discoverNode } from "./sense/proprioception.ts";
+import { discoverNode } from "./kernel/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
+import { TickLoop } from "./tick-loop.ts";
 import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";
 
@@ -106,11 +107,11 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
   let responder: Responder | null = null;
   let watch: CgroupWatch | null = null;
   let stopping = false;
+  let loop: TickLoop | null = null;
   const stop = () => {
     stopping = true;
-    wake?.();
+    loop?.stop();
   };
-  let wake: (() => void) | null = null;
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
   try {
@@ -179,7 +180,6 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     let ticks = 0;
     let lastTickAtMs = 0;
     const jitter = new Jitter();
-    const tickDuration = { last: 0, max: 0 };
     const recent: ActionRecord[] = [...recovered];
     let tickMs = cfg.sense.tickMs;
 
@@ -193,7 +193,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       actionsInForce: responder!.inForce(),
       recentActions: recent.slice(-50),
       tickMs,
-      tickDurationMs: { ...tickDuration },
+      tickDurationMs: { ...(loop?.spentMs ?? { last: 0, max: 0 }) },
       tickJitterMs: { p50: jitter.quantile(0.5), p99: jitter.quantile(0.99), max: jitter.max, sumMs: jitter.sumMs, count: jitter.count },
       probes: { ebpf: live.ebpf, detail: live.fallbackNotice || "eBPF probes attached" },
       dims: dimNames,
@@ -213,33 +213,23 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         `${server ? `, metrics on http://${cfg.report.metricsListen.replace(/:\d+$/, "")}:${server.port}/metrics` : ""}`,
     );
 
-    const mono = () => Bun.nanoseconds() / 1e9;
-    const t0 = mono();
-    source.read(t0); // primes the rate counters
-    let scheduled = t0 + tickMs / 1000;
-    let heartbeatAt = t0;
-    let quarantineCheckAt = t0;
+    let heartbeatAt = 0;
+    let quarantineCheckAt = 0;
     // Start-up, and the JIT compiling hot code in the first minutes, touch
     // much of the runtime's code that never runs again: 10 s after start, then
     // at doubling intervals up to every 10 minutes, let the kernel take those
     // clean pages back (docs/footprint.md).
-    let pagesReleasedAt = t0 - 20;
+    let pagesReleasedAt = 0;
     let pagesReleaseEveryS = 30;
-    while (!stopping) {
-      if (opts.durationS && mono() - t0 >= opts.durationS) break;
-      const wait = scheduled - mono();
-      if (wait > 0) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          setTimeout(resolve, wait * 1000);
-        });
-        wake = null;
-      }
-      if (stopping) break;
-      const t = mono();
+    const onStart = (t0: number) => {
+      heartbeatAt = t0;
+      quarantineCheckAt = t0;
+      pagesReleasedAt = t0 - 20;
+    };
+    // The variables below are set before the loop starts and cleared only after it ends.
+    const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
-      const sample: Sample = source.read(t);
-      sample.danger = danger.update(watch.read(t, responder.heldCeilings()));
+      sample.danger = danger.update(watch!.read(t, responder!.heldCeilings()));
       recorder?.write(sample);
       if (engine === null) {
         calibrator!.add(sample);
@@ -263,7 +253,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
             d = releaseQuarantine(engine, sample.t);
             const entry = levelEntry(d, wallTimeNs(), node);
             entry.reason = `quarantine released by ${q.released.by} at ${q.released.at} (${q.released.how}); holding at Level 3`;
-            log.append(entry);
+            log!.append(entry);
             opts.say(entry.reason as string);
           }
         }
@@ -271,26 +261,26 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         // Targets come from the danger; the full per-cgroup usage (a walk of
         // cgroupfs and the probes' hash) only feeds the quarantine snapshot.
         const wantCgroups = d.level !== d.previousLevel && d.level >= 5;
-        const actions = responder.onDecision(d, wantCgroups ? source.cgroups() : NO_CGROUPS, sample.danger ?? NO_DANGER);
+        const actions = responder!.onDecision(d, wantCgroups ? source!.cgroups() : NO_CGROUPS, sample.danger ?? NO_DANGER);
         // The wall clock, formatted, only when something is written or told (not on a calm tick).
         let wallMemo: string | undefined;
         const wall = (): string => (wallMemo ??= wallTimeNs());
-        if (d.level !== d.previousLevel) log.append(levelEntry(d, wall(), node));
+        if (d.level !== d.previousLevel) log!.append(levelEntry(d, wall(), node));
         if (actions.length) {
           logActions(d, actions);
           recent.push(...actions);
           if (recent.length > 200) recent.splice(0, recent.length - 200);
         }
-        notifier.onDecision(d, actions, wall);
+        notifier!.onDecision(d, actions, wall);
       }
       // A cgroup growing fast is watched at the vigilance tick even in calm:
       // containment in a few hundred milliseconds needs samples that dense.
-      tickMs = (lastDecision?.level ?? 0) >= 1 || watch.candidates > 0 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
+      tickMs = (lastDecision?.level ?? 0) >= 1 || watch!.candidates > 0 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
-        notifier.heartbeat(lastDecision, new Date().toISOString());
+        notifier!.heartbeat(lastDecision, new Date().toISOString());
       }
-      if (ticks % 100 === 0) for (const w of notifier.drainWarnings()) opts.say(w);
+      if (ticks % 100 === 0) for (const w of notifier!.drainWarnings()) opts.say(w);
       if (t - pagesReleasedAt >= pagesReleaseEveryS) {
         pagesReleasedAt = t;
         pagesReleaseEveryS = Math.min(600, pagesReleaseEveryS * 2);
@@ -302,13 +292,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       }
       ticks++;
       lastTickAtMs = Date.now();
-      const spent = (mono() - t) * 1000;
-      tickDuration.last = spent;
-      if (spent > tickDuration.max) tickDuration.max = spent;
-      scheduled += tickMs / 1000;
-      // Fell behind (a stalled machine): resynchronise rather than burst.
-      if (scheduled < mono()) scheduled = mono() + tickMs / 1000;
-    }
+    };
+    loop = new TickLoop({ source, tickMs: () => tickMs, durationS: opts.durationS, onStart, onTick: tickBody });
+    if (stopping) loop.stop();
+    await loop.run();
     const restored = responder.restoreAll(stopping ? "agent stopped" : "run duration reached");
     if (restored.length) {
       logActions(lastDecision, restored);

@@ -5,6 +5,7 @@ import { parse } from "smol-toml";
 import { existsSync } from "node:fs";
 import { EXIT, HosaError } from "./errors.ts";
 import { compression, decodeUtf8, excerpt, INPUT_LIMITS, readInput, shownPath } from "./util/input.ts";
+import { ROOTS } from "./kernel/files.ts";
 
 export interface WebhookConfig {
   url: string;
@@ -120,8 +121,8 @@ export function defaultConfig(): HosaConfig {
       tickMs: 100,
       vigilanceTickMs: 10,
       dimensions: [],
-      cgroupRoot: "/sys/fs/cgroup",
-      procRoot: "/proc",
+      cgroupRoot: ROOTS.cgroup,
+      procRoot: ROOTS.proc,
       ebpf: "auto",
       probes: "lean",
     },

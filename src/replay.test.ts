@@ -6,7 +6,7 @@ import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { CsvRecordingWriter } from "./recording/csv.ts";
 import { knownDimensions } from "./recording/known-dims.ts";
 import { openRecording } from "./recording/open.ts";
-import { decisionFields } from "./report/fields.ts";
+import { decisionFields } from "./engine/fields.ts";
 import { calibrateFromRecording, replay } from "./replay.ts";
 import { tempDir } from "../test/harness.ts";
 import { leakRecording, synthDims } from "../test/recordings/synthetic.ts";

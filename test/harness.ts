@@ -1,6 +1,6 @@
 // Shared by CLI tests: run the built executable and collect stdout, stderr
 // and exit code together (as oven-sh/bun's harness spawns bunExe()).
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -42,4 +42,16 @@ export function writeTestConfig(dir: string, extra = ""): string {
     `[paths]\nstate_dir = "${dir}/state"\nlog_file = "${dir}/decisions.log"\n\n[report]\nmetrics_listen = "127.0.0.1:0"\n${extra}\n`,
   );
   return path;
+}
+
+/**
+ * The golden file test/golden/<name>: its text, read for comparison. With
+ * UPDATE_GOLDEN=1 it is (re)written from `actual` first, on purpose; a
+ * missing golden file fails, it is never written on the quiet.
+ */
+export function golden(name: string, actual: string): string {
+  const path = join(REPO, "test", "golden", name);
+  if (process.env.UPDATE_GOLDEN === "1") writeFileSync(path, actual);
+  if (!existsSync(path)) throw new Error(`test/golden/${name} is missing: regenerate it on purpose with UPDATE_GOLDEN=1 bun test <this test file>, and review the diff`);
+  return readFileSync(path, "utf8");
 }

@@ -10,9 +10,9 @@
 // test/bench/crash.test.ts (a few).
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { Journal } from "../../src/respond/journal.ts";
-import { readCurrent } from "../../src/respond/restore.ts";
+import { readCurrent } from "../../src/respond/cgroup-values.ts";
 import { ChildCgroups, compileLeaker, read, ROOT } from "../../test/respond/helpers.ts";
 type Rng = () => number;
 

@@ -8,7 +8,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { HosaConfig } from "../config.ts";
 import { logFiles } from "../report/decision-log.ts";
-import { createCgroupFs, detectLayout } from "../respond/cgroupfs.ts";
+import { createCgroupFs } from "../kernel/cgroupfs.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
 import { observe, findAnomaly, hypothesize, type Hypotheses, type Observation, type PastIncident } from "./analyze.ts";
 import { asLogEntries, splitEpisodes, type Episode } from "./episodes.ts";
 import { executePlan, readExecutionState, rollbackPlan, type ExecutionState, type ExecutorContext } from "./executor.ts";
@@ -101,7 +102,7 @@ export function readDecisionLog(path: string): { entries: LogEntry[]; skipped: n
 /** Executor context on the live node: cgroupfs at [sense] cgroup_root, the respond safelist and scope. */
 export function liveExecutorContext(cfg: HosaConfig): ExecutorContext {
   const fs = createCgroupFs(cfg.sense.cgroupRoot);
-  const layout = detectLayout(fs);
+  const layout = detectCgroupLayout(fs.root);
   return {
     fs,
     layout,

@@ -6,8 +6,11 @@
 // a started signal or command, whose effect cannot be checked, is never run
 // again: the plan is rolled back instead. Everything it did is in `events`.
 import { existsSync, readFileSync } from "node:fs";
-import { CG, type CgroupFs, type CgroupLayout, normalizeValue, readPids, type V1Controller } from "../respond/cgroupfs.ts";
-import { cgroupOfPid, commOf, norm, safelistReason, type SafelistContext, startTimeOf } from "../respond/targets.ts";
+import { type CgroupFs, normalizeValue, readPids } from "../kernel/cgroupfs.ts";
+import { type CgroupLayout } from "../kernel/cgroups.ts";
+import { CG, type V1Controller } from "../kernel/files.ts";
+import { cgroupOfPid, commOf, startTimeOf } from "../kernel/proc.ts";
+import { norm, safelistReason, type SafelistContext } from "../respond/targets.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import type { PlannedStep } from "./gate.ts";
 import type { Playbook, PlaybookStep } from "./playbook.ts";
@@ -66,15 +69,15 @@ const V1_HIERARCHY: Record<string, string> = { memory: "memory", cpu: "cpu", pid
  * (as src/respond/responder.ts does), and only when they all share one.
  */
 export function stepTarget(step: PlaybookStep, cgroup: string, ctx: Pick<ExecutorContext, "fs" | "layout" | "procRoot">): { dir: string; file: string } | { refused: string } {
-  const file = ctx.layout === "v1" ? step.v1File ?? step.file! : step.file!;
+  const file = ctx.layout.memoryHierarchy === "memory-v1" ? step.v1File ?? step.file! : step.file!;
   const p = norm(cgroup).slice(1);
-  if (ctx.layout === "v2") return { dir: p, file };
+  if (ctx.layout.memoryHierarchy === "v2") return { dir: p, file };
   const h = V1_HIERARCHY[file.split(".")[0]!];
   if (!h) return { refused: `no v1 hierarchy for ${file}` };
   if (h === "memory") return { dir: p ? `memory/${p}` : "memory", file };
   const paths = new Set<string>();
   for (const pid of readPids(ctx.fs, p ? `memory/${p}` : "memory")) {
-    const c = cgroupOfPid(ctx.procRoot, pid, "v1", h as V1Controller);
+    const c = cgroupOfPid(ctx.procRoot, pid, ctx.layout, h as V1Controller);
     if (c) paths.add(c);
   }
   if (paths.size !== 1) return { refused: paths.size === 0 ? `no process of ${cgroup} to find its ${h} cgroup by` : `the processes of ${cgroup} are in ${paths.size} ${h} cgroups` };
@@ -88,7 +91,7 @@ export function resolveValue(value: string, cgroup: string, ctx: Pick<ExecutorCo
   const m = /^usage\*(\d+(?:\.\d+)?)$/.exec(value);
   if (!m) return value;
   const p = norm(cgroup).slice(1);
-  const text = ctx.layout === "v2" ? ctx.fs.read(p, CG.memoryCurrent) : ctx.fs.read(p ? `memory/${p}` : "memory", CG.memoryUsage);
+  const text = ctx.layout.memoryHierarchy === "v2" ? ctx.fs.read(p, CG.memoryCurrent) : ctx.fs.read(p ? `memory/${p}` : "memory", CG.memoryUsage);
   const usage = Number.parseInt(text ?? "", 10);
   if (!Number.isFinite(usage)) throw new Error(`cannot read the memory usage of ${cgroup}`);
   return String(Math.ceil((usage * Number(m[1])) / 4096) * 4096);
@@ -197,7 +200,7 @@ function precheckFailure(pb: Playbook, cgroup: string, ctx: ExecutorContext): st
   for (const p of pb.prechecks) {
     if (p.kind !== "cgroup_exists") continue;
     const rel = norm(cgroup).slice(1);
-    const dir = ctx.layout === "v2" ? rel : rel ? `memory/${rel}` : "memory";
+    const dir = ctx.layout.memoryHierarchy === "v2" ? rel : rel ? `memory/${rel}` : "memory";
     if (ctx.fs.read(dir, CG.procs) === undefined) return `${cgroup} does not exist`;
   }
   return null;
@@ -232,7 +235,7 @@ function runStep(step: PlaybookStep, st: StepState, cgroup: string, ctx: Executo
     crashPoint(st.id, "started");
     ctx.fs.write(t.dir, t.file, value);
   } else if (step.kind === "signal") {
-    const dir = ctx.layout === "v2" ? norm(cgroup).slice(1) : `memory${norm(cgroup) === "/" ? "" : norm(cgroup)}`;
+    const dir = ctx.layout.memoryHierarchy === "v2" ? norm(cgroup).slice(1) : `memory${norm(cgroup) === "/" ? "" : norm(cgroup)}`;
     const pids = readPids(ctx.fs, dir).filter((pid) => commOf(ctx.procRoot, pid) === step.service);
     st.pids = pids.map((pid) => ({ pid, startTime: startTimeOf(ctx.procRoot, pid) ?? "" }));
     Object.assign(st, { status: "started", started_at: ctx.now() });

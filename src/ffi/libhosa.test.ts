@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { detectCgroupHierarchy } from "../sense/bpf-probes.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
 import * as ffi from "./libhosa.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -13,7 +13,7 @@ if (skipReason) console.warn(`libhosa.test.ts: skipped: ${skipReason}`);
 
 const u32 = (v: number) => new Uint8Array(new Uint32Array([v]).buffer);
 
-const hierarchy = detectCgroupHierarchy();
+const hierarchy = detectCgroupLayout().memoryHierarchy;
 /** The id (directory inode) of this process's cgroup in the hierarchy the probes attribute to. */
 function ownCgroup(): bigint {
   const lines = readFileSync("/proc/self/cgroup", "latin1").trim().split("\n");

@@ -26,7 +26,7 @@ import type { ActionRecord } from "../respond/types.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { compression, INPUT_LIMITS, looksBinary, readInput, shownPath } from "../util/input.ts";
-import { decisionFields } from "./fields.ts";
+import { decisionFields } from "../engine/fields.ts";
 
 export const GENESIS_HASH = "0".repeat(64);
 const HASH_SUFFIX = /,"hash":"([0-9a-f]{64})"\}$/;

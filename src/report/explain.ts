@@ -4,7 +4,7 @@
 import type { Decision, Thresholds } from "../engine/types.ts";
 import { LEVEL_NAMES } from "../engine/types.ts";
 import type { AgentSnapshot } from "./snapshot.ts";
-import { thresholdsCrossed } from "./fields.ts";
+import { thresholdsCrossed } from "../engine/fields.ts";
 
 /** Document 004 §11: leaving level N needs D_M below θ(N-1) (θ1 for levels 1 and 2) for the hold time of N. */
 export function deescalation(level: number, th: Thresholds, holdS: number[]): { to: number; theta: string; value: number; holdS: number } | null {

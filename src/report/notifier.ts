@@ -13,7 +13,7 @@ import { writeFileAtomic } from "../util/atomic.ts";
 import { VERSION } from "../version.ts";
 import { actionEntry, levelEntry } from "./decision-log.ts";
 import { summaryLine } from "./explain.ts";
-import { formatDominant, round6 } from "./fields.ts";
+import { formatDominant, round6 } from "../engine/fields.ts";
 import { Outbox, type OutboxStats } from "./outbox.ts";
 
 export interface NotifierOptions {

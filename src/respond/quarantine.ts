@@ -5,18 +5,24 @@
 // without the agent running. What else happens depends on the environment
 // class; when unsure, the most conservative one (cloud-vm: no interface is
 // ever taken down).
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { hostname as osHostname } from "node:os";
 import type { HosaConfig } from "../config.ts";
 import type { Decision } from "../engine/types.ts";
-import { decisionFields } from "../report/fields.ts";
+import { decisionFields } from "../engine/fields.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { EXIT, HosaError } from "../errors.ts";
-import { CG, type CgroupFs, type CgroupLayout, createCgroupFs, detectLayout, hierarchyDir, readPids } from "./cgroupfs.ts";
+import { type ActuatorContext, createActuatorContext, journalPath, type OpenXdp } from "./actuator.ts";
+import { stopContributors } from "./actuators/quarantine.ts";
+import { isolateByHand } from "./actuators/xdp.ts";
+import { type CgroupFs } from "../kernel/cgroupfs.ts";
+import { CG } from "../kernel/files.ts";
+import { readCurrent } from "./cgroup-values.ts";
 import { Journal } from "./journal.ts";
-import { journalPath, type OpenXdp, readCurrent, recoverFromJournal } from "./restore.ts";
-import { commOf, hasControllingTty, isKernelThread, PROTECTED_COMMS, type SafelistContext, safelistReason, startTimeOf } from "./targets.ts";
+import { recoverFromJournal } from "./restore.ts";
+import { safelistReason } from "./targets.ts";
+import { topProcesses } from "../kernel/proc.ts";
 import type { ActionRecord } from "./types.ts";
 import { setQuarantineCondition } from "./k8s-condition.ts";
 
@@ -78,14 +84,8 @@ export interface QuarantineDeps {
   targets: string[];
   decisions: Decision[];
   cgroups: CgroupUsage[];
-  journal: Journal;
-  fs: CgroupFs;
-  layout: CgroupLayout;
-  ctx: SafelistContext;
-  act: boolean;
-  kill: (pid: number, signal: NodeJS.Signals) => void;
   xdp: { ifname: string; policy: string } | null;
-  /** Environment class from discoverNode() (src/sense/proprioception.ts). */
+  /** Environment class from discoverNode() (src/kernel/proprioception.ts). */
   envClass?: string;
   host?: string;
   nowMs?: () => number;
@@ -97,84 +97,16 @@ export interface QuarantineDeps {
   onPending?: (work: Promise<unknown>) => void;
 }
 
-/** Top processes by RSS and by CPU time, from /proc. */
-export function topProcesses(procRoot: string, n = 10): { pid: number; comm: string; rssBytes: number; cpuTicks: number }[] {
-  const out: { pid: number; comm: string; rssBytes: number; cpuTicks: number }[] = [];
-  let names: string[] = [];
-  try {
-    names = readdirSync(procRoot);
-  } catch {
-    return out;
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`${procRoot}/${name}/stat`, "utf8");
-      const close = stat.lastIndexOf(")");
-      const comm = stat.slice(stat.indexOf("(") + 1, close);
-      const f = stat.slice(close + 2).split(" ");
-      // Fields 14, 15 (utime, stime) and 24 (rss, pages) of proc(5), counted from field 3 here.
-      out.push({ pid: Number(name), comm, cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * 4096 });
-    } catch {}
-  }
-  const byRss = [...out].sort((a, b) => b.rssBytes - a.rssBytes).slice(0, n);
-  const byCpu = [...out].sort((a, b) => b.cpuTicks - a.cpuTicks).slice(0, n);
-  const seen = new Set<number>();
-  return [...byRss, ...byCpu].filter((p) => (seen.has(p.pid) ? false : (seen.add(p.pid), true)));
-}
-
-function protectedPid(pid: number, ctx: SafelistContext): string | null {
-  const procRoot = ctx.procRoot;
-  if (pid === ctx.selfPid) return "hosa itself";
-  if (pid === 1) return "PID 1";
-  if (isKernelThread(procRoot, pid)) return "kernel thread";
-  const comm = commOf(procRoot, pid) ?? "";
-  if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm}`;
-  if (ctx.safelist.includes(comm)) return `safelisted process ${comm}`;
-  if (hasControllingTty(procRoot, pid)) return `interactive process ${comm} (controlling terminal)`;
-  return null;
-}
-
-/** SIGSTOP every process of these cgroups that is not protected, journaled first. Returns the PIDs stopped. */
-export function stopContributors(d: Pick<QuarantineDeps, "t" | "fs" | "layout" | "ctx" | "act" | "journal" | "kill">, paths: string[], out: ActionRecord[]): number[] {
-  const stopped: number[] = [];
-  const rec = (pid: number, outcome: string): ActionRecord => ({ id: `q${Math.round(d.t * 1000)}-${pid}`, t: d.t, level: 5, kind: "signal", target: String(pid), action: "SIGSTOP", outcome });
-  for (const path of paths) {
-    for (const pid of readPids(d.fs, hierarchyDir(d.layout, "memory", path))) {
-      const why = protectedPid(pid, d.ctx);
-      if (why) {
-        out.push(rec(pid, `skipped: ${why}`));
-        continue;
-      }
-      if (!d.act) {
-        out.push(rec(pid, "would apply (detection-only)"));
-        continue;
-      }
-      const startTime = startTimeOf(d.ctx.procRoot, pid);
-      if (!startTime) continue;
-      d.journal.append({ op: "stop", id: `q${Math.round(d.t * 1000)}-${pid}`, t: d.t, level: 5, pid, startTime });
-      try {
-        d.kill(pid, "SIGSTOP");
-        stopped.push(pid);
-        out.push(rec(pid, "applied"));
-      } catch (e) {
-        d.journal.append({ op: "done", key: `stop:${pid}`, outcome: "kill failed" });
-        out.push(rec(pid, `failed: ${(e as Error).message.split("\n")[0]}`));
-      }
-    }
-  }
-  return stopped;
-}
-
 /** Contributors found after quarantine began (the engine may jump to 5 before growth is visible): stop them too. */
-export function extendQuarantine(cfg: HosaConfig, d: Pick<QuarantineDeps, "t" | "fs" | "layout" | "ctx" | "act" | "journal" | "kill">, paths: string[]): ActionRecord[] {
+export function extendQuarantine(ctx: ActuatorContext, t: number, paths: string[]): ActionRecord[] {
+  const cfg = ctx.cfg;
   const st = readQuarantineState(cfg);
   if (!st?.active) return [];
   const fresh = paths.filter((p) => !st.contributors.includes(p));
   if (fresh.length === 0) return [];
   const out: ActionRecord[] = [];
-  const stopped = stopContributors(d, fresh, out);
-  if (d.act) {
+  const stopped = stopContributors(ctx, t, fresh, out);
+  if (ctx.act) {
     st.contributors.push(...fresh);
     st.stoppedPids.push(...stopped);
     writeState(cfg, st);
@@ -187,7 +119,8 @@ export function extendQuarantine(cfg: HosaConfig, d: Pick<QuarantineDeps, "t" | 
  * write the forensic snapshot and the state file, and do what the mode says.
  * Kubernetes calls run in the background; their records arrive via onAsync.
  */
-export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecord[] {
+export function enterQuarantine(ctx: ActuatorContext, d: QuarantineDeps): ActionRecord[] {
+  const cfg = ctx.cfg;
   const out: ActionRecord[] = [];
   const nowMs = d.nowMs?.() ?? Date.now();
   const host = d.host ?? osHostname();
@@ -202,7 +135,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
     action,
     outcome,
   });
-  const stopped = stopContributors(d, d.targets, out);
+  const stopped = stopContributors(ctx, d.t, d.targets, out);
   const notes: string[] = [];
   const ipmi = d.ipmiDevice ?? "/dev/ipmi0";
   if (mode === "bare-metal") notes.push(existsSync(ipmi) ? `IPMI available at ${ipmi}: the out-of-band console stays reachable` : `no IPMI device at ${ipmi}`);
@@ -211,7 +144,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
   if (mode === "airgap") notes.push("air-gapped: no network calls at all");
   const watchdogDeadlineMs = mode === "edge-remote" ? nowMs + cfg.respond.watchdogS * 1000 : null;
   if (watchdogDeadlineMs !== null) notes.push(`edge-remote: the watchdog releases at ${new Date(watchdogDeadlineMs).toISOString()} unless someone does first`);
-  if (!d.act) {
+  if (!ctx.act) {
     out.push(rec("quarantine", host, `quarantine (${mode})`, "would apply (detection-only)"));
     return out;
   }
@@ -226,7 +159,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
         t: d.t,
         mode,
         contributors: d.targets,
-        top_processes: topProcesses(d.ctx.procRoot),
+        top_processes: topProcesses(ctx.procRoot),
         cgroups: d.cgroups,
         decisions: d.decisions.map((x) => decisionFields(x)),
       },
@@ -235,7 +168,7 @@ export function enterQuarantine(cfg: HosaConfig, d: QuarantineDeps): ActionRecor
     )}\n`,
     0o600,
   );
-  const frozen = d.journal
+  const frozen = ctx.journal
     .load()
     .open.map((c) => c.first)
     .filter((e) => e.op === "set" && (e.file === CG.freeze || e.file === CG.freezerState))
@@ -296,53 +229,30 @@ export interface ManualQuarantineOptions {
 export async function manualQuarantine(cfg: HosaConfig, o: ManualQuarantineOptions): Promise<{ records: ActionRecord[]; state: QuarantineState | null }> {
   const already = readQuarantineState(cfg);
   if (already?.active) throw new HosaError(`quarantine enter: already in force since ${already.since} (${already.mode})`, EXIT.FAILURE);
-  const fs = o.fs ?? createCgroupFs(cfg.sense.cgroupRoot);
-  const layout = detectLayout(fs);
-  const journal = Journal.open(journalPath(cfg));
-  const act = cfg.respond.mode === "act";
+  const ctx = createActuatorContext(cfg, { fs: o.fs, openXdp: o.openXdp });
   const nowMs = o.nowMs ?? Date.now();
   const t = nowMs / 1000;
-  const ctx: SafelistContext = { fs, layout, procRoot: cfg.sense.procRoot, selfPid: process.pid, safelist: cfg.respond.safelist, scope: cfg.respond.cgroupScope };
   const records: ActionRecord[] = [];
   const targets: string[] = [];
   for (const c of o.cgroups) {
-    const why = safelistReason(c, ctx);
+    const why = safelistReason(c, ctx.safelist);
     if (why) records.push({ id: `q${Math.round(t * 1000)}-s${records.length}`, t, level: 5, kind: "quarantine", target: c, action: "contain", outcome: `skipped: ${why}` });
     else targets.push(c.startsWith("/") ? c : `/${c}`);
   }
   let xdp: QuarantineDeps["xdp"] = null;
   const ifname = cfg.respond.xdpInterface;
   if (ifname) {
-    const rec = (outcome: string): ActionRecord => ({ id: `q${Math.round(t * 1000)}-x`, t, level: 5, kind: "xdp", target: ifname, action: "xdp off→isolate", outcome });
-    if (!act) records.push(rec("would apply (detection-only)"));
-    else if (!o.openXdp) records.push(rec("failed: XDP is not available in this build; only cgroup actions are"));
-    else {
-      journal.append({ op: "xdp", id: `q${Math.round(t * 1000)}-x`, t, level: 5, ifname, policy: "isolate", prev: "off" });
-      try {
-        // Left attached on exit on purpose: a program attached through netlink
-        // outlives this process, and release detaches it.
-        o.openXdp(ifname, { healthcheck: cfg.respond.healthcheckSources, management: cfg.respond.managementSources }).set("isolate");
-        xdp = { ifname, policy: "isolate" };
-        records.push(rec("applied"));
-      } catch (e) {
-        journal.append({ op: "done", key: `xdp:${ifname}`, outcome: "attach failed" });
-        records.push(rec(`failed: ${(e as Error).message.split("\n")[0]}`));
-      }
-    }
+    const r = isolateByHand(ctx, t, ifname);
+    records.push(r.record);
+    xdp = r.xdp;
   }
   const pending: Promise<unknown>[] = [];
   records.push(
-    ...enterQuarantine(cfg, {
+    ...enterQuarantine(ctx, {
       t,
       targets,
       decisions: [],
       cgroups: [],
-      journal,
-      fs,
-      layout,
-      ctx,
-      act,
-      kill: (pid, sig) => process.kill(pid, sig),
       xdp,
       envClass: o.envClass,
       nowMs: () => nowMs,

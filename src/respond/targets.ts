@@ -2,10 +2,12 @@
 // the cgroups whose consumption of that resource grew most since the last
 // call (document 004 §10.3), minus the safelist (§10.2), which nothing here
 // ever touches.
-import { readFileSync } from "node:fs";
 import type { Decision } from "../engine/types.ts";
+import { cgroupOfPid, commOf, hasControllingTty, isKernelThread } from "../kernel/proc.ts";
 import type { CgroupUsage } from "../sense/types.ts";
-import { type CgroupFs, type CgroupLayout, type V1Controller, hierarchyDir, readPids } from "./cgroupfs.ts";
+import { type CgroupFs, hierarchyDir, readPids } from "../kernel/cgroupfs.ts";
+import { type CgroupLayout } from "../kernel/cgroups.ts";
+import { type V1Controller } from "../kernel/files.ts";
 
 export type Resource = "memory" | "cpu" | "io" | "pids";
 
@@ -78,54 +80,6 @@ export function norm(path: string): string {
   return p;
 }
 
-/** The cgroup path of a process in one controller's hierarchy (v1: by controller name; v2: the "0::" line). */
-export function cgroupOfPid(procRoot: string, pid: number | "self", layout: CgroupLayout, controller: V1Controller): string | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`${procRoot}/${pid}/cgroup`, "utf8");
-  } catch {
-    return undefined;
-  }
-  for (const line of text.split("\n")) {
-    const parts = line.split(":");
-    if (parts.length < 3) continue;
-    const path = parts.slice(2).join(":");
-    if (layout === "v2" && parts[0] === "0" && parts[1] === "") return norm(path);
-    if (layout === "v1" && parts[1].split(",").includes(controller)) return norm(path);
-  }
-  return undefined;
-}
-
-export function commOf(procRoot: string, pid: number): string | undefined {
-  try {
-    return readFileSync(`${procRoot}/${pid}/comm`, "utf8").trim();
-  } catch {
-    return undefined;
-  }
-}
-
-/** Kernel threads carry PF_KTHREAD (0x00200000) in the flags field of /proc/<pid>/stat (include/linux/sched.h). */
-export function isKernelThread(procRoot: string, pid: number): boolean {
-  try {
-    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const flags = Number(fields[6]);
-    return (flags & 0x00200000) !== 0;
-  } catch {
-    return false;
-  }
-}
-
-/** Field 22 of /proc/<pid>/stat: with the PID it names one process for its whole life. */
-export function startTimeOf(procRoot: string, pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19];
-  } catch {
-    return undefined;
-  }
-}
-
 /** Why a cgroup may never be touched, or null. `controller` picks the hierarchy on v1 (the path is in it). */
 export function safelistReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
   const p = norm(path);
@@ -150,16 +104,6 @@ export function safelistReason(path: string, ctx: SafelistContext, controller: V
     if (names.includes(comm)) return `safelisted process ${comm} (${pid})`;
   }
   return null;
-}
-
-/** Field 7 of /proc/<pid>/stat: the controlling terminal, 0 when there is none. */
-export function hasControllingTty(procRoot: string, pid: number): boolean {
-  try {
-    const stat = readFileSync(`${procRoot}/${pid}/stat`, "utf8");
-    return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[4]) !== 0;
-  } catch {
-    return false;
-  }
 }
 
 /**

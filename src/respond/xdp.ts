@@ -1,8 +1,8 @@
 // XDP load shedding (seed 004 §6.2, §7, §8): bpf/xdp_shed.bpf.c is attached
 // once, at the first level that needs it; every later level change is one
 // write to its policy map, so the reflex costs microseconds, not a reload.
-import { readFileSync } from "node:fs";
 import { EXIT, HosaError } from "../errors.ts";
+import { readIfindex } from "../kernel/proprioception.ts";
 import {
   bpfObjectImage,
   mapUpdate,
@@ -200,16 +200,7 @@ const MAP_ALLOW_V6 = "xdp_allow_v6";
 const NO_XDP = "only cgroup actions are available";
 
 /** The interface index, from sysfs of the current network namespace; undefined if there is no such interface. */
-function ifindexOf(ifname: string): number | undefined {
-  // An interface name is at most 15 bytes and never contains "/" (dev_valid_name in net/core/dev.c).
-  if (!/^[^/\s]{1,15}$/.test(ifname) || ifname === "." || ifname === "..") return undefined;
-  try {
-    const n = Number(readFileSync(`/sys/class/net/${ifname}/ifindex`, "utf8").trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const ifindexOf = (ifname: string): number | undefined => readIfindex(ifname);
 
 /** Name of the XDP program on an interface, from iproute2's JSON (libhosa's query gives only the mode). */
 function attachedProgramName(ifname: string): string | undefined {

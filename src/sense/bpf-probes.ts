@@ -3,12 +3,12 @@
 // events. Reads reuse their buffers: at 10 ms ticks this runs 100 times a
 // second. Any failure to load is a HosaError whose message the sense layer
 // prints once as the reason it fell back to /proc.
-import { existsSync, readFileSync } from "node:fs";
+import { type CgroupLayout, detectCgroupLayout } from "../kernel/cgroups.ts";
+import { hasBtf, readKernelRelease, readSelfCapabilities } from "../kernel/proprioception.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import * as ffi from "../ffi/libhosa.ts";
 
 /** Which hierarchy a cgroup id names: the unified one, or the v1 memory controller's (hybrid and v1 hosts). */
-export type CgroupHierarchy = "v2" | "memory-v1";
 
 /** Cumulative counters since load; the same set globally and per cgroup. */
 export interface ProbeTotals {
@@ -100,7 +100,7 @@ const LEAN_WITHOUT: readonly ProbeGroup[] = ["faults"];
 /** The iterator that reads run-queue totals in "lean" mode (bpf/probes.bpf.c). */
 const RUNQ_ITER = "runq_totals";
 export interface ProbeOptions {
-  cgroupHierarchy: CgroupHierarchy;
+  cgroupHierarchy: CgroupLayout["memoryHierarchy"];
   /** Default "lean". */
   mode?: ProbeMode;
   /** "lean": how often the run-queue totals are re-read (an iterator over every task), in ms; default 1000. Between reads they stay put. */
@@ -115,7 +115,7 @@ export interface ProbeOptions {
 }
 
 export interface BpfProbes {
-  readonly cgroupHierarchy: CgroupHierarchy;
+  readonly cgroupHierarchy: CgroupLayout["memoryHierarchy"];
   readonly mode: ProbeMode;
   /** Names of the attached programs (a program whose tracepoint this kernel lacks is left out). */
   readonly programs: string[];
@@ -139,32 +139,19 @@ export function emptyTotals(): ProbeTotals {
   return t;
 }
 
-/** The hierarchy cgroup ids should come from on this host: v2 when its root holds the memory controller. */
-export function detectCgroupHierarchy(cgroupRoot = "/sys/fs/cgroup"): CgroupHierarchy {
-  try {
-    if (readFileSync(`${cgroupRoot}/cgroup.controllers`, "latin1").split(/\s+/).includes("memory")) return "v2";
-  } catch {}
-  return existsSync(`${cgroupRoot}/memory/cgroup.procs`) ? "memory-v1" : "v2";
-}
-
 /** Why probes cannot load here, checked before asking the kernel so the message names the cause. */
 function preflight(): void {
   const action = "load eBPF probes";
   if (process.platform !== "linux") throw new HosaError(`${action}: not Linux`, EXIT.UNSUPPORTED);
-  const status = readFileSync("/proc/self/status", "latin1");
-  const capEff = BigInt(`0x${/^CapEff:\s*([0-9a-f]+)/m.exec(status)?.[1] ?? "0"}`);
-  const CAP_SYS_ADMIN = 21n;
-  const CAP_BPF = 39n;
-  const CAP_PERFMON = 38n;
-  const has = (cap: bigint) => (capEff >> cap) & 1n;
-  if (!has(CAP_SYS_ADMIN) && !(has(CAP_BPF) && has(CAP_PERFMON))) {
+  const caps = readSelfCapabilities();
+  if (!caps.sysAdmin && !(caps.bpf && caps.perfmon)) {
     throw new HosaError(`${action}: needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN); this process has neither`, EXIT.PERMISSION);
   }
-  if (!existsSync("/sys/kernel/btf/vmlinux")) {
+  if (!hasBtf()) {
     throw new HosaError(`${action}: no /sys/kernel/btf/vmlinux: the kernel was built without CONFIG_DEBUG_INFO_BTF`, EXIT.UNSUPPORTED);
   }
   // tp_btf programs using task storage need 5.11.
-  const m = /^(\d+)\.(\d+)/.exec(readFileSync("/proc/sys/kernel/osrelease", "latin1"));
+  const m = /^(\d+)\.(\d+)/.exec(readKernelRelease());
   if (m && (Number(m[1]) < 5 || (Number(m[1]) === 5 && Number(m[2]) < 11))) {
     throw new HosaError(`${action}: kernel ${m[0]} is older than 5.11`, EXIT.UNSUPPORTED);
   }
@@ -319,8 +306,8 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
 }
 
 /** Load, attach and close the probes once, for `hosa doctor`: whether they work here and which programs. */
-export function checkProbes(opts?: Partial<ProbeOptions>): { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupHierarchy; error?: string } {
-  const cgroupHierarchy = opts?.cgroupHierarchy ?? detectCgroupHierarchy();
+export function checkProbes(opts?: Partial<ProbeOptions>): { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupLayout["memoryHierarchy"]; error?: string } {
+  const cgroupHierarchy = opts?.cgroupHierarchy ?? detectCgroupLayout().memoryHierarchy;
   try {
     const probes = openProbes({ ...opts, cgroupHierarchy });
     const programs = probes.programs;

@@ -5,7 +5,7 @@ import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
-import { detectCgroupLayout } from "./cgroups.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
 import { CgroupWatch, parseMemoryStat, statValue } from "./cgroup-watch.ts";
 
 setDefaultTimeout(60_000);

@@ -18,11 +18,11 @@
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
-import { type CgroupLayout, listCgroups } from "./cgroups.ts";
-import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "./kernel-files.ts";
-import { parseMeminfo, newMemInfo } from "./proc-parsers.ts";
-import { createProcFs, type ProcFs } from "./procfs.ts";
-import { createFileSet, type FileSet } from "./file-set.ts";
+import { type CgroupLayout, listCgroups } from "../kernel/cgroups.ts";
+import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
+import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
+import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
+import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 
 export interface CgroupWatchOptions {
   procRoot?: string;

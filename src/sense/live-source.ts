@@ -5,8 +5,8 @@
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
-import { CGROUP_V1, CGROUP_V2, PROC } from "./kernel-files.ts";
-import { createProcFs, type ProcFs } from "./procfs.ts";
+import { CGROUP_V1, CGROUP_V2, PROC } from "../kernel/files.ts";
+import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
 import {
   newDiskStats,
   newMemInfo,
@@ -22,10 +22,10 @@ import {
   parseSnmpBytes,
   parseStatBytes,
   parseVmstatBytes,
-} from "./proc-parsers.ts";
-import { createFileSet, type FileSet } from "./file-set.ts";
+} from "../kernel/proc-parsers.ts";
+import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "./cgroups.ts";
+import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { pidAlive } from "../kernel/proc.ts";
 
 /**
  * An O_EXCL pid file at `path`: `release` when this process took it, or the
@@ -21,7 +22,7 @@ export function takePidLock(path: string): { release: () => void } | { heldBy: n
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
       const other = Number.parseInt(readFileSync(path, "utf8"), 10);
-      if (Number.isInteger(other) && other > 0 && other !== process.pid && existsSync(`/proc/${other}`)) return { heldBy: other };
+      if (Number.isInteger(other) && other > 0 && other !== process.pid && pidAlive(other)) return { heldBy: other };
       try {
         unlinkSync(path);
       } catch {}

@@ -16,7 +16,7 @@ import { openRecording } from "../../src/recording/open.ts";
 import type { RecordingReader } from "../../src/recording/types.ts";
 import { replay } from "../../src/replay.ts";
 import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "../../src/report/decision-log.ts";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { REPO } from "../harness.ts";

@@ -4,11 +4,11 @@
 // Synthetic on purpose: a recording of a real leak is the replay tests' job;
 // here every number is known and the episode is the same on every machine.
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { calibrate } from "../../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, snapshotDecision, step } from "../../src/engine/engine.ts";
 import type { Decision, Sample } from "../../src/engine/types.ts";
-import { decisionFields } from "../../src/report/fields.ts";
+import { decisionFields } from "../../src/engine/fields.ts";
+import { golden } from "../harness.ts";
 import { NODE_DIMS as DIMS, Node } from "./node-model.ts";
 
 
@@ -111,11 +111,8 @@ describe("memory leak episode", () => {
   });
 
   test("level changes match the golden decision file", () => {
-    const path = `${import.meta.dir}/golden/leak.decisions.jsonl`;
     const text = ep.changes.map((d) => JSON.stringify(decisionFields(d))).join("\n") + "\n";
-    if (process.env.UPDATE_GOLDEN === "1") writeFileSync(path, text);
-    expect(existsSync(path)).toBe(true); // regenerate with UPDATE_GOLDEN=1 bun test test/engine
-    expect(text).toBe(readFileSync(path, "utf8"));
+    expect(text).toBe(golden("engine-leak.decisions.jsonl", text));
   });
 });
 

@@ -1,16 +1,15 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CsvRecordingWriter } from "../../src/recording/csv.ts";
 import { ProtoRecordingWriter } from "../../src/recording/protobuf.ts";
-import { REPO, runHosa, tempDir } from "../harness.ts";
+import { golden, REPO, runHosa, tempDir } from "../harness.ts";
 import { leakRecording, synthDims, type LeakStory } from "../recordings/synthetic.ts";
 
 // The golden story: short enough to commit, long enough to see every level
 // go up and come back down (the 5-minute hold at Level 4 included).
 const GOLDEN_STORY: LeakStory = { seed: 7, calmS: 120, leakS: 30, afterS: 480, tickS: 0.1, leakMBps: 50 };
 const GOLDEN_CSV = join(REPO, "test/recordings/leak.csv");
-const GOLDEN_OUT = join(REPO, "test/golden/leak.decisions.jsonl");
 
 setDefaultTimeout(60_000);
 
@@ -82,8 +81,7 @@ describe("hosa replay", () => {
         return o.level !== o.previous_level;
       })
       .join("\n");
-    if (process.env.UPDATE_GOLDEN || !existsSync(GOLDEN_OUT)) writeFileSync(GOLDEN_OUT, `${changes}\n`);
-    expect(`${changes}\n`).toBe(readFileSync(GOLDEN_OUT, "utf8"));
+    expect(`${changes}\n`).toBe(golden("leak.decisions.jsonl", `${changes}\n`));
   });
 
   test("human output is a table of level changes", () => {

@@ -5,8 +5,10 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs, detectLayout } from "../../src/respond/cgroupfs.ts";
-import { createResponder, relaxValue } from "../../src/respond/responder.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
+import { detectCgroupLayout } from "../../src/kernel/cgroups.ts";
+import { relaxValue } from "../../src/respond/cgroup-values.ts";
+import { createResponder } from "../../src/respond/responder.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import type { Level } from "../../src/engine/types.ts";
 import { actConfig, decision, tempDir } from "./helpers.ts";
@@ -45,8 +47,8 @@ const usage = (t: number): CgroupUsage[] => [
   { path: "/workload/neighbour", memoryBytes: 20e6, cpuUsageUs: 0, ioBytes: 0, pids: 1 },
 ];
 
-test("detectLayout() sees a pure v2 root", () => {
-  expect(detectLayout(createCgroupFs(FIXTURE))).toBe("v2");
+test("detectCgroupLayout() puts the memory hierarchy of a pure v2 root in v2", () => {
+  expect(detectCgroupLayout(FIXTURE).memoryHierarchy).toBe("v2");
 });
 
 test("v2: Levels 2→3→4 write cpu.weight, memory.high, cpu.max, io.max, memory.max, cgroup.freeze on the contributors only, and relax back", () => {

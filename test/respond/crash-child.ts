@@ -1,7 +1,7 @@
 // Run by journal.test.ts as a separate process: contain one cgroup at
 // Level 3 with the real responder, say so, then wait to be SIGKILLed.
 //   bun test/respond/crash-child.ts <state-dir> <memory-cgroup-path>
-import { detectCgroupLayout, readCgroupUsage } from "../../src/sense/cgroups.ts";
+import { detectCgroupLayout, readCgroupUsage } from "../../src/kernel/cgroups.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import { actConfig, decision } from "./helpers.ts";
 

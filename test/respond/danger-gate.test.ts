@@ -8,8 +8,10 @@ import { cpSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { NO_DANGER } from "../../src/engine/danger.ts";
 import type { Danger, Level } from "../../src/engine/types.ts";
+import { detectCgroupLayout } from "../../src/kernel/cgroups.ts";
 import { createResponder, DANGER_GONE_S } from "../../src/respond/responder.ts";
-import { hasControllingTty, interactiveReason } from "../../src/respond/targets.ts";
+import { hasControllingTty } from "../../src/kernel/proc.ts";
+import { interactiveReason } from "../../src/respond/targets.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
 
@@ -109,7 +111,8 @@ test("detection-only: everything would apply, nothing counts as in force or rest
 
 test("a login session's cgroup or a process with a controlling terminal is never frozen nor stopped", () => {
   const { cfg } = setup();
-  const ctx = { fs: { read: () => undefined, write: () => {} }, layout: "v2" as const, procRoot: cfg.sense.procRoot };
+  // A cgroupfs that holds nothing: only the session name and /proc decide.
+  const ctx = { fs: { root: "", read: () => undefined, write: () => {} }, layout: detectCgroupLayout(`${import.meta.dir}/../fixtures/cgroupfs/respond-v2`), procRoot: cfg.sense.procRoot };
   expect(interactiveReason("/user.slice/user-0.slice/session-3.scope", ctx)).toBe("an interactive login session");
   expect(interactiveReason("/user.slice/user-0.slice/session-3.scope/child", ctx)).toBe("an interactive login session");
   expect(interactiveReason("/system.slice/batch.service", ctx)).toBeNull();

@@ -4,7 +4,7 @@
 import { afterAll, expect, test } from "bun:test";
 import { appendFileSync, cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
+import { createCgroupFs } from "../../src/kernel/cgroupfs.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import { recoverFromJournal } from "../../src/respond/restore.ts";
 import type { Level } from "../../src/engine/types.ts";

@@ -5,7 +5,7 @@
 // in the QEMU guest (scripts/guest.sh); its code paths have fixture tests here.
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
-import { detectCgroupLayout, readCgroupUsage } from "../../src/sense/cgroups.ts";
+import { detectCgroupLayout, readCgroupUsage } from "../../src/kernel/cgroups.ts";
 import { createResponder } from "../../src/respond/responder.ts";
 import type { ActionRecord } from "../../src/respond/types.ts";
 import type { Level } from "../../src/engine/types.ts";

@@ -9,6 +9,7 @@ import { EXIT, HosaError } from "../../errors.ts";
 import { openRecording } from "../../recording/open.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
+import { TickLoop } from "../../tick-loop.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
 import { lineOverwriter, noteTimeOrder, printJson, timeOrderFlag } from "../output.ts";
@@ -115,44 +116,40 @@ async function calibrateLive(
   json: boolean,
 ): Promise<void> {
   const source = createLiveSource(cfg.sense);
-  let interrupted = false;
-  const onSignal = () => {
-    interrupted = true;
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  try {
-    if (source.fallbackNotice) process.stderr.write(`${source.fallbackNotice}\n`);
-    const cal = new Calibrator(source.dims, engineCfg);
-    const tty = Boolean(process.stderr.isTTY);
-    const names = source.dims.map((d) => d.name);
-    if (!json) process.stderr.write(`calibrating for ${durationS} s on ${names.length} dimensions: ${names.join(", ")}\n`);
-    const tickS = cfg.sense.tickMs / 1000;
-    const mono = () => Bun.nanoseconds() / 1e9;
-    const start = mono();
-    source.read(start); // primes the rate counters; the first rates come from the next read
-    let next = start + tickS;
-    let lastPct = -1;
-    const overwrite = lineOverwriter();
-    while (!interrupted) {
-      const now = mono();
-      if (now - start >= durationS) break;
-      if (next > now) await Bun.sleep((next - now) * 1000);
-      if (interrupted) break;
-      const t = mono();
-      next += tickS;
-      if (next < t) next = t + tickS;
-      cal.add(source.read(t));
+  let cal: Calibrator | null = null;
+  let lastPct = -1;
+  let start = 0;
+  const tty = Boolean(process.stderr.isTTY);
+  const overwrite = lineOverwriter();
+  const loop = new TickLoop({
+    source,
+    tickMs: () => cfg.sense.tickMs,
+    durationS,
+    onStart: (t0) => {
+      start = t0;
+    },
+    onTick: (sample, t) => {
+      cal!.add(sample);
       const frac = Math.min(1, (t - start) / durationS);
       const pct = Math.floor(frac * 100);
       if (!json && pct !== lastPct) {
         const left = Math.max(0, durationS - (t - start));
-        const line = `${bar(frac)} ${String(pct).padStart(3)}%  ${cal.count} samples  ${left.toFixed(0)} s left`;
+        const line = `${bar(frac)} ${String(pct).padStart(3)}%  ${cal!.count} samples  ${left.toFixed(0)} s left`;
         if (tty) process.stderr.write(overwrite(line));
         else if (pct % 10 === 0) process.stderr.write(`${line}\n`);
         lastPct = pct;
       }
-    }
+    },
+  });
+  const onSignal = () => loop.stop();
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  try {
+    if (source.fallbackNotice) process.stderr.write(`${source.fallbackNotice}\n`);
+    cal = new Calibrator(source.dims, engineCfg);
+    const names = source.dims.map((d) => d.name);
+    if (!json) process.stderr.write(`calibrating for ${durationS} s on ${names.length} dimensions: ${names.join(", ")}\n`);
+    const { stopped: interrupted } = await loop.run();
     if (!json && !interrupted) {
       const line = `${bar(1)} 100%  ${cal.count} samples  0 s left`;
       process.stderr.write(tty ? `${overwrite(line)}\n` : `${line}\n`);

@@ -6,10 +6,11 @@ import type { Command } from "commander";
 import Table from "cli-table3";
 import { readFileSync } from "node:fs";
 import { loadConfig, type HosaConfig } from "../../config.ts";
-import { checkProbes, type CgroupHierarchy } from "../../sense/bpf-probes.ts";
-import { controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../sense/cgroups.ts";
+import { checkProbes } from "../../sense/bpf-probes.ts";
+import { type CgroupLayout, controllerAccess, detectCgroupLayout, type ControllerAccess } from "../../kernel/cgroups.ts";
 import { describeSources } from "../../sense/live-source.ts";
-import { discoverNode, type NodeFacts } from "../../sense/proprioception.ts";
+import { ROOTS } from "../../kernel/files.ts";
+import { discoverNode, type NodeFacts, psiAvailability } from "../../kernel/proprioception.ts";
 import type { DimensionSource } from "../../sense/types.ts";
 import * as ffi from "../../ffi/libhosa.ts";
 import { color, isTty, printJson } from "../output.ts";
@@ -26,7 +27,7 @@ interface Check {
 
 export interface DoctorReport {
   node: NodeFacts;
-  ebpf: { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupHierarchy; error?: string };
+  ebpf: { loaded: boolean; programs: string[]; cgroupHierarchy: CgroupLayout["memoryHierarchy"]; error?: string };
   btf: { present: boolean; path: string };
   psi: { available: boolean; detail: string };
   cgroups: {
@@ -82,21 +83,14 @@ function checkXdp(node: NodeFacts): DoctorReport["xdp"] {
 }
 
 function checkPsi(cfg: HosaConfig): DoctorReport["psi"] {
-  try {
-    readFileSync(`${cfg.sense.procRoot}/pressure/memory`, "latin1");
-    return { available: true, detail: `${cfg.sense.procRoot}/pressure/{cpu,memory,io}` };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file: kernel older than 4.20 or built without CONFIG_PSI" : code === "EOPNOTSUPP" ? "PSI disabled (boot with psi=1)" : String(code ?? e);
-    return { available: false, detail: `${cfg.sense.procRoot}/pressure/memory: ${why}; PSI dimensions read as 0` };
-  }
+  return psiAvailability(cfg.sense.procRoot);
 }
 
 /** Inspect the node; never changes it. */
 export function inspectNode(cfg: HosaConfig): DoctorReport {
-  const node = discoverNode(cfg.sense.procRoot, "/sys", { cgroupRoot: cfg.sense.cgroupRoot });
+  const node = discoverNode(cfg.sense.procRoot, ROOTS.sys, { cgroupRoot: cfg.sense.cgroupRoot });
   const layout = detectCgroupLayout(cfg.sense.cgroupRoot);
-  const hierarchy: CgroupHierarchy = layout.version === "v2" ? "v2" : "memory-v1";
+  const hierarchy = layout.memoryHierarchy;
   const ebpf = cfg.sense.ebpf === "off" ? { loaded: false, programs: [], cgroupHierarchy: hierarchy, error: 'off in the configuration ([sense] ebpf = "off")' } : checkProbes({ cgroupHierarchy: hierarchy, mode: cfg.sense.probes });
   const { sources, fallbackNotice } = describeSources(cfg.sense, ebpf);
   const controllers = controllerAccess(layout, cfg.sense.procRoot);

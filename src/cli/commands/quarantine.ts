@@ -5,11 +5,11 @@ import { lockStateDir } from "../../agent.ts";
 import { type HosaConfig, loadConfig } from "../../config.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { DecisionLog } from "../../report/decision-log.ts";
-import { createCgroupFs } from "../../respond/cgroupfs.ts";
+import { createCgroupFs } from "../../kernel/cgroupfs.ts";
 import { manualQuarantine, quarantineStatus, readQuarantineState, releaseQuarantine } from "../../respond/quarantine.ts";
 import type { ActionRecord } from "../../respond/types.ts";
 import { detachXdp, openXdp } from "../../respond/xdp.ts";
-import { discoverNode } from "../../sense/proprioception.ts";
+import { discoverNode } from "../../kernel/proprioception.ts";
 import { color, isTty, printJson } from "../output.ts";
 
 interface Flags {

@@ -5,7 +5,7 @@ import { engineConfigFrom } from "../../engine/engine.ts";
 import { LEVEL_NAMES, type Level } from "../../engine/types.ts";
 import { checkBaselineDims, loadBaseline } from "../../baseline-file.ts";
 import { openRecording } from "../../recording/open.ts";
-import { decisionFields, formatDominant } from "../../report/fields.ts";
+import { decisionFields, formatDominant } from "../../engine/fields.ts";
 import { replay } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";

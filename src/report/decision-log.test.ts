@@ -2,8 +2,8 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { DecisionLog, actionEntry, levelEntry, logFiles, verifyLog, wallTimeNs } from "../../src/report/decision-log.ts";
-import { makeAction, makeDecision } from "./helpers.ts";
+import { DecisionLog, actionEntry, levelEntry, logFiles, verifyLog, wallTimeNs } from "./decision-log.ts";
+import { makeAction, makeDecision } from "../../test/report/helpers.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hosa-dlog-"));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

@@ -1,6 +1,6 @@
 // Parsers for the /proc files the live sample reads. Each reads the file's
 // bytes (a slice of the buffer the tick's files are read into, see
-// src/sense/file-set.ts) and fills a caller-owned object: a tick at 10 ms
+// src/kernel/file-set.ts) and fills a caller-owned object: a tick at 10 ms
 // allocates nothing. The string forms (parseStat(text, out)...) are for
 // tests and one-off reads. Formats are the kernel's (Documentation/filesystems/
 // proc.rst, Documentation/accounting/psi.rst, Documentation/admin-guide/

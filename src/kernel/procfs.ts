@@ -1,6 +1,7 @@
 // Read-only access to a kernel pseudo-filesystem rooted at a path, so tests
 // root it at test/fixtures/proc/<scenario>/ and production at /proc or /sys.
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from "node:fs";
+import { ROOTS } from "./files.ts";
 
 export interface ProcFs {
   readonly root: string;
@@ -41,7 +42,7 @@ export function errnoWords(e: unknown): string {
  * times cheaper than open/read/close at every 10 ms tick. Regular files (a
  * fixture directory) are read whole each time, so a test may replace them.
  */
-export function createProcFs(root = "/proc"): ProcFs {
+export function createProcFs(root: string = ROOTS.proc): ProcFs {
   const base = root.endsWith("/") ? root : `${root}/`;
   const fds = new Map<string, number>();
   let buf = Buffer.allocUnsafe(64 * 1024);

@@ -3,14 +3,14 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { createAgentResponder } from "../../src/respond/agent-responder.ts";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
-import { manualQuarantine, releaseQuarantine } from "../../src/respond/quarantine.ts";
-import { createResponder } from "../../src/respond/responder.ts";
-import type { Level } from "../../src/engine/types.ts";
-import { actConfig, decision, tempDir } from "./helpers.ts";
+import { createAgentResponder } from "./agent-responder.ts";
+import { createCgroupFs } from "../kernel/cgroupfs.ts";
+import { manualQuarantine, releaseQuarantine } from "./quarantine.ts";
+import { createResponder } from "./responder.ts";
+import type { Level } from "../engine/types.ts";
+import { actConfig, decision, tempDir } from "../../test/respond/helpers.ts";
 
-const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
+const FIXTURE = join(import.meta.dir, "../../test/fixtures/cgroupfs/respond-v2");
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });

@@ -3,11 +3,11 @@ import { createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { defaultConfig, type HosaConfig, type WebhookConfig } from "../../src/config.ts";
-import { wallTimeNs } from "../../src/report/decision-log.ts";
-import { Notifier } from "../../src/report/notifier.ts";
-import { makeAction, makeDecision } from "./helpers.ts";
-import { ALERTMANAGER, freePort, pollUntil, startAlertmanager } from "./procs.ts";
+import { defaultConfig, type HosaConfig, type WebhookConfig } from "../config.ts";
+import { wallTimeNs } from "./decision-log.ts";
+import { Notifier } from "./notifier.ts";
+import { makeAction, makeDecision } from "../../test/report/helpers.ts";
+import { ALERTMANAGER, freePort, pollUntil, startAlertmanager } from "../../test/report/procs.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hosa-notify-"));
 const cleanups: (() => void)[] = [];
@@ -311,7 +311,7 @@ describe("notifier and outbox", () => {
   test("kill -9 of the process that owns the outbox, then a restart: nothing lost, in order, no duplicate keys", async () => {
     const rx = startReceiver(0, { delayMs: 60 });
     const dir = stateDir();
-    const child = join(import.meta.dir, "outbox-child.ts");
+    const child = join(import.meta.dir, "../../test/report/outbox-child.ts");
     const a = Bun.spawn([process.execPath, child, dir, rx.url, "0", "40", "10"], { stdout: "pipe", stderr: "inherit" });
     cleanups.push(() => {
       try {

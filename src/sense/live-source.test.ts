@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { defaultConfig, type HosaConfig } from "../../src/config.ts";
-import { EXIT, HosaError } from "../../src/errors.ts";
-import { createLiveSource, type ProbeCounters } from "../../src/sense/live-source.ts";
-import { ALL_DIMENSIONS, DEFAULT_DIMENSIONS, selectDimensions } from "../../src/sense/dimensions.ts";
+import { defaultConfig, type HosaConfig } from "../config.ts";
+import { EXIT, HosaError } from "../errors.ts";
+import { createLiveSource, type ProbeCounters } from "./live-source.ts";
+import { ALL_DIMENSIONS, DEFAULT_DIMENSIONS, selectDimensions } from "./dimensions.ts";
 
-const FIX = `${import.meta.dir}/../fixtures`;
+const FIX = `${import.meta.dir}/../../test/fixtures`;
 const REPO = `${import.meta.dir}/../..`;
 const tmp = mkdtempSync(`${tmpdir()}/hosa-live-`);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -188,7 +188,7 @@ describe("live source on fixtures", () => {
   });
 
   test("eBPF counters map onto their dimensions (probe object from this test: the arithmetic, not the kernel)", () => {
-    // The real probes are exercised in test/sense/probes.test.ts; this checks
+    // The real probes are exercised in src/sense/bpf-probes.test.ts; this checks
     // differencing and units with counters whose values are known.
     let k = 0;
     const at = (base: number, perRead: number) => base + perRead * k;

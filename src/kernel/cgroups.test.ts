@@ -7,11 +7,11 @@ import {
   listCgroups,
   parseBlkioServiceBytes,
   parseIoStatBytes,
-  parseProcCgroup,
   readCgroupUsage,
-} from "../../src/sense/cgroups.ts";
+} from "./cgroups.ts";
+import { parseProcCgroup } from "./proc.ts";
 
-const FIX = `${import.meta.dir}/../fixtures/cgroupfs`;
+const FIX = `${import.meta.dir}/../../test/fixtures/cgroupfs`;
 
 describe("cgroup layout on fixtures", () => {
   test("detectCgroupLayout() recognises pure v2 by the root's cgroup.controllers", () => {

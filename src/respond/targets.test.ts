@@ -4,12 +4,13 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
-import { dominantResources, resourceOfDim, safelistReason, selectTargets, type SafelistContext } from "../../src/respond/targets.ts";
-import type { CgroupUsage } from "../../src/sense/types.ts";
-import { decision, tempDir } from "./helpers.ts";
+import { createCgroupFs } from "../kernel/cgroupfs.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { dominantResources, resourceOfDim, safelistReason, selectTargets, type SafelistContext } from "./targets.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { decision, tempDir } from "../../test/respond/helpers.ts";
 
-const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
+const FIXTURE = join(import.meta.dir, "../../test/fixtures/cgroupfs/respond-v2");
 const dirs: string[] = [];
 afterAll(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -37,7 +38,7 @@ function context(procs: Parameters<typeof procFixture>[0], over: Partial<Safelis
     mkdirSync(join(cg, p.cgroup), { recursive: true });
     writeFileSync(f, `${p.pid}\n`, { flag: "a" });
   }
-  return { fs: createCgroupFs(cg), layout: "v2", procRoot: procFixture(procs), selfPid: 999, safelist: [], scope: "", ...over };
+  return { fs: createCgroupFs(cg), layout: detectCgroupLayout(cg), procRoot: procFixture(procs), selfPid: 999, safelist: [], scope: "", ...over };
 }
 
 const PROCS = [

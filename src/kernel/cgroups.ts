@@ -3,8 +3,9 @@
 // attribution. Detection looks only at files under the root, so a fixture
 // directory in the kernel's layout is detected like the live one.
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import type { CgroupUsage } from "./types.ts";
-import { CGROUP_V1, CGROUP_V2, PROC } from "./kernel-files.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { CGROUP_V1, CGROUP_V2, ROOTS } from "./files.ts";
+import { readPidCgroups } from "./proc.ts";
 import { errnoWords } from "./procfs.ts";
 
 export type CgroupVersion = "v2" | "v1" | "hybrid" | "none";
@@ -21,6 +22,13 @@ export interface CgroupLayout {
   v2Controllers: string[];
   /** v1 controller hierarchies present under the root (memory, cpu, cpuacct, blkio, pids, freezer...). */
   v1Controllers: string[];
+  /**
+   * Where the memory controller lives, and with it attribution, cgroup ids
+   * and every cgroup hosa contains: the cgroup2 root, or the v1 memory
+   * hierarchy (v1 and hybrid; also when no cgroupfs is found, where nothing
+   * is there to touch anyway).
+   */
+  memoryHierarchy: "v2" | "memory-v1";
 }
 
 const V1_CONTROLLERS = ["memory", "cpu", "cpuacct", "cpuset", "blkio", "pids", "freezer", "devices", "net_cls", "hugetlb", "perf_event"];
@@ -33,13 +41,13 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** Which cgroup layout `cgroupRoot` holds. */
-export function detectCgroupLayout(cgroupRoot = "/sys/fs/cgroup"): CgroupLayout {
+/** Which cgroup layout `cgroupRoot` holds: the one detector, for sense, respond, the probes and doctor. */
+export function detectCgroupLayout(cgroupRoot: string = ROOTS.cgroup): CgroupLayout {
   const root = cgroupRoot.replace(/\/+$/, "") || "/";
   const v1Controllers = V1_CONTROLLERS.filter((c) => existsSync(`${root}/${c}/${CGROUP_V1.procs}`));
   const pureV2 = readText(`${root}/${CGROUP_V2.controllers}`);
   if (pureV2 !== undefined) {
-    return { version: "v2", root, attributionRoot: root, unifiedRoot: root, v2Controllers: words(pureV2), v1Controllers: [] };
+    return { version: "v2", root, attributionRoot: root, unifiedRoot: root, v2Controllers: words(pureV2), v1Controllers: [], memoryHierarchy: "v2" };
   }
   const unified = `${root}/${CGROUP_V1.unifiedDir}`;
   const hybridV2 = readText(`${unified}/${CGROUP_V2.controllers}`);
@@ -52,32 +60,14 @@ export function detectCgroupLayout(cgroupRoot = "/sys/fs/cgroup"): CgroupLayout 
       unifiedRoot: hybridV2 !== undefined ? unified : "",
       v2Controllers: hybridV2 !== undefined ? words(hybridV2) : [],
       v1Controllers,
+      memoryHierarchy: "memory-v1",
     };
   }
-  return { version: "none", root, attributionRoot: "", unifiedRoot: "", v2Controllers: [], v1Controllers: [] };
+  return { version: "none", root, attributionRoot: "", unifiedRoot: "", v2Controllers: [], v1Controllers: [], memoryHierarchy: "memory-v1" };
 }
 
 function words(s: string): string[] {
   return s.split(/\s+/).filter(Boolean);
-}
-
-/**
- * This process's cgroup per controller from /proc/self/cgroup
- * (`hierarchy-id:controller,list:/path`; v2 is `0::/path`). Keys are v1
- * controller names and "" for the cgroup2 hierarchy.
- */
-export function parseProcCgroup(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const a = line.indexOf(":");
-    const b = line.indexOf(":", a + 1);
-    if (a < 0 || b < 0) continue;
-    const path = line.slice(b + 1);
-    const ctrls = line.slice(a + 1, b);
-    if (ctrls === "") out.set("", path);
-    else for (const c of ctrls.split(",")) out.set(c, path);
-  }
-  return out;
 }
 
 export interface ControllerAccess {
@@ -93,8 +83,8 @@ export interface ControllerAccess {
  * controller, judged on this process's own cgroup directory (access(2) with
  * W_OK: what the kernel would allow this process, without writing anything).
  */
-export function controllerAccess(layout: CgroupLayout, procRoot = "/proc"): ControllerAccess[] {
-  const self = parseProcCgroup(readText(`${procRoot}/${PROC.selfCgroup}`) ?? "");
+export function controllerAccess(layout: CgroupLayout, procRoot: string = ROOTS.proc): ControllerAccess[] {
+  const self = readPidCgroups(procRoot, "self");
   const out: ControllerAccess[] = [];
   const check = (controller: string, dir: string) => {
     try {

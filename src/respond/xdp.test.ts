@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { allowEntries, formatCidr, openXdp, parseCidr, trieKey, type Cidr } from "../../src/respond/xdp.ts";
-import { EXIT, HosaError } from "../../src/errors.ts";
+import { allowEntries, formatCidr, openXdp, parseCidr, trieKey, type Cidr } from "./xdp.ts";
+import { EXIT, HosaError } from "../errors.ts";
 
 const cidr = (text: string): Cidr => {
   const c = parseCidr(text);

@@ -5,16 +5,16 @@
 import { afterAll, expect, test } from "bun:test";
 import { cpSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { createCgroupFs } from "../../src/respond/cgroupfs.ts";
-import { Journal } from "../../src/respond/journal.ts";
-import { readQuarantineState, releaseQuarantine } from "../../src/respond/quarantine.ts";
-import { createResponder } from "../../src/respond/responder.ts";
-import type { XdpControl } from "../../src/respond/restore.ts";
-import type { Level } from "../../src/engine/types.ts";
-import type { CgroupUsage } from "../../src/sense/types.ts";
-import { actConfig, decision, tempDir, TestResources } from "./helpers.ts";
+import { createCgroupFs } from "../kernel/cgroupfs.ts";
+import { Journal } from "./journal.ts";
+import { readQuarantineState, releaseQuarantine } from "./quarantine.ts";
+import { createResponder } from "./responder.ts";
+import type { XdpControl } from "./actuator.ts";
+import type { Level } from "../engine/types.ts";
+import type { CgroupUsage } from "../sense/types.ts";
+import { actConfig, decision, tempDir, TestResources } from "../../test/respond/helpers.ts";
 
-const FIXTURE = join(import.meta.dir, "../fixtures/cgroupfs/respond-v2");
+const FIXTURE = join(import.meta.dir, "../../test/fixtures/cgroupfs/respond-v2");
 const res = new TestResources();
 const { procs, dirs } = res;
 afterAll(() => res.cleanup());

@@ -3,7 +3,7 @@
 // Nothing here writes; everything has a root so tests can use fixtures.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { MARKERS, PROC, SYS } from "./kernel-files.ts";
+import { MARKERS, PROC, ROOTS, SYS } from "./files.ts";
 import { detectCgroupLayout, type CgroupVersion } from "./cgroups.ts";
 
 export type EnvironmentClass = "bare-metal" | "cloud-vm" | "kubernetes" | "edge-physical" | "edge-remote" | "airgap";
@@ -179,8 +179,43 @@ function cacheSizes(sysRoot: string): { l1d: number; l1i: number; l2: number; l3
   return entries.length > 0 ? out : undefined;
 }
 
+/** This process's effective capabilities, from /proc/self/status. */
+export function readSelfCapabilities(procRoot: string = ROOTS.proc): Capabilities {
+  return parseCapabilities(read(`${procRoot}/${PROC.selfStatus}`) ?? "");
+}
+
+/** Whether the kernel exposes its BTF (CO-RE programs relocate against it). */
+export function hasBtf(sysRoot: string = ROOTS.sys): boolean {
+  return existsSync(`${sysRoot}/${SYS.btfVmlinux}`);
+}
+
+/** The kernel release ("6.1.0-18-amd64"), "" when unreadable. */
+export function readKernelRelease(procRoot: string = ROOTS.proc): string {
+  return (read(`${procRoot}/${PROC.osrelease}`) ?? "").trim();
+}
+
+/** An interface's index in this network namespace, undefined when there is no such interface. */
+export function readIfindex(ifname: string, sysRoot: string = ROOTS.sys): number | undefined {
+  // An interface name is at most 15 bytes and never contains "/" (dev_valid_name in net/core/dev.c).
+  if (!/^[^/\s]{1,15}$/.test(ifname) || ifname === "." || ifname === "..") return undefined;
+  const n = Number((read(`${sysRoot}/${SYS.classNet}/${ifname}/ifindex`) ?? "").trim());
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}
+
+/** Whether PSI can be read here, and where or why not (kernel ≥ 4.20 with CONFIG_PSI, not booted psi=0). */
+export function psiAvailability(procRoot: string = ROOTS.proc): { available: boolean; detail: string } {
+  try {
+    readFileSync(`${procRoot}/${PROC.pressureMemory}`, "latin1");
+    return { available: true, detail: `${procRoot}/pressure/{cpu,memory,io}` };
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === "ENOENT" ? "no such file: kernel older than 4.20 or built without CONFIG_PSI" : code === "EOPNOTSUPP" ? "PSI disabled (boot with psi=1)" : String(code ?? e);
+    return { available: false, detail: `${procRoot}/${PROC.pressureMemory}: ${why}; PSI dimensions read as 0` };
+  }
+}
+
 /** Discover the node once. Unreadable facts degrade to "unknown"/0/false; this never throws. */
-export function discoverNode(procRoot = "/proc", sysRoot = "/sys", opts: DiscoverOptions = {}): NodeFacts {
+export function discoverNode(procRoot: string = ROOTS.proc, sysRoot: string = ROOTS.sys, opts: DiscoverOptions = {}): NodeFacts {
   const fsRoot = (opts.fsRoot ?? "/").replace(/\/+$/, "");
   const env = opts.env ?? process.env;
   const cpuinfo = read(`${procRoot}/${PROC.cpuinfo}`) ?? "";
@@ -220,15 +255,15 @@ export function discoverNode(procRoot = "/proc", sysRoot = "/sys", opts: Discove
     cacheL3Bytes: caches?.l3 ?? 0,
     cacheSource: caches ? "sysfs" : cpuinfoCache ? "cpuinfo" : "unknown",
     memoryBytes: memTotal ? Number(memTotal[1]) * 1024 : 0,
-    cgroupVersion: detectCgroupLayout(opts.cgroupRoot ?? "/sys/fs/cgroup").version,
+    cgroupVersion: detectCgroupLayout(opts.cgroupRoot ?? ROOTS.cgroup).version,
     container,
     machine,
     vendor,
     product,
     kubernetes,
-    btf: existsSync(`${sysRoot}/${SYS.btfVmlinux}`),
+    btf: hasBtf(sysRoot),
     psi: read(`${procRoot}/${PROC.pressureCpu}`) !== undefined,
-    capabilities: parseCapabilities(read(`${procRoot}/${PROC.selfStatus}`) ?? ""),
+    capabilities: readSelfCapabilities(procRoot),
     ipmi: existsSync(`${fsRoot}${MARKERS.ipmi}`),
     watchdog: existsSync(`${fsRoot}${MARKERS.watchdog}`),
     defaultRoute: hasDefaultRoute(read(`${procRoot}/${PROC.netRoute}`), read(`${procRoot}/${PROC.netIpv6Route}`)),

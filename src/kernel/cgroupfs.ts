@@ -4,43 +4,17 @@
 // "leak" on v2, "memory/leak" on v1 (one hierarchy per controller).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { CgroupLayout } from "./cgroups.ts";
+import { CG, ROOTS, V1_DIR, type V1Controller } from "./files.ts";
 
 export interface CgroupFs {
+  /** The directory paths are relative to (`/sys/fs/cgroup`, or a fixture). */
+  readonly root: string;
   read(cgroup: string, file: string): string | undefined;
   write(cgroup: string, file: string, value: string): void;
 }
 
-/** Kernel file names, written once (Documentation/admin-guide/cgroup-v2.rst and cgroup-v1/*.rst). */
-export const CG = {
-  procs: "cgroup.procs",
-  controllers: "cgroup.controllers",
-  // v2
-  cpuWeight: "cpu.weight",
-  cpuMax: "cpu.max",
-  memoryCurrent: "memory.current",
-  memoryHigh: "memory.high",
-  memoryMax: "memory.max",
-  ioMax: "io.max",
-  ioStat: "io.stat",
-  freeze: "cgroup.freeze",
-  // v1
-  cpuShares: "cpu.shares",
-  cfsQuotaUs: "cpu.cfs_quota_us",
-  cfsPeriodUs: "cpu.cfs_period_us",
-  memoryUsage: "memory.usage_in_bytes",
-  memoryLimit: "memory.limit_in_bytes",
-  oomControl: "memory.oom_control",
-  blkioReadBps: "blkio.throttle.read_bps_device",
-  blkioWriteBps: "blkio.throttle.write_bps_device",
-  blkioServiceBytes: "blkio.throttle.io_service_bytes",
-  freezerState: "freezer.state",
-} as const;
-
-/** v1 hierarchy directory per controller, as mounted on hybrid hosts. */
-export const V1_DIR = { memory: "memory", cpu: "cpu", blkio: "blkio", freezer: "freezer" } as const;
-export type V1Controller = keyof typeof V1_DIR;
-
-export function createCgroupFs(root = "/sys/fs/cgroup"): CgroupFs & { readonly root: string } {
+export function createCgroupFs(root: string = ROOTS.cgroup): CgroupFs {
   const dir = (cgroup: string) => join(root, cgroup.replace(/^\/+/, ""));
   return {
     root,
@@ -58,19 +32,10 @@ export function createCgroupFs(root = "/sys/fs/cgroup"): CgroupFs & { readonly r
   };
 }
 
-export type CgroupLayout = "v2" | "v1";
-
-/** v2 when the root is a cgroup2 mount; "v1" covers v1 and hybrid (memory in a v1 hierarchy). */
-export function detectLayout(fs: CgroupFs): CgroupLayout {
-  if (fs.read(V1_DIR.memory, CG.procs) !== undefined) return "v1";
-  if (fs.read("", CG.controllers) !== undefined) return "v2";
-  return "v1";
-}
-
 /** The directory (relative to the root) of a cgroup path in one controller's hierarchy. */
 export function hierarchyDir(layout: CgroupLayout, controller: V1Controller, path: string): string {
   const p = path.replace(/^\/+/, "");
-  if (layout === "v2") return p;
+  if (layout.memoryHierarchy === "v2") return p;
   return p ? `${V1_DIR[controller]}/${p}` : V1_DIR[controller];
 }
 

@@ -16,11 +16,11 @@ import {
   parseSnmp,
   parseStat,
   parseVmstat,
-} from "../../src/sense/proc-parsers.ts";
-import { createProcFs } from "../../src/sense/procfs.ts";
-import { PROC } from "../../src/sense/kernel-files.ts";
+} from "./proc-parsers.ts";
+import { createProcFs } from "./procfs.ts";
+import { PROC } from "./files.ts";
 
-const FIX = `${import.meta.dir}/../fixtures/proc`;
+const FIX = `${import.meta.dir}/../../test/fixtures/proc`;
 const fx = (scenario: string, file: string) => readFileSync(`${FIX}/${scenario}/${file}`, "latin1");
 
 describe("parsers on fixtures", () => {

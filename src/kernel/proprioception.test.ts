@@ -2,9 +2,9 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { dirname } from "node:path";
-import { classifyEnvironment, countCpuList, discoverNode, hasDefaultRoute, parseCacheSize, parseCapabilities } from "../../src/sense/proprioception.ts";
+import { classifyEnvironment, countCpuList, discoverNode, hasDefaultRoute, parseCacheSize, parseCapabilities } from "./proprioception.ts";
 
-const FIX = `${import.meta.dir}/../fixtures`;
+const FIX = `${import.meta.dir}/../../test/fixtures`;
 const tmp = mkdtempSync(`${tmpdir()}/hosa-proprio-`);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -5,14 +5,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BpfProbes, detectCgroupHierarchy, openProbes, type ProbeTotals } from "../../src/sense/bpf-probes.ts";
+import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { type BpfProbes, openProbes, type ProbeTotals } from "./bpf-probes.ts";
 
 const isRoot = process.getuid?.() === 0;
 const hasBtf = existsSync("/sys/kernel/btf/vmlinux");
 const skipReason = !isRoot ? "needs root (CAP_BPF)" : !hasBtf ? "needs /sys/kernel/btf/vmlinux" : "";
 if (skipReason) console.warn(`probes.test.ts: skipped: ${skipReason}`);
 
-const hierarchy = detectCgroupHierarchy();
+const hierarchy = detectCgroupLayout().memoryHierarchy;
 /** The directory of this process's cgroup in the hierarchy the probes attribute to. */
 function ownCgroupDir(): string {
   const lines = readFileSync("/proc/self/cgroup", "latin1").trim().split("\n");

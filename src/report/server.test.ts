@@ -2,11 +2,11 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { renderMetrics, startReportServer } from "../../src/report/server.ts";
-import type { AgentSnapshot } from "../../src/report/snapshot.ts";
-import { snapshotFromJson } from "../../src/report/snapshot.ts";
-import { makeAction, makeDecision } from "./helpers.ts";
-import { PROMETHEUS, PROMTOOL, pollUntil, startPrometheus, type Started } from "./procs.ts";
+import { renderMetrics, startReportServer } from "./server.ts";
+import type { AgentSnapshot } from "./snapshot.ts";
+import { snapshotFromJson } from "./snapshot.ts";
+import { makeAction, makeDecision } from "../../test/report/helpers.ts";
+import { PROMETHEUS, PROMTOOL, pollUntil, startPrometheus, type Started } from "../../test/report/procs.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hosa-server-"));
 const cleanups: (() => void)[] = [];

@@ -1,4 +1,7 @@
-import type { Decision } from "../engine/types.ts";
+// The decision's fields as the decision log, `hosa replay --json`, webhooks,
+// `hosa explain` and the quarantine snapshot write them: pure functions of a
+// Decision, so every stage may use them without reaching up into report.
+import type { Decision } from "./types.ts";
 
 /** Round for logs: enough digits to be exact in replay comparisons, stable across runs. */
 export function round6(v: number): number | null {
