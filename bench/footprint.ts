@@ -16,8 +16,13 @@
 // --baseline EXE runs another build (an earlier commit's dist/hosa) beside
 // them in phase 1, at both ticks, for a before/after ratio in the same run.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--json]
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+// The floor, in phase 1 too: a one-line program compiled the same way
+// (`bun build --compile`, with and without --smol) doing nothing but
+// `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
+// less; hosa's figures are given as ratios to it.
+//
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--no-episode] [--json]
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { heapStats } from "bun:jsc";
@@ -39,6 +44,9 @@ const minutes = arg("minutes", 10);
 const episodeS = arg("episode-s", 30);
 const bi = process.argv.indexOf("--baseline");
 const baselineExe = bi >= 0 ? process.argv[bi + 1] : undefined;
+const withEpisode = !process.argv.includes("--no-episode");
+// --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
+const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -46,6 +54,28 @@ function stat(pid: number): { cpuTicks: number; rssBytes: number } {
   const s = readFileSync(`/proc/${pid}/stat`, "latin1");
   const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
   return { cpuTicks: Number(f[11]) + Number(f[12]), rssBytes: Number(f[21]) * PAGE };
+}
+
+/** CPU ticks per thread name (the main thread under its own name; JITWorker, HeapHelper, mi-scavenger, ...). */
+function threads(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const s = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
+      const comm = tid === String(pid) ? "main" : s.slice(s.indexOf("(") + 1, s.lastIndexOf(")")).trim();
+      const f = s.slice(s.lastIndexOf(")") + 2).split(" ");
+      out[comm] = (out[comm] ?? 0) + Number(f[11]) + Number(f[12]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
 }
 
 interface Watched {
@@ -62,11 +92,14 @@ interface Window {
   rssStartMB: number;
   rssEndMB: number;
   rssMaxMB: number;
+  /** CPU share (% of one core) of each thread name over the window (threads that ended meanwhile are missed). */
+  threadsPct: Record<string, number>;
 }
 
 /** Sample every watched process over `seconds`: CPU share and RSS; scrape metrics every 15 s. */
 async function observe(watched: Watched[], seconds: number): Promise<Record<string, Window>> {
   const first = watched.map((w) => stat(w.proc.pid));
+  const firstThreads = watched.map((w) => threads(w.proc.pid));
   const t0 = performance.now();
   const minuteMarks = watched.map((_, i) => [{ t: t0, cpu: first[i]!.cpuTicks }]);
   const rssMax = first.map((s) => s.rssBytes);
@@ -90,6 +123,9 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
   const out: Record<string, Window> = {};
   watched.forEach((w, i) => {
     const end = stat(w.proc.pid);
+    const endThreads = threads(w.proc.pid);
+    const threadsPct: Record<string, number> = {};
+    for (const [name, ticks] of Object.entries(endThreads)) threadsPct[name] = ((ticks - (firstThreads[i]![name] ?? 0)) / CLK_TCK / ((t1 - t0) / 1000)) * 100;
     const marks = [...minuteMarks[i]!, { t: t1, cpu: end.cpuTicks }];
     const perMinute: number[] = [];
     for (let k = 1; k < marks.length; k++) {
@@ -102,6 +138,7 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
       rssStartMB: first[i]!.rssBytes / 2 ** 20,
       rssEndMB: end.rssBytes / 2 ** 20,
       rssMaxMB: Math.max(rssMax[i]!, end.rssBytes) / 2 ** 20,
+      threadsPct,
     };
   });
   return out;
@@ -117,8 +154,8 @@ function hosaConfig(dir: string, name: string, lines: string[]): string {
 }
 
 /** Start `hosa run`; resolves once it says it runs, with its /metrics address. */
-async function startHosa(name: string, cfg: string, binary = exe): Promise<Watched> {
-  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
+async function startHosa(name: string, cfg: string, binary = exe, env: Record<string, string> = {}): Promise<Watched> {
+  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
   let err = "";
   const reader = (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -130,6 +167,17 @@ async function startHosa(name: string, cfg: string, binary = exe): Promise<Watch
   }
   void reader;
   return { name, proc, metricsUrl: /metrics on (http:\/\/\S+)/.exec(err)![1]! };
+}
+
+/** The floor: `setInterval(() => {}, ms)` compiled as dist/hosa is (--smol or not). */
+function compileFloor(dir: string, ms: number, smol: boolean): string {
+  const src = join(dir, `floor-${ms}.ts`);
+  writeFileSync(src, `setInterval(() => {}, ${ms});\n`);
+  const out = join(dir, `floor-${ms}${smol ? "-smol" : ""}`);
+  const args = ["build", "--compile", "--minify-whitespace", ...(smol ? ["--compile-exec-argv=--smol"] : []), "--target=bun-linux-x64", src, "--outfile", out];
+  const r = Bun.spawnSync([process.execPath, ...args], { stdout: "ignore", stderr: "pipe" });
+  if (r.exitCode !== 0) throw new Error(`bun build --compile of the floor program: ${r.stderr.toString().trim()}`);
+  return out;
 }
 
 function calibrate(cfg: string, seconds: number, binary = exe): Promise<void> {
@@ -190,52 +238,80 @@ try {
   started.push(slow.proc);
   const fast = await startHosa("hosa (10 ms tick)", fastCfg);
   started.push(fast.proc);
+  const extra: Watched[] = [];
+  for (const v of variants) {
+    const [k, ...rest] = v.split("=");
+    for (const [label, cfg] of [["100 ms", slowCfg], ["10 ms", fastCfg]] as const) {
+      const vcfg = cfg.replace(/\.toml$/, `-${extra.length}.toml`);
+      writeFileSync(vcfg, readFileSync(cfg, "utf8").replace(/state-(\w+)/, `state-$1-${extra.length}`).replace(/decisions-(\w+)/, `decisions-$1-${extra.length}`));
+      const from = `state-${label === "100 ms" ? "tick100" : "tick10"}`;
+      mkdirSync(join(dir, `${from}-${extra.length}`), { recursive: true });
+      cpSync(join(dir, from, "baseline.json"), join(dir, `${from}-${extra.length}`, "baseline.json"));
+      extra.push(await startHosa(`hosa ${v} (${label} tick)`, vcfg, exe, { [k!]: rest.join("=") }));
+    }
+  }
+  started.push(...extra.map((w) => w.proc));
   const baselines: Watched[] = [];
   if (baselineExe) {
     baselines.push(await startHosa("baseline (100 ms tick)", baseSlowCfg, baselineExe));
     baselines.push(await startHosa("baseline (10 ms tick)", baseFastCfg, baselineExe));
     started.push(...baselines.map((b) => b.proc));
   }
+  const floors: Watched[] = [];
+  for (const ms of [100, 10]) {
+    for (const smol of [false, true]) {
+      const proc = Bun.spawn([compileFloor(dir, ms, smol)], { stdout: "ignore", stderr: "ignore" });
+      started.push(proc);
+      floors.push({ name: `floor: setInterval ${ms} ms${smol ? ", --smol" : ""}`, proc, metricsUrl: "" });
+    }
+  }
   await Bun.sleep(5000); // start-up (probe load, JIT) is not the steady state
   const steady = await observe(
-    [slow, fast, ...baselines, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+    [slow, fast, ...extra, ...baselines, ...floors, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
     minutes * 60,
   );
-  for (const w of [slow, fast, ...baselines]) {
+  for (const w of [slow, fast, ...extra, ...baselines, ...floors]) {
     w.proc.kill("SIGTERM");
     await w.proc.exited;
   }
 
   // Phase 2: a forced episode, contained by hosa in act mode inside our own cgroup.
-  const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
-  const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
-  writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
-  const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
-  await calibrate(actCfg, 30);
-  const act = await startHosa("hosa (act, episode)", actCfg);
-  started.push(act.proc);
-  await Bun.sleep(5000);
-  const calm = await observe([act], 20);
-  const leakerExe = compileLeaker(dir);
-  leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
-    stdout: "ignore",
-    stderr: "ignore",
-  });
-  const episode = await observe(
-    [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
-    episodeS,
-  );
-  const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
-  const actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
-  const maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
-  leaker.kill("SIGKILL");
-  await leaker.exited;
-  leaker = null;
-  act.proc.kill("SIGTERM");
-  await act.proc.exited;
+  let calm: Record<string, Window> = {};
+  let episode: Record<string, Window> = {};
+  let actions = 0;
+  let maxLevel = 0;
+  const actName = "hosa (act, episode)";
+  if (withEpisode) {
+    const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
+    const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
+    writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
+    const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
+    await calibrate(actCfg, 30);
+    const act = await startHosa(actName, actCfg);
+    started.push(act.proc);
+    await Bun.sleep(5000);
+    calm = await observe([act], 20);
+    const leakerExe = compileLeaker(dir);
+    leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
+      stdout: "ignore",
+      stderr: "ignore",
+    });
+    episode = await observe(
+      [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+      episodeS,
+    );
+    const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
+    actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
+    maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
+    leaker.kill("SIGKILL");
+    await leaker.exited;
+    leaker = null;
+    act.proc.kill("SIGTERM");
+    await act.proc.exited;
+  }
   const alloc = allocationsPerTick(20_000);
 
-  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[act.name], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result, null, 2));
   } else {
@@ -247,11 +323,28 @@ try {
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     const ne = steady["node_exporter (scraped every 15 s)"]!;
     for (const [name, w] of Object.entries(steady)) console.log(row(name, w, ne));
+    console.log("\nCPU by thread (% of one core over the window):");
+    for (const [name, w] of Object.entries(steady)) {
+      if (name.startsWith("earlyoom") || name.startsWith("node_exporter")) continue;
+      console.log(`- ${name}: ${Object.entries(w.threadsPct).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${fmt(v)} %`).join(", ")}`);
+    }
+    // The floor: what no agent in Bun can beat, same run.
+    console.log("\n| process | CPU / floor (same tick, --smol) | CPU / floor (same tick, no --smol) | RSS at end / floor (--smol) | RSS at end / floor (no --smol) |");
+    console.log("| --- | --- | --- | --- | --- |");
+    for (const [name, w] of Object.entries(steady)) {
+      const ms = /10 ms/.test(name) ? 10 : /100 ms/.test(name) ? 100 : 0;
+      if (!ms || name.startsWith("floor")) continue;
+      const smol = steady[`floor: setInterval ${ms} ms, --smol`]!;
+      const plain = steady[`floor: setInterval ${ms} ms`]!;
+      console.log(`| ${name} | ${fmt(w.cpuPct / Math.max(1e-9, smol.cpuPct), 1)}× | ${fmt(w.cpuPct / Math.max(1e-9, plain.cpuPct), 1)}× | ${fmt(w.rssEndMB / smol.rssEndMB, 2)}× | ${fmt(w.rssEndMB / plain.rssEndMB, 2)}× |`);
+    }
+    if (withEpisode) {
     console.log(`\nForced episode: 50 MB/s leak in a 2 GiB cgroup, hosa in act mode (highest level ${maxLevel}, ${actions} actions applied); ${episodeS} s from the leak's start`);
     console.log("| process | CPU (% of one core) | per minute | RSS before | RSS after | RSS max | |");
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
-    console.log(row("hosa (act) before the leak, 20 s calm", calm[act.name]!));
+    console.log(row("hosa (act) before the leak, 20 s calm", calm[actName]!));
     for (const [name, w] of Object.entries(episode)) console.log(row(name, w));
+    }
     console.log(`\nsense + engine in-process over 20 000 ticks (GC not forced in between): ${fmt(alloc.bytesPerTick, 0)} bytes and ${fmt(alloc.objectsPerTick)} objects of heap growth per tick`);
   }
 } finally {

@@ -262,8 +262,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         // cgroupfs and the probes' hash) only feeds the quarantine snapshot.
         const wantCgroups = d.level !== d.previousLevel && d.level >= 5;
         const actions = responder!.onDecision(d, wantCgroups ? source!.cgroups() : NO_CGROUPS, sample.danger ?? NO_DANGER);
-        const wall = wallTimeNs();
-        if (d.level !== d.previousLevel) log!.append(levelEntry(d, wall, node));
+        // The wall clock, formatted, only when something is written or told (not on a calm tick).
+        let wallMemo: string | undefined;
+        const wall = (): string => (wallMemo ??= wallTimeNs());
+        if (d.level !== d.previousLevel) log!.append(levelEntry(d, wall(), node));
         if (actions.length) {
           logActions(d, actions);
           recent.push(...actions);

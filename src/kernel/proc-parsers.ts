@@ -104,7 +104,6 @@ export function newStatCounters(): StatCounters {
   return { cpuTotalTicks: NaN, cpuIdleTicks: NaN, ctxt: NaN, processes: NaN, procsRunning: NaN, procsBlocked: NaN, cpuCount: 0 };
 }
 
-const K_CPU_N = key("\ncpu");
 const K_CTXT = lineKey("ctxt ");
 const K_PROCESSES = lineKey("processes ");
 const K_PROCS_RUNNING = lineKey("procs_running ");
@@ -136,18 +135,40 @@ export function parseStatBytes(b: Buffer, start: number, end: number, out: StatC
     out.cpuTotalTicks = total;
     out.cpuIdleTicks = idle;
   }
-  // The per-CPU lines follow the aggregate one, consecutively.
+  // One walk over the lines, in the kernel's order (cpu, cpuN..., intr,
+  // ctxt, btime, processes, procs_running, procs_blocked, softirq): no search
+  // from the start per key, and the long intr line is skipped with one memchr.
   let cpus = 0;
-  for (let p = b.indexOf(K_CPU_N, start); p >= 0 && p + 5 <= end; p = b.indexOf(K_CPU_N, p + 4)) {
-    const c = b[p + 4]!;
-    if (c < 48 || c > 57) break;
-    cpus++;
+  out.ctxt = NaN;
+  out.processes = NaN;
+  out.procsRunning = NaN;
+  out.procsBlocked = NaN;
+  let p = start;
+  while (p < end) {
+    const c0 = b[p]!;
+    let e: number;
+    if (c0 === 105 /* i */ || c0 === 115 /* s */) {
+      // intr, softirq: thousands of numbers on a large machine.
+      e = b.indexOf(NL, p);
+      if (e < 0 || e > end) e = end;
+    } else {
+      e = lineEnd(b, p, end);
+      if (c0 === 99 /* c */ && e - p >= 4 && b[p + 1] === 112 && b[p + 2] === 117) {
+        const c3 = b[p + 3]!;
+        if (c3 >= 48 && c3 <= 57) cpus++;
+      } else if (c0 === 99 && startsWith(b, p, e, K_CTXT.k)) out.ctxt = scanUint(b, p + K_CTXT.k.length, e);
+      else if (c0 === 112 /* p */) {
+        if (startsWith(b, p, e, K_PROCESSES.k)) out.processes = scanUint(b, p + K_PROCESSES.k.length, e);
+        else if (startsWith(b, p, e, K_PROCS_RUNNING.k)) out.procsRunning = scanUint(b, p + K_PROCS_RUNNING.k.length, e);
+        else if (startsWith(b, p, e, K_PROCS_BLOCKED.k)) {
+          out.procsBlocked = scanUint(b, p + K_PROCS_BLOCKED.k.length, e);
+          break;
+        }
+      }
+    }
+    p = e + 1;
   }
   out.cpuCount = cpus;
-  out.ctxt = valueAfterKey(b, start, end, K_CTXT);
-  out.processes = valueAfterKey(b, start, end, K_PROCESSES);
-  out.procsRunning = valueAfterKey(b, start, end, K_PROCS_RUNNING);
-  out.procsBlocked = valueAfterKey(b, start, end, K_PROCS_BLOCKED);
   return out;
 }
 

@@ -115,10 +115,18 @@ function decodeSampleFast(bytes: Uint8Array, view: DataView, start: number, end:
       t = view.getFloat64(p, true);
       p += 8;
     } else if (tag === 0x12) {
-      const v = readVarint(bytes, p);
-      if (!v) return null;
-      const [len, next] = v;
-      if (len % 8 !== 0 || next + len > end || len / 8 !== width) return null;
+      // Up to 15 dimensions the length is one byte; longer ones through readVarint.
+      let len: number;
+      let next: number;
+      if (p < end && bytes[p]! < 0x80) {
+        len = bytes[p]!;
+        next = p + 1;
+      } else {
+        const v = readVarint(bytes, p);
+        if (!v) return null;
+        [len, next] = v;
+      }
+      if (len !== width * 8 || next + len > end) return null;
       x = new Float64Array(width);
       for (let j = 0; j < width; j++) x[j] = view.getFloat64(next + j * 8, true);
       p = next + len;
@@ -155,14 +163,23 @@ export function openProtoRaw(path: string, bytes: Uint8Array): RawRecording {
   return {
     header,
     where: () => `record ${record}`,
+    position: () => record,
+    whereAt: (n) => `record ${n}`,
     *samples(): Generator<Sample> {
       let p = dataStart;
       record = 1;
       while (p < bytes.length) {
         record++;
-        const v = readVarint(bytes, p);
-        if (!v) fail(record, "length truncated");
-        const [len, start] = v!;
+        let len: number;
+        let start: number;
+        if (bytes[p]! < 0x80) {
+          len = bytes[p]!;
+          start = p + 1;
+        } else {
+          const v = readVarint(bytes, p);
+          if (!v) fail(record, "length truncated");
+          [len, start] = v!;
+        }
         if (start + len > bytes.length) fail(record, "sample truncated");
         let rec = decodeSampleFast(bytes, view, start, start + len, width);
         if (rec === null) {

@@ -30,12 +30,17 @@ export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder,
   function* checked(): Generator<Sample> {
     let lastT = -Infinity;
     let lastWhere = "";
+    // A number per sample rather than a string when the format can say where by number.
+    const position = raw.position;
+    const whereAt = raw.whereAt;
+    let lastPosition = 0;
     for (const s of raw.samples()) {
       const bad = timestampRangeError(s.t);
       if (bad) fail(`timestamp ${fmt(s.t)} ${bad}`);
       if (s.t < lastT) {
         if (order === "strict") {
-          fail(`timestamp ${fmt(s.t)} goes backwards (${lastWhere} has ${fmt(lastT)}); --unordered drop or sort accepts a clock that steps back`);
+          const before = position && whereAt ? whereAt(lastPosition) : lastWhere;
+          fail(`timestamp ${fmt(s.t)} goes backwards (${before} has ${fmt(lastT)}); --unordered drop or sort accepts a clock that steps back`);
         }
         if (stats.firstOutOfOrder === null) stats.firstOutOfOrder = raw.where();
         if (order === "drop") {
@@ -48,7 +53,8 @@ export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder,
       }
       if (s.t === lastT) stats.repeated++;
       lastT = s.t;
-      lastWhere = raw.where();
+      if (position) lastPosition = position();
+      else lastWhere = raw.where();
       yield s;
     }
   }

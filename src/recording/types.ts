@@ -54,4 +54,7 @@ export interface RawRecording {
   samples(): Generator<Sample>;
   /** Where the sample last yielded is: "line 12" (CSV), "record 7" (protobuf). */
   where(): string;
+  /** Where the sample last yielded is, as a number whereAt() turns into where()'s words: kept per sample without building a string. */
+  position?(): number;
+  whereAt?(position: number): string;
 }

@@ -199,28 +199,31 @@ export class Notifier {
   }
 
   /** Queue what this decision means for the outside world; returns at once (one small file write per message). */
-  onDecision(d: Decision, actions: ActionRecord[], wallTime: string): void {
+  onDecision(d: Decision, actions: ActionRecord[], wallTimeOrClock: string | (() => string)): void {
+    // A clock is read only when something is told: formatting the time costs more than a calm tick's decision.
+    let memo = typeof wallTimeOrClock === "string" ? wallTimeOrClock : undefined;
+    const wall = (): string => (memo ??= (wallTimeOrClock as () => string)());
     const changed = d.level !== d.previousLevel;
     const levelWorthTelling = changed && Math.max(d.level, d.previousLevel) >= 2;
-    if (d.level >= 2 && (d.previousLevel < 2 || this.episodeStartedAt === null)) this.episodeStartedAt = wallTime;
+    if (d.level >= 2 && (d.previousLevel < 2 || this.episodeStartedAt === null)) this.episodeStartedAt = wall();
     if (d.level >= 2 && (d.level > d.previousLevel || this.cause === null)) {
-      this.cause = { at: wallTime, from: d.previousLevel, level: d.level, reason: plainReason(d.reason || summaryLine(d)), dominant: formatDominant(d), ttf: Number.isFinite(d.ttfS) && d.ttfDim ? `${d.ttfDim} runs out in ${Math.round(d.ttfS)} s` : "" };
+      this.cause = { at: wall(), from: d.previousLevel, level: d.level, reason: plainReason(d.reason || summaryLine(d)), dominant: formatDominant(d), ttf: Number.isFinite(d.ttfS) && d.ttfDim ? `${d.ttfDim} runs out in ${Math.round(d.ttfS)} s` : "" };
     }
     actions = actions.filter((a) => this.newPlan(a));
     if (actions.length > 0) this.recentActions = [...this.recentActions, ...actions].slice(-5);
-    const alerts = this.alertHooks.length > 0 ? this.alertUpdate(d, wallTime, actions, changed) : [];
+    const alerts = this.alertHooks.length > 0 ? this.alertUpdate(d, wall(), actions, changed) : [];
     for (const { hook, box } of this.boxes) {
       if (hook.format === "alertmanager") {
         if (alerts.length > 0) this.enqueue(box, hook, alertmanagerUrl(hook.url), alerts, "level");
       } else {
-        if (levelWorthTelling) this.enqueue(box, hook, hook.url, { type: "level", hosa_version: VERSION, summary: summaryLine(d), ...levelEntry(d, wallTime, this.node) }, "level");
-        for (const a of actions) this.enqueue(box, hook, hook.url, { type: "action", hosa_version: VERSION, summary: actionText(a), ...actionEntry(d, a, wallTime, this.node) }, "action");
+        if (levelWorthTelling) this.enqueue(box, hook, hook.url, { type: "level", hosa_version: VERSION, summary: summaryLine(d), ...levelEntry(d, wall(), this.node) }, "level");
+        for (const a of actions) this.enqueue(box, hook, hook.url, { type: "action", hosa_version: VERSION, summary: actionText(a), ...actionEntry(d, a, wall(), this.node) }, "action");
       }
     }
     if (d.level < 2) {
       this.episodeStartedAt = null;
       this.cause = null;
-      this.recentActions = [];
+      if (this.recentActions.length > 0) this.recentActions = [];
     }
     if (d.level === 0) this.plans.clear();
   }

@@ -5,7 +5,8 @@
 //              readdir), bounded to maxWatched; each watched cgroup keeps its
 //              usage file open and is re-read with pread(2). A walk is due
 //              every relistS (2 s), and at once when a directory's link count
-//              changed: cgroupfs (kernfs) keeps st_nlink = 2 + subdirectories,
+//              changed (looked at only when the kernel's count of cgroups,
+//              one small pread of /proc/cgroups or cgroup.stat, moved): cgroupfs (kernfs) keeps st_nlink = 2 + subdirectories,
 //              so one stat(2) per watched directory at each scan sees a
 //              cgroup created or removed within scanS, without a readdir.
 //              A cgroup's first usage is read when it is listed, so the next
@@ -28,11 +29,13 @@ import { type CgroupLayout, listCgroups, parseBlkioServiceBytes, parseIoStatByte
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
+import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 
 export interface CgroupWatchOptions {
   procRoot?: string;
   /** Only cgroups at or under this path ("" = all). */
   scope?: string;
+  /** Seconds between walks of the cgroup directories when no directory changed. */
   relistS?: number;
   scanS?: number;
   maxWatched?: number;
@@ -119,6 +122,10 @@ export class CgroupWatch {
   private readonly memTotal: number;
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
+  private walkCount = Number.NaN;
+  private readonly rootFs: ProcFs;
+  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk. */
+  private usage: { set: FileSet; order: Watched[] } | null = null;
   private scanT = Number.NaN;
   /** Link count of every listed directory (and the walk's root) at the last walk. */
   private readonly links = new Map<string, number>();
@@ -162,6 +169,7 @@ export class CgroupWatch {
     this.cpuCtlRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpu") ? `${layout.root}/${CGROUP_V1.cpuDir}` : "");
     this.blkioRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("blkio") ? `${layout.root}/${CGROUP_V1.blkioDir}` : "");
     this.psiRoot = rel(layout.unifiedRoot);
+    this.rootFs = createProcFs(layout.root);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -185,8 +193,11 @@ export class CgroupWatch {
     }
   }
 
-  /** A directory gained or lost a subdirectory since the last walk. */
+  /** A directory gained or lost a subdirectory since the last walk; the link counts are looked at only when the kernel's count of cgroups moved. */
   private treeChanged(): boolean {
+    const count = this.cgroupCount();
+    if (!Number.isNaN(count) && count === this.walkCount) return false;
+    this.walkCount = count;
     for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
     return false;
   }
@@ -196,10 +207,23 @@ export class CgroupWatch {
     return s === "" ? "" : s.startsWith("/") ? s : `/${s}`;
   }
 
+  /** How many cgroups the watched hierarchy has, dying ones included (v1 memory: /proc/cgroups; v2: cgroup.stat); NaN when unknown. */
+  private cgroupCount(): number {
+    if (this.v2) {
+      const t = this.rootFs.read(CGROUP_V2.stat);
+      if (t === undefined) return Number.NaN;
+      return statValue(t, "nr_descendants") + (statValue(t, "nr_dying_descendants") || 0);
+    }
+    const t = this.meminfo.read(PROC.cgroups);
+    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
+    return m ? Number(m[1]) : Number.NaN;
+  }
+
   private relist(t: number): void {
     const first = Number.isNaN(this.listT);
     this.listT = t;
     this.relists++;
+    this.walkCount = this.cgroupCount();
     const seen = new Set<string>();
     const root = this.walkRoot;
     this.links.clear();
@@ -250,15 +274,32 @@ export class CgroupWatch {
       w.pids?.close();
       this.watched.delete(path);
     }
+    this.usage?.set.close();
+    const order = [...this.watched.values()];
+    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`)), order } : null;
   }
 
   private scan(t: number): void {
     this.scanT = t;
     const o = this.o;
-    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
-    for (const w of this.watched.values()) {
-      const u = num(w.mem.read(usageFile));
-      if (Number.isNaN(u)) continue;
+    const usage = this.usage;
+    if (usage === null) return;
+    usage.set.read();
+    const b = usage.set.bytes;
+    for (let k = 0; k < usage.order.length; k++) {
+      const w = usage.order[k]!;
+      const n = usage.set.length(k);
+      if (n <= 0) continue;
+      // A decimal number of bytes, read in place.
+      let u = 0;
+      let digits = 0;
+      for (let i = usage.set.start(k), e = i + n; i < e; i++) {
+        const c = b[i]!;
+        if (c < 48 || c > 57) break;
+        u = u * 10 + (c - 48);
+        digits++;
+      }
+      if (digits === 0) continue;
       if (!Number.isNaN(w.lastU) && t > w.lastT) {
         w.rate = (u - w.lastU) / (t - w.lastT);
         if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
@@ -273,6 +314,8 @@ export class CgroupWatch {
       }
       w.lastU = u;
       w.lastT = t;
+      // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
+      if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
       if (w.pids && w.pidsLimited) {
         const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
@@ -417,5 +460,8 @@ export class CgroupWatch {
     this.watched.clear();
     this.meminfo.close();
     this.cpuFs.close();
+    this.rootFs.close();
+    this.usage?.set.close();
+    this.usage = null;
   }
 }

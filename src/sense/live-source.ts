@@ -440,6 +440,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const LIMITS_S = 5;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
+  // The usage files of the groups closest to their limit, read together at each tick (one native call).
+  let limitedFiles: FileSet | null = null;
+  const usageFile = (path: string): string => (layout.version === "v2" ? `${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}` : `${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
   function refreshLimited(t: number): void {
     const found: { path: string; limit: number; ratio: number }[] = [];
     for (const path of cgroupPaths) {
@@ -451,14 +454,30 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
     found.sort((a, b) => b.ratio - a.ratio);
     limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
+    limitedFiles?.close();
+    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path))) : null;
     limitedT = t;
   }
   function limitRatio(): number {
+    const set = limitedFiles;
+    if (set === null) return 0;
+    set.read();
+    const b = set.bytes;
     let max = 0;
-    for (const c of limited) {
-      const usage = memoryUsageOf(c.path);
-      if (!Number.isFinite(usage)) continue;
-      const r = usage / c.limit;
+    for (let k = 0; k < limited.length; k++) {
+      const n = set.length(k);
+      if (n <= 0) continue;
+      // A decimal number of bytes.
+      let usage = 0;
+      let digits = 0;
+      for (let i = set.start(k), e = i + n; i < e; i++) {
+        const c = b[i]!;
+        if (c < 48 || c > 57) break;
+        usage = usage * 10 + (c - 48);
+        digits++;
+      }
+      if (digits === 0) continue;
+      const r = usage / limited[k]!.limit;
       if (r > max) max = r;
     }
     return max > 1 ? 1 : max;
@@ -514,13 +533,13 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         };
       }
       case "page_faults_per_s":
-        return ebpf && !leanFromProc.has(n) && !withoutPrograms.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, vmDt);
+        return ebpf && !leanFromProc.has(n) && !withoutPrograms.has(n) ? (dt) => probeRate("pageFaults", dt) : () => rate(vm.pgfault, vmPrev.pgfault, slowDt);
       case "alloc_syscalls_per_s":
         return ebpf ? (dt) => probeRate("brkCalls", dt) + probeRate("mmapCalls", dt) : () => 0;
       case "blk_ios_per_s":
-        return (dt) => rate(disk.ios, diskPrev.ios, dt);
+        return () => rate(disk.ios, diskPrev.ios, slowDt);
       case "blk_bytes_per_s":
-        return (dt) => rate(disk.sectors, diskPrev.sectors, dt) * 512;
+        return () => rate(disk.sectors, diskPrev.sectors, slowDt) * 512;
       case "blk_latency_us":
         if (ebpf) {
           return () => {
@@ -533,19 +552,19 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
           return ios > 0 ? (delta(disk.ioTimeMs, diskPrev.ioTimeMs) / ios) * 1000 : 0;
         };
       case "net_rx_bytes_per_s":
-        return (dt) => rate(net.rxBytes, netPrev.rxBytes, dt);
+        return () => rate(net.rxBytes, netPrev.rxBytes, slowDt);
       case "net_tx_bytes_per_s":
-        return (dt) => rate(net.txBytes, netPrev.txBytes, dt);
+        return () => rate(net.txBytes, netPrev.txBytes, slowDt);
       case "net_rx_packets_per_s":
-        return (dt) => rate(net.rxPackets, netPrev.rxPackets, dt);
+        return () => rate(net.rxPackets, netPrev.rxPackets, slowDt);
       case "net_tx_packets_per_s":
-        return (dt) => rate(net.txPackets, netPrev.txPackets, dt);
+        return () => rate(net.txPackets, netPrev.txPackets, slowDt);
       case "tcp_retrans_per_s":
-        return ebpf ? (dt) => probeRate("tcpRetransmits", dt) : (dt) => rate(tcp.retransSegs, tcpPrev.retransSegs, dt);
+        return ebpf ? (dt) => probeRate("tcpRetransmits", dt) : () => rate(tcp.retransSegs, tcpPrev.retransSegs, slowDt);
       case "tcp_active_opens_per_s":
-        return ebpf ? (dt) => probeRate("tcpActiveOpens", dt) : (dt) => rate(tcp.activeOpens, tcpPrev.activeOpens, dt);
+        return ebpf ? (dt) => probeRate("tcpActiveOpens", dt) : () => rate(tcp.activeOpens, tcpPrev.activeOpens, slowDt);
       case "tcp_passive_opens_per_s":
-        return (dt) => rate(tcp.passiveOpens, tcpPrev.passiveOpens, dt);
+        return () => rate(tcp.passiveOpens, tcpPrev.passiveOpens, slowDt);
       case "tcp_established":
         return () => (Number.isFinite(tcp.currEstab) ? tcp.currEstab : 0);
       case "forks_per_s":
@@ -553,7 +572,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       case "ctx_switches_per_s":
         return (dt) => rate(stat.ctxt, statPrev.ctxt, dt);
       case "major_faults_per_s":
-        return () => rate(vm.pgmajfault, vmPrev.pgmajfault, vmDt);
+        return () => rate(vm.pgmajfault, vmPrev.pgmajfault, slowDt);
       case "procs_running":
         return () => (Number.isFinite(stat.procsRunning) ? stat.procsRunning : 0);
       case "procs_blocked":
@@ -575,28 +594,37 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const statSlot = slotOf(needStat, PROC.stat);
   const memSlot = slotOf(needMem, PROC.meminfo);
   // /proc/vmstat is the costliest file to generate (some 190 counters, each
-  // summed over CPUs): it has a set of its own, read at most every
-  // VMSTAT_MIN_S; fault rates are over the time between its reads and hold
-  // in between (at the 100 ms tick it is read every tick).
-  const VMSTAT_MIN_S = 0.045;
-  const vmFiles: FileSet | undefined = needVm && ok(PROC.vmstat) ? createFileSet(cfg.procRoot, [PROC.vmstat]) : undefined;
-  let vmReadT = NaN;
-  let vmDt = 0;
-  const diskSlot = slotOf(needDisk, PROC.diskstats);
-  const netSlot = slotOf(needNet, PROC.netDev);
-  const snmpSlot = slotOf(needSnmp, PROC.netSnmp);
+  // summed over CPUs), and disks and network counters change slowly against
+  // a 10 ms tick: they have a set of their own, read at most every SLOW_MIN_S;
+  // their rates are over the time between its reads and hold in between (at
+  // the 100 ms tick they are read every tick). What detection needs at every
+  // 10 ms tick (CPU, memory, pressure, the eBPF counters) is in the tick's set.
+  const SLOW_MIN_S = 0.045;
+  const slowFiles: string[] = [];
+  const slowSlotOf = (want: boolean, file: string): number => {
+    if (!want || !ok(file)) return -1;
+    slowFiles.push(file);
+    return slowFiles.length - 1;
+  };
+  const vmSlot = slowSlotOf(needVm, PROC.vmstat);
+  const diskSlot = slowSlotOf(needDisk, PROC.diskstats);
+  const netSlot = slowSlotOf(needNet, PROC.netDev);
+  const snmpSlot = slowSlotOf(needSnmp, PROC.netSnmp);
+  const slow: FileSet | undefined = slowFiles.length > 0 ? createFileSet(cfg.procRoot, slowFiles) : undefined;
+  let slowReadT = NaN;
+  let slowDt = 0;
   const psiSlots = psiFiles.map((f) => slotOf(true, f));
   const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
+  const at = (set: FileSet, slot: number): number => set.start(slot);
+  const end = (set: FileSet, slot: number): number => set.start(slot) + set.length(slot);
+  const got = (set: FileSet, slot: number): boolean => slot >= 0 && set.length(slot) >= 0;
 
   function readAll(t: number): void {
     files.read();
     const b = files.bytes;
-    const at = (slot: number) => files.start(slot);
-    const end = (slot: number) => files.start(slot) + files.length(slot);
-    const got = (slot: number) => slot >= 0 && files.length(slot) >= 0;
-    if (got(statSlot)) {
+    if (got(files, statSlot)) {
       Object.assign(statPrev, stat);
-      parseStatBytes(b, at(statSlot), end(statSlot), stat);
+      parseStatBytes(b, at(files, statSlot), end(files, statSlot), stat);
       if (Number.isNaN(cpuRefTotal)) {
         cpuRefTotal = stat.cpuTotalTicks;
         cpuRefIdle = stat.cpuIdleTicks;
@@ -612,33 +640,34 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
     }
-    if (got(memSlot)) parseMeminfoBytes(b, at(memSlot), end(memSlot), mem);
-    if (vmFiles && (Number.isNaN(vmReadT) || t - vmReadT >= VMSTAT_MIN_S || t < vmReadT)) {
-      vmFiles.read();
-      if (vmFiles.length(0) >= 0) {
+    if (got(files, memSlot)) parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+    if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT)) {
+      slow.read();
+      const sb = slow.bytes;
+      if (got(slow, vmSlot)) {
         Object.assign(vmPrev, vm);
-        parseVmstatBytes(vmFiles.bytes, vmFiles.start(0), vmFiles.start(0) + vmFiles.length(0), vm);
-        vmDt = Number.isNaN(vmReadT) ? 0 : t - vmReadT;
-        vmReadT = t;
+        parseVmstatBytes(sb, at(slow, vmSlot), end(slow, vmSlot), vm);
       }
-    }
-    if (got(diskSlot)) {
-      Object.assign(diskPrev, disk);
-      parseDiskstatsBytes(b, at(diskSlot), end(diskSlot), disk);
-    }
-    if (got(netSlot)) {
-      Object.assign(netPrev, net);
-      parseNetDevBytes(b, at(netSlot), end(netSlot), net, opts.includeLoopback ?? false);
-    }
-    if (got(snmpSlot)) {
-      Object.assign(tcpPrev, tcp);
-      parseSnmpBytes(b, at(snmpSlot), end(snmpSlot), tcp);
+      if (got(slow, diskSlot)) {
+        Object.assign(diskPrev, disk);
+        parseDiskstatsBytes(sb, at(slow, diskSlot), end(slow, diskSlot), disk);
+      }
+      if (got(slow, netSlot)) {
+        Object.assign(netPrev, net);
+        parseNetDevBytes(sb, at(slow, netSlot), end(slow, netSlot), net, opts.includeLoopback ?? false);
+      }
+      if (got(slow, snmpSlot)) {
+        Object.assign(tcpPrev, tcp);
+        parseSnmpBytes(sb, at(slow, snmpSlot), end(slow, snmpSlot), tcp);
+      }
+      slowDt = Number.isNaN(slowReadT) ? 0 : t - slowReadT;
+      slowReadT = t;
     }
     for (let k = 0; k < psiFiles.length; k++) {
       const slot = psiSlots[k]!;
-      if (!got(slot)) continue;
+      if (!got(files, slot)) continue;
       Object.assign(psiPrev[k], psi[k]);
-      parsePressureBytes(b, at(slot), end(slot), psi[k]);
+      parsePressureBytes(b, at(files, slot), end(files, slot), psi[k]);
     }
     if (probes) {
       const totals = probes.totals(probeScratch as never) as unknown as Record<string, number | bigint>;
@@ -698,7 +727,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       proc.close();
       cgfs.close();
       files.close();
-      vmFiles?.close();
+      slow?.close();
+      limitedFiles?.close();
       try {
         probes?.close();
       } finally {
