@@ -1,7 +1,7 @@
 // Every input refused in one true line, every output safe in a pipe: the
 // built binary, stdout, stderr and exit code together (docs/robustness.md).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DecisionLog, levelEntry } from "../../src/report/decision-log.ts";
 import { hosaExe, REPO, runHosa, tempDir } from "../harness.ts";
@@ -136,6 +136,49 @@ describe("one line, the file and where, exit 4", () => {
     const bin = join(tmp.dir, "bin.log");
     writeFileSync(bin, new Uint8Array([0x10, 0x00, 0xff, 0x7f, 0x0a]));
     expect(runHosa(["explain", "--log", bin])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${bin}: not a hosa decision log: binary data\n` });
+  });
+
+  test("every log reader names a symlink loop, and a file of blank lines is not a decision log", () => {
+    const loop = join(tmp.dir, "loop.log");
+    symlinkSync(loop, loop);
+    const why = "too many levels of symbolic links (a symlink loop?)";
+    expect(runHosa(["audit", "verify", loop])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${loop}: ${why}\n` });
+    expect(runHosa(["explain", "--log", loop])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${loop}: ${why}\n` });
+    const blank = join(tmp.dir, "blank.log");
+    writeFileSync(blank, "\n\n \n");
+    expect(runHosa(["audit", "verify", blank])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${blank}: not a hosa decision log: only blank lines\n` });
+  });
+
+  test("incident --log: a log that is not one is refused in one line, a torn line is said", () => {
+    const dir = join(tmp.dir, "incident");
+    mkdirSync(dir);
+    const cfg = join(dir, "hosa.toml");
+    writeFileSync(cfg, `[paths]\nstate_dir = "${dir}/state"\nlog_file = "${dir}/decisions.log"\n`);
+    const incident = (p: string) => runHosa(["-c", cfg, "incident", "list", "--log", p], { env: { HOSA_PIPE_IDLE_MS: "300" } });
+    const at = (name: string, bytes: string | Uint8Array) => (writeFileSync(join(dir, name), bytes), join(dir, name));
+    const fifo = join(dir, "fifo.log");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const loop = join(dir, "loop.log");
+    symlinkSync(loop, loop);
+    for (const [p, why] of [
+      [at("empty.log", ""), "empty log: no entries"],
+      [at("gz.log", Bun.gzipSync(Buffer.from('{"a":1}\n'))), "not a hosa decision log: gzip-compressed (decompress it first)"],
+      [at("bin.log", new Uint8Array([0x10, 0x00, 0xff, 0x7f, 0x0a])), "not a hosa decision log: binary data"],
+      [fifo, "a FIFO with no writer (nothing came in 0.3 s)"],
+      [tmp.dir, "is a directory"],
+      [loop, "too many levels of symbolic links (a symlink loop?)"],
+      [join(dir, "missing.log"), "no such file"],
+    ] as const) {
+      expect(incident(p)).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${p}: ${why}\n` });
+    }
+    const torn = join(dir, "torn.log");
+    const log = DecisionLog.open(torn, { maxBytes: 1 << 20, keep: 2, stateDir: join(dir, "log-state"), sign: false });
+    log.append(levelEntry(makeDecision(1, 0), "2026-12-01T00:00:00.000000000Z", "node"));
+    log.close();
+    appendFileSync(torn, '{"kind":"level","times');
+    const r = incident(torn);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`hosa: ${torn}: 1 line left out (torn, or not JSON)\n`);
   });
 
   test("a log's fields never reach the terminal as control characters", () => {
