@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DecisionLog, levelEntry } from "../../src/report/decision-log.ts";
-import { hosaExe, REPO, runHosa, tempDir } from "../harness.ts";
+import { hosaExe, REPO, runHosa, tempDir, writeTestConfig } from "../harness.ts";
 import { makeDecision } from "../report/helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -190,5 +190,56 @@ describe("one line, the file and where, exit 4", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
     expect(r.stdout).toContain("\\x1b]0;owned\\x07\\x1b[2J");
+  });
+});
+
+/**
+ * The screen a terminal `cols` wide shows after `text`: "\r" goes back to the
+ * start of the row, "\n" down a row, and a character written past the last
+ * column wraps to the next row first (as xterm and the Linux console do).
+ */
+function terminal(text: string, cols: number): string[] {
+  const rows: string[][] = [[]];
+  let row = 0;
+  let col = 0;
+  for (const ch of text) {
+    if (ch === "\r") col = 0;
+    else if (ch === "\n") {
+      row++;
+      rows[row] ??= [];
+    } else {
+      if (col === cols) {
+        row++;
+        col = 0;
+        rows[row] ??= [];
+      }
+      rows[row]![col++] = ch;
+    }
+  }
+  return rows.map((r) => Array.from(r, (c) => c ?? " ").join("").trimEnd());
+}
+
+describe.skipIf(process.getuid?.() !== 0)("a terminal (a pty, through script)", () => {
+  test("calibrate's progress bar ends as one clean line, in a wide and in a narrow terminal", () => {
+    const cfg = writeTestConfig(tmp.dir);
+    for (const cols of [100, 44]) {
+      const run = Bun.spawnSync(["script", "-qfec", `stty cols ${cols} rows 50; exec ${hosaExe()} -c ${cfg} calibrate --duration 3s`, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        stdin: "ignore",
+        env: { ...process.env, NO_COLOR: "1", SHELL: "/bin/sh" },
+      });
+      const screen = terminal(run.stdout.toString(), cols);
+      // The progress rows, and what a wrapped one leaves on the next row ("mples  0 s left").
+      const bars = screen.filter((l) => /^\[[#.]|\d+%  \d|s left$/.test(l));
+      expect(bars).toHaveLength(1);
+      const full = /^\[#{30}\] 100%  \d+ samples  0 s left$/;
+      if (cols === 100) expect(bars[0]).toMatch(full);
+      else {
+        expect(bars[0]!.length).toBe(cols - 1);
+        expect(bars[0]).toStartWith("[##############################] 100%  ");
+      }
+      expect(screen.some((l) => l.startsWith("baseline written to"))).toBe(true);
+    }
   });
 });

@@ -133,7 +133,7 @@ async function calibrateLive(
     source.read(start); // primes the rate counters; the first rates come from the next read
     let next = start + tickS;
     let lastPct = -1;
-    const overwrite = lineOverwriter();
+    const overwrite = lineOverwriter(() => process.stderr.columns);
     while (!interrupted) {
       const now = mono();
       if (now - start >= durationS) break;
