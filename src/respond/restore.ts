@@ -66,13 +66,18 @@ function record(e: ChangeEntry, t: number, action: string, outcome: string): Act
   return { id: `${e.id}-restore`, t, level: e.level, kind, target, action, outcome };
 }
 
-/** Restore one set entry pair (first holds the original, last hosa's value). Returns the outcome and whether it is over. */
-export function restoreSet(fs: CgroupFs, first: SetEntry, last: SetEntry): { outcome: string; over: boolean; action: string } {
+/**
+ * Restore one set entry pair (first holds the original, last hosa's value).
+ * The file may also hold `prior`'s value: the last entry was journaled, and
+ * the agent killed before its write. Returns the outcome and whether it is over.
+ */
+export function restoreSet(fs: CgroupFs, first: SetEntry, last: SetEntry, prior?: ChangeEntry): { outcome: string; over: boolean; action: string } {
   const action = `${describeKey(first)} ${last.value}→${first.prev}`;
   const cur = readCurrent(fs, first.dir, first.file, first.dev);
   if (cur === undefined) return { outcome: "skipped: cgroup gone", over: true, action };
   if (cur === first.prev) return { outcome: "restored (already at the original value)", over: true, action };
-  if (cur !== last.value) {
+  const cutShort = prior?.op === "set" && cur === prior.value;
+  if (cur !== last.value && !cutShort) {
     return { outcome: `skipped: changed by someone else since hosa wrote it (now ${cur}, hosa wrote ${last.value}); left as is`, over: true, action };
   }
   try {
@@ -96,7 +101,7 @@ export function restoreChanges(open: OpenChange[], deps: RestoreDeps, t: number)
     let over = true;
     let action: string;
     if (c.first.op === "set" && c.last.op === "set") {
-      const r = restoreSet(deps.fs, c.first, c.last);
+      const r = restoreSet(deps.fs, c.first, c.last, c.prior);
       ({ outcome, over, action } = r);
     } else if (c.first.op === "xdp") {
       action = `xdp ${c.first.ifname} → off (detach)`;

@@ -103,16 +103,27 @@ while [ $i -le $kills ]; do
   result kill_${i}_acted_ms "$([ $acted = 0 ] && echo none || echo $((acted - t0)))"
   result kill_${i}_during "$STATE"
   unfreeze_kill $leaker_pid
-  # Started again: recovery runs before "running on".
-  hosa -c $cfg run >/tmp/restart.out 2>&1 &
+  # Started again: recovery runs before "running on". A new file each time:
+  # the shell truncates it in the child, after `running` may have looked, and
+  # the last agent's "running on" must never be taken for this one's.
+  out=/tmp/restart$i.out
+  rm -f /tmp/restart$((i - 1)).out
+  hosa -c $cfg run >$out 2>&1 &
   hosa_pid=$!
-  if running /tmp/restart.out; then
+  if running $out; then
     state
     result kill_${i}_after "$STATE"
-    [ "$STATE" = "$before" ] && result kill_${i}_restored 1 || result kill_${i}_restored 0
+    if [ "$STATE" = "$before" ]; then
+      result kill_${i}_restored 1
+    else
+      result kill_${i}_restored 0
+      # What the restarted agent said (recovery, journal, quarantine), and its last actions.
+      grep -e recovered -e journal -e quarantine -e skipped $out | head -5
+      grep '"kind":"action"' $log | tail -6 | sed 's/.*"action":"\([^"]*\)".*"outcome":"\([^"]*\)".*/action: \1: \2/'
+    fi
   else
     result kill_${i}_restored 0
-    tail -5 /tmp/restart.out
+    tail -5 $out
     break
   fi
   i=$((i + 1))
