@@ -15,6 +15,8 @@ interface GuestKill {
   during: string;
   after: string;
   restored: boolean;
+  /** Agent starts it took after the kill (a start that died or said nothing in 90 s is tried again). */
+  starts: number;
 }
 interface GuestConsole {
   before: string;
@@ -34,6 +36,7 @@ function readConsole(text: string): GuestConsole {
       during: r.get(`kill_${i}_during`) ?? "?",
       after: r.get(`kill_${i}_after`) ?? "?",
       restored: r.get(`kill_${i}_restored`) === "1",
+      starts: Number(r.get(`kill_${i}_starts`) ?? 1),
     });
   }
   return { before: r.get("leak_before") ?? "?", kills, logVerify: r.get("log_verify") ?? "not reached", logKb: r.get("log_kb") ?? "?" };
@@ -63,6 +66,7 @@ one the next trial kills. Before every trial: \`${before}\`.
 | SIGKILLs of the agent | ${kills.length} |
 | … with hosa's values in force on /leak at the kill | ${inForce} (${frozen} with /leak frozen) |
 | /leak not as before the trial after the restart | **${notRestored}** |
+| restarts that died or said nothing in 90 s (tried again, up to 3 starts) | ${kills.reduce((a, k) => a + k.starts - 1, 0)} |
 | \`hosa audit verify\` on the decision log at the end (exit code${consoles.length > 1 ? " per run" : ""}) | ${verify.join(", ")} (log ${consoles.map((c) => `${c.logKb} KiB`).join(", ")}) |
 
 | kill | first write (ms after the leak) | kill (ms) | /leak at the kill | after the restart | as before |
