@@ -50,7 +50,9 @@ function judge(consoles: GuestConsole[], command: string, minutes: string): numb
   );
   const before = [...new Set(consoles.map((c) => c.before))].join(" / ");
   const inForce = kills.filter((k) => !consoles.some((c) => c.before === k.during)).length;
-  const notRestored = kills.filter((k) => !k.restored).length;
+  // A restart that never said "running on" (the harness gave up) is not a value left in force: counted apart.
+  const noStart = kills.filter((k) => !k.restored && k.after === "?").length;
+  const notRestored = kills.filter((k) => !k.restored && k.after !== "?").length;
   const frozen = kills.filter((k) => k.during.endsWith(",1")).length;
   const verify = consoles.map((c) => c.logVerify);
   const section = `## Pure cgroup v2 (QEMU guest)
@@ -67,9 +69,10 @@ one the next trial kills. Before every trial: \`${before}\`.
 | … with hosa's values in force on /leak at the kill | ${inForce} (${frozen} with /leak frozen) |
 | /leak not as before the trial after the restart | **${notRestored}** |
 | restarts that died or said nothing in 90 s (tried again, up to 3 starts) | ${kills.reduce((a, k) => a + k.starts - 1, 0)} |
+| kills whose restart never came up (the run stopped there) | ${noStart} |
 | \`hosa audit verify\` on the decision log at the end (exit code${consoles.length > 1 ? " per run" : ""}) | ${verify.join(", ")} (log ${consoles.map((c) => `${c.logKb} KiB`).join(", ")}) |
 
-| kill | first write (ms after the leak) | kill (ms) | /leak at the kill | after the restart | as before |
+${consoles.length > 1 ? `${consoles.map((c, k) => `Run ${k + 1}: ${c.kills.length} kills, ${c.kills.filter((x) => !x.restored && x.after !== "?").length} not restored, ${c.kills.filter((x) => !x.restored && x.after === "?").length} restarts that never came up, \`audit verify\` exit ${c.logVerify}.`).join("\n")}\n\n` : ""}| kill | first write (ms after the leak) | kill (ms) | /leak at the kill | after the restart | as before |
 | --- | --- | --- | --- | --- | --- |
 ${rows.join("\n")}
 `;
@@ -78,7 +81,7 @@ ${rows.join("\n")}
   const at = text.indexOf("## Pure cgroup v2 (QEMU guest)");
   writeFileSync(path, `${(at >= 0 ? text.slice(0, at) : `${text}\n`).trimEnd()}\n\n${section}`);
   console.log(section);
-  return kills.length > 0 && notRestored === 0 && verify.every((v) => v === "0") ? 0 : 1;
+  return kills.length > 0 && notRestored + noStart === 0 && verify.every((v) => v === "0") ? 0 : 1;
 }
 
 export async function runGuestKills(kills: number, consoleFile?: string): Promise<number> {
