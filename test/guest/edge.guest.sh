@@ -17,12 +17,6 @@ cfg_wd=/tmp/hosa-watchdog.toml
 log=/tmp/hosa-decisions.log
 series=/tmp/series.txt
 . /guest-lib.sh
-# CPU: user + system clock ticks (USER_HZ = 100) of a process, /proc/PID/stat fields 14 and 15.
-cpu_ticks() {
-  read -r line </proc/$1/stat
-  set -- ${line#*) }
-  CPU=$((${12} + ${13}))
-}
 pid_state() {
   key /proc/$1/status State:
   STATE=$KEY

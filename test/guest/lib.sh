@@ -37,6 +37,13 @@ key() {
   while read -r k v; do [ "$k" = "$2" ] && KEY=$v; done <$1
 }
 
+# CPU: user + system clock ticks (USER_HZ = 100) of process $1, /proc/PID/stat fields 14 and 15.
+cpu_ticks() {
+  read -r line </proc/$1/stat
+  set -- ${line#*) }
+  CPU=$((${12} + ${13}))
+}
+
 # LEVEL: the level of the decision log's ($log) last entry (0 before any).
 level() {
   LEVEL=0
