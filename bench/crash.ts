@@ -3,8 +3,10 @@
 // cgroup under this process's own cgroup), and a 30 s webhook outage with one
 // kill -9 during it. Writes bench/RESULTS-crash.md.
 //   bun bench/crash.ts [--kills 100] [--outage-s 30] [--seed 14]
-// With --guest N: only N kills on pure cgroup v2 in the QEMU guest
-// (test/guest/crash.guest.sh), as a section of the same file.
+// With --guest N [--console FILE]: N kills on pure cgroup v2 in the QEMU guest
+// (test/guest/crash.guest.sh), as a section of the same file; the guest's
+// console goes to FILE as it comes. --judge FILE...: that section again from
+// saved consoles (a run cut short, or runs that share the kills).
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,7 +22,12 @@ function flag(name: string, dflt: number): number {
 
 if (process.argv.includes("--guest")) {
   const { runGuestKills } = await import("./lib/crash-guest.ts");
-  process.exit(await runGuestKills(flag("guest", 5)));
+  const at = process.argv.indexOf("--console");
+  process.exit(await runGuestKills(flag("guest", 5), at > 0 ? process.argv[at + 1] : undefined));
+}
+if (process.argv.includes("--judge")) {
+  const { judgeGuestConsoles } = await import("./lib/crash-guest.ts");
+  process.exit(judgeGuestConsoles(process.argv.slice(process.argv.indexOf("--judge") + 1)));
 }
 const kills = flag("kills", 100);
 const outageS = flag("outage-s", 30);

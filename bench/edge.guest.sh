@@ -5,24 +5,7 @@
 set -u
 . /opt/bench.env
 log=/tmp/hosa-decisions.log
-result() { echo "HOSA-RESULT: $1=$2"; }
-mkfifo /tmp/wait.fifo
-exec 3<>/tmp/wait.fifo
-pause() { read -t "$1" -u 3 _; }
-now() {
-  read -r up _ </proc/uptime
-  cs=${up#*.}
-  NOW=$((${up%.*} * 1000 + ${cs#0} * 10))
-}
-key() {
-  KEY=
-  while read -r k v; do [ "$k" = "$2" ] && KEY=$v; done <$1
-}
-cpu_ticks() {
-  read -r line </proc/$1/stat
-  set -- ${line#*) }
-  CPU=$((${12} + ${13}))
-}
+. /guest-lib.sh
 
 key /proc/meminfo MemTotal:
 result mem_total_kb "${KEY% kB}"

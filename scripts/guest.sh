@@ -10,7 +10,8 @@
 # (-machine virt, TCG) with dist/hosa-arm64, an arm64 busybox and the arm64
 # glibc files the executable names (scripts/arm64-parts.sh, docs/edge.md).
 #
-# Extra files land in /opt/<name> unless a guest path is given. The console
+# Extra files land in /opt/<name> unless a guest path is given; the guest
+# scripts' shared helpers, test/guest/lib.sh, land in /guest-lib.sh. The console
 # (kernel, /init, the script) is printed as it comes; the script's exit code
 # arrives as `HOSA-EXIT: <n>`. 124 means the guest ran out of time.
 # Environment: HOSA_GUEST_EXE (default dist/hosa), HOSA_GUEST_KERNEL (default
@@ -146,6 +147,8 @@ fi
 extra="$work/extra"
 mkdir -p "$extra/opt" "$extra/dev"
 install -m 0755 "$script" "$extra/guest-test.sh"
+# The helpers every guest script sources (`. /guest-lib.sh`).
+install -m 0644 test/guest/lib.sh "$extra/guest-lib.sh"
 for spec in "$@"; do
   src=${spec%%:/*}
   dest=/opt/$(basename "$src")

@@ -39,6 +39,11 @@ describe("parseConfig()", () => {
     expect(error('[respond]\nmode = "kill"\n').message).toContain('"mode" must be one of detect, act');
     expect(error("[engine]\nshrinkage = -1\n").message).toContain("non-negative");
     expect(error("[engine]\nhold_s = [1, 2]\n").message).toContain("must have 4 numbers");
+    // Infinity and NaN are TOML numbers too (inf, nan, 1e309), in arrays as well.
+    expect(error("[engine]\ncalibration_s = inf\n").message).toBe('cannot load hosa.toml: line 2: "calibration_s" must be a finite, non-negative number, not Infinity');
+    expect(error("[sense]\n\ntick_ms = nan\n").message).toBe('cannot load hosa.toml: line 3: "tick_ms" must be a finite, non-negative number, not NaN');
+    expect(error("[engine]\nhold_s = [10, inf, 20, 20]\n").message).toBe('cannot load hosa.toml: line 2: "hold_s" must hold finite, non-negative numbers, not Infinity (item 2)');
+    expect(error("[engine]\nescalate_after_s = [0, 0.3, -1, 0.3, 0]\n").message).toContain('"escalate_after_s" must hold finite, non-negative numbers, not -1 (item 3)');
     expect(error("[bogus]\nx = 1\n").message).toContain("unknown section [bogus]");
     expect(error("[sense\n").message).toStartWith("cannot load hosa.toml: ");
   });

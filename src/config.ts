@@ -307,7 +307,11 @@ export function parseConfig(text: string, origin: string): HosaConfig {
       }
       const allowed = ENUMS[`${section}.${key}`];
       if (allowed && !allowed.includes(value as string)) fail(key, `"${key}" must be one of ${allowed.join(", ")}`);
-      if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) fail(key, `"${key}" must be a non-negative number`);
+      if (typeof value === "number" && (!Number.isFinite(value) || value < 0)) fail(key, `"${key}" must be a finite, non-negative number, not ${value}`);
+      if (Array.isArray(value)) {
+        const bad = value.findIndex((v) => typeof v === "number" && (!Number.isFinite(v) || v < 0));
+        if (bad >= 0) fail(key, `"${key}" must hold finite, non-negative numbers, not ${value[bad]} (item ${bad + 1})`);
+      }
       if (Array.isArray(expected) && expected.length > 0 && typeof expected[0] === "number" && (value as unknown[]).length !== expected.length) {
         fail(key, `"${key}" must have ${expected.length} numbers`);
       }

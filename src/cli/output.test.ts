@@ -19,4 +19,14 @@ describe("lineOverwriter()", () => {
     expect(screen([w(lines[0]!), w(lines[1]!)]).trimEnd()).toBe(lines[1]!);
     expect(screen([w(lines[2]!)].map(String)).trimEnd()).toBe(lines[2]!);
   });
+
+  test("a line wider than the terminal is cut to its width less one, so it never wraps", () => {
+    let cols = 20;
+    const w = lineOverwriter(() => cols);
+    expect(w("[###...]  66%  120 samples  10 s left")).toBe("\r[###...]  66%  120 ");
+    cols = 80; // resized: the whole line again
+    expect(w("[####..]  70%  140 samples  9 s left")).toBe("\r[####..]  70%  140 samples  9 s left");
+    cols = 12;
+    expect(w("[######] 100%  200 samples  0 s left")).toBe("\r[######] 10");
+  });
 });

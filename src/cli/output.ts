@@ -32,13 +32,18 @@ export function noteTimeOrder(reader: RecordingReader): void {
 /**
  * A progress line redrawn in place on a terminal. "\r" moves back but erases
  * nothing, so each line is padded to the width of the one before: "10 s left"
- * then "9 s left" must not leave "leftt".
+ * then "9 s left" must not leave "leftt". And "\r" goes back to the start of
+ * the terminal's row only: a line wider than the terminal wraps and leaves its
+ * first rows behind at every redraw, so it is cut to `columns()` - 1 (the
+ * terminal's width, read at each redraw: it may be resized).
  */
-export function lineOverwriter(): (line: string) => string {
+export function lineOverwriter(columns: () => number | undefined = () => undefined): (line: string) => string {
   let shownChars = 0;
   return (line: string) => {
-    const padded = line.padEnd(shownChars);
-    shownChars = line.length;
+    const width = columns();
+    const fitted = width && width > 1 && line.length >= width ? line.slice(0, width - 1) : line;
+    const padded = fitted.padEnd(Math.min(shownChars, width && width > 1 ? width - 1 : shownChars));
+    shownChars = fitted.length;
     return `\r${padded}`;
   };
 }

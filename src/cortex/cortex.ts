@@ -4,12 +4,14 @@
 // anomaly → hypothesis → proposal → plan → execution → verification → report.
 // It runs beside the agent from the log: `hosa incident watch` tails it, every
 // `hosa incident` command syncs first, and an agent may call onLogEntry().
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { HosaConfig } from "../config.ts";
-import { logFiles } from "../report/decision-log.ts";
+import { EXIT, HosaError } from "../errors.ts";
+import { logFiles, readLogText } from "../report/decision-log.ts";
 import { createCgroupFs } from "../kernel/cgroupfs.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { inputExists, shownPath } from "../util/input.ts";
 import { observe, findAnomaly, hypothesize, type Hypotheses, type Observation, type PastIncident } from "./analyze.ts";
 import { asLogEntries, splitEpisodes, type Episode } from "./episodes.ts";
 import { executePlan, readExecutionState, rollbackPlan, type ExecutionState, type ExecutorContext } from "./executor.ts";
@@ -80,14 +82,24 @@ export function incidentId(ep: Episode): string {
   return `inc-${t}-${ep.firstHash.slice(0, 8)}`;
 }
 
-/** Entries of a decision log and its rotated predecessors, oldest first; torn or foreign lines are skipped and counted. */
-export function readDecisionLog(path: string): { entries: LogEntry[]; skipped: number } {
+/**
+ * Entries of a decision log and its rotated predecessors, oldest first; torn
+ * or foreign lines are skipped and counted. Each file goes through the one
+ * input door (readLogText): a FIFO, a device, a compressed or binary file is
+ * refused in one line (HosaError), never read as "no incidents". The agent's
+ * own log may not exist yet; a log `given` by hand must exist and hold lines.
+ */
+export function readDecisionLog(path: string, opts: { given?: boolean } = {}): { entries: LogEntry[]; skipped: number; unreadable: number } {
   const raw: unknown[] = [];
   let skipped = 0;
   const files = logFiles(path);
-  for (const f of files.length ? files : existsSync(path) ? [path] : []) {
-    for (const line of readFileSync(f, "utf8").split("\n")) {
+  const exists = files.length > 0 || inputExists(path, "cannot read");
+  if (!exists && opts.given) throw new HosaError(`cannot read ${shownPath(path)}: no such file`, EXIT.INPUT);
+  let lines = 0;
+  for (const f of files.length ? files : exists ? [path] : []) {
+    for (const line of readLogText(f, "cannot read").split("\n")) {
       if (!line) continue;
+      lines++;
       try {
         raw.push(JSON.parse(line));
       } catch {
@@ -95,8 +107,9 @@ export function readDecisionLog(path: string): { entries: LogEntry[]; skipped: n
       }
     }
   }
+  if (opts.given && lines === 0) throw new HosaError(`cannot read ${shownPath(path)}: empty log: no entries`, EXIT.INPUT);
   const entries = asLogEntries(raw);
-  return { entries, skipped: skipped + raw.length - entries.length };
+  return { entries, skipped: skipped + raw.length - entries.length, unreadable: skipped };
 }
 
 /** Executor context on the live node: cgroupfs at [sense] cgroup_root, the respond safelist and scope. */

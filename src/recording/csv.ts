@@ -105,7 +105,7 @@ export function openCsvRaw(shownPath: string, text: string, known: DimensionSpec
         if (raw.endsWith("\r")) raw = raw.slice(0, -1);
         if (raw.trim() === "") continue;
         const cells = splitRow(raw);
-        if (cells.length !== width + 1) fail(`${cells.length} columns, header has ${width + 1}`);
+        if (cells.length !== width + 1) fail(`${cells.length} column${cells.length === 1 ? "" : "s"}, header has ${width + 1}`);
         const parsed = parseTime(cells[0]!);
         if (typeof parsed === "string") fail(`timestamp "${excerpt(cells[0]!)}" ${parsed}`);
         const { t, kind: k } = parsed as { t: number; kind: TimeKind };

@@ -155,6 +155,7 @@ export function readLogText(file: string, action: string): string {
   const packed = compression(bytes);
   if (packed) notALog(file, action, `${packed}-compressed (decompress it first)`);
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  if (text.length > 0 && text.trim() === "") notALog(file, action, "only blank lines");
   const nl = text.indexOf("\n");
   const first = nl < 0 ? text : text.slice(0, nl);
   if (first.length > 0 && !first.includes('"prev_hash":"') && !first.includes('"hash":"')) {

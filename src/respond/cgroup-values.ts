@@ -5,7 +5,7 @@
 import { type CgroupFs, hierarchyDir, normalizeValue, readPids } from "../kernel/cgroupfs.ts";
 import { type CgroupLayout } from "../kernel/cgroups.ts";
 import { CG, type V1Controller } from "../kernel/files.ts";
-import type { Journal, OpenChange, SetEntry } from "./journal.ts";
+import type { ChangeEntry, Journal, OpenChange, SetEntry } from "./journal.ts";
 import { cgroupOfPid } from "../kernel/proc.ts";
 import { type SafelistContext, safelistReason } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
@@ -84,13 +84,18 @@ export function deviceLine(file: string, raw: string, dev: string): string {
   return line ? line.trim().replace(/\s+/g, " ") : `${dev} 0`;
 }
 
-/** Restore one set entry pair (first holds the original, last hosa's value). */
-export function restoreSet(fs: CgroupFs, first: SetEntry, last: SetEntry): { outcome: string; over: boolean; action: string } {
+/**
+ * Restore one set entry pair (first holds the original, last hosa's value).
+ * The file may also hold `prior`'s value: the last entry was journaled, and
+ * the agent killed before its write. Returns the outcome and whether it is over.
+ */
+export function restoreSet(fs: CgroupFs, first: SetEntry, last: SetEntry, prior?: ChangeEntry): { outcome: string; over: boolean; action: string } {
   const action = `${first.dev ? `${first.file} ${first.dev}` : first.file} ${last.value}→${first.prev}`;
   const cur = readCurrent(fs, first.dir, first.file, first.dev);
   if (cur === undefined) return { outcome: "skipped: cgroup gone", over: true, action };
   if (cur === first.prev) return { outcome: "restored (already at the original value)", over: true, action };
-  if (cur !== last.value) {
+  const cutShort = prior?.op === "set" && cur === prior.value;
+  if (cur !== last.value && !cutShort) {
     return { outcome: `skipped: changed by someone else since hosa wrote it (now ${cur}, hosa wrote ${last.value}); left as is`, over: true, action };
   }
   try {
@@ -104,7 +109,7 @@ export function restoreSet(fs: CgroupFs, first: SetEntry, last: SetEntry): { out
 /** An actuator's restore of the cgroup files it owns: the change put back, or null when it is not one of `files`. */
 export function restoreOwnFile(fs: CgroupFs, files: readonly string[], c: OpenChange): { outcome: string; over: boolean; action: string } | null {
   if (c.first.op !== "set" || c.last.op !== "set" || !files.includes(c.first.file)) return null;
-  return restoreSet(fs, c.first, c.last);
+  return restoreSet(fs, c.first, c.last, c.prior);
 }
 
 /** A value restored in `steps`: linear when both ends are numbers, growing toward "max"/-1 otherwise. */

@@ -68,6 +68,12 @@ export interface OpenChange {
   key: string;
   first: ChangeEntry;
   last: ChangeEntry;
+  /**
+   * The entry before the last, when there is one: each entry is fsynced before
+   * its write, so a SIGKILL between the two leaves the file at this entry's
+   * value, still hosa's own, not the last one's.
+   */
+  prior?: ChangeEntry;
 }
 
 export interface JournalState {
@@ -127,7 +133,10 @@ export class Journal {
       }
       const key = entryKey(e);
       const had = open.get(key);
-      if (had) had.last = e;
+      if (had) {
+        had.prior = had.last;
+        had.last = e;
+      }
       else open.set(key, { key, first: e, last: e });
     }
     return { open: [...open.values()], warnings };
@@ -138,6 +147,7 @@ export class Journal {
     const lines: string[] = [];
     for (const c of stillOpen) {
       lines.push(JSON.stringify(c.first));
+      if (c.prior && c.prior !== c.first && c.prior !== c.last) lines.push(JSON.stringify(c.prior));
       if (c.last !== c.first) lines.push(JSON.stringify(c.last));
     }
     writeFileAtomic(this.path, lines.length ? `${lines.join("\n")}\n` : "", 0o600);

@@ -51,6 +51,21 @@ export function errnoWords(e: unknown): string {
   return code ?? escapeControl(String((e as Error)?.message ?? e).split("\n")[0]!.slice(0, 200));
 }
 
+/**
+ * False when nothing is at `path` (ENOENT); throws one line with the reason
+ * when it cannot be looked at (a symlink loop, permission denied), which
+ * `existsSync` would also call "missing".
+ */
+export function inputExists(path: string, action: string, exitCode: number = EXIT.INPUT): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === "ENOENT") return false;
+    throw new HosaError(`${action} ${shownPath(path)}: ${errnoWords(e)}`, exitCode);
+  }
+}
+
 /** Control characters (C0, DEL, C1) and lone line breaks as visible escapes, so input never drives the terminal. */
 export function escapeControl(s: string): string {
   return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {

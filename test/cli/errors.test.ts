@@ -1,10 +1,10 @@
 // Every input refused in one true line, every output safe in a pipe: the
 // built binary, stdout, stderr and exit code together (docs/robustness.md).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DecisionLog, levelEntry } from "../../src/report/decision-log.ts";
-import { hosaExe, REPO, runHosa, tempDir } from "../harness.ts";
+import { hosaExe, REPO, runHosa, tempDir, writeTestConfig } from "../harness.ts";
 import { makeDecision } from "../report/helpers.ts";
 
 setDefaultTimeout(60_000);
@@ -138,6 +138,49 @@ describe("one line, the file and where, exit 4", () => {
     expect(runHosa(["explain", "--log", bin])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${bin}: not a hosa decision log: binary data\n` });
   });
 
+  test("every log reader names a symlink loop, and a file of blank lines is not a decision log", () => {
+    const loop = join(tmp.dir, "loop.log");
+    symlinkSync(loop, loop);
+    const why = "too many levels of symbolic links (a symlink loop?)";
+    expect(runHosa(["audit", "verify", loop])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${loop}: ${why}\n` });
+    expect(runHosa(["explain", "--log", loop])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${loop}: ${why}\n` });
+    const blank = join(tmp.dir, "blank.log");
+    writeFileSync(blank, "\n\n \n");
+    expect(runHosa(["audit", "verify", blank])).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot verify ${blank}: not a hosa decision log: only blank lines\n` });
+  });
+
+  test("incident --log: a log that is not one is refused in one line, a torn line is said", () => {
+    const dir = join(tmp.dir, "incident");
+    mkdirSync(dir);
+    const cfg = join(dir, "hosa.toml");
+    writeFileSync(cfg, `[paths]\nstate_dir = "${dir}/state"\nlog_file = "${dir}/decisions.log"\n`);
+    const incident = (p: string) => runHosa(["-c", cfg, "incident", "list", "--log", p], { env: { HOSA_PIPE_IDLE_MS: "300" } });
+    const at = (name: string, bytes: string | Uint8Array) => (writeFileSync(join(dir, name), bytes), join(dir, name));
+    const fifo = join(dir, "fifo.log");
+    expect(Bun.spawnSync(["mkfifo", fifo]).exitCode).toBe(0);
+    const loop = join(dir, "loop.log");
+    symlinkSync(loop, loop);
+    for (const [p, why] of [
+      [at("empty.log", ""), "empty log: no entries"],
+      [at("gz.log", Bun.gzipSync(Buffer.from('{"a":1}\n'))), "not a hosa decision log: gzip-compressed (decompress it first)"],
+      [at("bin.log", new Uint8Array([0x10, 0x00, 0xff, 0x7f, 0x0a])), "not a hosa decision log: binary data"],
+      [fifo, "a FIFO with no writer (nothing came in 0.3 s)"],
+      [tmp.dir, "is a directory"],
+      [loop, "too many levels of symbolic links (a symlink loop?)"],
+      [join(dir, "missing.log"), "no such file"],
+    ] as const) {
+      expect(incident(p)).toEqual({ code: 4, stdout: "", stderr: `hosa: cannot read ${p}: ${why}\n` });
+    }
+    const torn = join(dir, "torn.log");
+    const log = DecisionLog.open(torn, { maxBytes: 1 << 20, keep: 2, stateDir: join(dir, "log-state"), sign: false });
+    log.append(levelEntry(makeDecision(1, 0), "2026-12-01T00:00:00.000000000Z", "node"));
+    log.close();
+    appendFileSync(torn, '{"kind":"level","times');
+    const r = incident(torn);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(`hosa: ${torn}: 1 line left out (torn, or not JSON)\n`);
+  });
+
   test("a log's fields never reach the terminal as control characters", () => {
     const p = join(tmp.dir, "ctl", "decisions.log");
     const log = DecisionLog.open(p, { maxBytes: 1 << 20, keep: 2, stateDir: join(tmp.dir, "ctl", "state"), sign: false });
@@ -147,5 +190,56 @@ describe("one line, the file and where, exit 4", () => {
     expect(r.code).toBe(0);
     expect(r.stdout).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f]/);
     expect(r.stdout).toContain("\\x1b]0;owned\\x07\\x1b[2J");
+  });
+});
+
+/**
+ * The screen a terminal `cols` wide shows after `text`: "\r" goes back to the
+ * start of the row, "\n" down a row, and a character written past the last
+ * column wraps to the next row first (as xterm and the Linux console do).
+ */
+function terminal(text: string, cols: number): string[] {
+  const rows: string[][] = [[]];
+  let row = 0;
+  let col = 0;
+  for (const ch of text) {
+    if (ch === "\r") col = 0;
+    else if (ch === "\n") {
+      row++;
+      rows[row] ??= [];
+    } else {
+      if (col === cols) {
+        row++;
+        col = 0;
+        rows[row] ??= [];
+      }
+      rows[row]![col++] = ch;
+    }
+  }
+  return rows.map((r) => Array.from(r, (c) => c ?? " ").join("").trimEnd());
+}
+
+describe.skipIf(process.getuid?.() !== 0)("a terminal (a pty, through script)", () => {
+  test("calibrate's progress bar ends as one clean line, in a wide and in a narrow terminal", () => {
+    const cfg = writeTestConfig(tmp.dir);
+    for (const cols of [100, 44]) {
+      const run = Bun.spawnSync(["script", "-qfec", `stty cols ${cols} rows 50; exec ${hosaExe()} -c ${cfg} calibrate --duration 3s`, "/dev/null"], {
+        stdout: "pipe",
+        stderr: "pipe",
+        stdin: "ignore",
+        env: { ...process.env, NO_COLOR: "1", SHELL: "/bin/sh" },
+      });
+      const screen = terminal(run.stdout.toString(), cols);
+      // The progress rows, and what a wrapped one leaves on the next row ("mples  0 s left").
+      const bars = screen.filter((l) => /^\[[#.]|\d+%  \d|s left$/.test(l));
+      expect(bars).toHaveLength(1);
+      const full = /^\[#{30}\] 100%  \d+ samples  0 s left$/;
+      if (cols === 100) expect(bars[0]).toMatch(full);
+      else {
+        expect(bars[0]!.length).toBe(cols - 1);
+        expect(bars[0]).toStartWith("[##############################] 100%  ");
+      }
+      expect(screen.some((l) => l.startsWith("baseline written to"))).toBe(true);
+    }
   });
 });

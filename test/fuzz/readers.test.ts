@@ -22,6 +22,7 @@ import { openRecording } from "../../src/recording/open.ts";
 import { ProtoRecordingWriter } from "../../src/recording/protobuf.ts";
 import { DecisionLog, levelEntry, verifyLog } from "../../src/report/decision-log.ts";
 import { Outbox } from "../../src/report/outbox.ts";
+import { readDecisionLog } from "../../src/cortex/cortex.ts";
 import { Journal } from "../../src/respond/journal.ts";
 import { defaultConfig } from "../../src/config.ts";
 import { makeDecision } from "../report/helpers.ts";
@@ -108,7 +109,23 @@ const readers: Reader[] = [
     seed: logSeed,
     cli: (p) => ["audit", "verify", p],
   },
+  {
+    // The cortex reads the same logs (`hosa incident list --log FILE`).
+    kind: "incident",
+    name: "decision log (incidents)",
+    exits: [EXIT.INPUT],
+    read: (p) => void readDecisionLog(p, { given: true }),
+    seed: logSeed,
+    cli: (p) => ["-c", incidentConfig(), "incident", "list", "--log", p],
+  },
 ];
+
+/** A config whose state directory (the incident store) is under this test's temp dir. */
+function incidentConfig(): string {
+  const p = join(root, "incident.toml");
+  writeFileSync(p, `[paths]\nstate_dir = "${root}/incident-state"\nlog_file = "${root}/incident-state/decisions.log"\n`);
+  return p;
+}
 
 // --- the invariant -----------------------------------------------------------
 
@@ -294,7 +311,7 @@ describe("fuzz corpus: inputs that once broke a reader stay fixed", () => {
     const kind = f.split("-")[0]!;
     test(`${f} is refused in one line`, async () => {
       const r = byReader[kind];
-      if (!r) throw new Error(`${f}: name it <csv|proto|baseline|config|log>-<what>`);
+      if (!r) throw new Error(`${f}: name it <csv|proto|baseline|config|log|incident>-<what>`);
       await holds(r, join(CORPUS, f));
       let refused = false;
       try {
@@ -321,7 +338,7 @@ describe("fuzz through the binary: a sample of cases, one line on stderr and a d
         const p = place(b);
         const res = runHosa(r.cli(p), { env: { HOSA_CONFIG: join(root, "none.toml") }, timeoutMs: 30_000 });
         // Past the reader: replay may find too few samples (1), a verify a broken chain (7).
-        const ok = r.name === "config" ? [EXIT.INPUT] : [EXIT.OK, EXIT.FAILURE, EXIT.INPUT, ...(r.name === "decision log" ? [EXIT.TAMPERED] : [])];
+        const ok = r.kind === "config" ? [EXIT.INPUT] : [EXIT.OK, EXIT.FAILURE, EXIT.INPUT, ...(r.kind === "log" ? [EXIT.TAMPERED] : [])];
         if (![...ok, ...r.exits].includes(res.code)) throw new Error(`${r.name}: exit ${res.code}: ${res.stderr}`);
         if (res.code !== 0) {
           expect(res.stderr).toMatch(/^hosa: [^\n]*\n$/);

@@ -1,6 +1,6 @@
 // Boots the pure cgroup v2 guest through scripts/guest.sh and reads back what
 // the guest script printed: `HOSA-RESULT: name=value` lines and the exit code.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -80,7 +80,7 @@ export function compileStatic(source: string, name: string, arch: GuestArch = "x
 export async function bootGuest(
   script: string,
   files: string[],
-  opts: { timeoutS: number; mem?: string; arch?: GuestArch; cpus?: number },
+  opts: { timeoutS: number; mem?: string; arch?: GuestArch; cpus?: number; consoleFile?: string },
 ): Promise<GuestRun> {
   const arch = opts.arch ?? "x86_64";
   const exe = arch === "arm64" ? HOSA_EXE_ARM64 : HOSA_EXE;
@@ -93,7 +93,19 @@ export async function bootGuest(
     ["bash", join(REPO_ROOT, "scripts/guest.sh"), "--arch", arch, "--timeout", String(opts.timeoutS), "--mem", opts.mem ?? "3G", "--cpus", String(opts.cpus ?? 2), "--", script, ...files],
     { cwd: REPO_ROOT, stdout: "pipe", stderr: "pipe", stdin: "ignore", env },
   );
-  const [out, err, exitCode] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
-  const consoleText = out.replaceAll("\r", "");
+  const out = opts.consoleFile ? teeText(proc.stdout, opts.consoleFile) : new Response(proc.stdout).text();
+  const [outText, err, exitCode] = await Promise.all([out, new Response(proc.stderr).text(), proc.exited]);
+  const consoleText = outText.replaceAll("\r", "");
   return { exitCode, console: consoleText, stderr: err, results: parseResults(consoleText), wallMs: performance.now() - started };
+}
+
+/** A stream's text, appended to `file` as it comes: a long guest run that is cut short keeps what it printed. */
+async function teeText(stream: ReadableStream<Uint8Array>, file: string): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  for await (const chunk of stream) {
+    appendFileSync(file, chunk);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
 }

@@ -2,7 +2,7 @@
 # Runs inside the guest (scripts/guest.sh): hosa's executable alone on a pure
 # cgroup v2 node that has no libbpf, libelf, zlib, clang or bun.
 set -u
-result() { echo "HOSA-RESULT: $1=$2"; }
+. /guest-lib.sh
 
 # What the archive holds, before hosa extracts anything of its own.
 result forbidden_files "$(find / -xdev \( -name 'libbpf*' -o -name 'libelf*' -o -name 'libz.so*' -o -name 'clang*' -o -name 'bun' -o -name 'node' \) 2>/dev/null | tr '\n' ' ')"

@@ -8,41 +8,15 @@
 #   5. the run's recording and the committed ones (/opt/*.rec, one made on
 #      x86-64) replayed here, their decisions' SHA-256 reported for
 #      test/guest/edge-arm64.test.ts to compare with x86-64's.
-# Waits are `read -t` on a FIFO and clocks are read with builtins, as in
-# test/guest/leak.guest.sh, so the harness forks only where it means to.
+# Waits and clocks come from test/guest/lib.sh (no fork), so the harness
+# forks only where it means to.
 set -u
 cg=/sys/fs/cgroup
 cfg=/tmp/hosa.toml
 cfg_wd=/tmp/hosa-watchdog.toml
 log=/tmp/hosa-decisions.log
 series=/tmp/series.txt
-result() { echo "HOSA-RESULT: $1=$2"; }
-mkfifo /tmp/wait.fifo
-exec 3<>/tmp/wait.fifo
-pause() { read -t "$1" -u 3 _; }
-now() {
-  read -r up _ </proc/uptime
-  cs=${up#*.}
-  NOW=$((${up%.*} * 1000 + ${cs#0} * 10))
-}
-key() {
-  KEY=
-  while read -r k v; do [ "$k" = "$2" ] && KEY=$v; done <$1
-}
-level() {
-  LEVEL=0
-  [ -s $log ] || return
-  last=
-  while read -r line; do last=$line; done <$log
-  LEVEL=${last#*\"level\":}
-  LEVEL=${LEVEL%%,*}
-}
-# CPU: user + system clock ticks (USER_HZ = 100) of a process, /proc/PID/stat fields 14 and 15.
-cpu_ticks() {
-  read -r line </proc/$1/stat
-  set -- ${line#*) }
-  CPU=$((${12} + ${13}))
-}
+. /guest-lib.sh
 pid_state() {
   key /proc/$1/status State:
   STATE=$KEY
@@ -66,39 +40,11 @@ echo 500M >$cg/leak/memory.max
 read -r leak_high_before <$cg/leak/memory.high
 result leak_high_before "$leak_high_before"
 
-# The leaker's own pace here, uncontained and unobserved (TCG may not reach 50 MB/s).
-now; a=$NOW
-sh -c "echo \$\$ >$cg/leak/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb 100" >/tmp/reference.out 2>&1
-now
-result reference_rate_mb_s "$((100 * 1000 / (NOW - a)))"
-
-: >$series
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    now
-    read -r cur <$cg/leak/memory.current
-    read -r high <$cg/leak/memory.high
-    echo "$NOW $((cur / 1048576)) $high" >>$series
-    pause 0.1
-  done
-) &
-sampler_pid=$!
-# Background life in the root cgroup (never targeted), as in leak.guest.sh,
-# scaled to a 1 GiB board: 20 MB taken and given back, a process start every 300 ms.
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    /opt/leaker --rate-mb 20 --max-mb 20 >/dev/null
-    pause 0.5
-  done
-) &
-life_pid=$!
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    : "$(cat /proc/loadavg)"
-    pause 0.3
-  done
-) &
-ticker_pid=$!
+reference_rate $cg/leak
+sampler $cg/leak $series
+# Background life, as in leak.guest.sh, scaled to a 1 GiB board: 20 MB
+# taken and given back every 0.5 s, a process start every 300 ms.
+life 20 0.5
 
 cat >$cfg <<'TOML'
 [profile]
@@ -138,26 +84,7 @@ now
 result healthz_ms $((NOW - a))
 
 # Warm-up, then 3 s at Level 0 (at most 120 s in all).
-calm=0
-warm=0
-while :; do
-  pause 1
-  now
-  if ! kill -0 $hosa_pid 2>/dev/null; then
-    result hosa_started 0
-    cat /tmp/run.out
-    exit 20
-  fi
-  [ $((NOW - a)) -ge 120000 ] && break
-  if [ $warm = 0 ]; then
-    [ -e /tmp/hosa-state/baseline.json ] && warm=$NOW && result warmup_ms $((NOW - a))
-    continue
-  fi
-  level
-  [ "$LEVEL" = 0 ] && calm=$((calm + 1)) || calm=0
-  [ $calm -ge 3 ] && break
-done
-result hosa_started 1
+settle $hosa_pid /tmp/run.out $a 120
 result level_at_measure "$LEVEL"
 
 # 1c. At the homeostasis tick (500 ms): CPU over 20 s, then RSS.
@@ -260,8 +187,7 @@ else
   wait $hosa_pid
   result hosa_exit $?
 fi
-touch /tmp/stop-sampler
-wait $sampler_pid $life_pid $ticker_pid
+stop_background
 
 # 5. Replays on arm64: this run's recording, and the committed ones
 # (test/recordings/x86-64-live.rec was made on x86-64), all with the same flags.

@@ -3,7 +3,7 @@
 # applied by hand, to check the kernel side and the measurements alone.
 set -u
 cg=/sys/fs/cgroup
-result() { echo "HOSA-RESULT: $1=$2"; }
+. /guest-lib.sh
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 mb() { echo $(($(cat "$1/memory.current") / 1048576)); }
 

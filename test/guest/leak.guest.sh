@@ -5,46 +5,14 @@
 # it, keep it alive, leave the neighbour alone and restore everything.
 # Measurements go back as HOSA-RESULT lines; test/guest/leak-v2.test.ts judges.
 #
-# The harness must not be what hosa sees: waits are `read -t` on a FIFO and
-# clocks are read with builtins, so the script forks only where it means to.
+# The harness must not be what hosa sees: test/guest/lib.sh's waits and
+# clocks fork nothing, so the script forks only where it means to.
 set -u
 cg=/sys/fs/cgroup
 cfg=/tmp/hosa.toml
 log=/tmp/hosa-decisions.log
 series=/tmp/series.txt
-result() { echo "HOSA-RESULT: $1=$2"; }
-mkfifo /tmp/wait.fifo
-exec 3<>/tmp/wait.fifo
-pause() { read -t "$1" -u 3 _; }
-# NOW: milliseconds since boot, without a fork (/proc/uptime has two
-# decimals; a leading zero would read as octal).
-now() {
-  read -r up _ </proc/uptime
-  cs=${up#*.}
-  NOW=$((${up%.*} * 1000 + ${cs#0} * 10))
-}
-# LIMITS: a cgroup's memory.high,memory.max,cpu.max,cpu.weight.
-limits() {
-  read -r lh <$1/memory.high
-  read -r lm <$1/memory.max
-  read -r lc <$1/cpu.max
-  read -r lw <$1/cpu.weight
-  LIMITS="$lh,$lm,${lc% *}_${lc#* },$lw"
-}
-# KEY: the value of a "key value" line of a file (cgroup.events and the like).
-key() {
-  KEY=
-  while read -r k v; do [ "$k" = "$2" ] && KEY=$v; done <$1
-}
-# LEVEL: the level of the decision log's last entry (0 before any).
-level() {
-  LEVEL=0
-  [ -s $log ] || return
-  last=
-  while read -r line; do last=$line; done <$log
-  LEVEL=${last#*\"level\":}
-  LEVEL=${LEVEL%%,*}
-}
+. /guest-lib.sh
 
 echo "+memory +cpu" >$cg/cgroup.subtree_control || exit 10
 mkdir $cg/leak $cg/neighbour || exit 11
@@ -56,45 +24,11 @@ limits $cg/neighbour
 neighbour_before=$LIMITS
 result neighbour_before "$LIMITS"
 
-# The leaker's own pace on this guest, uncontained and unobserved: 100 MB
-# in /leak before hosa runs (TCG may not reach 50 MB/s).
-now; a=$NOW
-sh -c "echo \$\$ >$cg/leak/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb 100" >/tmp/reference.out 2>&1
-now
-result reference_rate_mb_s "$((100 * 1000 / (NOW - a)))"
-
-# Sampling for the whole run, from before the warm-up: the leak's
-# memory.current and memory.high every 100 ms.
-: >$series
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    now
-    read -r cur <$cg/leak/memory.current
-    read -r high <$cg/leak/memory.high
-    echo "$NOW $((cur / 1048576)) $high" >>$series
-    pause 0.1
-  done
-) &
-sampler_pid=$!
-# A node is never as silent as this guest: memory that moves by a few MB at
-# most and no process starts would make hosa's own footprint (its heap grows
-# by ~10 MB once it ticks at 10 ms) an anomaly. Background life, in the root
-# cgroup (which hosa never targets): a batch job that takes 40 MB and gives
-# it back every second, and a process start every 300 ms.
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    /opt/leaker --rate-mb 50 --max-mb 40 >/dev/null
-    pause 0.2
-  done
-) &
-life_pid=$!
-(
-  while [ ! -e /tmp/stop-sampler ]; do
-    : "$(cat /proc/loadavg)"
-    pause 0.3
-  done
-) &
-ticker_pid=$!
+reference_rate $cg/leak
+# Sampling for the whole run, from before the warm-up.
+sampler $cg/leak $series
+# Background life: 40 MB taken and given back every 0.2 s (lib.sh says why).
+life 40 0.2
 
 cat >$cfg <<'TOML'
 [paths]
@@ -127,26 +61,7 @@ hosa_pid=$!
 now; a=$NOW
 # Start the leak once the warm-up is done and the agent has been at Level 0
 # for 3 s (at most 90 s in all).
-calm=0
-warm=0
-while :; do
-  pause 1
-  now
-  if ! kill -0 $hosa_pid 2>/dev/null; then
-    result hosa_started 0
-    cat /tmp/run.out
-    exit 20
-  fi
-  [ $((NOW - a)) -ge 90000 ] && break
-  if [ $warm = 0 ]; then
-    [ -e /tmp/hosa-state/baseline.json ] && warm=$NOW && result warmup_ms $((NOW - a))
-    continue
-  fi
-  level
-  [ "$LEVEL" = 0 ] && calm=$((calm + 1)) || calm=0
-  [ $calm -ge 3 ] && break
-done
-result hosa_started 1
+settle $hosa_pid /tmp/run.out $a 90
 result settle_ms $((NOW - a))
 result level_at_leak_start "$LEVEL"
 
@@ -221,8 +136,7 @@ limits $cg/leak
 result leak_after "$LIMITS"
 limits $cg/neighbour
 result neighbour_after "$LIMITS"
-touch /tmp/stop-sampler
-wait $sampler_pid $life_pid $ticker_pid
+stop_background
 
 result series_b64 "$(base64 -w 0 $series)"
 result decisions_b64 "$(base64 -w 0 $log 2>/dev/null)"

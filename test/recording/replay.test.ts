@@ -121,6 +121,7 @@ describe("bad input: one line naming the file and the line, exit 4", () => {
     ["nonnumeric.csv", "t,a,b\n1,2,3\n2,x,4\n", /line 3: column 2: a "x" is not a number/],
     ["backwards.csv", "t,a,b\n1,2,3\n3,2,3\n2,2,3\n", /line 4: timestamp 2 goes backwards/],
     ["width.csv", "t,a,b\n1,2,3\n2,2\n", /line 3: 2 columns, header has 3/],
+    ["short.csv", "t,a\n1\n", /line 2: 1 column, header has 2\n/],
     ["headeronly.csv", "t,a,b\n", /no samples after the header row/],
     ["badtime.csv", "t,a\nyesterday,1\n", /line 2: timestamp "yesterday"/],
     ["binary.bin", new Uint8Array([0, 1, 2, 3, 0, 9]), /not a hosa recording/],

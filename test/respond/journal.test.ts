@@ -66,6 +66,20 @@ test("a truncated and a corrupted journal line give warnings and the rest is sti
   expect(readFileSync(path, "utf8")).toBe("");
 });
 
+test("a SIGKILL between an entry's fsync and its write: the value hosa wrote before is still hosa's, and restored", () => {
+  const { root, cfg } = containedFixture();
+  const path = `${cfg.paths.stateDir}/actions.journal`;
+  const high = val(root, "workload/leak", "memory.high");
+  expect(high).not.toBe("max");
+  // The agent journals a tighter memory.high, and is killed before it writes it (found by bench/crash.ts --guest).
+  appendFileSync(path, `${JSON.stringify({ op: "set", id: "cut", t: 5, level: 4, dir: "workload/leak", file: "memory.high", prev: "max", value: String(Number(high) - 4096 * 256) })}\n`);
+  const { records, warnings } = recoverFromJournal(cfg, { fs: createCgroupFs(root) });
+  expect(warnings).toEqual([]);
+  expect(val(root, "workload/leak", "memory.high")).toBe("max");
+  expect(records.find((x) => x.target === "/workload/leak" && x.action.startsWith("memory.high"))?.outcome).toBe("restored");
+  expect(readFileSync(path, "utf8")).toBe("");
+});
+
 test("a value an operator changed meanwhile is left alone, and the record says so", () => {
   const { root, cfg } = containedFixture();
   writeFileSync(join(root, "workload/leak/memory.high"), "1073741824\n");

@@ -1,17 +1,16 @@
 import type { Command } from "commander";
-import { existsSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { loadConfig } from "../../config.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { verifyLog, type VerifyResult } from "../../report/decision-log.ts";
-import { errnoWords, shownPath } from "../../util/input.ts";
+import { errnoWords, inputExists, shownPath } from "../../util/input.ts";
 import { printJson } from "../output.ts";
 
 /** Shared by `hosa audit verify` and `hosa explain --verify`: prints the result, throws on a broken chain. */
 export async function runVerify(file: string | undefined, json: boolean, configPath: string | undefined): Promise<void> {
   const cfg = await loadConfig(configPath);
   const path = file ?? cfg.paths.logFile;
-  if (!existsSync(path)) throw new HosaError(`cannot verify ${shownPath(path)}: no such file`, EXIT.INPUT);
+  if (!inputExists(path, "cannot verify")) throw new HosaError(`cannot verify ${shownPath(path)}: no such file`, EXIT.INPUT);
   // The signed head lives in the state dir; a log given by hand is checked against it only when it is the configured one.
   const stateDir = !file || file === cfg.paths.logFile ? cfg.paths.stateDir : undefined;
   let r: VerifyResult;

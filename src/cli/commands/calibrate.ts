@@ -123,7 +123,7 @@ async function calibrateLive(
   let lastPct = -1;
   let start = 0;
   const tty = Boolean(process.stderr.isTTY);
-  const overwrite = lineOverwriter();
+  const overwrite = lineOverwriter(() => process.stderr.columns);
   const loop = new TickLoop({
     source,
     tickMs: () => cfg.sense.tickMs,

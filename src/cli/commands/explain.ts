@@ -4,7 +4,7 @@ import { loadConfig } from "../../config.ts";
 import type { Decision, Level, Regime } from "../../engine/types.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { logFiles, readLogText } from "../../report/decision-log.ts";
-import { escapeControlKeepLines, shownPath } from "../../util/input.ts";
+import { escapeControlKeepLines, inputExists, shownPath } from "../../util/input.ts";
 import { entriesSince, explainDecision, explainSnapshot, parseDuration, renderTimeline, type LogEntry } from "../../report/explain.ts";
 import { parseListen } from "../../report/server.ts";
 import { snapshotFromJson, type AgentSnapshot } from "../../report/snapshot.ts";
@@ -24,7 +24,7 @@ interface ExplainOptions {
  * decision log (compressed, binary) is refused.
  */
 function readEntries(path: string): LogEntry[] {
-  if (!existsSync(path)) throw new HosaError(`cannot read ${shownPath(path)}: no such file`, EXIT.INPUT);
+  if (!inputExists(path, "cannot read")) throw new HosaError(`cannot read ${shownPath(path)}: no such file`, EXIT.INPUT);
   const files = logFiles(path);
   const out: LogEntry[] = [];
   for (const file of files.length > 0 ? files : [path]) {

@@ -8,6 +8,7 @@ import { listLine, renderStory } from "../../cortex/story.ts";
 import type { LogEntry } from "../../cortex/types.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { writeFileAtomic } from "../../util/atomic.ts";
+import { shownPath } from "../../util/input.ts";
 import { printJson } from "../output.ts";
 
 interface Common {
@@ -19,14 +20,9 @@ interface Common {
 async function open(cmd: Command, opts: Common, executes: boolean): Promise<{ cfg: HosaConfig; cortex: Cortex; entries: LogEntry[] }> {
   const cfg = await loadConfig(cmd.optsWithGlobals().config as string | undefined);
   const logFile = opts.log ?? cfg.paths.logFile;
-  let entries: LogEntry[] = [];
-  if (existsSync(logFile)) {
-    try {
-      entries = readDecisionLog(logFile).entries;
-    } catch (e) {
-      throw new HosaError(`cannot read ${logFile}: ${String((e as Error).message ?? e).split("\n")[0]}`, EXIT.INPUT);
-    }
-  } else if (opts.log) throw new HosaError(`cannot read ${logFile}: no such file`, EXIT.INPUT);
+  // The agent's own log may not exist yet (no incident); one given by hand must.
+  const { entries, unreadable } = readDecisionLog(logFile, { given: opts.log !== undefined });
+  if (unreadable > 0) process.stderr.write(`hosa: ${shownPath(logFile)}: ${unreadable} line${unreadable === 1 ? "" : "s"} left out (torn, or not JSON)\n`);
   const say = (l: string) => process.stderr.write(`hosa: ${l}\n`);
   const cortex = new Cortex(cfg, { exec: executes && cfg.cortex.mode === "act" ? liveExecutorContext(cfg) : null, say });
   cortex.sync(entries);
