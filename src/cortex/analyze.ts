@@ -167,6 +167,8 @@ export interface Signature {
   actionKinds?: string[];
   /** Words of the engine's danger resource that point here. */
   dangerWords: RegExp;
+  /** Resources of the agent's `contributors` (src/report/decision-log.ts) this mode consumes: who grew them names the cgroup. */
+  contributes: string[];
 }
 
 export const SIGNATURES: Signature[] = [
@@ -186,6 +188,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [4],
     actionFiles: /^memory\.(high|max|limit_in_bytes|oom_control)/,
     dangerWords: /memory/,
+    contributes: ["memory"],
   },
   {
     mode: "fork_storm",
@@ -196,6 +199,7 @@ export const SIGNATURES: Signature[] = [
     // The responder has no fork-specific control: cpu.weight (Level 2) and the freeze (Level 4) go to any target.
     actionFiles: /^pids\.max/,
     dangerWords: /pids/,
+    contributes: ["forks", "pids"],
   },
   {
     mode: "io_saturation",
@@ -203,7 +207,9 @@ export const SIGNATURES: Signature[] = [
     dims: { blk_ios_per_s: 1, blk_bytes_per_s: 1, blk_latency_us: 0.8, psi_io_some_ratio: 0.8, psi_io_full_ratio: 0.9, procs_blocked: 0.7 },
     regimes: [4],
     actionFiles: /^(io\.max|blkio\.)/,
-    dangerWords: /$^/,
+    // A danger on I/O (e.g. a neighbour's I/O stall attributed to one cgroup), however the engine words it.
+    dangerWords: /\bi\/?o\b|blkio|disk|block/,
+    contributes: ["io", "blk_ios"],
   },
   {
     mode: "connection_flood",
@@ -221,7 +227,8 @@ export const SIGNATURES: Signature[] = [
     regimes: [3, 5],
     actionFiles: /^xdp/,
     actionKinds: ["xdp"],
-    dangerWords: /$^/,
+    dangerWords: /\b(tcp|conn|connections?|sockets?)\b/,
+    contributes: ["tcp_opens"],
   },
   {
     mode: "cpu_saturation",
@@ -230,7 +237,8 @@ export const SIGNATURES: Signature[] = [
     regimes: [4],
     // cpu.weight / cpu.shares are the Level 2 step for every resource; the quota is the CPU one.
     actionFiles: /^cpu\.(max|cfs_quota_us)/,
-    dangerWords: /$^/,
+    dangerWords: /\bcpu\b/,
+    contributes: ["cpu"],
   },
   {
     mode: "anomalous_silence",
@@ -239,6 +247,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [-3],
     actionFiles: /$^/,
     dangerWords: /$^/,
+    contributes: [],
   },
 ];
 
@@ -411,10 +420,48 @@ function cgroupFor(ep: Episode, sig: Signature, dangerEntry: LogEntry | undefine
   };
   const own = rank(actions.filter((e) => sig.actionFiles.test(String(e.action ?? ""))));
   if (own) return { path: own[0], entry: own[1].e, why: `hosa acted on ${own[0]} for this resource (its consumption grew most)` };
+  const grew = topContributor(ep, sig.contributes);
+  if (grew) return { path: grew.c.cgroup, entry: grew.e, why: `${grew.c.cgroup} consumed most ${grew.c.resource} over the episode (${formatRate(grew.c)} over ${grew.c.over_s} s)` };
   if (danger) return { path: String(danger.danger_cgroup), entry: danger, why: `danger names ${String(danger.danger_cgroup)}` };
   const any = rank(actions);
   if (any) return { path: any[0], entry: any[1].e, why: `hosa's target: ${any[0]}` };
   return { path: null, entry: null, why: "" };
+}
+
+interface ContributorSeen {
+  resource: string;
+  cgroup: string;
+  per_s: number;
+  over_s: number;
+}
+
+/**
+ * The agent's attribution (the `contributors` of its level entries, from the
+ * second of an episode on): for these resources, in their order of
+ * preference, the cgroup that consumed most over the longest window logged
+ * (per_s × over_s). Null on logs without the field.
+ */
+export function topContributor(ep: Episode, resources: string[]): { c: ContributorSeen; e: LogEntry } | null {
+  for (const resource of resources) {
+    let best: { c: ContributorSeen; e: LogEntry; total: number } | null = null;
+    for (const e of ep.entries) {
+      if (e.kind !== "level" || !Array.isArray(e.contributors)) continue;
+      for (const raw of e.contributors as unknown[]) {
+        const c = raw as Partial<ContributorSeen>;
+        if (c?.resource !== resource || typeof c.cgroup !== "string" || !c.cgroup || !(num(c.per_s, 0) > 0) || !(num(c.over_s, 0) > 0)) continue;
+        const total = num(c.per_s) * num(c.over_s);
+        if (!best || total > best.total) best = { c: c as ContributorSeen, e, total };
+      }
+    }
+    if (best) return { c: best.c, e: best.e };
+  }
+  return null;
+}
+
+function formatRate(c: ContributorSeen): string {
+  if (c.resource === "cpu") return `${c.per_s.toFixed(2)} CPU`;
+  if (c.resource === "memory" || c.resource === "io") return `${(c.per_s / 2 ** 20).toFixed(1)} MiB/s`;
+  return `${c.per_s.toFixed(1)} ${c.resource}/s`;
 }
 
 function round3(v: number): number {
