@@ -216,7 +216,10 @@ export class Cortex {
     const id = incidentId(ep);
     const st = this.store;
     const final = st.read<IncidentReport>(id, "incident_report");
-    if (final && final.body.status !== "open" && !reopen) return this.summary(id);
+    // A finished incident is left alone, unless its plan has work left: one
+    // interrupted (killed mid-way: resumed or rolled back now), or one approved
+    // that waited for a free slot (max_concurrent_plans).
+    if (final && final.body.status !== "open" && !reopen && !this.hasWorkLeft(id)) return this.summary(id);
     const opening = ep.entries.find((e) => e.kind === "level" && e.level >= minLevel)!;
     const asOf = ep.entries[ep.entries.length - 1]!.timestamp;
     const execPath = st.executionPath(id);
@@ -286,6 +289,13 @@ export class Cortex {
     };
     st.write(id, "incident_report", [obsA, hypA, propA, planA, st.read(id, "execution_result"), ver], [], report, asOf);
     return this.summary(id);
+  }
+
+  private hasWorkLeft(id: string): boolean {
+    if (!this.exec || this.cfg.cortex.mode !== "act") return false;
+    const exec = readExecutionState(this.store.executionPath(id));
+    if (exec) return exec.status === "running" || exec.status === "rolling_back";
+    return this.store.read<Plan>(id, "execution_plan")?.body.status === "approved";
   }
 
   private runPlan(id: string, pb: Playbook, plan: Plan, exec: ExecutionState | null): ExecutionState | null {
