@@ -189,8 +189,15 @@ export class Cortex {
   sync(entries: LogEntry[], nowIso = new Date().toISOString()): IncidentSummary[] {
     const out: IncidentSummary[] = [];
     for (const ep of splitEpisodes(entries)) {
-      const s = this.processEpisode(ep, nowIso);
-      if (s) out.push(s);
+      // One incident that cannot be brought up to date (its execution state
+      // edited by hand, a disk error) is named in one line and left as it is:
+      // nothing runs for it, and the others go on.
+      try {
+        const s = this.processEpisode(ep, nowIso);
+        if (s) out.push(s);
+      } catch (e) {
+        this.say(`incident ${incidentId(ep)} left as it is: ${String((e as Error).message ?? e).split("\n")[0]}`);
+      }
     }
     return out;
   }

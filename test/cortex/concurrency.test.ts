@@ -42,16 +42,18 @@ beforeAll(() => {
     cfgPath,
     `[paths]\nstate_dir = "${dir}/state"\nlog_file = "${dir}/decisions.log"\n\n[respond]\ncgroup_scope = "${ownCgroup("memory") || "/"}"\n\n[cortex]\nmode = "act"\nplaybook_dir = ""\nmax_concurrent_plans = 1\n\n[report]\nmetrics_listen = ""\n`,
   );
-});
-afterAll(() => res.cleanup());
+}, 60_000);
+afterAll(() => res.cleanup(), 30_000);
 
 const soft = (i: number) => readFileSync(join(cg[i]!.path, SOFT), "utf8").trim();
+let ids: string[] = [];
 const state = (id: string) => readExecutionState(join(dir, "state", "incidents", id, "execution-state.json"));
 
 test.skipIf(Boolean(skip))("a plan killed mid-way holds the only slot; the second waits, then runs once the first is resumed", () => {
   const list = JSON.parse(runHosa(["-c", cfgPath, "incident", "list", "--json"]).stdout).incidents as { id: string; cgroup: string; status: string }[];
   const idA = list.find((i) => i.cgroup === cg[0]!.rel)!.id;
   const idB = list.find((i) => i.cgroup === cg[1]!.rel)!.id;
+  ids = [idA, idB];
   expect(list.map((i) => i.status)).toEqual(["resolved", "resolved"]);
   const origB = soft(1);
 
@@ -89,4 +91,26 @@ test.skipIf(Boolean(skip))("a plan killed mid-way holds the only slot; the secon
   cx.sync(entries);
   expect(soft(1)).toBe("536870912");
   expect(state(idB)).toMatchObject({ status: "completed", runs: 1 });
+});
+
+test.skipIf(Boolean(skip))("an execution state edited by hand: that incident is named in one line and left alone, the other goes on", () => {
+  const [idA, idB] = ids as [string, string];
+  const file = join(dir, "state", "incidents", idA, "execution-state.json");
+  writeFileSync(file, "{ edited by hand");
+  const cfg = defaultConfig();
+  cfg.paths.stateDir = join(dir, "state");
+  cfg.cortex.mode = "act";
+  cfg.cortex.playbookDir = "";
+  cfg.respond.cgroupScope = ownCgroup("memory") || "/";
+  const said: string[] = [];
+  const cx = new Cortex(cfg, { exec: liveExecutorContext(cfg), say: (l) => said.push(l) });
+  const out = cx.sync(readDecisionLog(join(dir, "decisions.log")).entries);
+  expect(out.map((s) => s.id)).toEqual([idB]);
+  expect(said).toHaveLength(1);
+  expect(said[0]).toStartWith(`incident ${idA} left as it is: `);
+  expect(readFileSync(file, "utf8")).toBe("{ edited by hand");
+  // The command line says the same and exits 0.
+  const r = runHosa(["-c", cfgPath, "incident", "list"]);
+  expect(r.code).toBe(0);
+  expect(r.stdout).toContain(idB);
 });
