@@ -155,6 +155,9 @@ export function findAnomaly(ep: Episode, obs: Observation): { body: AnomalyFindi
   };
 }
 
+/** engine.danger_horizon_s's default: a danger further away does not slow anyone. */
+export const DEFAULT_DANGER_HORIZON_S = 120;
+
 /** What identifies a failure mode in the decision data (docs/cortex.md §signatures). */
 export interface Signature {
   mode: FailureMode;
@@ -303,8 +306,10 @@ function ref(e: LogEntry, why: string): EvidenceRef {
  * evidence, the one that lets hosa slow a workload at all); a verified
  * similar past incident on this node adds up to 0.1.
  */
-export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = []): Hypotheses {
+export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = [], opts: { dangerHorizonS?: number } = {}): Hypotheses {
+  const horizonS = opts.dangerHorizonS ?? DEFAULT_DANGER_HORIZON_S;
   const decisions = distinctDecisions(ep.entries.filter((e) => e.level > 0 || e.kind === "action"));
+  const maxWeight = Math.max(1e-9, ...decisions.map(decisionWeight));
   const actionEntries = ep.entries.filter((e) => e.kind === "action" && !String(e.outcome ?? "").startsWith("restored"));
   const similar = past
     .map((p) => ({ id: p.id, mode: p.mode, similarity: round3(similarity(obs.dims, p.dims)), verified: p.verified, cgroup: p.cgroup }))
@@ -357,8 +362,11 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     // The engine's own time to failure on a dimension counts only where it named no danger (older logs, CSV replays).
     const ttfEntry = engineNamedDanger ? undefined : ep.entries.find((e) => Number.isFinite(num(e.ttf_s)) && typeof e.ttf_dim === "string" && (sig.dims[e.ttf_dim] ?? 0) > 0);
     if (dangerEntry) {
-      dangerScore = 1;
-      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}`));
+      // Full within the engine's danger horizon (what it acts on); beyond, a
+      // trajectory the engine itself does not call a danger, in proportion.
+      const ttf = Math.min(...ep.entries.filter((e) => e.danger_resource === dangerEntry.danger_resource).map((e) => num(e.danger_ttf_s, Infinity)));
+      dangerScore = Number.isFinite(ttf) && ttf > horizonS ? horizonS / ttf : 1;
+      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}${dangerScore < 1 ? ` (beyond the ${horizonS} s horizon)` : ""}`));
     } else if (ttfEntry) {
       dangerScore = 0.7;
       evidence.push(ref(ttfEntry, `time to failure ${num(ttfEntry.ttf_s).toFixed(1)} s on ${ttfEntry.ttf_dim}`));
@@ -368,7 +376,9 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     const first = decisions[0];
     let onsetScore = 0;
     if (first) for (const c of first.dominant_dims ?? []) onsetScore += (sig.dims[c.dim] ?? 0) * num(c.share, 0);
-    onsetScore = Math.min(1, onsetScore);
+    // As strong as the opening decision was, next to the episode's strongest:
+    // a faint blip long before the surge says little about its cause.
+    onsetScore = Math.min(1, onsetScore) * (first ? Math.min(1, decisionWeight(first) / maxWeight) : 0);
     if (first && onsetScore >= 0.5) evidence.push(ref(first, `leading when the episode opened: ${(first.dominant_dims ?? []).filter((c) => sig.dims[c.dim]).map((c) => `${c.dim} ${Math.round(num(c.share, 0) * 100)}%`).join(", ")}`));
     // History: a verified similar incident of the same mode.
     const like = similar.find((p) => p.mode === sig.mode);

@@ -241,7 +241,7 @@ export class Cortex {
       obsA = st.write(id, "observation_summary", [], [{ seq: opening.seq, hash: opening.hash, why: `incident opens: ${String(opening.reason ?? "")}` }], obs, asOf);
       const anomaly = findAnomaly(ep, obs);
       const anA = st.write(id, "anomaly_finding", [obsA], anomaly.evidence, anomaly.body, asOf);
-      const hyp = hypothesize(ep, obs, this.past(id));
+      const hyp = hypothesize(ep, obs, this.past(id), { dangerHorizonS: this.cfg.engine.dangerHorizonS });
       hypA = st.write(id, "root_cause_hypothesis", [anA], hyp.top?.evidence ?? [], hyp, asOf);
       const pb = hyp.top ? matchPlaybook(this.playbooks, hyp.top.mode) : null;
       const proposal = propose(hyp, pb);

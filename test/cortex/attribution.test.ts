@@ -92,3 +92,31 @@ test("a danger on CPU names its cgroup first, and counts as the strongest eviden
   expect(top.cgroup).toBe("/bench/batch");
   expect(top.parts.danger).toBe(1);
 });
+
+test("a faint opening and a danger far beyond the engine's horizon do not outweigh the surge that followed", () => {
+  // As hosa logged a connection flood on this machine: Level 1 on a limit-ratio blip (1.6 θ1), Level 2 on TCP opens
+  // (5.4 θ1), a memory trajectory 410 s from its limit (the engine's horizon is 120 s: no danger to it).
+  const file = join(tmp.dir, "flood", "decisions.log");
+  const log = DecisionLog.open(file, { maxBytes: 1 << 30, keep: 1, stateDir: join(tmp.dir, "flood", "state"), sign: false });
+  let now = 0;
+  const att = new EpisodeAttribution(() => [
+    { path: "/bench/flood", cpuUsageUs: now * 2e5, memoryBytes: now * 5 * 2 ** 20, ioBytes: 0, pids: 1, probeCounters: { tcpActiveOpens: now * 3000 } },
+    { path: "/bench/other", cpuUsageUs: 0, memoryBytes: 0, ioBytes: 0, pids: 1, probeCounters: { tcpActiveOpens: 0 } },
+  ]);
+  const far = { dangerCgroup: "/bench/flood", dangerResource: "memory limit", dangerTtfS: 410, dangerEvidence: "anon 3.8 MiB growing 5.0 MiB/s" };
+  const steps: [Level, Level, number, Partial<Decision>][] = [
+    [1, 0, 100, { dm: 34.6, dominant: [{ dim: "cgroup_mem_limit_ratio", share: 1 }], regime: 1 }],
+    [2, 1, 100.3, { dm: 116.6, dominant: [{ dim: "tcp_active_opens_per_s", share: 0.96 }, { dim: "cgroup_mem_limit_ratio", share: 0.03 }], regime: 5, ...far }],
+  ];
+  for (const [level, prev, t, over] of steps) {
+    now = t;
+    const d = makeDecision(level, prev, { t, ttfS: Infinity, ttfDim: null, thresholds: { theta1: 21.6, theta2: 25.6, theta3: 31.8, theta4: 35.8 }, ...over } as Partial<Decision>);
+    const e = levelEntry(d, new Date(Date.UTC(2026, 11, 1, 12, 0, 0) + t * 1000).toISOString().replace("Z", "000000Z"), "n");
+    att.annotate(d, e);
+    log.append(e);
+  }
+  log.close();
+  const top = topOf(file, "flood");
+  expect(top.mode).toBe("connection_flood");
+  expect(top.cgroup).toBe("/bench/flood");
+});
