@@ -252,7 +252,13 @@ export class Cortex {
       planA = st.write(id, "execution_plan", [propA], [], plan, asOf);
     }
     const plan = planA!.body;
-    const pb = plan.playbook ? this.playbooks.find((p) => `${p.name}@${p.version}` === plan.playbook) ?? null : null;
+    // The playbook the plan was made from; a plan cut short whose playbook was
+    // edited since goes on with the playbook of that name, and the executor
+    // sees its steps changed: nothing new runs, what was done is undone.
+    const cutShort = exec !== null && (exec.status === "running" || exec.status === "rolling_back");
+    const pbName = plan.playbook?.replace(/@\d+$/, "");
+    const pb = plan.playbook ? (this.playbooks.find((p) => `${p.name}@${p.version}` === plan.playbook) ?? (cutShort ? this.playbooks.find((p) => p.name === pbName) : undefined) ?? null) : null;
+    if (cutShort && !pb) this.say(`incident ${id}: its plan was cut short and playbook ${plan.playbook} is gone; nothing more runs (the values written are in ${execPath})`);
     // Execute: auto-allowed plans while the episode is open; approved ones whenever the approval comes.
     const runnable = (plan.status === "auto" && !ep.endedAt) || plan.status === "approved";
     if (pb && plan.cgroup && this.exec && this.cfg.cortex.mode === "act" && (runnable || (exec && exec.status === "running") || exec?.status === "rolling_back")) {
