@@ -183,8 +183,10 @@ export function contributors(open: CgroupUsage[], now: CgroupUsage[], overS: num
 
 /**
  * The `contributors` of the agent's level entries: one walk of the cgroups
- * when the node leaves Level 0, one at each later level change (a few per
- * episode, never per tick), and the growth between them.
+ * when the node leaves Level 0, one at each later level change but the
+ * escalations into containment (Level ≥ 3, where the next tick must come on
+ * time: a walk costs milliseconds), and the growth between them. A few walks
+ * per episode, never one per tick, each after the responder has acted.
  */
 export class EpisodeAttribution {
   private open: { t: number; usage: CgroupUsage[] } | null = null;
@@ -197,6 +199,7 @@ export class EpisodeAttribution {
       return;
     }
     if (this.open === null) return;
+    if (d.level > d.previousLevel && d.level >= 3) return;
     entry.contributors = contributors(this.open.usage, this.walk(), d.t - this.open.t);
     if (d.level === 0) this.open = null;
   }

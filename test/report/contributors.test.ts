@@ -45,14 +45,14 @@ test("eBPF per-cgroup counters name the forking and connecting cgroup; a cgroup 
   expect(contributors(open, now, 0)).toEqual([]);
 });
 
-test("EpisodeAttribution walks at the departure from Level 0 and at each later level change only, and forgets at the return", () => {
+test("EpisodeAttribution walks at the departure from Level 0 and at later level changes but escalations into containment, and forgets at the return", () => {
   let walks = 0;
   let cpu = 0;
   const att = new EpisodeAttribution(() => {
     walks++;
     return [u("/hog", cpu, 0)];
   });
-  const entry = (level: 0 | 1 | 2, prev: 0 | 1 | 2, t: number) => {
+  const entry = (level: 0 | 1 | 2 | 3, prev: 0 | 1 | 2 | 3, t: number) => {
     const d = makeDecision(level, prev, { t });
     const e = levelEntry(d, "2026-12-01T00:00:00Z", "n");
     att.annotate(d, e);
@@ -61,10 +61,14 @@ test("EpisodeAttribution walks at the departure from Level 0 and at each later l
   expect(entry(1, 0, 10).contributors).toBeUndefined();
   cpu = 4;
   expect(entry(2, 1, 12).contributors).toEqual([{ resource: "cpu", cgroup: "/hog", per_s: 2, over_s: 2 }]);
+  // Into containment the tick stays short: no walk.
+  expect(entry(3, 2, 13).contributors).toBeUndefined();
+  expect(walks).toBe(2);
   cpu = 8;
+  expect(entry(2, 3, 14).contributors).toEqual([{ resource: "cpu", cgroup: "/hog", per_s: 2, over_s: 4 }]);
   expect(entry(0, 2, 14).contributors).toEqual([{ resource: "cpu", cgroup: "/hog", per_s: 2, over_s: 4 }]);
-  expect(walks).toBe(3);
+  expect(walks).toBe(4);
   // After the return to 0 nothing is walked until the next departure.
   expect(entry(0, 0, 15).contributors).toBeUndefined();
-  expect(walks).toBe(3);
+  expect(walks).toBe(4);
 });
