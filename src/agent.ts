@@ -12,7 +12,7 @@ import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, st
 import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
 import type { ProtoRecordingWriter } from "./recording/protobuf.ts";
-import { actionEntry, DecisionLog, levelEntry, wallTimeNs } from "./report/decision-log.ts";
+import { actionEntry, DecisionLog, EpisodeAttribution, levelEntry, wallTimeNs } from "./report/decision-log.ts";
 import { Notifier } from "./report/notifier.ts";
 import { startReportServer } from "./report/server.ts";
 import type { AgentSnapshot } from "./report/snapshot.ts";
@@ -142,6 +142,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // Danger: per-cgroup facts at the tick, only where hosa may act.
     watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive });
     const danger = new DangerTracker();
+    // Which cgroup consumed what over an episode, walked only at level changes (docs/cortex.md § Attribution).
+    const attribution = new EpisodeAttribution(() => live.cgroups());
 
     if (opts.record) {
       // Loaded only when asked: the protobuf runtime costs heap a plain run does without.
@@ -265,7 +267,11 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         // The wall clock, formatted, only when something is written or told (not on a calm tick).
         let wallMemo: string | undefined;
         const wall = (): string => (wallMemo ??= wallTimeNs());
-        if (d.level !== d.previousLevel) log!.append(levelEntry(d, wall(), node));
+        if (d.level !== d.previousLevel) {
+          const entry = levelEntry(d, wall(), node);
+          attribution.annotate(d, entry);
+          log!.append(entry);
+        }
         if (actions.length) {
           logActions(d, actions);
           recent.push(...actions);

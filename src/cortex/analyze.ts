@@ -155,6 +155,9 @@ export function findAnomaly(ep: Episode, obs: Observation): { body: AnomalyFindi
   };
 }
 
+/** engine.danger_horizon_s's default: a danger further away does not slow anyone. */
+export const DEFAULT_DANGER_HORIZON_S = 120;
+
 /** What identifies a failure mode in the decision data (docs/cortex.md §signatures). */
 export interface Signature {
   mode: FailureMode;
@@ -167,6 +170,8 @@ export interface Signature {
   actionKinds?: string[];
   /** Words of the engine's danger resource that point here. */
   dangerWords: RegExp;
+  /** Resources of the agent's `contributors` (src/report/decision-log.ts) this mode consumes: who grew them names the cgroup. */
+  contributes: string[];
 }
 
 export const SIGNATURES: Signature[] = [
@@ -186,6 +191,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [4],
     actionFiles: /^memory\.(high|max|limit_in_bytes|oom_control)/,
     dangerWords: /memory/,
+    contributes: ["memory"],
   },
   {
     mode: "fork_storm",
@@ -196,6 +202,7 @@ export const SIGNATURES: Signature[] = [
     // The responder has no fork-specific control: cpu.weight (Level 2) and the freeze (Level 4) go to any target.
     actionFiles: /^pids\.max/,
     dangerWords: /pids/,
+    contributes: ["forks", "pids"],
   },
   {
     mode: "io_saturation",
@@ -203,7 +210,9 @@ export const SIGNATURES: Signature[] = [
     dims: { blk_ios_per_s: 1, blk_bytes_per_s: 1, blk_latency_us: 0.8, psi_io_some_ratio: 0.8, psi_io_full_ratio: 0.9, procs_blocked: 0.7 },
     regimes: [4],
     actionFiles: /^(io\.max|blkio\.)/,
-    dangerWords: /$^/,
+    // A danger on I/O (e.g. a neighbour's I/O stall attributed to one cgroup), however the engine words it.
+    dangerWords: /\bi\/?o\b|blkio|disk|block/,
+    contributes: ["io", "blk_ios"],
   },
   {
     mode: "connection_flood",
@@ -221,7 +230,8 @@ export const SIGNATURES: Signature[] = [
     regimes: [3, 5],
     actionFiles: /^xdp/,
     actionKinds: ["xdp"],
-    dangerWords: /$^/,
+    dangerWords: /\b(tcp|conn|connections?|sockets?)\b/,
+    contributes: ["tcp_opens"],
   },
   {
     mode: "cpu_saturation",
@@ -230,7 +240,8 @@ export const SIGNATURES: Signature[] = [
     regimes: [4],
     // cpu.weight / cpu.shares are the Level 2 step for every resource; the quota is the CPU one.
     actionFiles: /^cpu\.(max|cfs_quota_us)/,
-    dangerWords: /$^/,
+    dangerWords: /\bcpu\b/,
+    contributes: ["cpu"],
   },
   {
     mode: "anomalous_silence",
@@ -239,6 +250,7 @@ export const SIGNATURES: Signature[] = [
     regimes: [-3],
     actionFiles: /$^/,
     dangerWords: /$^/,
+    contributes: [],
   },
 ];
 
@@ -294,8 +306,10 @@ function ref(e: LogEntry, why: string): EvidenceRef {
  * evidence, the one that lets hosa slow a workload at all); a verified
  * similar past incident on this node adds up to 0.1.
  */
-export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = []): Hypotheses {
+export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] = [], opts: { dangerHorizonS?: number } = {}): Hypotheses {
+  const horizonS = opts.dangerHorizonS ?? DEFAULT_DANGER_HORIZON_S;
   const decisions = distinctDecisions(ep.entries.filter((e) => e.level > 0 || e.kind === "action"));
+  const maxWeight = Math.max(1e-9, ...decisions.map(decisionWeight));
   const actionEntries = ep.entries.filter((e) => e.kind === "action" && !String(e.outcome ?? "").startsWith("restored"));
   const similar = past
     .map((p) => ({ id: p.id, mode: p.mode, similarity: round3(similarity(obs.dims, p.dims)), verified: p.verified, cgroup: p.cgroup }))
@@ -348,8 +362,11 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     // The engine's own time to failure on a dimension counts only where it named no danger (older logs, CSV replays).
     const ttfEntry = engineNamedDanger ? undefined : ep.entries.find((e) => Number.isFinite(num(e.ttf_s)) && typeof e.ttf_dim === "string" && (sig.dims[e.ttf_dim] ?? 0) > 0);
     if (dangerEntry) {
-      dangerScore = 1;
-      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}`));
+      // Full within the engine's danger horizon (what it acts on); beyond, a
+      // trajectory the engine itself does not call a danger, in proportion.
+      const ttf = Math.min(...ep.entries.filter((e) => e.danger_resource === dangerEntry.danger_resource).map((e) => num(e.danger_ttf_s, Infinity)));
+      dangerScore = Number.isFinite(ttf) && ttf > horizonS ? horizonS / ttf : 1;
+      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}${dangerScore < 1 ? ` (beyond the ${horizonS} s horizon)` : ""}`));
     } else if (ttfEntry) {
       dangerScore = 0.7;
       evidence.push(ref(ttfEntry, `time to failure ${num(ttfEntry.ttf_s).toFixed(1)} s on ${ttfEntry.ttf_dim}`));
@@ -359,7 +376,9 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     const first = decisions[0];
     let onsetScore = 0;
     if (first) for (const c of first.dominant_dims ?? []) onsetScore += (sig.dims[c.dim] ?? 0) * num(c.share, 0);
-    onsetScore = Math.min(1, onsetScore);
+    // As strong as the opening decision was, next to the episode's strongest:
+    // a faint blip long before the surge says little about its cause.
+    onsetScore = Math.min(1, onsetScore) * (first ? Math.min(1, decisionWeight(first) / maxWeight) : 0);
     if (first && onsetScore >= 0.5) evidence.push(ref(first, `leading when the episode opened: ${(first.dominant_dims ?? []).filter((c) => sig.dims[c.dim]).map((c) => `${c.dim} ${Math.round(num(c.share, 0) * 100)}%`).join(", ")}`));
     // History: a verified similar incident of the same mode.
     const like = similar.find((p) => p.mode === sig.mode);
@@ -411,10 +430,48 @@ function cgroupFor(ep: Episode, sig: Signature, dangerEntry: LogEntry | undefine
   };
   const own = rank(actions.filter((e) => sig.actionFiles.test(String(e.action ?? ""))));
   if (own) return { path: own[0], entry: own[1].e, why: `hosa acted on ${own[0]} for this resource (its consumption grew most)` };
+  const grew = topContributor(ep, sig.contributes);
+  if (grew) return { path: grew.c.cgroup, entry: grew.e, why: `${grew.c.cgroup} consumed most ${grew.c.resource} over the episode (${formatRate(grew.c)} over ${grew.c.over_s} s)` };
   if (danger) return { path: String(danger.danger_cgroup), entry: danger, why: `danger names ${String(danger.danger_cgroup)}` };
   const any = rank(actions);
   if (any) return { path: any[0], entry: any[1].e, why: `hosa's target: ${any[0]}` };
   return { path: null, entry: null, why: "" };
+}
+
+interface ContributorSeen {
+  resource: string;
+  cgroup: string;
+  per_s: number;
+  over_s: number;
+}
+
+/**
+ * The agent's attribution (the `contributors` of its level entries, from the
+ * second of an episode on): for these resources, in their order of
+ * preference, the cgroup that consumed most over the longest window logged
+ * (per_s × over_s). Null on logs without the field.
+ */
+export function topContributor(ep: Episode, resources: string[]): { c: ContributorSeen; e: LogEntry } | null {
+  for (const resource of resources) {
+    let best: { c: ContributorSeen; e: LogEntry; total: number } | null = null;
+    for (const e of ep.entries) {
+      if (e.kind !== "level" || !Array.isArray(e.contributors)) continue;
+      for (const raw of e.contributors as unknown[]) {
+        const c = raw as Partial<ContributorSeen>;
+        if (c?.resource !== resource || typeof c.cgroup !== "string" || !c.cgroup || !(num(c.per_s, 0) > 0) || !(num(c.over_s, 0) > 0)) continue;
+        const total = num(c.per_s) * num(c.over_s);
+        if (!best || total > best.total) best = { c: c as ContributorSeen, e, total };
+      }
+    }
+    if (best) return { c: best.c, e: best.e };
+  }
+  return null;
+}
+
+function formatRate(c: ContributorSeen): string {
+  if (c.resource === "cpu") return `${c.per_s.toFixed(2)} CPU`;
+  if (c.resource === "memory" || c.resource === "io") return `${(c.per_s / 2 ** 20).toFixed(1)} MiB/s`;
+  return `${c.per_s.toFixed(1)} ${c.resource}/s`;
 }
 
 function round3(v: number): number {

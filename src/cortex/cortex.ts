@@ -203,8 +203,15 @@ export class Cortex {
   sync(entries: LogEntry[], nowIso = new Date().toISOString()): IncidentSummary[] {
     const out: IncidentSummary[] = [];
     for (const ep of splitEpisodes(entries)) {
-      const s = this.processEpisode(ep, nowIso);
-      if (s) out.push(s);
+      // One incident that cannot be brought up to date (its execution state
+      // edited by hand, a disk error) is named in one line and left as it is:
+      // nothing runs for it, and the others go on.
+      try {
+        const s = this.processEpisode(ep, nowIso);
+        if (s) out.push(s);
+      } catch (e) {
+        this.say(`incident ${incidentId(ep)} left as it is: ${String((e as Error).message ?? e).split("\n")[0]}`);
+      }
     }
     return out;
   }
@@ -230,7 +237,10 @@ export class Cortex {
     const id = incidentId(ep);
     const st = this.store;
     const final = st.read<IncidentReport>(id, "incident_report");
-    if (final && final.body.status !== "open" && !reopen) return this.summary(id);
+    // A finished incident is left alone, unless its plan has work left: one
+    // interrupted (killed mid-way: resumed or rolled back now), or one approved
+    // that waited for a free slot (max_concurrent_plans).
+    if (final && final.body.status !== "open" && !reopen && !this.hasWorkLeft(id)) return this.summary(id);
     const opening = ep.entries.find((e) => e.kind === "level" && e.level >= minLevel)!;
     const asOf = ep.entries[ep.entries.length - 1]!.timestamp;
     const execPath = st.executionPath(id);
@@ -245,7 +255,7 @@ export class Cortex {
       obsA = st.write(id, "observation_summary", [], [{ seq: opening.seq, hash: opening.hash, why: `incident opens: ${String(opening.reason ?? "")}` }], obs, asOf);
       const anomaly = findAnomaly(ep, obs);
       const anA = st.write(id, "anomaly_finding", [obsA], anomaly.evidence, anomaly.body, asOf);
-      const hyp = hypothesize(ep, obs, this.past(id));
+      const hyp = hypothesize(ep, obs, this.past(id), { dangerHorizonS: this.cfg.engine.dangerHorizonS });
       hypA = st.write(id, "root_cause_hypothesis", [anA], hyp.top?.evidence ?? [], hyp, asOf);
       const pb = hyp.top ? matchPlaybook(this.playbooks, hyp.top.mode) : null;
       const proposal = propose(hyp, pb);
@@ -256,7 +266,13 @@ export class Cortex {
       planA = st.write(id, "execution_plan", [propA], [], plan, asOf);
     }
     const plan = planA!.body;
-    const pb = plan.playbook ? this.playbooks.find((p) => `${p.name}@${p.version}` === plan.playbook) ?? null : null;
+    // The playbook the plan was made from; a plan cut short whose playbook was
+    // edited since goes on with the playbook of that name, and the executor
+    // sees its steps changed: nothing new runs, what was done is undone.
+    const cutShort = exec !== null && (exec.status === "running" || exec.status === "rolling_back");
+    const pbName = plan.playbook?.replace(/@\d+$/, "");
+    const pb = plan.playbook ? (this.playbooks.find((p) => `${p.name}@${p.version}` === plan.playbook) ?? (cutShort ? this.playbooks.find((p) => p.name === pbName) : undefined) ?? null) : null;
+    if (cutShort && !pb) this.say(`incident ${id}: its plan was cut short and playbook ${plan.playbook} is gone; nothing more runs (the values written are in ${execPath})`);
     // Execute: auto-allowed plans while the episode is open; approved ones whenever the approval comes.
     const runnable = (plan.status === "auto" && !ep.endedAt) || plan.status === "approved";
     if (pb && plan.cgroup && this.exec && this.cfg.cortex.mode === "act" && (runnable || (exec && exec.status === "running") || exec?.status === "rolling_back")) {
@@ -300,6 +316,13 @@ export class Cortex {
     };
     st.write(id, "incident_report", [obsA, hypA, propA, planA, st.read(id, "execution_result"), ver], [], report, asOf);
     return this.summary(id);
+  }
+
+  private hasWorkLeft(id: string): boolean {
+    if (!this.exec || this.cfg.cortex.mode !== "act") return false;
+    const exec = readExecutionState(this.store.executionPath(id));
+    if (exec) return exec.status === "running" || exec.status === "rolling_back";
+    return this.store.read<Plan>(id, "execution_plan")?.body.status === "approved";
   }
 
   private runPlan(id: string, pb: Playbook, plan: Plan, exec: ExecutionState | null): ExecutionState | null {

@@ -12,7 +12,7 @@ import { CG, type V1Controller } from "../kernel/files.ts";
 import { cgroupOfPid, commOf, startTimeOf } from "../kernel/proc.ts";
 import { norm, safelistReason, type SafelistContext } from "../respond/targets.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
-import type { PlannedStep } from "./gate.ts";
+import { describeStep, idempotencyKey, type PlannedStep } from "./gate.ts";
 import type { Playbook, PlaybookStep } from "./playbook.ts";
 
 export const EXECUTION_SCHEMA = "hosa.cortex.execution/v1";
@@ -134,6 +134,10 @@ export function executePlan(statePath: string, pb: Playbook, cgroup: string, pla
   event(s.runs === 1 ? `executor starts ${s.playbook} on ${cgroup}` : `executor resumes after a stop (start ${s.runs})`);
   save(statePath, s);
   if (s.status === "rolling_back") return rollbackPlan(statePath, s, pb, ctx, "resuming the rollback");
+  // The playbook was edited between the stop and this start: what is left of
+  // the plan is not what was approved. Nothing new runs; what was done is undone.
+  const changed = planChange(s, planned, pb, cgroup, incidentId);
+  if (changed) return rollbackPlan(statePath, s, pb, ctx, `the plan changed since it started (${changed}); not continued`);
   if (s.steps.every((x) => x.status === "pending")) {
     const why = precheckFailure(pb, cgroup, ctx);
     if (why) {
@@ -264,6 +268,22 @@ function runStep(step: PlaybookStep, st: StepState, cgroup: string, ctx: Executo
  * back (when the playbook's rollback restores and nobody changed it since),
  * then the rollback command runs once. Durable like the plan.
  */
+/**
+ * How the steps to run now (the plan given and the playbook's steps, by id
+ * and idempotency key) differ from those recorded when the plan started, or
+ * null.
+ */
+function planChange(s: ExecutionState, planned: PlannedStep[], pb: Playbook, cgroup: string, incidentId: string): string | null {
+  const now = pb.steps.map((st, i) => ({ id: st.id, keys: [planned[i]?.idempotency_key, idempotencyKey(incidentId, st.id, cgroup, describeStep(st, cgroup))] }));
+  if (s.steps.length !== now.length || planned.length !== now.length) return `${s.steps.length} steps then, ${now.length} now`;
+  for (let i = 0; i < now.length; i++) {
+    const was = s.steps[i]!;
+    if (was.id !== now[i]!.id) return `step ${i + 1} was ${was.id}, now ${now[i]!.id}`;
+    if (now[i]!.keys.some((k) => k !== was.idempotency_key)) return `step ${was.id} changed`;
+  }
+  return null;
+}
+
 export function rollbackPlan(statePath: string, s: ExecutionState, pb: Playbook, ctx: ExecutorContext, why: string): ExecutionState {
   const event = (what: string) => s.events.push({ at: ctx.now(), what });
   if (s.status !== "rolling_back") {

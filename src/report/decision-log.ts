@@ -23,6 +23,7 @@ import {
 import { basename, dirname, join } from "node:path";
 import type { Decision } from "../engine/types.ts";
 import type { ActionRecord } from "../respond/types.ts";
+import type { CgroupUsage } from "../sense/types.ts";
 import { EXIT, HosaError } from "../errors.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { compression, INPUT_LIMITS, looksBinary, readInput, shownPath } from "../util/input.ts";
@@ -118,6 +119,90 @@ export function actionEntry(d: Decision | null, a: ActionRecord, wallTime: strin
     outcome: a.outcome,
     action_effect: actionEffect(d, a),
   };
+}
+
+/** One cgroup that consumed most of one resource over an episode so far (the `contributors` field of a level entry). */
+export interface Contributor {
+  /** cpu (cores), memory (bytes/s), io (bytes/s), pids (tasks/s); from the eBPF probes where loaded: forks, blk_ios, tcp_opens (per second). */
+  resource: string;
+  cgroup: string;
+  per_s: number;
+  /** The window: from the episode's first level entry to this one, seconds. */
+  over_s: number;
+}
+
+const HIERARCHICAL: [string, (u: CgroupUsage) => number, number][] = [
+  ["cpu", (u) => u.cpuUsageUs, 1e-6],
+  ["memory", (u) => u.memoryBytes, 1],
+  ["io", (u) => u.ioBytes, 1],
+  ["pids", (u) => u.pids, 1],
+];
+/** eBPF counters charged to tasks directly in a cgroup (no descendant counted twice). */
+const PROBED: [string, string][] = [
+  ["forks", "forks"],
+  ["blk_ios", "blkCompleted"],
+  ["tcp_opens", "tcpActiveOpens"],
+];
+
+/**
+ * Per resource, the cgroup whose consumption grew most between two walks
+ * (docs/cortex.md § Attribution): a parent is left out when one of its
+ * descendants grew at least half as much (usage is hierarchical: the parent
+ * of a busy cgroup is as busy), and the root is never one (it holds
+ * whatever runs outside any cgroup, and nothing acts on it). What the cortex needs to name the cgroup of
+ * an episode no danger record names (CPU, I/O): the decision data carries
+ * only node-wide dimensions. Pure.
+ */
+export function contributors(open: CgroupUsage[], now: CgroupUsage[], overS: number): Contributor[] {
+  if (!(overS > 0)) return [];
+  const before = new Map(open.map((u) => [u.path, u]));
+  const out: Contributor[] = [];
+  const r6 = (v: number) => Math.round(v * 1e6) / 1e6;
+  for (const [resource, get, scale] of HIERARCHICAL) {
+    const grew = now
+      .map((u) => ({ path: u.path, delta: before.has(u.path) ? get(u) - get(before.get(u.path)!) : 0 }))
+      .filter((c) => c.delta > 0 && c.path !== "/")
+      .sort((a, b) => b.delta - a.delta || a.path.localeCompare(b.path))
+      .slice(0, 64);
+    const top = grew.find((c) => !grew.some((d) => d !== c && d.delta >= 0.5 * c.delta && d.path.startsWith(`${c.path}/`)));
+    if (top) out.push({ resource, cgroup: top.path, per_s: r6((top.delta * scale) / overS), over_s: r6(overS) });
+  }
+  for (const [resource, key] of PROBED) {
+    let best: { path: string; delta: number } | null = null;
+    for (const u of now) {
+      if (u.path === "/") continue;
+      const b = before.get(u.path)?.probeCounters?.[key];
+      const a = u.probeCounters?.[key];
+      if (typeof a !== "number" || typeof b !== "number" || !(a - b > 0)) continue;
+      if (!best || a - b > best.delta || (a - b === best.delta && u.path < best.path)) best = { path: u.path, delta: a - b };
+    }
+    if (best) out.push({ resource, cgroup: best.path, per_s: r6(best.delta / overS), over_s: r6(overS) });
+  }
+  return out;
+}
+
+/**
+ * The `contributors` of the agent's level entries: one walk of the cgroups
+ * when the node leaves Level 0, one at each later level change but the
+ * escalations into containment (Level ≥ 3, where the next tick must come on
+ * time: a walk costs milliseconds), and the growth between them. A few walks
+ * per episode, never one per tick, each after the responder has acted.
+ */
+export class EpisodeAttribution {
+  private open: { t: number; usage: CgroupUsage[] } | null = null;
+  constructor(private readonly walk: () => CgroupUsage[]) {}
+
+  /** Adds `contributors` to a level entry about to be logged (from the second level entry of an episode on). */
+  annotate(d: Decision, entry: Record<string, unknown>): void {
+    if (d.previousLevel === 0 && d.level > 0) {
+      this.open = { t: d.t, usage: this.walk() };
+      return;
+    }
+    if (this.open === null) return;
+    if (d.level > d.previousLevel && d.level >= 3) return;
+    entry.contributors = contributors(this.open.usage, this.walk(), d.t - this.open.t);
+    if (d.level === 0) this.open = null;
+  }
 }
 
 /** Files of a log, oldest first: decisions.log.<n> .. decisions.log.1, decisions.log. */

@@ -48,6 +48,8 @@ beforeAll(() => {
   res.dirs.push(dir);
   writeFileSync(join(dir, "fast.toml"), PLAYBOOK(false));
   writeFileSync(join(dir, "slow.toml"), PLAYBOOK(true));
+  // The same playbook edited by an operator after a stop: its last step writes another value.
+  writeFileSync(join(dir, "edited.toml"), PLAYBOOK(false).replace('value = "7"', 'value = "9"'));
 });
 afterAll(() => res.cleanup());
 
@@ -58,7 +60,7 @@ function freshCgroup(name: string): { rel: string; path: (f: string) => string; 
   return { rel, path, orig: { soft: readFileSync(path(SOFT), "utf8").trim(), swap: readFileSync(path(SWAP), "utf8").trim() } };
 }
 
-function runChild(caseName: string, rel: string, pb: "fast" | "slow", crash = ""): Bun.Subprocess<"ignore", "pipe", "pipe"> {
+function runChild(caseName: string, rel: string, pb: "fast" | "slow" | "edited", crash = ""): Bun.Subprocess<"ignore", "pipe", "pipe"> {
   return Bun.spawn(
     [process.execPath, join(REPO, "test/cortex/exec-child.ts"), join(dir, `${caseName}.state.json`), rel, join(dir, `${pb}.toml`), ownCgroup("memory") || "/", join(dir, `${caseName}.marker`)],
     { env: { ...process.env, HOSA_CORTEX_CRASH: crash }, stdin: "ignore", stdout: "pipe", stderr: "pipe" },
@@ -142,4 +144,18 @@ test.skipIf(Boolean(skip))("a cgroup that is gone fails the pre-check: nothing i
   expect(JSON.parse(r.out)).toEqual({ status: "precheck_failed", runs: 1 });
   expect(marks("d")).toBe(0);
   expect(readExecutionState(join(dir, "d.state.json"))!.events.at(-1)!.what).toBe(`pre-check failed: ${gone} does not exist; nothing done`);
+});
+
+test.skipIf(Boolean(skip))("the playbook edited between the stop and the restart: nothing new runs, what was done is undone", async () => {
+  const cg = freshCgroup("e");
+  expect((await finish(runChild("e", cg.rel, "fast", "note:done"))).signal).toBe("SIGKILL");
+  expect(readFileSync(cg.path(SOFT), "utf8").trim()).toBe("268435456");
+  const second = await finish(runChild("e", cg.rel, "edited"));
+  expect(JSON.parse(second.out)).toEqual({ status: "rolled_back", runs: 2 });
+  expect(marks("e")).toBe(1);
+  expect(readFileSync(cg.path(SOFT), "utf8").trim()).toBe(cg.orig.soft);
+  expect(readFileSync(cg.path(SWAP), "utf8").trim()).toBe(cg.orig.swap);
+  const s = readExecutionState(join(dir, "e.state.json"))!;
+  expect(s.steps.map((x) => x.status)).toEqual(["rolled_back", "done", "pending"]);
+  expect(s.events.map((e) => e.what).join("\n")).toContain("rollback: the plan changed since it started (step swappiness changed); not continued");
 });
