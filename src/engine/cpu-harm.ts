@@ -30,6 +30,7 @@
 // throttle the harm stands while the culprit still does half that.
 //
 // Pure and deterministic: facts in (time included), a candidate out.
+import { exp } from "./detmath.ts";
 
 export interface CpuFacts {
   /** Relative to the cgroup root, starting with "/". */
@@ -159,7 +160,7 @@ export class CpuHarmTracker {
 
     const j = this.judge(facts);
     // Learn each sensitive neighbour's usual stall while nothing harms it.
-    const alpha = dt > 0 ? 1 - Math.exp(-dt / cfg.baselineTauS) : 0;
+    const alpha = dt > 0 ? 1 - exp(-dt / cfg.baselineTauS) : 0;
     for (const f of facts) {
       if (!f.sensitive) continue;
       const s = this.series.get(f.path)!;
