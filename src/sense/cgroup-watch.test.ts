@@ -95,10 +95,15 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     expect(watch.size).toBe(3);
     rmdirSync(grandDir);
     rmdirSync(childDir);
-    await Bun.sleep(120);
-    watch.read(mono());
+    // The kernel's count of cgroups (the gate of the link counts) drops when a
+    // removed cgroup is freed, after an RCU grace period: within a few scans.
+    for (let i = 0; i < 20 && watch.size !== 1; i++) {
+      await Bun.sleep(120);
+      watch.read(mono());
+    }
     expect(watch.size).toBe(1);
-    expect(watch.relists).toBe(4);
+    expect(watch.relists).toBeGreaterThanOrEqual(4);
+    expect(watch.relists).toBeLessThanOrEqual(5);
     expect(watch.candidates).toBe(0);
     watch.close();
   });
