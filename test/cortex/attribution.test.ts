@@ -81,9 +81,10 @@ test("an older log without the field: no cgroup is named rather than a wrong one
 });
 
 test("a danger on CPU names its cgroup first, and counts as the strongest evidence", () => {
+  // "cpu stall": how issue 11's CPU harm words it (a neighbour kept waiting by one cgroup's CPU use).
   const file = cpuEpisode("danger", usage, {
     dangerCgroup: "/bench/batch",
-    dangerResource: "cpu share",
+    dangerResource: "cpu stall",
     dangerTtfS: 12,
     dangerEvidence: "/bench/batch: 1.9 CPU while /bench/web waits 40 ms per run",
   } as Partial<Decision>);
@@ -91,6 +92,22 @@ test("a danger on CPU names its cgroup first, and counts as the strongest eviden
   expect(top.mode).toBe("cpu_saturation");
   expect(top.cgroup).toBe("/bench/batch");
   expect(top.parts.danger).toBe(1);
+});
+
+test("a danger on I/O (\"io stall\") points to I/O saturation, not to the CPU the dimensions show", () => {
+  const file = cpuEpisode("io-danger", usage, {
+    dominant: [
+      { dim: "blk_ios_per_s", share: 0.5 },
+      { dim: "cpu_busy_ratio", share: 0.45 },
+    ],
+    dangerCgroup: "/bench/backup",
+    dangerResource: "io stall",
+    dangerTtfS: 10,
+    dangerEvidence: "/bench/backup: 80 MiB/s while /bench/web waits on I/O",
+  } as Partial<Decision>);
+  const top = topOf(file, "io-danger");
+  expect(top.mode).toBe("io_saturation");
+  expect(top.cgroup).toBe("/bench/backup");
 });
 
 test("a faint opening and a danger far beyond the engine's horizon do not outweigh the surge that followed", () => {
