@@ -404,6 +404,7 @@ try {
   if (doBenign) {
     say("benign workloads without hosa (baseline durations)");
     for (const [i, b] of BENIGN.entries()) {
+      if (!b.name.includes(only)) continue;
       await b.prepare?.();
       const r = await runBenign(b, i, false);
       benignResults.push({ name: b.name, baseS: r.s, hosaS: Number.NaN, wrkBase: wrkRate(r.out), maxLevel: 0, l3Actions: 0, l5: false, backToZeroS: null });
@@ -419,11 +420,12 @@ try {
   if (doBenign) {
     say("benign workloads with hosa");
     for (const [i, b] of BENIGN.entries()) {
+      if (!b.name.includes(only)) continue;
       const zero = Date.now();
       const r = await runBenign(b, i, true);
       const backToZeroS = await waitLevelZero(120);
       const entries = log(zero).filter((e) => e.tS >= 0);
-      const res = benignResults[i];
+      const res = benignResults.find((r) => r.name === b.name)!;
       res.hosaS = r.s;
       res.wrkHosa = wrkRate(r.out);
       res.maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));

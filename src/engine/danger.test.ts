@@ -83,6 +83,26 @@ describe("DangerTracker", () => {
     expect(first!.d.evidence).toContain("node MemAvailable");
   });
 
+  test("a parent's usage adds its children's: a burst beside a neighbour that keeps growing is never a node danger of the parent", () => {
+    // /b: a 2 GiB burst filling in 2 s from s = 8, then flat; /n: grows 40 MB/s all along; /p = both.
+    const burst = (s: number) => Math.min(2 * GiB, GiB * Math.max(0, s - 8));
+    const res = run({
+      tickS: 0.1,
+      seconds: 20,
+      cgroups: (s) => [cg("/p", burst(s) + 40e6 * s + noise(s), Number.POSITIVE_INFINITY, { parent: true }), cg("/p/b", burst(s) + noise(s)), cg("/p/n", 40e6 * s + noise(s))],
+      avail: (s) => 22 * GiB - burst(s) - 40e6 * s,
+    });
+    expect(res.filter((r) => r.d.cgroup !== null).map((r) => r.d.cgroup)).toEqual([]);
+    // Without the flag the same parent, growing for long enough, is named: the flag is what keeps it out.
+    const flagless = run({
+      tickS: 0.1,
+      seconds: 20,
+      cgroups: (s) => [cg("/p", burst(s) + 40e6 * s + noise(s))],
+      avail: (s) => 22 * GiB - burst(s) - 40e6 * s,
+    });
+    expect(flagless.some((r) => r.d.cgroup === "/p")).toBe(true);
+  });
+
   test("memory that stops growing (a cache warm that levels off) is danger no longer", () => {
     const res = run({
       tickS: 0.1,

@@ -17,7 +17,10 @@
 //                    growth has lasted max(nodeMinLastingS, nodeLastingFraction
 //                    · ttf): a 2 GiB burst on a 24 GiB node looks like a
 //                    minute to exhaustion for the few seconds it grows, and
-//                    is not danger; a leak that keeps going is.
+//                    is not danger; a leak that keeps going is. Never for a
+//                    parent of other watched cgroups: its usage adds theirs,
+//                    and a burst beside a neighbour that grows now and then
+//                    would look like one growth that lasts.
 //   held back        while hosa's ceiling holds a cgroup and it keeps
 //                    pressing against it (failcnt / memory.events rising,
 //                    under_oom), the projection from before containment
@@ -41,6 +44,11 @@ export interface CgroupFacts {
   pressing: boolean;
   /** A memory ceiling set by hosa is in force on it. */
   contained: boolean;
+  /**
+   * Other watched cgroups are under it: its usage adds theirs, so a growth
+   * toward the node's memory is not its own (the limit rule still holds for it).
+   */
+  parent?: boolean;
   /** Tasks in it and the pids limit (Infinity when none); absent when the pids controller is not there. */
   pids?: number;
   pidsMax?: number;
@@ -284,7 +292,7 @@ export class DangerTracker {
       if (Number.isFinite(limit)) {
         ttf = Math.max(0, limit - usage) / slope;
         towards = `limit ${unit(limit)}`;
-      } else if (Number.isFinite(nodeAvailable)) {
+      } else if (Number.isFinite(nodeAvailable) && !c.parent) {
         const nodeTtf = Math.max(0, nodeAvailable) / slope;
         if (lastedS >= Math.max(cfg.nodeMinLastingS, cfg.nodeLastingFraction * nodeTtf)) {
           ttf = nodeTtf;

@@ -129,6 +129,8 @@ export class CgroupWatch {
   private scanT = Number.NaN;
   /** Link count of every listed directory (and the walk's root) at the last walk. */
   private readonly links = new Map<string, number>();
+  /** Watched cgroups with a watched cgroup under them (set at each walk). */
+  private readonly parents = new Set<string>();
   /** Walks done (the tests count them). */
   relists = 0;
   private cpuT = Number.NaN;
@@ -267,6 +269,11 @@ export class CgroupWatch {
         failcnt: Number.NaN,
         events: Number.NaN,
       });
+    }
+    this.parents.clear();
+    for (const path of seen) {
+      const up = path.slice(0, path.lastIndexOf("/"));
+      if (seen.has(up)) this.parents.add(up);
     }
     for (const [path, w] of this.watched) {
       if (seen.has(path)) continue;
@@ -441,6 +448,7 @@ export class CgroupWatch {
       w.events = Number.NaN;
     }
     const f: CgroupFacts = { path: w.path, anonBytes: m.anonBytes, limitBytes: limit, pressing, contained };
+    if (this.parents.has(w.path)) f.parent = true;
     if (w.pids && w.pidsLimited) {
       const cur = num(w.pids.read(CGROUP_V1.pidsCurrent));
       const max = num(w.pids.read(CGROUP_WATCH.pidsMax));
