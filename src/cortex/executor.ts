@@ -6,7 +6,7 @@
 // a started signal or command, whose effect cannot be checked, is never run
 // again: the plan is rolled back instead. Everything it did is in `events`.
 import { existsSync, readFileSync } from "node:fs";
-import { type CgroupFs, normalizeValue, readPids } from "../kernel/cgroupfs.ts";
+import { type CgroupFs, hierarchyDir, normalizeValue, readPids } from "../kernel/cgroupfs.ts";
 import { type CgroupLayout } from "../kernel/cgroups.ts";
 import { CG, type V1Controller } from "../kernel/files.ts";
 import { cgroupOfPid, commOf, startTimeOf } from "../kernel/proc.ts";
@@ -74,16 +74,16 @@ export function stepTarget(step: PlaybookStep, cgroup: string, ctx: Pick<Executo
   if (ctx.layout.memoryHierarchy === "v2") return { dir: p, file };
   const h = V1_HIERARCHY[file.split(".")[0]!];
   if (!h) return { refused: `no v1 hierarchy for ${file}` };
-  if (h === "memory") return { dir: p ? `memory/${p}` : "memory", file };
+  if (h === "memory") return { dir: hierarchyDir(ctx.layout, "memory", p), file };
   const paths = new Set<string>();
-  for (const pid of readPids(ctx.fs, p ? `memory/${p}` : "memory")) {
+  for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, "memory", p))) {
     const c = cgroupOfPid(ctx.procRoot, pid, ctx.layout, h as V1Controller);
     if (c) paths.add(c);
   }
   if (paths.size !== 1) return { refused: paths.size === 0 ? `no process of ${cgroup} to find its ${h} cgroup by` : `the processes of ${cgroup} are in ${paths.size} ${h} cgroups` };
   const only = [...paths][0]!;
   if (only === "/") return { refused: `the processes of ${cgroup} are in the root ${h} cgroup` };
-  return { dir: `${h}${only}`, file };
+  return { dir: hierarchyDir(ctx.layout, h as V1Controller, only), file };
 }
 
 /** `usage*F`: the cgroup's memory usage times F, rounded up to a page; else the literal. */
@@ -91,7 +91,7 @@ export function resolveValue(value: string, cgroup: string, ctx: Pick<ExecutorCo
   const m = /^usage\*(\d+(?:\.\d+)?)$/.exec(value);
   if (!m) return value;
   const p = norm(cgroup).slice(1);
-  const text = ctx.layout.memoryHierarchy === "v2" ? ctx.fs.read(p, CG.memoryCurrent) : ctx.fs.read(p ? `memory/${p}` : "memory", CG.memoryUsage);
+  const text = ctx.fs.read(hierarchyDir(ctx.layout, "memory", p), ctx.layout.memoryHierarchy === "v2" ? CG.memoryCurrent : CG.memoryUsage);
   const usage = Number.parseInt(text ?? "", 10);
   if (!Number.isFinite(usage)) throw new Error(`cannot read the memory usage of ${cgroup}`);
   return String(Math.ceil((usage * Number(m[1])) / 4096) * 4096);
@@ -204,7 +204,7 @@ function precheckFailure(pb: Playbook, cgroup: string, ctx: ExecutorContext): st
   for (const p of pb.prechecks) {
     if (p.kind !== "cgroup_exists") continue;
     const rel = norm(cgroup).slice(1);
-    const dir = ctx.layout.memoryHierarchy === "v2" ? rel : rel ? `memory/${rel}` : "memory";
+    const dir = hierarchyDir(ctx.layout, "memory", rel);
     if (ctx.fs.read(dir, CG.procs) === undefined) return `${cgroup} does not exist`;
   }
   return null;

@@ -3,8 +3,7 @@
 // attribution. Detection looks only at files under the root, so a fixture
 // directory in the kernel's layout is detected like the live one.
 import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import type { CgroupUsage } from "../sense/types.ts";
-import { CGROUP_V1, CGROUP_V2, ROOTS } from "./files.ts";
+import { CGROUP_V1, CGROUP_V2, ROOTS, V1_DIR, type V1Controller } from "./files.ts";
 import { readPidCgroups } from "./proc.ts";
 import { errnoWords } from "./procfs.ts";
 
@@ -39,6 +38,37 @@ function readText(path: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** One cgroup's consumption at one tick, for attribution (which group grew most). */
+export interface CgroupUsage {
+  /** Path relative to the hierarchy root, starting with "/": "/system.slice/foo.service". */
+  path: string;
+  /** Bytes charged (memory.current, or memory.usage_in_bytes on v1). */
+  memoryBytes: number;
+  /** Cumulative CPU time in microseconds. */
+  cpuUsageUs: number;
+  /** Cumulative block I/O bytes read + written. */
+  ioBytes: number;
+  /** Number of processes. */
+  pids: number;
+  /** kernfs id of the cgroup (the inode of its directory): the key of the eBPF per-cgroup counters. */
+  id?: number;
+  /**
+   * Cumulative eBPF counters charged to tasks while they were directly in
+   * this cgroup (descendants not included), by ProbeTotals name (forks,
+   * pageFaults, wakeups, ...); absent when the probes are not loaded.
+   */
+  probeCounters?: Record<string, number>;
+}
+
+/**
+ * The directory of a controller's hierarchy: the cgroup2 root on pure v2, the
+ * v1 controller's mount otherwise; "" when this node has no such hierarchy.
+ */
+export function controllerRoot(layout: CgroupLayout, controller: V1Controller): string {
+  if (layout.version === "v2") return layout.root;
+  return layout.v1Controllers.includes(controller) ? `${layout.root}/${V1_DIR[controller]}` : "";
 }
 
 /** Which cgroup layout `cgroupRoot` holds: the one detector, for sense, respond, the probes and doctor. */

@@ -25,8 +25,8 @@
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
-import { type CgroupLayout, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
-import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC } from "../kernel/files.ts";
+import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
+import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
 import { createFileSet, type FileSet } from "../kernel/file-set.ts";
@@ -147,7 +147,7 @@ export class CgroupWatch {
     opts: CgroupWatchOptions = {},
   ) {
     this.o = {
-      procRoot: "/proc",
+      procRoot: ROOTS.proc,
       scope: "",
       relistS: 2,
       scanS: 0.1,
@@ -164,12 +164,12 @@ export class CgroupWatch {
     };
     this.v2 = layout.version === "v2";
     this.memRoot = layout.attributionRoot;
-    this.pidsRoot = this.v2 ? layout.root : layout.v1Controllers.includes("pids") ? `${layout.root}/${CGROUP_V1.pidsDir}` : "";
+    this.pidsRoot = controllerRoot(layout, "pids");
     this.meminfo = createProcFs(this.o.procRoot);
     const rel = (d: string) => d.replace(/^\/+/, "");
-    this.cpuacctRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpuacct") ? `${layout.root}/${CGROUP_V1.cpuacctDir}` : "");
-    this.cpuCtlRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("cpu") ? `${layout.root}/${CGROUP_V1.cpuDir}` : "");
-    this.blkioRoot = rel(this.v2 ? layout.root : layout.v1Controllers.includes("blkio") ? `${layout.root}/${CGROUP_V1.blkioDir}` : "");
+    this.cpuacctRoot = rel(controllerRoot(layout, "cpuacct"));
+    this.cpuCtlRoot = rel(controllerRoot(layout, "cpu"));
+    this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
     this.rootFs = createProcFs(layout.root);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
