@@ -219,7 +219,8 @@ export function parseBlkioServiceBytes(text: string): number {
   return sum;
 }
 
-function countLines(text: string | undefined): number {
+/** Lines of a cgroup list file (cgroup.procs, tasks): a last line without its newline counts. */
+export function countLines(text: string | undefined): number {
   if (!text) return 0;
   let n = 0;
   for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;

@@ -25,7 +25,7 @@ import {
 } from "../kernel/proc-parsers.ts";
 import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
+import { cgroupId, countLines, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
@@ -392,13 +392,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
     const v = cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryLimit}`);
     return Number.isFinite(v) && v < 2 ** 60 ? v : Infinity;
-  }
-  function countLines(text: string | undefined): number {
-    if (!text) return 0;
-    let n = 0;
-    for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 10) n++;
-    if (text.length > 0 && text.charCodeAt(text.length - 1) !== 10) n++;
-    return n;
   }
   /** As readCgroupUsage() in cgroups.ts, through the kept-open descriptors. */
   function usageOf(path: string): CgroupUsage {
