@@ -35,21 +35,7 @@ result leak_before "$before"
 # Background life in the root cgroup (test/guest/lib.sh says why).
 life 40 0.2
 
-cat >$cfg <<'TOML'
-[paths]
-state_dir = "/tmp/hosa-state"
-log_file = "/tmp/hosa-decisions.log"
-[engine]
-calibration_s = 20
-hold_s = [2, 2, 2, 2]
-[respond]
-mode = "act"
-relax_s = 3
-[sense]
-vigilance_tick_ms = 100
-[report]
-metrics_listen = "127.0.0.1:9465"
-TOML
+act_config $cfg
 
 hosa -c $cfg run >/tmp/run0.out 2>&1 &
 hosa_pid=$!

@@ -104,22 +104,8 @@ result rss_peak_kb "${KEY% kB}"
 # 2. The leak: 50 MB/s in /leak (memory.max 500M) on a 1 GiB node.
 level
 result level_at_leak_start "$LEVEL"
-sh -c "echo \$\$ >$cg/leak/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb 450" >/tmp/leaker.out 2>&1 &
-leaker_pid=$!
-now; t0=$NOW
-result leak_start_ms "$t0"
+leak_until_contained $cg/leak 450 6000
 result leaker_pid "$leaker_pid"
-contained=0
-while [ $((NOW - t0)) -lt 30000 ]; do
-  pause 0.1
-  now
-  read -r high <$cg/leak/memory.high
-  if [ $contained = 0 ] && [ "$high" != max ]; then
-    contained=$NOW
-    result contained_ms "$((contained - t0))"
-  fi
-  [ $contained != 0 ] && [ $((NOW - contained)) -ge 6000 ] && break
-done
 kill -0 $leaker_pid 2>/dev/null && result leaker_alive 1 || result leaker_alive 0
 key $cg/leak/memory.events oom_kill
 result leak_oom_kill "$KEY"

@@ -30,31 +30,7 @@ sampler $cg/leak $series
 # Background life: 40 MB taken and given back every 0.2 s (lib.sh says why).
 life 40 0.2
 
-cat >$cfg <<'TOML'
-[paths]
-state_dir = "/tmp/hosa-state"
-log_file = "/tmp/hosa-decisions.log"
-
-[engine]
-# The agent learns its baseline itself (warm-up), so its own footprint is
-# part of normal; short holds and relaxation so that the way down fits in
-# the test.
-calibration_s = 20
-hold_s = [2, 2, 2, 2]
-
-[respond]
-mode = "act"
-relax_s = 3
-
-[sense]
-# TCG runs the guest 5-20 times slower than hardware: a 10 ms tick there
-# costs what a 1 ms tick would on a real node, and hosa's own CPU would be
-# what it sees. 100 ms at every level keeps its share near a real node's.
-vigilance_tick_ms = 100
-
-[report]
-metrics_listen = "127.0.0.1:9465"
-TOML
+act_config $cfg
 
 hosa -c $cfg run >/tmp/run.out 2>&1 &
 hosa_pid=$!
@@ -65,23 +41,8 @@ settle $hosa_pid /tmp/run.out $a 90
 result settle_ms $((NOW - a))
 result level_at_leak_start "$LEVEL"
 
-sh -c "echo \$\$ >$cg/leak/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb 1500" >/tmp/leaker.out 2>&1 &
-leaker_pid=$!
-now; t0=$NOW
-result leak_start_ms "$t0"
-
 # Until 8 s after hosa first writes memory.high on the leak, at most 30 s.
-contained=0
-while [ $((NOW - t0)) -lt 30000 ]; do
-  pause 0.1
-  now
-  read -r high <$cg/leak/memory.high
-  if [ $contained = 0 ] && [ "$high" != max ]; then
-    contained=$NOW
-    result contained_ms "$((contained - t0))"
-  fi
-  [ $contained != 0 ] && [ $((NOW - contained)) -ge 8000 ] && break
-done
+leak_until_contained $cg/leak 1500 8000
 kill -0 $leaker_pid 2>/dev/null && result leaker_alive 1 || result leaker_alive 0
 key /proc/$leaker_pid/status State:
 result leaker_state "$KEY"

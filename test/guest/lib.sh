@@ -146,3 +146,52 @@ settle() {
   done
   result hosa_started 1
 }
+
+# The act-mode configuration of the v2 leak guests, written to $1. The agent
+# learns its baseline itself (warm-up), so its own footprint is part of
+# normal; short holds and relaxation so that the way down fits in a test.
+# TCG runs the guest 5-20 times slower than hardware: a 10 ms tick there costs
+# what a 1 ms tick would on a real node, and hosa's own CPU would be what it
+# sees; 100 ms at every level keeps its share near a real node's.
+act_config() {
+  cat >"$1" <<'TOML'
+[paths]
+state_dir = "/tmp/hosa-state"
+log_file = "/tmp/hosa-decisions.log"
+
+[engine]
+calibration_s = 20
+hold_s = [2, 2, 2, 2]
+
+[respond]
+mode = "act"
+relax_s = 3
+
+[sense]
+vigilance_tick_ms = 100
+
+[report]
+metrics_listen = "127.0.0.1:9465"
+TOML
+}
+
+# Starts /opt/leaker at 50 MB/s up to $2 MB in the cgroup $1 (sets
+# leaker_pid and t0, reports leak_start_ms), then waits until $3 ms after hosa
+# first writes its memory.high (reported as contained_ms), at most 30 s.
+leak_until_contained() {
+  sh -c "echo \$\$ >$1/cgroup.procs && exec /opt/leaker --rate-mb 50 --max-mb $2" >/tmp/leaker.out 2>&1 &
+  leaker_pid=$!
+  now; t0=$NOW
+  result leak_start_ms "$t0"
+  local contained=0 high
+  while [ $((NOW - t0)) -lt 30000 ]; do
+    pause 0.1
+    now
+    read -r high <$1/memory.high
+    if [ $contained = 0 ] && [ "$high" != max ]; then
+      contained=$NOW
+      result contained_ms "$((contained - t0))"
+    fi
+    [ $contained != 0 ] && [ $((NOW - contained)) -ge $3 ] && break
+  done
+}
