@@ -7,15 +7,7 @@ set -u
 log=/tmp/hosa-decisions.log
 . /guest-lib.sh
 
-key /proc/meminfo MemTotal:
-result mem_total_kb "${KEY% kB}"
-result machine "$(uname -m)"
-for i in 1 2 3; do
-  now; a=$NOW
-  hosa --version >/dev/null 2>&1
-  now
-  result version_ms_$i $((NOW - a))
-done
+startup_facts
 
 cat >/tmp/hosa.toml <<TOML
 [profile]

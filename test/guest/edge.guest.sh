@@ -22,17 +22,8 @@ pid_state() {
   STATE=$KEY
 }
 
-key /proc/meminfo MemTotal:
-result mem_total_kb "${KEY% kB}"
-result machine "$(uname -m)"
-
 # 1a. Start-up of the executable alone: `hosa --version`, three times.
-for i in 1 2 3; do
-  now; a=$NOW
-  hosa --version >/dev/null 2>&1
-  now
-  result version_ms_$i $((NOW - a))
-done
+startup_facts
 
 echo "+memory +cpu" >$cg/cgroup.subtree_control || exit 10
 mkdir $cg/leak $cg/victim || exit 11
@@ -163,16 +154,7 @@ result quarantine_after_watchdog_b64 "$(base64 -w 0 /tmp/hosa-state/quarantine.j
 kill -KILL $victim_pid
 wait $victim_pid 2>/dev/null
 
-kill -TERM $hosa_pid
-now; t2=$NOW
-while kill -0 $hosa_pid 2>/dev/null && [ $((NOW - t2)) -lt 20000 ]; do pause 0.1; now; done
-if kill -0 $hosa_pid 2>/dev/null; then
-  result hosa_exit timeout
-  kill -KILL $hosa_pid
-else
-  wait $hosa_pid
-  result hosa_exit $?
-fi
+stop_hosa $hosa_pid
 stop_background
 
 # 5. Replays on arm64: this run's recording, and the committed ones

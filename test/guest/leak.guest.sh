@@ -82,16 +82,7 @@ result relaxed_ms "$((NOW - t1))"
 level
 result level_relaxed "$LEVEL"
 
-kill -TERM $hosa_pid
-now; t2=$NOW
-while kill -0 $hosa_pid 2>/dev/null && [ $((NOW - t2)) -lt 20000 ]; do pause 0.1; now; done
-if kill -0 $hosa_pid 2>/dev/null; then
-  result hosa_exit timeout
-  kill -KILL $hosa_pid
-else
-  wait $hosa_pid
-  result hosa_exit $?
-fi
+stop_hosa $hosa_pid
 result stop_ms "$((NOW - t2))"
 limits $cg/leak
 result leak_after "$LIMITS"

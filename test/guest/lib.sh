@@ -195,3 +195,33 @@ leak_until_contained() {
     [ $contained != 0 ] && [ $((NOW - contained)) -ge $3 ] && break
   done
 }
+
+# The machine's facts and the executable's start-up alone (`hosa --version`,
+# three times): mem_total_kb, machine, version_ms_1..3.
+startup_facts() {
+  key /proc/meminfo MemTotal:
+  result mem_total_kb "${KEY% kB}"
+  result machine "$(uname -m)"
+  local i a
+  for i in 1 2 3; do
+    now; a=$NOW
+    hosa --version >/dev/null 2>&1
+    now
+    result version_ms_$i $((NOW - a))
+  done
+}
+
+# Stops the agent $1 with SIGTERM, waits for it at most 20 s (then SIGKILL)
+# and reports hosa_exit (its status, or "timeout"); leaves t2 at the signal.
+stop_hosa() {
+  kill -TERM $1
+  now; t2=$NOW
+  while kill -0 $1 2>/dev/null && [ $((NOW - t2)) -lt 20000 ]; do pause 0.1; now; done
+  if kill -0 $1 2>/dev/null; then
+    result hosa_exit timeout
+    kill -KILL $1
+  else
+    wait $1
+    result hosa_exit $?
+  fi
+}
