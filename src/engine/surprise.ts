@@ -8,7 +8,7 @@
 // thresholds ζ1..ζ4 are placed like θ, out of sample, on the max over
 // dimensions itself (max-statistic calibration: the multiplicity of n
 // dimensions is in the distribution that places ζ). No allocation per step.
-import { ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo } from "./ewma.ts";
 
 export class DimSurprise {
   readonly n: number;
@@ -20,8 +20,7 @@ export class DimSurprise {
   /** Smoothed z per dimension. */
   readonly smoothed: Float64Array;
   private lastT = NaN;
-  private alphaDt = NaN;
-  private alpha = 1;
+  private readonly memo: AlphaMemo;
   /** max_j |z̄_j| after the last update, and its dimension. */
   value = 0;
   dim = 0;
@@ -31,6 +30,7 @@ export class DimSurprise {
     this.tauS = tauS;
     this.minSamples = minSamples;
     this.medianOf3 = medianOf3;
+    this.memo = new AlphaMemo(tauS, minSamples);
     this.prev1 = new Float64Array(n);
     this.prev2 = new Float64Array(n);
     this.smoothed = new Float64Array(n);
@@ -56,11 +56,7 @@ export class DimSurprise {
     const dt = t - last;
     if (!(dt > 0)) return;
     this.lastT = t;
-    if (dt !== this.alphaDt) {
-      this.alphaDt = dt;
-      this.alpha = ewmaAlpha(dt, this.tauS, this.minSamples);
-    }
-    const a = this.alpha;
+    const a = this.memo.alpha(dt);
     const n = this.n;
     const p1 = this.prev1;
     const p2 = this.prev2;
