@@ -126,9 +126,31 @@ export class Mahalanobis {
       const v = x[i] - this.mean[i];
       d[i] = v === v && v !== Infinity && v !== -Infinity ? v : 0;
     }
-    // L u = δ, then D² = |u|².
+    // L u = δ, then D² = |u|². Two rows at a time: each row's sum is a chain
+    // of dependent subtractions, and two independent chains run side by side
+    // in the processor; every sum still takes its terms in the same order
+    // (k = 0, 1, …), so the result is the same to the last bit.
     let d2 = 0;
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      let s0 = d[i];
+      let s1 = d[i + 1];
+      const row0 = i * n;
+      const row1 = row0 + n;
+      for (let k = 0; k < i; k++) {
+        const uk = u[k];
+        s0 -= L[row0 + k] * uk;
+        s1 -= L[row1 + k] * uk;
+      }
+      const u0 = s0 * inv[i];
+      u[i] = u0;
+      s1 -= L[row1 + i] * u0;
+      const u1 = s1 * inv[i + 1];
+      u[i + 1] = u1;
+      d2 += u0 * u0;
+      d2 += u1 * u1;
+    }
+    if (i < n) {
       let s = d[i];
       const row = i * n;
       for (let k = 0; k < i; k++) s -= L[row + k] * u[k];
