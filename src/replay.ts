@@ -4,7 +4,7 @@ import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { Calibrator } from "./engine/calibrate.ts";
 import { createEngine, step, type EngineConfig } from "./engine/engine.ts";
 import { EXIT, HosaError } from "./errors.ts";
-import type { RecordingReader } from "./recording/types.ts";
+import type { RecordingReader, SampleCursor } from "./recording/types.ts";
 
 /** Learn a baseline from the first `spanS` seconds of a recording (all of it when spanS is Infinity). */
 export function calibrateFromRecording(
@@ -47,16 +47,17 @@ export function* replay(
   calibrationS: number,
   learn = false,
 ): Generator<ReplayStep, void, undefined> {
-  let it = reader.samples();
+  // A plain cursor when the reader has one (one call per sample instead of a generator's resume).
+  let it: SampleCursor = reader.cursor ? reader.cursor() : cursorOf(reader.samples());
   if (!baseline) {
     const cal = new Calibrator(reader.header.dims, cfg);
     let t0 = NaN;
     for (;;) {
-      const r = it.next();
-      if (r.done) break;
-      cal.add(r.value);
-      if (Number.isNaN(t0)) t0 = r.value.t;
-      if (r.value.t - t0 >= calibrationS && cal.count >= 2) {
+      const s = it.next();
+      if (s === null) break;
+      cal.add(s);
+      if (Number.isNaN(t0)) t0 = s.t;
+      if (s.t - t0 >= calibrationS && cal.count >= 2) {
         baseline = cal.finish();
         break;
       }
@@ -70,6 +71,15 @@ export function* replay(
     learn = cfg.learn;
   }
   const state = createEngine(baseline, { ...cfg, learn });
-  for (const s of it) yield { sample: s, decision: step(state, s) };
+  for (let s = it.next(); s !== null; s = it.next()) yield { sample: s, decision: step(state, s) };
   it = undefined as never;
+}
+
+function cursorOf(g: Iterator<Sample>): SampleCursor {
+  return {
+    next(): Sample | null {
+      const r = g.next();
+      return r.done ? null : r.value;
+    },
+  };
 }

@@ -38,15 +38,19 @@ export function computeShares(delta: Float64Array, solved: Float64Array, out: Fl
 export function selectDominant(shares: Float64Array, names: readonly string[], order: Int32Array, dominant: Contribution[]): void {
   const k = dominant.length;
   let filled = 0;
+  // The smallest share kept, shares[order[k − 1]], kept in a local once k
+  // are kept (read only then).
+  let last = 0;
   for (let j = 0; j < shares.length; j++) {
     const v = shares[j];
-    if (filled === k && !(v > shares[order[k - 1]])) continue;
+    if (filled === k && !(v > last)) continue;
     let p = filled < k ? filled++ : k - 1;
     while (p > 0 && shares[order[p - 1]] < v) {
       order[p] = order[p - 1];
       p--;
     }
     order[p] = j;
+    if (filled === k) last = shares[order[k - 1]];
   }
   for (let i = 0; i < k; i++) {
     const c = dominant[i];

@@ -265,34 +265,42 @@ function signed(v: number): string {
   return (v >= 0 ? "+" : "") + v.toFixed(2);
 }
 
-/** A dwell, hold or grace: since when a condition has held, in seconds and in samples. */
+/**
+ * A dwell, hold or grace: since when a condition has held, in seconds and in
+ * samples. Running is a flag, not a NaN start: a field that is NaN at times
+ * and a time at others makes the JIT's typed code bail out (and recompile
+ * step()) whenever it turns NaN (bench/RESULTS-footprint.md).
+ */
 class Clock {
-  startT = NaN;
+  on = false;
+  startT = 0;
   startTick = 0;
   /** Start (or keep running) while `on`, stop otherwise. */
   track(on: boolean, t: number, tick: number): void {
-    if (!on) this.startT = NaN;
-    else if (this.startT !== this.startT) {
+    if (!on) this.on = false;
+    else if (!this.on) {
+      this.on = true;
       this.startT = t;
       this.startTick = tick;
     }
   }
   running(): boolean {
-    return this.startT === this.startT;
+    return this.on;
   }
   stop(): void {
-    this.startT = NaN;
+    this.on = false;
   }
   restart(t: number, tick: number): void {
+    this.on = true;
     this.startT = t;
     this.startTick = tick;
   }
   /** Held at least `s` seconds and `k` samples (the start sample counts as the first). */
   lasted(t: number, tick: number, s: number, k: number): boolean {
-    return this.startT === this.startT && t - this.startT >= s && tick - this.startTick + 1 >= k;
+    return this.on && t - this.startT >= s && tick - this.startTick + 1 >= k;
   }
   heldS(t: number): number {
-    return this.startT === this.startT ? t - this.startT : 0;
+    return this.on ? t - this.startT : 0;
   }
 }
 
@@ -343,7 +351,9 @@ class Engine implements EngineState {
   riseStartDm = 0;
   /** Level at which the D̄_M > θ3 "no danger" note was last given, so it is said once per crossing. */
   surpriseNoted = false;
-  idleStartT = NaN;
+  /** Idle since idleStartT (a flag beside the time, not a NaN: see Clock). */
+  idle = false;
+  idleStartT = 0;
   icpDim = 0;
   learnedSinceFactor = 0;
   /** Learned samples between two factorisations (EngineConfig.refactorEvery, 0 resolved). */
@@ -681,9 +691,12 @@ export function step(state: EngineState, sample: Sample): Decision {
 
   // Idleness duration for the structural-idleness regime.
   if (phi <= -cfg.phiIdle) {
-    if (e.idleStartT !== e.idleStartT) e.idleStartT = t;
+    if (!e.idle) {
+      e.idle = true;
+      e.idleStartT = t;
+    }
   } else {
-    e.idleStartT = NaN;
+    e.idle = false;
   }
   const ri = e.regimeInputs;
   ri.dm = dm;
@@ -692,7 +705,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   ri.phi = phi;
   ri.ttfCritical = critical;
   ri.propagating = propagating;
-  ri.idleForS = e.idleStartT === e.idleStartT ? t - e.idleStartT : 0;
+  ri.idleForS = e.idle ? t - e.idleStartT : 0;
   const regime = classifyRegime(ri, th, cfg);
 
   // Learn only in homeostasis, only from a complete sample that carried

@@ -18,6 +18,47 @@ export function ewmaAlpha(dtS: number, tauS: number, minSamples = 0): number {
   return 1 - exp(-dtS / tau);
 }
 
+/**
+ * α = ewmaAlpha(dt, τ, minSamples) per step size, remembered for the last 32
+ * step sizes met. Live ticks repeat one Δt; a recording's timestamps, rounded
+ * to the microsecond, give a handful of Δt that differ in their last bits
+ * (21 for 0.1 s ticks), which a single remembered Δt missed on most samples
+ * (an exp per EWMA per sample). Same bits as computing it every time: the
+ * memo only returns what ewmaAlpha returned for that exact Δt.
+ */
+export class AlphaMemo {
+  readonly tauS: number;
+  readonly minSamples: number;
+  private lastDt = Number.MAX_VALUE;
+  private lastAlpha = 1;
+  /** Direct-mapped on the low bits of Δt; a key no Δt > 0 equals until set. */
+  private readonly keys = new Float64Array(32).fill(-1);
+  private readonly values = new Float64Array(32);
+  private readonly bits = new Float64Array(1);
+  private readonly words = new Uint32Array(this.bits.buffer);
+
+  constructor(tauS: number, minSamples = 0) {
+    this.tauS = tauS;
+    this.minSamples = minSamples;
+  }
+
+  alpha(dt: number): number {
+    if (dt === this.lastDt) return this.lastAlpha;
+    this.bits[0] = dt;
+    const h = (this.words[0] ^ this.words[1]) & 31;
+    let a: number;
+    if (this.keys[h] === dt) a = this.values[h];
+    else {
+      a = ewmaAlpha(dt, this.tauS, this.minSamples);
+      this.keys[h] = dt;
+      this.values[h] = a;
+    }
+    this.lastDt = dt;
+    this.lastAlpha = a;
+    return a;
+  }
+}
+
 /** Smoothed value, velocity (per s) and acceleration (per s²) of one signal. */
 export class Ewma {
   readonly tauS: number;
@@ -28,13 +69,13 @@ export class Ewma {
   /** d²ȳ/dt² from the real step of the smoothed derivative, smoothed again. */
   acceleration = 0;
   lastT = NaN;
-  /** α of the last step and the Δt it was computed for: ticks are regular, so the exponential is computed once per step size, not per sample. */
-  private alphaDt = NaN;
-  private alpha = 1;
+  /** α per step size: the exponential is computed once per step size, not per sample. */
+  private readonly memo: AlphaMemo;
 
   constructor(tauS: number, minSamples = 0) {
     this.tauS = tauS;
     this.minSamples = minSamples;
+    this.memo = new AlphaMemo(tauS, minSamples);
   }
 
   /**
@@ -67,11 +108,7 @@ export class Ewma {
     const dt = t - last;
     if (!(dt > 0)) return;
     this.lastT = t;
-    if (dt !== this.alphaDt) {
-      this.alphaDt = dt;
-      this.alpha = ewmaAlpha(dt, this.tauS, this.minSamples);
-    }
-    const a = this.alpha;
+    const a = this.memo.alpha(dt);
     const prevValue = this.value;
     const value = prevValue + a * (y - prevValue);
     this.value = value;

@@ -89,23 +89,41 @@ export class Mahalanobis {
     }
     // Shrink toward the diagonal: off-diagonal terms scaled by (1−s) keep Σ'
     // positive definite when dimensions are collinear (rank-deficient Σ).
+    // Two entries of a row at a time, as in distance2's forward substitution:
+    // two independent chains, each sum in its own order (same bits).
+    const invDiag = this.invDiag;
     for (let i = 0; i < n; i++) {
       const row = i * n;
-      for (let j = 0; j <= i; j++) {
-        let sum = i === j ? this.variance[i] : keep * covariance[row + j];
+      let j = 0;
+      for (; j + 1 < i; j += 2) {
+        const rowJ = j * n;
+        const rowJ1 = rowJ + n;
+        let s0 = keep * covariance[row + j];
+        let s1 = keep * covariance[row + j + 1];
+        for (let k = 0; k < j; k++) {
+          const lik = L[row + k];
+          s0 -= lik * L[rowJ + k];
+          s1 -= lik * L[rowJ1 + k];
+        }
+        const l0 = s0 * invDiag[j];
+        L[row + j] = l0;
+        s1 -= l0 * L[rowJ1 + j];
+        L[row + j + 1] = s1 * invDiag[j + 1];
+      }
+      for (; j < i; j++) {
+        let sum = keep * covariance[row + j];
         const rowJ = j * n;
         for (let k = 0; k < j; k++) sum -= L[row + k] * L[rowJ + k];
-        if (i === j) {
-          // With no shrinkage a collinear pair leaves a zero (or rounding-negative)
-          // pivot; flooring it keeps D_M finite, and large along the broken relation.
-          const minPivot = this.variance[i] * PIVOT_FLOOR_REL;
-          const p = Math.sqrt(sum > minPivot ? sum : minPivot);
-          L[row + i] = p;
-          this.invDiag[i] = 1 / p;
-        } else {
-          L[row + j] = sum * this.invDiag[j];
-        }
+        L[row + j] = sum * invDiag[j];
       }
+      let sum = this.variance[i];
+      for (let k = 0; k < i; k++) sum -= L[row + k] * L[row + k];
+      // With no shrinkage a collinear pair leaves a zero (or rounding-negative)
+      // pivot; flooring it keeps D_M finite, and large along the broken relation.
+      const minPivot = this.variance[i] * PIVOT_FLOOR_REL;
+      const p = Math.sqrt(sum > minPivot ? sum : minPivot);
+      L[row + i] = p;
+      invDiag[i] = 1 / p;
     }
     const T = this.cholT;
     for (let i = 0; i < n; i++) for (let k = 0; k <= i; k++) T[k * n + i] = L[i * n + k];
@@ -126,9 +144,31 @@ export class Mahalanobis {
       const v = x[i] - this.mean[i];
       d[i] = v === v && v !== Infinity && v !== -Infinity ? v : 0;
     }
-    // L u = δ, then D² = |u|².
+    // L u = δ, then D² = |u|². Two rows at a time: each row's sum is a chain
+    // of dependent subtractions, and two independent chains run side by side
+    // in the processor; every sum still takes its terms in the same order
+    // (k = 0, 1, …), so the result is the same to the last bit.
     let d2 = 0;
-    for (let i = 0; i < n; i++) {
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      let s0 = d[i];
+      let s1 = d[i + 1];
+      const row0 = i * n;
+      const row1 = row0 + n;
+      for (let k = 0; k < i; k++) {
+        const uk = u[k];
+        s0 -= L[row0 + k] * uk;
+        s1 -= L[row1 + k] * uk;
+      }
+      const u0 = s0 * inv[i];
+      u[i] = u0;
+      s1 -= L[row1 + i] * u0;
+      const u1 = s1 * inv[i + 1];
+      u[i + 1] = u1;
+      d2 += u0 * u0;
+      d2 += u1 * u1;
+    }
+    if (i < n) {
       let s = d[i];
       const row = i * n;
       for (let k = 0; k < i; k++) s -= L[row + k] * u[k];

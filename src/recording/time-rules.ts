@@ -5,7 +5,7 @@
 // or sorted, and counted.
 import type { Sample } from "../engine/types.ts";
 import { EXIT, HosaError } from "../errors.ts";
-import type { RawRecording, RecordingReader, RecordingStats, TimeOrder } from "./types.ts";
+import type { RawRecording, RecordingReader, RecordingStats, SampleCursor, TimeOrder } from "./types.ts";
 
 /** 9999-12-31T23:59:59Z: past it, a "timestamp" is a value in the wrong column or a corrupt cell. */
 export const MAX_TIMESTAMP_S = 253402300799;
@@ -21,60 +21,91 @@ function fmt(t: number): string {
   return Number.isInteger(t) ? String(t) : t.toFixed(6).replace(/0+$/, "");
 }
 
+/** A generator's samples as a cursor. */
+function fromIterator(it: Iterator<Sample>): SampleCursor {
+  return {
+    next(): Sample | null {
+      const r = it.next();
+      return r.done ? null : r.value;
+    },
+  };
+}
+
 /** Apply the time rules to a format reader's samples. */
 export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder, shownPath: string): RecordingReader {
   const stats: RecordingStats = { samples: 0, repeated: 0, dropped: 0, reordered: 0, firstOutOfOrder: null };
   const fail = (what: string): never => {
     throw new HosaError(`cannot read recording ${shownPath}: ${raw.where()}: ${what}`, EXIT.INPUT);
   };
-  function* checked(): Generator<Sample> {
+  // The rules as a cursor over the format's cursor (or its generator): plain
+  // calls per sample, no generator frame (see src/recording/protobuf.ts).
+  function checkedCursor(): SampleCursor {
+    const src: SampleCursor = raw.cursor ? raw.cursor() : fromIterator(raw.samples());
     let lastT = -Infinity;
     let lastWhere = "";
     // A number per sample rather than a string when the format can say where by number.
     const position = raw.position;
     const whereAt = raw.whereAt;
     let lastPosition = 0;
-    for (const s of raw.samples()) {
-      const bad = timestampRangeError(s.t);
-      if (bad) fail(`timestamp ${fmt(s.t)} ${bad}`);
-      if (s.t < lastT) {
-        if (order === "strict") {
-          const before = position && whereAt ? whereAt(lastPosition) : lastWhere;
-          fail(`timestamp ${fmt(s.t)} goes backwards (${before} has ${fmt(lastT)}); --unordered drop or sort accepts a clock that steps back`);
+    return {
+      next(): Sample | null {
+        for (;;) {
+          const s = src.next();
+          if (s === null) return null;
+          const t = s.t;
+          if (!(t >= 0 && t <= MAX_TIMESTAMP_S)) fail(`timestamp ${fmt(t)} ${timestampRangeError(t)}`);
+          if (t < lastT) {
+            if (order === "strict") {
+              const before = position && whereAt ? whereAt(lastPosition) : lastWhere;
+              fail(`timestamp ${fmt(t)} goes backwards (${before} has ${fmt(lastT)}); --unordered drop or sort accepts a clock that steps back`);
+            }
+            if (stats.firstOutOfOrder === null) stats.firstOutOfOrder = raw.where();
+            if (order === "drop") {
+              stats.dropped++;
+              continue;
+            }
+            stats.reordered++;
+            return s;
+          }
+          if (t === lastT) stats.repeated++;
+          lastT = t;
+          if (position) lastPosition = position();
+          else lastWhere = raw.where();
+          return s;
         }
-        if (stats.firstOutOfOrder === null) stats.firstOutOfOrder = raw.where();
-        if (order === "drop") {
-          stats.dropped++;
-          continue;
-        }
-        stats.reordered++;
-        yield s;
-        continue;
-      }
-      if (s.t === lastT) stats.repeated++;
-      lastT = s.t;
-      if (position) lastPosition = position();
-      else lastWhere = raw.where();
-      yield s;
-    }
+      },
+    };
   }
-  function* samples(): Generator<Sample> {
+  function cursor(): SampleCursor {
     if (order !== "sort") {
-      for (const s of checked()) {
-        stats.samples++;
-        yield s;
-      }
-      return;
+      const c = checkedCursor();
+      return {
+        next(): Sample | null {
+          const s = c.next();
+          if (s !== null) stats.samples++;
+          return s;
+        },
+      };
     }
-    const all = [...checked()];
+    const all: Sample[] = [];
+    const c = checkedCursor();
+    for (let s = c.next(); s !== null; s = c.next()) all.push(s);
     // Array.prototype.sort is stable: equal stamps keep the order they were recorded in.
     all.sort((a, b) => a.t - b.t);
     stats.repeated = 0;
-    for (let i = 0; i < all.length; i++) {
-      if (i > 0 && all[i]!.t === all[i - 1]!.t) stats.repeated++;
-      stats.samples++;
-      yield all[i]!;
-    }
+    let i = 0;
+    return {
+      next(): Sample | null {
+        if (i >= all.length) return null;
+        if (i > 0 && all[i]!.t === all[i - 1]!.t) stats.repeated++;
+        stats.samples++;
+        return all[i++]!;
+      },
+    };
   }
-  return { path, header: raw.header, stats, samples };
+  function* samples(): Generator<Sample> {
+    const c = cursor();
+    for (let s = c.next(); s !== null; s = c.next()) yield s;
+  }
+  return { path, header: raw.header, stats, samples, cursor };
 }

@@ -46,12 +46,21 @@ export interface RecordingReader {
   readonly header: RecordingHeader;
   readonly stats: RecordingStats;
   samples(): Generator<Sample>;
+  /** The same samples through a plain cursor (cheaper per sample than a generator); optional. */
+  cursor?(): SampleCursor;
+}
+
+/** Samples one by one without a generator: null at the end. */
+export interface SampleCursor {
+  next(): Sample | null;
 }
 
 /** What a format reader gives the shared time rules (src/recording/time-rules.ts): samples, and where the last one came from. */
 export interface RawRecording {
   readonly header: RecordingHeader;
   samples(): Generator<Sample>;
+  /** The same samples as samples(), from the start, through a plain cursor (cheaper per sample than a generator); optional. */
+  cursor?(): SampleCursor;
   /** Where the sample last yielded is: "line 12" (CSV), "record 7" (protobuf). */
   where(): string;
   /** Where the sample last yielded is, as a number whereAt() turns into where()'s words: kept per sample without building a string. */

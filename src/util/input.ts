@@ -196,7 +196,7 @@ export function readInput(path: string, opts: ReadInputOptions): Uint8Array {
     const fst = fstatSync(fd);
     const k = kindOf(fst);
     if (k !== null && k !== "fifo") fail(k);
-    if (kind === null && k === null) return readRegular(fd, opts.maxBytes, fail);
+    if (kind === null && k === null) return readRegular(fd, opts.maxBytes, fail, fst.size);
     // An anonymous pipe (stdin, /dev/fd/N from `<(…)`) had its writer from the start: its first 0 is the end.
     const anonymous = stdin || /^\/dev\/stdin$|^\/(dev|proc\/self)\/fd\//.test(path);
     return readPipe(fd, opts.maxBytes, opts.pipeIdleMs ?? pipeIdleMs(), anonymous, fail);
@@ -205,9 +205,26 @@ export function readInput(path: string, opts: ReadInputOptions): Uint8Array {
   }
 }
 
-function readRegular(fd: number, maxBytes: number, fail: (what: string) => never): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
+function readRegular(fd: number, maxBytes: number, fail: (what: string) => never, sizeHint = 0): Uint8Array {
+  // The size fstat gave, plus one byte to see the end, read into one buffer:
+  // a recording of 76 MB was read in 1 MiB chunks and then copied whole.
+  // A file that grew since is read on in chunks, as before.
+  const first = Buffer.allocUnsafe(Math.min(sizeHint + 1, maxBytes + 1) || 1);
+  let filled = 0;
+  while (filled < first.length) {
+    let n: number;
+    try {
+      n = readSync(fd, first, filled, first.length - filled, null);
+    } catch (e) {
+      return fail(errnoWords(e));
+    }
+    if (n === 0) break;
+    filled += n;
+  }
+  if (filled > maxBytes) fail(`more than the limit of ${maxBytes} bytes`);
+  if (filled < first.length) return first.subarray(0, filled);
+  const chunks: Uint8Array[] = [first];
+  let total = filled;
   for (;;) {
     const buf = Buffer.allocUnsafe(Math.min(1 << 20, maxBytes + 1 - total) || 1);
     let n: number;
