@@ -27,6 +27,7 @@ import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, countLines, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
+import { createCgroupCounter } from "./cgroup-count.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
 export interface ProbeCounters {
@@ -335,18 +336,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let listedT = NaN;
   let listedCount = NaN;
   let checkedT = NaN;
-  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown. */
-  function cgroupCount(): number {
-    if (layout.version === "v2") {
-      const t = cgfs.read(CGROUP_V2.stat);
-      const m = t === undefined ? null : /^nr_descendants (\d+)$/m.exec(t);
-      const d = t === undefined ? null : /^nr_dying_descendants (\d+)$/m.exec(t);
-      return m ? Number(m[1]) + Number(d?.[1] ?? 0) : NaN;
-    }
-    const t = proc.read(PROC.cgroups);
-    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
-    return m ? Number(m[1]) : NaN;
-  }
+  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown: read in place (src/sense/cgroup-count.ts). */
+  const counter = createCgroupCounter(layout.version === "v2", cfg.procRoot, layout.root);
+  const cgroupCount = (): number => counter.count();
   /** Re-list the cgroups if they may have changed; true when it did. */
   function relist(t: number): boolean {
     const first = Number.isNaN(listedT) || t < listedT;
@@ -719,6 +711,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       closed = true;
       proc.close();
       cgfs.close();
+      counter.close();
       files.close();
       slow?.close();
       limitedFiles?.close();
