@@ -165,9 +165,18 @@ function u64(v: bigint): Uint8Array {
   return new Uint8Array(new BigUint64Array([v]).buffer);
 }
 
-/** Counters from u64 words seen as pairs of u32 (little-endian): no BigInt allocated per counter per tick. */
-function fill(target: ProbeTotals, halves: Uint32Array, offset: number): ProbeTotals {
-  for (let i = 0, j = offset * 2; i < WORDS; i++, j += 2) target[PROBE_COUNTERS[i] as keyof ProbeTotals] = halves[j]! + halves[j + 1]! * 4294967296;
+/**
+ * Counters from u64 words seen as pairs of 32-bit halves (little-endian): no
+ * BigInt allocated per counter per tick. Signed halves, so that the JIT never
+ * meets a load that does not fit an int32 (an unsigned one above 2^31 would
+ * make the compiled code bail out, again and again).
+ */
+function fill(target: ProbeTotals, halves: Int32Array, offset: number): ProbeTotals {
+  for (let i = 0, j = offset * 2; i < WORDS; i++, j += 2) {
+    const lo = halves[j]!;
+    const hi = halves[j + 1]!;
+    target[PROBE_COUNTERS[i] as keyof ProbeTotals] = (hi < 0 ? hi + 4294967296 : hi) * 4294967296 + (lo < 0 ? lo + 4294967296 : lo);
+  }
   return target;
 }
 
@@ -208,7 +217,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
   const runqIter = programs.includes(RUNQ_ITER) ? ffi.cString(RUNQ_ITER) : undefined;
   const runqBuf = new BigUint64Array(2);
   const runqBytes = new Uint8Array(runqBuf.buffer);
-  const runqHalves = new Uint32Array(runqBuf.buffer);
+  const runqHalves = new Int32Array(runqBuf.buffer);
   const runqRefreshNs = (opts.runqRefreshMs ?? 1000) * 1e6;
   let runqReadAtNs = -Infinity;
   const countersFd = ffi.objMapFd(obj, "counters");
@@ -216,11 +225,11 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
   const ring = ffi.ringbufOpen(obj, "events");
   const zeroKey = new Uint8Array(4);
   const totalWords = new BigUint64Array(WORDS);
-  const totalHalves = new Uint32Array(totalWords.buffer);
+  const totalHalves = new Int32Array(totalWords.buffer);
   const cgroupKeys = new Uint8Array(8 * MAX_CGROUPS);
   const cgroupKeyView = new BigUint64Array(cgroupKeys.buffer);
   const cgroupWords = new BigUint64Array(WORDS * MAX_CGROUPS);
-  const cgroupHalves = new Uint32Array(cgroupWords.buffer);
+  const cgroupHalves = new Int32Array(cgroupWords.buffer);
   const eventBuf = new Uint8Array(64 * 1024);
   const eventView = new DataView(eventBuf.buffer);
   const key64 = new BigUint64Array(1);
