@@ -420,9 +420,12 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // cgroup list changes and every LIMITS_S; between, only the few closest to
   // their limit are read at each tick (a kernfs read each), so a tick stays
   // cheap. A group far below its limit cannot overtake them within a second.
+  // A new cgroup joins within WALK_MIN_S (the walk that finds it waits that
+  // long after the previous one).
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
   const LIMITED_MAX = 16;
   const LIMITS_S = 5;
+  const WALK_MIN_S = 2;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   // The usage files of the groups closest to their limit, read together at each tick (one native call).
@@ -672,8 +675,11 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll(tMonoS);
+      // A walk when the count of cgroups moved, at most every WALK_MIN_S on
+      // the tick's path: on a node whose cgroups come and go all the time it
+      // was due every second (a readdir per group, then every limit read).
       if (wantLimitRatio) {
-        const relisted = relist(tMonoS);
+        const relisted = (Number.isNaN(listedT) || tMonoS - listedT >= WALK_MIN_S || tMonoS < listedT) && relist(tMonoS);
         if (relisted || Number.isNaN(limitedT) || tMonoS - limitedT >= LIMITS_S || tMonoS < limitedT) refreshLimited(tMonoS);
       }
       // The first read has no previous one: rates are 0 until the second.
