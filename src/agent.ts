@@ -228,10 +228,13 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       quarantineCheckAt = t0;
       pagesReleasedAt = t0 - 20;
     };
+    // Detection-only holds no ceiling: no map asked for (and allocated) at every tick.
+    const acting = cfg.respond.mode === "act";
+    const noCeilings: ReturnType<Responder["heldCeilings"]> = new Map();
     // The variables below are set before the loop starts and cleared only after it ends.
     const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
-      sample.danger = danger.update(watch!.read(t, responder!.heldCeilings()));
+      sample.danger = danger.update(watch!.read(t, acting ? responder!.heldCeilings() : noCeilings));
       recorder?.write(sample);
       if (engine === null) {
         calibrator!.add(sample);

@@ -30,7 +30,9 @@ export const monoS = (): number => Bun.nanoseconds() / 1e9;
 
 export class TickLoop {
   private stopping = false;
-  private wake: (() => void) | null = null;
+  /** Ends the run at once (stop() while waiting for the next tick). */
+  private finish: (() => void) | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
   /** Duration of the last tick's work and the longest, ms. */
   readonly spentMs = { last: 0, max: 0 };
 
@@ -39,42 +41,63 @@ export class TickLoop {
   /** End the loop: a wait ends at once, a tick in progress finishes. */
   stop(): void {
     this.stopping = true;
-    this.wake?.();
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+      this.finish?.();
+    }
   }
 
   get stopped(): boolean {
     return this.stopping;
   }
 
-  async run(): Promise<TickLoopResult> {
+  /**
+   * One timer per tick and nothing else: no promise, no closure, and two
+   * reads of the clock (the tick's start and its end) per tick; the end of
+   * one tick is the clock the wait for the next one is computed from.
+   */
+  run(): Promise<TickLoopResult> {
     const { source, durationS } = this.o;
     const t0 = monoS();
     source.read(t0); // primes the rate counters; the first rates come from the next read
     this.o.onStart?.(t0);
     let scheduled = t0 + this.o.tickMs() / 1000;
     let ticks = 0;
-    while (!this.stopping) {
-      if (durationS && monoS() - t0 >= durationS) break;
-      const wait = scheduled - monoS();
-      if (wait > 0) {
-        await new Promise<void>((resolve) => {
-          this.wake = resolve;
-          setTimeout(resolve, wait * 1000);
-        });
-        this.wake = null;
-      }
-      if (this.stopping) break;
-      const t = monoS();
-      this.o.onTick(source.read(t), t, scheduled);
-      ticks++;
-      const spent = (monoS() - t) * 1000;
-      this.spentMs.last = spent;
-      if (spent > this.spentMs.max) this.spentMs.max = spent;
-      const tickS = this.o.tickMs() / 1000;
-      scheduled += tickS;
-      // Fell behind (a stalled machine): resynchronise rather than burst.
-      if (scheduled < monoS()) scheduled = monoS() + tickS;
-    }
-    return { ticks, stopped: this.stopping, t0 };
+    return new Promise<TickLoopResult>((resolve, reject) => {
+      const done = () => {
+        this.finish = null;
+        resolve({ ticks, stopped: this.stopping, t0 });
+      };
+      this.finish = done;
+      const wait = (now: number): void => {
+        if (this.stopping || (durationS && now - t0 >= durationS)) return done();
+        const w = scheduled - now;
+        this.timer = setTimeout(tick, w > 0 ? w * 1000 : 0);
+      };
+      const tick = (): void => {
+        this.timer = null;
+        if (this.stopping) return done();
+        const t = monoS();
+        try {
+          this.o.onTick(source.read(t), t, scheduled);
+        } catch (e) {
+          this.finish = null;
+          reject(e);
+          return;
+        }
+        ticks++;
+        const end = monoS();
+        const spent = (end - t) * 1000;
+        this.spentMs.last = spent;
+        if (spent > this.spentMs.max) this.spentMs.max = spent;
+        const tickS = this.o.tickMs() / 1000;
+        scheduled += tickS;
+        // Fell behind (a stalled machine): resynchronise rather than burst.
+        if (scheduled < end) scheduled = end + tickS;
+        wait(end);
+      };
+      wait(monoS());
+    });
   }
 }

@@ -151,8 +151,10 @@ export class Notifier {
     return join(this.stateDir, FIRING_FILE);
   }
 
+  /** The Alertmanager receivers, picked once (asked at every tick). */
+  private alertHooksMemo: { hook: WebhookConfig; box: Outbox }[] | null = null;
   private get alertHooks(): { hook: WebhookConfig; box: Outbox }[] {
-    return this.boxes.filter((b) => b.hook.format === "alertmanager");
+    return (this.alertHooksMemo ??= this.boxes.filter((b) => b.hook.format === "alertmanager"));
   }
 
   /** A previous run that died with an alert firing: this run has no episode yet, so end it now. */
@@ -209,7 +211,7 @@ export class Notifier {
     if (d.level >= 2 && (d.level > d.previousLevel || this.cause === null)) {
       this.cause = { at: wall(), from: d.previousLevel, level: d.level, reason: plainReason(d.reason || summaryLine(d)), dominant: formatDominant(d), ttf: Number.isFinite(d.ttfS) && d.ttfDim ? `${d.ttfDim} runs out in ${Math.round(d.ttfS)} s` : "" };
     }
-    actions = actions.filter((a) => this.newPlan(a));
+    if (actions.length > 0) actions = actions.filter((a) => this.newPlan(a));
     if (actions.length > 0) this.recentActions = [...this.recentActions, ...actions].slice(-5);
     const alerts = this.alertHooks.length > 0 ? this.alertUpdate(d, wall(), actions, changed) : [];
     for (const { hook, box } of this.boxes) {

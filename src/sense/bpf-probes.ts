@@ -165,8 +165,18 @@ function u64(v: bigint): Uint8Array {
   return new Uint8Array(new BigUint64Array([v]).buffer);
 }
 
-function fill(target: ProbeTotals, words: BigUint64Array, offset: number): ProbeTotals {
-  for (let i = 0; i < WORDS; i++) target[PROBE_COUNTERS[i] as keyof ProbeTotals] = Number(words[offset + i]);
+/**
+ * Counters from u64 words seen as pairs of 32-bit halves (little-endian): no
+ * BigInt allocated per counter per tick. Signed halves, so that the JIT never
+ * meets a load that does not fit an int32 (an unsigned one above 2^31 would
+ * make the compiled code bail out, again and again).
+ */
+function fill(target: ProbeTotals, halves: Int32Array, offset: number): ProbeTotals {
+  for (let i = 0, j = offset * 2; i < WORDS; i++, j += 2) {
+    const lo = halves[j]!;
+    const hi = halves[j + 1]!;
+    target[PROBE_COUNTERS[i] as keyof ProbeTotals] = (hi < 0 ? hi + 4294967296 : hi) * 4294967296 + (lo < 0 ? lo + 4294967296 : lo);
+  }
   return target;
 }
 
@@ -207,6 +217,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
   const runqIter = programs.includes(RUNQ_ITER) ? ffi.cString(RUNQ_ITER) : undefined;
   const runqBuf = new BigUint64Array(2);
   const runqBytes = new Uint8Array(runqBuf.buffer);
+  const runqHalves = new Int32Array(runqBuf.buffer);
   const runqRefreshNs = (opts.runqRefreshMs ?? 1000) * 1e6;
   let runqReadAtNs = -Infinity;
   const countersFd = ffi.objMapFd(obj, "counters");
@@ -214,9 +225,11 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
   const ring = ffi.ringbufOpen(obj, "events");
   const zeroKey = new Uint8Array(4);
   const totalWords = new BigUint64Array(WORDS);
+  const totalHalves = new Int32Array(totalWords.buffer);
   const cgroupKeys = new Uint8Array(8 * MAX_CGROUPS);
   const cgroupKeyView = new BigUint64Array(cgroupKeys.buffer);
   const cgroupWords = new BigUint64Array(WORDS * MAX_CGROUPS);
+  const cgroupHalves = new Int32Array(cgroupWords.buffer);
   const eventBuf = new Uint8Array(64 * 1024);
   const eventView = new DataView(eventBuf.buffer);
   const key64 = new BigUint64Array(1);
@@ -239,10 +252,9 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
         // An iterator pass costs about a microsecond per task: not every 10 ms tick.
         const now = Bun.nanoseconds();
         if (now - runqReadAtNs >= runqRefreshNs && ffi.iterRead(obj, runqIter, runqBytes) === 16) runqReadAtNs = now;
-        totalWords[1] = runqBuf[0] as bigint;
-        totalWords[2] = runqBuf[1] as bigint;
+        totalHalves.set(runqHalves, 2); // words 1 and 2: run-queue latency and switches
       }
-      return fill(into, totalWords, 0);
+      return fill(into, totalHalves, 0);
     },
     perCgroup(into = new Map()) {
       live("read eBPF cgroup counters");
@@ -253,7 +265,7 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
         seen.add(id);
         let t = into.get(id);
         if (!t) into.set(id, (t = emptyTotals()));
-        fill(t, cgroupWords, i * WORDS);
+        fill(t, cgroupHalves, i * WORDS);
       }
       if (into.size !== n) for (const id of into.keys()) if (!seen.has(id)) into.delete(id);
       return into;

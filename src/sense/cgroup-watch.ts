@@ -30,6 +30,7 @@ import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
 import { createFileSet, type FileSet } from "../kernel/file-set.ts";
+import { type CgroupCounter, createCgroupCounter } from "./cgroup-count.ts";
 
 export interface CgroupWatchOptions {
   procRoot?: string;
@@ -123,7 +124,8 @@ export class CgroupWatch {
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
   private walkCount = Number.NaN;
-  private readonly rootFs: ProcFs;
+  /** The kernel's count of cgroups, read in place (src/sense/cgroup-count.ts). */
+  private readonly counter: CgroupCounter;
   /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk. */
   private usage: { set: FileSet; order: Watched[] } | null = null;
   private scanT = Number.NaN;
@@ -171,7 +173,7 @@ export class CgroupWatch {
     this.cpuCtlRoot = rel(controllerRoot(layout, "cpu"));
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
-    this.rootFs = createProcFs(layout.root);
+    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -211,14 +213,7 @@ export class CgroupWatch {
 
   /** How many cgroups the watched hierarchy has, dying ones included (v1 memory: /proc/cgroups; v2: cgroup.stat); NaN when unknown. */
   private cgroupCount(): number {
-    if (this.v2) {
-      const t = this.rootFs.read(CGROUP_V2.stat);
-      if (t === undefined) return Number.NaN;
-      return statValue(t, "nr_descendants") + (statValue(t, "nr_dying_descendants") || 0);
-    }
-    const t = this.meminfo.read(PROC.cgroups);
-    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
-    return m ? Number(m[1]) : Number.NaN;
+    return this.counter.count();
   }
 
   private relist(t: number): void {
@@ -468,7 +463,7 @@ export class CgroupWatch {
     this.watched.clear();
     this.meminfo.close();
     this.cpuFs.close();
-    this.rootFs.close();
+    this.counter.close();
     this.usage?.set.close();
     this.usage = null;
   }

@@ -27,6 +27,7 @@ import { createFileSet, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, countLines, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
+import { createCgroupCounter } from "./cgroup-count.ts";
 
 /** Cumulative eBPF counters, as src/sense/bpf-probes.ts reports them (numbers or bigints). */
 export interface ProbeCounters {
@@ -335,18 +336,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let listedT = NaN;
   let listedCount = NaN;
   let checkedT = NaN;
-  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown. */
-  function cgroupCount(): number {
-    if (layout.version === "v2") {
-      const t = cgfs.read(CGROUP_V2.stat);
-      const m = t === undefined ? null : /^nr_descendants (\d+)$/m.exec(t);
-      const d = t === undefined ? null : /^nr_dying_descendants (\d+)$/m.exec(t);
-      return m ? Number(m[1]) + Number(d?.[1] ?? 0) : NaN;
-    }
-    const t = proc.read(PROC.cgroups);
-    const m = t === undefined ? null : /^memory\s+\d+\s+(\d+)/m.exec(t);
-    return m ? Number(m[1]) : NaN;
-  }
+  /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown: read in place (src/sense/cgroup-count.ts). */
+  const counter = createCgroupCounter(layout.version === "v2", cfg.procRoot, layout.root);
+  const cgroupCount = (): number => counter.count();
   /** Re-list the cgroups if they may have changed; true when it did. */
   function relist(t: number): boolean {
     const first = Number.isNaN(listedT) || t < listedT;
@@ -428,9 +420,12 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // cgroup list changes and every LIMITS_S; between, only the few closest to
   // their limit are read at each tick (a kernfs read each), so a tick stays
   // cheap. A group far below its limit cannot overtake them within a second.
+  // A new cgroup joins within WALK_MIN_S (the walk that finds it waits that
+  // long after the previous one).
   const wantLimitRatio = want.has("cgroup_mem_limit_ratio") && layout.attributionRoot !== "";
   const LIMITED_MAX = 16;
   const LIMITS_S = 5;
+  const WALK_MIN_S = 2;
   let limited: { path: string; limit: number }[] = [];
   let limitedT = NaN;
   // The usage files of the groups closest to their limit, read together at each tick (one native call).
@@ -680,8 +675,11 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll(tMonoS);
+      // A walk when the count of cgroups moved, at most every WALK_MIN_S on
+      // the tick's path: on a node whose cgroups come and go all the time it
+      // was due every second (a readdir per group, then every limit read).
       if (wantLimitRatio) {
-        const relisted = relist(tMonoS);
+        const relisted = (Number.isNaN(listedT) || tMonoS - listedT >= WALK_MIN_S || tMonoS < listedT) && relist(tMonoS);
         if (relisted || Number.isNaN(limitedT) || tMonoS - limitedT >= LIMITS_S || tMonoS < limitedT) refreshLimited(tMonoS);
       }
       // The first read has no previous one: rates are 0 until the second.
@@ -719,6 +717,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       closed = true;
       proc.close();
       cgfs.close();
+      counter.close();
       files.close();
       slow?.close();
       limitedFiles?.close();

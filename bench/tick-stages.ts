@@ -1,0 +1,102 @@
+// Where one tick of `hosa run` spends its time, stage by stage: the same
+// objects the agent builds (src/agent.ts), driven at the configured tick on
+// the live node, each stage timed with the monotonic clock; and the process's
+// CPU over the run (what the stages do not show: timers, GC, the JIT).
+//
+//   bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json]
+//
+// CONFIG is a hosa.toml with a baseline in its state directory (run
+// `hosa calibrate` first); detection-only whatever it says.
+import { heapStats } from "bun:jsc";
+import { baselinePath, loadConfig } from "../src/config.ts";
+import { loadBaseline } from "../src/baseline-file.ts";
+import { DangerTracker, NO_DANGER } from "../src/engine/danger.ts";
+import { createEngine, engineConfigFrom, step } from "../src/engine/engine.ts";
+import { discoverNode } from "../src/kernel/proprioception.ts";
+import { Notifier } from "../src/report/notifier.ts";
+import { createAgentResponder } from "../src/respond/agent-responder.ts";
+import { CgroupWatch } from "../src/sense/cgroup-watch.ts";
+import { createLiveSource } from "../src/sense/live-source.ts";
+import { monoS } from "../src/tick-loop.ts";
+
+const argv = process.argv;
+const ci = argv.indexOf("-c");
+if (ci < 0) throw new Error("usage: bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json]");
+const si = argv.indexOf("--seconds");
+const seconds = si >= 0 ? Number(argv[si + 1]) : 20;
+const cfg = await loadConfig(argv[ci + 1]);
+cfg.respond.mode = "detect";
+const facts = discoverNode(cfg.sense.procRoot);
+const live = createLiveSource(cfg.sense);
+const watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive });
+const danger = new DangerTracker();
+const engine = createEngine(loadBaseline(baselinePath(cfg)).baseline, engineConfigFrom(cfg.engine));
+const { responder } = createAgentResponder(cfg, facts, () => {});
+const notifier = Notifier.open(cfg.report, cfg.paths.stateDir, "bench");
+
+const stages = ["source.read", "watch.read", "danger.update", "engine.step", "responder", "notifier"] as const;
+const ns = new Float64Array(stages.length);
+let ticks = 0;
+let candidatesTicks = 0;
+const c0 = process.cpuUsage();
+const h0 = heapStats();
+const t0 = monoS();
+let scheduled = t0;
+while (monoS() - t0 < seconds) {
+  scheduled += cfg.sense.tickMs / 1000;
+  const wait = scheduled - monoS();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+  let a = Bun.nanoseconds();
+  const t = a / 1e9;
+  const s = live.read(t);
+  let b = Bun.nanoseconds();
+  ns[0] += b - a;
+  a = b;
+  const f = watch.read(t, responder.heldCeilings());
+  b = Bun.nanoseconds();
+  ns[1] += b - a;
+  a = b;
+  s.danger = danger.update(f);
+  b = Bun.nanoseconds();
+  ns[2] += b - a;
+  a = b;
+  const d = step(engine, s);
+  b = Bun.nanoseconds();
+  ns[3] += b - a;
+  a = b;
+  const actions = responder.onDecision(d, [], s.danger ?? NO_DANGER);
+  b = Bun.nanoseconds();
+  ns[4] += b - a;
+  a = b;
+  notifier.onDecision(d, actions, () => "");
+  b = Bun.nanoseconds();
+  ns[5] += b - a;
+  if (watch.candidates > 0) candidatesTicks++;
+  ticks++;
+}
+const c1 = process.cpuUsage(c0);
+const h1 = heapStats();
+const wallS = monoS() - t0;
+const out = {
+  tickMs: cfg.sense.tickMs,
+  ticks,
+  seconds: wallS,
+  scope: cfg.respond.cgroupScope,
+  watched: watch.size,
+  candidateTicks: candidatesTicks,
+  usPerTick: Object.fromEntries(stages.map((n, i) => [n, ns[i]! / ticks / 1000])),
+  cpuUsPerTick: (c1.user + c1.system) / ticks,
+  cpuPct: ((c1.user + c1.system) / 1e6 / wallS) * 100,
+  heapObjectsPerTick: (h1.objectCount - h0.objectCount) / ticks,
+};
+watch.close();
+live.close();
+await notifier.close({ wallTime: "", why: "bench", drainMs: 0 });
+if (argv.includes("--json")) console.log(JSON.stringify(out));
+else {
+  console.log(`tick ${out.tickMs} ms, ${ticks} ticks in ${wallS.toFixed(1)} s, scope "${out.scope}", ${out.watched} cgroups watched, candidates on ${candidatesTicks} ticks`);
+  for (const [k, v] of Object.entries(out.usPerTick)) console.log(`  ${k.padEnd(16)} ${v.toFixed(1)} µs`);
+  console.log(`  process CPU      ${out.cpuUsPerTick.toFixed(1)} µs per tick (${out.cpuPct.toFixed(2)} % of a core), heap objects ${out.heapObjectsPerTick.toFixed(1)} per tick`);
+}
+const __ls = (globalThis as any).__ls as Float64Array | undefined;
+if (__ls) console.log("live-source µs/tick: fast read, fast parse, slow read, slow parse, psi, probes, limits, compute:", Array.from(__ls.subarray(0, 8), (v) => (v / ticks / 1000).toFixed(1)).join(" "), "slow reads", __ls[9]);
