@@ -25,16 +25,16 @@ const CPU_DIMS = [
   { dim: "runq_latency_us", share: 0.1 },
 ];
 
-/** One episode 0→1→2→1→0 of CPU-led decisions, each level change walked as the agent does; `extra` goes into every entry. */
-function cpuEpisode(name: string, walk: (t: number) => CgroupUsage[], extra: Partial<Decision> = {}): string {
+/** One episode 0→1→`peak`→1→0 of CPU-led decisions, each level change walked as the agent does; `extra` goes into every entry. */
+function cpuEpisode(name: string, walk: (t: number) => CgroupUsage[], extra: Partial<Decision> = {}, peak: Level = 2): string {
   const file = join(tmp.dir, name, "decisions.log");
   const log = DecisionLog.open(file, { maxBytes: 1 << 30, keep: 1, stateDir: join(tmp.dir, name, "state"), sign: false });
   let now = 0;
   const att = new EpisodeAttribution(() => walk(now));
   const steps: [Level, Level, number][] = [
     [1, 0, 100],
-    [2, 1, 101],
-    [1, 2, 112],
+    [peak, 1, 101],
+    [1, peak, 112],
     [0, 1, 120],
   ];
   for (const [level, prev, t] of steps) {
@@ -80,18 +80,23 @@ test("an older log without the field: no cgroup is named rather than a wrong one
   expect(top.cgroup).toBeNull();
 });
 
-test("a danger on CPU names its cgroup first, and counts as the strongest evidence", () => {
+test("a danger on CPU names its cgroup first, and counts as the strongest evidence once the engine contained it", () => {
   // "cpu stall": how issue 11's CPU harm words it (a neighbour kept waiting by one cgroup's CPU use).
-  const file = cpuEpisode("danger", usage, {
+  const danger = {
     dangerCgroup: "/bench/batch",
     dangerResource: "cpu stall",
     dangerTtfS: 12,
     dangerEvidence: "/bench/batch: 1.9 CPU while /bench/web waits 40 ms per run",
-  } as Partial<Decision>);
-  const top = topOf(file, "danger");
+  } as Partial<Decision>;
+  const top = topOf(cpuEpisode("danger", usage, danger, 3), "danger");
   expect(top.mode).toBe("cpu_saturation");
   expect(top.cgroup).toBe("/bench/batch");
   expect(top.parts.danger).toBe(1);
+  // Seen but never raised to containment (Level ≥ 3): half as strong, and said so.
+  const seen = topOf(cpuEpisode("danger-seen", usage, danger, 2), "danger-seen");
+  expect(seen).toMatchObject({ mode: "cpu_saturation", cgroup: "/bench/batch" });
+  expect(seen.parts.danger).toBe(0.5);
+  expect(seen.evidence.map((e) => e.why).join("\n")).toContain("(never contained)");
 });
 
 test("a danger on I/O (\"io stall\") points to I/O saturation, not to the CPU the dimensions show", () => {
