@@ -26,6 +26,8 @@ const EXPECTED: Record<string, FailureMode> = { memory: "memory_leak", fork: "fo
 
 interface Episode {
   file: string;
+  /** When the workload started (harness t = 0). */
+  started_at: string;
   scenario: string;
   kind: string;
   benign: boolean;
@@ -72,7 +74,11 @@ export function scoreLogs(dir: string, work: string): Scored[] {
     cfg.cortex.playbookDir = "";
     const { entries } = readDecisionLog(unpacked(dir, work, ep.file));
     const cx = new Cortex(cfg, { exec: null });
-    const list = entries.length ? cx.sync(entries, entries.at(-1)!.timestamp) : [];
+    const all = entries.length ? cx.sync(entries, entries.at(-1)!.timestamp) : [];
+    // An incident that reached its level before the workload started is the shared machine's, not the scenario's.
+    const t0 = Date.parse(ep.started_at);
+    const list = all.filter((s) => !(Date.parse(s.opened_at) < t0));
+    const background = all.length - list.length;
     const peak = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
     const expected = ep.benign ? null : (EXPECTED[ep.kind] ?? null);
     const main = [...list].sort((a, b) => b.peak_level - a.peak_level)[0];
@@ -84,9 +90,10 @@ export function scoreLogs(dir: string, work: string): Scored[] {
       const high = list.filter((s) => s.peak_level > 2);
       ok = high.length === 0;
       why = ok ? (list.length ? `${list.length} incident(s), none above Level 2` : "no incident") : `${high.length} incident(s) above Level 2 (peak ${Math.max(...high.map((s) => s.peak_level))})`;
+      if (background) why += `; ${background} opened before the workload started, not counted`;
     } else if (!main) {
       ok = false;
-      why = `no incident (peak level ${peak})`;
+      why = `no incident (peak level ${peak}${background ? `; ${background} incident(s) opened before the workload started, the machine's background` : ""})`;
     } else {
       const modeOk = main.mode === expected;
       const cgOk = main.cgroup !== null && isUnder(main.cgroup, ep.cgroup);
