@@ -80,6 +80,8 @@ export interface RunRecord {
   events: SystemEvent[];
   timeline: TimelinePoint[];
   neighbour: { before: NeighbourSummary; during: NeighbourSummary };
+  /** The scenario's latency-sensitive neighbour (Scenario.neighbour), named in hosa's respond.latency_sensitive; null without one. */
+  sensitiveCgroup: string | null;
   cost: Record<string, ProcCost | null>;
   hosa: {
     levelAtStart: number;
@@ -513,6 +515,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       events,
       timeline,
       neighbour: { before: prober.summary(t0 - preEpisodeS, t0), during: prober.summary(t0, endS) },
+      sensitiveCgroup: sensitive ? sensitive.relPath("memory") : null,
       cost,
       hosa,
       notes,
