@@ -540,11 +540,10 @@ const NEIGHBOUR_LEAD_S = 10;
 function startNeighbour(scenario: Scenario, ctx: ScenarioContext): BenchCgroup {
   const n = ctx.sideCgroup("neighbour");
   const unified = n.unifiedProcs();
-  const moves = [...n.procsFiles(), ...(unified ? [unified] : [])].map((f) => `echo $$ > '${f}' || exit 97;`).join(" ");
   const args =
     scenario.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", `${ctx.dir}/neighbour.dat`] : ["--period-ms", "10", "--work-us", "3000"];
   const seconds = String(scenario.boundS + NEIGHBOUR_LEAD_S + 60);
-  ctx.track(Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ctx.tools.ticker, ...args, "--seconds", seconds], { stdout: "ignore", stderr: "ignore", stdin: "ignore" }));
+  ctx.track(Bun.spawn(argvInCgroup(n, [ctx.tools.ticker, ...args, "--seconds", seconds], unified ? [unified] : []), { stdout: "ignore", stderr: "ignore", stdin: "ignore" }));
   return n;
 }
 

@@ -248,11 +248,11 @@ export class BenchCgroups {
 
 /**
  * argv that starts `cmd` inside `cg` from its first instruction: a shell
- * moves itself into every controller's cgroup.procs, then execs the command.
+ * moves itself into every controller's cgroup.procs (and into `alsoProcs`,
+ * e.g. its cgroup2 directory from unifiedProcs()), then execs the command.
  */
-export function argvInCgroup(cg: BenchCgroup, cmd: string[]): string[] {
-  const moves = cg
-    .procsFiles()
+export function argvInCgroup(cg: BenchCgroup, cmd: string[], alsoProcs: string[] = []): string[] {
+  const moves = [...cg.procsFiles(), ...alsoProcs]
     .map((f) => `echo $$ > '${f}' || exit 97;`)
     .join(" ");
   return ["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ...cmd];
