@@ -1,7 +1,8 @@
 // Collect the decision logs the cortex bench scores (issue 17): hosa in act
 // mode, live, on the Lethal Interval scenarios (bench/scenarios), one decision
 // log per episode kept (gzipped) under bench/cortex-logs/ with the workload's
-// cgroup in index.json.
+// cgroup (and the agent's cgroup_scope) in index.json. The CPU runaway and the
+// I/O flood run beside a latency-sensitive neighbour (COLLECTED below).
 // bench/cortex.ts then replays these logs through the cortex, so the scoring
 // is repeatable and cheap; rerun this to refresh them on a new build.
 //
