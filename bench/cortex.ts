@@ -17,7 +17,7 @@ import { defaultConfig } from "../src/config.ts";
 import type { Hypotheses } from "../src/cortex/analyze.ts";
 import { Cortex, findEpisode, readDecisionLog } from "../src/cortex/cortex.ts";
 import { renderHtml } from "../src/cortex/html.ts";
-import type { FailureMode } from "../src/cortex/types.ts";
+import type { FailureMode, LogEntry } from "../src/cortex/types.ts";
 import { isUnder } from "../src/respond/targets.ts";
 
 const NOTES_MARKER = "<!-- notes: kept when bench/cortex.ts regenerates this file -->\n";
@@ -75,9 +75,10 @@ export function scoreLogs(dir: string, work: string): Scored[] {
     const { entries } = readDecisionLog(unpacked(dir, work, ep.file));
     const cx = new Cortex(cfg, { exec: null });
     const all = entries.length ? cx.sync(entries, entries.at(-1)!.timestamp) : [];
-    // An incident that reached its level before the workload started is the shared machine's, not the scenario's.
+    // An incident that reached its level before the workload started is the shared machine's, not the
+    // scenario's, unless it rose further once the workload ran or hosa acted on the workload's cgroup in it.
     const t0 = Date.parse(ep.started_at);
-    const list = all.filter((s) => !(Date.parse(s.opened_at) < t0));
+    const list = all.filter((s) => !(Date.parse(s.opened_at) < t0) || tookUpWorkload(findEpisode(entries, s.id)?.entries ?? [], t0, ep.cgroup));
     const background = all.length - list.length;
     const peak = Math.max(0, ...entries.filter((e) => e.kind === "level").map((e) => e.level));
     const expected = ep.benign ? null : (EXPECTED[ep.kind] ?? null);
@@ -121,6 +122,17 @@ export function scoreLogs(dir: string, work: string): Scored[] {
     });
   }
   return out;
+}
+
+/** Did an episode that opened before `t0` rise above its level at `t0` afterwards, or act on `cgroup`, once the workload ran? */
+export function tookUpWorkload(entries: LogEntry[], t0: number, cgroup: string): boolean {
+  const before = entries.filter((e) => e.kind === "level" && Date.parse(e.timestamp) < t0);
+  const atStart = before.length ? before[before.length - 1]!.level : 0;
+  return entries.some(
+    (e) =>
+      Date.parse(e.timestamp) >= t0 &&
+      ((e.kind === "level" && e.level > atStart) || (e.kind === "action" && typeof e.target_cgroup === "string" && isUnder(e.target_cgroup, cgroup))),
+  );
 }
 
 /** Render the leak's HTML report and open it in headless Chromium `runs` times: size, in-page load time, process wall time. */
