@@ -1,14 +1,15 @@
 // Collect the decision logs the cortex bench scores (issue 17): hosa in act
 // mode, live, on the Lethal Interval scenarios (bench/scenarios), one decision
 // log per episode kept (gzipped) under bench/cortex-logs/ with the workload's
-// cgroup in index.json.
+// cgroup (and the agent's cgroup_scope) in index.json. The CPU runaway and the
+// I/O flood run beside a latency-sensitive neighbour (COLLECTED below).
 // bench/cortex.ts then replays these logs through the cortex, so the scoring
 // is repeatable and cheap; rerun this to refresh them on a new build.
 //
 //   bun bench/cortex-collect.ts [--scenario NAME]... [--calibrate S] [--out DIR]
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { closeSuite, openSuite, runEpisode } from "./harness.ts";
-import { findScenario, SCENARIOS } from "./scenarios/index.ts";
+import { type Scenario, SCENARIOS } from "./scenarios/index.ts";
 
 const args = process.argv.slice(2);
 const wanted: string[] = [];
@@ -23,7 +24,21 @@ for (let i = 0; i < args.length; i++) {
     process.exit(2);
   }
 }
-const chosen = wanted.length ? wanted.map((n) => findScenario(n) ?? (console.error(`cortex-collect: unknown scenario "${n}"`), process.exit(2))) : SCENARIOS.filter((s) => !s.optional);
+/**
+ * The scenarios as the product meets them, as bench/trust.ts runs them: a
+ * CPU runaway and an I/O flood beside a service the operator named
+ * latency-sensitive (the harness's `neighbour`), the flood writing for its
+ * whole time (fio --time_based) rather than ending when its files are laid
+ * out. The rest as bench/scenarios defines them.
+ */
+const COLLECTED: Scenario[] = SCENARIOS.map((s) => {
+  if (s.name === "cpu-saturation") return { ...s, neighbour: "cpu" };
+  if (s.name === "io-flood") return { ...s, neighbour: "io", command: async (ctx) => [...(await s.command(ctx)), "--time_based"] };
+  return s;
+});
+const chosen = wanted.length
+  ? wanted.map((n) => COLLECTED.find((s) => s.name === n) ?? (console.error(`cortex-collect: unknown scenario "${n}"`), process.exit(2)))
+  : COLLECTED.filter((s) => !s.optional);
 mkdirSync(out, { recursive: true });
 // The harness removes a run's directory (and its decision log) unless asked to keep it; this script removes it after the copy.
 process.env.HOSA_BENCH_KEEP = "1";
@@ -46,6 +61,7 @@ try {
         scenario: s.name,
         kind: s.kind,
         benign: s.benign,
+        neighbour: s.neighbour ?? null,
         title: s.title,
         run,
         cgroup: r.cgroup,
@@ -53,7 +69,10 @@ try {
         load_avg_1: r.loadAvg1,
         killed: r.workload.killed,
       });
-      writeFileSync(`${out}/index.json`, `${JSON.stringify({ calibrate_s: calibrateS, hosa_calibration: suite.hosaCalibration, episodes: index }, null, 1)}\n`);
+      writeFileSync(
+        `${out}/index.json`,
+        `${JSON.stringify({ calibrate_s: calibrateS, hosa_calibration: suite.hosaCalibration, cgroup_scope: suite.cgroups.rootRelPath("memory"), episodes: index }, null, 1)}\n`,
+      );
       log(`  ${name}: cgroup ${r.cgroup}`);
     }
   }

@@ -80,6 +80,8 @@ export interface RunRecord {
   events: SystemEvent[];
   timeline: TimelinePoint[];
   neighbour: { before: NeighbourSummary; during: NeighbourSummary };
+  /** The scenario's latency-sensitive neighbour (Scenario.neighbour), named in hosa's respond.latency_sensitive; null without one. */
+  sensitiveCgroup: string | null;
   cost: Record<string, ProcCost | null>;
   hosa: {
     levelAtStart: number;
@@ -170,7 +172,7 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
   const suite: Suite = {
     dir,
     cgroups,
-    tools: { leaker: `${dir}/bin/leaker`, forkstorm: `${dir}/bin/forkstorm`, bun: process.execPath, benchDir: BENCH_DIR },
+    tools: { leaker: `${dir}/bin/leaker`, forkstorm: `${dir}/bin/forkstorm`, ticker: `${dir}/bin/ticker`, bun: process.execPath, benchDir: BENCH_DIR },
     neighbourUrl: "",
     neighbourProc: undefined as unknown as Bun.Subprocess,
     neighbourCgroup: null,
@@ -187,6 +189,7 @@ export async function openSuite(opts: SuiteOptions): Promise<Suite> {
     mkdirSync(`${dir}/bin`, { recursive: true });
     await compile(`${BENCH_DIR}/leaker.c`, suite.tools.leaker);
     await compile(`${BENCH_DIR}/scenarios/forkstorm.c`, suite.tools.forkstorm);
+    await compile(`${BENCH_DIR}/scenarios/ticker.c`, suite.tools.ticker);
     const ncg = cgroups.create("neighbour");
     suite.neighbourProc = Bun.spawn(argvInCgroup(ncg, [process.execPath, `${BENCH_DIR}/lib/neighbour-server.ts`, "0"]), {
       stdout: "pipe",
@@ -283,6 +286,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     };
     mkdirSync(ctx.dir, { recursive: true });
     await scenario.prepare?.(ctx);
+    const sensitive = scenario.neighbour ? startNeighbour(scenario, ctx) : null;
 
     if (group === "baseline" && scenario.kind === "memory") {
       daemons.push(startEarlyoom(perfS));
@@ -291,7 +295,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     if (group === "hosa") {
       if (!suite.hosaBaseline) throw new Error(`hosa unavailable: ${suite.unavailable.hosa ?? "not calibrated"}`);
       const p = hosaPaths(`${runDir}/hosa`, suite.hosaBaseline);
-      writeHosaConfig(p, suite.cgroups.rootRelPath("memory"));
+      writeHosaConfig(p, suite.cgroups.rootRelPath("memory"), sensitive ? [sensitive.relPath("memory")] : []);
       agent = await startHosa(p, perfS);
     }
     const prom = suite.prometheus;
@@ -304,6 +308,8 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       const rest = await waitForLevelZero(agent.paths.logFile, suite.restWaitS * 1000);
       if (rest > 0) notes.push(`hosa was still at level ${rest} ${suite.restWaitS} s after start-up, before the episode`);
     }
+    // The neighbour's stall before the workload is its own level, against which hosa judges harm.
+    if (sensitive) await Bun.sleep(NEIGHBOUR_LEAD_S * 1000);
 
     // Each agent's cost and the cgroup's usage, sampled through the whole run.
     const watched: [string, number][] = [
@@ -509,6 +515,7 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
       events,
       timeline,
       neighbour: { before: prober.summary(t0 - preEpisodeS, t0), during: prober.summary(t0, endS) },
+      sensitiveCgroup: sensitive ? sensitive.relPath("memory") : null,
       cost,
       hosa,
       notes,
@@ -524,6 +531,20 @@ export async function runEpisode(suite: Suite, scenario: Scenario, group: Group,
     for (const c of side) await suite.cgroups.remove(c);
     if (!process.env.HOSA_BENCH_KEEP) rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+/** How long a latency-sensitive neighbour ticks beside a running agent before the workload starts, seconds. */
+const NEIGHBOUR_LEAD_S = 10;
+
+/** Start the scenario's latency-sensitive neighbour in a cgroup of its own (removed with the run); returns that cgroup. */
+function startNeighbour(scenario: Scenario, ctx: ScenarioContext): BenchCgroup {
+  const n = ctx.sideCgroup("neighbour");
+  const unified = n.unifiedProcs();
+  const args =
+    scenario.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", `${ctx.dir}/neighbour.dat`] : ["--period-ms", "10", "--work-us", "3000"];
+  const seconds = String(scenario.boundS + NEIGHBOUR_LEAD_S + 60);
+  ctx.track(Bun.spawn(argvInCgroup(n, [ctx.tools.ticker, ...args, "--seconds", seconds], unified ? [unified] : []), { stdout: "ignore", stderr: "ignore", stdin: "ignore" }));
+  return n;
 }
 
 /** The level of the last level entry in a decision log (0 when there is none). */

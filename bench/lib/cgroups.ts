@@ -52,6 +52,8 @@ export interface CgroupUsageNow {
 /** One cgroup of the benchmark, present in every controller. */
 export class BenchCgroup {
   readonly dirs: Record<Controller, string>;
+  /** Directories made in the cgroup2 tree by unifiedProcs(), deepest first; removed by destroy(). */
+  private readonly unifiedMade: string[] = [];
   constructor(
     readonly name: string,
     dirs: Record<Controller, string>,
@@ -87,6 +89,26 @@ export class BenchCgroup {
   /** Shell words that move the shell itself into this cgroup before it execs the workload. */
   procsFiles(): string[] {
     return CONTROLLERS.map((c) => `${this.dirs[c]}/cgroup.procs`);
+  }
+
+  /**
+   * The cgroup.procs of a directory of the same relative path in the cgroup2
+   * tree of a hybrid host (/sys/fs/cgroup/unified), made here (and removed by
+   * destroy()): where a process's CPU and I/O stall (cpu.pressure,
+   * io.pressure) are read for a cgroup hosa was told is latency-sensitive.
+   * Null where there is no such tree.
+   */
+  unifiedProcs(): string | null {
+    const unified = `${CGROUP_ROOT}/unified`;
+    if (!existsSync(`${unified}/cgroup.procs`)) return null;
+    const want = `${unified}${this.relPath("memory")}`;
+    const missing: string[] = [];
+    for (let d = want; !existsSync(d); d = d.slice(0, d.lastIndexOf("/"))) missing.unshift(d);
+    for (const d of missing) {
+      mkdirSync(d);
+      this.unifiedMade.unshift(d);
+    }
+    return `${want}/cgroup.procs`;
   }
 
   pids(): number[] {
@@ -142,10 +164,10 @@ export class BenchCgroup {
       if (performance.now() > deadline) break;
       await Bun.sleep(50);
     }
-    for (const c of CONTROLLERS) {
+    for (const dir of [...CONTROLLERS.map((c) => this.dirs[c]), ...this.unifiedMade.splice(0)]) {
       for (let i = 0; i < 100; i++) {
         try {
-          if (existsSync(this.dirs[c])) rmdirSync(this.dirs[c]);
+          if (existsSync(dir)) rmdirSync(dir);
           break;
         } catch {
           await Bun.sleep(50);
@@ -226,11 +248,11 @@ export class BenchCgroups {
 
 /**
  * argv that starts `cmd` inside `cg` from its first instruction: a shell
- * moves itself into every controller's cgroup.procs, then execs the command.
+ * moves itself into every controller's cgroup.procs (and into `alsoProcs`,
+ * e.g. its cgroup2 directory from unifiedProcs()), then execs the command.
  */
-export function argvInCgroup(cg: BenchCgroup, cmd: string[]): string[] {
-  const moves = cg
-    .procsFiles()
+export function argvInCgroup(cg: BenchCgroup, cmd: string[], alsoProcs: string[] = []): string[] {
+  const moves = [...cg.procsFiles(), ...alsoProcs]
     .map((f) => `echo $$ > '${f}' || exit 97;`)
     .join(" ");
   return ["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ...cmd];

@@ -12,6 +12,8 @@ export type ScenarioKind = "memory" | "fork" | "cpu" | "io" | "net";
 export interface Tools {
   leaker: string;
   forkstorm: string;
+  /** bench/scenarios/ticker.c: a latency-sensitive neighbour that says how late it woke (or how long its synced writes took). */
+  ticker: string;
   bun: string;
   benchDir: string;
 }
@@ -45,6 +47,15 @@ export interface Scenario {
   runs: { baseline: number; hosa: number };
   /** Left out of the full suite unless named (or `--with-optional`). */
   optional?: boolean;
+  /**
+   * A latency-sensitive neighbour beside the workload (bench/scenarios/ticker.c
+   * in a cgroup of its own, named in hosa's `respond.latency_sensitive`, its
+   * cgroup2 stall readable on a hybrid host), ticking from before hosa starts:
+   * "cpu" wakes every 10 ms for 3 ms of work, "io" writes 4 KiB and
+   * fdatasync()s every 20 ms (bench/trust.ts's neighbours). What the product
+   * meets when a runaway harms a service the operator cares for.
+   */
+  neighbour?: "cpu" | "io";
   /** Refuse to start when the machine has less memory available than this. */
   needsAvailableBytes?: number;
   prepare?(ctx: ScenarioContext): Promise<void>;

@@ -158,6 +158,9 @@ export function findAnomaly(ep: Episode, obs: Observation): { body: AnomalyFindi
 /** engine.danger_horizon_s's default: a danger further away does not slow anyone. */
 export const DEFAULT_DANGER_HORIZON_S = 120;
 
+/** How much a danger counts that the engine never raised to containment (Level ≥ 3) while it stood. */
+export const UNCONFIRMED_DANGER = 0.5;
+
 /** What identifies a failure mode in the decision data (docs/cortex.md §signatures). */
 export interface Signature {
   mode: FailureMode;
@@ -351,7 +354,12 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     }
     if (inRegime[0]) evidence.push(ref(inRegime[0], `regime ${REGIME_NAMES[inRegime[0].regime as Regime] ?? inRegime[0].regime}`));
     // Actions on this resource: the responder chose the cgroup whose consumption of it grew most.
-    const onResource = actionEntries.filter((e) => sig.actionFiles.test(String(e.action ?? "")) || (sig.actionKinds ?? []).includes(String(e.action_kind ?? "")));
+    // An action the responder took on the cgroup of a danger on this resource
+    // (a freeze, a CPU share while a pids limit runs out) is on it too.
+    const underDanger = (e: LogEntry) => typeof e.danger_resource === "string" && e.danger_resource !== "" && sig.dangerWords.test(e.danger_resource.toLowerCase()) && e.target_cgroup === e.danger_cgroup;
+    const onResource = actionEntries.filter((e) => sig.actionFiles.test(String(e.action ?? "")) || (sig.actionKinds ?? []).includes(String(e.action_kind ?? "")) || underDanger(e));
+    // The resource's own control files first: they say more than a share or a freeze.
+    onResource.sort((a, b) => Number(underDanger(a) && !sig.actionFiles.test(String(a.action ?? ""))) - Number(underDanger(b) && !sig.actionFiles.test(String(b.action ?? ""))) || a.seq - b.seq);
     const applied = onResource.filter((e) => String(e.outcome ?? "").startsWith("applied"));
     const actionScore = actionEntries.length ? Math.min(1, (applied.length + 0.5 * (onResource.length - applied.length)) / Math.max(1, Math.min(actionEntries.length, 3))) : 0;
     if (onResource[0]) evidence.push(ref(applied[0] ?? onResource[0], `${String((applied[0] ?? onResource[0]).action)} on ${String((applied[0] ?? onResource[0]).target_cgroup ?? (applied[0] ?? onResource[0]).target)}: ${String((applied[0] ?? onResource[0]).outcome)}`));
@@ -364,9 +372,15 @@ export function hypothesize(ep: Episode, obs: Observation, past: PastIncident[] 
     if (dangerEntry) {
       // Full within the engine's danger horizon (what it acts on); beyond, a
       // trajectory the engine itself does not call a danger, in proportion.
-      const ttf = Math.min(...ep.entries.filter((e) => e.danger_resource === dangerEntry.danger_resource).map((e) => num(e.danger_ttf_s, Infinity)));
+      const naming = ep.entries.filter((e) => e.danger_resource === dangerEntry.danger_resource);
+      const ttf = Math.min(...naming.map((e) => num(e.danger_ttf_s, Infinity)));
       dangerScore = Number.isFinite(ttf) && ttf > horizonS ? horizonS / ttf : 1;
-      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}${dangerScore < 1 ? ` (beyond the ${horizonS} s horizon)` : ""}`));
+      // A danger the engine never contained (no Level ≥ 3 while it stood) was
+      // seen, not confirmed: a few MiB growing for half a second as a
+      // program starts, which its dwell let pass.
+      const confirmed = naming.some((e) => e.level >= 3);
+      if (!confirmed) dangerScore *= UNCONFIRMED_DANGER;
+      evidence.push(ref(dangerEntry, `danger: ${String(dangerEntry.danger_evidence)}${dangerScore < 1 ? ` (${[Number.isFinite(ttf) && ttf > horizonS ? `beyond the ${horizonS} s horizon` : "", confirmed ? "" : "never contained"].filter(Boolean).join(", ")})` : ""}`));
     } else if (ttfEntry) {
       dangerScore = 0.7;
       evidence.push(ref(ttfEntry, `time to failure ${num(ttfEntry.ttf_s).toFixed(1)} s on ${ttfEntry.ttf_dim}`));

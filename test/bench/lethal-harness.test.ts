@@ -78,8 +78,12 @@ describe.skipIf(why !== null)(`Lethal Interval harness${why ? ` (skipped: ${why}
 
   test.skipIf(hosaWhy !== null)(`hosa acts on the same leak and its record is sane${hosaWhy ? ` (skipped: ${hosaWhy})` : ""}`, async () => {
     expect(suite.unavailable.hosa).toBeUndefined();
-    const r = await runEpisode(suite, shortLeak, "hosa", 1);
+    // Beside a latency-sensitive neighbour (named in the agent's respond.latency_sensitive), as the cortex collection runs its CPU and I/O scenarios.
+    const r = await runEpisode(suite, { ...shortLeak, neighbour: "io" }, "hosa", 1);
     expect(r.hosa).not.toBeNull();
+    // The neighbour's cgroup, in every v1 controller and in the cgroup2 tree, is gone with the run.
+    expect(r.sensitiveCgroup).toBe(`${r.cgroup}-neighbour`);
+    for (const tree of ["memory", "cpu", "blkio", "unified"]) expect(existsSync(`/sys/fs/cgroup/${tree}${r.cgroup}-neighbour`)).toBe(false);
     const h = r.hosa!;
     // Either hosa saw the leak (an event inside the episode) or it never left level 0;
     // on a shared machine it may already be raised at t = 0, which the record says.
@@ -98,7 +102,7 @@ describe.skipIf(why !== null)(`Lethal Interval harness${why ? ` (skipped: ${why}
     expect(r.cost.hosa!.cpuPercent).toBeGreaterThanOrEqual(0);
     // Its scope is the benchmark's own cgroups: no cgroup action lands anywhere else.
     for (const a of h.actions) expect(a.target === null || !a.target.startsWith("/") || a.target.includes(suite.cgroups.rootName)).toBe(true);
-  }, 60000);
+  }, 90000);
 
   test("the results markdown and the SVG timeline come from the record", () => {
     expect(baseline).toBeDefined();

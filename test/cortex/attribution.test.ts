@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { defaultConfig } from "../../src/config.ts";
 import type { Hypotheses } from "../../src/cortex/analyze.ts";
 import { Cortex, readDecisionLog } from "../../src/cortex/cortex.ts";
-import { DecisionLog, EpisodeAttribution, levelEntry } from "../../src/report/decision-log.ts";
+import { actionEntry, DecisionLog, EpisodeAttribution, levelEntry } from "../../src/report/decision-log.ts";
 import type { Decision, Level } from "../../src/engine/types.ts";
 import type { CgroupUsage } from "../../src/sense/types.ts";
 import { tempDir } from "../harness.ts";
@@ -25,16 +25,16 @@ const CPU_DIMS = [
   { dim: "runq_latency_us", share: 0.1 },
 ];
 
-/** One episode 0→1→2→1→0 of CPU-led decisions, each level change walked as the agent does; `extra` goes into every entry. */
-function cpuEpisode(name: string, walk: (t: number) => CgroupUsage[], extra: Partial<Decision> = {}): string {
+/** One episode 0→1→`peak`→1→0 of CPU-led decisions, each level change walked as the agent does; `extra` goes into every entry. */
+function cpuEpisode(name: string, walk: (t: number) => CgroupUsage[], extra: Partial<Decision> = {}, peak: Level = 2): string {
   const file = join(tmp.dir, name, "decisions.log");
   const log = DecisionLog.open(file, { maxBytes: 1 << 30, keep: 1, stateDir: join(tmp.dir, name, "state"), sign: false });
   let now = 0;
   const att = new EpisodeAttribution(() => walk(now));
   const steps: [Level, Level, number][] = [
     [1, 0, 100],
-    [2, 1, 101],
-    [1, 2, 112],
+    [peak, 1, 101],
+    [1, peak, 112],
     [0, 1, 120],
   ];
   for (const [level, prev, t] of steps) {
@@ -80,18 +80,23 @@ test("an older log without the field: no cgroup is named rather than a wrong one
   expect(top.cgroup).toBeNull();
 });
 
-test("a danger on CPU names its cgroup first, and counts as the strongest evidence", () => {
+test("a danger on CPU names its cgroup first, and counts as the strongest evidence once the engine contained it", () => {
   // "cpu stall": how issue 11's CPU harm words it (a neighbour kept waiting by one cgroup's CPU use).
-  const file = cpuEpisode("danger", usage, {
+  const danger = {
     dangerCgroup: "/bench/batch",
     dangerResource: "cpu stall",
     dangerTtfS: 12,
     dangerEvidence: "/bench/batch: 1.9 CPU while /bench/web waits 40 ms per run",
-  } as Partial<Decision>);
-  const top = topOf(file, "danger");
+  } as Partial<Decision>;
+  const top = topOf(cpuEpisode("danger", usage, danger, 3), "danger");
   expect(top.mode).toBe("cpu_saturation");
   expect(top.cgroup).toBe("/bench/batch");
   expect(top.parts.danger).toBe(1);
+  // Seen but never raised to containment (Level ≥ 3): half as strong, and said so.
+  const seen = topOf(cpuEpisode("danger-seen", usage, danger, 2), "danger-seen");
+  expect(seen).toMatchObject({ mode: "cpu_saturation", cgroup: "/bench/batch" });
+  expect(seen.parts.danger).toBe(0.5);
+  expect(seen.evidence.map((e) => e.why).join("\n")).toContain("(never contained)");
 });
 
 test("a danger on I/O (\"io stall\") points to I/O saturation, not to the CPU the dimensions show", () => {
@@ -136,4 +141,27 @@ test("a faint opening and a danger far beyond the engine's horizon do not outwei
   const top = topOf(file, "flood");
   expect(top.mode).toBe("connection_flood");
   expect(top.cgroup).toBe("/bench/flood");
+});
+
+test("a fork storm the engine froze on its pids limit is a fork storm, though the memory its children take leads D_M", () => {
+  // As hosa logged one on this machine: Level 1 → 4 on "pids limit", cpu.shares and the freeze on that cgroup (no
+  // fork-specific control file), dimensions led by cgroup_mem_limit_ratio (each child's memory fills the cgroup).
+  const file = join(tmp.dir, "fork", "decisions.log");
+  const log = DecisionLog.open(file, { maxBytes: 1 << 30, keep: 1, stateDir: join(tmp.dir, "fork", "state"), sign: false });
+  const pids = { dangerCgroup: "/bench/storm", dangerResource: "pids limit", dangerEvidence: "pids 1024 growing 2082/s for 0.5 s, limit 1024: 0.0 s to exhaustion" };
+  const memLed: Partial<Decision> = { dm: 12, regime: 0, thresholds: { theta1: 42, theta2: 47.5, theta3: 59.9, theta4: 67.8 }, ttfS: Infinity, ttfDim: null };
+  const at = (t: number) => new Date(Date.UTC(2026, 11, 1, 12, 0, 0) + t * 1000).toISOString().replace("Z", "000000Z");
+  const d1 = makeDecision(1, 0, { ...memLed, t: 100, dominant: [{ dim: "cgroup_mem_limit_ratio", share: 0.4 }, { dim: "mem_used_ratio", share: 0.19 }], ...pids, dangerTtfS: 0.08 } as Partial<Decision>);
+  const d4 = makeDecision(4, 1, { ...memLed, t: 101.9, dominant: [{ dim: "cgroup_mem_limit_ratio", share: 0.61 }, { dim: "psi_cpu_some_ratio", share: 0.14 }], ...pids, dangerTtfS: 0 } as Partial<Decision>);
+  log.append(levelEntry(d1, at(100), "n"));
+  log.append(levelEntry(d4, at(101.9), "n"));
+  for (const [i, action] of ["cpu.shares 1024→256", "freezer.state THAWED→FROZEN"].entries()) {
+    log.append(actionEntry(d4, { id: `a${i}`, t: 101.9, level: 4, kind: "cgroup", target: "/bench/storm", action, outcome: "applied" }, at(101.9), "n"));
+  }
+  log.append(levelEntry(makeDecision(0, 4, { ...memLed, t: 130 }), at(130), "n"));
+  log.close();
+  const top = topOf(file, "fork");
+  expect(top).toMatchObject({ mode: "fork_storm", cgroup: "/bench/storm" });
+  expect(top.parts.actions).toBeGreaterThan(0.5);
+  expect(top.evidence.map((e) => e.why).join("\n")).toMatch(/(cpu\.shares|freezer\.state) .* on \/bench\/storm: applied/);
 });
