@@ -3,7 +3,7 @@
 // side: hosa (act mode, scope = this benchmark's cgroup), the rate watcher
 // of bench/systems/rate-watcher.ts, and the kernel OOM killer alone.
 //
-//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
+//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME [--runs N]]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
 //
 // Every workload runs in its own cgroup under hosa-trust-<pid>, bounded in
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
@@ -31,6 +31,8 @@ const leakOnly = process.argv.includes("--leak-only");
 /** Only the other collapses whose name contains this (or one of these, "a|b") (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
 const only = arg("--only", "");
 const calibrateS = Number(arg("--calibrate-s", "60"));
+/** With --only: how many times each chosen collapse runs (one calibration, one agent). */
+const onlyRuns = Number(arg("--runs", "1"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
 
 const why = cgroupSupport();
@@ -443,7 +445,8 @@ try {
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)))) {
+    const chosen = leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)));
+    for (const ep of only ? chosen.flatMap((e) => Array.from({ length: onlyRuns }, () => e)) : chosen) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);

@@ -60,6 +60,7 @@ export const CG = {
   memoryStat: "memory.stat",
   pidsCurrent: "pids.current",
   pidsMax: "pids.max",
+  pidsEvents: "pids.events",
   // v1
   cpuShares: "cpu.shares",
   cfsQuotaUs: "cpu.cfs_quota_us",
@@ -127,6 +128,8 @@ export const CGROUP_WATCH = {
   memoryStat: CG.memoryStat,
   pidsCurrent: CG.pidsCurrent,
   pidsMax: CG.pidsMax,
+  /** "max N": forks refused at this cgroup's pids limit. */
+  pidsEvents: CG.pidsEvents,
   // v1
   memoryFailcnt: CG.memoryFailcnt,
   memoryOomControl: CG.oomControl,

@@ -77,6 +77,9 @@ interface Watched {
   markU: number;
   markT: number;
   lastPids: number;
+  /** Forks refused at its pids limit (pids.events "max") at the last scan and at the last tick's facts. */
+  scanRefused: number;
+  factRefused: number;
   rate: number;
   candidateUntilT: number;
   failcnt: number;
@@ -264,6 +267,8 @@ export class CgroupWatch {
         markU: u0,
         markT: tu,
         lastPids: Number.NaN,
+        scanRefused: Number.NaN,
+        factRefused: Number.NaN,
         rate: 0,
         candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
@@ -327,6 +332,10 @@ export class CgroupWatch {
         const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
         w.lastPids = p;
+        // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
+        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
+        if (!Number.isNaN(refused)) w.scanRefused = refused;
       }
     }
   }
@@ -341,7 +350,8 @@ export class CgroupWatch {
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {
       const h = held.get(w.path);
-      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h)) picked.push(w);
+      // Held by hosa (a memory ceiling, or a CPU quota that holds a fork storm): read at every tick.
+      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h || (w.pidsLimited && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h)))) picked.push(w);
       else if (w.candidateUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
@@ -455,6 +465,10 @@ export class CgroupWatch {
       if (!Number.isNaN(cur) && !Number.isNaN(max)) {
         f.pids = cur;
         f.pidsMax = max;
+        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        f.pidsPressing = refused > w.factRefused;
+        if (!Number.isNaN(refused)) w.factRefused = refused;
+        if (held && (CGROUP_WATCH.cfsQuotaUs in held || CGROUP_WATCH.cpuMax in held)) f.pidsContained = true;
       }
     }
     return f;
