@@ -75,6 +75,8 @@ export const CG = {
   blkioServiceBytes: "blkio.throttle.io_service_bytes",
   blkioServiceBytesRecursive: "blkio.throttle.io_service_bytes_recursive",
   freezerState: "freezer.state",
+  tasks: "tasks",
+  threads: "cgroup.threads",
 } as const;
 
 /** v1 hierarchy directory per controller, as mounted under the root on v1 and hybrid hosts. */
@@ -140,4 +142,8 @@ export const CGROUP_WATCH = {
   ioPressure: "io.pressure",
   cfsQuotaUs: CG.cfsQuotaUs,
   cpuMax: CG.cpuMax,
+  // a latency-sensitive cgroup's threads (v1 tasks, v2 cgroup.threads), each one's /proc/<tid>/schedstat
+  tasks: CG.tasks,
+  threads: CG.threads,
+  schedstat: "schedstat",
 } as const;

@@ -144,6 +144,9 @@ export class CgroupWatch {
   private readonly blkioRoot: string;
   private readonly psiRoot: string;
   private readonly mi = newMemInfo();
+  /** Per sensitive cgroup: each thread's schedstat at the last read, and the run and wait summed over them (µs). */
+  private readonly sched = new Map<string, { tids: Map<number, { run: number; wait: number }>; runUs: number; waitUs: number }>();
+  private readonly procRel: string;
 
   constructor(
     private readonly layout: CgroupLayout,
@@ -174,6 +177,7 @@ export class CgroupWatch {
     this.cpuCtlRoot = rel(controllerRoot(layout, "cpu"));
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
+    this.procRel = rel(this.o.procRoot);
     this.rootFs = createProcFs(layout.root);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
@@ -413,7 +417,15 @@ export class CgroupWatch {
           const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
           throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
         }
-        cpu.push({ path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive });
+        const f: CpuFacts = { path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive };
+        if (sensitive) {
+          const q = this.schedOf(w.path, read);
+          if (q) {
+            f.waitUs = q.waitUs;
+            f.runUs = q.runUs;
+          }
+        }
+        cpu.push(f);
       }
       if (this.blkioRoot) {
         const text = read(`${this.blkioRoot}${w.path}/${this.v2 ? CGROUP_V2.ioStat : CGROUP_V1.blkioServiceBytesRecursive}`);
@@ -424,7 +436,49 @@ export class CgroupWatch {
       }
     }
     this.cpuFs.prune((f) => used.has(f));
+    for (const k of this.sched.keys()) if (!this.watched.has(k) || !this.isSensitive(k)) this.sched.delete(k);
     return { cpu, io };
+  }
+
+  /**
+   * How long a sensitive cgroup's threads waited on a run queue and ran
+   * (/proc/<tid>/schedstat fields 2 and 1, ns), summed as they come and go:
+   * only what each thread did between two reads counts, so the sums only
+   * grow. At most 256 threads; null when the cgroup lists none.
+   */
+  private schedOf(path: string, read: (file: string) => string | undefined): { runUs: number; waitUs: number } | null {
+    const list = read(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
+    if (list === undefined) return null;
+    let q = this.sched.get(path);
+    if (!q) {
+      q = { tids: new Map(), runUs: 0, waitUs: 0 };
+      this.sched.set(path, q);
+    }
+    const now = new Map<number, { run: number; wait: number }>();
+    let n = 0;
+    for (let i = 0; i < list.length && n < 256; ) {
+      let e = list.indexOf("\n", i);
+      if (e < 0) e = list.length;
+      const tid = Number.parseInt(list.slice(i, e), 10);
+      i = e + 1;
+      if (!(tid > 0)) continue;
+      n++;
+      const text = read(`${this.procRel}/${tid}/${CGROUP_WATCH.schedstat}`);
+      if (text === undefined) continue;
+      const sp1 = text.indexOf(" ");
+      const sp2 = text.indexOf(" ", sp1 + 1);
+      const run = Number(text.slice(0, sp1)) / 1000;
+      const wait = Number(text.slice(sp1 + 1, sp2 < 0 ? undefined : sp2)) / 1000;
+      if (!Number.isFinite(run) || !Number.isFinite(wait)) continue;
+      const was = q.tids.get(tid);
+      if (was) {
+        q.runUs += Math.max(0, run - was.run);
+        q.waitUs += Math.max(0, wait - was.wait);
+      }
+      now.set(tid, { run, wait });
+    }
+    q.tids = now;
+    return q;
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
