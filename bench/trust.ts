@@ -9,7 +9,7 @@
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
 // the v1 memory/cpu/cpuacct/pids/blkio controllers (this hybrid host).
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { argvInCgroup, type BenchCgroup, BenchCgroups, cgroupSupport } from "./lib/cgroups.ts";
 import { fmt, median } from "./lib/stats.ts";
@@ -212,7 +212,7 @@ interface Episode {
   cmd: string[];
   runS: number;
   memory: boolean;
-  /** The latency-sensitive neighbour ticks from 15 s before to 15 s after; its lateness (cpu) or its synced 4 KiB writes (io) are measured. */
+  /** The latency-sensitive neighbour runs from 15 s before to 15 s after; its response time (cpu: a request of 12 ms of CPU every 20 ms) or its synced 4 KiB writes (io) are measured. */
   neighbour?: "cpu" | "io";
 }
 const LEAK50: Episode = { name: "leak 50 MB/s, 2 GiB limit", limitBytes: 2 * GiB, cmd: [leaker, "--rate-mb", "50", "--max-mb", "3000", "--hold"], runS: 20, memory: true };
@@ -221,8 +221,8 @@ const EPISODES: Episode[] = [
   { name: "leak 5 MB/s, 256 MiB limit", limitBytes: 256 * MiB, cmd: [leaker, "--rate-mb", "5", "--max-mb", "3000", "--hold"], runS: 30, memory: true },
   { name: "fork storm, pids.max 1024", pidsMax: 1024, cmd: [forkstorm, "--max", "3000", "--seconds", "10"], runS: 12, memory: false },
   {
-    name: "CPU runaway (stress-ng --cpu 0, 60 s) starving a latency-sensitive neighbour",
-    cmd: ["stress-ng", "--cpu", "0", "--timeout", "60s", "--quiet"],
+    name: `CPU runaway (stress-ng --cpu ${4 * availableParallelism()}, 60 s) beside a latency-sensitive service needing 0.6 CPU`,
+    cmd: ["stress-ng", "--cpu", String(4 * availableParallelism()), "--timeout", "60s", "--quiet"],
     runS: 60,
     memory: false,
     neighbour: "cpu",
@@ -264,7 +264,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   const tickOut = { text: "" };
   if (ep.neighbour) {
     const moves = [...victim.procsFiles(), ...(victimUnified ? [victimUnified] : [])].map((f) => `echo $$ > '${f}' || exit 97;`).join(" ");
-    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--period-ms", "10", "--work-us", "3000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
+    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--serve", "1", "--period-ms", "20", "--work-us", "12000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
     procs.push(tick);
     void (async () => {
       for await (const c of tick!.stdout as ReadableStream<Uint8Array>) tickOut.text += new TextDecoder().decode(c);
@@ -527,7 +527,7 @@ if (collapseResults.length) {
   md();
   const nb = collapseResults.filter((x) => x.neighbourMs);
   if (nb.length) {
-    md("## The latency-sensitive neighbour: CPU runaway, how late it woke (every 10 ms, 3 ms of work); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
+    md("## The latency-sensitive neighbour: CPU runaway, a service's response time (a request of 12 ms of CPU every 20 ms, from when it was due to when it was done); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
     md();
     md("| scenario | before the runaway (15 s) | runaway, not contained | runaway, contained | after (15 s) |");
     md("| --- | --- | --- | --- | --- |");

@@ -82,6 +82,11 @@ export function norm(path: string): string {
 
 /** Why a cgroup may never be touched, or null. `controller` picks the hierarchy on v1 (the path is in it). */
 export function safelistReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
+  return safelistPathReason(path, ctx, controller) ?? safelistProcessReason(path, ctx, controller);
+}
+
+/** The safelist's part that needs no process of the cgroup: root, scope, hosa's and PID 1's cgroups, safelisted paths. */
+export function safelistPathReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
   const p = norm(path);
   if (p === "/") return "root cgroup";
   if (ctx.scope && !isUnder(p, ctx.scope)) return `outside respond.cgroup_scope ${ctx.scope}`;
@@ -93,6 +98,12 @@ export function safelistReason(path: string, ctx: SafelistContext, controller: V
   for (const entry of ctx.safelist) {
     if (entry.startsWith("/") && isUnder(p, entry)) return `safelisted in hosa.toml (${entry})`;
   }
+  return null;
+}
+
+/** The safelist's part on each process of the cgroup: hosa, PID 1, kernel threads, protected and safelisted names. */
+function safelistProcessReason(path: string, ctx: SafelistContext, controller: V1Controller): string | null {
+  const p = norm(path);
   const names = ctx.safelist.filter((e) => !e.startsWith("/"));
   for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, controller, p))) {
     if (pid === ctx.selfPid) return "hosa's own cgroup";
