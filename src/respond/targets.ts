@@ -3,7 +3,7 @@
 // call (document 004 §10.3), minus the safelist (§10.2), which nothing here
 // ever touches.
 import type { Decision } from "../engine/types.ts";
-import { cgroupOfPid, commOf, hasControllingTty, isKernelThread } from "../kernel/proc.ts";
+import { cgroupOfPid, commOf, hasControllingTty, PF_KTHREAD, readPidStat } from "../kernel/proc.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { type CgroupFs, hierarchyDir, readPids } from "../kernel/cgroupfs.ts";
 import { type CgroupLayout } from "../kernel/cgroups.ts";
@@ -108,8 +108,11 @@ function safelistProcessReason(path: string, ctx: SafelistContext, controller: V
   for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, controller, p))) {
     if (pid === ctx.selfPid) return "hosa's own cgroup";
     if (pid === 1) return "PID 1's cgroup";
-    if (isKernelThread(ctx.procRoot, pid)) return `kernel thread ${pid}`;
-    const comm = commOf(ctx.procRoot, pid);
+    // One read per process (a fork storm has a thousand): /proc/<pid>/stat has both its flags and its name.
+    const st = readPidStat(ctx.procRoot, pid);
+    if (!st) continue;
+    if ((st.flags & PF_KTHREAD) !== 0) return `kernel thread ${pid}`;
+    const comm = st.comm;
     if (!comm) continue;
     if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm} (${pid})`;
     if (names.includes(comm)) return `safelisted process ${comm} (${pid})`;
