@@ -91,9 +91,13 @@ describe("CpuHarmTracker", () => {
     const calm = { s: 30, use: { "/s": 0.1, "/s/hog": 0.01, "/s/vic": 0.08, "/s/other": 0.01 }, stall: { "/s/vic": 0.3 } };
     const starved = { s: 15, use: { "/s": 0.3, "/s/hog": 0.22, "/s/vic": 0.05, "/s/other": 0.03 }, stall: { "/s/vic": 0.6 } };
     expect(feed(new CpuHarmTracker(), [calm, starved]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
-    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.25 }, stall: { "/s/vic": 0.6 } };
-    // /s/other uses the most, but only half with /s/hog beside it: neither has the share to explain it alone.
-    expect(firstNamed(feed(new CpuHarmTracker(), [calm, { ...shared, use: { ...shared.use, "/s/other": 0.24 } }]))).toBeNull();
+    // The neighbour's own use is no competition: what the others used is 0.45 CPU here.
+    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.19, "/s/third": 0.06 }, stall: { "/s/vic": 0.6 } };
+    // /s/hog uses the most, but under half of the others' with /s/other beside it: none has the share to explain it alone.
+    expect(firstNamed(feed(new CpuHarmTracker(), [calm, shared]))).toBeNull();
+    // /s/other quieter: /s/hog has most of what the others used (0.2 of 0.31), though the neighbour's own use would make it under half of the scope's.
+    const third = { ...shared, use: { "/s": 0.45, "/s/hog": 0.2, "/s/vic": 0.14, "/s/other": 0.05, "/s/third": 0.06 } };
+    expect(feed(new CpuHarmTracker(), [calm, third]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
   });
   /** Facts with the neighbour's schedstat: per step, CPU use, and for the sensitive one its run (CPUs) and run-queue wait per unit of run. */
   function feedWait(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number>; run: number; ratio: number; stall?: number; throttled?: number }[], dt = 0.5) {

@@ -22,9 +22,9 @@
 //   culprit   meanwhile one other cgroup in scope (not the neighbour, not an
 //             ancestor or descendant of it; the deepest when a parent only
 //             adds its child's use) uses at least minUse of CPU (0.5 CPU),
-//             or at least minShare (half) of what the whole scope used (and
-//             a fifth of minUse), and the most of all: its share explains
-//             the stall;
+//             or at least minShare (half) of what the scope used besides
+//             the neighbour itself (and a fifth of minUse), and the most of
+//             all: its share explains the stall;
 //   lasting   both hold, same neighbour and same culprit, for holdS: a burst
 //             shorter than that is tolerated even by a sensitive neighbour.
 //
@@ -181,15 +181,17 @@ export class CpuHarmTracker {
     }
 
     const j = this.judge(facts);
-    // Learn each sensitive neighbour's usual stall while nothing harms it.
+    // Learn each sensitive neighbour's usual stall while nothing harms it;
+    // suffering with no culprit in scope, ten times slower (a node that got
+    // busier for good becomes its usual, a runaway that just started does not).
     const alpha = dt > 0 ? 1 - exp(-dt / cfg.baselineTauS) : 0;
     for (const f of facts) {
       if (!f.sensitive) continue;
       const s = this.series.get(f.path)!;
-      const st = this.suffering(s).m;
+      const { m: st, wait } = this.suffering(s);
       if (!Number.isFinite(st)) continue;
       if (Number.isNaN(s.baseline)) s.baseline = st;
-      else if (!(j && j.victim === f.path)) s.baseline += alpha * (st - s.baseline);
+      else if (!(j && j.victim === f.path)) s.baseline += (this.harmed(st, s.baseline, wait) ? alpha / 10 : alpha) * (st - s.baseline);
     }
     if (!j) {
       this.pair = null;
@@ -225,6 +227,11 @@ export class CpuHarmTracker {
     return { m: run >= this.cfg.minRun ? s.rate("wait") / run : Number.NaN, wait: true };
   }
 
+  private harmed(m: number, baseline: number, wait: boolean): boolean {
+    const cfg = this.cfg;
+    return wait ? m >= cfg.minWaitRatio && m >= cfg.waitRise * baseline : m >= cfg.minStall && m >= baseline + cfg.rise;
+  }
+
   /** The neighbour most harmed now and the cgroup whose use explains it, or null. */
   private judge(facts: CpuFacts[]): { culprit: string; victim: string; ratePerS: number; words: string } | null {
     const cfg = this.cfg;
@@ -234,19 +241,23 @@ export class CpuHarmTracker {
       const s = this.series.get(f.path)!;
       const { m: st, wait } = this.suffering(s);
       if (!Number.isFinite(st) || Number.isNaN(s.baseline)) continue;
-      const harmed = wait ? st >= cfg.minWaitRatio && st >= cfg.waitRise * s.baseline : st >= cfg.minStall && st >= s.baseline + cfg.rise;
+      const harmed = this.harmed(st, s.baseline, wait);
       // Most harmed: the most above its own threshold.
       const over = wait ? st / Math.max(cfg.minWaitRatio, cfg.waitRise * s.baseline) : st / Math.max(cfg.minStall, s.baseline + cfg.rise);
       if (harmed && (!victim || over > victim.over)) victim = { path: f.path, stall: st, baseline: s.baseline, wait, over };
     }
     if (!victim) return null;
-    // The scope's whole use: the cgroups with no watched ancestor (use is hierarchical).
+    // What the others used: the scope's whole use (the cgroups with no
+    // watched ancestor: use is hierarchical) less the harmed neighbour's own,
+    // which competes with nobody for its own CPU.
     let total = 0;
     for (const f of facts) {
       if (facts.some((g) => g !== f && f.path.startsWith(`${g.path}/`))) continue;
       const r = this.series.get(f.path)!.rate("usage");
       if (r > 0) total += r;
     }
+    const own = this.series.get(victim.path)!.rate("usage");
+    if (own > 0) total = Math.max(0, total - own);
     let culprit: { path: string; rate: number } | null = null;
     for (const f of facts) {
       if (f.sensitive || related(f.path, victim.path)) continue;

@@ -73,6 +73,7 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
     const stallOf = (n: string) => Number(/^some .*total=(\d+)/m.exec(readFileSync(`${ROOT}/unified${rel}/${n}/cpu.pressure`, "utf8"))?.[1]);
     const h0 = cpuOf("hog");
     const all0 = Number(readFileSync(`${ROOT}/cpuacct${rel}/cpuacct.usage`, "utf8")) / 1e3;
+    const v0 = cpuOf("vic");
     const s0 = stallOf("vic");
     const q2 = sched();
     let named = Number.NaN;
@@ -91,10 +92,11 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
     const q3 = sched();
     const ratio = (q3[1] - q2[1]) / Math.max(1, q3[0] - q2[0]);
     const vicCpus = (q3[0] - q2[0]) / 1e9 / span;
-    const hogShare = (cpuOf("hog") - h0) / (Number(readFileSync(`${ROOT}/cpuacct${rel}/cpuacct.usage`, "utf8")) / 1e3 - all0);
+    // Its share of what the scope used besides the service itself (the rule's).
+    const hogShare = (cpuOf("hog") - h0) / (Number(readFileSync(`${ROOT}/cpuacct${rel}/cpuacct.usage`, "utf8")) / 1e3 - all0 - (cpuOf("vic") - v0));
     const cfgH = tracker.cpuHarmConfig;
     console.log(
-      `cpu harm: runaway ${hogCpus.toFixed(2)} CPUs, ${(hogShare * 100).toFixed(0)} % of the scope's; the service ran ${vicCpus.toFixed(2)} CPUs and waited ${ratio.toFixed(2)} ms per ms it ran (${ratioBefore.toFixed(2)} before; stalled ${(vicStall * 100).toFixed(0)} % of the time); ${danger.cgroup ? `named ${named.toFixed(1)} s after it started: ${danger.evidence}` : "not named"}`,
+      `cpu harm: runaway ${hogCpus.toFixed(2)} CPUs, ${(hogShare * 100).toFixed(0)} % of the others' use; the service ran ${vicCpus.toFixed(2)} CPUs and waited ${ratio.toFixed(2)} ms per ms it ran (${ratioBefore.toFixed(2)} before; stalled ${(vicStall * 100).toFixed(0)} % of the time); ${danger.cgroup ? `named ${named.toFixed(1)} s after it started: ${danger.evidence}` : "not named"}`,
     );
     if (danger.cgroup) {
       expect(danger.cgroup).toBe(`${rel}/hog`);
