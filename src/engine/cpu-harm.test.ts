@@ -143,6 +143,11 @@ describe("CpuHarmTracker", () => {
     // an idle neighbour (it runs under minRun: its ratio means nothing), nor all cores busy with no neighbour running.
     expect(firstNamed(feedWait(new CpuHarmTracker(), [before, { ...runaway, ratio: 0.75 }]))).toBeNull();
     expect(firstNamed(feedWait(new CpuHarmTracker(), [{ ...before, run: 0.01 }, { ...runaway, run: 0.01, ratio: 5 }]))).toBeNull();
+    // Suffering for 20 s with no culprit in scope (the competition is outside it): the usual level
+    // is learnt ten times slower, so a runaway that then takes the share is still measured against the level before.
+    const outside = { s: 20, use: { "/hog": 0.05, "/other": 0.05 }, run: 0.45, ratio: 1.5, stall: 1 };
+    const late = feedWait(new CpuHarmTracker(), [before, outside, runaway]);
+    expect(late.find((x) => x.culprit)?.culprit).toBe("/hog");
     // Held by a quota that throttles it: stands; the runaway gone: let go.
     const held = { s: 10, use: { "/hog": 0.6, "/other": 0.3 }, run: 0.7, ratio: 0.5, throttled: 0.4 };
     const gone = { s: 10, use: { "/hog": 0, "/other": 0.3 }, run: 0.7, ratio: 0.4, throttled: 0 };
