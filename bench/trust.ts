@@ -249,6 +249,8 @@ interface CollapseResult {
   maxLevel: number;
   /** The neighbour's lateness, p50/p99 of the per-second figures, ms: before, runaway uncontained, runaway contained, after. */
   neighbourMs?: { before: string; uncontained: string; contained: string; after: string };
+  /** CPU scenarios: the CPUs the runaway and the neighbour used while the runaway ran, and the node's load average then. */
+  cpuUse?: { runaway: number; neighbour: number; load: number };
 }
 
 const limitState = (cg: BenchCgroup) =>
@@ -274,6 +276,8 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   }
   const zero = Date.now();
   const t0 = performance.now();
+  const cpuNs = (c: BenchCgroup) => Number(c.read("cpuacct", "cpuacct.usage")) || 0;
+  const cpu0 = { runaway: cpuNs(cg), neighbour: cpuNs(victim) };
   const p = spawnIn(cg, ep.cmd);
   const usage = () => Number(cg.read("memory", "memory.usage_in_bytes")) || 0;
   let containS: number | null = null;
@@ -311,6 +315,8 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
     if (ep.memory && u0 > 0 && afterMBps === null && el >= uAt + 3) afterMBps = (usage() - u0) / MiB / (el - uAt);
     await Bun.sleep(20);
   }
+  const ranS = (performance.now() - t0) / 1000;
+  const cpuUse = ep.neighbour === "cpu" ? { runaway: (cpuNs(cg) - cpu0.runaway) / 1e9 / ranS, neighbour: (cpuNs(victim) - cpu0.neighbour) / 1e9 / ranS, load: Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]) } : undefined;
   killed ||= cg.oomKills() > 0 || p.exitCode === 137;
   p.kill("SIGKILL");
   await p.exited;
@@ -349,7 +355,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   const otherActions = entries.filter((e) => e.kind === "action" && e.outcome === "applied" && e.targetCgroup !== rel).length;
   const maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
   await cgs.remove(cg);
-  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel, neighbourMs };
+  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel, neighbourMs, cpuUse };
 }
 
 async function waitLevelZero(boundS: number): Promise<number | null> {
@@ -532,6 +538,8 @@ if (collapseResults.length) {
     md("| scenario | before the runaway (15 s) | runaway, not contained | runaway, contained | after (15 s) |");
     md("| --- | --- | --- | --- | --- |");
     for (const r of nb) md(`| ${r.name} | ${r.neighbourMs!.before} | ${r.neighbourMs!.uncontained} | ${r.neighbourMs!.contained} | ${r.neighbourMs!.after} |`);
+    md();
+    for (const r of nb.filter((x) => x.cpuUse)) md(`${r.name}: while it ran, the runaway used ${fmt(r.cpuUse!.runaway, 2)} CPUs and the service ${fmt(r.cpuUse!.neighbour, 2)} (load average ${fmt(r.cpuUse!.load, 1)} at the end).`);
     md();
   }
 }
