@@ -3,13 +3,13 @@
 // side: hosa (act mode, scope = this benchmark's cgroup), the rate watcher
 // of bench/systems/rate-watcher.ts, and the kernel OOM killer alone.
 //
-//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
+//   bun bench/trust.ts [--benign] [--collapse [--leak-only | --only NAME [--runs N]]] [--leak-runs 5] [--calibrate-s 60] [--out bench/RESULTS-trust.md]
 //
 // Every workload runs in its own cgroup under hosa-trust-<pid>, bounded in
 // time; unrelated "churn" cgroups grow and shrink meanwhile. Needs root and
 // the v1 memory/cpu/cpuacct/pids/blkio controllers (this hybrid host).
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { argvInCgroup, type BenchCgroup, BenchCgroups, cgroupSupport } from "./lib/cgroups.ts";
 import { fmt, median } from "./lib/stats.ts";
@@ -31,6 +31,8 @@ const leakOnly = process.argv.includes("--leak-only");
 /** Only the other collapses whose name contains this (or one of these, "a|b") (no 50 MB/s leak, rate watcher or kernel runs): a quick re-measure. */
 const only = arg("--only", "");
 const calibrateS = Number(arg("--calibrate-s", "60"));
+/** With --only: how many times each chosen collapse runs (one calibration, one agent). */
+const onlyRuns = Number(arg("--runs", "1"));
 const outFile = arg("--out", join(BENCH, "RESULTS-trust.md"));
 
 const why = cgroupSupport();
@@ -210,7 +212,7 @@ interface Episode {
   cmd: string[];
   runS: number;
   memory: boolean;
-  /** The latency-sensitive neighbour ticks from 15 s before to 15 s after; its lateness (cpu) or its synced 4 KiB writes (io) are measured. */
+  /** The latency-sensitive neighbour runs from 15 s before to 15 s after; its response time (cpu: a request of 12 ms of CPU every 20 ms) or its synced 4 KiB writes (io) are measured. */
   neighbour?: "cpu" | "io";
 }
 const LEAK50: Episode = { name: "leak 50 MB/s, 2 GiB limit", limitBytes: 2 * GiB, cmd: [leaker, "--rate-mb", "50", "--max-mb", "3000", "--hold"], runS: 20, memory: true };
@@ -219,8 +221,8 @@ const EPISODES: Episode[] = [
   { name: "leak 5 MB/s, 256 MiB limit", limitBytes: 256 * MiB, cmd: [leaker, "--rate-mb", "5", "--max-mb", "3000", "--hold"], runS: 30, memory: true },
   { name: "fork storm, pids.max 1024", pidsMax: 1024, cmd: [forkstorm, "--max", "3000", "--seconds", "10"], runS: 12, memory: false },
   {
-    name: "CPU runaway (stress-ng --cpu 0, 60 s) starving a latency-sensitive neighbour",
-    cmd: ["stress-ng", "--cpu", "0", "--timeout", "60s", "--quiet"],
+    name: `CPU runaway (stress-ng --cpu ${4 * availableParallelism()}, 60 s) beside a latency-sensitive service needing 0.6 CPU`,
+    cmd: ["stress-ng", "--cpu", String(4 * availableParallelism()), "--timeout", "60s", "--quiet"],
     runS: 60,
     memory: false,
     neighbour: "cpu",
@@ -247,6 +249,8 @@ interface CollapseResult {
   maxLevel: number;
   /** The neighbour's lateness, p50/p99 of the per-second figures, ms: before, runaway uncontained, runaway contained, after. */
   neighbourMs?: { before: string; uncontained: string; contained: string; after: string };
+  /** CPU scenarios: the CPUs the runaway and the neighbour used while the runaway ran, and the node's load average then. */
+  cpuUse?: { runaway: number; neighbour: number; load: number };
 }
 
 const limitState = (cg: BenchCgroup) =>
@@ -262,7 +266,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   const tickOut = { text: "" };
   if (ep.neighbour) {
     const moves = [...victim.procsFiles(), ...(victimUnified ? [victimUnified] : [])].map((f) => `echo $$ > '${f}' || exit 97;`).join(" ");
-    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--period-ms", "10", "--work-us", "3000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
+    tick = Bun.spawn(["/bin/sh", "-c", `${moves} exec "$@"`, "sh", ticker, ...(ep.neighbour === "io" ? ["--period-ms", "20", "--work-us", "100", "--io-file", join(dir, "neighbour.dat")] : ["--serve", "1", "--period-ms", "20", "--work-us", "12000"]), "--seconds", String(ep.runS + 30 + RELAX_S + 60)], { stdout: "pipe", stderr: "ignore" });
     procs.push(tick);
     void (async () => {
       for await (const c of tick!.stdout as ReadableStream<Uint8Array>) tickOut.text += new TextDecoder().decode(c);
@@ -272,6 +276,8 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   }
   const zero = Date.now();
   const t0 = performance.now();
+  const cpuNs = (c: BenchCgroup) => Number(c.read("cpuacct", "cpuacct.usage")) || 0;
+  const cpu0 = { runaway: cpuNs(cg), neighbour: cpuNs(victim) };
   const p = spawnIn(cg, ep.cmd);
   const usage = () => Number(cg.read("memory", "memory.usage_in_bytes")) || 0;
   let containS: number | null = null;
@@ -309,6 +315,8 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
     if (ep.memory && u0 > 0 && afterMBps === null && el >= uAt + 3) afterMBps = (usage() - u0) / MiB / (el - uAt);
     await Bun.sleep(20);
   }
+  const ranS = (performance.now() - t0) / 1000;
+  const cpuUse = ep.neighbour === "cpu" ? { runaway: (cpuNs(cg) - cpu0.runaway) / 1e9 / ranS, neighbour: (cpuNs(victim) - cpu0.neighbour) / 1e9 / ranS, load: Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]) } : undefined;
   killed ||= cg.oomKills() > 0 || p.exitCode === 137;
   p.kill("SIGKILL");
   await p.exited;
@@ -347,7 +355,7 @@ async function collapse(ep: Episode, k: number, system: "hosa" | "rate watcher" 
   const otherActions = entries.filter((e) => e.kind === "action" && e.outcome === "applied" && e.targetCgroup !== rel).length;
   const maxLevel = Math.max(levelAt(zero), ...entries.filter((e) => e.kind === "level").map((e) => e.level));
   await cgs.remove(cg);
-  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel, neighbourMs };
+  return { name: ep.name, system, detectS, containS, beforeMBps, afterMBps, killed, otherActions, restoredS, maxLevel, neighbourMs, cpuUse };
 }
 
 async function waitLevelZero(boundS: number): Promise<number | null> {
@@ -443,7 +451,8 @@ try {
       say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
-    for (const ep of leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)))) {
+    const chosen = leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)));
+    for (const ep of only ? chosen.flatMap((e) => Array.from({ length: onlyRuns }, () => e)) : chosen) {
       const r = await collapse(ep, k++, "hosa");
       collapseResults.push(r);
       say(`  hosa ${r.name}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, max level ${r.maxLevel}, restored ${fmt(r.restoredS, 1)} s after stop`);
@@ -524,11 +533,13 @@ if (collapseResults.length) {
   md();
   const nb = collapseResults.filter((x) => x.neighbourMs);
   if (nb.length) {
-    md("## The latency-sensitive neighbour: CPU runaway, how late it woke (every 10 ms, 3 ms of work); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
+    md("## The latency-sensitive neighbour: CPU runaway, a service's response time (a request of 12 ms of CPU every 20 ms, from when it was due to when it was done); I/O flood, how long its 4 KiB write + fdatasync took (every 20 ms). p50 / p99 ms, medians of per-second figures");
     md();
     md("| scenario | before the runaway (15 s) | runaway, not contained | runaway, contained | after (15 s) |");
     md("| --- | --- | --- | --- | --- |");
     for (const r of nb) md(`| ${r.name} | ${r.neighbourMs!.before} | ${r.neighbourMs!.uncontained} | ${r.neighbourMs!.contained} | ${r.neighbourMs!.after} |`);
+    md();
+    for (const r of nb.filter((x) => x.cpuUse)) md(`${r.name}: while it ran, the runaway used ${fmt(r.cpuUse!.runaway, 2)} CPUs and the service ${fmt(r.cpuUse!.neighbour, 2)} (load average ${fmt(r.cpuUse!.load, 1)} at the end).`);
     md();
   }
 }

@@ -4,6 +4,10 @@
 //   "lat <unix_ms> <p50_us> <p99_us> <max_us> <n>"
 // With --io-file PATH, each wake-up also writes 4 KiB there and fdatasync()s
 // it, and what is measured is how long that took (a database's commit).
+// With --serve, it is a service answering a request every --period-ms:
+// --work-us is CPU time (its own thread's clock, so a preempted request
+// takes longer), and what is measured is each request's response time, from
+// when it was due to when its work was done.
 // Bounded: exits after --seconds.
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -23,11 +27,13 @@ int main(int argc, char **argv) {
   double periodMs = 10, seconds = 60;
   long workUs = 1000;
   const char *ioFile = NULL;
+  int serve = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!strcmp(argv[i], "--period-ms")) periodMs = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--work-us")) workUs = atol(argv[i + 1]);
     else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
     else if (!strcmp(argv[i], "--io-file")) ioFile = argv[i + 1];
+    else if (!strcmp(argv[i], "--serve")) serve = atoi(argv[i + 1]);
     else { fprintf(stderr, "ticker: unknown option %s\n", argv[i]); return 2; }
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -59,12 +65,20 @@ int main(int argc, char **argv) {
       clock_gettime(CLOCK_MONOTONIC, &now);
       late = ns(now) - ns(a);
     }
+    if (serve) {
+      struct timespec c0, c;
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c0);
+      do clock_gettime(CLOCK_THREAD_CPUTIME_ID, &c);
+      while (ns(c) - ns(c0) < workUs * 1000LL);
+      clock_gettime(CLOCK_MONOTONIC, &now);
+      late = ns(now) - t;
+    }
     if (n < 100000) lat[n++] = late / 1000;
     // Fell behind by more than a period: skip the missed wake-ups, they are counted as one late wake.
     if (ns(now) - t > period) t = ns(now) - (ns(now) - t) % period;
     long long w0 = ns(now);
-    do clock_gettime(CLOCK_MONOTONIC, &now);
-    while (ns(now) - w0 < workUs * 1000LL);
+    if (!serve) do clock_gettime(CLOCK_MONOTONIC, &now);
+    while (!serve && ns(now) - w0 < workUs * 1000LL);
     if (ns(now) - lastPrint >= 1000000000LL && n > 0) {
       qsort(lat, n, sizeof lat[0], cmp);
       clock_gettime(CLOCK_REALTIME, &wall);

@@ -91,9 +91,69 @@ describe("CpuHarmTracker", () => {
     const calm = { s: 30, use: { "/s": 0.1, "/s/hog": 0.01, "/s/vic": 0.08, "/s/other": 0.01 }, stall: { "/s/vic": 0.3 } };
     const starved = { s: 15, use: { "/s": 0.3, "/s/hog": 0.22, "/s/vic": 0.05, "/s/other": 0.03 }, stall: { "/s/vic": 0.6 } };
     expect(feed(new CpuHarmTracker(), [calm, starved]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
-    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.25 }, stall: { "/s/vic": 0.6 } };
-    // /s/other uses the most, but only half with /s/hog beside it: neither has the share to explain it alone.
-    expect(firstNamed(feed(new CpuHarmTracker(), [calm, { ...shared, use: { ...shared.use, "/s/other": 0.24 } }]))).toBeNull();
+    // The neighbour's own use is no competition: what the others used is 0.45 CPU here.
+    const shared = { s: 15, use: { "/s": 0.5, "/s/hog": 0.2, "/s/vic": 0.05, "/s/other": 0.19, "/s/third": 0.06 }, stall: { "/s/vic": 0.6 } };
+    // /s/hog uses the most, but under half of the others' with /s/other beside it: none has the share to explain it alone.
+    expect(firstNamed(feed(new CpuHarmTracker(), [calm, shared]))).toBeNull();
+    // /s/other quieter: /s/hog has most of what the others used (0.2 of 0.31), though the neighbour's own use would make it under half of the scope's.
+    const third = { ...shared, use: { "/s": 0.45, "/s/hog": 0.2, "/s/vic": 0.14, "/s/other": 0.05, "/s/third": 0.06 } };
+    expect(feed(new CpuHarmTracker(), [calm, third]).find((x) => x.culprit)?.culprit).toBe("/s/hog");
+  });
+  /** Facts with the neighbour's schedstat: per step, CPU use, and for the sensitive one its run (CPUs) and run-queue wait per unit of run. */
+  function feedWait(tr: CpuHarmTracker, steps: { s: number; use: Record<string, number>; run: number; ratio: number; stall?: number; throttled?: number }[], dt = 0.5) {
+    const acc: Record<string, number> = {};
+    let run = 0;
+    let wait = 0;
+    let stall = 0;
+    let thr = 0;
+    let t = 0;
+    const out: { t: number; culprit: string | null; evidence: string }[] = [];
+    for (const step of steps) {
+      for (let i = 0; i < step.s / dt; i++) {
+        t += dt;
+        run += step.run * dt * 1e6;
+        wait += step.run * step.ratio * dt * 1e6;
+        stall += (step.stall ?? 1) * dt * 1e6;
+        thr += (step.throttled ?? 0) * dt * 1e6;
+        const facts: CpuFacts[] = Object.entries(step.use).map(([p, u]) => {
+          acc[p] = (acc[p] ?? 0) + u * dt * 1e6;
+          return { path: p, usage: acc[p], stallUs: Number.NaN, throttledUs: step.throttled === undefined ? Number.NaN : thr, sensitive: false };
+        });
+        acc["/svc"] = (acc["/svc"] ?? 0) + step.run * dt * 1e6;
+        facts.push({ path: "/svc", usage: acc["/svc"], stallUs: stall, throttledUs: Number.NaN, sensitive: true, waitUs: wait, runUs: run });
+        const h = tr.update(t, facts);
+        out.push({ t, culprit: h?.culprit ?? null, evidence: h?.evidence ?? "" });
+      }
+    }
+    return out;
+  }
+
+  test("run-queue wait: a service that needs CPU, kept waiting by a runaway's spinning threads, is harm the saturated stall fraction cannot show", () => {
+    // A loaded node: the service's stall fraction is pinned at 100 % before and during (what the
+    // stall rule sees: no rise), but each ms it runs it waited 0.4 ms before, 1.5 ms with the runaway.
+    const before = { s: 30, use: { "/hog": 0.05, "/other": 0.6 }, run: 0.7, ratio: 0.4, stall: 1 };
+    const runaway = { s: 20, use: { "/hog": 1.2, "/other": 0.3 }, run: 0.45, ratio: 1.5, stall: 1 };
+    const o = feedWait(new CpuHarmTracker(), [before, runaway]);
+    const at = o.find((x) => x.culprit)!;
+    expect(at.culprit).toBe("/hog");
+    expect(at.t - 30).toBeGreaterThanOrEqual(10);
+    expect(at.t - 30).toBeLessThan(13);
+    expect(at.evidence).toContain("ms per ms it ran");
+    // Waiting no more than twice its own usual ratio is not harm (a node that was already busy), nor is
+    // an idle neighbour (it runs under minRun: its ratio means nothing), nor all cores busy with no neighbour running.
+    expect(firstNamed(feedWait(new CpuHarmTracker(), [before, { ...runaway, ratio: 0.75 }]))).toBeNull();
+    expect(firstNamed(feedWait(new CpuHarmTracker(), [{ ...before, run: 0.01 }, { ...runaway, run: 0.01, ratio: 5 }]))).toBeNull();
+    // Suffering for 20 s with no culprit in scope (the competition is outside it): the usual level
+    // is learnt ten times slower, so a runaway that then takes the share is still measured against the level before.
+    const outside = { s: 20, use: { "/hog": 0.05, "/other": 0.05 }, run: 0.45, ratio: 1.5, stall: 1 };
+    const late = feedWait(new CpuHarmTracker(), [before, outside, runaway]);
+    expect(late.find((x) => x.culprit)?.culprit).toBe("/hog");
+    // Held by a quota that throttles it: stands; the runaway gone: let go.
+    const held = { s: 10, use: { "/hog": 0.6, "/other": 0.3 }, run: 0.7, ratio: 0.5, throttled: 0.4 };
+    const gone = { s: 10, use: { "/hog": 0, "/other": 0.3 }, run: 0.7, ratio: 0.4, throttled: 0 };
+    const h = feedWait(new CpuHarmTracker(), [before, runaway, held, gone]);
+    expect(h.filter((x) => x.t > 50 && x.t <= 60).every((x) => x.culprit === "/hog")).toBe(true);
+    expect(h.filter((x) => x.t > 60 + 2 + 3 + 0.5).every((x) => x.culprit === null)).toBe(true);
   });
 });
 

@@ -6,18 +6,25 @@
 // node's CPU pressure says nothing about who suffers from whom (on a shared
 // node it sits high from load hosa may not touch). Harm is:
 //
-//   stall     a latency-sensitive cgroup's own CPU pressure (cgroup2
-//             cpu.pressure "some" total: the time some of its tasks waited
-//             for a CPU) over the last windowS, as a fraction of the time,
-//             is at least minStall AND at least rise above its own level
-//             before (an EWMA over baselineTauS, learnt only while no harm
-//             stands): it suffers more than it used to;
+//   wait      a latency-sensitive cgroup's tasks, while they ran at least
+//             minRun of a CPU, waited on a run queue at least minWaitRatio
+//             of the time they ran (/proc/<tid>/schedstat run_delay over
+//             run time, summed over its tasks) AND at least waitRise times
+//             their own ratio before (an EWMA over baselineTauS, learnt only
+//             while no harm stands): each request it serves takes longer
+//             than it used to, for want of a CPU. Unlike a stall fraction,
+//             which tops out at 100 % of the time (on a loaded node it sits
+//             there already), the ratio keeps rising with the competition;
+//   stall     where a neighbour's wait is not read (no schedstat, and I/O):
+//             its own pressure (cgroup2 cpu.pressure / io.pressure "some"
+//             total) over the last windowS, as a fraction of the time, is at
+//             least minStall AND at least rise above its own level before;
 //   culprit   meanwhile one other cgroup in scope (not the neighbour, not an
 //             ancestor or descendant of it; the deepest when a parent only
 //             adds its child's use) uses at least minUse of CPU (0.5 CPU),
-//             or at least minShare (half) of what the whole scope used (and
-//             a fifth of minUse), and the most of all: its share explains
-//             the stall;
+//             or at least minShare (half) of what the scope used besides
+//             the neighbour itself (and a fifth of minUse), and the most of
+//             all: its share explains the stall;
 //   lasting   both hold, same neighbour and same culprit, for holdS: a burst
 //             shorter than that is tolerated even by a sensitive neighbour.
 //
@@ -41,6 +48,13 @@ export interface CpuFacts {
   stallUs: number;
   /** Cumulative time throttled by a CPU quota, microseconds; NaN when hosa holds no quota on it (and always for io). */
   throttledUs: number;
+  /**
+   * Cumulative time its tasks waited on a run queue, and ran, microseconds
+   * (/proc/<tid>/schedstat, summed over its tasks as they come and go);
+   * read for sensitive cgroups only (cpu), absent elsewhere.
+   */
+  waitUs?: number;
+  runUs?: number;
   /** Named latency-sensitive by the operator. */
   sensitive: boolean;
 }
@@ -51,6 +65,12 @@ export interface CpuHarmConfig {
   windowS: number;
   minStall: number;
   rise: number;
+  /** Run-queue wait per unit of run time that is harm (schedstat)... */
+  minWaitRatio: number;
+  /** ...and at least this many times the neighbour's own ratio before. */
+  waitRise: number;
+  /** A neighbour running less than this (CPU-µs/s) is idle: its wait ratio means nothing. */
+  minRun: number;
   baselineTauS: number;
   /** The culprit's use at least this, per second: CPU-µs/s (cpu), bytes/s (io)... */
   minUse: number;
@@ -63,7 +83,7 @@ export interface CpuHarmConfig {
 }
 
 export function defaultCpuHarmConfig(): CpuHarmConfig {
-  return { kind: "cpu", windowS: 2, minStall: 0.3, rise: 0.15, baselineTauS: 30, minUse: 0.5e6, minShare: 0.5, holdS: 10, releaseS: 3, ttfS: 60 };
+  return { kind: "cpu", windowS: 2, minStall: 0.3, rise: 0.15, minWaitRatio: 0.5, waitRise: 2, minRun: 0.05e6, baselineTauS: 30, minUse: 0.5e6, minShare: 0.5, holdS: 10, releaseS: 3, ttfS: 60 };
 }
 
 /** The same rule for I/O: a neighbour's io.pressure stall, a cgroup doing ≥ 20 MiB/s of I/O. */
@@ -85,6 +105,8 @@ interface Point {
   usage: number;
   stall: number;
   throttled: number;
+  wait: number;
+  run: number;
 }
 
 class CpuSeries {
@@ -97,7 +119,7 @@ class CpuSeries {
     this.lastSeenT = p.t;
   }
   /** Rate of a cumulative field over the window, per second; NaN without two points. */
-  rate(f: "usage" | "stall" | "throttled"): number {
+  rate(f: "usage" | "stall" | "throttled" | "wait" | "run"): number {
     const n = this.pts.length;
     if (n < 2) return Number.NaN;
     const a = this.pts[0];
@@ -140,7 +162,7 @@ export class CpuHarmTracker {
         s = new CpuSeries();
         this.series.set(f.path, s);
       }
-      s.add({ t, usage: f.usage, stall: f.stallUs, throttled: f.throttledUs }, cfg.windowS);
+      s.add({ t, usage: f.usage, stall: f.stallUs, throttled: f.throttledUs, wait: f.waitUs ?? Number.NaN, run: f.runUs ?? Number.NaN }, cfg.windowS);
     }
     for (const [k, s] of this.series) if (t - s.lastSeenT > 10 * cfg.windowS) this.series.delete(k);
 
@@ -159,15 +181,17 @@ export class CpuHarmTracker {
     }
 
     const j = this.judge(facts);
-    // Learn each sensitive neighbour's usual stall while nothing harms it.
+    // Learn each sensitive neighbour's usual stall while nothing harms it;
+    // suffering with no culprit in scope, ten times slower (a node that got
+    // busier for good becomes its usual, a runaway that just started does not).
     const alpha = dt > 0 ? 1 - exp(-dt / cfg.baselineTauS) : 0;
     for (const f of facts) {
       if (!f.sensitive) continue;
       const s = this.series.get(f.path)!;
-      const st = s.rate("stall") / 1e6;
+      const { m: st, wait } = this.suffering(s);
       if (!Number.isFinite(st)) continue;
       if (Number.isNaN(s.baseline)) s.baseline = st;
-      else if (!(j && j.victim === f.path)) s.baseline += alpha * (st - s.baseline);
+      else if (!(j && j.victim === f.path)) s.baseline += (this.harmed(st, s.baseline, wait) ? alpha / 10 : alpha) * (st - s.baseline);
     }
     if (!j) {
       this.pair = null;
@@ -192,25 +216,48 @@ export class CpuHarmTracker {
     return { culprit: s.culprit, victim: s.victim, ratePerS: s.ratePerS, ttfS: s.ttfS, evidence: s.evidence };
   }
 
+  /**
+   * How much a sensitive neighbour suffers now: its run-queue wait per unit
+   * of run time where read (NaN while it runs less than minRun), else its
+   * stall fraction.
+   */
+  private suffering(s: CpuSeries): { m: number; wait: boolean } {
+    const run = s.rate("run");
+    if (Number.isNaN(run)) return { m: s.rate("stall") / 1e6, wait: false };
+    return { m: run >= this.cfg.minRun ? s.rate("wait") / run : Number.NaN, wait: true };
+  }
+
+  private harmed(m: number, baseline: number, wait: boolean): boolean {
+    const cfg = this.cfg;
+    return wait ? m >= cfg.minWaitRatio && m >= cfg.waitRise * baseline : m >= cfg.minStall && m >= baseline + cfg.rise;
+  }
+
   /** The neighbour most harmed now and the cgroup whose use explains it, or null. */
   private judge(facts: CpuFacts[]): { culprit: string; victim: string; ratePerS: number; words: string } | null {
     const cfg = this.cfg;
-    let victim: { path: string; stall: number; baseline: number } | null = null;
+    let victim: { path: string; stall: number; baseline: number; wait: boolean; over: number } | null = null;
     for (const f of facts) {
       if (!f.sensitive) continue;
       const s = this.series.get(f.path)!;
-      const st = s.rate("stall") / 1e6;
+      const { m: st, wait } = this.suffering(s);
       if (!Number.isFinite(st) || Number.isNaN(s.baseline)) continue;
-      if (st >= cfg.minStall && st >= s.baseline + cfg.rise && (!victim || st - s.baseline > victim.stall - victim.baseline)) victim = { path: f.path, stall: st, baseline: s.baseline };
+      const harmed = this.harmed(st, s.baseline, wait);
+      // Most harmed: the most above its own threshold.
+      const over = wait ? st / Math.max(cfg.minWaitRatio, cfg.waitRise * s.baseline) : st / Math.max(cfg.minStall, s.baseline + cfg.rise);
+      if (harmed && (!victim || over > victim.over)) victim = { path: f.path, stall: st, baseline: s.baseline, wait, over };
     }
     if (!victim) return null;
-    // The scope's whole use: the cgroups with no watched ancestor (use is hierarchical).
+    // What the others used: the scope's whole use (the cgroups with no
+    // watched ancestor: use is hierarchical) less the harmed neighbour's own,
+    // which competes with nobody for its own CPU.
     let total = 0;
     for (const f of facts) {
       if (facts.some((g) => g !== f && f.path.startsWith(`${g.path}/`))) continue;
       const r = this.series.get(f.path)!.rate("usage");
       if (r > 0) total += r;
     }
+    const own = this.series.get(victim.path)!.rate("usage");
+    if (own > 0) total = Math.max(0, total - own);
     let culprit: { path: string; rate: number } | null = null;
     for (const f of facts) {
       if (f.sensitive || related(f.path, victim.path)) continue;
@@ -227,7 +274,9 @@ export class CpuHarmTracker {
       ratePerS: culprit.rate,
       words:
         cfg.kind === "cpu"
-          ? `using ${(culprit.rate / 1e6).toFixed(2)} CPUs while latency-sensitive ${victim.path} waited for a CPU ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`
+          ? victim.wait
+            ? `using ${(culprit.rate / 1e6).toFixed(2)} CPUs while latency-sensitive ${victim.path} waited on a run queue ${victim.stall.toFixed(2)} ms per ms it ran (${victim.baseline.toFixed(2)} before)`
+            : `using ${(culprit.rate / 1e6).toFixed(2)} CPUs while latency-sensitive ${victim.path} waited for a CPU ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`
           : `doing ${(culprit.rate / 1048576).toFixed(1)} MiB/s of I/O while latency-sensitive ${victim.path} waited on I/O ${pct(victim.stall)} of the time (${pct(victim.baseline)} before)`,
     };
   }

@@ -174,6 +174,43 @@ describe("DangerTracker", () => {
     expect(d.ttfS).toBeLessThan(4);
   });
 
+  // The scene of the quiet-machine run that was never contained: the storm
+  // reached pids.max before its first read, so the watch only ever saw 1024
+  // tasks, flat, while the kernel refused its forks.
+  test("a fork storm already at pids.max when first read (no rise seen) is exhausted, named at once", () => {
+    const res = run({
+      tickS: 0.01,
+      seconds: 1,
+      cgroups: (s) => [cg("/storm", 50 * MiB, Number.POSITIVE_INFINITY, { pids: 1024, pidsMax: 1024, pidsPressing: s >= 0.01 })],
+    });
+    const first = res.find((r) => r.d.cgroup !== null)!;
+    expect(first.t - 100).toBeLessThanOrEqual(0.02);
+    expect(first.d.cgroup).toBe("/storm");
+    expect(first.d.resource).toBe("pids limit");
+    expect(first.d.ttfS).toBe(0);
+    expect(first.d.evidence).toContain("forks refused");
+    // A cgroup merely at its limit, refusing nothing, is not danger.
+    const idle = run({ tickS: 0.01, seconds: 1, cgroups: () => [cg("/full", 50 * MiB, Number.POSITIVE_INFINITY, { pids: 1024, pidsMax: 1024, pidsPressing: false })] });
+    expect(idle.every((r) => r.d.cgroup === null)).toBe(true);
+  });
+
+  test("a fork storm held by hosa's quota stands while its forks are refused, and is let go once they stop", () => {
+    // 0–0.5 s uncontained at the limit; 0.5–6 s under hosa's quota, refused; then the storm ends (tasks gone).
+    const res = run({
+      tickS: 0.01,
+      seconds: 10,
+      cgroups: (s) => [
+        cg("/storm", 50 * MiB, Number.POSITIVE_INFINITY, { pids: s < 6 ? 1024 : 1, pidsMax: 1024, pidsPressing: s > 0 && s < 6, pidsContained: s >= 0.5 }),
+      ],
+    });
+    const held = res.filter((r) => r.t - 100 > 0.5 && r.t - 100 < 6);
+    expect(held.every((r) => r.d.cgroup === "/storm" && r.d.ttfS === 0 && !r.d.containmentFailing)).toBe(true);
+    expect(held.at(-1)!.d.evidence).toContain("forks refused at its limit");
+    const after = res.filter((r) => r.t - 100 > 6 + 2.1);
+    expect(after.length).toBeGreaterThan(0);
+    expect(after.every((r) => r.d.cgroup === null)).toBe(true);
+  });
+
   test("same facts, same danger, bit for bit", () => {
     const scene: Scene = { tickS: 0.05, seconds: 5, cgroups: (s) => [cg("/a", 80e6 * s + noise(s), 2 * GiB), cg("/b", 30e6 * s + noise(s * 3), GiB)] };
     expect(JSON.stringify(run(scene))).toBe(JSON.stringify(run(scene)));

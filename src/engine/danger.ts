@@ -21,9 +21,14 @@
 //                    parent of other watched cgroups: its usage adds theirs,
 //                    and a burst beside a neighbour that grows now and then
 //                    would look like one growth that lasts.
+//   at the limit     a pids limit that refuses forks (pids.events "max"
+//                    rising) is exhausted now (TTF 0): a storm on an idle
+//                    node reaches pids.max in tens of milliseconds, between
+//                    two reads, and then grows no more.
 //   held back        while hosa's ceiling holds a cgroup and it keeps
 //                    pressing against it (failcnt / memory.events rising,
-//                    under_oom), the projection from before containment
+//                    under_oom; for pids, forks refused under hosa's CPU
+//                    quota), the projection from before containment
 //                    stands: the demand is still there, only held.
 //   let go           contained and no longer pressing nor growing for
 //                    releaseS: the danger is gone and containment may relax.
@@ -52,6 +57,10 @@ export interface CgroupFacts {
   /** Tasks in it and the pids limit (Infinity when none); absent when the pids controller is not there. */
   pids?: number;
   pidsMax?: number;
+  /** Forks refused at a pids limit since the last read (pids.events "max" rising): the limit is reached, whether or not its rise was seen. */
+  pidsPressing?: boolean;
+  /** A CPU quota set by hosa holds it (how a fork storm is contained). */
+  pidsContained?: boolean;
 }
 
 export interface DangerFacts {
@@ -222,7 +231,7 @@ export class DangerTracker {
       if (m) candidates.push(m);
       if (c.pids !== undefined && c.pidsMax !== undefined && Number.isFinite(c.pidsMax)) {
         const ps = this.observe(`${c.path}\0pids`, t, c.pids);
-        const p = this.judge(ps, t, c, "pids", c.pids, c.pidsMax, Number.POSITIVE_INFINITY, false, false, cfg.minPidsRatePerS);
+        const p = this.judge(ps, t, c, "pids", c.pids, c.pidsMax, Number.POSITIVE_INFINITY, c.pidsPressing === true, c.pidsContained === true, cfg.minPidsRatePerS);
         if (p) candidates.push(p);
       }
     }
@@ -275,8 +284,14 @@ export class DangerTracker {
     minRate: number,
   ): Candidate | null {
     const cfg = this.cfg;
-    const slope = s.fit(cfg.minSamples, cfg.minSpanS);
-    if (Number.isNaN(slope)) return null;
+    // A pids limit that refuses forks is reached: exhausted now, even when
+    // the storm got there between two reads and no rise was ever seen.
+    const atLimit = resource === "pids" && pressing;
+    let slope = s.fit(cfg.minSamples, cfg.minSpanS);
+    if (Number.isNaN(slope)) {
+      if (!atLimit) return null;
+      slope = 0;
+    }
     s.slope = slope;
     const growing = slope >= minRate;
     if (!growing) s.growingSinceT = Number.NaN;
@@ -287,7 +302,10 @@ export class DangerTracker {
     // Projection from the growth measured now.
     let ttf = Number.POSITIVE_INFINITY;
     let towards = "";
-    if (growing) {
+    if (atLimit) {
+      ttf = 0;
+      towards = `limit ${unit(limit)} reached, forks refused`;
+    } else if (growing) {
       const lastedS = t - s.growingSinceT;
       if (Number.isFinite(limit)) {
         ttf = Math.max(0, limit - usage) / slope;
@@ -312,7 +330,9 @@ export class DangerTracker {
         resource,
         ttfS: ttf,
         containmentFailing: false,
-        evidence: `${c.path}: ${resource === "memory" ? "anon" : "pids"} ${unit(usage)} growing ${rateUnit(slope)} for ${fmt(t - s.growingSinceT)} s, ${towards}: ${fmt(ttf)} s to exhaustion`,
+        evidence: atLimit
+          ? `${c.path}: pids ${unit(usage)}, ${towards}: exhausted`
+          : `${c.path}: ${resource === "memory" ? "anon" : "pids"} ${unit(usage)} growing ${rateUnit(slope)} for ${fmt(t - s.growingSinceT)} s, ${towards}: ${fmt(ttf)} s to exhaustion`,
       };
     }
 
@@ -339,7 +359,7 @@ export class DangerTracker {
       ttfS,
       containmentFailing,
       evidence:
-        `${c.path}: contained by hosa for ${fmt(t - s.containedSinceT)} s, ${pressing ? "pressing against the ceiling" : "growing"}, ` +
+        `${c.path}: contained by hosa for ${fmt(t - s.containedSinceT)} s, ${pressing ? (resource === "pids" ? "forks refused at its limit" : "pressing against the ceiling") : "growing"}, ` +
         `${rateUnit(slope)} now vs ${rateUnit(s.rateBefore)} before; ${fmt(held)} s to exhaustion before containment` +
         (containmentFailing ? `; containment failing (≥ ${fmt(cfg.failingRatio * 100, 0)} % of the rate before for ${fmt(t - s.failingSinceT)} s)` : ""),
     };

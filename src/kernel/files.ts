@@ -60,6 +60,7 @@ export const CG = {
   memoryStat: "memory.stat",
   pidsCurrent: "pids.current",
   pidsMax: "pids.max",
+  pidsEvents: "pids.events",
   // v1
   cpuShares: "cpu.shares",
   cfsQuotaUs: "cpu.cfs_quota_us",
@@ -74,6 +75,8 @@ export const CG = {
   blkioServiceBytes: "blkio.throttle.io_service_bytes",
   blkioServiceBytesRecursive: "blkio.throttle.io_service_bytes_recursive",
   freezerState: "freezer.state",
+  tasks: "tasks",
+  threads: "cgroup.threads",
 } as const;
 
 /** v1 hierarchy directory per controller, as mounted under the root on v1 and hybrid hosts. */
@@ -127,6 +130,8 @@ export const CGROUP_WATCH = {
   memoryStat: CG.memoryStat,
   pidsCurrent: CG.pidsCurrent,
   pidsMax: CG.pidsMax,
+  /** "max N": forks refused at this cgroup's pids limit. */
+  pidsEvents: CG.pidsEvents,
   // v1
   memoryFailcnt: CG.memoryFailcnt,
   memoryOomControl: CG.oomControl,
@@ -137,4 +142,8 @@ export const CGROUP_WATCH = {
   ioPressure: "io.pressure",
   cfsQuotaUs: CG.cfsQuotaUs,
   cpuMax: CG.cpuMax,
+  // a latency-sensitive cgroup's threads (v1 tasks, v2 cgroup.threads), each one's /proc/<tid>/schedstat
+  tasks: CG.tasks,
+  threads: CG.threads,
+  schedstat: "schedstat",
 } as const;

@@ -7,7 +7,7 @@ import { ROOTS, type V1Controller } from "./files.ts";
 
 const PAGE_BYTES = 4096;
 /** PF_KTHREAD in the flags field (include/linux/sched.h). */
-const PF_KTHREAD = 0x00200000;
+export const PF_KTHREAD = 0x00200000;
 
 /** The fields of /proc/<pid>/stat hosa uses. */
 export interface PidStat {

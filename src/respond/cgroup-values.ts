@@ -7,7 +7,7 @@ import { type CgroupLayout } from "../kernel/cgroups.ts";
 import { CG, type V1Controller } from "../kernel/files.ts";
 import type { ChangeEntry, Journal, OpenChange, SetEntry } from "./journal.ts";
 import { cgroupOfPid } from "../kernel/proc.ts";
-import { type SafelistContext, safelistReason } from "./targets.ts";
+import { type SafelistContext, safelistPathReason, safelistReason } from "./targets.ts";
 import type { ActionRecord } from "./types.ts";
 
 /** Relaxation goes in this many steps over respond.relax_s. */
@@ -161,8 +161,22 @@ export class CgroupValues {
     const { layout, fs } = this.d;
     if (layout.memoryHierarchy === "v2" || controller === "memory") return { dir: hierarchyDir(layout, controller, target) };
     // v1/hybrid: each controller is its own tree; follow the processes.
+    const pids = readPids(fs, hierarchyDir(layout, "memory", target));
+    // The common case in one read, not one /proc read per process (a fork
+    // storm has a thousand): the first process's cgroup there holds exactly
+    // the target's processes. Those were checked against the safelist with
+    // the target itself (the danger gate, the contributors, the cortex).
+    const first = pids.length > 0 ? cgroupOfPid(this.d.safelist.procRoot, pids[0], layout, controller) : undefined;
+    if (first) {
+      const there = readPids(fs, hierarchyDir(layout, controller, first));
+      const mine = new Set(pids);
+      if (there.length === mine.size && there.every((q) => mine.has(q))) {
+        const why = safelistPathReason(first, { ...this.d.safelist, scope: "" }, controller);
+        return why ? { skip: `${controller} cgroup ${first}: ${why}` } : { dir: hierarchyDir(layout, controller, first) };
+      }
+    }
     const paths = new Set<string>();
-    for (const pid of readPids(fs, hierarchyDir(layout, "memory", target))) {
+    for (const pid of pids) {
       const p = cgroupOfPid(this.d.safelist.procRoot, pid, layout, controller);
       if (p) paths.add(p);
     }

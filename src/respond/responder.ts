@@ -101,6 +101,8 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
           if (!standing || standing.cgroup !== tg.path) return "no danger trajectory on it";
           if (tg.resource === "memory" && !standing.containmentFailing) return "its memory ceiling holds it (freeze only when containment fails)";
           if (tg.resource === "cpu" || tg.resource === "io") return `${tg.resource === "cpu" ? "CPU" : "I/O"} harm is held by a throttle, never by a freeze`;
+          // A v1 frozen task cannot even be killed, and a frozen storm shows nothing: its CPU quota holds it while its forks are refused.
+          if (tg.resource === "pids" && !standing.containmentFailing) return "its CPU quota holds the fork storm (freeze only when containment fails)";
           return interactiveReason(tg.path, ctx.safelist);
         };
         if (standing && newLevel >= 2) {

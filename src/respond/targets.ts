@@ -3,7 +3,7 @@
 // call (document 004 §10.3), minus the safelist (§10.2), which nothing here
 // ever touches.
 import type { Decision } from "../engine/types.ts";
-import { cgroupOfPid, commOf, hasControllingTty, isKernelThread } from "../kernel/proc.ts";
+import { cgroupOfPid, commOf, hasControllingTty, PF_KTHREAD, readPidStat } from "../kernel/proc.ts";
 import type { CgroupUsage } from "../sense/types.ts";
 import { type CgroupFs, hierarchyDir, readPids } from "../kernel/cgroupfs.ts";
 import { type CgroupLayout } from "../kernel/cgroups.ts";
@@ -82,6 +82,11 @@ export function norm(path: string): string {
 
 /** Why a cgroup may never be touched, or null. `controller` picks the hierarchy on v1 (the path is in it). */
 export function safelistReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
+  return safelistPathReason(path, ctx, controller) ?? safelistProcessReason(path, ctx, controller);
+}
+
+/** The safelist's part that needs no process of the cgroup: root, scope, hosa's and PID 1's cgroups, safelisted paths. */
+export function safelistPathReason(path: string, ctx: SafelistContext, controller: V1Controller = "memory"): string | null {
   const p = norm(path);
   if (p === "/") return "root cgroup";
   if (ctx.scope && !isUnder(p, ctx.scope)) return `outside respond.cgroup_scope ${ctx.scope}`;
@@ -93,12 +98,21 @@ export function safelistReason(path: string, ctx: SafelistContext, controller: V
   for (const entry of ctx.safelist) {
     if (entry.startsWith("/") && isUnder(p, entry)) return `safelisted in hosa.toml (${entry})`;
   }
+  return null;
+}
+
+/** The safelist's part on each process of the cgroup: hosa, PID 1, kernel threads, protected and safelisted names. */
+function safelistProcessReason(path: string, ctx: SafelistContext, controller: V1Controller): string | null {
+  const p = norm(path);
   const names = ctx.safelist.filter((e) => !e.startsWith("/"));
   for (const pid of readPids(ctx.fs, hierarchyDir(ctx.layout, controller, p))) {
     if (pid === ctx.selfPid) return "hosa's own cgroup";
     if (pid === 1) return "PID 1's cgroup";
-    if (isKernelThread(ctx.procRoot, pid)) return `kernel thread ${pid}`;
-    const comm = commOf(ctx.procRoot, pid);
+    // One read per process (a fork storm has a thousand): /proc/<pid>/stat has both its flags and its name.
+    const st = readPidStat(ctx.procRoot, pid);
+    if (!st) continue;
+    if ((st.flags & PF_KTHREAD) !== 0) return `kernel thread ${pid}`;
+    const comm = st.comm;
     if (!comm) continue;
     if (PROTECTED_COMMS.some((n) => comm === n || comm.startsWith(`${n}-`))) return `protected process ${comm} (${pid})`;
     if (names.includes(comm)) return `safelisted process ${comm} (${pid})`;

@@ -2,7 +2,7 @@
 // cgroup is a candidate, and the tracker names it, within half a second;
 // a cgroup warming page cache is never named.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
@@ -106,6 +106,62 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     expect(watch.relists).toBeLessThanOrEqual(5);
     expect(watch.candidates).toBe(0);
     watch.close();
+  });
+  // The quiet-machine scene the trust bench missed: the storm reaches
+  // pids.max between two reads and then only has its forks refused.
+  test("a fork storm at pids.max is named exhausted (forks refused, pids.events) within 0.5 s, and no longer once it ends", async () => {
+    const dir = tempDir("watch-fork");
+    res.dirs.push(dir);
+    const mem = res.cg.create("memory", `hosa-watch-fork-${process.pid}`);
+    res.cg.create("memory", `hosa-watch-fork-${process.pid}/storm`);
+    // The watch finds a cgroup's pids at the same relative path as its memory (as the bench and systemd make them).
+    const parts = `${mem}/storm`.split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = `/sys/fs/cgroup/pids/${parts.slice(0, i).join("/")}`;
+      if (existsSync(d)) continue;
+      mkdirSync(d);
+      res.cg.made.push(d);
+    }
+    const stormPids = `/sys/fs/cgroup/pids${mem}/storm`;
+    writeFileSync(`${stormPids}/pids.max`, "256");
+    const exe = `${dir}/forkstorm`;
+    expect(Bun.spawnSync(["cc", "-O2", "-o", exe, `${import.meta.dir}/../../bench/scenarios/forkstorm.c`]).exitCode).toBe(0);
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: mem });
+    const tracker = new DangerTracker();
+    const mono = () => Bun.nanoseconds() / 1e9;
+    for (let i = 0; i < 20; i++) {
+      expect(tracker.update(watch.read(mono())).cgroup).toBeNull();
+      await Bun.sleep(10);
+    }
+    const into = `echo $$ > ${stormPids}/cgroup.procs && echo $$ > ${res.cg.dir("memory", `${mem}/storm`)}/cgroup.procs`;
+    const start = mono();
+    const p = Bun.spawn(["sh", "-c", `${into} && exec ${exe} --max 1000 --seconds 3`], { stdout: "ignore" });
+    res.procs.push(p);
+    let namedAt = Number.NaN;
+    let evidence = "";
+    while (mono() - start < 3.5) {
+      const d = tracker.update(watch.read(mono()));
+      if (d.cgroup && Number.isNaN(namedAt)) {
+        namedAt = mono() - start;
+        evidence = d.evidence;
+        expect(d.cgroup).toBe(`${mem}/storm`);
+        expect(d.resource).toBe("pids limit");
+      }
+      await Bun.sleep(10);
+    }
+    await p.exited;
+    console.log(`watch: fork storm named ${namedAt.toFixed(2)} s after it started: ${evidence}`);
+    expect(namedAt).toBeLessThan(0.5 + 0.2);
+    expect(evidence).toContain("forks refused");
+    // Ended: the tasks are gone, no fork refused any more.
+    const end = mono();
+    let d = tracker.update(watch.read(mono()));
+    while (mono() - end < 3 && d.cgroup) {
+      await Bun.sleep(20);
+      d = tracker.update(watch.read(mono()));
+    }
+    watch.close();
+    expect(d.cgroup).toBeNull();
   });
 });
 

@@ -78,6 +78,9 @@ interface Watched {
   markU: number;
   markT: number;
   lastPids: number;
+  /** Forks refused at its pids limit (pids.events "max") at the last scan and at the last tick's facts. */
+  scanRefused: number;
+  factRefused: number;
   rate: number;
   candidateUntilT: number;
   failcnt: number;
@@ -143,6 +146,9 @@ export class CgroupWatch {
   private readonly blkioRoot: string;
   private readonly psiRoot: string;
   private readonly mi = newMemInfo();
+  /** Per sensitive cgroup: each thread's schedstat at the last read, and the run and wait summed over them (µs). */
+  private readonly sched = new Map<string, { tids: Map<number, { run: number; wait: number }>; runUs: number; waitUs: number }>();
+  private readonly procRel: string;
 
   constructor(
     private readonly layout: CgroupLayout,
@@ -174,6 +180,7 @@ export class CgroupWatch {
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
     this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root);
+    this.procRel = rel(this.o.procRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
 
@@ -259,6 +266,8 @@ export class CgroupWatch {
         markU: u0,
         markT: tu,
         lastPids: Number.NaN,
+        scanRefused: Number.NaN,
+        factRefused: Number.NaN,
         rate: 0,
         candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
@@ -322,6 +331,10 @@ export class CgroupWatch {
         const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
         w.lastPids = p;
+        // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
+        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
+        if (!Number.isNaN(refused)) w.scanRefused = refused;
       }
     }
   }
@@ -336,7 +349,8 @@ export class CgroupWatch {
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {
       const h = held.get(w.path);
-      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h)) picked.push(w);
+      // Held by hosa (a memory ceiling, or a CPU quota that holds a fork storm): read at every tick.
+      if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h || (w.pidsLimited && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h)))) picked.push(w);
       else if (w.candidateUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
@@ -398,7 +412,15 @@ export class CgroupWatch {
           const st = read(`${this.cpuCtlRoot}${w.path}/${CGROUP_V2.cpuStat}`) ?? "";
           throttledUs = this.v2 ? statValue(st, "throttled_usec") : statValue(st, "throttled_time") / 1000;
         }
-        cpu.push({ path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive });
+        const f: CpuFacts = { path: w.path, usage: usageUs, stallUs: sensitive && this.psiRoot ? stall(w.path, CGROUP_WATCH.cpuPressure) : Number.NaN, throttledUs, sensitive };
+        if (sensitive) {
+          const q = this.schedOf(w.path, read);
+          if (q) {
+            f.waitUs = q.waitUs;
+            f.runUs = q.runUs;
+          }
+        }
+        cpu.push(f);
       }
       if (this.blkioRoot) {
         const text = read(`${this.blkioRoot}${w.path}/${this.v2 ? CGROUP_V2.ioStat : CGROUP_V1.blkioServiceBytesRecursive}`);
@@ -409,7 +431,49 @@ export class CgroupWatch {
       }
     }
     this.cpuFs.prune((f) => used.has(f));
+    for (const k of this.sched.keys()) if (!this.watched.has(k) || !this.isSensitive(k)) this.sched.delete(k);
     return { cpu, io };
+  }
+
+  /**
+   * How long a sensitive cgroup's threads waited on a run queue and ran
+   * (/proc/<tid>/schedstat fields 2 and 1, ns), summed as they come and go:
+   * only what each thread did between two reads counts, so the sums only
+   * grow. At most 256 threads; null when the cgroup lists none.
+   */
+  private schedOf(path: string, read: (file: string) => string | undefined): { runUs: number; waitUs: number } | null {
+    const list = read(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
+    if (list === undefined) return null;
+    let q = this.sched.get(path);
+    if (!q) {
+      q = { tids: new Map(), runUs: 0, waitUs: 0 };
+      this.sched.set(path, q);
+    }
+    const now = new Map<number, { run: number; wait: number }>();
+    let n = 0;
+    for (let i = 0; i < list.length && n < 256; ) {
+      let e = list.indexOf("\n", i);
+      if (e < 0) e = list.length;
+      const tid = Number.parseInt(list.slice(i, e), 10);
+      i = e + 1;
+      if (!(tid > 0)) continue;
+      n++;
+      const text = read(`${this.procRel}/${tid}/${CGROUP_WATCH.schedstat}`);
+      if (text === undefined) continue;
+      const sp1 = text.indexOf(" ");
+      const sp2 = text.indexOf(" ", sp1 + 1);
+      const run = Number(text.slice(0, sp1)) / 1000;
+      const wait = Number(text.slice(sp1 + 1, sp2 < 0 ? undefined : sp2)) / 1000;
+      if (!Number.isFinite(run) || !Number.isFinite(wait)) continue;
+      const was = q.tids.get(tid);
+      if (was) {
+        q.runUs += Math.max(0, run - was.run);
+        q.waitUs += Math.max(0, wait - was.wait);
+      }
+      now.set(tid, { run, wait });
+    }
+    q.tids = now;
+    return q;
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
@@ -450,6 +514,10 @@ export class CgroupWatch {
       if (!Number.isNaN(cur) && !Number.isNaN(max)) {
         f.pids = cur;
         f.pidsMax = max;
+        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        f.pidsPressing = refused > w.factRefused;
+        if (!Number.isNaN(refused)) w.factRefused = refused;
+        if (held && (CGROUP_WATCH.cfsQuotaUs in held || CGROUP_WATCH.cpuMax in held)) f.pidsContained = true;
       }
     }
     return f;
