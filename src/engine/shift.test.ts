@@ -6,7 +6,8 @@
 import { describe, expect, test } from "bun:test";
 import { gaussian, prng } from "../../test/prng.ts";
 import { calibrate } from "./calibrate.ts";
-import { createEngine, defaultEngineConfig, step, type EngineConfig } from "./engine.ts";
+import { createEngine, defaultEngineConfig, defaultEngineSettings, engineConfigFrom, step, type EngineConfig } from "./engine.ts";
+import { decisionFields } from "./fields.ts";
 import type { Decision, DimensionSpec, Sample } from "./types.ts";
 
 const N = 8;
@@ -69,6 +70,19 @@ describe("a level shift without danger becomes a new regime", () => {
     expect(Number.isNaN(ds[ds.length - 1].regimeSinceT)).toBe(true);
   });
 
+  test("the log: regime_since_t and d_m_baseline only while a regime holds, so other decisions keep their bytes", () => {
+    const ds = judge(judging, 60, plateau);
+    const a = ds.indexOf(at(ds, "new regime")[0]);
+    const before = decisionFields(ds[a - 1]);
+    const inside = decisionFields(ds[a + 10]);
+    const after = decisionFields(ds[ds.length - 1]);
+    expect("regime_since_t" in before || "d_m_baseline" in before).toBe(false);
+    expect(inside.regime_since_t).toBe(ds[a].t);
+    expect(inside.d_m_baseline as number).toBeGreaterThan(ds[a].thresholds.theta1);
+    expect(Object.keys(after)).toEqual(Object.keys(before));
+    expect(Object.keys(inside).slice(-3)).toEqual(["regime_since_t", "d_m_baseline", "reason"]);
+  });
+
   test("a learning engine does not learn in the regime: μ and Σ never move there", () => {
     const ds = judge(defaultEngineConfig(), 60, plateau);
     const inRegime = ds.filter((d) => d.regimeSinceT === d.regimeSinceT && d.regimeSinceT !== undefined);
@@ -112,6 +126,26 @@ describe("a level shift without danger becomes a new regime", () => {
     expect(accepted.length).toBe(1);
     expect(slow.indexOf(accepted[0]) - first + 1).toBeGreaterThanOrEqual(30);
     expect(slow.indexOf(accepted[0]) - first + 1).toBeLessThan(50);
+  });
+
+  test("at 100 ms ticks the window is its hour of time (36000 samples), not 30 samples", () => {
+    const fast = judge(
+      judging,
+      0.1,
+      stream(40_000, 0.1, 10, (i, x) => {
+        if (i >= 600) for (const j of [0, 1, 2]) x[j] += 6;
+      }),
+    );
+    const first = fast.findIndex((d) => d.level >= 1);
+    const accepted = at(fast, "new regime");
+    expect(accepted.length).toBe(1);
+    expect(accepted[0].t - fast[first].t).toBeGreaterThanOrEqual(3600);
+    expect(accepted[0].t - fast[first].t).toBeLessThan(3700);
+  });
+
+  test("regime_after_s is checked: ≥ 0 and finite", () => {
+    expect(engineConfigFrom({ ...defaultEngineSettings(), regimeAfterS: 0 }).regimeAfterS).toBe(0);
+    expect(() => engineConfigFrom({ ...defaultEngineSettings(), regimeAfterS: -1 })).toThrow("regime_after_s must be ≥ 0 (0: off), found -1");
   });
 
   test("off (regime_after_s = 0): the shift holds the alarm to the end", () => {
