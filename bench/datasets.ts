@@ -6,6 +6,8 @@
 // all scored by the data's own score.py.
 //   bun bench/datasets.ts [--data DIR] [--only NAME,NAME] [--json] [--markdown]
 //   bun bench/datasets.ts --fast [--rhythm]   (in process; --rhythm: hour-of-day offsets, an experiment)
+//   bun bench/datasets.ts --fast --before '{"regimeAfterS":0}'   (in process, a markdown table:
+//     the default engine beside the engine with these [engine] overrides, in one run)
 // DIR defaults to ../shared/datasets (5 SMD machines, 8 NAB series; its README).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -223,7 +225,34 @@ function mean(rs: SeriesResult[], f: (r: SeriesResult) => number): number {
   return rs.reduce((a, r) => a + f(r), 0) / rs.length;
 }
 
-if (import.meta.main && args.includes("--fast")) {
+if (import.meta.main && args.includes("--fast") && opt("--before") !== undefined) {
+  // Before (the overrides) and after (the default engine), side by side, one run.
+  const before = { ...defaultEngineConfig(), ...JSON.parse(opt("--before") as string) };
+  const all = [...SMD.map((n) => [n, "smd"] as const), ...NAB.map((n) => [n, "nab"] as const)].filter(([n]) => !ONLY || ONLY.includes(n));
+  const sums = { smd: new Array(12).fill(0), nab: new Array(12).fill(0) };
+  const counts = { smd: 0, nab: 0 };
+  process.stdout.write(
+    "| series | before L≥1 PA-F1 | recall | FP/day | max / last | after L≥1 PA-F1 | recall | FP/day | max / last | after L≥2 PA-F1 | recall | FP/day | after L≥3 FP/day |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+  );
+  for (const [name, kind] of all) {
+    const b = scoreInProcess(join(DATA, kind, name), before);
+    const a = scoreInProcess(join(DATA, kind, name));
+    const v = [b.l1.pa_f1, b.l1.event_recall, b.l1.fp_episodes_per_day, a.l1.pa_f1, a.l1.event_recall, a.l1.fp_episodes_per_day, a.l2.pa_f1, a.l2.event_recall, a.l2.fp_episodes_per_day, a.l3.fp_episodes_per_day];
+    v.forEach((x, i) => (sums[kind][i] += x));
+    counts[kind]++;
+    process.stdout.write(
+      `| ${name} | ${f2(v[0])} | ${f2(v[1])} | ${f1(v[2])} | ${b.maxLevel} / ${b.lastLevel} | ${f2(v[3])} | ${f2(v[4])} | ${f1(v[5])} | ${a.maxLevel} / ${a.lastLevel} | ${f2(v[6])} | ${f2(v[7])} | ${f1(v[8])} | ${f1(v[9])} |\n`,
+    );
+  }
+  for (const k of ["smd", "nab"] as const) {
+    const c = counts[k];
+    if (!c) continue;
+    const m = sums[k].map((x: number) => x / c);
+    process.stdout.write(
+      `| **${k.toUpperCase()} mean** | ${f2(m[0])} | ${f2(m[1])} | ${f1(m[2])} | | ${f2(m[3])} | ${f2(m[4])} | ${f1(m[5])} | | ${f2(m[6])} | ${f2(m[7])} | ${f1(m[8])} | ${f1(m[9])} |\n`,
+    );
+  }
+} else if (import.meta.main && args.includes("--fast")) {
   const all = [...SMD.map((n) => [n, "smd"] as const), ...NAB.map((n) => [n, "nab"] as const)].filter(([n]) => !ONLY || ONLY.includes(n));
   const sums = { smd: [0, 0, 0, 0], nab: [0, 0, 0, 0] };
   for (const [name, kind] of all) {

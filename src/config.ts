@@ -64,6 +64,8 @@ export interface HosaConfig {
     dangerHorizonS: number;
     /** Level 5 after D_M > θ4 with containment failing for this long at Level 4, seconds. */
     quarantineAfterS: number;
+    /** Level 1–2 this long without danger on a flat D̄_M is a new regime, judged around its new level (docs/engine.md §9); 0 is off. */
+    regimeAfterS: number;
   };
   respond: {
     /** "detect": decide and log, never touch the node (the default); "act": apply actions. */
@@ -148,6 +150,7 @@ export function defaultConfig(): HosaConfig {
       falseAlarmsPerDay: [1, 0.1, 1 / 365, 0.1 / 365],
       dangerHorizonS: 120,
       quarantineAfterS: 60,
+      regimeAfterS: 3600,
     },
     respond: {
       mode: "detect",

@@ -25,10 +25,11 @@
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { exp } from "./detmath.ts";
-import { Ewma } from "./ewma.ts";
+import { Ewma, ewmaAlpha } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
+import { ShiftWatch } from "./shift.ts";
 import { WindowRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
@@ -126,6 +127,16 @@ export interface EngineConfig {
   dimSurprise: boolean;
   /** Share of Level 1's false-alarm rate offered to it (D_M gets the rest and what Z does not use): a Bonferroni split. */
   dimSurpriseRateShare: number;
+  /**
+   * A new regime (docs/engine.md §9): Level 1–2 held this long without
+   * danger, with D̄_M as high in its second half as in its first (a plateau,
+   * not a rise), is a level shift; it is said once at Level 1 and judged
+   * from then on around the new level, with the baseline's covariance and
+   * θ, until the node is back within θ1 of its baseline. Seconds; 0 is off.
+   */
+  regimeAfterS: number;
+  /** ...and at least this many samples. */
+  regimeMinSamples: number;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -169,6 +180,8 @@ export function defaultEngineConfig(): EngineConfig {
     quantizationFloor: false,
     dimSurprise: true,
     dimSurpriseRateShare: 0.5,
+    regimeAfterS: 3600,
+    regimeMinSamples: 30,
   };
 }
 
@@ -190,6 +203,7 @@ export interface EngineSettings {
   quarantineAfterS: number;
   escalateAfterS: readonly number[];
   holdGraceS: number;
+  regimeAfterS: number;
 }
 
 /** The settings the defaults of EngineConfig amount to. */
@@ -207,6 +221,7 @@ export function defaultEngineSettings(): EngineSettings {
     quarantineAfterS: d.quarantineAfterS,
     escalateAfterS: [...d.escalateAfterS],
     holdGraceS: d.holdGraceS,
+    regimeAfterS: d.regimeAfterS,
   };
 }
 
@@ -231,6 +246,7 @@ export function engineConfigFrom(cfg: EngineSettings): EngineConfig {
   const dwell = cfg.escalateAfterS;
   if (dwell.length !== 5 || !dwell.every((v) => Number.isFinite(v) && v >= 0)) fail("escalate_after_s must be 5 non-negative numbers");
   if (!(cfg.holdGraceS >= 0)) fail(`hold_grace_s must be ≥ 0, found ${cfg.holdGraceS}`);
+  if (!(cfg.regimeAfterS >= 0 && cfg.regimeAfterS < Infinity)) fail(`regime_after_s must be ≥ 0 (0: off), found ${cfg.regimeAfterS}`);
   return {
     ...defaultEngineConfig(),
     ewmaTauS: cfg.ewmaTauS,
@@ -244,6 +260,7 @@ export function engineConfigFrom(cfg: EngineSettings): EngineConfig {
     quarantineAfterS: cfg.quarantineAfterS,
     escalateAfterS: [dwell[0], dwell[1], dwell[2], dwell[3], dwell[4]],
     holdGraceS: cfg.holdGraceS,
+    regimeAfterS: cfg.regimeAfterS,
   };
 }
 
@@ -311,6 +328,7 @@ class Engine implements EngineState {
   readonly names: string[];
   readonly thresholds: { theta1: number; theta2: number; theta3: number; theta4: number };
   readonly dmStd: number;
+  readonly dmMean: number;
   readonly welford: Welford;
   readonly maha: Mahalanobis;
   readonly covariance: Float64Array;
@@ -360,6 +378,27 @@ class Engine implements EngineState {
   readonly refactorEvery: number;
   /** The engine's own danger when samples carry none: dimension index of the smallest TTF. */
   ownTtfDim = -1;
+  /**
+   * A new regime (docs/engine.md §9): while `regimeOn`, the levels judge
+   * how far D̄_M is from the plateau's level `regimeLevel`, in units of its
+   * spread `regimeSpread`, mapped onto the calibration's scale of D̄_M so θ1..θ4
+   * keep their meaning; the baseline's own D̄_M and Z still tell when the
+   * node is back.
+   */
+  regimeOn = false;
+  regimeSinceT = NaN;
+  regimeLevel = 0;
+  regimeSpread = 1;
+  /** The regime was accepted at this step. */
+  regimeAccepted = false;
+  /** 1 for the dimensions the shift left at home (|z̄| ≤ ζ1 all through the alarm that became the regime): Z goes on judging them against the baseline. */
+  readonly regimeHome: Uint8Array;
+  /** Largest |z̄| of each dimension since the alarm without danger began (the shift watch's span). */
+  readonly shiftMaxZ: Float64Array;
+  shiftMaxZClear = true;
+  /** The dimension of the largest home z̄ at the last step in a regime. */
+  regimeZDim = 0;
+  readonly shiftWatch = new ShiftWatch();
 
   constructor(baseline: Baseline, cfg: EngineConfig) {
     const n = baseline.dims.length;
@@ -370,6 +409,7 @@ class Engine implements EngineState {
     this.names = baseline.dims.map((d) => d.name);
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
+    this.dmMean = baseline.dmMean;
     this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count);
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
@@ -399,6 +439,8 @@ class Engine implements EngineState {
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
     this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    this.regimeHome = new Uint8Array(n);
+    this.shiftMaxZ = new Float64Array(n);
     const z1 = baseline.dimZeta1;
     this.zeta1 = typeof z1 === "number" && Number.isFinite(z1) ? z1 : Infinity;
     this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
@@ -499,19 +541,56 @@ export function step(state: EngineState, sample: Sample): Decision {
   const kMin = cfg.minSamples;
 
   const maha = e.maha;
-  const dmRaw = Math.sqrt(maha.distance2(x));
+  let dmRaw = Math.sqrt(maha.distance2(x));
   let dmIn = dmRaw;
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   e.dmEwma.update(t, dmIn);
+  let dm = e.dmEwma.value;
+  const th = e.thresholds;
+
+  // The single-dimension statistic against the baseline.
+  let z = 0;
+  if (e.zeta1 < Infinity) {
+    e.dimZ.update(t, maha.delta, maha.invStd);
+    z = e.dimZ.value;
+  }
+  // A new regime ends when the node is back within θ1 (and ζ1) of its baseline.
+  let regimeNote = "";
+  if (e.regimeOn && dm < th.theta1 && !(z > e.zeta1)) {
+    e.regimeOn = false;
+    e.dmReg.reset();
+    e.rise.stop();
+    regimeNote = `back within θ1 of the baseline (D_M ${num(dm)} < θ1 ${num(th.theta1)}): the regime since t=${e.regimeSinceT} ended`;
+  }
+  // In a new regime the levels judge the distance from the plateau, in its
+  // own spreads, on the calibration's scale: dmMean + |D̄_M − level|·dmStd/spread,
+  // so θk means as many spreads off the plateau as it means σ off the
+  // baseline. Z judges only the dimensions the shift left at home, still
+  // against the baseline: the shifted ones are the regime.
+  const dmBaseline = dm;
+  if (e.regimeOn) {
+    const scale = e.dmStd / e.regimeSpread;
+    dm = e.dmMean + Math.abs(dm - e.regimeLevel) * scale;
+    dmIn = e.dmMean + Math.abs(dmIn - e.regimeLevel) * scale;
+    z = 0;
+    const sm = e.dimZ.smoothed;
+    const home = e.regimeHome;
+    for (let j = 0; j < n; j++) {
+      if (home[j] === 0) continue;
+      const v = sm[j] < 0 ? -sm[j] : sm[j];
+      if (v > z) {
+        z = v;
+        e.regimeZDim = j;
+      }
+    }
+  }
   if (timed) e.dmReg.push(t, dmIn);
-  const dm = e.dmEwma.value;
   const reg = e.dmReg;
   const d1 = reg.slope;
   // Significant: beyond the t quantile of z at the window's degrees of freedom, and a rise over the window at
   // least as large as the scatter around the fit (a sign alone is noise).
   const rising = d1 > reg.slopeT * reg.slopeSe && d1 * reg.spanS >= reg.residualStd;
   const falling = -d1 > reg.slopeT * reg.slopeSe && -d1 * reg.spanS >= reg.residualStd;
-  const th = e.thresholds;
   // The curvature only while something happens (above θ1, rising, or off Level 0); 0 otherwise.
   if (timed && (rising || dm > th.theta1 || e.level > 0)) reg.fitCurvature();
   else if (timed) reg.accel = 0;
@@ -519,11 +598,6 @@ export function step(state: EngineState, sample: Sample): Decision {
   const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
-  let z = 0;
-  if (e.zeta1 < Infinity) {
-    e.dimZ.update(t, maha.delta, maha.invStd);
-    z = e.dimZ.value;
-  }
   const zOver = z > e.zeta1;
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, d.dominant);
@@ -687,6 +761,54 @@ export function step(state: EngineState, sample: Sample): Decision {
     }
     e.surpriseNoted = true;
   } else if (dm < th.theta3) e.surpriseNoted = false;
+  // A level shift without danger (docs/engine.md §9): Level 1–2 for
+  // regimeAfterS (and regimeMinSamples samples), no danger, D̄_M flat across
+  // the window. Said once at Level 1; then judged around the new level.
+  if (cfg.regimeAfterS > 0 && timed) {
+    const sw = e.shiftWatch;
+    if (level >= 1 && level <= 2 && !danger) {
+      const sm = e.dimZ.smoothed;
+      const mz = e.shiftMaxZ;
+      for (let j = 0; j < n; j++) {
+        const v = sm[j] < 0 ? -sm[j] : sm[j];
+        if (v > mz[j]) mz[j] = v;
+      }
+      e.shiftMaxZClear = false;
+      if (sw.push(t, tick, dmBaseline, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2), e.dmStd, th.theta1 - e.dmMean)) {
+        e.regimeLevel = sw.level;
+        for (let j = 0; j < n; j++) e.regimeHome[j] = mz[j] <= e.zeta1 ? 1 : 0;
+        mz.fill(0);
+        e.regimeAccepted = true;
+        e.regimeSpread = sw.spread;
+        e.dmReg.reset();
+        e.rise.stop();
+        e.hold.stop();
+        e.back.stop();
+        e.holdReason = "";
+        for (let k = 1; k <= 5; k++) e.since[k].stop();
+        const was = e.regimeOn;
+        e.regimeOn = true;
+        e.regimeSinceT = t;
+        reason = `${prev === 1 ? "Level 1 kept" : `Level ${prev} → 1`}: new regime: D_M steady at ${num(sw.level)} ± ${num(sw.spread)} for ${num(cfg.regimeAfterS)} s without danger${was ? " (a shift on the previous regime)" : ""}; the baseline is unchanged, the levels now judge departures from this plateau until D_M is back under θ1`;
+        level = 1;
+      }
+    } else {
+      sw.reset();
+      if (!e.shiftMaxZClear) {
+        e.shiftMaxZ.fill(0);
+        e.shiftMaxZClear = true;
+      }
+    }
+  }
+  if (regimeNote !== "") reason = reason === "" ? `Level ${level} kept: ${regimeNote}` : `${reason}; ${regimeNote}`;
+  // In a regime and calm, the plateau's level follows D̄_M slowly (time
+  // constant half the regime window): the levels judge changes faster than
+  // that, not a drift of the plateau. Frozen while alarmed (an anomaly never
+  // moves the reference), and only this scalar: μ and Σ never move here.
+  else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) {
+    e.regimeLevel += ewmaAlpha(dt, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2)) * (dmBaseline - e.regimeLevel);
+  }
+  e.regimeAccepted = false;
   e.level = level;
 
   // Idleness duration for the structural-idleness regime.
@@ -711,7 +833,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   // Learn only in homeostasis, only from a complete sample that carried
   // time, never near a danger and never a sample alone three times θ4 out:
   // an anomaly must never teach the baseline that it is normal.
-  let learning = cfg.learn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
+  let learning = cfg.learn && !e.regimeOn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -764,6 +886,13 @@ export function step(state: EngineState, sample: Sample): Decision {
   }
   d.reason = reason;
   d.learning = learning;
+  if (e.regimeOn) {
+    d.regimeSinceT = e.regimeSinceT;
+    d.dmBaseline = dmBaseline;
+  } else if (d.regimeSinceT !== undefined) {
+    d.regimeSinceT = NaN;
+    d.dmBaseline = NaN;
+  }
   return d;
 }
 
@@ -814,7 +943,7 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and rising significantly (${signed(d1)}/s)`;
     default:
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
-      if (e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
+      if (e.regimeOn ? Math.abs(e.dimZ.smoothed[e.regimeZDim]) > e.zeta1 : e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
       if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
       return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
   }
@@ -822,7 +951,7 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
 
 /** The single-dimension surprise in words: which dimension, how many σ, against ζ1. */
 function zWords(e: Engine, z: number): string {
-  const j = e.dimZ.dim;
+  const j = e.regimeOn ? e.regimeZDim : e.dimZ.dim;
   return `${e.names[j]} alone ${signed(e.dimZ.smoothed[j])} σ off its baseline (smoothed), beyond ζ1 ${num(e.zeta1)}`;
 }
 

@@ -62,6 +62,8 @@ export function decisionFields(d: Decision): Record<string, unknown> {
     danger_evidence: d.dangerEvidence ?? "",
     containment_failing: d.containmentFailing ?? false,
     learning: d.learning,
+    // Only while a new regime holds, so decisions outside one keep their bytes.
+    ...(d.regimeSinceT !== undefined && d.regimeSinceT === d.regimeSinceT ? { regime_since_t: d.regimeSinceT, d_m_baseline: round6(d.dmBaseline ?? NaN) } : {}),
     reason: d.reason,
   };
 }

@@ -206,4 +206,11 @@ export interface Decision {
   reason: string;
   /** True while the engine learns (homeostasis), false while it protects the baseline. */
   learning: boolean;
+  /**
+   * While a new regime holds (docs/engine.md §9): since when, and the
+   * smoothed distance to the baseline itself (dm is then the distance to the
+   * regime's level). NaN / absent otherwise.
+   */
+  regimeSinceT?: number;
+  dmBaseline?: number;
 }

@@ -22,11 +22,15 @@ interface Pin {
 const PINS: Record<string, Pin> = {
   // machine-1-2: 0.783 / 0.5 / 0.18 before the single-dimension statistic and
   // the per-block thresholds; both raise F1 and recall and cost false alarms here.
-  "smd/machine-1-2": { paF1: 0.861, recall: 0.8, fpPerDay: 1.88 },
+  "smd/machine-1-2": { paF1: 0.862, recall: 0.8, fpPerDay: 1.88 },
   "nab/nyc_taxi": { paF1: 0.86, recall: 1, fpPerDay: 0.37 },
   "nab/ec2_cpu_utilization_53ea38": { paF1: 0.98, recall: 1, fpPerDay: 0.17 },
   "nab/speed_7578": { paF1: 0.879, recall: 1, fpPerDay: 0.56 },
-  "nab/ambient_temperature_system_failure": { paF1: 0.659, recall: 1, fpPerDay: 0.16 },
+  // 0.659 before the new-regime rule (docs/engine.md §9).
+  "nab/ambient_temperature_system_failure": { paF1: 0.7, recall: 1, fpPerDay: 0.16 },
+  // The test sits on a new level: 0.224 (held at Level 2 to the end) before
+  // the new-regime rule, the reference detector too.
+  "nab/rds_cpu_utilization_e47b3b": { paF1: 0.911, recall: 1, fpPerDay: 0.5 },
 };
 
 describe("scores on public telemetry (calibrate on train, judge test with that baseline)", () => {
