@@ -17,14 +17,16 @@
 
 /** One half of the window. */
 class Half {
-  startT = NaN;
+  /** A start is set (a flag beside a real time: a field that is NaN at times makes JSC's optimised code bail out, docs/footprint.md). */
+  started = false;
+  startT = 0;
   startTick = 0;
   /** Samples that carried time. */
   ticks = 0;
   sumDm = 0;
   sumDm2 = 0;
   clear(): void {
-    this.startT = NaN;
+    this.started = false;
     this.ticks = 0;
     this.sumDm = 0;
     this.sumDm2 = 0;
@@ -55,7 +57,7 @@ export class ShiftWatch {
 
   /** The alarm ended, or a danger came: start over. */
   reset(): void {
-    if (this.cur.startT === this.cur.startT) this.cur.clear();
+    if (this.cur.started) this.cur.clear();
     this.hasPrev = false;
   }
 
@@ -67,7 +69,8 @@ export class ShiftWatch {
    */
   push(t: number, tick: number, dm: number, halfS: number, halfSamples: number, floorStd: number, maxStd: number): boolean {
     const c = this.cur;
-    if (c.startT !== c.startT) {
+    if (!c.started) {
+      c.started = true;
       c.startT = t;
       c.startTick = tick;
     }
