@@ -56,6 +56,8 @@ describe.skipIf(skip !== undefined)("hosa run contains a leak on pure cgroup v2"
     const containedMs = numberResult(run, "contained_ms");
     const tc = t0 + containedMs;
     const series = parseSeries(decode(run, "series_b64"));
+    // What the leak had allocated (MB) when hosa's memory.high landed.
+    const grownAtContainment = Math.max(0, ...series.filter((p) => p.tMs <= tc).map((p) => p.mb));
     // Before: the same leaker in the same cgroup, measured uncontained before
     // hosa ran (containment comes too fast to measure a rate ahead of it).
     const rateBefore = numberResult(run, "reference_rate_mb_s");
@@ -77,15 +79,18 @@ describe.skipIf(skip !== undefined)("hosa run contains a leak on pure cgroup v2"
     const onNeighbour = actions.filter((d) => String(d.target_cgroup ?? "").includes("neighbour"));
 
     console.log(
-      `guest leak: contained ${containedMs} ms after the leak started; growth ${rateBefore.toFixed(1)} MB/s before, ` +
+      `guest leak: contained ${containedMs} ms after the leak started, at ${grownAtContainment} MB; growth ${rateBefore.toFixed(1)} MB/s before, ` +
         `${rateAfter.toFixed(1)} MB/s after; relaxed ${run.results.get("relaxed_ms")} ms after the leak stopped; ` +
         `hosa stopped in ${run.results.get("stop_ms")} ms; leak frozen ${run.results.get("leak_frozen")}; levels ${levels}; guest wall ${(run.wallMs / 1000).toFixed(0)} s`,
     );
 
     // Containment: hosa wrote memory.high on the leak, and says so in its log.
-    // About 2 s on hardware (issue 5); TCG runs the guest several times
-    // slower (1.0-3.9 s measured here), hence 6 s.
-    expect(containedMs, why).toBeLessThanOrEqual(6000);
+    // About 2 s on hardware (issue 5). Under TCG on a loaded host the leaker
+    // itself runs at 13-42 MB/s instead of 50 (it shares the emulated CPUs
+    // with hosa), so the bound is what the leak got to allocate: at most what
+    // a 50 MB/s leak allocates in 6 s (300 MB), and 15 s at the most.
+    expect(grownAtContainment, why).toBeLessThanOrEqual(300);
+    expect(containedMs, why).toBeLessThanOrEqual(15000);
     expect(memoryHighOnLeak, decode(run, "decisions_b64").slice(-3000)).toBeDefined();
     expect(onNeighbour).toEqual([]);
     expect(rateBefore).toBeGreaterThan(25);
