@@ -13,6 +13,11 @@
 // containment), RSS after it; earlyoom and node_exporter measured over the
 // same seconds. Then, in-process: heap growth per tick of sense + engine.
 //
+// Each agent runs from its own copy of the executable, as on a node with one
+// agent: the kernel hands back (MADV_PAGEOUT) only pages no other process
+// maps. RSS is sampled every second (mean and highest); at the end of phase 1
+// each process's resident memory is split by mapping (/proc/PID/smaps).
+//
 // --baseline EXE runs another build (an earlier commit's dist/hosa) beside
 // them in phase 1, at both ticks, for a before/after ratio in the same run.
 //
