@@ -13,6 +13,11 @@
 // containment), RSS after it; earlyoom and node_exporter measured over the
 // same seconds. Then, in-process: heap growth per tick of sense + engine.
 //
+// Each agent runs from its own copy of the executable, as on a node with one
+// agent: the kernel hands back (MADV_PAGEOUT) only pages no other process
+// maps. RSS is sampled every second (mean and highest); at the end of phase 1
+// each process's resident memory is split by mapping (/proc/PID/smaps).
+//
 // --baseline EXE runs another build (an earlier commit's dist/hosa) beside
 // them in phase 1, at both ticks, for a before/after ratio in the same run.
 //
@@ -22,7 +27,7 @@
 // less; hosa's figures are given as ratios to it.
 //
 //   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--no-episode] [--json]
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { heapStats } from "bun:jsc";
@@ -78,6 +83,34 @@ function threads(pid: number): Record<string, number> {
   return out;
 }
 
+/**
+ * Resident MB by kind of mapping: the executable's code and read-only data,
+ * its writable data, anonymous memory (JS heap, JIT code, mimalloc), the
+ * extracted libhosa, other files (libc, ld.so), the rest ([heap], [stack],
+ * BPF maps).
+ */
+function smapsSplit(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let exe = "";
+  try {
+    exe = readlinkSync(`/proc/${pid}/exe`);
+    let kind = "other";
+    for (const line of readFileSync(`/proc/${pid}/smaps`, "latin1").split("\n")) {
+      const m = /^[0-9a-f]+-[0-9a-f]+ (\S+) \S+ \S+ \S+\s*(.*)$/.exec(line);
+      if (m) {
+        const [, perms, path] = m as unknown as [string, string, string];
+        kind = path === "" ? "anonymous" : path === exe ? (perms.includes("w") ? "executable, writable" : "executable, code and read-only") : path.includes("libhosa") ? "libhosa.so" : path.startsWith("/") ? "other files" : "other";
+        continue;
+      }
+      const r = /^Rss:\s+(\d+) kB/.exec(line);
+      if (r) out[kind] = (out[kind] ?? 0) + Number(r[1]) / 1024;
+    }
+  } catch {
+    // The process ended meanwhile.
+  }
+  return out;
+}
+
 interface Watched {
   name: string;
   proc: Bun.Subprocess;
@@ -92,6 +125,10 @@ interface Window {
   rssStartMB: number;
   rssEndMB: number;
   rssMaxMB: number;
+  /** Mean of the RSS sampled every second over the window. */
+  rssMeanMB: number;
+  /** Resident MB at the end, by kind of mapping (/proc/PID/smaps). */
+  smapsMB: Record<string, number>;
   /** CPU share (% of one core) of each thread name over the window (threads that ended meanwhile are missed). */
   threadsPct: Record<string, number>;
 }
@@ -103,6 +140,8 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
   const t0 = performance.now();
   const minuteMarks = watched.map((_, i) => [{ t: t0, cpu: first[i]!.cpuTicks }]);
   const rssMax = first.map((s) => s.rssBytes);
+  const rssSum = first.map((s) => s.rssBytes);
+  let samples = 1;
   let nextScrape = t0;
   let nextMinute = t0 + 60_000;
   while (performance.now() - t0 < seconds * 1000) {
@@ -111,8 +150,10 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
     watched.forEach((w, i) => {
       const s = stat(w.proc.pid);
       if (s.rssBytes > rssMax[i]!) rssMax[i] = s.rssBytes;
+      rssSum[i] = rssSum[i]! + s.rssBytes;
       if (now >= nextMinute) minuteMarks[i]!.push({ t: now, cpu: s.cpuTicks });
     });
+    samples++;
     if (now >= nextMinute) nextMinute += 60_000;
     if (now >= nextScrape) {
       nextScrape += 15_000;
@@ -138,6 +179,8 @@ async function observe(watched: Watched[], seconds: number): Promise<Record<stri
       rssStartMB: first[i]!.rssBytes / 2 ** 20,
       rssEndMB: end.rssBytes / 2 ** 20,
       rssMaxMB: Math.max(rssMax[i]!, end.rssBytes) / 2 ** 20,
+      rssMeanMB: rssSum[i]! / samples / 2 ** 20,
+      smapsMB: smapsSplit(w.proc.pid),
       threadsPct,
     };
   });
@@ -155,7 +198,12 @@ function hosaConfig(dir: string, name: string, lines: string[]): string {
 
 /** Start `hosa run`; resolves once it says it runs, with its /metrics address. */
 async function startHosa(name: string, cfg: string, binary = exe, env: Record<string, string> = {}): Promise<Watched> {
-  const proc = Bun.spawn([binary, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
+  // Its own copy of the executable, as on a node where one agent runs: the
+  // kernel hands back (MADV_PAGEOUT) only the pages no other process maps, and
+  // two agents of one file share its pages, each counting them in its RSS.
+  const own = cfg.replace(/\.toml$/, ".exe");
+  cpSync(binary, own);
+  const proc = Bun.spawn([own, "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe", env: { ...process.env, ...env } });
   let err = "";
   const reader = (async () => {
     for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) err += new TextDecoder().decode(chunk);
@@ -323,6 +371,11 @@ try {
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     const ne = steady["node_exporter (scraped every 15 s)"]!;
     for (const [name, w] of Object.entries(steady)) console.log(row(name, w, ne));
+    console.log("\nRSS mean over the window, and where the megabytes are at its end (/proc/PID/smaps, MB):");
+    const kinds = ["executable, code and read-only", "anonymous", "executable, writable", "other files", "libhosa.so", "other"];
+    console.log(`| process | RSS mean | ${kinds.join(" | ")} |`);
+    console.log(`| --- | --- | ${kinds.map(() => "---").join(" | ")} |`);
+    for (const [name, w] of Object.entries(steady)) console.log(`| ${name} | ${fmt(w.rssMeanMB, 1)} | ${kinds.map((k) => fmt(w.smapsMB[k] ?? 0, 1)).join(" | ")} |`);
     console.log("\nCPU by thread (% of one core over the window):");
     for (const [name, w] of Object.entries(steady)) {
       if (name.startsWith("earlyoom") || name.startsWith("node_exporter")) continue;

@@ -61,8 +61,11 @@ export async function main(argv: string[]): Promise<number> {
     });
   // `hosa run` stays up for months: it loads its own command only, not the
   // other commands' modules (tables, recordings), whose heap it would carry.
-  if (commandOf(argv) === "run") (await import("./commands/run.ts")).registerRun(program);
-  else (await import("./commands/index.ts")).registerCommands(program);
+  if (commandOf(argv) === "run") {
+    // Its runtime settings first (an exec of itself, once), before anything is loaded.
+    (await import("./runtime.ts")).tuneRuntime(argv);
+    (await import("./commands/run.ts")).registerRun(program);
+  } else (await import("./commands/index.ts")).registerCommands(program);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createFileSet } from "./file-set.ts";
+import { createFileSet, NUMBER_FILE_CAP } from "./file-set.ts";
 import { newMemInfo, parseMeminfo, parseMeminfoBytes } from "./proc-parsers.ts";
 
 const tmp = mkdtempSync(join(tmpdir(), "hosa-fileset-"));
@@ -38,6 +38,22 @@ describe("FileSet", () => {
       expect(set.length(0)).toBeGreaterThan(16 * 1024);
       expect(got.endsWith("\n")).toBe(true);
       expect(got.split("\n")[0]).toBe(readFileSync("/proc/self/smaps", "latin1").split("\n")[0]);
+    } finally {
+      set.close();
+    }
+  });
+
+  test("slots sized for one number: a number file in 64 bytes, a longer file beside it grows and is read whole", () => {
+    const set = createFileSet("/proc", ["sys/kernel/pid_max", "meminfo"], NUMBER_FILE_CAP);
+    try {
+      expect(set.bytes.length).toBe(2 * NUMBER_FILE_CAP); // not 16 KiB per slot
+      set.read();
+      const text = (i: number) => set.bytes.toString("latin1", set.start(i), set.start(i) + set.length(i));
+      expect(text(0)).toBe(readFileSync("/proc/sys/kernel/pid_max", "latin1"));
+      expect(set.length(1)).toBeGreaterThan(NUMBER_FILE_CAP);
+      expect(text(1)).toStartWith("MemTotal:");
+      expect(text(1).endsWith("\n")).toBe(true);
+      expect(text(1).split("\n").length).toBe(readFileSync("/proc/meminfo", "latin1").split("\n").length);
     } finally {
       set.close();
     }

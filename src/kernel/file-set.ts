@@ -20,7 +20,10 @@ export interface FileSet {
   close(): void;
 }
 
+/** Room per file at first; a file that fills its slot gets twice the room (once). */
 const INITIAL_CAP = 16 * 1024;
+/** Room for a file holding one number (a cgroup's memory usage: at most 20 digits). */
+export const NUMBER_FILE_CAP = 64;
 
 function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
   let bytes = Buffer.alloc(0);
@@ -49,7 +52,7 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
   };
 }
 
-function viaReadset(root: string, files: readonly string[]): FileSet {
+function viaReadset(root: string, files: readonly string[], capBytes: number): FileSet {
   const set = ffi.readsetOpen();
   try {
     for (const f of files) ffi.readsetAdd(set, root + f);
@@ -58,7 +61,7 @@ function viaReadset(root: string, files: readonly string[]): FileSet {
     throw e;
   }
   const n = files.length;
-  const caps = new Uint32Array(n).fill(INITIAL_CAP);
+  const caps = new Uint32Array(n).fill(capBytes);
   const offsets = new Uint32Array(n);
   const lens = new Int32Array(n);
   let bytes = Buffer.alloc(0);
@@ -100,8 +103,12 @@ function viaReadset(root: string, files: readonly string[]): FileSet {
   };
 }
 
-/** The files (relative to `root`) as one set. Files that cannot be read at all should be left out by the caller. */
-export function createFileSet(root: string, files: readonly string[]): FileSet {
+/**
+ * The files (relative to `root`) as one set. Files that cannot be read at all
+ * should be left out by the caller. `capBytes`: the room each file gets at
+ * first (a cgroup's usage file is one number: 64 bytes, not 16 KB each).
+ */
+export function createFileSet(root: string, files: readonly string[], capBytes = INITIAL_CAP): FileSet {
   const base = root.endsWith("/") ? root : `${root}/`;
   // Kernel pseudo-files say size 0; a fixture's regular files do not.
   let pseudo = files.length > 0;
@@ -114,7 +121,7 @@ export function createFileSet(root: string, files: readonly string[]): FileSet {
   }
   if (pseudo) {
     try {
-      return viaReadset(base, files);
+      return viaReadset(base, files, Math.max(8, Math.ceil(capBytes)));
     } catch {
       // No libhosa here (another architecture, a noexec temp dir): the same reads from JavaScript.
     }

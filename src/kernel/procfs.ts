@@ -37,6 +37,32 @@ export function errnoWords(e: unknown): string {
 }
 
 /**
+ * One read buffer for every ProcFs: a read is synchronous and its bytes are
+ * copied into a string before it returns, so none holds it across calls. The
+ * danger watch keeps a ProcFs per watched cgroup; a buffer each was 64 KB
+ * per cgroup (docs/footprint.md, Memory).
+ */
+let scratch: Buffer | undefined;
+const READ_CHUNK = 64 * 1024;
+
+function pread(fd: number): string {
+  let buf = (scratch ??= Buffer.allocUnsafe(READ_CHUNK));
+  let len = 0;
+  for (;;) {
+    // At most 64 KiB per read(2): the kernel refuses larger counts for some files (sysctl: ENOMEM).
+    const n = readSync(fd, buf, len, Math.min(buf.length - len, READ_CHUNK), len);
+    if (n === 0) break;
+    len += n;
+    if (len === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(bigger, 0, 0, len);
+      scratch = buf = bigger;
+    }
+  }
+  return buf.toString("latin1", 0, len);
+}
+
+/**
  * Kernel pseudo-files (size 0 in stat) stay open and are re-read with
  * pread(2) at offset 0, which makes seq_file regenerate them: two to four
  * times cheaper than open/read/close at every 10 ms tick. Regular files (a
@@ -45,22 +71,6 @@ export function errnoWords(e: unknown): string {
 export function createProcFs(root: string = ROOTS.proc): ProcFs {
   const base = root.endsWith("/") ? root : `${root}/`;
   const fds = new Map<string, number>();
-  let buf = Buffer.allocUnsafe(64 * 1024);
-
-  function pread(fd: number): string {
-    let len = 0;
-    for (;;) {
-      const n = readSync(fd, buf, len, buf.length - len, len);
-      if (n === 0) break;
-      len += n;
-      if (len === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, len);
-        buf = bigger;
-      }
-    }
-    return buf.toString("latin1", 0, len);
-  }
 
   const fs = {
     root,

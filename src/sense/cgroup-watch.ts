@@ -29,7 +29,7 @@ import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes,
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
-import { createFileSet, type FileSet } from "../kernel/file-set.ts";
+import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { type CgroupCounter, createCgroupCounter } from "./cgroup-count.ts";
 
 export interface CgroupWatchOptions {
@@ -287,7 +287,7 @@ export class CgroupWatch {
     }
     this.usage?.set.close();
     const order = [...this.watched.values()];
-    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`)), order } : null;
+    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP), order } : null;
   }
 
   private scan(t: number): void {

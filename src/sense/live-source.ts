@@ -23,7 +23,7 @@ import {
   parseStatBytes,
   parseVmstatBytes,
 } from "../kernel/proc-parsers.ts";
-import { createFileSet, type FileSet } from "../kernel/file-set.ts";
+import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, countLines, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
@@ -443,7 +443,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     found.sort((a, b) => b.ratio - a.ratio);
     limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
     limitedFiles?.close();
-    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path))) : null;
+    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP) : null;
     limitedT = t;
   }
   function limitRatio(): number {
