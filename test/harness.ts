@@ -1,6 +1,6 @@
 // Shared by CLI tests: run the built executable and collect stdout, stderr
 // and exit code together (as oven-sh/bun's harness spawns bunExe()).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -11,6 +11,27 @@ export function hosaExe(): string {
   const p = process.env.HOSA_EXE ?? join(REPO, "dist", "hosa");
   if (!existsSync(p)) throw new Error(`${p} is missing: run scripts/build.sh first`);
   return p;
+}
+
+/**
+ * dist/hosa when it is newer than every source file (scripts/test.sh builds
+ * it first), else `<dir>/hosa`, which `ensureBuilt()` compiles (for a test
+ * file run alone after an edit). HOSA_BIN names another executable.
+ */
+export function currentBinary(dir: string): { bin: string; ensureBuilt: () => Promise<void> } {
+  const dist = join(REPO, "dist/hosa");
+  const fresh = join(dir, "hosa");
+  const newest = (d: string): number =>
+    readdirSync(d, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(d, e.name)) : statSync(join(d, e.name)).mtimeMs), 0);
+  const bin = process.env.HOSA_BIN ?? (existsSync(dist) && statSync(dist).mtimeMs > newest(join(REPO, "src")) ? dist : fresh);
+  return {
+    bin,
+    ensureBuilt: async () => {
+      if (bin !== fresh) return;
+      const b = Bun.spawn([process.execPath, "build", "--compile", join(REPO, "src/cli/main.ts"), "--outfile", bin], { stdout: "pipe", stderr: "pipe" });
+      if ((await b.exited) !== 0) throw new Error(`build failed: ${await new Response(b.stderr).text()}`);
+    },
+  };
 }
 
 export interface RunResult {

@@ -3,31 +3,18 @@
 // (/proc/PID/environ), the operator's own values and "off", and the clean-up
 // that keeps the settings from the processes the agent starts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { JIT_POLICY, RUNTIME_ENV, RUNTIME_MARK, tuneRuntime } from "../../src/cli/runtime.ts";
+import { currentBinary } from "../harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), `hosa-runtime-${process.pid}-`));
-const repo = join(import.meta.dir, "../..");
-const dist = join(repo, "dist/hosa");
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** dist/hosa when it is newer than every source file (scripts/test.sh builds it first), else a fresh build. */
-function pickBinary(): string {
-  if (process.env.HOSA_BIN) return process.env.HOSA_BIN;
-  if (!existsSync(dist)) return join(root, "hosa");
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  return statSync(dist).mtimeMs > newest(join(repo, "src")) ? dist : join(root, "hosa");
-}
-const bin = pickBinary();
+const { bin, ensureBuilt } = currentBinary(root);
 
-beforeAll(async () => {
-  if (bin !== join(root, "hosa")) return;
-  const b = Bun.spawn([process.execPath, "build", "--compile", join(repo, "src/cli/main.ts"), "--outfile", bin], { stdout: "pipe", stderr: "pipe" });
-  if ((await b.exited) !== 0) throw new Error(`build failed: ${await new Response(b.stderr).text()}`);
-}, 120_000);
+beforeAll(ensureBuilt, 120_000);
 
 /** Start `hosa run` detection-only for a moment; the environment and command line its process (the PID spawned) holds once it runs. */
 async function runEnv(name: string, env: Record<string, string>): Promise<{ environ: Map<string, string>; cmdline: string[]; running: boolean }> {

@@ -1,7 +1,7 @@
 // `hosa audit verify` and `hosa explain` through the built binary: stdout,
 // stderr and exit code together.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { EXIT } from "../../src/errors.ts";
@@ -10,31 +10,18 @@ import { startReportServer } from "../../src/report/server.ts";
 import type { AgentSnapshot } from "../../src/report/snapshot.ts";
 import { makeAction, makeDecision } from "./helpers.ts";
 import { freePort } from "./procs.ts";
+import { currentBinary } from "../harness.ts";
 
 const root = mkdtempSync(join(tmpdir(), "hosa-cli-"));
-const repo = join(import.meta.dir, "../..");
-const dist = join(repo, "dist/hosa");
 
-/** dist/hosa when it is newer than every source file (scripts/test.sh builds it first), else a fresh build. */
-function pickBinary(): string {
-  if (process.env.HOSA_BIN) return process.env.HOSA_BIN;
-  if (!existsSync(dist)) return join(root, "hosa");
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
-  return statSync(dist).mtimeMs > newest(join(repo, "src")) ? dist : join(root, "hosa");
-}
-const bin = pickBinary();
+const { bin, ensureBuilt } = currentBinary(root);
 const cleanups: (() => void)[] = [];
 afterAll(() => {
   for (const c of cleanups.reverse()) c();
   rmSync(root, { recursive: true, force: true });
 });
 
-beforeAll(async () => {
-  if (bin !== join(root, "hosa")) return;
-  const b = Bun.spawn([process.execPath, "build", "--compile", join(repo, "src/cli/main.ts"), "--outfile", bin], { stdout: "pipe", stderr: "pipe" });
-  if ((await b.exited) !== 0) throw new Error(`build failed: ${await new Response(b.stderr).text()}`);
-}, 120_000);
+beforeAll(ensureBuilt, 120_000);
 
 async function hosa(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = Bun.spawn([bin, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, HOSA_CONFIG: join(root, "none.toml") } });
