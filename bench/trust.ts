@@ -11,6 +11,7 @@
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { cacheWarmCommand, prepareCacheWarm } from "./lib/cache-warm.ts";
 import { argvInCgroup, type BenchCgroup, BenchCgroups, cgroupSupport } from "./lib/cgroups.ts";
 import { fmt, median } from "./lib/stats.ts";
 import { HOSA_BIN, type HosaLogEntry, type HosaPaths, calibrateHosa, readHosaLog, writeHosaConfig } from "./systems/hosa.ts";
@@ -164,8 +165,8 @@ const BENIGN: Benign[] = [
   },
   {
     name: "cache warm 1.5 GiB (cat of a file, levels off)",
-    prepare: async () => void (await Bun.spawn(["dd", "if=/dev/zero", `of=${dir}/warm.img`, "bs=1M", "count=1536", "oflag=direct", "status=none"]).exited),
-    cmd: () => ["sh", "-c", `cat ${dir}/warm.img > /dev/null; sleep 5`],
+    prepare: () => prepareCacheWarm(`${dir}/warm.img`, 1536),
+    cmd: () => cacheWarmCommand(`${dir}/warm.img`, 5),
     fixedWork: true,
   },
   {

@@ -234,7 +234,10 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // The variables below are set before the loop starts and cleared only after it ends.
     const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
-      sample.danger = danger.update(watch!.read(t, acting ? responder!.heldCeilings() : noCeilings));
+      const held = acting ? responder!.heldCeilings() : noCeilings;
+      sample.danger = danger.update(watch!.read(t, held));
+      // The next sample's cgroup_mem_limit_ratio divides by the limits from before hosa's ceilings.
+      live.setHeldCeilings(held);
       recorder?.write(sample);
       if (engine === null) {
         calibrator!.add(sample);

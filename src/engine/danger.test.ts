@@ -211,6 +211,49 @@ describe("DangerTracker", () => {
     expect(after.every((r) => r.d.cgroup === null)).toBe(true);
   });
 
+  /** The longest run of consecutive ticks at or after `fromS` whose danger is inside the 120 s horizon, in seconds. */
+  const longestDanger = (res: { t: number; d: Danger }[], fromS: number, tickS: number) => {
+    let best = 0;
+    let run = 0;
+    for (const r of res) {
+      if (r.t - 100 < fromS) continue;
+      run = r.d.ttfS < 120 ? run + tickS : 0;
+      best = Math.max(best, run);
+    }
+    return best;
+  };
+
+  test("a build's sawtooth (a compiler climbing 40 MiB/s, exiting, the next one) in a 2 GiB cgroup: after its first release, never danger for Level 3's dwell", () => {
+    // One compiler after the other, each growing to 60 MiB in 1.5 s and giving
+    // it all back when it exits, for 20 s at the vigilance tick.
+    const tickS = 0.05;
+    const file = 1.5;
+    const cc = (s: number) => 60 * MiB * ((s % file) / file);
+    const res = run({ tickS, seconds: 20, cgroups: (s) => [cg("/build", 5 * MiB + cc(s) + noise(s), 2 * GiB)] });
+    // Its first climb, before anything was given back, is 40 MiB/s from
+    // nothing: no different from the 50 MB/s leak above for its first
+    // second (docs/response.md § Danger, "What a first climb cannot tell").
+    const firstRelease = file;
+    expect(longestDanger(res, 0, tickS)).toBeGreaterThan(0);
+    // From then on it only climbs ground it had covered.
+    expect(longestDanger(res, firstRelease + tickS, tickS)).toBeLessThan(0.3);
+    expect(res.filter((r) => r.t - 100 > 2 && r.d.ttfS < 120).length).toBeLessThanOrEqual(3);
+  });
+
+  test("a leak that gives memory back now and then (a runtime's collection) is danger again once past its old peak", () => {
+    const tickS = 0.1;
+    // 50 MB/s, and every 2 s a collection frees 30 MiB: net 20 MiB/s... still a leak.
+    const leak = (s: number) => 10 * MiB + 50e6 * s - 30 * MiB * Math.floor(s / 2);
+    const res = run({ tickS, seconds: 10, cgroups: (s) => [cg("/app", leak(s) + noise(s), 2 * GiB)] });
+    // Danger within 0.5 s, as for any leak.
+    expect(res.find((r) => r.d.ttfS < 120)!.t - 100).toBeLessThanOrEqual(0.5);
+    // After each collection it regains the 30 MiB in 0.63 s, then passes its old peak: danger again, each time.
+    for (const k of [3, 5, 7, 9]) {
+      const back = res.filter((r) => r.t - 100 > k && r.t - 100 < k + 1 && r.d.ttfS < 120);
+      expect(back.length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
   test("same facts, same danger, bit for bit", () => {
     const scene: Scene = { tickS: 0.05, seconds: 5, cgroups: (s) => [cg("/a", 80e6 * s + noise(s), 2 * GiB), cg("/b", 30e6 * s + noise(s * 3), GiB)] };
     expect(JSON.stringify(run(scene))).toBe(JSON.stringify(run(scene)));

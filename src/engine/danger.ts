@@ -21,6 +21,15 @@
 //                    parent of other watched cgroups: its usage adds theirs,
 //                    and a burst beside a neighbour that grows now and then
 //                    would look like one growth that lasts.
+//   released         memory that fell back (a process exited: a compile's
+//                    cc1, a batch step) proves that what it had grown to fit
+//                    and was given back. Until the usage passes the peak it
+//                    had before that release (within releaseMemoryS), its
+//                    growth is ground already covered, not a heading to
+//                    exhaustion: a build's sawtooth climbs the same slope at
+//                    every file and never gets higher. A leak never gives
+//                    memory back; one that does (a runtime's collection) is
+//                    danger again as soon as it passes its old peak.
 //   at the limit     a pids limit that refuses forks (pids.events "max"
 //                    rising) is exhausted now (TTF 0): a storm on an idle
 //                    node reaches pids.max in tens of milliseconds, between
@@ -97,6 +106,11 @@ export interface DangerConfig {
   failingS: number;
   /** A candidate this close (as a factor of the smallest TTF) in a descendant is the one named: usage is hierarchical. */
   descendantSlack: number;
+  /** Memory falling this far below its peak is a release (a process gave it back): at least releaseMinBytes and releaseFraction of the peak. */
+  releaseMinBytes: number;
+  releaseFraction: number;
+  /** A release is remembered this long: growth below the peak before it is not danger, seconds. */
+  releaseMemoryS: number;
 }
 
 export function defaultDangerConfig(): DangerConfig {
@@ -113,6 +127,9 @@ export function defaultDangerConfig(): DangerConfig {
     failingMinBytesPerS: 4 * 1024 * 1024,
     failingS: 2,
     descendantSlack: 1.25,
+    releaseMinBytes: 16 * 1024 * 1024,
+    releaseFraction: 0.25,
+    releaseMemoryS: 60,
   };
 }
 
@@ -139,6 +156,26 @@ class Series {
   failingSinceT = Number.NaN;
   /** Last finite TTF before containment, for the held projection. */
   lastTtf = Number.POSITIVE_INFINITY;
+  /** Highest value since the last release; the peak before the last release and when it happened (NaN: none). */
+  runPeak = Number.NEGATIVE_INFINITY;
+  priorPeak = Number.NEGATIVE_INFINITY;
+  releaseT = Number.NaN;
+
+  /** Notes a release: the value fell from its peak by at least the given amount. */
+  noteRelease(t: number, v: number, minBytes: number, fraction: number, memoryS: number): void {
+    if (v > this.runPeak) this.runPeak = v;
+    if (this.runPeak - v >= Math.max(minBytes, fraction * this.runPeak)) {
+      const remembered = !Number.isNaN(this.releaseT) && t - this.releaseT <= memoryS;
+      this.priorPeak = remembered ? Math.max(this.priorPeak, this.runPeak) : this.runPeak;
+      this.releaseT = t;
+      this.runPeak = v;
+    }
+  }
+
+  /** Below the peak it had before a recent release: growth over ground already covered. */
+  recovering(t: number, v: number, memoryS: number): boolean {
+    return !Number.isNaN(this.releaseT) && t - this.releaseT <= memoryS && v <= this.priorPeak;
+  }
 
   add(t: number, v: number, windowS: number): void {
     this.ts.push(t);
@@ -227,6 +264,7 @@ export class DangerTracker {
     const candidates: Candidate[] = [];
     for (const c of facts.cgroups) {
       const mem = this.observe(`${c.path}\0memory`, t, c.anonBytes);
+      mem.noteRelease(t, c.anonBytes, cfg.releaseMinBytes, cfg.releaseFraction, cfg.releaseMemoryS);
       const m = this.judge(mem, t, c, "memory", c.anonBytes, c.limitBytes, facts.nodeAvailableBytes, c.pressing, c.contained, cfg.minMemoryRateBytesPerS);
       if (m) candidates.push(m);
       if (c.pids !== undefined && c.pidsMax !== undefined && Number.isFinite(c.pidsMax)) {
@@ -293,7 +331,8 @@ export class DangerTracker {
       slope = 0;
     }
     s.slope = slope;
-    const growing = slope >= minRate;
+    // Growth back to where it was before a release is not growth that lasts.
+    const growing = slope >= minRate && !(resource === "memory" && !contained && s.recovering(t, usage, cfg.releaseMemoryS));
     if (!growing) s.growingSinceT = Number.NaN;
     else if (Number.isNaN(s.growingSinceT)) s.growingSinceT = t - cfg.minSpanS;
     const unit = resource === "memory" ? (v: number) => `${fmt(v / MIB)} MiB` : (v: number) => fmt(v, 0);

@@ -71,6 +71,26 @@ describe("live source on fixtures", () => {
     }
   });
 
+  test("cgroup_mem_limit_ratio divides by the limit from before hosa's ceiling, never by the ceiling", () => {
+    const cg = `${tmp}/cg-v1-held`;
+    cpSync(`${FIX}/cgroupfs/v1`, cg, { recursive: true });
+    const svc = `${cg}/memory/system.slice/postgres.service`;
+    writeFileSync(`${svc}/memory.limit_in_bytes`, `${2 ** 30}\n`);
+    const src = createLiveSource(senseCfg({ procRoot: `${FIX}/proc/busy-t0`, cgroupRoot: cg, ebpf: "off", dimensions: ["cgroup_mem_limit_ratio"] }));
+    try {
+      expect(src.read(1).x[0]).toBe(0.5);
+      // hosa holds it at 600 MiB (its ceiling, pressed): the cgroup is still at half of its own 1 GiB.
+      writeFileSync(`${svc}/memory.limit_in_bytes`, `${600 * 2 ** 20}\n`);
+      src.setHeldCeilings(new Map([["/system.slice/postgres.service", { "memory.limit_in_bytes": 2 ** 30 }]]));
+      expect(src.read(7).x[0]).toBe(0.5);
+      // Without held ceilings (detection-only, or released) the limit in force is the divisor.
+      src.setHeldCeilings(new Map());
+      expect(src.read(13).x[0]).toBeCloseTo(512 / 600, 6);
+    } finally {
+      src.close();
+    }
+  });
+
   test("two reads 2 s apart give exact rates, ratios and gauges", () => {
     const root = `${tmp}/busy`;
     cpSync(`${FIX}/proc/busy-t0`, root, { recursive: true });

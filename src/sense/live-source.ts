@@ -83,6 +83,13 @@ export interface LiveSource extends SampleSource {
   /** True when the eBPF probes are loaded and feed their dimensions. */
   readonly ebpf: boolean;
   readonly layout: CgroupLayout;
+  /**
+   * The memory ceilings hosa holds, with the values they replaced (the
+   * responder's heldCeilings): cgroup_mem_limit_ratio divides by the limit a
+   * cgroup had before hosa, never by hosa's own ceiling (docs/response.md
+   * § Danger). Without it, the ratio reads the limits in force.
+   */
+  setHeldCeilings(held: ReadonlyMap<string, Readonly<Record<string, number>>>): void;
 }
 
 /** Dimensions the eBPF probes measure best, and what /proc offers instead (undefined: nothing). */
@@ -371,18 +378,22 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   function memoryUsageOf(path: string): number {
     return layout.version === "v2" ? cgNumber(`${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}`) : cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
   }
-  /** v1 memory.limit_in_bytes (a huge page-rounded number means none); v2 the lower of memory.max and memory.high. */
-  function memoryLimitOf(path: string): number {
+  /**
+   * v1 memory.limit_in_bytes (a huge page-rounded number means none); v2 the
+   * lower of memory.max and memory.high. With `held` (hosa's ceilings), a
+   * file hosa wrote counts with the value it replaced.
+   */
+  function memoryLimitOf(path: string, held?: Readonly<Record<string, number>>): number {
     if (layout.version === "v2") {
       let limit = Infinity;
       for (const f of [CGROUP_V2.memoryMax, CGROUP_V2.memoryHigh]) {
-        const t = cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
-        const v = t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+        const t = held && f in held ? undefined : cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
+        const v = held && f in held ? held[f]! : t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
         if (Number.isFinite(v) && v < limit) limit = v;
       }
       return limit;
     }
-    const v = cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryLimit}`);
+    const v = held && CGROUP_V1.memoryLimit in held ? held[CGROUP_V1.memoryLimit]! : cgNumber(`${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryLimit}`);
     return Number.isFinite(v) && v < 2 ** 60 ? v : Infinity;
   }
   /** As readCgroupUsage() in cgroups.ts, through the kept-open descriptors. */
@@ -431,10 +442,18 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // The usage files of the groups closest to their limit, read together at each tick (one native call).
   let limitedFiles: FileSet | null = null;
   const usageFile = (path: string): string => (layout.version === "v2" ? `${dirOf(path, "")}/${CGROUP_V2.memoryCurrent}` : `${dirOf(path, CGROUP_V1.memoryDir)}/${CGROUP_V1.memoryUsage}`);
+  // Ceilings hosa holds, with the values they replaced (setHeldCeilings).
+  let heldCeilings: ReadonlyMap<string, Readonly<Record<string, number>>> = new Map();
+  /**
+   * The limit a cgroup had before hosa lowered it: hosa's own ceiling pressed
+   * is containment working, not a cgroup at its limit; counted as the limit,
+   * it would raise D_M (and the level) because hosa acted.
+   */
+  const originalLimitOf = (path: string): number => memoryLimitOf(path, heldCeilings.get(path));
   function refreshLimited(t: number): void {
     const found: { path: string; limit: number; ratio: number }[] = [];
     for (const path of cgroupPaths) {
-      const limit = memoryLimitOf(path);
+      const limit = originalLimitOf(path);
       // A limit above the node's memory is no limit.
       if (!Number.isFinite(limit) || limit <= 0 || (mem.memTotalBytes > 0 && limit >= mem.memTotalBytes)) continue;
       const usage = memoryUsageOf(path);
@@ -691,6 +710,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       prevT = tMonoS;
       lastT = tMonoS;
       return { t: tMonoS, x: x.slice() };
+    },
+    setHeldCeilings(held): void {
+      heldCeilings = held;
     },
     cgroups(): CgroupUsage[] {
       if (!layout.attributionRoot) return [];
