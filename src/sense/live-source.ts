@@ -387,8 +387,12 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     if (layout.version === "v2") {
       let limit = Infinity;
       for (const f of [CGROUP_V2.memoryMax, CGROUP_V2.memoryHigh]) {
-        const t = held && f in held ? undefined : cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
-        const v = held && f in held ? held[f]! : t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+        let v: number;
+        if (held && f in held) v = held[f]!;
+        else {
+          const t = cgfs.read(`${dirOf(path, "")}/${f}`)?.trim();
+          v = t === undefined || t === "max" ? Infinity : Number.parseInt(t, 10);
+        }
         if (Number.isFinite(v) && v < limit) limit = v;
       }
       return limit;
