@@ -82,18 +82,19 @@ export class Calibrator {
     const heldOut = folds >= 2;
     const smoothed = new Float64Array(count);
     const zMax = new Float64Array(count);
+    const raw = new Float64Array(count);
     const cuts: number[] = [];
     if (heldOut) {
       for (let k = 0; k < folds; k++) {
         const from = Math.floor((k * count) / folds);
         const to = Math.floor(((k + 1) * count) / folds);
         const model = this.learnExcept(full, from, to);
-        this.smoothInto(model.mean, model.covariance, from, to, smoothed, zMax);
+        this.smoothInto(model.mean, model.covariance, from, to, smoothed, zMax, raw);
         cuts.push(from);
       }
     } else {
       warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold data out)`);
-      this.smoothInto(full.mean, covariance, 0, count, smoothed, zMax);
+      this.smoothInto(full.mean, covariance, 0, count, smoothed, zMax, raw);
     }
     // Samples per day from the median step: an episode is a run of
     // exceedances, so the rate of episodes is P(D̄ > θ)·samplesPerDay/runLength.
@@ -117,11 +118,25 @@ export class Calibrator {
         zExpected = Math.min((tailProbability(z.tail, zeta1) * samplesPerDay) / z.runLength, zShare * rates[0]);
       }
     }
-    const dmRates = rates.map((r, k) => (k === 0 ? r - zExpected : r));
+    // A short event of large magnitude (docs/engine.md §10): one or two raw
+    // samples of D_M, before the median and the EWMA, beyond θ1s, placed
+    // the same way on the held-out raw distance at its share of Level 1's
+    // rate; D_M gets what Z and the spike path do not use.
+    let spike1: number | undefined;
+    let sExpected = 0;
+    const sShare = cfg.spikeRateShare;
+    if (sShare > 0) {
+      const sp = placeThresholds(raw, cuts, heldOut, samplesPerDay, [sShare * rates[0]], cfg.thresholdSigmas, [], cfg.dmStdFloor, cfg.thresholdsByBlock);
+      if (sp.tail) {
+        spike1 = sp.thresholds[0];
+        sExpected = Math.min((tailProbability(sp.tail, spike1) * samplesPerDay) / sp.runLength, sShare * rates[0]);
+      }
+    }
+    const dmRates = rates.map((r, k) => (k === 0 ? Math.max(r - zExpected - sExpected, r * MIN_DM_RATE_SHARE) : r));
     const dm = placeThresholds(smoothed, cuts, heldOut, samplesPerDay, dmRates, cfg.thresholdSigmas, cfg.thresholdFloors ?? [], cfg.dmStdFloor, cfg.thresholdsByBlock);
     const { tail, runLength, mean: dmMean, std: dmStd } = dm;
     const th = dm.thresholds;
-    const expected = th.map((v, k) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength + (k === 0 ? zExpected : 0) : NaN));
+    const expected = th.map((v, k) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength + (k === 0 ? zExpected + sExpected : 0) : NaN));
 
     let supported = true;
     if (!(spanS >= cfg.minCalibrationS)) {
@@ -162,6 +177,7 @@ export class Calibrator {
       dmStd,
       thresholds: { theta1: th[0], theta2: th[1], theta3: th[2], theta4: th[3] },
       ...(zeta1 !== undefined ? { dimZeta1: zeta1 } : {}),
+      ...(spike1 !== undefined ? { dmSpike1: Math.max(spike1, th[3]) } : {}),
       dmMax,
       ...(tail ? { dmTail: tail } : {}),
       supported,
@@ -234,7 +250,7 @@ export class Calibrator {
   }
 
   /** The engine's own smoothing of D_M (median of three, EWMA spanning time and samples) over samples [from, to) against (mean, covariance). */
-  private smoothInto(mean: ArrayLike<number>, covariance: ArrayLike<number>, from: number, to: number, out: Float64Array, zOut: Float64Array): void {
+  private smoothInto(mean: ArrayLike<number>, covariance: ArrayLike<number>, from: number, to: number, out: Float64Array, zOut: Float64Array, rawOut: Float64Array): void {
     const n = this.n;
     const cfg = this.cfg;
     const maha = new Mahalanobis(n, mahalanobisOptions(cfg, this.dims));
@@ -249,8 +265,14 @@ export class Calibrator {
     smooth.prime(rawMid);
     const median = new Median3(rawMid);
     const z = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    let prevRaw = rawMid;
     for (let i = from; i < to; i++) {
       const raw = maha.distance(this.values.subarray(i * n, (i + 1) * n));
+      // The spike statistic: the smaller of this raw distance and the one
+      // before (two samples in a row; one wild sample is not an event).
+      const timedStep = i > from && this.times[i] > this.times[i - 1];
+      rawOut[i] = cfg.spikeSamples >= 2 && prevRaw < raw ? prevRaw : raw;
+      if (timedStep || i === from) prevRaw = raw;
       let dmIn = raw;
       if (cfg.dmMedianOf3 && i > from && this.times[i] > this.times[i - 1]) dmIn = median.next(raw);
       smooth.update(this.times[i], dmIn);
@@ -350,6 +372,8 @@ const BLOCK_TAIL_MIN_SAMPLES = 2000;
 /** Absolute floor of ζ1: a single dimension within 3 σ of its mean is never a surprise. */
 const Z_FLOORS = [3];
 
+/** D_M keeps at least this share of Level 1's rate whatever the other paths use. */
+const MIN_DM_RATE_SHARE = 0.1;
 /** Each block must hold at least this many samples. */
 const HOLDOUT_MIN_SAMPLES = 50;
 /** θk+1 ≥ θk + this many dmStd. */

@@ -127,6 +127,10 @@ export interface EngineConfig {
   dimSurprise: boolean;
   /** Share of Level 1's false-alarm rate offered to it (D_M gets the rest and what Z does not use): a Bonferroni split. */
   dimSurpriseRateShare: number;
+  /** Share of Level 1's false-alarm rate offered to the raw D_M's single-sample path (θ1s, docs/engine.md §10); 0 is off. */
+  spikeRateShare: number;
+  /** The spike path judges the smaller of the last this-many (1 or 2) raw distances. */
+  spikeSamples: number;
   /**
    * A new regime (docs/engine.md §9): Level 1–2 held this long without
    * danger, with D̄_M as high in its second half as in its first (a plateau,
@@ -137,6 +141,8 @@ export interface EngineConfig {
   regimeAfterS: number;
   /** ...and at least this many samples. */
   regimeMinSamples: number;
+  /** In a regime, each home dimension's z̄ is judged from a centre that follows its drift at Level 0, like the plateau's level (docs/engine.md §9). */
+  regimeZFollows: boolean;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -179,9 +185,12 @@ export function defaultEngineConfig(): EngineConfig {
     thresholdsByBlock: true,
     quantizationFloor: false,
     dimSurprise: true,
-    dimSurpriseRateShare: 0.5,
+    dimSurpriseRateShare: 1 / 3,
+    spikeRateShare: 1 / 3,
+    spikeSamples: 1,
     regimeAfterS: 3600,
     regimeMinSamples: 30,
+    regimeZFollows: true,
   };
 }
 
@@ -343,6 +352,12 @@ class Engine implements EngineState {
   /** The single-dimension statistic Z and its ζ1 (Infinity when the baseline has none: off). */
   readonly dimZ: DimSurprise;
   readonly zeta1: number;
+  /** θ1s on the raw D_M (Infinity when the baseline has none, or the path is off). */
+  readonly spike1: number;
+  /** The raw D_M of the current step (for the reason). */
+  stepRaw = 0;
+  /** The previous timed sample's raw D_M. */
+  prevRaw = 0;
   readonly dmReg: WindowRegression;
   readonly phiEwma: Ewma;
   readonly icpEwma: Ewma;
@@ -393,6 +408,13 @@ class Engine implements EngineState {
   regimeAccepted = false;
   /** 1 for the dimensions the shift left at home (|z̄| ≤ ζ1 all through the alarm that became the regime): Z goes on judging them against the baseline. */
   readonly regimeHome: Uint8Array;
+  /**
+   * In a regime, where each home dimension's z̄ is judged from: 0 (its
+   * baseline) when the regime is accepted, then following a drift of z̄ at
+   * Level 0 with the plateau's time constant, as the plateau's own level
+   * does (drift is not news; a change faster than half the window is).
+   */
+  readonly regimeZCenter: Float64Array;
   /** Largest |z̄| of each dimension since the alarm without danger began (the shift watch's span). */
   readonly shiftMaxZ: Float64Array;
   shiftMaxZClear = true;
@@ -440,9 +462,13 @@ class Engine implements EngineState {
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
     this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
     this.regimeHome = new Uint8Array(n);
+    this.regimeZCenter = new Float64Array(n);
     this.shiftMaxZ = new Float64Array(n);
     const z1 = baseline.dimZeta1;
     this.zeta1 = typeof z1 === "number" && Number.isFinite(z1) ? z1 : Infinity;
+    const s1 = baseline.dmSpike1;
+    this.prevRaw = baseline.dmMean;
+    this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
     this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
     this.dmEwma.prime(baseline.dmMean);
     this.dmMedian = new Median3(baseline.dmMean);
@@ -575,9 +601,11 @@ export function step(state: EngineState, sample: Sample): Decision {
     z = 0;
     const sm = e.dimZ.smoothed;
     const home = e.regimeHome;
+    const zc = e.regimeZCenter;
     for (let j = 0; j < n; j++) {
       if (home[j] === 0) continue;
-      const v = sm[j] < 0 ? -sm[j] : sm[j];
+      const dz = sm[j] - zc[j];
+      const v = dz < 0 ? -dz : dz;
       if (v > z) {
         z = v;
         e.regimeZDim = j;
@@ -598,7 +626,17 @@ export function step(state: EngineState, sample: Sample): Decision {
   const accelerating = rising && d2 > reg.accelT * reg.accelSe;
   const d = e.decision;
 
-  const zOver = z > e.zeta1;
+  // A short event of large magnitude (docs/engine.md §10): one raw sample
+  // of D_M beyond θ1s, which the median and the EWMA would hide. Off in a
+  // regime (the plateau's spread is known for D̄_M only).
+  // Two samples in a row (spikeSamples 2): the smaller of this raw D_M and the previous one.
+  let spikeIn = dmRaw;
+  if (cfg.spikeSamples >= 2 && e.prevRaw < spikeIn) spikeIn = e.prevRaw;
+  if (timed) e.prevRaw = dmRaw;
+  const spikeRaw = e.regimeOn ? e.dmMean + (spikeIn - e.regimeLevel) * (e.dmStd / e.regimeSpread) : spikeIn;
+  const spikeOver = timed && spikeRaw > e.spike1;
+  e.stepRaw = spikeRaw;
+  const zOver = z > e.zeta1 || spikeOver;
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, d.dominant);
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
@@ -777,6 +815,7 @@ export function step(state: EngineState, sample: Sample): Decision {
       if (sw.push(t, tick, dmBaseline, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2), e.dmStd, th.theta1 - e.dmMean)) {
         e.regimeLevel = sw.level;
         for (let j = 0; j < n; j++) e.regimeHome[j] = mz[j] <= e.zeta1 ? 1 : 0;
+        e.regimeZCenter.fill(0);
         mz.fill(0);
         e.regimeAccepted = true;
         e.regimeSpread = sw.spread;
@@ -806,7 +845,14 @@ export function step(state: EngineState, sample: Sample): Decision {
   // that, not a drift of the plateau. Frozen while alarmed (an anomaly never
   // moves the reference), and only this scalar: μ and Σ never move here.
   else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) {
-    e.regimeLevel += ewmaAlpha(dt, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2)) * (dmBaseline - e.regimeLevel);
+    const a = ewmaAlpha(dt, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2));
+    e.regimeLevel += a * (dmBaseline - e.regimeLevel);
+    if (cfg.regimeZFollows) {
+      const sm = e.dimZ.smoothed;
+      const zc = e.regimeZCenter;
+      const home = e.regimeHome;
+      for (let j = 0; j < n; j++) if (home[j] !== 0) zc[j] += a * (sm[j] - zc[j]);
+    }
   }
   e.regimeAccepted = false;
   e.level = level;
@@ -943,7 +989,8 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       return `D_M ${num(dm)} > θ2 ${num(th.theta2)} and rising significantly (${signed(d1)}/s)`;
     default:
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
-      if (e.regimeOn ? Math.abs(e.dimZ.smoothed[e.regimeZDim]) > e.zeta1 : e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
+      if (e.stepRaw > e.spike1) return `one sample of D_M ${num(e.stepRaw)} > θ1s ${num(e.spike1)} (raw, a short event of large magnitude)`;
+      if (e.regimeOn ? Math.abs(e.dimZ.smoothed[e.regimeZDim] - e.regimeZCenter[e.regimeZDim]) > e.zeta1 : e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
       if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
       return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
   }
@@ -952,6 +999,8 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
 /** The single-dimension surprise in words: which dimension, how many σ, against ζ1. */
 function zWords(e: Engine, z: number): string {
   const j = e.regimeOn ? e.regimeZDim : e.dimZ.dim;
+  const c = e.regimeOn ? e.regimeZCenter[j] : 0;
+  if (c !== 0) return `${e.names[j]} alone ${signed(e.dimZ.smoothed[j] - c)} σ off where it sat in this regime (${signed(c)} σ from its baseline, smoothed), beyond ζ1 ${num(e.zeta1)}`;
   return `${e.names[j]} alone ${signed(e.dimZ.smoothed[j])} σ off its baseline (smoothed), beyond ζ1 ${num(e.zeta1)}`;
 }
 

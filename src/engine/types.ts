@@ -128,6 +128,13 @@ export interface Baseline {
    * statistic is then off).
    */
   dimZeta1?: number;
+  /**
+   * θ1s on the raw D_M (before the median of three and the EWMA): one
+   * sample this far out is Level 1 on its own (docs/engine.md §10), placed
+   * out of sample like θ1 at its share of Level 1's rate, never below θ1;
+   * absent in older baselines (the path is then off).
+   */
+  dmSpike1?: number;
   /** Largest smoothed D_M seen in calibration (absent in older baselines). */
   dmMax?: number;
   /** Upper tail of the smoothed D_M in calibration (absent in older baselines or too short calibrations). */
