@@ -210,24 +210,35 @@ describe("the single-dimension statistic and per-block thresholds (docs/engine.m
     expect(calibrate(cal(), dims(N), { ...defaultEngineConfig(), dimSurprise: false }).dimZeta1).toBeUndefined();
   });
 
-  test("a dimension constant in calibration: one sample off is not an event, three in a row are", () => {
+  test("a dimension constant in calibration: one sample off is Level 1 at most (the spike path) and ends with its hold; three in a row are an event for the smoothed paths", () => {
     const cfg = defaultEngineConfig();
     const samples = gaussianSamples(8, 3000, 23);
     for (const s of samples) s.x[5] = 0;
     const b = calibrate(samples, dims(8), cfg);
-    const run = (offSamples: number) => {
-      const e = createEngine(b, cfg);
+    const run = (offSamples: number, c = cfg) => {
+      const e = createEngine(b, c);
       const r = prng(24);
       let max = 0;
-      for (let i = 0; i < 200; i++) {
+      let last = 0;
+      let reason = "";
+      for (let i = 0; i < 400; i++) {
         const x = Float64Array.from({ length: 8 }, () => gaussian(r));
         x[5] = i >= 100 && i < 100 + offSamples ? 1 : 0;
-        max = Math.max(max, step(e, { t: 1000 + i * 0.1, x }).level);
+        const d = step(e, { t: 1000 + i * 0.1, x });
+        if (d.level > max) reason = d.reason;
+        max = Math.max(max, d.level);
+        last = d.level;
       }
-      return max;
+      return { max, last, reason };
     };
-    expect(run(1)).toBe(0);
-    expect(run(3)).toBeGreaterThanOrEqual(1);
+    // One sample a million σ out is a short event of large magnitude: vigilance, no more, and it ends.
+    const one = run(1);
+    expect(one.max).toBe(1);
+    expect(one.reason).toContain("one sample of D_M");
+    expect(one.last).toBe(0);
+    // Without the spike path the median of three filters it: the smoothed paths never see one sample.
+    expect(run(1, { ...cfg, spikeRateShare: 0 }).max).toBe(0);
+    expect(run(3, { ...cfg, spikeRateShare: 0 }).max).toBeGreaterThanOrEqual(1);
   });
 
   test("per-block thresholds: an incident in 2 of 10 held-out blocks does not lift θ1 as it lifts the pooled tail", () => {
