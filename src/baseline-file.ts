@@ -57,6 +57,7 @@ export function loadBaseline(path: string): BaselineFile {
   if (!(th.theta1 <= th.theta2 && th.theta2 <= th.theta3 && th.theta3 <= th.theta4)) fail("thresholds must rise θ1 ≤ θ2 ≤ θ3 ≤ θ4");
   if (!finite(b.dmMean) || !finite(b.dmStd) || !finite(b.count)) fail("D_M statistics missing");
   if (b.dimZeta1 !== undefined && !(finite(b.dimZeta1) && b.dimZeta1 > 0)) fail(`"dimZeta1" must be a positive number, found ${excerpt(String(JSON.stringify(b.dimZeta1)))}`);
+  if (b.dmSpike1 !== undefined && !(finite(b.dmSpike1) && b.dmSpike1 > 0)) fail(`"dmSpike1" must be a positive number, found ${excerpt(String(JSON.stringify(b.dmSpike1)))}`);
   if (b.supported !== undefined && typeof b.supported !== "boolean") fail(`"supported" must be true or false, found ${JSON.stringify(b.supported)}`);
   if (b.warnings !== undefined && !(Array.isArray(b.warnings) && b.warnings.every((w) => typeof w === "string"))) fail(`"warnings" must be a list of strings`);
   return f;

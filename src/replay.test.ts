@@ -102,6 +102,18 @@ describe("a baseline file carries ζ1", () => {
       }
       expect(err).toBeInstanceOf(HosaError);
       expect((err as Error).message).toContain('"dimZeta1" must be a positive number, found -1');
+      // θ1s (the spike path) round-trips and is checked the same way.
+      expect(b.dmSpike1).toBeGreaterThanOrEqual(b.thresholds.theta4);
+      saveBaseline(path, b, "test", 300, "2026-01-01T00:00:00Z");
+      expect(loadBaseline(path).baseline.dmSpike1).toBe(b.dmSpike1!);
+      saveBaseline(path, { ...b, dmSpike1: 0 }, "test", 300, "2026-01-01T00:00:00Z");
+      err = undefined;
+      try {
+        loadBaseline(path);
+      } catch (e) {
+        err = e;
+      }
+      expect((err as Error).message).toContain('"dmSpike1" must be a positive number, found 0');
     } finally {
       tmp.cleanup();
     }

@@ -210,6 +210,37 @@ describe("the single-dimension statistic and per-block thresholds (docs/engine.m
     expect(calibrate(cal(), dims(N), { ...defaultEngineConfig(), dimSurprise: false }).dimZeta1).toBeUndefined();
   });
 
+  test("a short event of large magnitude: one 1-minute sample far out is Level 1 on its own, one within the noise's reach is not (docs/engine.md §10)", () => {
+    const cfg = defaultEngineConfig();
+    const b = calibrate(cal(), dims(N), cfg);
+    // θ1s is placed on the held-out raw distance, never below θ4.
+    expect(b.dmSpike1).toBeGreaterThanOrEqual(b.thresholds.theta4);
+    const blip = (sigma: number, c = cfg) => {
+      const e = createEngine(b, c);
+      const r = prng(26);
+      let max = 0;
+      let reason = "";
+      let last = 0;
+      for (let i = 0; i < 120; i++) {
+        const x = Float64Array.from({ length: N }, () => gaussian(r));
+        if (i === 60) x[3] += sigma;
+        const d = step(e, { t: 1e6 + i * 60, x });
+        if (d.level > max) reason = d.reason;
+        max = Math.max(max, d.level);
+        last = d.level;
+      }
+      return { max, reason, last };
+    };
+    // One sample of one dimension 40 σ out (D_M ≈ 40 against a noise of ≈ 6): one minute, a blip the median hides.
+    const big = blip(40);
+    expect(big.max).toBe(1);
+    expect(big.reason).toContain("one sample of D_M");
+    expect(big.last).toBe(0);
+    expect(blip(40, { ...cfg, spikeRateShare: 0 }).max).toBe(0);
+    // 6 σ on one dimension is within what 38 noisy dimensions reach in raw D_M: nothing.
+    expect(blip(6).max).toBe(0);
+  });
+
   test("a dimension constant in calibration: one sample off is Level 1 at most (the spike path) and ends with its hold; three in a row are an event for the smoothed paths", () => {
     const cfg = defaultEngineConfig();
     const samples = gaussianSamples(8, 3000, 23);

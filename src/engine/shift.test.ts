@@ -70,6 +70,22 @@ describe("a level shift without danger becomes a new regime", () => {
     expect(Number.isNaN(ds[ds.length - 1].regimeSinceT)).toBe(true);
   });
 
+  test("in the regime, a home dimension that drifts slowly to ζ1 and stays there is followed, not alarmed at every brush; a fast event on it still alarms", () => {
+    // On the plateau, d5 drifts by 3 σ over 3 hours (hours 5–8) and stays there; d6's 10-minute event at hour 12 as before.
+    const drift = stream(1440, 60, 7, (i, x) => {
+      if (shifted(i)) for (const j of [0, 1, 2]) x[j] += 6;
+      if (i >= 300) x[5] += 3 * Math.min(1, (i - 300) / 180);
+      if (i >= 720 && i < 730) x[6] += 8;
+    });
+    const episodes = (ds: Decision[], from: number, to: number) => ds.slice(from, to).filter((d, k) => d.level >= 1 && ds[from + k - 1].level === 0).length;
+    const follows = judge(judging, 60, drift);
+    const fixed = judge({ ...judging, regimeZFollows: false }, 60, drift);
+    expect(follows.indexOf(at(follows, "new regime")[0])).toBeLessThan(300);
+    expect(episodes(follows, 300, 715)).toBeLessThanOrEqual(1);
+    expect(episodes(fixed, 300, 715)).toBeGreaterThanOrEqual(3);
+    expect(follows.slice(720, 735).some((d) => d.level >= 1 && d.reason.includes("d6 alone"))).toBe(true);
+  });
+
   test("the log: regime_since_t and d_m_baseline only while a regime holds, so other decisions keep their bytes", () => {
     const ds = judge(judging, 60, plateau);
     const a = ds.indexOf(at(ds, "new regime")[0]);

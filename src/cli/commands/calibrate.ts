@@ -33,6 +33,8 @@ function summary(path: string, b: Baseline, spanS: number, source: string) {
     thresholds: b.thresholds,
     /** ζ1 on the largest single-dimension z (Level 1), null when off (one dimension, or no tail). */
     dim_zeta1: b.dimZeta1 ?? null,
+    /** θ1s on one raw sample of D_M (Level 1: a short event of large magnitude), null when off. */
+    dm_spike1: b.dmSpike1 ?? null,
     dm_mean: b.dmMean,
     dm_std: b.dmStd,
     step_s: b.stepS ?? null,
@@ -62,6 +64,7 @@ function printSummary(s: ReturnType<typeof summary>): void {
     `baseline written to ${s.baseline}: ${s.samples} samples over ${s.span_s.toFixed(1)} s, ${s.dimensions.length} dimensions\n` +
       `thresholds on D_M: θ1 ${th.theta1.toFixed(3)}  θ2 ${th.theta2.toFixed(3)}  θ3 ${th.theta3.toFixed(3)}  θ4 ${th.theta4.toFixed(3)}\n` +
       (s.dim_zeta1 !== null ? `threshold on the largest single-dimension z: ζ1 ${s.dim_zeta1.toFixed(3)} σ (Level 1)\n` : "") +
+      (s.dm_spike1 !== null ? `threshold on one raw sample of D_M: θ1s ${s.dm_spike1.toFixed(3)} (Level 1)\n` : "") +
       (r.length === 4 ? `expected false alarms on data like these: Level ≥ 1 ${rateWords(r[0])}, ≥ 2 ${rateWords(r[1])}, D_M > θ3 ${rateWords(r[2])}, > θ4 ${rateWords(r[3])}\n` : ""),
   );
   for (const w of s.warnings) process.stderr.write(`hosa: warning: ${w}\n`);
