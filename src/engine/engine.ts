@@ -61,6 +61,8 @@ export interface EngineConfig {
   sustainS: number;
   /** ...and amounting to at least this many dmStd of D̄_M. */
   sustainRiseSigmas: number;
+  /** ...and at least the baseline's normal range θ1 − dmMean (a rise as large as what separates the node's mean from vigilance). */
+  sustainRiseRange: boolean;
   /** Level 5 when, at Level 4, D̄_M > θ4 and containment fails for this long, seconds. */
   quarantineAfterS: number;
   /** The propagation index (σ above baseline of a propagation dimension) above which the regime is viral propagation. */
@@ -143,6 +145,8 @@ export interface EngineConfig {
   regimeMinSamples: number;
   /** In a regime, each home dimension's z̄ is judged from a centre that follows its drift at Level 0, like the plateau's level (docs/engine.md §9). */
   regimeZFollows: boolean;
+  /** A regime ends only when D̄_M is under θ1 and nearer the baseline than the plateau, each in its own spread (docs/engine.md §9). */
+  regimeEndNearer: boolean;
 }
 
 export function defaultEngineConfig(): EngineConfig {
@@ -158,6 +162,7 @@ export function defaultEngineConfig(): EngineConfig {
     dangerHorizonS: 120,
     sustainS: 2,
     sustainRiseSigmas: 2,
+    sustainRiseRange: true,
     quarantineAfterS: 60,
     icpCritical: 10,
     ttfWindowS: 1,
@@ -191,6 +196,7 @@ export function defaultEngineConfig(): EngineConfig {
     regimeAfterS: 3600,
     regimeMinSamples: 30,
     regimeZFollows: true,
+    regimeEndNearer: true,
   };
 }
 
@@ -382,6 +388,8 @@ class Engine implements EngineState {
   /** The current significant rise of D_M, and D̄_M at its start (L1 sustained-rise rule). */
   readonly rise = new Clock();
   riseStartDm = 0;
+  /** How much a sustained rise must amount to (EngineConfig.sustainRiseSigmas·dmStd, or the normal range θ1 − dmMean when sustainRiseRange). */
+  readonly riseNeeded: number;
   /** Level at which the D̄_M > θ3 "no danger" note was last given, so it is said once per crossing. */
   surpriseNoted = false;
   /** Idle since idleStartT (a flag beside the time, not a NaN: see Clock). */
@@ -432,6 +440,7 @@ class Engine implements EngineState {
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
     this.dmMean = baseline.dmMean;
+    this.riseNeeded = Math.max(cfg.sustainRiseSigmas * baseline.dmStd, cfg.sustainRiseRange ? baseline.thresholds.theta1 - baseline.dmMean : 0);
     this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count);
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
@@ -582,7 +591,9 @@ export function step(state: EngineState, sample: Sample): Decision {
   }
   // A new regime ends when the node is back within θ1 (and ζ1) of its baseline.
   let regimeNote = "";
-  if (e.regimeOn && dm < th.theta1 && !(z > e.zeta1)) {
+  // And nearer home than the plateau, each in its own spread (regimeEndNearer): a
+  // brush of θ1 from a plateau above it is not a return.
+  if (e.regimeOn && dm < th.theta1 && !(z > e.zeta1) && (!cfg.regimeEndNearer || (dm - e.dmMean) / e.dmStd <= Math.abs(dm - e.regimeLevel) / e.regimeSpread)) {
     e.regimeOn = false;
     e.dmReg.reset();
     e.rise.stop();
@@ -707,12 +718,12 @@ export function step(state: EngineState, sample: Sample): Decision {
   const critical = danger && (dangerTtf < cfg.ttfCriticalS || dm > th.theta4);
   const quarantineCond = prev === 4 && danger && dm > th.theta4 && failing;
 
-  // Sustained rise (L1): D_M significantly rising for sustainS (and kMin samples), by sustainRiseSigmas·dmStd.
+  // Sustained rise (L1): D_M significantly rising for sustainS (and kMin samples), by riseNeeded (at least the normal range θ1 − dmMean).
   if (rising) {
     if (!e.rise.running()) e.riseStartDm = dm;
     e.rise.track(true, t, tick);
   } else e.rise.stop();
-  const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= cfg.sustainRiseSigmas * e.dmStd;
+  const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= e.riseNeeded;
 
   // Level conditions now, and clocks on their threshold parts.
   const c1 = dm > th.theta1 || zOver || sustainedRise || danger;
@@ -992,7 +1003,7 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       if (e.stepRaw > e.spike1) return `one sample of D_M ${num(e.stepRaw)} > θ1s ${num(e.spike1)} (raw, a short event of large magnitude)`;
       if (e.regimeOn ? Math.abs(e.dimZ.smoothed[e.regimeZDim] - e.regimeZCenter[e.regimeZDim]) > e.zeta1 : e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
       if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
-      return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(cfg.sustainRiseSigmas * e.dmStd)}), slope ${signed(d1)}/s`;
+      return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(e.riseNeeded)}), slope ${signed(d1)}/s`;
   }
 }
 
