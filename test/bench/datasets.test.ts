@@ -22,15 +22,21 @@ interface Pin {
 const PINS: Record<string, Pin> = {
   // machine-1-2: 0.783 / 0.5 / 0.18 before the single-dimension statistic and
   // the per-block thresholds; both raise F1 and recall and cost false alarms here.
-  "smd/machine-1-2": { paF1: 0.862, recall: 0.8, fpPerDay: 1.88 },
-  "nab/nyc_taxi": { paF1: 0.86, recall: 1, fpPerDay: 0.37 },
-  "nab/ec2_cpu_utilization_53ea38": { paF1: 0.98, recall: 1, fpPerDay: 0.17 },
-  "nab/speed_7578": { paF1: 0.879, recall: 1, fpPerDay: 0.56 },
-  // 0.659 before the new-regime rule (docs/engine.md §9).
-  "nab/ambient_temperature_system_failure": { paF1: 0.7, recall: 1, fpPerDay: 0.16 },
+  // 0.862 / 0.8 / 1.88 before the raw single-sample path (docs/engine.md §10)
+  // and the sustained rise by θ1 − mean.
+  "smd/machine-1-2": { paF1: 0.893, recall: 0.9, fpPerDay: 1.28 },
+  "nab/nyc_taxi": { paF1: 0.864, recall: 1, fpPerDay: 0.37 },
+  // 0.98 / 0.17 before the raw single-sample path: a one-sample spike every
+  // 24 hours, twice in the two days of train, now alarms once a day (within
+  // the once-a-day budget of Level 1).
+  "nab/ec2_cpu_utilization_53ea38": { paF1: 0.956, recall: 1, fpPerDay: 0.84 },
+  "nab/speed_7578": { paF1: 0.896, recall: 1, fpPerDay: 0.42 },
+  // 0.659 before the new-regime rule (docs/engine.md §9), 0.7 before a regime ended nearer home.
+  "nab/ambient_temperature_system_failure": { paF1: 0.733, recall: 1, fpPerDay: 0.13 },
   // The test sits on a new level: 0.224 (held at Level 2 to the end) before
-  // the new-regime rule, the reference detector too.
-  "nab/rds_cpu_utilization_e47b3b": { paF1: 0.911, recall: 1, fpPerDay: 0.5 },
+  // the new-regime rule, the reference detector too; 0.911 / 0.5 before the
+  // raw single-sample path (four one-sample crossings of θ1s).
+  "nab/rds_cpu_utilization_e47b3b": { paF1: 0.907, recall: 1, fpPerDay: 0.59 },
 };
 
 describe("scores on public telemetry (calibrate on train, judge test with that baseline)", () => {
