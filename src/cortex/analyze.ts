@@ -61,8 +61,14 @@ function distinctDecisions(entries: LogEntry[]): LogEntry[] {
  */
 export function decisionWeight(e: LogEntry): number {
   const th = num(e.thresholds?.theta1, NaN);
-  const dm = num(e.d_m, NaN);
+  let dm = num(e.d_m, NaN);
   if (!Number.isFinite(th) || !Number.isFinite(dm) || th <= 0) return 1;
+  // One raw sample beyond θ4 (the engine's short-event path, docs/engine.md
+  // §10, whose θ1s is never below θ4) weighs as far as it went: the smoothed
+  // D_M of that sample has not caught up yet.
+  const raw = num(e.d_m_raw, NaN);
+  const th4 = num(e.thresholds?.theta4, NaN);
+  if (raw > th4 && raw > dm) dm = raw;
   return Math.min(10, Math.max(0.1, dm / th));
 }
 

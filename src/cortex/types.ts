@@ -64,6 +64,7 @@ export interface LogEntry {
   level: number;
   previous_level?: number;
   d_m?: number | null;
+  d_m_raw?: number | null;
   d_m_derivative?: number | null;
   d_m_acceleration?: number | null;
   phi?: number | null;

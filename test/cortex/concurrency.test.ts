@@ -34,7 +34,10 @@ beforeAll(() => {
   }
   // One log, rotated: the first leak in decisions.log.1, the second in decisions.log.
   const a = replayLeakLog(join(dir, "a"), cg[0]!.rel);
-  const b = replayLeakLog(join(dir, "b"), cg[1]!.rel);
+  // An hour later: the same replay opens with the same log line (the engine's
+  // first Level 1 sample names no cgroup yet), and the incident id is the
+  // episode's start and its first line's hash.
+  const b = replayLeakLog(join(dir, "b"), cg[1]!.rel, 3600);
   copyFileSync(a.logFile, join(dir, "decisions.log.1"));
   copyFileSync(b.logFile, join(dir, "decisions.log"));
   cfgPath = join(dir, "hosa.toml");

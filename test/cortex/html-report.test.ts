@@ -89,7 +89,7 @@ test("hosa incident report writes the file; a bad id is one line with exit 2", (
   const ok = runHosa(["-c", cfgPath, "incident", "report", "inc-", "--html", join(dir, "cli.html"), "--log", join(dir, "decisions.log")]);
   expect(ok.stderr).toBe("");
   expect(ok.code).toBe(0);
-  expect(ok.stdout).toMatch(/cli\.html: inc-20261101T121840-[0-9a-f]{8} \(\d+ kB\)\n$/);
+  expect(ok.stdout).toMatch(/cli\.html: inc-20261101T121839-[0-9a-f]{8} \(\d+ kB\)\n$/);
   const bad = runHosa(["-c", cfgPath, "incident", "report", "nope", "--html", join(dir, "x.html"), "--log", join(dir, "decisions.log")]);
   expect(bad).toEqual({ code: 2, stdout: "", stderr: 'hosa: no incident "nope" (hosa incident list shows 1)\n' });
 });

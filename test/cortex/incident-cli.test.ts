@@ -42,7 +42,7 @@ test.skipIf(Boolean(skip))("list: the incident waits for approval; the bad playb
   const r = runHosa(["-c", cfgPath, "incident", "list"]);
   expect(r.stderr).toBe(BROKEN());
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(new RegExp(`^inc-20261101T121840-[0-9a-f]{8}  2026-11-01 12:18:40  L4  resolved    memory leak in ${leakRel.replace(/[/]/g, "\\/")} \\(\\d+%\\); plan awaiting_approval, not executed, verification passed\\n$`));
+  expect(r.stdout).toMatch(new RegExp(`^inc-20261101T121839-[0-9a-f]{8}  2026-11-01 12:18:40  L4  resolved    memory leak in ${leakRel.replace(/[/]/g, "\\/")} \\(\\d+%\\); plan awaiting_approval, not executed, verification passed\\n$`));
   const j = JSON.parse(runHosa(["-c", cfgPath, "incident", "list", "--json"]).stdout);
   expect(j.incidents).toHaveLength(1);
   expect(j.incidents[0]).toMatchObject({ mode: "memory_leak", cgroup: leakRel, plan: "awaiting_approval" });
@@ -55,7 +55,7 @@ test.skipIf(Boolean(skip))("approve runs the plan once on the real cgroup; show 
   expect(r.stderr).toStartWith(BROKEN());
   expect(r.stderr).toContain(": memory-leak on ");
   expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^inc-20261101T121840-[0-9a-f]{8}: approved by tester; plan approved, completed, verification passed\n$/);
+  expect(r.stdout).toMatch(/^inc-20261101T121839-[0-9a-f]{8}: approved by tester; plan approved, completed, verification passed\n$/);
   const after = readFileSync(join(cgPath, "memory.soft_limit_in_bytes"), "utf8").trim();
   expect(after).not.toBe(before);
   expect(Number(after)).toBe(Math.ceil((usage * 1.1) / 4096) * 4096);
@@ -79,7 +79,7 @@ test.skipIf(Boolean(skip))("watch follows the log and prints each incident once 
   const r = runHosa(["-c", cfgPath, "incident", "watch", "--interval", "0.3", "--duration", "1"]);
   expect(r.code).toBe(0);
   expect(r.stdout.trim().split("\n")).toHaveLength(1);
-  expect(r.stdout).toMatch(/^inc-20261101T121840-[0-9a-f]{8} .* memory leak in /);
+  expect(r.stdout).toMatch(/^inc-20261101T121839-[0-9a-f]{8} .* memory leak in /);
 });
 
 test("bad arguments: one line, exit 2; a missing log given by hand: exit 4", () => {

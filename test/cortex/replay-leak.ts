@@ -32,7 +32,7 @@ function cgroupDir(root: string, path: string, files: Record<string, string>): v
 }
 
 /** Write the decision log of the replayed leak under `dir` (the leak in cgroup `leak`); returns the config whose paths point there. */
-export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfig; logFile: string } {
+export function replayLeakLog(dir: string, leak = LEAK_CGROUP, laterS = 0): { cfg: HosaConfig; logFile: string } {
   const cfg = defaultConfig();
   cfg.paths.stateDir = join(dir, "state");
   cfg.paths.logFile = join(dir, "decisions.log");
@@ -74,7 +74,7 @@ export function replayLeakLog(dir: string, leak = LEAK_CGROUP): { cfg: HosaConfi
   try {
     // As the golden replay (test/recording/replay.test.ts): learn from the first 90 s, the leak starts at 120 s.
     for (const { sample, decision: d } of replay(reader, engineConfigFrom(cfg.engine), null, 90)) {
-      const wall = wallTimeNs(BigInt(Math.round((EPOCH_S + d.t) * 1e6)) * 1000n);
+      const wall = wallTimeNs(BigInt(Math.round((EPOCH_S + laterS + d.t) * 1e6)) * 1000n);
       const actions = responder.onDecision(d, usage(sample.t, sample.x));
       if (d.level !== d.previousLevel) log.append(levelEntry(d, wall, "replay"));
       for (const a of actions) log.append(actionEntry(d, a, wall, "replay"));
