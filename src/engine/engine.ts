@@ -349,6 +349,17 @@ class Engine implements EngineState {
   readonly capRegs: WindowRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
+  /**
+   * The decision's dominant dimensions, filled only when a caller reads
+   * `decision.dominant` (an accessor): Σ'⁻¹δ's back substitution, the shares
+   * and their ranking are a third of a step and most steps are never asked
+   * (bench/RESULTS-footprint.md). Stale after a step until read; filled from
+   * the step's δ and factor, which stay until the next step (and are filled
+   * before a refactorisation changes the factor), so the same values as
+   * computing them at every step.
+   */
+  readonly dominant: Contribution[];
+  dominantStale = false;
 
   lastT = NaN;
   /** Samples that carried time (the first, then every Δt > 0): the sample half of every dwell and hold. */
@@ -455,6 +466,7 @@ class Engine implements EngineState {
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
     for (let i = 0; i < k; i++) dominant.push({ dim: this.names[i], share: 0 });
+    this.dominant = dominant;
     this.decision = {
       t: NaN,
       level: 0,
@@ -480,7 +492,23 @@ class Engine implements EngineState {
       reason: "",
       learning: false,
     };
+    // An accessor in the place of the data property (same key order).
+    Object.defineProperty(this.decision, "dominant", {
+      get: (): Contribution[] => (this.dominantStale ? dominantNow(this) : this.dominant),
+      enumerable: true,
+      configurable: true,
+    });
   }
+}
+
+/** The dominant dimensions of the last step, computed now (see Engine.dominant). */
+function dominantNow(e: Engine): Contribution[] {
+  e.dominantStale = false;
+  const maha = e.maha;
+  maha.solve();
+  computeShares(maha.delta, maha.solved, e.shares);
+  selectDominant(e.shares, e.names, e.order, e.dominant);
+  return e.dominant;
 }
 
 function checkBaseline(b: Baseline): void {
@@ -541,7 +569,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const kMin = cfg.minSamples;
 
   const maha = e.maha;
-  let dmRaw = Math.sqrt(maha.distance2(x));
+  let dmRaw = Math.sqrt(maha.forward2(x));
   let dmIn = dmRaw;
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   e.dmEwma.update(t, dmIn);
@@ -599,8 +627,8 @@ export function step(state: EngineState, sample: Sample): Decision {
   const d = e.decision;
 
   const zOver = z > e.zeta1;
-  computeShares(maha.delta, maha.solved, e.shares);
-  selectDominant(e.shares, e.names, e.order, d.dominant);
+  // The dominant dimensions only when a caller reads them (see Engine.dominant).
+  e.dominantStale = true;
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
   const phi = e.phiEwma.value;
 
@@ -851,6 +879,8 @@ export function step(state: EngineState, sample: Sample): Decision {
     e.welford.update(x, decay);
     if (++e.learnedSinceFactor >= e.refactorEvery) {
       e.learnedSinceFactor = 0;
+      // The dominant dimensions of this sample are the old factor's: taken before it changes.
+      if (e.dominantStale) dominantNow(e);
       maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
     }
   }
