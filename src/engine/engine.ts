@@ -25,7 +25,7 @@
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { exp } from "./detmath.ts";
-import { Ewma, ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo, Ewma, ewmaAlpha } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
@@ -449,18 +449,21 @@ class Engine implements EngineState {
     });
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
-    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    // One α memo for the four smoothers that step together (same τ, same Δt): one exponential per new Δt, not four.
+    const alphas = new AlphaMemo(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    const smooth = { memo: alphas, derivatives: false };
+    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3, alphas);
     this.regimeHome = new Uint8Array(n);
     this.shiftMaxZ = new Float64Array(n);
     const z1 = baseline.dimZeta1;
     this.zeta1 = typeof z1 === "number" && Number.isFinite(z1) ? z1 : Infinity;
-    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.dmEwma.prime(baseline.dmMean);
     this.dmMedian = new Median3(baseline.dmMean);
     this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
-    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.phiEwma.prime(0);
-    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.icpEwma.prime(0);
     this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
