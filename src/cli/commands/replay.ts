@@ -6,7 +6,7 @@ import { LEVEL_NAMES, type Level } from "../../engine/types.ts";
 import { checkBaselineDims, loadBaseline } from "../../baseline-file.ts";
 import { openRecording } from "../../recording/open.ts";
 import { decisionFields, formatDominant } from "../../engine/fields.ts";
-import { replay } from "../../replay.ts";
+import { replayEach } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";
 import { EXIT, HosaError } from "../../errors.ts";
@@ -55,13 +55,13 @@ export function registerReplay(program: Command): void {
       }
       if (flags.json) {
         let out = "";
-        for (const { decision } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
+        replayEach(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn), (decision) => {
           out += `${JSON.stringify(decisionFields(decision))}\n`;
           if (out.length > 1 << 16) {
             process.stdout.write(out);
             out = "";
           }
-        }
+        });
         process.stdout.write(out);
         noteTimeOrder(reader);
         return;
@@ -74,7 +74,7 @@ export function registerReplay(program: Command): void {
       const timeAt = [0, 0, 0, 0, 0, 0];
       let prevT = NaN;
       let prevLevel: Level = 0;
-      for (const { decision: d } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
+      replayEach(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn), (d) => {
         if (Number.isNaN(first)) first = d.t;
         if (!Number.isNaN(prevT)) timeAt[prevLevel] += d.t - prevT;
         prevT = d.t;
@@ -92,7 +92,7 @@ export function registerReplay(program: Command): void {
             d.reason,
           ]);
         }
-      }
+      });
       noteTimeOrder(reader);
       const tty = isTty();
       const table = new Table({
