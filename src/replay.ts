@@ -2,7 +2,7 @@
 // `hosa replay`, `hosa calibrate --from`, the golden tests and bench/.
 import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { Calibrator } from "./engine/calibrate.ts";
-import { createEngine, step, type EngineConfig } from "./engine/engine.ts";
+import { createEngine, step, type EngineConfig, type EngineState } from "./engine/engine.ts";
 import { EXIT, HosaError } from "./errors.ts";
 import type { RecordingReader, SampleCursor } from "./recording/types.ts";
 
@@ -47,8 +47,38 @@ export function* replay(
   calibrationS: number,
   learn = false,
 ): Generator<ReplayStep, void, undefined> {
+  const { state, it } = start(reader, cfg, baseline, calibrationS, learn);
+  for (let s = it.next(); s !== null; s = it.next()) yield { sample: s, decision: step(state, s) };
+}
+
+/**
+ * replay() as a loop calling `each` per judged sample (same decisions):
+ * no generator frame to resume and no object per sample, for `hosa replay`
+ * over millions of samples. The decision is the engine's and changes at the
+ * next call.
+ */
+export function replayEach(
+  reader: RecordingReader,
+  cfg: EngineConfig,
+  baseline: Baseline | null,
+  calibrationS: number,
+  learn: boolean,
+  each: (decision: Decision, sample: Sample) => void,
+): void {
+  const { state, it } = start(reader, cfg, baseline, calibrationS, learn);
+  for (let s = it.next(); s !== null; s = it.next()) each(step(state, s), s);
+}
+
+/** The engine ready to judge, and the cursor at the first sample to judge. */
+function start(
+  reader: RecordingReader,
+  cfg: EngineConfig,
+  baseline: Baseline | null,
+  calibrationS: number,
+  learn: boolean,
+): { state: EngineState; it: SampleCursor } {
   // A plain cursor when the reader has one (one call per sample instead of a generator's resume).
-  let it: SampleCursor = reader.cursor ? reader.cursor() : cursorOf(reader.samples());
+  const it: SampleCursor = reader.cursor ? reader.cursor() : cursorOf(reader.samples());
   if (!baseline) {
     const cal = new Calibrator(reader.header.dims, cfg);
     let t0 = NaN;
@@ -70,9 +100,7 @@ export function* replay(
     }
     learn = cfg.learn;
   }
-  const state = createEngine(baseline, { ...cfg, learn });
-  for (let s = it.next(); s !== null; s = it.next()) yield { sample: s, decision: step(state, s) };
-  it = undefined as never;
+  return { state: createEngine(baseline, { ...cfg, learn }), it };
 }
 
 function cursorOf(g: Iterator<Sample>): SampleCursor {

@@ -25,7 +25,7 @@
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
 import { exp } from "./detmath.ts";
-import { Ewma, ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo, Ewma, ewmaAlpha } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
@@ -370,6 +370,17 @@ class Engine implements EngineState {
   readonly capRegs: WindowRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
+  /**
+   * The decision's dominant dimensions, filled only when a caller reads
+   * `decision.dominant` (an accessor): Σ'⁻¹δ's back substitution, the shares
+   * and their ranking are a third of a step and most steps are never asked
+   * (bench/RESULTS-footprint.md). Stale after a step until read; filled from
+   * the step's δ and factor, which stay until the next step (and are filled
+   * before a refactorisation changes the factor), so the same values as
+   * computing them at every step.
+   */
+  readonly dominant: Contribution[];
+  dominantStale = false;
 
   lastT = NaN;
   /** Samples that carried time (the first, then every Δt > 0): the sample half of every dwell and hold. */
@@ -469,7 +480,10 @@ class Engine implements EngineState {
     });
     // Smoothed signals start where the baseline says the node lives, so the
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
-    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3);
+    // One α memo for the four smoothers that step together (same τ, same Δt): one exponential per new Δt, not four.
+    const alphas = new AlphaMemo(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    const smooth = { memo: alphas, derivatives: false };
+    this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3, alphas);
     this.regimeHome = new Uint8Array(n);
     this.regimeZCenter = new Float64Array(n);
     this.shiftMaxZ = new Float64Array(n);
@@ -478,18 +492,19 @@ class Engine implements EngineState {
     const s1 = baseline.dmSpike1;
     this.prevRaw = baseline.dmMean;
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
-    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.dmEwma.prime(baseline.dmMean);
     this.dmMedian = new Median3(baseline.dmMean);
     this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
-    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.phiEwma.prime(0);
-    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples);
+    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
     this.icpEwma.prime(0);
     this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
     for (let i = 0; i < k; i++) dominant.push({ dim: this.names[i], share: 0 });
+    this.dominant = dominant;
     this.decision = {
       t: NaN,
       level: 0,
@@ -515,7 +530,23 @@ class Engine implements EngineState {
       reason: "",
       learning: false,
     };
+    // An accessor in the place of the data property (same key order).
+    Object.defineProperty(this.decision, "dominant", {
+      get: (): Contribution[] => (this.dominantStale ? dominantNow(this) : this.dominant),
+      enumerable: true,
+      configurable: true,
+    });
   }
+}
+
+/** The dominant dimensions of the last step, computed now (see Engine.dominant). */
+function dominantNow(e: Engine): Contribution[] {
+  e.dominantStale = false;
+  const maha = e.maha;
+  maha.solve();
+  computeShares(maha.delta, maha.solved, e.shares);
+  selectDominant(e.shares, e.names, e.order, e.dominant);
+  return e.dominant;
 }
 
 function checkBaseline(b: Baseline): void {
@@ -576,7 +607,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const kMin = cfg.minSamples;
 
   const maha = e.maha;
-  let dmRaw = Math.sqrt(maha.distance2(x));
+  let dmRaw = Math.sqrt(maha.forward2(x));
   let dmIn = dmRaw;
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   e.dmEwma.update(t, dmIn);
@@ -648,8 +679,8 @@ export function step(state: EngineState, sample: Sample): Decision {
   const spikeOver = timed && spikeRaw > e.spike1;
   e.stepRaw = spikeRaw;
   const zOver = z > e.zeta1 || spikeOver;
-  computeShares(maha.delta, maha.solved, e.shares);
-  selectDominant(e.shares, e.names, e.order, d.dominant);
+  // The dominant dimensions only when a caller reads them (see Engine.dominant).
+  e.dominantStale = true;
   e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
   const phi = e.phiEwma.value;
 
@@ -908,6 +939,8 @@ export function step(state: EngineState, sample: Sample): Decision {
     e.welford.update(x, decay);
     if (++e.learnedSinceFactor >= e.refactorEvery) {
       e.learnedSinceFactor = 0;
+      // The dominant dimensions of this sample are the old factor's: taken before it changes.
+      if (e.dominantStale) dominantNow(e);
       maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
     }
   }

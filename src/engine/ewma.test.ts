@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { prng } from "../../test/prng.ts";
-import { Ewma, ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo, Ewma, ewmaAlpha } from "./ewma.ts";
 
 describe("Ewma", () => {
   test("ewmaAlpha() is 1 − exp(−Δt/τ), and 1 without smoothing", () => {
@@ -86,5 +86,25 @@ describe("Ewma", () => {
     const before = [e.value, e.derivative, e.acceleration];
     e.update(0.1, 100);
     expect([e.value, e.derivative, e.acceleration]).toEqual(before);
+  });
+
+  test("a shared α memo, and no derivatives, give the same values to the bit on a jittery clock", () => {
+    const r = prng(3);
+    const memo = new AlphaMemo(0.3, 3);
+    const shared = [new Ewma(0.3, 3, { memo, derivatives: false }), new Ewma(0.3, 3, { memo, derivatives: false })];
+    const own = [new Ewma(0.3, 3), new Ewma(0.3, 3)];
+    let t = 0;
+    for (let i = 0; i < 5000; i++) {
+      t += i % 7 === 0 ? 0 : 0.1 + (r() - 0.5) * 0.01;
+      const y = [r(), r() * 10];
+      for (let k = 0; k < 2; k++) {
+        shared[k].update(t, y[k]);
+        own[k].update(t, y[k]);
+        expect(shared[k].value).toBe(own[k].value);
+      }
+    }
+    expect(shared[0].derivative).toBe(0);
+    expect(own[0].derivative).not.toBe(0);
+    expect(() => new Ewma(0.2, 3, { memo })).toThrow();
   });
 });

@@ -25,6 +25,12 @@ export function ewmaAlpha(dtS: number, tauS: number, minSamples = 0): number {
  * (21 for 0.1 s ticks), which a single remembered Δt missed on most samples
  * (an exp per EWMA per sample). Same bits as computing it every time: the
  * memo only returns what ewmaAlpha returned for that exact Δt.
+ *
+ * Smoothers that share τ and minSamples and step at the same times (the
+ * engine's D̄_M, φ, propagation index and per-dimension z̄) may share one
+ * memo: the first asks, the others find the same Δt as the last one. A
+ * recording whose clock jitters (every Δt different) then costs one
+ * exponential a sample instead of one per smoother.
  */
 export class AlphaMemo {
   readonly tauS: number;
@@ -59,7 +65,7 @@ export class AlphaMemo {
   }
 }
 
-/** Smoothed value, velocity (per s) and acceleration (per s²) of one signal. */
+/** Smoothed value, velocity (per s) and acceleration (per s²) of one signal (the last two unless `derivatives` is false: then they stay 0). */
 export class Ewma {
   readonly tauS: number;
   readonly minSamples: number;
@@ -72,10 +78,17 @@ export class Ewma {
   /** α per step size: the exponential is computed once per step size, not per sample. */
   private readonly memo: AlphaMemo;
 
-  constructor(tauS: number, minSamples = 0) {
+  /** Velocity and acceleration are followed (two divisions per sample); the engine reads only the value. */
+  private readonly derivatives: boolean;
+
+  /** `memo`: an AlphaMemo of the same τ and minSamples to share (see AlphaMemo); its own otherwise. */
+  constructor(tauS: number, minSamples = 0, opts: { memo?: AlphaMemo; derivatives?: boolean } = {}) {
     this.tauS = tauS;
     this.minSamples = minSamples;
-    this.memo = new AlphaMemo(tauS, minSamples);
+    const m = opts.memo;
+    if (m && (m.tauS !== tauS || m.minSamples !== minSamples)) throw new Error("Ewma: a shared AlphaMemo must have the same τ and minSamples");
+    this.memo = m ?? new AlphaMemo(tauS, minSamples);
+    this.derivatives = opts.derivatives ?? true;
   }
 
   /**
@@ -112,6 +125,7 @@ export class Ewma {
     const prevValue = this.value;
     const value = prevValue + a * (y - prevValue);
     this.value = value;
+    if (!this.derivatives) return;
     const prevDerivative = this.derivative;
     const derivative = prevDerivative + a * ((value - prevValue) / dt - prevDerivative);
     this.derivative = derivative;

@@ -134,41 +134,70 @@ export class Mahalanobis {
    * coordinate counts as "no news" (δ_j = 0) rather than poisoning the distance.
    */
   distance2(x: ArrayLike<number>): number {
+    const d2 = this.forward2(x);
+    this.solve();
+    return d2;
+  }
+
+  /**
+   * D_M² of x by the forward substitution alone: leaves δ in `delta` and
+   * L⁻¹δ in a scratch that solve() turns into `solved` (until the next
+   * forward2 or factor). The engine needs Σ'⁻¹δ only for the dominant
+   * dimensions, which a caller may never ask for.
+   */
+  forward2(x: ArrayLike<number>): number {
     const n = this.n;
     const L = this.chol;
     const d = this.delta;
     const u = this.work;
-    const y = this.solved;
     const inv = this.invDiag;
+    const mean = this.mean;
     for (let i = 0; i < n; i++) {
-      const v = x[i] - this.mean[i];
+      const v = x[i] - mean[i];
       d[i] = v === v && v !== Infinity && v !== -Infinity ? v : 0;
     }
-    // L u = δ, then D² = |u|². Two rows at a time: each row's sum is a chain
-    // of dependent subtractions, and two independent chains run side by side
-    // in the processor; every sum still takes its terms in the same order
-    // (k = 0, 1, …), so the result is the same to the last bit.
+    // L u = δ, then D² = |u|². Four rows at a time: each row's sum is a
+    // chain of dependent subtractions, and independent chains run side by
+    // side in the processor; every sum still takes its terms in the same
+    // order (k = 0, 1, …), so the result is the same to the last bit.
     let d2 = 0;
     let i = 0;
-    for (; i + 1 < n; i += 2) {
+    for (; i + 3 < n; i += 4) {
       let s0 = d[i];
       let s1 = d[i + 1];
+      let s2 = d[i + 2];
+      let s3 = d[i + 3];
       const row0 = i * n;
       const row1 = row0 + n;
+      const row2 = row1 + n;
+      const row3 = row2 + n;
       for (let k = 0; k < i; k++) {
         const uk = u[k];
         s0 -= L[row0 + k] * uk;
         s1 -= L[row1 + k] * uk;
+        s2 -= L[row2 + k] * uk;
+        s3 -= L[row3 + k] * uk;
       }
       const u0 = s0 * inv[i];
       u[i] = u0;
       s1 -= L[row1 + i] * u0;
+      s2 -= L[row2 + i] * u0;
+      s3 -= L[row3 + i] * u0;
       const u1 = s1 * inv[i + 1];
       u[i + 1] = u1;
+      s2 -= L[row2 + i + 1] * u1;
+      s3 -= L[row3 + i + 1] * u1;
+      const u2 = s2 * inv[i + 2];
+      u[i + 2] = u2;
+      s3 -= L[row3 + i + 2] * u2;
+      const u3 = s3 * inv[i + 3];
+      u[i + 3] = u3;
       d2 += u0 * u0;
       d2 += u1 * u1;
+      d2 += u2 * u2;
+      d2 += u3 * u3;
     }
-    if (i < n) {
+    for (; i < n; i++) {
       let s = d[i];
       const row = i * n;
       for (let k = 0; k < i; k++) s -= L[row + k] * u[k];
@@ -176,7 +205,15 @@ export class Mahalanobis {
       u[i] = ui;
       d2 += ui * ui;
     }
-    // Lᵀ y = u gives y = Σ'⁻¹ δ, for the per-dimension terms δ_j·y_j.
+    return d2;
+  }
+
+  /** Σ'⁻¹δ into `solved` for the δ of the last forward2(): the back substitution Lᵀ y = u. */
+  solve(): void {
+    const n = this.n;
+    const u = this.work;
+    const y = this.solved;
+    const inv = this.invDiag;
     const T = this.cholT;
     for (let i = n - 1; i >= 0; i--) {
       let s = u[i];
@@ -184,7 +221,6 @@ export class Mahalanobis {
       for (let k = i + 1; k < n; k++) s -= T[row + k] * y[k];
       y[i] = s * inv[i];
     }
-    return d2;
   }
 
   distance(x: ArrayLike<number>): number {

@@ -27,12 +27,14 @@ export class DimSurprise {
   value = 0;
   dim = 0;
 
-  constructor(n: number, tauS: number, minSamples: number, medianOf3: boolean) {
+  /** `memo`: an AlphaMemo of the same τ and minSamples to share with other smoothers stepping at the same times (see AlphaMemo). */
+  constructor(n: number, tauS: number, minSamples: number, medianOf3: boolean, memo?: AlphaMemo) {
     this.n = n;
     this.tauS = tauS;
     this.minSamples = minSamples;
     this.medianOf3 = medianOf3;
-    this.memo = new AlphaMemo(tauS, minSamples);
+    if (memo && (memo.tauS !== tauS || memo.minSamples !== minSamples)) throw new Error("DimSurprise: a shared AlphaMemo must have the same τ and minSamples");
+    this.memo = memo ?? new AlphaMemo(tauS, minSamples);
     this.prev1 = new Float64Array(n);
     this.prev2 = new Float64Array(n);
     this.smoothed = new Float64Array(n);

@@ -111,6 +111,18 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f
  * quarter of the samples here (a bailout each time, never recompiled).
  */
 function decodeSampleFast(bytes: Uint8Array, view: DataView, start: number, end: number, width: number, scratch: Uint8Array, scratchF64: Float64Array): Sample | null {
+  // The record as the writer makes it (t, then x with a one-byte length, no
+  // danger): straight reads at known offsets. DataView here, where the
+  // offsets are plain sums of the record's start, has no bailouts (the loop
+  // below had them with DataView, bench/RESULTS-footprint.md).
+  const xLen = width * 8;
+  if (end - start === 11 + xLen && xLen < 0x80 && bytes[start] === 0x09 && bytes[start + 9] === 0x12 && bytes[start + 10] === xLen) {
+    const x = new Float64Array(width);
+    const at = start + 11;
+    for (let j = 0; j < width; j++) x[j] = view.getFloat64(at + 8 * j, true);
+    for (let k = 0; k < 8; k++) scratch[k] = bytes[start + 1 + k]!;
+    return { t: scratchF64[0]!, x };
+  }
   let p = start;
   let t = 0;
   let x: Float64Array | null = null;

@@ -1,12 +1,13 @@
 import type { Command } from "commander";
 import Table from "cli-table3";
+import { writeSync } from "node:fs";
 import { loadConfig } from "../../config.ts";
 import { engineConfigFrom } from "../../engine/engine.ts";
 import { LEVEL_NAMES, type Level } from "../../engine/types.ts";
 import { checkBaselineDims, loadBaseline } from "../../baseline-file.ts";
 import { openRecording } from "../../recording/open.ts";
 import { decisionFields, formatDominant } from "../../engine/fields.ts";
-import { replay } from "../../replay.ts";
+import { replayEach } from "../../replay.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { parseDurationS } from "../../util/duration.ts";
 import { EXIT, HosaError } from "../../errors.ts";
@@ -22,6 +23,20 @@ interface ReplayFlags {
 }
 
 const LEVEL_COLORS = [color.green, color.cyan, color.yellow, color.magenta, color.red, color.bgRed.white];
+
+/** All of `text` to standard output now, waiting while a non-blocking pipe is full. */
+function writeOut(text: string): void {
+  const bytes = Buffer.from(text);
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(1, bytes, off, bytes.length - off);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
+      Bun.sleepSync(1);
+    }
+  }
+}
 
 function levelLabel(l: Level): string {
   return LEVEL_COLORS[l](`${l} ${LEVEL_NAMES[l]}`);
@@ -54,15 +69,18 @@ export function registerReplay(program: Command): void {
         checkBaselineDims(flags.baseline, baseline, reader.header.dims.map((d) => d.name));
       }
       if (flags.json) {
+        // Written as it goes, in chunks of about a megabyte: process.stdout
+        // queued every line of a million-sample replay in memory (2.3 GB)
+        // before the loop let the first reach the pipe.
         let out = "";
-        for (const { decision } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
+        replayEach(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn), (decision) => {
           out += `${JSON.stringify(decisionFields(decision))}\n`;
-          if (out.length > 1 << 16) {
-            process.stdout.write(out);
+          if (out.length > 1 << 20) {
+            writeOut(out);
             out = "";
           }
-        }
-        process.stdout.write(out);
+        });
+        writeOut(out);
         noteTimeOrder(reader);
         return;
       }
@@ -74,7 +92,7 @@ export function registerReplay(program: Command): void {
       const timeAt = [0, 0, 0, 0, 0, 0];
       let prevT = NaN;
       let prevLevel: Level = 0;
-      for (const { decision: d } of replay(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn))) {
+      replayEach(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn), (d) => {
         if (Number.isNaN(first)) first = d.t;
         if (!Number.isNaN(prevT)) timeAt[prevLevel] += d.t - prevT;
         prevT = d.t;
@@ -92,7 +110,7 @@ export function registerReplay(program: Command): void {
             d.reason,
           ]);
         }
-      }
+      });
       noteTimeOrder(reader);
       const tty = isTty();
       const table = new Table({
