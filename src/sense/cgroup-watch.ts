@@ -468,7 +468,8 @@ export class CgroupWatch {
    * grow. At most 256 threads; null when the cgroup lists none.
    */
   private schedOf(path: string, read: (file: string) => string | undefined): { runUs: number; waitUs: number } | null {
-    const list = read(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
+    // Opened for each read: a v1 `tasks` re-read on a kept descriptor within a second serves the list of its first read, forever.
+    const list = this.cpuFs.readOnce(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
     if (list === undefined) return null;
     let q = this.sched.get(path);
     if (!q) {
