@@ -7,6 +7,15 @@ export interface ProcFs {
   readonly root: string;
   /** The file's text, or undefined when it cannot be read (then `lastError` says why). */
   read(file: string): string | undefined;
+  /**
+   * The file's text from a descriptor opened for this read alone. For the
+   * files a kept descriptor would freeze: a cgroup v1 `tasks` or
+   * `cgroup.procs` builds its pid list when first read and serves that same
+   * list to every re-read of the descriptor until it goes unread for a
+   * second (kernel/cgroup/cgroup-v1.c, CGROUP_PIDLIST_DESTROY_DELAY), so a
+   * reader every 0.5 s would never see a task come or go.
+   */
+  readOnce(file: string): string | undefined;
   /** Why the last failed read failed, in words: "no such file", "permission denied". */
   readonly lastError: string;
   /** Close the descriptors kept open; later reads open them again. */
@@ -96,6 +105,21 @@ export function createProcFs(root: string = ROOTS.proc): ProcFs {
             closeSync(kept);
           } catch {}
         }
+        fs.lastError = errnoWords(e);
+        return undefined;
+      }
+    },
+    readOnce(file: string): string | undefined {
+      const kept = fds.get(file);
+      if (kept !== undefined) {
+        fds.delete(file);
+        try {
+          closeSync(kept);
+        } catch {}
+      }
+      try {
+        return readFileSync(base + file, "latin1");
+      } catch (e) {
         fs.lastError = errnoWords(e);
         return undefined;
       }

@@ -2,7 +2,7 @@
 // cgroup is a candidate, and the tracker names it, within half a second;
 // a cgroup warming page cache is never named.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
@@ -163,5 +163,70 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     watch.close();
     expect(d.cgroup).toBeNull();
   });
-});
 
+  // What the trust bench missed in 2 runs of 3 (2026-12-02): a v1 `tasks` file re-read every
+  // 0.5 s on a kept descriptor kept serving the list it had read while the cgroup was empty, so
+  // the service started in it afterwards was never read: its run and wait stood still.
+  test("a sensitive cgroup's schedstat follows its tasks as they are replaced (v1 tasks read afresh each time)", async () => {
+    const mem = res.cg.create("memory", `hosa-watch-sched-${process.pid}`);
+    res.cg.create("memory", `hosa-watch-sched-${process.pid}/svc`);
+    const parts = `${mem}/svc`.split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      const d = `/sys/fs/cgroup/cpuacct/${parts.slice(0, i).join("/")}`;
+      if (existsSync(d)) continue;
+      mkdirSync(d);
+      res.cg.made.push(d);
+    }
+    const into = `echo $$ > /sys/fs/cgroup/cpuacct${mem}/svc/cgroup.procs && echo $$ > ${res.cg.dir("memory", `${mem}/svc`)}/cgroup.procs`;
+    const spin = () => {
+      const p = Bun.spawn(["sh", "-c", `${into} && exec timeout 10 sh -c 'while :; do :; done'`], { stdout: "ignore" });
+      res.procs.push(p);
+      return p;
+    };
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: mem, sensitive: [`${mem}/svc`] });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    const runOf = () => {
+      for (let i = 0; i < 20; i++) {
+        const f = watch.read(mono()).cpu?.find((x) => x.path === `${mem}/svc`);
+        if (f) return f.runUs ?? Number.NaN;
+        Bun.sleepSync(30);
+      }
+      return Number.NaN;
+    };
+    const first = spin();
+    await Bun.sleep(300);
+    runOf();
+    await Bun.sleep(500);
+    const r1 = runOf();
+    // End it, the spinning child of timeout(1) too (by PID, from the cgroup's list).
+    const endAll = async (p: Bun.Subprocess) => {
+      p.kill("SIGKILL");
+      await p.exited;
+      for (const pid of readFileSync(`/sys/fs/cgroup/cpuacct${mem}/svc/cgroup.procs`, "utf8").split("\n").filter(Boolean)) {
+        try {
+          process.kill(Number(pid), "SIGKILL");
+        } catch {}
+      }
+    };
+    await endAll(first);
+    // Empty for 2 s, read every 0.5 s as the agent does (a pause of a second would let the kernel drop its list).
+    for (let i = 0; i < 4; i++) {
+      await Bun.sleep(400);
+      runOf();
+    }
+    const second = spin();
+    for (let i = 0; i < 4; i++) {
+      await Bun.sleep(400);
+      runOf();
+    }
+    const r2 = runOf();
+    await Bun.sleep(450);
+    const r3 = runOf();
+    await endAll(second);
+    watch.close();
+    console.log(`watch: the service ran ${(r1 / 1e3).toFixed(0)} ms by the first process, then ${((r3 - r2) / 1e3).toFixed(0)} ms in 0.45 s by the second`);
+    expect(r1).toBeGreaterThan(0);
+    // The second process is read: it spins, so it ran (even on a loaded host, more than a millisecond in 0.45 s).
+    expect(r3 - r2).toBeGreaterThan(1000);
+  });
+});

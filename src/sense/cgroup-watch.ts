@@ -63,6 +63,13 @@ export interface CgroupWatchOptions {
    */
   sensitive?: string[];
   cpuScanS?: number;
+  /**
+   * How many of the busiest other cgroups (by CPU use since the last read,
+   * at least 0.01 CPU) also get their threads' schedstat read: how many
+   * threads they keep runnable, their demand for CPU (the CPU harm's
+   * attribution).
+   */
+  demandCgroups?: number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -146,8 +153,10 @@ export class CgroupWatch {
   private readonly blkioRoot: string;
   private readonly psiRoot: string;
   private readonly mi = newMemInfo();
-  /** Per sensitive cgroup: each thread's schedstat at the last read, and the run and wait summed over them (µs). */
+  /** Per sensitive cgroup (and busiest other cgroups): each thread's schedstat at the last read, and the run and wait summed over them (µs). */
   private readonly sched = new Map<string, { tids: Map<number, { run: number; wait: number }>; runUs: number; waitUs: number }>();
+  /** Each watched cgroup's CPU use at the last harm read (µs), to find the busiest ones. */
+  private readonly cpuLast = new Map<string, { t: number; usage: number; rate: number }>();
   private readonly procRel: string;
 
   constructor(
@@ -168,6 +177,7 @@ export class CgroupWatch {
       youngS: 1,
       sensitive: [],
       cpuScanS: 0.5,
+      demandCgroups: 4,
       ...opts,
     };
     this.v2 = layout.version === "v2";
@@ -369,7 +379,7 @@ export class CgroupWatch {
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
       this.cpuT = t;
-      const h = this.harmFacts(held);
+      const h = this.harmFacts(t, held);
       out.cpu = h.cpu;
       out.io = h.io;
     }
@@ -387,7 +397,7 @@ export class CgroupWatch {
    * CPU use and I/O bytes of every watched cgroup, the CPU and I/O stall of
    * the sensitive ones, throttling where hosa holds a CPU quota.
    */
-  private harmFacts(held: HeldCeilings): { cpu: CpuFacts[]; io: CpuFacts[] } {
+  private harmFacts(t: number, held: HeldCeilings): { cpu: CpuFacts[]; io: CpuFacts[] } {
     const cpu: CpuFacts[] = [];
     const io: CpuFacts[] = [];
     const used = new Set<string>();
@@ -420,6 +430,8 @@ export class CgroupWatch {
             f.runUs = q.runUs;
           }
         }
+        const was = this.cpuLast.get(w.path);
+        this.cpuLast.set(w.path, { t, usage: usageUs, rate: was && t > was.t ? (usageUs - was.usage) / (t - was.t) : 0 });
         cpu.push(f);
       }
       if (this.blkioRoot) {
@@ -430,8 +442,22 @@ export class CgroupWatch {
         }
       }
     }
+    // The busiest others (not a sensitive cgroup, nor one that holds one): how many threads they keep runnable.
+    const busy = cpu
+      .filter((f) => !f.sensitive && !this.o.sensitive.some((v) => v.replace(/\/+$/, "").startsWith(`${f.path}/`)) && (this.cpuLast.get(f.path)?.rate ?? 0) >= 0.01e6)
+      .sort((a, b) => this.cpuLast.get(b.path)!.rate - this.cpuLast.get(a.path)!.rate)
+      .slice(0, this.o.demandCgroups);
+    for (const f of busy) {
+      const q = this.schedOf(f.path, read);
+      if (q) {
+        f.waitUs = q.waitUs;
+        f.runUs = q.runUs;
+      }
+    }
     this.cpuFs.prune((f) => used.has(f));
-    for (const k of this.sched.keys()) if (!this.watched.has(k) || !this.isSensitive(k)) this.sched.delete(k);
+    // A cgroup not read this time starts its sums again when it is (the tracker sees them fall and restarts its window).
+    for (const k of this.sched.keys()) if (!this.watched.has(k) || !(this.isSensitive(k) || busy.some((f) => f.path === k))) this.sched.delete(k);
+    for (const k of this.cpuLast.keys()) if (!this.watched.has(k)) this.cpuLast.delete(k);
     return { cpu, io };
   }
 
@@ -442,7 +468,8 @@ export class CgroupWatch {
    * grow. At most 256 threads; null when the cgroup lists none.
    */
   private schedOf(path: string, read: (file: string) => string | undefined): { runUs: number; waitUs: number } | null {
-    const list = read(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
+    // Opened for each read: a v1 `tasks` re-read on a kept descriptor within a second serves the list of its first read, forever.
+    const list = this.cpuFs.readOnce(`${this.cpuacctRoot}${path}/${this.v2 ? CGROUP_WATCH.threads : CGROUP_WATCH.tasks}`);
     if (list === undefined) return null;
     let q = this.sched.get(path);
     if (!q) {

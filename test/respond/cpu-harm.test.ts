@@ -1,10 +1,10 @@
 // CPU harm, live on this hybrid host (issue 11): a runaway (4 × nproc
 // spinning shells) in one cgroup, a latency-sensitive service in another
 // that needs CPU (the bench's ticker --serve: a request every 20 ms, 12 ms
-// of CPU each). The watch reads their CPU use (cpuacct) and the service's
-// run-queue wait per unit of run time (/proc/<tid>/schedstat of its
-// threads); the tracker names the runaway once the service has waited more
-// than twice as long as it used to for holdS; the responder holds the
+// of CPU each). The watch reads their CPU use (cpuacct) and their threads'
+// run and run-queue wait (/proc/<tid>/schedstat); the tracker names the
+// runaway once the service has got too small a share of the CPU it asked
+// for, and the runaway kept the threads runnable to explain it, for holdS; the responder holds the
 // runaway with a CFS quota that throttles it, and lets go once it is gone.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
@@ -64,7 +64,8 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
       await Bun.sleep(100);
     }
     const q1 = sched();
-    const ratioBefore = (q1[1] - q0[1]) / Math.max(1, q1[0] - q0[0]);
+    // The share of the CPU it asked for (ran + waited) that it got.
+    const servedBefore = (q1[0] - q0[0]) / Math.max(1, q1[0] - q0[0] + q1[1] - q0[1]);
     const spinners = 4 * availableParallelism();
     const hog = Bun.spawn(["sh", "-c", `${into("hog")} && for i in $(seq ${spinners}); do timeout 40 sh -c 'while :; do :; done' & done; wait`]);
     res.procs.push(hog);
@@ -76,6 +77,20 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
     const v0 = cpuOf("vic");
     const s0 = stallOf("vic");
     const q2 = sched();
+    // The runaway's demand: how many of its threads were runnable on average (ran + waited), as the watch reads it.
+    const hogTasks = () => {
+      const m = new Map<string, number>();
+      for (const tid of readFileSync(`${ROOT}/cpuacct${rel}/hog/tasks`, "utf8").split("\n").filter(Boolean)) {
+        try {
+          const q = readFileSync(`/proc/${tid}/schedstat`, "utf8").split(" ").map(Number);
+          m.set(tid, q[0] + q[1]);
+        } catch {}
+      }
+      return m;
+    };
+    await Bun.sleep(500);
+    const d0 = hogTasks();
+    const td0 = mono();
     let named = Number.NaN;
     let danger = tracker.update(watch.read(mono()));
     while (mono() - tHog < 20) {
@@ -87,33 +102,39 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
       await Bun.sleep(100);
     }
     const span = mono() - tHog;
+    let demandNs = 0;
+    for (const [tid, v] of hogTasks()) if (d0.has(tid)) demandNs += v - d0.get(tid)!;
+    const hogDemand = demandNs / 1e9 / (mono() - td0);
     const hogCpus = (cpuOf("hog") - h0) / 1e6 / span;
     const vicStall = (stallOf("vic") - s0) / 1e6 / span;
     const q3 = sched();
     const ratio = (q3[1] - q2[1]) / Math.max(1, q3[0] - q2[0]);
+    const served = (q3[0] - q2[0]) / Math.max(1, q3[0] - q2[0] + q3[1] - q2[1]);
     const vicCpus = (q3[0] - q2[0]) / 1e9 / span;
     // Its share of what the scope used besides the service itself (the rule's).
     const hogShare = (cpuOf("hog") - h0) / (Number(readFileSync(`${ROOT}/cpuacct${rel}/cpuacct.usage`, "utf8")) / 1e3 - all0 - (cpuOf("vic") - v0));
     const cfgH = tracker.cpuHarmConfig;
     console.log(
-      `cpu harm: runaway ${hogCpus.toFixed(2)} CPUs, ${(hogShare * 100).toFixed(0)} % of the others' use; the service ran ${vicCpus.toFixed(2)} CPUs and waited ${ratio.toFixed(2)} ms per ms it ran (${ratioBefore.toFixed(2)} before; stalled ${(vicStall * 100).toFixed(0)} % of the time); ${danger.cgroup ? `named ${named.toFixed(1)} s after it started: ${danger.evidence}` : "not named"}`,
+      `cpu harm: runaway ${hogCpus.toFixed(2)} CPUs, ${(hogShare * 100).toFixed(0)} % of the others' use, ${hogDemand.toFixed(1)} threads runnable; the service ran ${vicCpus.toFixed(2)} CPUs, got ${(served * 100).toFixed(0)} % of what it asked for (${(servedBefore * 100).toFixed(0)} % before) and waited ${ratio.toFixed(2)} ms per ms it ran (stalled ${(vicStall * 100).toFixed(0)} % of the time); ${danger.cgroup ? `named ${named.toFixed(1)} s after it started: ${danger.evidence}` : "not named"}`,
     );
     if (danger.cgroup) {
       expect(danger.cgroup).toBe(`${rel}/hog`);
       expect(danger.resource).toBe("cpu stall");
-      expect(danger.evidence).toContain("ms per ms it ran");
+      expect(danger.evidence).toContain("of the CPU it asked for");
+      expect(danger.evidence).toContain("threads runnable");
       expect(named).toBeGreaterThanOrEqual(cfgH.holdS);
     } else {
-      // Not named: then the service did not wait much more than it used to
-      // (a loaded shared host keeps it waiting anyway), or the runaway had
-      // neither the CPU nor the share of the scope to explain it. Anything
-      // else is a miss.
-      const noWait = ratio < Math.max(cfgH.minWaitRatio, cfgH.waitRise * ratioBefore) * 1.1;
-      const noShare = hogCpus < (cfgH.minUse / 1e6) * 1.2 && hogShare < cfgH.minShare * 1.1;
-      expect(noWait || noShare).toBe(true);
+      // Not named: then the service got what it asked for, or near enough
+      // (the runaway did not starve it: CFS gave it its share), or the
+      // runaway did not keep the threads runnable to explain it. Anything
+      // else is a miss: 16 spinners on 2 cores keep ~16 threads runnable
+      // whatever the load outside.
+      const notHarmed = ratio < cfgH.minWaitRatio * 1.1 || (served > cfgH.servedFloor * 0.9 && served > cfgH.servedDrop * servedBefore * 0.9);
+      const noDemand = hogDemand < cfgH.minDemand * 1.2;
+      expect(notHarmed || noDemand).toBe(true);
     }
 
-    // The responder holds it: a CFS quota of half what it used (at least a tenth of a CPU), on it alone.
+    // The responder holds it: a CFS quota of half what it used (at least 0.01 CPU), on it alone.
     const standing: Danger = danger.cgroup
       ? danger
       : { ttfS: cfgH.ttfS, cgroup: `${rel}/hog`, resource: "cpu stall", containmentFailing: false, evidence: "(given by the test: not named on this host's load)", ratePerS: hogCpus * 1e6 };
@@ -124,7 +145,7 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
     const out = [...r.onDecision(decision(mono(), 1, 0), [], standing), ...r.onDecision(decision(mono() + 0.01, 3, 1), [], standing)];
     const quota = Number(cpuFile("hog", "cpu.cfs_quota_us"));
     expect(out.filter((a) => a.outcome === "applied").every((a) => a.target === `${rel}/hog`)).toBe(true);
-    expect(quota).toBe(Math.max(10000, Math.round(((standing.ratePerS ?? 0) / 1e6 / 2) * 100000)));
+    expect(quota).toBe(Math.max(1000, Math.round(((standing.ratePerS ?? 0) / 1e6 / 2) * 100000)));
     expect(cpuFile("vic", "cpu.cfs_quota_us")).toBe("-1");
     expect(r.heldCeilings().get(`${rel}/hog`)?.["cpu.cfs_quota_us"]).toBe(Number.POSITIVE_INFINITY);
     // Held: its use is now under the quota, and the quota throttles it.

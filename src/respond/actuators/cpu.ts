@@ -1,6 +1,7 @@
 // CPU: at Level 2 the contributor's share drops to a quarter (cpu.weight,
 // v1 cpu.shares); at Level 3 a CPU-bound contributor gets a quota of half
-// what it used (cpu.max, v1 cpu.cfs_quota_us), a fork storm 0.1 CPU.
+// what it used (cpu.max, v1 cpu.cfs_quota_us; at least 0.01 CPU), a fork
+// storm 0.1 CPU.
 // docs/response.md § The ladder.
 import type { Actuator, ActuatorContext, Restored, Step } from "../actuator.ts";
 import { CG } from "../../kernel/files.ts";
@@ -38,10 +39,11 @@ export function cpuActuator(ctx: ActuatorContext): Actuator {
         if (layout.memoryHierarchy === "v2") values.impose(out, t, 2, p, "cpu", CG.cpuWeight, (o) => String(Math.max(1, Math.floor(Number(o) / 4))));
         else values.impose(out, t, 2, p, "cpu", CG.cpuShares, (o) => String(Math.max(2, Math.floor(Number(o) / 4))));
       }
-      // A CPU harm's culprit gets half the CPU it used; a fork storm (pids) the floor, 0.1 CPU: its forks are what harms, not its CPU.
+      // A CPU harm's culprit gets half the CPU it used (at least 0.01 CPU: on a node loaded from outside
+      // the scope, a runaway that gets 0.07 CPU still takes most of its neighbour's, and a quota above
+      // what it gets would give nothing back); a fork storm (pids) 0.1 CPU: its forks are what harms, not its CPU.
       if (level >= 3 && (target.resource === "cpu" || target.resource === "pids")) {
-        const cpus = target.resource === "cpu" ? target.ratePerS / 1e6 : 0;
-        const quota = Math.max(CPU_PERIOD_US / 10, Math.round((cpus / 2) * CPU_PERIOD_US));
+        const quota = target.resource === "cpu" ? Math.max(CPU_PERIOD_US / 100, Math.round((target.ratePerS / 1e6 / 2) * CPU_PERIOD_US)) : CPU_PERIOD_US / 10;
         if (layout.memoryHierarchy === "v2") values.impose(out, t, 3, p, "cpu", CG.cpuMax, (o) => (o.startsWith("max") || Number(o.split(" ")[0]) > quota ? `${quota} ${CPU_PERIOD_US}` : null));
         else {
           const d = values.dirFor(p, "cpu");
