@@ -37,9 +37,10 @@
 //                    its time to failure T: each third of the window grew at
 //                    least steadyRatio of the window's mean. Near (T ≤ nearS,
 //                    at the window's own mean rate): a window of confirmShare
-//                    · T, at least minSpanS and at most confirmMaxS (0.6 s:
+//                    · T, at least minSpanS and at most confirmMaxS (0.5 s:
 //                    the 50 MB/s leak in 2 GiB, 43 s out, is contained within
-//                    1 s; a 500 MB/s one, 4 s out, at first sight). Far: a
+//                    1 s on a loaded node; a 500 MB/s one, 4 s out, at first
+//                    sight; a burst must last about 0.45 s to pass). Far: a
 //                    quarter of T (the node rule's proof), or as soon as it
 //                    comes near; hosa re-judges at every tick, so waiting on a
 //                    far growth costs nothing. A program mapping its working
@@ -163,7 +164,7 @@ export function defaultDangerConfig(): DangerConfig {
     releaseFraction: 0.25,
     releaseMemoryS: 60,
     confirmShare: 0.05,
-    confirmMaxS: 0.6,
+    confirmMaxS: 0.5,
     nearS: 60,
     farLastingFraction: 0.25,
     steadyRatio: 0.5,
