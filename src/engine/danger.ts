@@ -35,12 +35,14 @@
 //   steady           memory growth toward a cgroup's own limit is danger
 //                    once it has been steady over a window that scales with
 //                    its time to failure T: each third of the window grew at
-//                    least steadyRatio of the window's mean. Near (T ≤ nearS,
-//                    at the window's own mean rate): a window of confirmShare
-//                    · T, at least minSpanS and at most confirmMaxS (0.5 s:
-//                    the 50 MB/s leak in 2 GiB, 43 s out, is contained within
-//                    1 s on a loaded node; a 500 MB/s one, 4 s out, at first
-//                    sight; a burst must last about 0.45 s to pass). Far: a
+//                    least steadyRatio of the window's mean. Near (T ≤ nearS
+//                    at the window's mean rate and at the rate kept since the
+//                    growth began, over at most a quarter of nearS): a
+//                    window of confirmShare · T, at least minSpanS and at
+//                    most confirmMaxS (0.5 s: the 50 MB/s leak in 2 GiB, 43 s
+//                    out, is contained within 1 s on a loaded node; a 500
+//                    MB/s one, 4 s out, at first sight; a burst must last
+//                    about 0.45 s to pass). Far: steady over a
 //                    quarter of T (the node rule's proof), or as soon as it
 //                    comes near; hosa re-judges at every tick, so waiting on a
 //                    far growth costs nothing. A program mapping its working
@@ -200,6 +202,10 @@ class Series {
   runPeak = Number.NEGATIVE_INFINITY;
   priorPeak = Number.NEGATIVE_INFINITY;
   releaseT = Number.NaN;
+  /** Usage history (see add) from hHead on, for the steadiness windows. */
+  private hts: number[] = [];
+  private hvs: number[] = [];
+  private hHead = 0;
 
   /** Notes a release: the value fell from its peak by at least the given amount. */
   noteRelease(t: number, v: number, minBytes: number, fraction: number, memoryS: number): void {
@@ -245,17 +251,13 @@ class Series {
     }
   }
 
-  /** Usage history (see add), for the steadiness windows. */
-  private hts: number[] = [];
-  private hvs: number[] = [];
-  private hHead = 0;
 
   /** Time of the oldest point of the history. */
   get oldestT(): number {
     return this.hts[this.hHead];
   }
 
-  /** Usage at time tq, interpolated in the history (the oldest point before it). */
+  /** Usage at time tq, interpolated in the history (clamped to its oldest and newest points). */
   valueAt(tq: number): number {
     const hts = this.hts;
     let lo = this.hHead;
