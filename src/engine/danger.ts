@@ -12,7 +12,9 @@
 // limit, so a cache warm heading "to the limit" heads nowhere.
 //
 //   time to failure  (limit − usage) / growth, to the cgroup's own limit (the
-//                    ORIGINAL one when hosa lowered it); for a cgroup without
+//                    ORIGINAL one when hosa lowered it). Seen, it is pending
+//                    (Level 1: vigilance, nothing slowed) until the growth
+//                    proves it lasts (below, "steady"); for a cgroup without
 //                    a limit, node MemAvailable / growth, but only once the
 //                    growth has lasted max(nodeMinLastingS, nodeLastingFraction
 //                    · ttf): a 2 GiB burst on a 24 GiB node looks like a
@@ -30,6 +32,24 @@
 //                    every file and never gets higher. A leak never gives
 //                    memory back; one that does (a runtime's collection) is
 //                    danger again as soon as it passes its old peak.
+//   steady           memory growth toward a cgroup's own limit is danger
+//                    once it has been steady over a window that scales with
+//                    its time to failure T: each third of the window grew at
+//                    least steadyRatio of the window's mean. Near (T ≤ nearS
+//                    at the window's mean rate and at the rate kept since the
+//                    growth began, over at most a quarter of nearS): a
+//                    window of confirmShare · T, at least minSpanS and at
+//                    most confirmMaxS (0.5 s: the 50 MB/s leak in 2 GiB, 43 s
+//                    out, is contained within 1 s on a loaded node; a 500
+//                    MB/s one, 4 s out, at first sight; a burst must last
+//                    about 0.45 s to pass). Far: steady over a
+//                    quarter of T (the node rule's proof), or as soon as it
+//                    comes near; hosa re-judges at every tick, so waiting on a
+//                    far growth costs nothing. A program mapping its working
+//                    set climbs in bursts of a few tenths of a second and
+//                    pauses (a compiler's cc1: 28 MiB in 0.3 s, then 2 MiB in
+//                    0.4 s, then 17 MiB in 0.3 s, then flat); a leak does not
+//                    pause (docs/response.md § Danger, "Growth that lasts").
 //   at the limit     a pids limit that refuses forks (pids.events "max"
 //                    rising) is exhausted now (TTF 0): a storm on an idle
 //                    node reaches pids.max in tens of milliseconds, between
@@ -111,6 +131,21 @@ export interface DangerConfig {
   releaseFraction: number;
   /** A release is remembered this long: growth below the peak before it is not danger, seconds. */
   releaseMemoryS: number;
+  /**
+   * Memory growth toward a cgroup's own limit (time to failure T) is danger
+   * once steady over a window: near (T ≤ nearS) confirmShare · T, clamped to
+   * [minSpanS, confirmMaxS]; far, farLastingFraction · T. Until then it is
+   * pending (vigilance). Steady: each third of the window grew at least
+   * steadyRatio of the window's mean.
+   */
+  confirmShare: number;
+  confirmMaxS: number;
+  nearS: number;
+  farLastingFraction: number;
+  steadyRatio: number;
+  /** Usage history kept for the steadiness windows, seconds, one point per historyStepS at most. */
+  historyS: number;
+  historyStepS: number;
 }
 
 export function defaultDangerConfig(): DangerConfig {
@@ -130,6 +165,13 @@ export function defaultDangerConfig(): DangerConfig {
     releaseMinBytes: 16 * 1024 * 1024,
     releaseFraction: 0.25,
     releaseMemoryS: 60,
+    confirmShare: 0.05,
+    confirmMaxS: 0.5,
+    nearS: 60,
+    farLastingFraction: 0.25,
+    steadyRatio: 0.5,
+    historyS: 32,
+    historyStepS: 0.02,
   };
 }
 
@@ -160,6 +202,10 @@ class Series {
   runPeak = Number.NEGATIVE_INFINITY;
   priorPeak = Number.NEGATIVE_INFINITY;
   releaseT = Number.NaN;
+  /** Usage history (see add) from hHead on, for the steadiness windows. */
+  private hts: number[] = [];
+  private hvs: number[] = [];
+  private hHead = 0;
 
   /** Notes a release: the value fell from its peak by at least the given amount. */
   noteRelease(t: number, v: number, minBytes: number, fraction: number, memoryS: number): void {
@@ -177,7 +223,7 @@ class Series {
     return !Number.isNaN(this.releaseT) && t - this.releaseT <= memoryS && v <= this.priorPeak;
   }
 
-  add(t: number, v: number, windowS: number): void {
+  add(t: number, v: number, windowS: number, historyS: number, historyStepS: number): void {
     this.ts.push(t);
     this.vs.push(v);
     let drop = 0;
@@ -187,6 +233,61 @@ class Series {
       this.vs.splice(0, drop);
     }
     this.lastSeenT = t;
+    // The history: the newest point always last, the others at least historyStepS apart.
+    const hts = this.hts;
+    const n = hts.length;
+    if (n - this.hHead >= 2 && t - hts[n - 2] < historyStepS) {
+      hts[n - 1] = t;
+      this.hvs[n - 1] = v;
+    } else {
+      hts.push(t);
+      this.hvs.push(v);
+    }
+    while (this.hHead < hts.length - 1 && hts[this.hHead] < t - historyS) this.hHead++;
+    if (this.hHead >= 256 && this.hHead * 2 >= hts.length) {
+      hts.splice(0, this.hHead);
+      this.hvs.splice(0, this.hHead);
+      this.hHead = 0;
+    }
+  }
+
+
+  /** Time of the oldest point of the history. */
+  get oldestT(): number {
+    return this.hts[this.hHead];
+  }
+
+  /** Usage at time tq, interpolated in the history (clamped to its oldest and newest points). */
+  valueAt(tq: number): number {
+    const hts = this.hts;
+    let lo = this.hHead;
+    let hi = hts.length - 1;
+    if (tq <= hts[lo]) return this.hvs[lo];
+    if (tq >= hts[hi]) return this.hvs[hi];
+    // hts[lo] < tq < hts[hi]
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if (hts[mid] <= tq) lo = mid;
+      else hi = mid;
+    }
+    const f = (tq - hts[lo]) / (hts[hi] - hts[lo]);
+    return this.hvs[lo] + f * (this.hvs[hi] - this.hvs[lo]);
+  }
+
+  /**
+   * The mean growth per second over [t − w, t] when it was steady there
+   * (each third grew at least `ratio` of the window's mean third); NaN when it
+   * paused or the history does not reach back that far.
+   */
+  steadyRate(t: number, w: number, ratio: number): number {
+    if (!(w > 0) || this.oldestT > t - w + 1e-9) return Number.NaN;
+    const a = this.valueAt(t - w);
+    const b = this.valueAt(t - (2 * w) / 3);
+    const c = this.valueAt(t - w / 3);
+    const d = this.valueAt(t);
+    const third = (d - a) / 3;
+    if (!(third > 0) || b - a < ratio * third || c - b < ratio * third || d - c < ratio * third) return Number.NaN;
+    return (d - a) / w;
   }
 
   /** Least-squares slope per second, NaN without enough points or span. */
@@ -223,6 +324,8 @@ interface Candidate {
   ttfS: number;
   evidence: string;
   containmentFailing: boolean;
+  /** Seen, not yet steady for its window: vigilance, no containment. */
+  pending: boolean;
 }
 
 const MIB = 1024 * 1024;
@@ -278,25 +381,30 @@ export class DangerTracker {
     const cpuHarm = this.cpuHarm.update(t, facts.cpu);
     const ioHarm = this.ioHarm.update(t, facts.io);
     const harm = cpuHarm ?? ioHarm;
+    // A danger proven comes before one still pending, whatever their times to failure.
+    const confirmed = candidates.filter((c) => !c.pending);
     // Exhaustion sooner than the harm's nominal time to failure comes first.
-    if (harm && !candidates.some((c) => c.ttfS < harm.ttfS)) {
+    if (harm && !confirmed.some((c) => c.ttfS < harm.ttfS)) {
       return { ttfS: harm.ttfS, cgroup: harm.culprit, resource: cpuHarm ? "cpu stall" : "io stall", containmentFailing: false, evidence: harm.evidence, ratePerS: harm.ratePerS };
     }
-    if (candidates.length === 0) return { ...NO_DANGER };
-    let best = candidates[0];
-    for (const c of candidates) if (c.ttfS < best.ttfS || (c.ttfS === best.ttfS && depth(c.path) > depth(best.path))) best = c;
+    const pool = confirmed.length > 0 ? confirmed : candidates;
+    if (pool.length === 0) return { ...NO_DANGER };
+    let best = pool[0];
+    for (const c of pool) if (c.ttfS < best.ttfS || (c.ttfS === best.ttfS && depth(c.path) > depth(best.path))) best = c;
     // The parent of a leak grows as fast as the leak: name the deepest
     // descendant whose own growth explains it.
-    for (const c of candidates) {
+    for (const c of pool) {
       if (c.resource === best.resource && c !== best && isUnder(c.path, best.path) && depth(c.path) > depth(best.path) && c.ttfS <= best.ttfS * cfg.descendantSlack) best = c;
     }
-    return {
+    const out: Danger = {
       ttfS: best.ttfS,
       cgroup: best.path,
       resource: best.resource === "memory" ? "memory limit" : "pids limit",
       containmentFailing: best.containmentFailing,
       evidence: best.evidence,
     };
+    if (best.pending) out.pending = true;
+    return out;
   }
 
   private observe(key: string, t: number, v: number): Series {
@@ -305,7 +413,7 @@ export class DangerTracker {
       s = new Series();
       this.series.set(key, s);
     }
-    s.add(t, v, this.cfg.windowS);
+    s.add(t, v, this.cfg.windowS, this.cfg.historyS, this.cfg.historyStepS);
     return s;
   }
 
@@ -341,6 +449,8 @@ export class DangerTracker {
     // Projection from the growth measured now.
     let ttf = Number.POSITIVE_INFINITY;
     let towards = "";
+    let steadiness = "";
+    let pending = false;
     if (atLimit) {
       ttf = 0;
       towards = `limit ${unit(limit)} reached, forks refused`;
@@ -349,6 +459,10 @@ export class DangerTracker {
       if (Number.isFinite(limit)) {
         ttf = Math.max(0, limit - usage) / slope;
         towards = `limit ${unit(limit)}`;
+        if (resource === "memory" && !contained) {
+          steadiness = this.steadiness(s, t, usage, limit, ttf, lastedS);
+          pending = steadiness.startsWith("not");
+        }
       } else if (Number.isFinite(nodeAvailable) && !c.parent) {
         const nodeTtf = Math.max(0, nodeAvailable) / slope;
         if (lastedS >= Math.max(cfg.nodeMinLastingS, cfg.nodeLastingFraction * nodeTtf)) {
@@ -369,9 +483,10 @@ export class DangerTracker {
         resource,
         ttfS: ttf,
         containmentFailing: false,
+        pending,
         evidence: atLimit
           ? `${c.path}: pids ${unit(usage)}, ${towards}: exhausted`
-          : `${c.path}: ${resource === "memory" ? "anon" : "pids"} ${unit(usage)} growing ${rateUnit(slope)} for ${fmt(t - s.growingSinceT)} s, ${towards}: ${fmt(ttf)} s to exhaustion`,
+          : `${c.path}: ${resource === "memory" ? "anon" : "pids"} ${unit(usage)} growing ${rateUnit(slope)} for ${fmt(t - s.growingSinceT)} s${steadiness ? `, ${steadiness}` : ""}, ${towards}: ${fmt(ttf)} s to exhaustion${pending ? " if it lasts" : ""}`,
       };
     }
 
@@ -397,10 +512,37 @@ export class DangerTracker {
       resource,
       ttfS,
       containmentFailing,
+      pending: false,
       evidence:
         `${c.path}: contained by hosa for ${fmt(t - s.containedSinceT)} s, ${pressing ? (resource === "pids" ? "forks refused at its limit" : "pressing against the ceiling") : "growing"}, ` +
         `${rateUnit(slope)} now vs ${rateUnit(s.rateBefore)} before; ${fmt(held)} s to exhaustion before containment` +
         (containmentFailing ? `; containment failing (≥ ${fmt(cfg.failingRatio * 100, 0)} % of the rate before for ${fmt(t - s.failingSinceT)} s)` : ""),
     };
+  }
+
+  /**
+   * Whether a memory growth toward its own limit has proven it lasts (the
+   * header's "steady"): the words for the evidence, starting with "not"
+   * while it is pending.
+   */
+  private steadiness(s: Series, t: number, usage: number, limit: number, ttf: number, lastedS: number): string {
+    const cfg = this.cfg;
+    const headroom = Math.max(0, limit - usage);
+    // The rate the growth kept: since it began, over at most the shortest far
+    // window (a quarter of nearS): a burst inside a long slow growth (a
+    // compiler passing from one phase to the next) does not make it near.
+    const since = Math.max(s.growingSinceT, s.oldestT, t - cfg.farLastingFraction * cfg.nearS);
+    const keptRate = t > since ? (usage - s.valueAt(since)) / (t - since) : Number.NaN;
+    // Near: a window of a share of its time to failure, steady, and near both
+    // at the window's mean rate and at the rate kept.
+    const w = Math.min(cfg.confirmMaxS, Math.max(cfg.minSpanS, cfg.confirmShare * ttf));
+    if (lastedS >= w - 1e-9) {
+      const r = Math.min(s.steadyRate(t, w, cfg.steadyRatio), keptRate);
+      if (r > 0 && headroom / r <= cfg.nearS) return `steady over the last ${fmt(w, 2)} s`;
+    }
+    // Far: steady over a quarter of its time to failure at the rate kept.
+    const far = keptRate > 0 ? cfg.farLastingFraction * (headroom / keptRate) : Number.POSITIVE_INFINITY;
+    if (far <= cfg.historyS && lastedS >= far && s.steadyRate(t, far, cfg.steadyRatio) > 0) return `steady over the last ${fmt(far)} s (a quarter of its time to failure)`;
+    return `not yet steady over ${fmt(w, 2)} s (${fmt(cfg.nearS, 0)} s or nearer) or ${fmt(far)} s`;
   }
 }

@@ -14,6 +14,7 @@ import {
   type EngineState,
 } from "./engine.ts";
 import type { Baseline, Danger, Decision, DimensionSpec, Level } from "./types.ts";
+import { decisionFields } from "./fields.ts";
 
 // With one dimension of mean 0 and variance 1, D_M = |x|; with τ = 0 the
 // smoothed D̄_M is D_M itself and its derivatives are exact finite
@@ -178,6 +179,37 @@ describe("danger: Levels 3 to 5", () => {
     expect(x.dangerTtfS).toBe(60);
     expect(x.dangerCgroup).toBe("app");
     expect(x.dangerEvidence).toBe("app at 1.9 GiB of 2 GiB, +50 MB/s");
+  });
+
+  test("a pending danger (seen, not yet steady) is Level 1 and no more, however near; once proven, Level 3 at once: its dwell ran from first sight", () => {
+    const d = new Drive({ escalateAfterS: [0, 0.3, 0.3, 0.3, 0], minSamples: 3 });
+    d.hold(1, 0.5);
+    d.danger = { ...danger(20), pending: true };
+    expect(d.at(1.125, 0.5).level).toBe(1);
+    expect(d.last.reason).toBe(
+      "Level 0 → 1: danger seen, pending until its growth proves steady: memory limit of cgroup app exhausted in 20.00 s (app at 1.9 GiB of 2 GiB, +50 MB/s)",
+    );
+    expect(d.last.dangerPending).toBe(true);
+    expect(decisionFields(d.last).danger_pending).toBe(true);
+    d.hold(3, 0.5);
+    expect(d.level()).toBe(1);
+    expect(d.changes.map((c) => c.to)).toEqual([1]);
+    // Proven: its dwell (0.3 s) ran while it was pending.
+    d.danger = danger(40);
+    const x = d.at(3.125, 0.5);
+    expect(x.level).toBe(3);
+    expect(x.reason).toEndWith("; held 2.00 s ≥ 0.30 s");
+    expect(x.dangerPending).toBe(false);
+    expect("danger_pending" in decisionFields(x)).toBe(false);
+    // A pending danger is not calm for Level 1: the way down to 0 waits until it is gone.
+    const e = new Drive({ escalateAfterS: [0, 0.3, 0.3, 0.3, 0], minSamples: 3, holdS: [1, 1, 1, 1] });
+    e.hold(1, 0.5);
+    e.danger = { ...danger(50), pending: true };
+    e.hold(5, 0.5);
+    expect(e.level()).toBe(1);
+    e.danger = undefined;
+    e.hold(6.5, 0.5);
+    expect(e.level()).toBe(0);
   });
 
   test("a time to failure at or beyond the horizon is no danger", () => {
@@ -653,6 +685,7 @@ describe("decisions", () => {
         "dangerResource",
         "dangerEvidence",
         "containmentFailing",
+        "dangerPending",
         "reason",
         "learning",
       ].sort(),

@@ -527,6 +527,7 @@ class Engine implements EngineState {
       dangerResource: "",
       dangerEvidence: "",
       containmentFailing: false,
+      dangerPending: false,
       reason: "",
       learning: false,
     };
@@ -745,7 +746,11 @@ export function step(state: EngineState, sample: Sample): Decision {
     // exhaustion within the horizon while the engine contains (Level ≥ 3).
     failing = prev >= 3 && ttf < cfg.dangerHorizonS;
   }
-  const danger = dangerTtf < cfg.dangerHorizonS;
+  // A danger seen but not yet proven (src/engine/danger.ts, "steady"): it
+  // raises vigilance and starts Level 3's dwell; only a proven one slows anyone.
+  const pending = dg !== undefined && dg.pending === true && dangerTtf < cfg.dangerHorizonS;
+  const danger = dangerTtf < cfg.dangerHorizonS && !pending;
+  const seen = danger || pending;
   const critical = danger && (dangerTtf < cfg.ttfCriticalS || dm > th.theta4);
   const quarantineCond = prev === 4 && danger && dm > th.theta4 && failing;
 
@@ -757,12 +762,12 @@ export function step(state: EngineState, sample: Sample): Decision {
   const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= e.riseNeeded;
 
   // Level conditions now, and clocks on their threshold parts.
-  const c1 = dm > th.theta1 || zOver || sustainedRise || danger;
+  const c1 = dm > th.theta1 || zOver || sustainedRise || seen;
   const c2 = dm > th.theta2 && rising;
   const since = e.since;
   since[1].track(c1, t, tick);
   since[2].track(dm > th.theta2, t, tick);
-  since[3].track(danger, t, tick);
+  since[3].track(seen, t, tick);
   since[4].track(critical, t, tick);
   since[5].track(quarantineCond, t, tick);
   e.cond[1] = c1;
@@ -776,7 +781,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   if (prev !== 5) {
     let target: Level = prev;
     // In homeostasis no condition holds: nothing to admit (the common step).
-    const anyCond = c1 || c2 || danger || critical || quarantineCond;
+    const anyCond = c1 || c2 || seen || critical || quarantineCond;
     for (let k = 5; anyCond && k > prev; k--) {
       if (admitted(e, k, t, tick)) {
         target = k as Level;
@@ -795,7 +800,7 @@ export function step(state: EngineState, sample: Sample): Decision {
       e.holdReason = "";
     } else if (prev > 0) {
       const calm =
-        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
+        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
       const holdS = cfg.holdS[prev - 1];
       if (calm) {
         e.back.stop();
@@ -810,7 +815,7 @@ export function step(state: EngineState, sample: Sample): Decision {
           e.holdReason = "";
           // A fresh hold for the next level down, starting now if its condition already holds.
           if (level > 0) {
-            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !danger : dm < th.theta1 && !zOver && !sustainedRise && !danger;
+            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
             if (nextCalm) {
               e.hold.restart(t, tick);
               e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
@@ -846,7 +851,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   // the window. Said once at Level 1; then judged around the new level.
   if (cfg.regimeAfterS > 0 && timed) {
     const sw = e.shiftWatch;
-    if (level >= 1 && level <= 2 && !danger) {
+    if (level >= 1 && level <= 2 && !seen) {
       const sm = e.dimZ.smoothed;
       const mz = e.shiftMaxZ;
       for (let j = 0; j < n; j++) {
@@ -921,7 +926,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   // Learn only in homeostasis, only from a complete sample that carried
   // time, never near a danger and never a sample alone three times θ4 out:
   // an anomaly must never teach the baseline that it is normal.
-  let learning = cfg.learn && !e.regimeOn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !danger && dmRaw <= 3 * th.theta4;
+  let learning = cfg.learn && !e.regimeOn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !seen && dmRaw <= 3 * th.theta4;
   if (learning) {
     for (let j = 0; j < n; j++) {
       const v = x[j];
@@ -960,6 +965,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   d.ttfS = ttf;
   d.ttfDim = ttfIdx >= 0 ? e.names[ttfIdx] : null;
   d.dangerTtfS = dangerTtf;
+  d.dangerPending = pending;
   d.containmentFailing = danger && failing;
   if (dg) {
     d.dangerCgroup = dg.cgroup;
@@ -1035,7 +1041,7 @@ function escalationReason(e: Engine, target: Level, dm: number, d1: number, dang
       if (dm > th.theta1) return `D_M ${num(dm)} > θ1 ${num(th.theta1)}`;
       if (e.stepRaw > e.spike1) return `one sample of D_M ${num(e.stepRaw)} > θ1s ${num(e.spike1)} (raw, a short event of large magnitude)`;
       if (e.regimeOn ? Math.abs(e.dimZ.smoothed[e.regimeZDim] - e.regimeZCenter[e.regimeZDim]) > e.zeta1 : e.dimZ.value > e.zeta1) return zWords(e, e.dimZ.value);
-      if (dangerTtf < cfg.dangerHorizonS) return `danger seen, its dwell runs: ${dw}`;
+      if (dangerTtf < cfg.dangerHorizonS) return `danger seen, ${dg?.pending ? "pending until its growth proves steady" : "its dwell runs"}: ${dw}`;
       return `D_M rising significantly for ${num(e.rise.heldS(e.lastT))} s (≥ ${num(cfg.sustainS)} s) by ${signed(dm - e.riseStartDm)} (≥ ${num(e.riseNeeded)}), slope ${signed(d1)}/s`;
   }
 }

@@ -61,6 +61,8 @@ export function decisionFields(d: Decision): Record<string, unknown> {
     danger_resource: d.dangerResource ?? "",
     danger_evidence: d.dangerEvidence ?? "",
     containment_failing: d.containmentFailing ?? false,
+    // Only while the danger named is pending, so other decisions keep their bytes.
+    ...(d.dangerPending ? { danger_pending: true } : {}),
     learning: d.learning,
     // Only while a new regime holds, so decisions outside one keep their bytes.
     ...(d.regimeSinceT !== undefined && d.regimeSinceT === d.regimeSinceT ? { regime_since_t: d.regimeSinceT, d_m_baseline: round6(d.dmBaseline ?? NaN) } : {}),

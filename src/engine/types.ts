@@ -57,6 +57,12 @@ export interface Danger {
   evidence: string;
   /** CPU harm ("cpu stall"): the culprit's CPU use when named, CPU-microseconds per second. */
   ratePerS?: number;
+  /**
+   * Seen, not yet proven: a memory growth that has not yet been steady for
+   * its window (src/engine/danger.ts, "steady"). Vigilance (Level 1) and its
+   * dwell runs, but no level that slows anyone. Absent when false.
+   */
+  pending?: boolean;
 }
 
 /** One tick of the node: time in seconds (any monotonic origin) and the vector in `dims` order. */
@@ -209,6 +215,8 @@ export interface Decision {
   dangerEvidence?: string;
   /** A danger holds and containment is failing (it keeps heading to exhaustion despite containment). */
   containmentFailing?: boolean;
+  /** The danger named is pending (seen, not yet steady for its window): Level 1 at most on its account. */
+  dangerPending?: boolean;
   /** Why the level changed (or the hold that kept it); empty when nothing happened. */
   reason: string;
   /** True while the engine learns (homeostasis), false while it protects the baseline. */

@@ -17,6 +17,8 @@ test("the danger of each sample survives a recording: present while named, no da
     { t: 1, x: Float64Array.of(0.2), danger: { ttfS: Infinity, cgroup: null, resource: "", containmentFailing: false, evidence: "" } },
     { t: 2, x: Float64Array.of(0.3), danger: { ttfS: 12.5, cgroup: "/a/leak", resource: "memory limit", containmentFailing: true, evidence: "/a/leak: anon 1.0 MiB" } },
     { t: 3, x: Float64Array.of(0.4), danger: { ttfS: Infinity, cgroup: null, resource: "", containmentFailing: false, evidence: "" } },
+    // Seen, not yet proven: replay must not take it for a proven danger.
+    { t: 4, x: Float64Array.of(0.5), danger: { ttfS: 40, cgroup: "/a/cc", resource: "memory limit", containmentFailing: false, evidence: "/a/cc: anon 30.0 MiB", pending: true } },
   ];
   for (const s of samples) w.write(s);
   w.close();

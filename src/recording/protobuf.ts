@@ -95,7 +95,7 @@ function noDanger(): Danger {
 }
 
 function dangerFromProto(d: DangerRecord): Danger {
-  return { ttfS: d.ttfS, cgroup: d.cgroup, resource: d.resource, containmentFailing: d.containmentFailing, evidence: d.evidence };
+  return { ttfS: d.ttfS, cgroup: d.cgroup, resource: d.resource, containmentFailing: d.containmentFailing, evidence: d.evidence, ...(d.pending ? { pending: true } : {}) };
 }
 
 /** The host stores doubles little-endian, as protobuf does (x86-64, arm64): the bytes can be copied as they are. */
@@ -296,7 +296,7 @@ export class ProtoRecordingWriter {
     const dz = sample.danger;
     const danger =
       this.dangerRecorded && dz && dz.cgroup !== null
-        ? toBinary(DangerRecordSchema, create(DangerRecordSchema, { ttfS: dz.ttfS, cgroup: dz.cgroup, resource: dz.resource, containmentFailing: dz.containmentFailing, evidence: dz.evidence }))
+        ? toBinary(DangerRecordSchema, create(DangerRecordSchema, { ttfS: dz.ttfS, cgroup: dz.cgroup, resource: dz.resource, containmentFailing: dz.containmentFailing, evidence: dz.evidence, pending: dz.pending === true }))
         : null;
     const dangerLen: number[] = [];
     if (danger) writeVarint(danger.length, dangerLen);

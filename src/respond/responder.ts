@@ -89,7 +89,8 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       // is gone, everything relaxes whatever the level says.
       let fresh: Target | null = null;
       if (danger !== undefined) {
-        if (danger.cgroup && danger.ttfS < horizonS) {
+        // A pending danger (seen, not yet steady) is no evidence yet: nothing stands on it.
+        if (danger.cgroup && danger.ttfS < horizonS && !danger.pending) {
           lastDanger = danger;
           lastDangerT = t;
         }

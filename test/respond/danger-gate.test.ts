@@ -61,6 +61,22 @@ test("surprise alone, up to Level 5, touches no cgroup", () => {
   expect(r.inForce()).toEqual([]);
 });
 
+test("a pending danger (seen, not yet steady) is no evidence: the level it is given touches nothing", () => {
+  const { r, file } = setup();
+  const out = [];
+  let prev: Level = 0;
+  for (const [t, lvl] of [[0, 1], [0.1, 2], [0.2, 3], [0.5, 3]] as [number, Level][]) {
+    out.push(...r.onDecision(decision(t, lvl, prev), usage(t), leakDanger({ pending: true })));
+    prev = lvl;
+  }
+  expect(out.filter((a) => a.outcome === "applied")).toEqual([]);
+  expect(file("leak", "memory.high")).toBe("max");
+  expect(r.inForce()).toEqual([]);
+  // Proven: contained at once.
+  out.push(...r.onDecision(decision(0.6, 3, 3), usage(0.6), leakDanger()));
+  expect(file("leak", "memory.high")).not.toBe("max");
+});
+
 test("danger names the one target; it is let go after the danger while the level stays at 4; Level 5 needs containment failing", () => {
   const { r, file } = setup();
   const out = [];
