@@ -88,6 +88,8 @@ interface Watched {
 }
 
 const MIB = 1024 * 1024;
+/** A walk at least this often (seconds), whatever the counts say. */
+const FULL_RELIST_S = 30;
 
 function num(text: string | undefined): number {
   if (text === undefined) return Number.NaN;
@@ -126,6 +128,8 @@ export class CgroupWatch {
   private readonly memTotal: number;
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
+  /** The last walk, or the last periodic check that found nothing to walk for. */
+  private checkT = Number.NaN;
   private walkCount = Number.NaN;
   /** The kernel's count of cgroups, read in place (src/sense/cgroup-count.ts). */
   private readonly counter: CgroupCounter;
@@ -223,9 +227,34 @@ export class CgroupWatch {
     return this.counter.count();
   }
 
+  /**
+   * The periodic walk (every relistS) is a safety net for what the link
+   * counts cannot see: a listing cut at maxWatched, or a count that has not
+   * been looked at. When the kernel's count of cgroups has not moved since the
+   * last walk, or moved and every watched directory's link count is what the
+   * walk saw, the walk would list the same cgroups: it is skipped (a walk
+   * reads every directory of the tree, milliseconds of the kernel's time),
+   * and only its re-read of pids limits set late is done. A full walk still
+   * comes every FULL_RELIST_S.
+   */
+  private periodicWalkNeeded(t: number): boolean {
+    if (t - this.listT >= FULL_RELIST_S || this.watched.size >= this.o.maxWatched) return true;
+    const count = this.cgroupCount();
+    if (Number.isNaN(count)) return true;
+    if (count !== this.walkCount) {
+      this.walkCount = count;
+      for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
+    }
+    this.checkT = t;
+    // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next check, as from the next walk.
+    for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
+    return false;
+  }
+
   private relist(t: number): void {
     const first = Number.isNaN(this.listT);
     this.listT = t;
+    this.checkT = t;
     this.relists++;
     this.walkCount = this.cgroupCount();
     const seen = new Set<string>();
@@ -285,8 +314,10 @@ export class CgroupWatch {
       w.pids?.close();
       this.watched.delete(path);
     }
-    this.usage?.set.close();
     const order = [...this.watched.values()];
+    // The same cgroups as at the last walk: their usage files stay open.
+    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) return;
+    this.usage?.set.close();
     this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP), order } : null;
   }
 
@@ -343,7 +374,7 @@ export class CgroupWatch {
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
     const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
-    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT || (scanDue && this.treeChanged())) this.relist(t);
+    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged()) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     const picked: Watched[] = [];
     const rest: Watched[] = [];
