@@ -354,7 +354,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     const count = cgroupCount();
     if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
     cgroupPaths = listCgroups(layout, opts.cgroupScan);
-    cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
+    // The ids (a stat each) only serve cgroups(), asked at level changes: found then.
+    cgroupIdsByPath = [];
     // Descriptors of groups that are gone would pin them: close those, keep the others.
     const live = new Set(cgroupPaths.map((p) => dirOf(p, "")));
     cgfs.prune((file) => {
@@ -464,7 +465,18 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (Number.isFinite(usage)) found.push({ path, limit, ratio: usage / limit });
     }
     found.sort((a, b) => b.ratio - a.ratio);
-    limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
+    const chosen = found.slice(0, LIMITED_MAX);
+    limitedT = t;
+    // The same groups as before, in whatever order: their usage files stay open
+    // (opening a kernfs file costs more than reading it), their limits are renewed.
+    if (limitedFiles !== null && chosen.length === limited.length) {
+      const limitOf = new Map(chosen.map((c) => [c.path, c.limit]));
+      if (limited.every((c) => limitOf.has(c.path))) {
+        for (const c of limited) c.limit = limitOf.get(c.path)!;
+        return;
+      }
+    }
+    limited = chosen.map(({ path, limit }) => ({ path, limit }));
     limitedFiles?.close();
     limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP) : null;
     limitedT = t;
@@ -725,7 +737,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const perCgroup = probes?.perCgroup?.();
       cgroupUsages = cgroupPaths.map((p, i) => {
         const u = usageOf(p);
-        const id = cgroupIdsByPath[i];
+        const id = (cgroupIdsByPath[i] ??= cgroupId(layout, p));
         if (id) u.id = id;
         const c = perCgroup?.get(id);
         if (c) {
