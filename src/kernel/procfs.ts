@@ -7,6 +7,13 @@ export interface ProcFs {
   readonly root: string;
   /** The file's text, or undefined when it cannot be read (then `lastError` says why). */
   read(file: string): string | undefined;
+  /**
+   * The file's bytes, read into the buffer every ProcFs shares (procBytes()),
+   * from its start: their length, or -1 when it cannot be read. No string is
+   * made (a tick that parses in place allocates nothing); valid until the next
+   * read of any ProcFs.
+   */
+  readBytes(file: string): number;
   /** Why the last failed read failed, in words: "no such file", "permission denied". */
   readonly lastError: string;
   /** Close the descriptors kept open; later reads open them again. */
@@ -46,6 +53,17 @@ let scratch: Buffer | undefined;
 const READ_CHUNK = 64 * 1024;
 
 function pread(fd: number): string {
+  const len = preadInto(fd);
+  return scratch!.toString("latin1", 0, len);
+}
+
+/** The shared read buffer: what readBytes() returned the length of is at its start. */
+export function procBytes(): Buffer {
+  return (scratch ??= Buffer.allocUnsafe(READ_CHUNK));
+}
+
+/** Read the whole file at offset 0 into the shared buffer; its length. */
+function preadInto(fd: number): number {
   let buf = (scratch ??= Buffer.allocUnsafe(READ_CHUNK));
   let len = 0;
   for (;;) {
@@ -59,7 +77,7 @@ function pread(fd: number): string {
       scratch = buf = bigger;
     }
   }
-  return buf.toString("latin1", 0, len);
+  return len;
 }
 
 /**
@@ -99,6 +117,21 @@ export function createProcFs(root: string = ROOTS.proc): ProcFs {
         fs.lastError = errnoWords(e);
         return undefined;
       }
+    },
+    readBytes(file: string): number {
+      const kept = fds.get(file);
+      if (kept !== undefined) {
+        try {
+          return preadInto(kept);
+        } catch {
+          // Gone (a removed cgroup): as read() says it.
+        }
+      }
+      const text = fs.read(file);
+      if (text === undefined) return -1;
+      let buf = procBytes();
+      if (buf.length < text.length) scratch = buf = Buffer.allocUnsafe(text.length);
+      return buf.write(text, 0, "latin1");
     },
     close(): void {
       for (const fd of fds.values()) {

@@ -28,7 +28,7 @@ import { statSync } from "node:fs";
 import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
 import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
-import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
+import { createProcFs, procBytes, type ProcFs } from "../kernel/procfs.ts";
 import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { type CgroupCounter, createCgroupCounter } from "./cgroup-count.ts";
 
@@ -108,6 +108,55 @@ export function statValue(text: string, key: string): number {
   let end = text.indexOf("\n", start);
   if (end < 0) end = text.length;
   return Number(text.slice(start, end));
+}
+
+/** A decimal number (or "max": Infinity) at b[i..e), leading blanks skipped; NaN when there is none. As num() without a string. */
+export function numberAt(b: Uint8Array, i: number, e: number): number {
+  while (i < e && (b[i] === 32 || b[i] === 10 || b[i] === 9)) i++;
+  if (e - i >= 3 && b[i] === 109 && b[i + 1] === 97 && b[i + 2] === 120) {
+    let j = i + 3;
+    while (j < e && (b[j] === 32 || b[j] === 10 || b[j] === 9)) j++;
+    return j === e ? Number.POSITIVE_INFINITY : Number.NaN;
+  }
+  const neg = i < e && b[i] === 45;
+  if (neg) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < e; i++) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) break;
+    v = v * 10 + (c - 48);
+    digits++;
+  }
+  return digits === 0 ? Number.NaN : neg ? -v : v;
+}
+
+/** statValue() over bytes: the number after `key ` at the start of a line of b[0..n); NaN when absent. */
+export function statValueAt(b: Uint8Array, n: number, key: Uint8Array): number {
+  const k = key.length;
+  for (let i = 0; i < n; ) {
+    let match = i + k < n && b[i + k] === 32;
+    for (let j = 0; match && j < k; j++) if (b[i + j] !== key[j]) match = false;
+    if (match) return numberAt(b, i + k + 1, n);
+    while (i < n && b[i] !== 10) i++;
+    i++;
+  }
+  return Number.NaN;
+}
+
+const KEY = {
+  totalRss: Buffer.from("total_rss"),
+  totalShmem: Buffer.from("total_shmem"),
+  limit: Buffer.from("hierarchical_memory_limit"),
+  anon: Buffer.from("anon"),
+  shmem: Buffer.from("shmem"),
+  max: Buffer.from("max"),
+};
+
+/** A file of one number read in place (no string); NaN when it cannot be read. */
+function numOf(fs: ProcFs, file: string): number {
+  const n = fs.readBytes(file);
+  return n < 0 ? Number.NaN : numberAt(procBytes(), 0, n);
 }
 
 /** Non-reclaimable memory and the hierarchical limit from one memory.stat. */
@@ -359,11 +408,12 @@ export class CgroupWatch {
       // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
       if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
       if (w.pids && w.pidsLimited) {
-        const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
+        const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
         w.lastPids = p;
         // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
-        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
         if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
         if (!Number.isNaN(refused)) w.scanRefused = refused;
       }
@@ -508,13 +558,16 @@ export class CgroupWatch {
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
-    const stat = w.mem.read(CGROUP_WATCH.memoryStat);
-    if (stat === undefined) return null;
-    const m = parseMemoryStat(stat, this.v2);
-    if (Number.isNaN(m.anonBytes)) return null;
+    // memory.stat parsed in place (parseMemoryStat without the string): read at every tick for every candidate.
+    const n = w.mem.readBytes(CGROUP_WATCH.memoryStat);
+    if (n < 0) return null;
+    const b = procBytes();
+    const anonBytes = this.v2 ? statValueAt(b, n, KEY.anon) + (statValueAt(b, n, KEY.shmem) || 0) : statValueAt(b, n, KEY.totalRss) + (statValueAt(b, n, KEY.totalShmem) || 0);
+    if (Number.isNaN(anonBytes)) return null;
+    const m = { anonBytes, limitBytes: this.v2 ? Number.NaN : statValueAt(b, n, KEY.limit) };
     // The limit the cgroup had before hosa: a file hosa wrote counts with the value it replaced.
     const contained = held !== undefined && (CGROUP_V1.memoryLimit in held || CGROUP_V2.memoryHigh in held || CGROUP_V2.memoryMax in held);
-    const file = (f: string) => (held && f in held ? held[f] : num(w.mem.read(f)));
+    const file = (f: string) => (held && f in held ? held[f]! : numOf(w.mem, f));
     let limit = m.limitBytes;
     if (this.v2) limit = Math.min(file(CGROUP_V2.memoryMax), file(CGROUP_V2.memoryHigh));
     else if (held && CGROUP_V1.memoryLimit in held) limit = held[CGROUP_V1.memoryLimit];
@@ -540,12 +593,13 @@ export class CgroupWatch {
     const f: CgroupFacts = { path: w.path, anonBytes: m.anonBytes, limitBytes: limit, pressing, contained };
     if (this.parents.has(w.path)) f.parent = true;
     if (w.pids && w.pidsLimited) {
-      const cur = num(w.pids.read(CGROUP_V1.pidsCurrent));
-      const max = num(w.pids.read(CGROUP_WATCH.pidsMax));
+      const cur = numOf(w.pids, CGROUP_V1.pidsCurrent);
+      const max = numOf(w.pids, CGROUP_WATCH.pidsMax);
       if (!Number.isNaN(cur) && !Number.isNaN(max)) {
         f.pids = cur;
         f.pidsMax = max;
-        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
         f.pidsPressing = refused > w.factRefused;
         if (!Number.isNaN(refused)) w.factRefused = refused;
         if (held && (CGROUP_WATCH.cfsQuotaUs in held || CGROUP_WATCH.cpuMax in held)) f.pidsContained = true;
