@@ -2,6 +2,7 @@
 // from the eBPF probes where they load), differenced against the previous
 // read, and divided by the real elapsed time the caller passes in, so a late
 // tick yields the true rate rather than a spike.
+import { statSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
@@ -346,6 +347,26 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown: read in place (src/sense/cgroup-count.ts). */
   const counter = createCgroupCounter(layout.version === "v2", cfg.procRoot, layout.root);
   const cgroupCount = (): number => counter.count();
+  /**
+   * Link count (2 + subdirectories on cgroupfs) of the walk's root ("") and of
+   * every listed group at the last walk: when the kernel's count of cgroups
+   * moved somewhere else on the node (another hierarchy's groups, one dying),
+   * a stat of each says whether this listing changed, for a fraction of a
+   * walk's cost (a readdir of every group).
+   */
+  const listedLinks = new Map<string, number>();
+  const linkCountOf = (path: string): number => {
+    try {
+      return statSync(layout.attributionRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
+    } catch {
+      return -1;
+    }
+  };
+  const listingChanged = (): boolean => {
+    if (listedLinks.size === 0 || cgroupPaths.length >= (opts.cgroupScan?.maxCount ?? 2048)) return true;
+    for (const [path, n] of listedLinks) if (linkCountOf(path) !== n) return true;
+    return false;
+  };
   /** Re-list the cgroups if they may have changed; true when it did. */
   function relist(t: number): boolean {
     const first = Number.isNaN(listedT) || t < listedT;
@@ -353,7 +374,16 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     checkedT = t;
     const count = cgroupCount();
     if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
+    if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && !listingChanged()) {
+      listedCount = count;
+      return false;
+    }
     cgroupPaths = listCgroups(layout, opts.cgroupScan);
+    listedLinks.clear();
+    if (layout.attributionRoot) {
+      listedLinks.set("", linkCountOf(""));
+      for (const p of cgroupPaths) listedLinks.set(p, linkCountOf(p));
+    }
     // The ids (a stat each) only serve cgroups(), asked at level changes: found then.
     cgroupIdsByPath = [];
     // Descriptors of groups that are gone would pin them: close those, keep the others.
