@@ -50,6 +50,7 @@ struct ring {
 };
 
 #define MAX_READSETS 32
+#define SHORT_READ_END 2048
 /* The danger watch reads the usage file of every watched cgroup (up to 512)
  * in one set; the room for descriptors grows as files are added. */
 #define MAX_READSET_FILES 4096
@@ -466,9 +467,15 @@ HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const 
 		char *at = (char *)buf + offsets[i];
 		size_t got = 0;
 
-		/* A seq_file hands out at most a page or its buffer per read: loop to the end. */
+		/* A seq_file hands out at most its buffer (a page or more) per read: loop
+		 * to the end. It stops short of the room asked only at the end or when
+		 * the next record does not fit what is left of that buffer; a read that
+		 * comes back short and under SHORT_READ_END bytes is therefore the end
+		 * (records are lines, far shorter): no second pread(2) that returns 0
+		 * (one system call per file per tick, half of them). */
 		while (got < caps[i]) {
-			ssize_t n = pread(rs->fds[i], at + got, caps[i] - got, (off_t)got);
+			size_t room = caps[i] - got;
+			ssize_t n = pread(rs->fds[i], at + got, room, (off_t)got);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -477,6 +484,8 @@ HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const 
 				break;
 			}
 			got += (size_t)n;
+			if ((size_t)n < room && n < SHORT_READ_END)
+				break;
 		}
 		lens[i] = (int32_t)got;
 	}
