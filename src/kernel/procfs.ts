@@ -51,6 +51,7 @@ export function errnoWords(e: unknown): string {
  */
 let scratch: Buffer | undefined;
 const READ_CHUNK = 64 * 1024;
+const SHORT_READ_END = 2048;
 
 function pread(fd: number): string {
   const len = preadInto(fd);
@@ -68,9 +69,14 @@ function preadInto(fd: number): number {
   let len = 0;
   for (;;) {
     // At most 64 KiB per read(2): the kernel refuses larger counts for some files (sysctl: ENOMEM).
-    const n = readSync(fd, buf, len, Math.min(buf.length - len, READ_CHUNK), len);
+    const room = Math.min(buf.length - len, READ_CHUNK);
+    const n = readSync(fd, buf, len, room, len);
     if (n === 0) break;
     len += n;
+    // Short and under SHORT_READ_END: the end (as libhosa's read sets; a seq_file
+    // stops short of the room only at the end or when its page-sized buffer is
+    // full), so no second read(2) that returns 0.
+    if (n < room && n < SHORT_READ_END) break;
     if (len === buf.length) {
       const bigger = Buffer.allocUnsafe(buf.length * 2);
       buf.copy(bigger, 0, 0, len);
