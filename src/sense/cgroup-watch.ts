@@ -27,7 +27,7 @@ import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
 import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
-import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
+import { parseMeminfo, parseMeminfoBytes, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, procBytes, type ProcFs } from "../kernel/procfs.ts";
 import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { type CgroupCounter, createCgroupCounter } from "./cgroup-count.ts";
@@ -120,16 +120,20 @@ export function numberAt(b: Uint8Array, i: number, e: number): number {
   }
   const neg = i < e && b[i] === 45;
   if (neg) i++;
-  let v = 0;
+  // Accumulated in a double (a Float64Array cell): in an int, a number past
+  // 2^31 (any cgroup above 2 GiB) overflows, and the optimised code bails out
+  // at each such read (docs/footprint.md).
+  acc[0] = 0;
   let digits = 0;
   for (; i < e; i++) {
     const c = b[i]!;
     if (c < 48 || c > 57) break;
-    v = v * 10 + (c - 48);
+    acc[0] = acc[0]! * 10 + (c - 48);
     digits++;
   }
-  return digits === 0 ? Number.NaN : neg ? -v : v;
+  return digits === 0 ? Number.NaN : neg ? -acc[0]! : acc[0]!;
 }
+const acc = new Float64Array(1);
 
 /** statValue() over bytes: the number after `key ` at the start of a line of b[0..n); NaN when absent. */
 export function statValueAt(b: Uint8Array, n: number, key: Uint8Array): number {
@@ -382,15 +386,8 @@ export class CgroupWatch {
       const n = usage.set.length(k);
       if (n <= 0) continue;
       // A decimal number of bytes, read in place.
-      let u = 0;
-      let digits = 0;
-      for (let i = usage.set.start(k), e = i + n; i < e; i++) {
-        const c = b[i]!;
-        if (c < 48 || c > 57) break;
-        u = u * 10 + (c - 48);
-        digits++;
-      }
-      if (digits === 0) continue;
+      const u = numberAt(b, usage.set.start(k), usage.set.start(k) + n);
+      if (Number.isNaN(u)) continue;
       if (!Number.isNaN(w.lastU) && t > w.lastT) {
         w.rate = (u - w.lastU) / (t - w.lastT);
         if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
@@ -444,8 +441,8 @@ export class CgroupWatch {
     this.candidates = cgroups.length;
     let avail = Number.POSITIVE_INFINITY;
     if (cgroups.length > 0) {
-      const text = this.meminfo.read(PROC.meminfo);
-      if (text) avail = parseMeminfo(text, this.mi).memAvailableBytes;
+      const n = this.meminfo.readBytes(PROC.meminfo);
+      if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
     }
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
