@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <linux/if_link.h>
@@ -47,13 +49,17 @@ struct ring {
 	uint64_t mask;
 };
 
-#define MAX_READSETS 8
-#define MAX_READSET_FILES 64
+#define MAX_READSETS 32
+#define SHORT_READ_END 2048
+/* The danger watch reads the usage file of every watched cgroup (up to 512)
+ * in one set; the room for descriptors grows as files are added. */
+#define MAX_READSET_FILES 4096
 
 struct readset {
 	bool used;
 	int n;
-	int fds[MAX_READSET_FILES];
+	int cap;
+	int *fds;
 };
 
 static struct readset readsets[MAX_READSETS];
@@ -433,6 +439,15 @@ HOSA_API int hosa_readset_add(int r, const char *path)
 		return fail(EBADF, "add %s to read set: no such set %d", path, r);
 	if (rs->n == MAX_READSET_FILES)
 		return fail(EMFILE, "add %s to read set: %d files already", path, MAX_READSET_FILES);
+	if (rs->n == rs->cap) {
+		int cap = rs->cap ? rs->cap * 2 : 16;
+		int *fds = realloc(rs->fds, (size_t)cap * sizeof(*fds));
+
+		if (!fds)
+			return fail(ENOMEM, "add %s to read set: no memory for %d files", path, cap);
+		rs->fds = fds;
+		rs->cap = cap;
+	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail(errno, "open %s", path);
@@ -452,9 +467,15 @@ HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const 
 		char *at = (char *)buf + offsets[i];
 		size_t got = 0;
 
-		/* A seq_file hands out at most a page or its buffer per read: loop to the end. */
+		/* A seq_file hands out at most its buffer (a page or more) per read: loop
+		 * to the end. It stops short of the room asked only at the end or when
+		 * the next record does not fit what is left of that buffer; a read that
+		 * comes back short and under SHORT_READ_END bytes is therefore the end
+		 * (records are lines, far shorter): no second pread(2) that returns 0
+		 * (one system call per file per tick, half of them). */
 		while (got < caps[i]) {
-			ssize_t n = pread(rs->fds[i], at + got, caps[i] - got, (off_t)got);
+			size_t room = caps[i] - got;
+			ssize_t n = pread(rs->fds[i], at + got, room, (off_t)got);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0) {
@@ -463,6 +484,8 @@ HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const 
 				break;
 			}
 			got += (size_t)n;
+			if ((size_t)n < room && n < SHORT_READ_END)
+				break;
 		}
 		lens[i] = (int32_t)got;
 	}
@@ -478,8 +501,95 @@ HOSA_API int hosa_readset_close(int r)
 		return fail(EBADF, "close read set: no such set %d", r);
 	for (i = 0; i < rs->n; i++)
 		close(rs->fds[i]);
+	free(rs->fds);
 	memset(rs, 0, sizeof(*rs));
 	return 0;
+}
+
+/* Breadth-first, the output doubles as the queue: each entry is a path
+ * relative to root starting with "/", ended by '\n'; an entry is expanded
+ * (its subdirectories appended) when the cursor reaches it. */
+HOSA_API int64_t hosa_list_dirs(const char *root, const char *under, int max_depth, int max_count, char *buf,
+				size_t len)
+{
+	size_t rootlen = strlen(root), out = 0, cursor = 0;
+	char path[4096];
+	int count = 0, depth;
+	bool first = true;
+	const char *p;
+
+	if (rootlen >= sizeof(path))
+		return fail(ENAMETOOLONG, "list %s: path too long", root);
+	memcpy(path, root, rootlen);
+	/* The walk's own root is expanded first; it is not listed unless it is a subdirectory (under). */
+	for (;;) {
+		const char *rel;
+		size_t rel_len;
+		DIR *d;
+		struct dirent *e;
+
+		if (first) {
+			rel = under;
+			rel_len = strlen(under);
+		} else if (cursor < out) {
+			rel = buf + cursor;
+			rel_len = (size_t)((char *)memchr(buf + cursor, '\n', out - cursor) - (buf + cursor));
+			cursor += rel_len + 1;
+		} else {
+			break;
+		}
+		for (depth = 0, p = rel; p < rel + rel_len; p++)
+			depth += *p == '/';
+		if (depth >= max_depth)
+			continue;
+		if (rootlen + rel_len + 1 >= sizeof(path))
+			continue;
+		memcpy(path + rootlen, rel, rel_len);
+		path[rootlen + rel_len] = 0;
+		d = opendir(path);
+		if (!d) {
+			if (first)
+				return fail(errno, "list %s", path);
+			continue; /* gone between two reads: skipped, as readdir would */
+		}
+		first = false;
+		while ((e = readdir(d)) != NULL) {
+			size_t nlen, need;
+			bool dir = e->d_type == DT_DIR;
+
+			if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0)))
+				continue;
+			nlen = strlen(e->d_name);
+			if (e->d_type == DT_UNKNOWN) {
+				struct stat st;
+
+				if (rootlen + rel_len + 1 + nlen + 1 > sizeof(path))
+					continue;
+				path[rootlen + rel_len] = '/';
+				memcpy(path + rootlen + rel_len + 1, e->d_name, nlen + 1);
+				dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+				path[rootlen + rel_len] = 0;
+			}
+			if (!dir)
+				continue;
+			need = rel_len + 1 + nlen + 1;
+			if (out + need > len) {
+				closedir(d);
+				return -ENOSPC;
+			}
+			memcpy(buf + out, path + rootlen, rel_len);
+			buf[out + rel_len] = '/';
+			memcpy(buf + out + rel_len + 1, e->d_name, nlen);
+			buf[out + need - 1] = '\n';
+			out += need;
+			if (++count >= max_count) {
+				closedir(d);
+				return (int64_t)out;
+			}
+		}
+		closedir(d);
+	}
+	return (int64_t)out;
 }
 
 #ifndef MADV_PAGEOUT

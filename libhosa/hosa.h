@@ -91,6 +91,15 @@ HOSA_API int hosa_readset_read(int set, void *buf, const uint32_t *offsets, cons
 /* Close the set's files and free it. */
 HOSA_API int hosa_readset_close(int set);
 
+/* The directories under root + under, breadth-first in readdir order, at most
+ * max_depth '/'s deep (under's included) and max_count of them: each a path
+ * relative to root starting with "/" and ended by '\n', into buf. Returns the
+ * bytes written, -ENOSPC when buf is too small (call again with more room),
+ * or -errno when root + under cannot be opened. Subdirectories that vanish
+ * meanwhile are skipped. */
+HOSA_API int64_t hosa_list_dirs(const char *root, const char *under, int max_depth, int max_count, char *buf,
+				size_t len);
+
 /* Ask the kernel to reclaim this process's clean pages of its own executable
  * (MADV_PAGEOUT, Linux 5.4): after start-up most of the runtime's code that
  * was touched (parsers, the compiler of FFI stubs, module loading) is never

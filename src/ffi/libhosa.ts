@@ -69,6 +69,7 @@ const SYMBOLS = {
   hosa_readset_add: { args: [i32, ptr], returns: i32 },
   hosa_readset_read: { args: [i32, ptr, ptr, ptr, ptr], returns: i32 },
   hosa_readset_close: { args: [i32], returns: i32 },
+  hosa_list_dirs: { args: [ptr, ptr, i32, i32, ptr, u64], returns: i64 },
   hosa_obj_close: { args: [i32], returns: i32 },
   hosa_obj_map_fd: { args: [i32, ptr], returns: i32 },
   hosa_obj_prog_fd: { args: [i32, ptr], returns: i32 },
@@ -266,6 +267,30 @@ export function readsetRead(set: number, buf: Uint8Array, offsets: Uint32Array, 
 
 export function readsetClose(set: number): void {
   check("hosa_readset_close", lib().hosa_readset_close(set));
+}
+
+let dirsBuf: Buffer | undefined;
+/**
+ * The directories under `root` + `under` (breadth-first, at most `maxDepth`
+ * "/"s deep, `maxCount` of them), as paths relative to `root` starting with
+ * "/": one native walk (opendir/readdir, directories only) instead of a
+ * readdir per directory that makes an object of every file (a cgroup v1
+ * directory holds some thirty).
+ */
+export function listDirs(root: string, under: string, maxDepth: number, maxCount: number): string[] {
+  const r = cstr(root);
+  const u = cstr(under);
+  for (;;) {
+    const buf = (dirsBuf ??= Buffer.allocUnsafe(64 * 1024));
+    const n = Number(lib().hosa_list_dirs(r, u, maxDepth, maxCount, buf, buf.length));
+    if (n === -28 && buf.length < 64 * 1024 * 1024) {
+      dirsBuf = Buffer.allocUnsafe(buf.length * 4);
+      continue;
+    }
+    check("hosa_list_dirs", n);
+    if (n === 0) return [];
+    return buf.toString("latin1", 0, n - 1).split("\n");
+  }
 }
 
 /** Let the kernel reclaim the clean pages of this executable touched at start-up (see hosa.h); returns the bytes advised. */

@@ -6,6 +6,7 @@ import { accessSync, constants, existsSync, readdirSync, readFileSync, statSync 
 import { CGROUP_V1, CGROUP_V2, ROOTS, V1_DIR, type V1Controller } from "./files.ts";
 import { readPidCgroups } from "./proc.ts";
 import { errnoWords } from "./procfs.ts";
+import * as ffi from "../ffi/libhosa.ts";
 
 export type CgroupVersion = "v2" | "v1" | "hybrid" | "none";
 
@@ -154,6 +155,9 @@ export interface CgroupScanOptions {
  * relative to it ("/system.slice/foo.service"). Unreadable directories are
  * skipped: a cgroup can vanish between readdir and the read.
  */
+/** Whether the native walk may be tried (false once libhosa failed to load). */
+let native = true;
+
 export function listCgroups(layout: CgroupLayout, opts: CgroupScanOptions = {}): string[] {
   const maxDepth = opts.maxDepth ?? 6;
   const maxCount = opts.maxCount ?? 2048;
@@ -166,6 +170,20 @@ export function listCgroups(layout: CgroupLayout, opts: CgroupScanOptions = {}):
   if (under !== "") {
     if (!existsSync(base + under)) return [];
     out.push(under);
+  }
+  if (out.length >= maxCount) return out;
+  // One native walk (directories only) when libhosa loads: a readdir of a
+  // cgroup v1 directory makes an object of each of its thirty files, and the
+  // danger watch walks every 2 s (docs/footprint.md).
+  if (native) {
+    try {
+      for (const p of ffi.listDirs(base, under, maxDepth, maxCount - out.length)) out.push(p);
+      return out;
+    } catch (e) {
+      // No libhosa here (another architecture, a noexec temp dir): never again; the walk's root gone: this time. Either way, as below.
+      if (!(e instanceof ffi.FfiError)) native = false;
+      out.length = under === "" ? 0 : 1;
+    }
   }
   for (let depth = under.split("/").length; depth <= maxDepth && level.length > 0 && out.length < maxCount; depth++) {
     const next: string[] = [];

@@ -193,11 +193,22 @@ export function parseMeminfo(text: string, out: MemInfo): MemInfo {
   return parseMeminfoBytes(b, 0, b.length, out);
 }
 
+/**
+ * kB to bytes as a double: `kb * 1024` is an int multiply to the optimised
+ * code, which overflows past 2 GiB (any node's MemTotal) and bails out at
+ * every tick; a division by a double constant (exact: a power of two) is
+ * not (docs/footprint.md, the JIT).
+ */
+const KB_AS_DOUBLE = 1 / 1024;
+function kbToBytes(kb: number): number {
+  return kb / KB_AS_DOUBLE;
+}
+
 export function parseMeminfoBytes(b: Buffer, start: number, end: number, out: MemInfo): MemInfo {
-  out.memTotalBytes = valueAfterKey(b, start, end, K_MEMTOTAL) * 1024;
+  out.memTotalBytes = kbToBytes(valueAfterKey(b, start, end, K_MEMTOTAL));
   let avail = valueAfterKey(b, start, end, K_MEMAVAILABLE);
   if (Number.isNaN(avail)) avail = valueAfterKey(b, start, end, K_MEMFREE) + valueAfterKey(b, start, end, K_BUFFERS) + valueAfterKey(b, start, end, K_CACHED);
-  out.memAvailableBytes = avail * 1024;
+  out.memAvailableBytes = kbToBytes(avail);
   return out;
 }
 

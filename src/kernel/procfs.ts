@@ -16,6 +16,13 @@ export interface ProcFs {
    * reader every 0.5 s would never see a task come or go.
    */
   readOnce(file: string): string | undefined;
+  /**
+   * The file's bytes, read into the buffer every ProcFs shares (procBytes()),
+   * from its start: their length, or -1 when it cannot be read. No string is
+   * made (a tick that parses in place allocates nothing); valid until the next
+   * read of any ProcFs.
+   */
+  readBytes(file: string): number;
   /** Why the last failed read failed, in words: "no such file", "permission denied". */
   readonly lastError: string;
   /** Close the descriptors kept open; later reads open them again. */
@@ -53,22 +60,39 @@ export function errnoWords(e: unknown): string {
  */
 let scratch: Buffer | undefined;
 const READ_CHUNK = 64 * 1024;
+const SHORT_READ_END = 2048;
 
 function pread(fd: number): string {
+  const len = preadInto(fd);
+  return scratch!.toString("latin1", 0, len);
+}
+
+/** The shared read buffer: what readBytes() returned the length of is at its start. */
+export function procBytes(): Buffer {
+  return (scratch ??= Buffer.allocUnsafe(READ_CHUNK));
+}
+
+/** Read the whole file at offset 0 into the shared buffer; its length. */
+function preadInto(fd: number): number {
   let buf = (scratch ??= Buffer.allocUnsafe(READ_CHUNK));
   let len = 0;
   for (;;) {
     // At most 64 KiB per read(2): the kernel refuses larger counts for some files (sysctl: ENOMEM).
-    const n = readSync(fd, buf, len, Math.min(buf.length - len, READ_CHUNK), len);
+    const room = Math.min(buf.length - len, READ_CHUNK);
+    const n = readSync(fd, buf, len, room, len);
     if (n === 0) break;
     len += n;
+    // Short and under SHORT_READ_END: the end (as libhosa's read sets; a seq_file
+    // stops short of the room only at the end or when its page-sized buffer is
+    // full), so no second read(2) that returns 0.
+    if (n < room && n < SHORT_READ_END) break;
     if (len === buf.length) {
       const bigger = Buffer.allocUnsafe(buf.length * 2);
       buf.copy(bigger, 0, 0, len);
       scratch = buf = bigger;
     }
   }
-  return buf.toString("latin1", 0, len);
+  return len;
 }
 
 /**
@@ -123,6 +147,21 @@ export function createProcFs(root: string = ROOTS.proc): ProcFs {
         fs.lastError = errnoWords(e);
         return undefined;
       }
+    },
+    readBytes(file: string): number {
+      const kept = fds.get(file);
+      if (kept !== undefined) {
+        try {
+          return preadInto(kept);
+        } catch {
+          // Gone (a removed cgroup): as read() says it.
+        }
+      }
+      const text = fs.read(file);
+      if (text === undefined) return -1;
+      let buf = procBytes();
+      if (buf.length < text.length) scratch = buf = Buffer.allocUnsafe(text.length);
+      return buf.write(text, 0, "latin1");
     },
     close(): void {
       for (const fd of fds.values()) {

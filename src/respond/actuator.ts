@@ -86,6 +86,8 @@ export interface Actuator {
   descend?(step: Step): void;
   /** Every decision, last: whatever is due by time. */
   tick?(step: Step): void;
+  /** A step of tick() is pending (a timer set): the responder's calm path must still call tick(). Absent: always pending. */
+  due?(): boolean;
   /** Put back one journaled change if it is this actuator's, else null. */
   restore?(change: OpenChange, t: number): Restored | null;
   /** Still holds something outside the cgroup values (an XDP program, a quarantine). */

@@ -66,7 +66,8 @@ export function createAgentResponder(cfg: HosaConfig, facts: { environmentClass?
             watchdogBusy = false;
           });
       }
-      if (late.length) out.push(...late.splice(0));
+      // A calm decision's records are shared and never written: a new array for what came late.
+      if (late.length) return out.concat(late.splice(0));
       return out;
     },
     restoreAll(reason: string): ActionRecord[] {

@@ -27,6 +27,9 @@ import type { ActionRecord, Responder } from "./types.ts";
 /** Danger must have been gone this long before containment relaxes: one noisy tick is not the end of it. */
 export const DANGER_GONE_S = 1;
 
+/** What a calm tick returns: shared, never written (callers that add records make a new array). */
+const NO_ACTIONS: ActionRecord[] = Object.freeze([]) as unknown as ActionRecord[];
+
 export interface ResponderDeps extends ContextDeps {
   /** Danger further than this does not slow anyone (engine.danger_horizon_s), seconds. */
   dangerHorizonS?: number;
@@ -50,6 +53,13 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
   const refused = new Set<string>();
   let compacted = true;
   const rec = ctx.rec;
+
+  /** Actuators with steps due by time (tick): whether one is pending; one without due() always is. */
+  const tickers = actuators.filter((a) => a.tick !== undefined);
+  const timedStepDue = (): boolean => {
+    for (const a of tickers) if (a.due === undefined || a.due()) return true;
+    return false;
+  };
 
   /** Why the cgroup may not be frozen now (null: it may); set per decision by the danger gate. */
   let freezeVeto: Step["freezeVeto"] = null;
@@ -75,9 +85,27 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
 
   return {
     onDecision(decision: Decision, cgroups: CgroupUsage[], danger?: Danger): ActionRecord[] {
-      const out: ActionRecord[] = [];
       const t = decision.t;
       lastT = t;
+      // The calm tick (docs/footprint.md): Level 0 held at Level 0, no danger
+      // standing, nothing held, nothing due by time. The full path below would
+      // build its step objects, closures and a copy of the targets only to do
+      // nothing; this does the same bookkeeping and returns no action.
+      if (decision.level === 0 && level === 0 && danger !== undefined && values.size === 0 && targets.size === 0 && (compacted || !act || !ctx.used()) && !timedStepDue()) {
+        if (danger.cgroup && danger.ttfS < horizonS) {
+          lastDanger = danger;
+          lastDangerT = t;
+        }
+        recent.push(decision);
+        if (recent.length > 50) recent.shift();
+        if (refused.size > 0) refused.clear();
+        if (cgroups.length > 0) {
+          prevUsage = cgroups;
+          prevT = t;
+        }
+        return NO_ACTIONS;
+      }
+      const out: ActionRecord[] = [];
       const step = (lvl: Level, retry: boolean): Step => ({ out, t, level: lvl, previous: level, targets: [...targets.values()], retry, decisions: recent, cgroups, freezeVeto });
       recent.push(decision);
       if (recent.length > 50) recent.shift();

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "n
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
-import { CgroupWatch, parseMemoryStat, statValue } from "./cgroup-watch.ts";
+import { CgroupWatch, numberAt, parseMemoryStat, statValue, statValueAt } from "./cgroup-watch.ts";
 
 setDefaultTimeout(60_000);
 
@@ -19,6 +19,25 @@ describe("memory.stat parsing", () => {
     expect(statValue("low 0\nhigh 3\nmax 9\noom 0\n", "max")).toBe(9);
     expect(statValue("high 3\n", "high")).toBe(3);
     expect(Number.isNaN(statValue("high 3\n", "max"))).toBe(true);
+  });
+  test("in place (the tick's path): the same values from the bytes as from the text", () => {
+    const B = (t: string) => Buffer.from(t, "latin1");
+    const v1 = B("cache 100\nrss 5\nshmem 7\nhierarchical_memory_limit 2147483648\ntotal_cache 300\ntotal_rss 4096\ntotal_rss_huge 0\ntotal_shmem 8192\n");
+    expect(statValueAt(v1, v1.length, B("total_rss"))).toBe(4096);
+    expect(statValueAt(v1, v1.length, B("total_shmem"))).toBe(8192);
+    expect(statValueAt(v1, v1.length, B("hierarchical_memory_limit"))).toBe(2147483648);
+    expect(statValueAt(v1, v1.length, B("cache"))).toBe(100);
+    const v2 = B("anon 1000\nfile 5000\nanon_thp 7\nshmem 24");
+    expect(statValueAt(v2, v2.length, B("anon"))).toBe(1000);
+    expect(statValueAt(v2, v2.length, B("shmem"))).toBe(24); // last line without its newline
+    expect(Number.isNaN(statValueAt(v2, v2.length, B("kernel")))).toBe(true);
+    // Only the first n bytes count (the shared buffer holds older, longer reads beyond).
+    expect(Number.isNaN(statValueAt(v2, 10, B("file")))).toBe(true);
+    const ev = B("max 9\n");
+    expect(statValueAt(ev, ev.length, B("max"))).toBe(9);
+    for (const [t, v] of [["123\n", 123], ["max\n", Infinity], [" 42", 42], ["", NaN], ["maxx", NaN], ["-1\n", -1], ["9223372036854771712\n", 9223372036854771712]] as const) {
+      expect(numberAt(B(t), 0, t.length)).toBe(v);
+    }
   });
 });
 

@@ -27,8 +27,8 @@ import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { statSync } from "node:fs";
 import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
-import { parseMeminfo, newMemInfo } from "../kernel/proc-parsers.ts";
-import { createProcFs, type ProcFs } from "../kernel/procfs.ts";
+import { parseMeminfo, parseMeminfoBytes, newMemInfo } from "../kernel/proc-parsers.ts";
+import { createProcFs, procBytes, type ProcFs } from "../kernel/procfs.ts";
 import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { type CgroupCounter, createCgroupCounter } from "./cgroup-count.ts";
 
@@ -95,6 +95,8 @@ interface Watched {
 }
 
 const MIB = 1024 * 1024;
+/** A walk at least this often (seconds), whatever the counts say. */
+const FULL_RELIST_S = 30;
 
 function num(text: string | undefined): number {
   if (text === undefined) return Number.NaN;
@@ -115,6 +117,59 @@ export function statValue(text: string, key: string): number {
   return Number(text.slice(start, end));
 }
 
+/** A decimal number (or "max": Infinity) at b[i..e), leading blanks skipped; NaN when there is none. As num() without a string. */
+export function numberAt(b: Uint8Array, i: number, e: number): number {
+  while (i < e && (b[i] === 32 || b[i] === 10 || b[i] === 9)) i++;
+  if (e - i >= 3 && b[i] === 109 && b[i + 1] === 97 && b[i + 2] === 120) {
+    let j = i + 3;
+    while (j < e && (b[j] === 32 || b[j] === 10 || b[j] === 9)) j++;
+    return j === e ? Number.POSITIVE_INFINITY : Number.NaN;
+  }
+  const neg = i < e && b[i] === 45;
+  if (neg) i++;
+  // Accumulated in a double (a Float64Array cell): in an int, a number past
+  // 2^31 (any cgroup above 2 GiB) overflows, and the optimised code bails out
+  // at each such read (docs/footprint.md).
+  acc[0] = 0;
+  let digits = 0;
+  for (; i < e; i++) {
+    const c = b[i]!;
+    if (c < 48 || c > 57) break;
+    acc[0] = acc[0]! * 10 + (c - 48);
+    digits++;
+  }
+  return digits === 0 ? Number.NaN : neg ? -acc[0]! : acc[0]!;
+}
+const acc = new Float64Array(1);
+
+/** statValue() over bytes: the number after `key ` at the start of a line of b[0..n); NaN when absent. */
+export function statValueAt(b: Uint8Array, n: number, key: Uint8Array): number {
+  const k = key.length;
+  for (let i = 0; i < n; ) {
+    let match = i + k < n && b[i + k] === 32;
+    for (let j = 0; match && j < k; j++) if (b[i + j] !== key[j]) match = false;
+    if (match) return numberAt(b, i + k + 1, n);
+    while (i < n && b[i] !== 10) i++;
+    i++;
+  }
+  return Number.NaN;
+}
+
+const KEY = {
+  totalRss: Buffer.from("total_rss"),
+  totalShmem: Buffer.from("total_shmem"),
+  limit: Buffer.from("hierarchical_memory_limit"),
+  anon: Buffer.from("anon"),
+  shmem: Buffer.from("shmem"),
+  max: Buffer.from("max"),
+};
+
+/** A file of one number read in place (no string); NaN when it cannot be read. */
+function numOf(fs: ProcFs, file: string): number {
+  const n = fs.readBytes(file);
+  return n < 0 ? Number.NaN : numberAt(procBytes(), 0, n);
+}
+
 /** Non-reclaimable memory and the hierarchical limit from one memory.stat. */
 export function parseMemoryStat(text: string, v2: boolean): { anonBytes: number; limitBytes: number } {
   if (v2) return { anonBytes: statValue(text, "anon") + (statValue(text, "shmem") || 0), limitBytes: Number.NaN };
@@ -133,6 +188,8 @@ export class CgroupWatch {
   private readonly memTotal: number;
   private readonly o: Required<CgroupWatchOptions>;
   private listT = Number.NaN;
+  /** The last walk, or the last periodic check that found nothing to walk for. */
+  private checkT = Number.NaN;
   private walkCount = Number.NaN;
   /** The kernel's count of cgroups, read in place (src/sense/cgroup-count.ts). */
   private readonly counter: CgroupCounter;
@@ -233,9 +290,34 @@ export class CgroupWatch {
     return this.counter.count();
   }
 
+  /**
+   * The periodic walk (every relistS) is a safety net for what the link
+   * counts cannot see: a listing cut at maxWatched, or a count that has not
+   * been looked at. When the kernel's count of cgroups has not moved since the
+   * last walk, or moved and every watched directory's link count is what the
+   * walk saw, the walk would list the same cgroups: it is skipped (a walk
+   * reads every directory of the tree, milliseconds of the kernel's time),
+   * and only its re-read of pids limits set late is done. A full walk still
+   * comes every FULL_RELIST_S.
+   */
+  private periodicWalkNeeded(t: number): boolean {
+    if (t - this.listT >= FULL_RELIST_S || this.watched.size >= this.o.maxWatched) return true;
+    const count = this.cgroupCount();
+    if (Number.isNaN(count)) return true;
+    if (count !== this.walkCount) {
+      this.walkCount = count;
+      for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
+    }
+    this.checkT = t;
+    // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next check, as from the next walk.
+    for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
+    return false;
+  }
+
   private relist(t: number): void {
     const first = Number.isNaN(this.listT);
     this.listT = t;
+    this.checkT = t;
     this.relists++;
     this.walkCount = this.cgroupCount();
     const seen = new Set<string>();
@@ -295,8 +377,10 @@ export class CgroupWatch {
       w.pids?.close();
       this.watched.delete(path);
     }
-    this.usage?.set.close();
     const order = [...this.watched.values()];
+    // The same cgroups as at the last walk: their usage files stay open.
+    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) return;
+    this.usage?.set.close();
     this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP), order } : null;
   }
 
@@ -312,15 +396,8 @@ export class CgroupWatch {
       const n = usage.set.length(k);
       if (n <= 0) continue;
       // A decimal number of bytes, read in place.
-      let u = 0;
-      let digits = 0;
-      for (let i = usage.set.start(k), e = i + n; i < e; i++) {
-        const c = b[i]!;
-        if (c < 48 || c > 57) break;
-        u = u * 10 + (c - 48);
-        digits++;
-      }
-      if (digits === 0) continue;
+      const u = numberAt(b, usage.set.start(k), usage.set.start(k) + n);
+      if (Number.isNaN(u)) continue;
       if (!Number.isNaN(w.lastU) && t > w.lastT) {
         w.rate = (u - w.lastU) / (t - w.lastT);
         if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
@@ -338,11 +415,12 @@ export class CgroupWatch {
       // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
       if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
       if (w.pids && w.pidsLimited) {
-        const p = num(w.pids.read(CGROUP_V1.pidsCurrent));
+        const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
         w.lastPids = p;
         // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
-        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
         if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
         if (!Number.isNaN(refused)) w.scanRefused = refused;
       }
@@ -353,7 +431,7 @@ export class CgroupWatch {
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
     const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
-    if (Number.isNaN(this.listT) || t - this.listT >= o.relistS || t < this.listT || (scanDue && this.treeChanged())) this.relist(t);
+    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged()) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     const picked: Watched[] = [];
     const rest: Watched[] = [];
@@ -373,8 +451,8 @@ export class CgroupWatch {
     this.candidates = cgroups.length;
     let avail = Number.POSITIVE_INFINITY;
     if (cgroups.length > 0) {
-      const text = this.meminfo.read(PROC.meminfo);
-      if (text) avail = parseMeminfo(text, this.mi).memAvailableBytes;
+      const n = this.meminfo.readBytes(PROC.meminfo);
+      if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
     }
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
@@ -504,13 +582,16 @@ export class CgroupWatch {
   }
 
   private facts(w: Watched, held: Readonly<Record<string, number>> | undefined): CgroupFacts | null {
-    const stat = w.mem.read(CGROUP_WATCH.memoryStat);
-    if (stat === undefined) return null;
-    const m = parseMemoryStat(stat, this.v2);
-    if (Number.isNaN(m.anonBytes)) return null;
+    // memory.stat parsed in place (parseMemoryStat without the string): read at every tick for every candidate.
+    const n = w.mem.readBytes(CGROUP_WATCH.memoryStat);
+    if (n < 0) return null;
+    const b = procBytes();
+    const anonBytes = this.v2 ? statValueAt(b, n, KEY.anon) + (statValueAt(b, n, KEY.shmem) || 0) : statValueAt(b, n, KEY.totalRss) + (statValueAt(b, n, KEY.totalShmem) || 0);
+    if (Number.isNaN(anonBytes)) return null;
+    const m = { anonBytes, limitBytes: this.v2 ? Number.NaN : statValueAt(b, n, KEY.limit) };
     // The limit the cgroup had before hosa: a file hosa wrote counts with the value it replaced.
     const contained = held !== undefined && (CGROUP_V1.memoryLimit in held || CGROUP_V2.memoryHigh in held || CGROUP_V2.memoryMax in held);
-    const file = (f: string) => (held && f in held ? held[f] : num(w.mem.read(f)));
+    const file = (f: string) => (held && f in held ? held[f]! : numOf(w.mem, f));
     let limit = m.limitBytes;
     if (this.v2) limit = Math.min(file(CGROUP_V2.memoryMax), file(CGROUP_V2.memoryHigh));
     else if (held && CGROUP_V1.memoryLimit in held) limit = held[CGROUP_V1.memoryLimit];
@@ -536,12 +617,13 @@ export class CgroupWatch {
     const f: CgroupFacts = { path: w.path, anonBytes: m.anonBytes, limitBytes: limit, pressing, contained };
     if (this.parents.has(w.path)) f.parent = true;
     if (w.pids && w.pidsLimited) {
-      const cur = num(w.pids.read(CGROUP_V1.pidsCurrent));
-      const max = num(w.pids.read(CGROUP_WATCH.pidsMax));
+      const cur = numOf(w.pids, CGROUP_V1.pidsCurrent);
+      const max = numOf(w.pids, CGROUP_WATCH.pidsMax);
       if (!Number.isNaN(cur) && !Number.isNaN(max)) {
         f.pids = cur;
         f.pidsMax = max;
-        const refused = statValue(w.pids.read(CGROUP_WATCH.pidsEvents) ?? "", "max");
+        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
         f.pidsPressing = refused > w.factRefused;
         if (!Number.isNaN(refused)) w.factRefused = refused;
         if (held && (CGROUP_WATCH.cfsQuotaUs in held || CGROUP_WATCH.cpuMax in held)) f.pidsContained = true;

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { defaultConfig, type HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
@@ -66,6 +66,31 @@ describe("live source on fixtures", () => {
       // A limit larger than MemTotal (16 GB in the fixture) is no limit.
       writeFileSync(`${cg}/memory/system.slice/postgres.service/memory.limit_in_bytes`, `${64 * 2 ** 30}\n`);
       expect(src.read(3).x[0]).toBe(0);
+    } finally {
+      src.close();
+    }
+  });
+
+  test("cgroup_mem_limit_ratio: a group made while it runs joins at the next walk, which the link counts call for when the kernel's count of cgroups moved", () => {
+    const cg = `${tmp}/cg-v1-new`;
+    const proc = `${tmp}/proc-count`;
+    cpSync(`${FIX}/cgroupfs/v1`, cg, { recursive: true });
+    cpSync(`${FIX}/proc/busy-t0`, proc, { recursive: true });
+    const count = (n: number) => writeFileSync(`${proc}/cgroups`, `#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t${n}\t1\n`);
+    count(10);
+    writeFileSync(`${cg}/memory/system.slice/postgres.service/memory.limit_in_bytes`, `${2 ** 30}\n`);
+    const src = createLiveSource(senseCfg({ procRoot: proc, cgroupRoot: cg, ebpf: "off", dimensions: ["cgroup_mem_limit_ratio"] }));
+    try {
+      expect(src.read(1).x[0]).toBe(0.5);
+      // Counted elsewhere on the node (another hierarchy, a group dying): no directory here changed.
+      count(11);
+      expect(src.read(4).x[0]).toBe(0.5);
+      const young = `${cg}/memory/system.slice/young.service`;
+      mkdirSync(young);
+      writeFileSync(`${young}/memory.limit_in_bytes`, `${2 ** 30}\n`);
+      writeFileSync(`${young}/memory.usage_in_bytes`, `${0.875 * 2 ** 30}\n`);
+      count(12);
+      expect(src.read(7).x[0]).toBe(0.875);
     } finally {
       src.close();
     }

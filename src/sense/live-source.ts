@@ -2,6 +2,7 @@
 // from the eBPF probes where they load), differenced against the previous
 // read, and divided by the real elapsed time the caller passes in, so a late
 // tick yields the true rate rather than a spike.
+import { statSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
@@ -346,6 +347,26 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   /** How many cgroups the attribution hierarchy has (dying ones included), NaN when unknown: read in place (src/sense/cgroup-count.ts). */
   const counter = createCgroupCounter(layout.version === "v2", cfg.procRoot, layout.root);
   const cgroupCount = (): number => counter.count();
+  /**
+   * Link count (2 + subdirectories on cgroupfs) of the walk's root ("") and of
+   * every listed group at the last walk: when the kernel's count of cgroups
+   * moved somewhere else on the node (another hierarchy's groups, one dying),
+   * a stat of each says whether this listing changed, for a fraction of a
+   * walk's cost (a readdir of every group).
+   */
+  const listedLinks = new Map<string, number>();
+  const linkCountOf = (path: string): number => {
+    try {
+      return statSync(layout.attributionRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
+    } catch {
+      return -1;
+    }
+  };
+  const listingChanged = (): boolean => {
+    if (listedLinks.size === 0 || cgroupPaths.length >= (opts.cgroupScan?.maxCount ?? 2048)) return true;
+    for (const [path, n] of listedLinks) if (linkCountOf(path) !== n) return true;
+    return false;
+  };
   /** Re-list the cgroups if they may have changed; true when it did. */
   function relist(t: number): boolean {
     const first = Number.isNaN(listedT) || t < listedT;
@@ -353,8 +374,18 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     checkedT = t;
     const count = cgroupCount();
     if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && count === listedCount) return false;
+    if (!first && t - listedT < FULL_RELIST_S && !Number.isNaN(count) && !listingChanged()) {
+      listedCount = count;
+      return false;
+    }
     cgroupPaths = listCgroups(layout, opts.cgroupScan);
-    cgroupIdsByPath = cgroupPaths.map((p) => cgroupId(layout, p));
+    listedLinks.clear();
+    if (layout.attributionRoot) {
+      listedLinks.set("", linkCountOf(""));
+      for (const p of cgroupPaths) listedLinks.set(p, linkCountOf(p));
+    }
+    // The ids (a stat each) only serve cgroups(), asked at level changes: found then.
+    cgroupIdsByPath = [];
     // Descriptors of groups that are gone would pin them: close those, keep the others.
     const live = new Set(cgroupPaths.map((p) => dirOf(p, "")));
     cgfs.prune((file) => {
@@ -464,7 +495,18 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       if (Number.isFinite(usage)) found.push({ path, limit, ratio: usage / limit });
     }
     found.sort((a, b) => b.ratio - a.ratio);
-    limited = found.slice(0, LIMITED_MAX).map(({ path, limit }) => ({ path, limit }));
+    const chosen = found.slice(0, LIMITED_MAX);
+    limitedT = t;
+    // The same groups as before, in whatever order: their usage files stay open
+    // (opening a kernfs file costs more than reading it), their limits are renewed.
+    if (limitedFiles !== null && chosen.length === limited.length) {
+      const limitOf = new Map(chosen.map((c) => [c.path, c.limit]));
+      if (limited.every((c) => limitOf.has(c.path))) {
+        for (const c of limited) c.limit = limitOf.get(c.path)!;
+        return;
+      }
+    }
+    limited = chosen.map(({ path, limit }) => ({ path, limit }));
     limitedFiles?.close();
     limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP) : null;
     limitedT = t;
@@ -725,7 +767,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const perCgroup = probes?.perCgroup?.();
       cgroupUsages = cgroupPaths.map((p, i) => {
         const u = usageOf(p);
-        const id = cgroupIdsByPath[i];
+        const id = (cgroupIdsByPath[i] ??= cgroupId(layout, p));
         if (id) u.id = id;
         const c = perCgroup?.get(id);
         if (c) {

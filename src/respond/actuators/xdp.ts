@@ -125,6 +125,7 @@ export function xdpActuator(ctx: ActuatorContext): XdpActuator {
         return { action, outcome: `failed: ${(e as Error).message.split("\n")[0]}`, over: false };
       }
     },
+    due: () => offAtT !== null,
     holds: () => live.size > 0,
     inForce: () => [...inForce.values()],
     forget(released: boolean): void {
