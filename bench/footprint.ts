@@ -26,7 +26,7 @@
 // `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
 // less; hosa's figures are given as ratios to it.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE] [--no-episode] [--json]
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--json]
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -47,8 +47,9 @@ function arg(name: string, fallback: number): number {
 }
 const minutes = arg("minutes", 10);
 const episodeS = arg("episode-s", 30);
-const bi = process.argv.indexOf("--baseline");
-const baselineExe = bi >= 0 ? process.argv[bi + 1] : undefined;
+// --baseline EXE, repeatable: each build runs at both ticks ("baseline", "baseline 2", ...).
+const baselineExes = process.argv.flatMap((a, i) => (a === "--baseline" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+const baselineExe = baselineExes[0];
 const withEpisode = !process.argv.includes("--no-episode");
 // --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
 const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
@@ -268,12 +269,14 @@ try {
   console.error(`footprint: calibrating, then ${minutes} min side by side (hosa 100 ms, hosa 10 ms, earlyoom, node_exporter), then a ${episodeS} s episode…`);
   const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
   const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
-  const baseSlowCfg = hosaConfig(dir, "base100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
-  const baseFastCfg = hosaConfig(dir, "base10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
+  const baseCfgs = baselineExes.map((_, k) => ({
+    slow: hosaConfig(dir, `base100-${k}`, ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]),
+    fast: hosaConfig(dir, `base10-${k}`, ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]),
+  }));
   await Promise.all([
     calibrate(slowCfg, 30),
     calibrate(fastCfg, 30),
-    ...(baselineExe ? [calibrate(baseSlowCfg, 30, baselineExe), calibrate(baseFastCfg, 30, baselineExe)] : []),
+    ...baselineExes.flatMap((b, k) => [calibrate(baseCfgs[k]!.slow, 30, b), calibrate(baseCfgs[k]!.fast, 30, b)]),
   ]);
 
   const port = 20000 + (process.pid % 20000);
@@ -300,9 +303,10 @@ try {
   }
   started.push(...extra.map((w) => w.proc));
   const baselines: Watched[] = [];
-  if (baselineExe) {
-    baselines.push(await startHosa("baseline (100 ms tick)", baseSlowCfg, baselineExe));
-    baselines.push(await startHosa("baseline (10 ms tick)", baseFastCfg, baselineExe));
+  for (const [k, b] of baselineExes.entries()) {
+    const label = k === 0 ? "baseline" : `baseline ${k + 1}`;
+    baselines.push(await startHosa(`${label} (100 ms tick)`, baseCfgs[k]!.slow, b));
+    baselines.push(await startHosa(`${label} (10 ms tick)`, baseCfgs[k]!.fast, b));
     started.push(...baselines.map((b) => b.proc));
   }
   const floors: Watched[] = [];
@@ -359,7 +363,7 @@ try {
   }
   const alloc = allocationsPerTick(20_000);
 
-  const result = { baselineExe, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  const result = { baselineExe, baselineExes, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result, null, 2));
   } else {

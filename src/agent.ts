@@ -24,6 +24,7 @@ import { releaseExecutablePages } from "./ffi/libhosa.ts";
 import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./kernel/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
+import { MemoryTidy } from "./memory-tidy.ts";
 import { TickLoop } from "./tick-loop.ts";
 import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";
@@ -217,16 +218,17 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
 
     let heartbeatAt = 0;
     let quarantineCheckAt = 0;
-    // Start-up, and the JIT compiling hot code in the first minutes, touch
-    // much of the runtime's code that never runs again: 10 s after start, then
-    // at doubling intervals up to every 10 minutes, let the kernel take those
-    // clean pages back (docs/footprint.md).
-    let pagesReleasedAt = 0;
-    let pagesReleaseEveryS = 30;
+    // Start-up, an episode, and the JIT compiling hot code in the first
+    // minutes make garbage and touch much of the runtime's code that never
+    // runs again: a full collection, then the kernel takes those clean pages
+    // back, 2 s after start, at doubling intervals from 10 s up to every
+    // minute, and 5 s after each containment (src/memory-tidy.ts,
+    // docs/footprint.md).
+    const tidy = new MemoryTidy();
     const onStart = (t0: number) => {
       heartbeatAt = t0;
       quarantineCheckAt = t0;
-      pagesReleasedAt = t0 - 20;
+      tidy.start(t0);
     };
     // Detection-only holds no ceiling: no map asked for (and allocated) at every tick.
     const acting = cfg.respond.mode === "act";
@@ -293,9 +295,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier!.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier!.drainWarnings()) opts.say(w);
-      if (t - pagesReleasedAt >= pagesReleaseEveryS) {
-        pagesReleasedAt = t;
-        pagesReleaseEveryS = Math.min(600, pagesReleaseEveryS * 2);
+      if (tidy.due(t, acting && ((lastDecision?.level ?? 0) >= 3 || held.size > 0))) {
+        Bun.gc(true);
         try {
           releaseExecutablePages();
         } catch {

@@ -140,7 +140,8 @@ const HIERARCHICAL: [string, (u: CgroupUsage) => number, number][] = [
 /** eBPF counters charged to tasks directly in a cgroup (no descendant counted twice). */
 const PROBED: [string, string][] = [
   ["forks", "forks"],
-  ["blk_ios", "blkCompleted"],
+  // Issued, not completed: a completion runs in interrupt context and, with lean probes, is not charged to a cgroup.
+  ["blk_ios", "blkIssued"],
   ["tcp_opens", "tcpActiveOpens"],
 ];
 

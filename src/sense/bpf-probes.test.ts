@@ -193,6 +193,30 @@ describe.skipIf(skipReason !== "")('[sense] probes = "lean"', () => {
       p.close();
     }
   });
+
+  test("block I/O: issued and bytes per cgroup, completions and their latency (from the request's own stamp) node-wide only", async () => {
+    const p = openProbes({ cgroupHierarchy: hierarchy, mode: "lean" });
+    const dir = mkdtempSync(join(tmpdir(), "hosa-probes-"));
+    try {
+      const cg = childCgroup("lean-blk");
+      const mib = 8;
+      const before = p.totals();
+      expect(await runIn(cg, ["dd", "if=/dev/zero", `of=${join(dir, "burst")}`, "bs=1M", `count=${mib}`, "oflag=direct"])).toBe(0);
+      const after = p.totals();
+      const c = p.perCgroup().get(cg.id)!;
+      expect(c.blkIssued).toBeGreaterThanOrEqual(mib);
+      expect(c.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
+      // No map entry per request in lean: the completion (in interrupt context) is not charged to a cgroup.
+      expect(c.blkCompleted).toBe(0);
+      expect(c.blkLatencyNs).toBe(0);
+      expect(after.blkCompleted - before.blkCompleted).toBeGreaterThanOrEqual(mib);
+      // A direct 1 MiB write takes more than a microsecond per request, however fast the disk.
+      expect(after.blkLatencyNs - before.blkLatencyNs).toBeGreaterThan(mib * 1000);
+    } finally {
+      p.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe.skipIf(skipReason !== "")("eBPF probe groups", () => {

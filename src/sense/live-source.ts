@@ -315,6 +315,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // bpf-probes.ts fills this object in place when passed (no allocation per tick).
   const probeScratch: Record<string, number> = {};
   const PROBE_KEYS = ["wakeups", "runqLatencyNs", "runqSwitches", "forks", "pageFaults", "brkCalls", "mmapCalls", "blkCompleted", "blkLatencyNs", "tcpActiveOpens", "tcpRetransmits"] as const;
+  // Per cgroup, issued block I/O too: in lean mode completions are counted node-wide only (bpf/probes.bpf.c).
+  const CGROUP_PROBE_KEYS = [...PROBE_KEYS, "blkIssued"] as const;
   for (const k of PROBE_KEYS) {
     probeNow[k] = NaN;
     probePrev[k] = NaN;
@@ -772,7 +774,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         const c = perCgroup?.get(id);
         if (c) {
           const counters: Record<string, number> = {};
-          for (const k of PROBE_KEYS) counters[k] = num(c[k as keyof ProbeCounters]);
+          for (const k of CGROUP_PROBE_KEYS) counters[k] = num(c[k as keyof ProbeCounters]);
           u.probeCounters = counters;
         }
         return u;

@@ -35,14 +35,20 @@ test("a parent stays when no child explains half of its growth (the work is spre
 });
 
 test("eBPF per-cgroup counters name the forking and connecting cgroup; a cgroup born during the episode counts from 0 only when walked twice", () => {
-  const open = [u("/a", 0, 0, 1, { forks: 10, blkCompleted: 0, tcpActiveOpens: 5 }), u("/b", 0, 0, 1, { forks: 0, blkCompleted: 0, tcpActiveOpens: 0 })];
-  const now = [u("/a", 0, 0, 1, { forks: 12, blkCompleted: 0, tcpActiveOpens: 4005 }), u("/b", 0, 0, 900, { forks: 2000, blkCompleted: 0, tcpActiveOpens: 0 }), u("/new", 5, 5)];
+  const open = [u("/a", 0, 0, 1, { forks: 10, blkIssued: 0, tcpActiveOpens: 5 }), u("/b", 0, 0, 1, { forks: 0, blkIssued: 0, tcpActiveOpens: 0 })];
+  const now = [u("/a", 0, 0, 1, { forks: 12, blkIssued: 0, tcpActiveOpens: 4005 }), u("/b", 0, 0, 900, { forks: 2000, blkIssued: 0, tcpActiveOpens: 0 }), u("/new", 5, 5)];
   expect(contributors(open, now, 2)).toEqual([
     { resource: "pids", cgroup: "/b", per_s: 449.5, over_s: 2 },
     { resource: "forks", cgroup: "/b", per_s: 1000, over_s: 2 },
     { resource: "tcp_opens", cgroup: "/a", per_s: 2000, over_s: 2 },
   ]);
   expect(contributors(open, now, 0)).toEqual([]);
+});
+
+test("block I/O is charged by requests issued (lean probes count completions node-wide only)", () => {
+  const open = [u("/a", 0, 0, 1, { blkIssued: 100, blkCompleted: 0 }), u("/b", 0, 0, 1, { blkIssued: 0, blkCompleted: 0 })];
+  const now = [u("/a", 0, 0, 1, { blkIssued: 110, blkCompleted: 0 }), u("/b", 0, 0, 1, { blkIssued: 400, blkCompleted: 0 })];
+  expect(contributors(open, now, 2)).toEqual([{ resource: "blk_ios", cgroup: "/b", per_s: 200, over_s: 2 }]);
 });
 
 test("EpisodeAttribution walks at the departure from Level 0 and at later level changes but escalations into containment, and forgets at the return", () => {

@@ -1,0 +1,72 @@
+// When `hosa run` gives memory back (docs/footprint.md, Memory): a full
+// collection, then the executable's clean pages handed back to the kernel.
+// Start-up (module loading, the probes' preparation, the first cgroup walk)
+// and an episode (the vigilance tick, the responder's first actions, the JIT
+// compiling what calm never ran) touch code and make garbage that calm
+// never touches again; calm itself settles over minutes as the JIT finishes,
+// and the executable's pages it touches now and then (the collector, the
+// compilers) come back between two hand-backs. So: shortly after start-up,
+// then at doubling intervals up to every minute, and again shortly after
+// each containment ends, the doubling restarted.
+//
+// Pure: the agent asks `due(t, containing)` at every tick with its
+// monotonic time.
+
+export interface MemoryTidyOptions {
+  /** Seconds after the loop starts: start-up is over (its garbage is dead, its code cold). */
+  firstS: number;
+  /** Seconds from the first tidy to the second; each later interval doubles. */
+  thenS: number;
+  /** The interval stops doubling here. */
+  maxEveryS: number;
+  /** Seconds after a containment ends before tidying. */
+  afterEpisodeS: number;
+}
+
+export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 60, afterEpisodeS: 5 };
+
+export class MemoryTidy {
+  private next = Number.POSITIVE_INFINITY;
+  private every = 0;
+  /** When the last containment ended (+Infinity while none is pending). */
+  private calmSince = Number.POSITIVE_INFINITY;
+  /** A containment happened since the last tidy. */
+  private episode = false;
+
+  constructor(private readonly o: MemoryTidyOptions = MEMORY_TIDY_DEFAULTS) {}
+
+  /** The loop started at `t0` (monotonic seconds). */
+  start(t0: number): void {
+    this.next = t0 + this.o.firstS;
+    this.every = this.o.thenS;
+  }
+
+  /**
+   * Whether to tidy now, at `t`. `containing`: hosa is acting on a cgroup
+   * (act mode, Level 3 and above or a ceiling held). Never then: a
+   * collection would delay the ticks that contain it, for memory only; 5 s
+   * after it ends, once. Surprise alone, and detection-only mode, keep the
+   * schedule.
+   */
+  due(t: number, containing: boolean): boolean {
+    if (containing) {
+      this.episode = true;
+      this.calmSince = Number.POSITIVE_INFINITY;
+      return false;
+    }
+    if (this.episode) {
+      if (this.calmSince === Number.POSITIVE_INFINITY) this.calmSince = t;
+      if (t - this.calmSince < this.o.afterEpisodeS) return false;
+      // After an episode the JIT settles again: restart the doubling.
+      this.episode = false;
+      this.calmSince = Number.POSITIVE_INFINITY;
+      this.next = t + this.o.thenS;
+      this.every = Math.min(this.o.maxEveryS, this.o.thenS * 2);
+      return true;
+    }
+    if (t < this.next) return false;
+    this.next = t + this.every;
+    this.every = Math.min(this.o.maxEveryS, this.every * 2);
+    return true;
+  }
+}
