@@ -1,6 +1,5 @@
 import type { Command } from "commander";
 import Table from "cli-table3";
-import { writeSync } from "node:fs";
 import { loadConfig } from "../../config.ts";
 import { engineConfigFrom } from "../../engine/engine.ts";
 import { LEVEL_NAMES, type Level } from "../../engine/types.ts";
@@ -23,20 +22,6 @@ interface ReplayFlags {
 }
 
 const LEVEL_COLORS = [color.green, color.cyan, color.yellow, color.magenta, color.red, color.bgRed.white];
-
-/** All of `text` to standard output now, waiting while a non-blocking pipe is full. */
-function writeOut(text: string): void {
-  const bytes = Buffer.from(text);
-  let off = 0;
-  while (off < bytes.length) {
-    try {
-      off += writeSync(1, bytes, off, bytes.length - off);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EAGAIN") throw e;
-      Bun.sleepSync(1);
-    }
-  }
-}
 
 function levelLabel(l: Level): string {
   return LEVEL_COLORS[l](`${l} ${LEVEL_NAMES[l]}`);
@@ -69,18 +54,15 @@ export function registerReplay(program: Command): void {
         checkBaselineDims(flags.baseline, baseline, reader.header.dims.map((d) => d.name));
       }
       if (flags.json) {
-        // Written as it goes, in chunks of about a megabyte: process.stdout
-        // queued every line of a million-sample replay in memory (2.3 GB)
-        // before the loop let the first reach the pipe.
         let out = "";
         replayEach(reader, engineCfg, baseline, calibrationS, Boolean(flags.learn), (decision) => {
           out += `${JSON.stringify(decisionFields(decision))}\n`;
-          if (out.length > 1 << 20) {
-            writeOut(out);
+          if (out.length > 1 << 16) {
+            process.stdout.write(out);
             out = "";
           }
         });
-        writeOut(out);
+        process.stdout.write(out);
         noteTimeOrder(reader);
         return;
       }
