@@ -6,7 +6,9 @@
 // reused (a danger's evidence line is built only while a danger holds).
 //
 // Surprise is not danger (docs/levels.md §1). The levels:
-//   L1  D̄_M > θ1, or a significant sustained rise of D_M, or a danger
+//   L1  D̄_M > θ1, or Z > ζ1 (one dimension), or one raw sample of D_M
+//       beyond θ1s (a short event of large magnitude), or a significant
+//       sustained rise of D_M by the normal range θ1 − mean, or a danger
 //       (vigilance: the agent samples faster while the danger's dwell runs)
 //   L2  D̄_M > θ2 and D_M significantly rising
 //   L3  a danger (time to failure < dangerHorizonS) held for its dwell
