@@ -174,7 +174,7 @@ describe("CpuHarmTracker", () => {
   test("outside load already there while the usual share is learnt, then a runaway in scope: named by its demand though it gets little CPU, and held", () => {
     // Measured on this shared 2-core host (load average 11-20 from outside the scope, 2026-12-02):
     // the service (0.6 CPU asked) got 23 % of what it asked for before the runaway (its usual), 7 %
-    // with 32 spinning threads beside it, which themselves got 0.07 CPU; a churn cgroup in scope used
+    // with 8 spinning threads beside it, which themselves got 0.07 CPU; a churn cgroup in scope used
     // 0.04 CPU all along, its one thread starved and so runnable most of the time (0.2-1.0 threads runnable).
     // The old rule (2 x the usual wait ratio, a culprit with 0.1 CPU or more) never named it.
     const before = { s: 15, use: { "/s/hog": 0, "/s/churn": 0.04 }, run: 0.2, ratio: 3.3, demand: { "/s/churn": 0.95 } };

@@ -32,7 +32,7 @@
 //             needs) and at
 //             least minShare of what the scope's others keep runnable, the
 //             most of all (its demand, not the CPU it got: on a node loaded
-//             from outside the scope, a runaway of 32 spinning threads gets
+//             from outside the scope, a runaway of 8 spinning threads gets
 //             0.07 CPU and still takes two thirds of the neighbour's CPU);
 //             where no other's threads are read, by its use: at least minUse (0.5 CPU), or at least
 //             minShare of what the scope used besides the neighbour itself
