@@ -174,10 +174,11 @@ describe("CpuHarmTracker", () => {
   test("outside load already there while the usual share is learnt, then a runaway in scope: named by its demand though it gets little CPU, and held", () => {
     // Measured on this shared 2-core host (load average 11-20 from outside the scope, 2026-12-02):
     // the service (0.6 CPU asked) got 23 % of what it asked for before the runaway (its usual), 7 %
-    // with 32 spinning threads beside it, which themselves got 0.07 CPU; a churn cgroup in scope used
-    // 0.04 CPU all along. The old rule (2 x the usual wait ratio, a culprit with 0.1 CPU or more) never named it.
-    const before = { s: 15, use: { "/s/hog": 0, "/s/churn": 0.04 }, run: 0.2, ratio: 3.3, demand: { "/s/churn": 0.05 } };
-    const runaway = { s: 30, use: { "/s/hog": 0.07, "/s/churn": 0.04 }, run: 0.07, ratio: 13, demand: { "/s/hog": 31, "/s/churn": 0.05 } };
+    // with 8 spinning threads beside it, which themselves got 0.07 CPU; a churn cgroup in scope used
+    // 0.04 CPU all along, its one thread starved and so runnable most of the time (0.2-1.0 threads runnable).
+    // The old rule (2 x the usual wait ratio, a culprit with 0.1 CPU or more) never named it.
+    const before = { s: 15, use: { "/s/hog": 0, "/s/churn": 0.04 }, run: 0.2, ratio: 3.3, demand: { "/s/churn": 0.95 } };
+    const runaway = { s: 30, use: { "/s/hog": 0.07, "/s/churn": 0.04 }, run: 0.07, ratio: 13, demand: { "/s/hog": 8, "/s/churn": 0.95 } };
     const o = feedWait(new CpuHarmTracker(), [before, runaway]);
     const at = o.find((x) => x.culprit)!;
     expect(at.culprit).toBe("/s/hog");
@@ -193,7 +194,7 @@ describe("CpuHarmTracker", () => {
       acc.hog += st.use["/s/hog"] * 0.5e6;
       acc.hogD += (st.demand["/s/hog" as keyof typeof st.demand] ?? 0) * 0.5e6;
       acc.churn += 0.04 * 0.5e6;
-      acc.churnD += 0.05 * 0.5e6;
+      acc.churnD += 0.95 * 0.5e6;
       acc.run += st.run * 0.5e6;
       acc.wait += st.run * st.ratio * 0.5e6;
       const cpu: CpuFacts[] = [
@@ -207,8 +208,9 @@ describe("CpuHarmTracker", () => {
     expect(named?.cgroup).toBe("/s/hog");
     expect(named?.resource).toBe("cpu stall");
     expect(named!.ttfS).toBeLessThan(Number.POSITIVE_INFINITY);
-    // The same service suffering from outside load alone: the churn beside it (0.05 threads runnable) is no culprit.
-    expect(firstNamed(feedWait(new CpuHarmTracker(), [before, { ...before, s: 30, run: 0.07, ratio: 13 }]))).toBeNull();
+    // The same service suffering from outside load alone: the churn beside it, its one starved thread runnable
+    // all the time (1.0), is no culprit: a culprit keeps more than one thread's worth runnable.
+    expect(firstNamed(feedWait(new CpuHarmTracker(), [before, { ...before, s: 30, run: 0.07, ratio: 13, demand: { "/s/churn": 1.0 } }]))).toBeNull();
     // Three cgroups keeping 3-3.5 threads runnable each: none has half of the scope's demand to explain it alone.
     const crowded = { ...runaway, use: { "/s/hog": 0.07, "/s/churn": 0.1, "/s/third": 0.08 }, demand: { "/s/hog": 3, "/s/churn": 3.5, "/s/third": 3 } };
     expect(firstNamed(feedWait(new CpuHarmTracker(), [before, crowded]))).toBeNull();

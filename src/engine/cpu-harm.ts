@@ -25,11 +25,14 @@
 //             least minStall AND at least rise above its own level before;
 //   culprit   meanwhile one other cgroup in scope (not the neighbour, not an
 //             ancestor or descendant of it) competes for the CPU: where its
-//             threads' schedstat is read, it keeps at least minDemand
-//             threads runnable on average (ran + waited, per second) and at
+//             threads' schedstat is read, it keeps at least minDemand (1.5)
+//             threads runnable on average (ran + waited, per second: more
+//             than one thread's worth, since any single thread starved by
+//             outside load is runnable all the time, however little it
+//             needs) and at
 //             least minShare of what the scope's others keep runnable, the
 //             most of all (its demand, not the CPU it got: on a node loaded
-//             from outside the scope, a runaway of 32 spinning threads gets
+//             from outside the scope, a runaway of 8 spinning threads gets
 //             0.07 CPU and still takes two thirds of the neighbour's CPU);
 //             where no other's threads are read, by its use: at least minUse (0.5 CPU), or at least
 //             minShare of what the scope used besides the neighbour itself
@@ -114,7 +117,7 @@ export function defaultCpuHarmConfig(): CpuHarmConfig {
     baselineTauS: 30,
     minUse: 0.5e6,
     minShare: 0.5,
-    minDemand: 1,
+    minDemand: 1.5,
     holdS: 10,
     graceS: 2,
     releaseS: 3,
