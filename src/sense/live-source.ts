@@ -453,7 +453,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     const blk =
       cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytesRecursive}`) ?? cgfs.read(`${CGROUP_V1.blkioDir}${path}/${CGROUP_V1.blkioServiceBytes}`);
     let pids = cgNumber(`${CGROUP_V1.pidsDir}${path}/${CGROUP_V1.pidsCurrent}`);
-    if (!Number.isFinite(pids)) pids = countLines(cgfs.read(`${CGROUP_V1.memoryDir}${path}/${CGROUP_V1.procs}`));
+    // Opened for this read: a v1 cgroup.procs re-read on a kept descriptor within a second serves its first list.
+    if (!Number.isFinite(pids)) pids = countLines(cgfs.readOnce(`${CGROUP_V1.memoryDir}${path}/${CGROUP_V1.procs}`));
     return {
       path,
       memoryBytes: z(memoryUsageOf(path)),
