@@ -310,7 +310,7 @@ export class CgroupWatch {
     }
     this.checkT = t;
     // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next check, as from the next walk.
-    for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
+    for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
     return false;
   }
 
@@ -335,7 +335,7 @@ export class CgroupWatch {
       const had = this.watched.get(path);
       if (had) {
         // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next listing.
-        if (had.pids && !had.pidsLimited) had.pidsLimited = Number.isFinite(num(had.pids.read(CGROUP_WATCH.pidsMax)));
+        if (had.pids && !had.pidsLimited) had.pidsLimited = Number.isFinite(numOf(had.pids, CGROUP_WATCH.pidsMax));
         continue;
       }
       const mem = createProcFs(this.memRoot + path);
@@ -413,7 +413,7 @@ export class CgroupWatch {
       w.lastU = u;
       w.lastT = t;
       // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
-      if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(num(w.pids.read(CGROUP_WATCH.pidsMax)));
+      if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
       if (w.pids && w.pidsLimited) {
         const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
         if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
