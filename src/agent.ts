@@ -222,7 +222,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // minutes make garbage and touch much of the runtime's code that never
     // runs again: a full collection, then the kernel takes those clean pages
     // back, 2 s after start, at doubling intervals from 10 s up to every
-    // minute, and 5 s after each containment (src/memory-tidy.ts,
+    // ten minutes, and 5 s after each containment (src/memory-tidy.ts,
     // docs/footprint.md).
     const tidy = new MemoryTidy();
     const onStart = (t0: number) => {

@@ -6,7 +6,9 @@
 // never touches again; calm itself settles over minutes as the JIT finishes,
 // and the executable's pages it touches now and then (the collector, the
 // compilers) come back between two hand-backs. So: shortly after start-up,
-// then at doubling intervals up to every minute, and again shortly after
+// then at doubling intervals up to every ten minutes (more often, a node
+// under reclaim makes the agent read its own code from disk: a reflex that
+// must act under memory pressure keeps its code resident), and again shortly after
 // each containment ends, the doubling restarted.
 //
 // Pure: the agent asks `due(t, containing)` at every tick with its
@@ -23,7 +25,7 @@ export interface MemoryTidyOptions {
   afterEpisodeS: number;
 }
 
-export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 60, afterEpisodeS: 5 };
+export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5 };
 
 export class MemoryTidy {
   private next = Number.POSITIVE_INFINITY;
