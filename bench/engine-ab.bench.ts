@@ -8,6 +8,7 @@
 // the after/before ratios of paired chunks.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { xorshift32 } from "../test/prng.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -28,18 +29,8 @@ const mods = await Promise.all(
 );
 const threadCpuNs = (): number => Number(readFileSync("/proc/thread-self/schedstat", "utf8").split(" ")[0]);
 
-/** xorshift32, as bench/engine-step.bench.ts: the same samples every run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+/** xorshift32 (test/prng.ts): the same samples every run. */
+const prng = xorshift32;
 const gaussian = (r: () => number): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1];
 

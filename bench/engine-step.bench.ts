@@ -10,6 +10,7 @@ import { heapStats } from "bun:jsc";
 import { calibrate } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step, type EngineState } from "../src/engine/engine.ts";
 import type { DimensionSpec, Sample } from "../src/engine/types.ts";
+import { xorshift32 } from "../test/prng.ts";
 
 const args = process.argv.slice(2);
 const stepsArg = args.indexOf("--steps");
@@ -18,18 +19,8 @@ const JSON_OUT = args.includes("--json");
 const dimsArg = args.indexOf("--dims");
 const SIZES = dimsArg >= 0 ? args[dimsArg + 1].split(",").map(Number) : [8, 16, 32];
 
-/** xorshift32: a small seeded generator, so the workload is the same on every run. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 4294967296;
-  };
-}
+/** xorshift32 (test/prng.ts): the same samples every run. */
+const prng = xorshift32;
 
 function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());

@@ -18,3 +18,16 @@ export function gaussian(r: () => number): number {
   const u = r() || 1e-12;
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
 }
+
+/** xorshift32: the engine benches' generator (bench/engine-step.bench.ts, bench/engine-ab.bench.ts), kept so their workloads stay what they measured. */
+export function xorshift32(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s / 4294967296;
+  };
+}
