@@ -150,14 +150,14 @@ export interface CgroupScanOptions {
   under?: string;
 }
 
+/** Whether the native walk may be tried (false once libhosa failed to load). */
+let native = true;
+
 /**
  * Cgroup directories under the attribution hierarchy, breadth-first, as paths
  * relative to it ("/system.slice/foo.service"). Unreadable directories are
  * skipped: a cgroup can vanish between readdir and the read.
  */
-/** Whether the native walk may be tried (false once libhosa failed to load). */
-let native = true;
-
 export function listCgroups(layout: CgroupLayout, opts: CgroupScanOptions = {}): string[] {
   const maxDepth = opts.maxDepth ?? 6;
   const maxCount = opts.maxCount ?? 2048;

@@ -61,6 +61,18 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
     return false;
   };
 
+  /** A proven danger within the horizon is the last one seen; a pending one (seen, not yet steady) is no evidence yet: nothing stands on it. */
+  const noteDanger = (danger: Danger, t: number): void => {
+    if (danger.cgroup && danger.ttfS < horizonS && !danger.pending) {
+      lastDanger = danger;
+      lastDangerT = t;
+    }
+  };
+  const noteDecision = (decision: Decision): void => {
+    recent.push(decision);
+    if (recent.length > 50) recent.shift();
+  };
+
   /** Why the cgroup may not be frozen now (null: it may); set per decision by the danger gate. */
   let freezeVeto: Step["freezeVeto"] = null;
 
@@ -92,12 +104,8 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       // build its step objects, closures and a copy of the targets only to do
       // nothing; this does the same bookkeeping and returns no action.
       if (decision.level === 0 && level === 0 && danger !== undefined && values.size === 0 && targets.size === 0 && (compacted || !act || !ctx.used()) && !timedStepDue()) {
-        if (danger.cgroup && danger.ttfS < horizonS) {
-          lastDanger = danger;
-          lastDangerT = t;
-        }
-        recent.push(decision);
-        if (recent.length > 50) recent.shift();
+        noteDanger(danger, t);
+        noteDecision(decision);
         if (refused.size > 0) refused.clear();
         if (cgroups.length > 0) {
           prevUsage = cgroups;
@@ -107,8 +115,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       }
       const out: ActionRecord[] = [];
       const step = (lvl: Level, retry: boolean): Step => ({ out, t, level: lvl, previous: level, targets: [...targets.values()], retry, decisions: recent, cgroups, freezeVeto });
-      recent.push(decision);
-      if (recent.length > 50) recent.shift();
+      noteDecision(decision);
       const dtS = Number.isFinite(prevT) ? t - prevT : 0;
       let newLevel = decision.level;
       // The danger gate (docs/response.md § Danger gate): what slows a
@@ -117,11 +124,7 @@ export function createResponder(cfg: HosaConfig, deps: ResponderDeps = {}): Resp
       // is gone, everything relaxes whatever the level says.
       let fresh: Target | null = null;
       if (danger !== undefined) {
-        // A pending danger (seen, not yet steady) is no evidence yet: nothing stands on it.
-        if (danger.cgroup && danger.ttfS < horizonS && !danger.pending) {
-          lastDanger = danger;
-          lastDangerT = t;
-        }
+        noteDanger(danger, t);
         const standing = lastDanger !== null && t - lastDangerT < DANGER_GONE_S ? lastDanger : null;
         const cap: Level = standing ? (standing.containmentFailing ? 5 : 4) : 1;
         // A quarantine in force stays until it is released.

@@ -512,7 +512,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     limited = chosen.map(({ path, limit }) => ({ path, limit }));
     limitedFiles?.close();
     limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP) : null;
-    limitedT = t;
   }
   function limitRatio(): number {
     const set = limitedFiles;
