@@ -150,6 +150,19 @@ export interface CgroupScanOptions {
   under?: string;
 }
 
+/**
+ * A cgroup directory's link count: cgroupfs (kernfs) keeps st_nlink = 2 +
+ * subdirectories, so a stat says whether a cgroup was made or removed under
+ * it without a readdir. -1 when it is gone.
+ */
+export function dirLinkCount(dir: string): number {
+  try {
+    return statSync(dir, { throwIfNoEntry: false })?.nlink ?? -1;
+  } catch {
+    return -1;
+  }
+}
+
 /** Whether the native walk may be tried (false once libhosa failed to load). */
 let native = true;
 

@@ -24,8 +24,7 @@
 // danger it could not contain would only raise the level for nothing.
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
-import { statSync } from "node:fs";
-import { type CgroupLayout, controllerRoot, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
+import { type CgroupLayout, controllerRoot, dirLinkCount, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
 import { CGROUP_V1, CGROUP_V2, CGROUP_WATCH, PROC, ROOTS } from "../kernel/files.ts";
 import { parseMeminfo, parseMeminfoBytes, newMemInfo } from "../kernel/proc-parsers.ts";
 import { createProcFs, procBytes, type ProcFs } from "../kernel/procfs.ts";
@@ -264,11 +263,7 @@ export class CgroupWatch {
   }
 
   private linkCount(path: string): number {
-    try {
-      return statSync(this.memRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
-    } catch {
-      return -1;
-    }
+    return dirLinkCount(this.memRoot + path);
   }
 
   /** A directory gained or lost a subdirectory since the last walk; the link counts are looked at only when the kernel's count of cgroups moved. */

@@ -2,7 +2,6 @@
 // from the eBPF probes where they load), differenced against the previous
 // read, and divided by the real elapsed time the caller passes in, so a late
 // tick yields the true rate rather than a spike.
-import { statSync } from "node:fs";
 import type { DimensionSpec, Sample } from "../engine/types.ts";
 import type { HosaConfig } from "../config.ts";
 import type { CgroupUsage, DimensionSource, SampleSource } from "./types.ts";
@@ -26,7 +25,7 @@ import {
 } from "../kernel/proc-parsers.ts";
 import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
 import { selectDimensions } from "./dimensions.ts";
-import { cgroupId, countLines, detectCgroupLayout, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
+import { cgroupId, countLines, detectCgroupLayout, dirLinkCount, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
 import { createCgroupCounter } from "./cgroup-count.ts";
 
@@ -357,13 +356,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
    * walk's cost (a readdir of every group).
    */
   const listedLinks = new Map<string, number>();
-  const linkCountOf = (path: string): number => {
-    try {
-      return statSync(layout.attributionRoot + path, { throwIfNoEntry: false })?.nlink ?? -1;
-    } catch {
-      return -1;
-    }
-  };
+  const linkCountOf = (path: string): number => dirLinkCount(layout.attributionRoot + path);
   const listingChanged = (): boolean => {
     if (listedLinks.size === 0 || cgroupPaths.length >= (opts.cgroupScan?.maxCount ?? 2048)) return true;
     for (const [path, n] of listedLinks) if (linkCountOf(path) !== n) return true;
