@@ -102,7 +102,7 @@ HOSA_API int64_t hosa_list_dirs(const char *root, const char *under, int max_dep
 
 /* Ask the kernel to reclaim this process's clean pages of its own executable
  * (MADV_PAGEOUT, Linux 5.4): after start-up most of the runtime's code that
- * was touched (parsers, the compiler of FFI stubs, module loading) is never
+ * was touched (parsers, the compiler of Bun's FFI bindings, module loading) is never
  * run again, and what is comes back on first use. Returns the bytes advised. */
 HOSA_API int64_t hosa_release_executable_pages(void);
 
