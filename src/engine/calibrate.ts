@@ -23,6 +23,13 @@ export class Calibrator {
   private values: Float64Array;
   private times: Float64Array;
   private filled = 0;
+  /**
+   * After finish(): the held-out statistics that placed the thresholds
+   * (D̄_M, Z and the raw D_M of each held-out sample, the blocks' starts,
+   * samples a day), for benches that check the rates out of sample
+   * (bench/datasets-alarms.ts). Undefined before.
+   */
+  heldOut: { smoothed: Float64Array; zMax: Float64Array; raw: Float64Array; cuts: number[]; samplesPerDay: number } | undefined;
 
   constructor(dims: DimensionSpec[], cfg: EngineConfig) {
     if (dims.length === 0) throw new HosaError("cannot calibrate: no dimensions", EXIT.INPUT);
@@ -186,6 +193,7 @@ export class Calibrator {
         );
       }
     }
+    this.heldOut = { smoothed, zMax, raw, cuts, samplesPerDay };
     let dmMax = -Infinity;
     for (let i = 0; i < smoothed.length; i++) if (smoothed[i] > dmMax) dmMax = smoothed[i];
     return {
