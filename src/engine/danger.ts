@@ -143,6 +143,16 @@ export interface DangerConfig {
   nearS: number;
   farLastingFraction: number;
   steadyRatio: number;
+  /**
+   * Near, when the window fails: steady over this many times the window
+   * (thirds of up to 0.5 s) passes too. A leak starved of CPU grows in steps
+   * (descheduled for a few tenths of a second, then catching up at once):
+   * each step can fail a short window's thirds like a pause, while over
+   * thirds longer than its stalls it is as steady as ever. A pause that is
+   * the program's own (a compiler between two climbs, bursts with idle time
+   * between) lasts longer than that, or ends the growth.
+   */
+  steppedWindowFactor: number;
   /** Usage history kept for the steadiness windows, seconds, one point per historyStepS at most. */
   historyS: number;
   historyStepS: number;
@@ -170,6 +180,7 @@ export function defaultDangerConfig(): DangerConfig {
     nearS: 60,
     farLastingFraction: 0.25,
     steadyRatio: 0.5,
+    steppedWindowFactor: 3,
     historyS: 32,
     historyStepS: 0.02,
   };
@@ -539,6 +550,12 @@ export class DangerTracker {
     if (lastedS >= w - 1e-9) {
       const r = Math.min(s.steadyRate(t, w, cfg.steadyRatio), keptRate);
       if (r > 0 && headroom / r <= cfg.nearS) return `steady over the last ${fmt(w, 2)} s`;
+      // In steps (a leak starved of CPU): steady over a few windows.
+      const w3 = cfg.steppedWindowFactor * w;
+      if (w3 > w && lastedS >= w3 - 1e-9) {
+        const r3 = Math.min(s.steadyRate(t, w3, cfg.steadyRatio), keptRate);
+        if (r3 > 0 && headroom / r3 <= cfg.nearS) return `steady over the last ${fmt(w3, 2)} s (in steps over ${fmt(w, 2)} s)`;
+      }
     }
     // Far: steady over a quarter of its time to failure at the rate kept.
     const far = keptRate > 0 ? cfg.farLastingFraction * (headroom / keptRate) : Number.POSITIVE_INFINITY;

@@ -91,11 +91,15 @@ interface Watched {
   candidateUntilT: number;
   failcnt: number;
   events: number;
+  /** Its usage file could not be read at the last scan (the cgroup was removed: kernfs answers ENODEV on a kept descriptor). */
+  gone: boolean;
 }
 
 const MIB = 1024 * 1024;
 /** A walk at least this often (seconds), whatever the counts say. */
 const FULL_RELIST_S = 30;
+/** How long after a watched cgroup vanished the link counts are looked at every scan, whatever the kernel's count says (seconds). */
+const VANISHED_CHECK_S = 5;
 
 function num(text: string | undefined): number {
   if (text === undefined) return Number.NaN;
@@ -201,6 +205,10 @@ export class CgroupWatch {
   private readonly parents = new Set<string>();
   /** Walks done (the tests count them). */
   relists = 0;
+  /** Until then the link counts are looked at every scan, the kernel's count notwithstanding (a watched cgroup vanished). */
+  private linkCheckUntilT = Number.NEGATIVE_INFINITY;
+  /** A watched cgroup's usage read failed at this scan: walk now. */
+  private vanished = false;
   private cpuT = Number.NaN;
   /** One reader for the CPU files of every watched cgroup (its open files pruned to the watched ones). */
   private readonly cpuFs = createProcFs("/");
@@ -266,10 +274,17 @@ export class CgroupWatch {
     return dirLinkCount(this.memRoot + path);
   }
 
-  /** A directory gained or lost a subdirectory since the last walk; the link counts are looked at only when the kernel's count of cgroups moved. */
-  private treeChanged(): boolean {
+  /**
+   * A directory gained or lost a subdirectory since the last walk. The link
+   * counts are looked at only when the kernel's count of cgroups moved, or
+   * for VANISHED_CHECK_S after a watched cgroup vanished: the count is a net
+   * figure (made minus freed, all over the hierarchy), and a cgroup made
+   * within the same scan as another one is freed (the one just removed,
+   * after its RCU grace period) leaves it where it was.
+   */
+  private treeChanged(t: number): boolean {
     const count = this.cgroupCount();
-    if (!Number.isNaN(count) && count === this.walkCount) return false;
+    if (!Number.isNaN(count) && count === this.walkCount && t >= this.linkCheckUntilT) return false;
     this.walkCount = count;
     for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
     return false;
@@ -286,23 +301,22 @@ export class CgroupWatch {
   }
 
   /**
-   * The periodic walk (every relistS) is a safety net for what the link
-   * counts cannot see: a listing cut at maxWatched, or a count that has not
-   * been looked at. When the kernel's count of cgroups has not moved since the
-   * last walk, or moved and every watched directory's link count is what the
-   * walk saw, the walk would list the same cgroups: it is skipped (a walk
-   * reads every directory of the tree, milliseconds of the kernel's time),
-   * and only its re-read of pids limits set late is done. A full walk still
-   * comes every FULL_RELIST_S.
+   * The periodic walk (every relistS) is a safety net for what the scans'
+   * checks cannot see: a listing cut at maxWatched, or a cgroup made while
+   * another was freed anywhere in the hierarchy (the kernel's count, the
+   * scans' gate, did not move). Every watched directory's link count is
+   * looked at, whatever the count says; when each is what the walk saw, the
+   * walk would list the same cgroups: it is skipped (a walk reads every
+   * directory of the tree, milliseconds of the kernel's time), and only its
+   * re-read of pids limits set late is done. A full walk still comes every
+   * FULL_RELIST_S.
    */
   private periodicWalkNeeded(t: number): boolean {
     if (t - this.listT >= FULL_RELIST_S || this.watched.size >= this.o.maxWatched) return true;
     const count = this.cgroupCount();
     if (Number.isNaN(count)) return true;
-    if (count !== this.walkCount) {
-      this.walkCount = count;
-      for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
-    }
+    for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
+    this.walkCount = count;
     this.checkT = t;
     // A pids limit set after the cgroup was first seen (mkdir, then pids.max) counts from the next check, as from the next walk.
     for (const w of this.watched.values()) if (w.pids && !w.pidsLimited) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
@@ -359,6 +373,7 @@ export class CgroupWatch {
         candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
         events: Number.NaN,
+        gone: false,
       });
     }
     this.parents.clear();
@@ -389,7 +404,13 @@ export class CgroupWatch {
     for (let k = 0; k < usage.order.length; k++) {
       const w = usage.order[k]!;
       const n = usage.set.length(k);
+      // Removed since the walk: walk again at once, whatever the kernel's count of cgroups says.
+      if (n < 0 && !w.gone) {
+        w.gone = true;
+        this.vanished = true;
+      }
       if (n <= 0) continue;
+      w.gone = false;
       // A decimal number of bytes, read in place.
       const u = numberAt(b, usage.set.start(k), usage.set.start(k) + n);
       if (Number.isNaN(u)) continue;
@@ -426,8 +447,13 @@ export class CgroupWatch {
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
     const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
-    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged()) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
+    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
+    if (this.vanished) {
+      this.vanished = false;
+      this.linkCheckUntilT = t + VANISHED_CHECK_S;
+      this.relist(t);
+    }
     const picked: Watched[] = [];
     const rest: Watched[] = [];
     for (const w of this.watched.values()) {

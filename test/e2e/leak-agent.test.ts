@@ -141,7 +141,9 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
     const chosen = logEntries(log).find((e) => e.kind === "action" && e.action === "danger target");
     expect(chosen?.target_cgroup).toBe(leak);
     expect(chosen?.outcome).toMatch(/^chosen: .*growing .* s to exhaustion/);
-    // Issue 11 asks for ≤ 1 s (bench/RESULTS-trust.md); a loaded CI machine gets slack.
+    // Issue 11 asks for ≤ 1 s (bench/RESULTS-trust.md, median of 5 on the bench). On a loaded machine the leak
+    // itself is starved and grows in steps: first sight ≤ 0.5 s, the proof over three windows ≤ 1.5 s after
+    // the growth began (docs/response.md § Growth that lasts), the write: 3 s leaves the agent's own lateness.
     expect(containS).toBeLessThan(3);
     expect(afterMBps).toBeLessThan(0.2 * 50);
     // Alive, never OOM-killed.

@@ -7,7 +7,7 @@
 // for, and the runaway kept the threads runnable to explain it, for holdS; the responder holds the
 // runaway with a CFS quota that throttles it, and lets go once it is gone.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { DangerTracker, NO_DANGER } from "../../src/engine/danger.ts";
@@ -20,6 +20,9 @@ import { actConfig, decision, hybrid, isRoot, ownCgroup, ROOT, tempDir, TestReso
 setDefaultTimeout(60_000);
 const res = new TestResources();
 afterAll(() => res.cleanup());
+/** cpu.shares of a pod requesting 2 CPUs and of one requesting 0.5 (the kubelet's MilliCPUToShares). */
+const HOG_SHARES = 2048;
+const VIC_SHARES = 512;
 const unified = existsSync(`${ROOT}/unified/cgroup.procs`) && existsSync(`${ROOT}/unified/cpu.pressure`);
 
 describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cpu/cpuacct, cgroup2 pressure)", () => {
@@ -42,6 +45,11 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
       }
     }
     const into = (n: string) => ctrls.map((c) => `echo $$ > ${ROOT}/${c}${rel}/${n}/cgroup.procs`).join(" && ");
+    // CPU weights as the kubelet sets them from requests (shares = milli-CPU × 1024 / 1000): the runaway's pod
+    // asked for 2 CPUs, the service for 0.5 (it needs 0.6 at its peak). With equal weights CFS gives a single
+    // service thread its fair half beside any number of spinners, and on a quiet node it is not harmed at all.
+    writeFileSync(`${ROOT}/cpu${rel}/hog/cpu.shares`, String(HOG_SHARES));
+    writeFileSync(`${ROOT}/cpu${rel}/vic/cpu.shares`, String(VIC_SHARES));
     const dir = tempDir("cpuharm");
     res.dirs.push(dir);
     const ticker = join(dir, "ticker");
@@ -176,7 +184,7 @@ describe.skipIf(!isRoot || !hybrid || !unified)("CPU harm on live cgroups (v1 cp
     while (mono() - tEnd < cfgH.releaseS + DANGER_GONE_S + 2 + 10) {
       const d = danger.cgroup ? tracker.update(watch.read(mono(), r.heldCeilings())) : { ...NO_DANGER };
       r.onDecision(decision(mono(), 3, 3), [], d);
-      if (cpuFile("hog", "cpu.cfs_quota_us") === "-1" && cpuFile("hog", "cpu.shares") === "1024") {
+      if (cpuFile("hog", "cpu.cfs_quota_us") === "-1" && cpuFile("hog", "cpu.shares") === String(HOG_SHARES)) {
         back = mono() - tEnd;
         break;
       }
