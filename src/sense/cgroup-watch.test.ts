@@ -2,10 +2,11 @@
 // cgroup is a candidate, and the tracker names it, within half a second;
 // a cgroup warming page cache is never named.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { openProbes } from "./bpf-probes.ts";
 import { CgroupWatch, numberAt, parseMemoryStat, statValue, statValueAt } from "./cgroup-watch.ts";
 
 setDefaultTimeout(60_000);
@@ -45,16 +46,43 @@ const res = new TestResources();
 afterAll(() => res.cleanup());
 
 describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", () => {
-  test("a 50 MB/s leak is named within 0.5 s; a cache warm beside it is not", async () => {
+  test("the probes' cgroup iterator reads what memory.usage_in_bytes reads, for every cgroup but the root", () => {
+    const layout = detectCgroupLayout("/sys/fs/cgroup");
+    const parent = res.cg.create("memory", `hosa-watch-it-${process.pid}`);
+    const child = res.cg.create("memory", `hosa-watch-it-${process.pid}/a`);
+    const probes = openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot });
+    try {
+      expect(probes.cgroupUsageIter).toBe(true);
+      const ids = new Float64Array(4096);
+      const bytes = new Float64Array(4096);
+      const n = probes.cgroupMemoryUsage(ids, bytes);
+      expect(n).toBeGreaterThanOrEqual(3);
+      const idle = [parent, child].map((p) => statSync(`${layout.attributionRoot}${p}`).ino);
+      for (const [k, p] of [parent, child].entries()) {
+        const i = ids.subarray(0, n).indexOf(idle[k]!);
+        expect(i).toBeGreaterThan(0); // parents first: the walk's root (the hierarchy's) is 0
+        // No task in them: nothing charged or uncharged between the two reads.
+        expect(bytes[i]).toBe(Number(readFileSync(`${layout.attributionRoot}${p}/memory.usage_in_bytes`, "utf8")));
+      }
+      // Arrays too small: the count says so, and what fits is written.
+      expect(probes.cgroupMemoryUsage(new Float64Array(1), new Float64Array(1))).toBe(n);
+    } finally {
+      probes.close();
+    }
+  });
+
+  for (const through of ["files", "iterator"] as const)
+  test(`a 50 MB/s leak is named within 0.5 s; a cache warm beside it is not (usage read through ${through === "files" ? "its files" : "the probes' cgroup iterator"})`, async () => {
     const dir = tempDir("watch");
     res.dirs.push(dir);
-    const parent = res.cg.create("memory", `hosa-watch-${process.pid}`);
-    const leak = res.cg.create("memory", `hosa-watch-${process.pid}/leak`);
-    const cache = res.cg.create("memory", `hosa-watch-${process.pid}/cache`);
+    const parent = res.cg.create("memory", `hosa-watch-${through}-${process.pid}`);
+    const leak = res.cg.create("memory", `hosa-watch-${through}-${process.pid}/leak`);
+    const cache = res.cg.create("memory", `hosa-watch-${through}-${process.pid}/cache`);
     writeFileSync(`${res.cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
     const exe = compileLeaker(dir);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
-    const watch = new CgroupWatch(layout, { scope: parent });
+    const probes = through === "iterator" ? openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot }) : undefined;
+    const watch = new CgroupWatch(layout, { scope: parent, memoryUsage: probes ? (ids, b) => probes.cgroupMemoryUsage(ids, b) : undefined });
     const tracker = new DangerTracker();
     const mono = () => Bun.nanoseconds() / 1e9;
     // Calm first: nothing named.
@@ -64,6 +92,7 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       await Bun.sleep(10);
     }
     expect(watch.size).toBeGreaterThanOrEqual(3);
+    expect(watch.scanSource).toBe(through);
     const warm = Bun.spawn(["sh", "-c", `echo $$ > ${res.cg.dir("memory", cache)}/cgroup.procs && exec dd if=/dev/zero of=${dir}/cache.img bs=1M count=600 status=none`]);
     res.procs.push(warm);
     const start = mono();
@@ -77,8 +106,11 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       if (d.cgroup === leak && Number.isNaN(namedAt)) namedAt = mono() - start;
       await Bun.sleep(10);
     }
+    expect(watch.scanSource).toBe(through);
     watch.close();
-    console.log(`watch: leak named ${namedAt.toFixed(2)} s after it started`);
+    probes?.close();
+    leaker.kill("SIGKILL");
+    console.log(`watch (${through}): leak named ${namedAt.toFixed(2)} s after it started`);
     expect(namedAt).toBeLessThan(0.5 + 0.2); // + the leaker's own start-up on a loaded machine
     expect([...named]).toEqual([leak]);
   });

@@ -22,6 +22,7 @@
 //
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
+import { statSync } from "node:fs";
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { type CgroupLayout, controllerRoot, dirLinkCount, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
@@ -69,6 +70,16 @@ export interface CgroupWatchOptions {
    * attribution).
    */
   demandCgroups?: number;
+  /**
+   * Every cgroup's memory usage in one pass (the live source's
+   * cgroupMemoryUsage: the eBPF probes' cgroup iterator): ids (the inodes of
+   * the cgroups' directories) and bytes, returning how many cgroups there are
+   * or -1. When given and it knows every watched cgroup, the scan reads it
+   * instead of one usage file per cgroup: the same number from the same
+   * kernel counter, in one system call instead of one per cgroup
+   * (docs/footprint.md). Absent (no probes, another kernel): the files.
+   */
+  memoryUsage?: (ids: Float64Array, bytes: Float64Array) => number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -76,6 +87,8 @@ export type HeldCeilings = ReadonlyMap<string, Readonly<Record<string, number>>>
 
 interface Watched {
   path: string;
+  /** The inode of its directory in the memory hierarchy (the cgroup id); NaN when unknown. */
+  id: number;
   mem: ProcFs;
   pids: ProcFs | null;
   pidsLimited: boolean;
@@ -163,6 +176,15 @@ const KEY = {
   max: Buffer.from("max"),
 };
 
+/** The inode of a directory (a cgroup's id); NaN when it cannot be read. */
+function dirInode(dir: string): number {
+  try {
+    return statSync(dir, { throwIfNoEntry: false })?.ino ?? Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** A file of one number read in place (no string); NaN when it cannot be read. */
 function numOf(fs: ProcFs, file: string): number {
   const n = fs.readBytes(file);
@@ -185,15 +207,21 @@ export class CgroupWatch {
   private readonly pidsRoot: string;
   private readonly meminfo: ProcFs;
   private readonly memTotal: number;
-  private readonly o: Required<CgroupWatchOptions>;
+  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage">> & Pick<CgroupWatchOptions, "memoryUsage">;
   private listT = Number.NaN;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
   private walkCount = Number.NaN;
   /** The kernel's count of cgroups, read in place (src/sense/cgroup-count.ts). */
   private readonly counter: CgroupCounter;
-  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk. */
-  private usage: { set: FileSet; order: Watched[] } | null = null;
+  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk (opened only when the scan reads files). */
+  private usage: { set: FileSet | null; order: Watched[] } | null = null;
+  /** The scan reads options.memoryUsage (every watched cgroup's id was in its last pass). */
+  private byIter = false;
+  /** Watched cgroups by id, for the iterator's pass. */
+  private readonly byId = new Map<number, Watched>();
+  private iterIds = new Float64Array(256);
+  private iterBytes = new Float64Array(256);
   private scanT = Number.NaN;
   /** Link count of every listed directory (and the walk's root) at the last walk. */
   private readonly links = new Map<string, number>();
@@ -252,6 +280,11 @@ export class CgroupWatch {
 
   get size(): number {
     return this.watched.size;
+  }
+
+  /** What the last scans read: the iterator's pass (options.memoryUsage) or one usage file per cgroup. */
+  get scanSource(): "iterator" | "files" {
+    return this.byIter ? "iterator" : "files";
   }
 
   /** Candidates at the last read: while there are, the agent ticks at the vigilance rate. */
@@ -345,6 +378,7 @@ export class CgroupWatch {
       const tu = Number.isNaN(u0) ? Number.NaN : t;
       this.watched.set(path, {
         path,
+        id: this.o.memoryUsage ? dirInode(this.memRoot + path) : Number.NaN,
         mem,
         pids,
         pidsLimited: Number.isFinite(pidsMax),
@@ -373,52 +407,116 @@ export class CgroupWatch {
       this.watched.delete(path);
     }
     const order = [...this.watched.values()];
+    this.byIter = this.iterKnows(order);
     // The same cgroups as at the last walk: their usage files stay open.
-    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) return;
-    this.usage?.set.close();
-    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP), order } : null;
+    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) {
+      if (!this.byIter && this.usage.set === null) this.usage.set = this.usageSet(order);
+      return;
+    }
+    this.usage?.set?.close();
+    this.usage = order.length > 0 ? { set: this.byIter ? null : this.usageSet(order), order } : null;
+  }
+
+  private usageSet(order: Watched[]): FileSet {
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP);
+  }
+
+  /** One pass of options.memoryUsage; its count, the arrays grown to hold it; -1 when it cannot be read. */
+  private iterPass(): number {
+    const read = this.o.memoryUsage!;
+    let n = read(this.iterIds, this.iterBytes);
+    if (n > this.iterIds.length) {
+      const size = Math.max(n + 64, this.iterIds.length * 2);
+      this.iterIds = new Float64Array(size);
+      this.iterBytes = new Float64Array(size);
+      n = read(this.iterIds, this.iterBytes);
+    }
+    return n > this.iterIds.length ? -1 : n;
+  }
+
+  /** Whether the iterator's pass holds every watched cgroup (not so under a fixture root, or for a cgroup gone since the walk): else the scan reads files. */
+  private iterKnows(order: Watched[]): boolean {
+    this.byId.clear();
+    if (this.o.memoryUsage === undefined || order.length === 0) return false;
+    for (const w of order) {
+      if (Number.isNaN(w.id)) return false;
+      this.byId.set(w.id, w);
+    }
+    let n: number;
+    try {
+      n = this.iterPass();
+    } catch {
+      return false;
+    }
+    let found = 0;
+    for (let i = 0; i < n; i++) if (this.byId.has(this.iterIds[i]!)) found++;
+    return found === order.length;
   }
 
   private scan(t: number): void {
     this.scanT = t;
-    const o = this.o;
     const usage = this.usage;
     if (usage === null) return;
-    usage.set.read();
-    const b = usage.set.bytes;
+    if (this.byIter) {
+      let n = -1;
+      try {
+        n = this.iterPass();
+      } catch {
+        // The probes closed: the files from now on.
+      }
+      if (n >= 0) {
+        const ids = this.iterIds;
+        const bytes = this.iterBytes;
+        for (let i = 0; i < n; i++) {
+          const w = this.byId.get(ids[i]!);
+          if (w !== undefined) this.scanOne(w, bytes[i]!, t);
+        }
+        return;
+      }
+      this.byIter = false;
+    }
+    usage.set ??= this.usageSet(usage.order);
+    const set = usage.set;
+    set.read();
+    const b = set.bytes;
     for (let k = 0; k < usage.order.length; k++) {
-      const w = usage.order[k]!;
-      const n = usage.set.length(k);
+      const n = set.length(k);
       if (n <= 0) continue;
       // A decimal number of bytes, read in place.
-      const u = numberAt(b, usage.set.start(k), usage.set.start(k) + n);
-      if (Number.isNaN(u)) continue;
-      if (!Number.isNaN(w.lastU) && t > w.lastT) {
-        w.rate = (u - w.lastU) / (t - w.lastT);
-        if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
-      }
-      if (Number.isNaN(w.markU)) {
-        w.markU = u;
-        w.markT = t;
-      } else if (t - w.markT >= 1) {
-        if ((u - w.markU) / (t - w.markT) >= o.slowBytesPerS) w.candidateUntilT = t + o.keepS;
-        w.markU = u;
-        w.markT = t;
-      }
-      w.lastU = u;
-      w.lastT = t;
-      // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
-      if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
-      if (w.pids && w.pidsLimited) {
-        const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
-        if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
-        w.lastPids = p;
-        // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
-        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
-        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
-        if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
-        if (!Number.isNaN(refused)) w.scanRefused = refused;
-      }
+      const u = numberAt(b, set.start(k), set.start(k) + n);
+      if (!Number.isNaN(u)) this.scanOne(usage.order[k]!, u, t);
+    }
+  }
+
+  /** One watched cgroup's usage `u` (bytes) at the scan at `t`. */
+  private scanOne(w: Watched, u: number, t: number): void {
+    const o = this.o;
+    if (!Number.isNaN(w.lastU) && t > w.lastT) {
+      w.rate = (u - w.lastU) / (t - w.lastT);
+      if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
+    }
+    if (Number.isNaN(w.markU)) {
+      w.markU = u;
+      w.markT = t;
+    } else if (t - w.markT >= 1) {
+      if ((u - w.markU) / (t - w.markT) >= o.slowBytesPerS) w.candidateUntilT = t + o.keepS;
+      w.markU = u;
+      w.markT = t;
+    }
+    w.lastU = u;
+    w.lastT = t;
+    // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
+    if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
+    if (w.pids && w.pidsLimited) {
+      const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
+      if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
+      w.lastPids = p;
+      // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
+      const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+      const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
+      if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
+      if (!Number.isNaN(refused)) w.scanRefused = refused;
     }
   }
 
@@ -636,7 +734,8 @@ export class CgroupWatch {
     this.meminfo.close();
     this.cpuFs.close();
     this.counter.close();
-    this.usage?.set.close();
+    this.usage?.set?.close();
     this.usage = null;
+    this.byId.clear();
   }
 }

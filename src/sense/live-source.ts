@@ -54,10 +54,13 @@ export interface ProbeHandle {
   readonly mode?: "lean" | "full";
   /** Names of the attached programs; absent means all of them. */
   readonly programs?: readonly string[];
+  /** Every cgroup's memory usage in one pass (src/sense/bpf-probes.ts); -1 when not available. */
+  cgroupMemoryUsage?(ids: Float64Array, bytes: Float64Array): number;
+  readonly cgroupUsageIter?: boolean;
   close(): void;
 }
 
-export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full" }) => ProbeHandle;
+export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full"; memoryRoot?: string }) => ProbeHandle;
 
 /** eBPF dimensions that "lean" probes leave to /proc (no program on every page fault). */
 const LEAN_FROM_PROC: ReadonlySet<string> = new Set(["page_faults_per_s"]);
@@ -83,6 +86,13 @@ export interface LiveSource extends SampleSource {
   /** True when the eBPF probes are loaded and feed their dimensions. */
   readonly ebpf: boolean;
   readonly layout: CgroupLayout;
+  /**
+   * Every cgroup's memory usage in one pass of the probes' cgroup iterator
+   * (ids: the inodes of their directories; bytes), for the danger watch's
+   * scan; absent when the probes or the iterator are not loaded. Returns how
+   * many cgroups there are (see src/sense/bpf-probes.ts).
+   */
+  readonly cgroupMemoryUsage?: (ids: Float64Array, bytes: Float64Array) => number;
   /**
    * The memory ceilings hosa holds, with the values they replaced (the
    * responder's heldCeilings): cgroup_mem_limit_ratio divides by the limit a
@@ -279,7 +289,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const open = opts.openProbes ?? defaultOpenProbes;
       try {
         // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
-        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes });
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes, memoryRoot: layout.attributionRoot });
       } catch (e) {
         fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
       }
@@ -726,12 +736,14 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
   }
 
+  const usageProbes = probes?.cgroupUsageIter && probes.cgroupMemoryUsage ? probes : undefined;
   const source: LiveSource = {
     dims,
     sources,
     fallbackNotice,
     ebpf,
     layout,
+    cgroupMemoryUsage: usageProbes ? (ids, bytes) => (closed || !probes ? -1 : usageProbes.cgroupMemoryUsage!(ids, bytes)) : undefined,
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll(tMonoS);
