@@ -204,6 +204,19 @@ function fill(target: ProbeTotals, halves: Int32Array, offset: number): ProbeTot
 /** Load and attach the probes. Throws a HosaError saying why not (permission, BTF, kernel, verifier). */
 export function openProbes(opts: ProbeOptions): BpfProbes {
   preflight();
+  // Cgroup iterators came with Linux 6.1; where the kernel has none, the danger watch reads cgroupfs.
+  const kv = /^(\d+)\.(\d+)/.exec(readKernelRelease());
+  const cgroupIter = opts.memoryRoot !== undefined && opts.memoryRoot !== "" && (!kv || Number(kv[1]) > 6 || (Number(kv[1]) === 6 && Number(kv[2]) >= 1));
+  if (!cgroupIter) return loadProbes(opts, false);
+  try {
+    return loadProbes(opts, true);
+  } catch {
+    // A verifier that refuses the iterator must not cost the probes: without it, the watch reads cgroupfs.
+    return loadProbes(opts, false);
+  }
+}
+
+function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
   const mode = opts.mode ?? "lean";
   let obj = -1;
   try {
@@ -227,9 +240,6 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     for (const prog of Object.values(PROBE_GROUPS).flat()) {
       if (ffi.tracepointArgs(prog) === undefined) ffi.objSetAutoload(obj, prog, false);
     }
-    // Cgroup iterators came with Linux 6.1; where the kernel has none, the danger watch reads cgroupfs.
-    const kv = /^(\d+)\.(\d+)/.exec(readKernelRelease());
-    const cgroupIter = opts.memoryRoot !== undefined && opts.memoryRoot !== "" && (!kv || Number(kv[1]) > 6 || (Number(kv[1]) === 6 && Number(kv[2]) >= 1));
     ffi.objSetAutoload(obj, CGROUP_USAGE_ITER, cgroupIter);
     ffi.objLoad(obj);
     ffi.objAttachAll(obj);

@@ -66,6 +66,17 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       }
       // Arrays too small: the count says so, and what fits is written.
       expect(probes.cgroupMemoryUsage(new Float64Array(1), new Float64Array(1))).toBe(n);
+      // The pass where it costs less than the files (default costs: 4.5 µs a file against 80 + 1.3 µs per cgroup walked):
+      // a watch of these two cgroups reads their files; one of the whole node, the pass when the node has enough cgroups.
+      const cheaper = (w: number) => (4.5 * w >= 80 + 1.3 * n ? "iterator" : "files");
+      for (const scope of [parent, ""]) {
+        const w = new CgroupWatch(layout, { scope, memoryUsage: (i, b) => probes.cgroupMemoryUsage(i, b) });
+        w.read(Bun.nanoseconds() / 1e9);
+        if (scope === parent) expect(w.size).toBe(2);
+        expect(w.scanSource).toBe(cheaper(w.size));
+        w.close();
+      }
+      expect(cheaper(2)).toBe("files");
     } finally {
       probes.close();
     }
@@ -82,7 +93,8 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     const exe = compileLeaker(dir);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
     const probes = through === "iterator" ? openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot }) : undefined;
-    const watch = new CgroupWatch(layout, { scope: parent, memoryUsage: probes ? (ids, b) => probes.cgroupMemoryUsage(ids, b) : undefined });
+    // Three cgroups in a hierarchy of many: the files cost less, so the pass is forced here (scanCostUs).
+    const watch = new CgroupWatch(layout, { scope: parent, memoryUsage: probes ? (ids, b) => probes.cgroupMemoryUsage(ids, b) : undefined, scanCostUs: { file: 1, passFixed: 0, passPerCgroup: 0 } });
     const tracker = new DangerTracker();
     const mono = () => Bun.nanoseconds() / 1e9;
     // Calm first: nothing named.
