@@ -29,7 +29,7 @@ const cfg = await loadConfig(argv[ci + 1]);
 if (!argv.includes("--act")) cfg.respond.mode = "detect";
 const facts = discoverNode(cfg.sense.procRoot);
 const live = createLiveSource(cfg.sense);
-const watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive, memoryUsage: process.env.TICK_NO_ITER ? undefined : live.cgroupMemoryUsage });
+const watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive, memoryUsage: process.env.TICK_NO_ITER ? undefined : live.cgroupMemoryUsage, nodeAvailable: process.env.TICK_NO_ITER ? undefined : (t) => live.memAvailableAt(t) });
 const danger = new DangerTracker();
 const engine = createEngine(loadBaseline(baselinePath(cfg)).baseline, engineConfigFrom(cfg.engine));
 const { responder } = createAgentResponder(cfg, facts, () => {});

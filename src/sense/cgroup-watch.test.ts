@@ -131,7 +131,9 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     const parent = res.cg.create("memory", `hosa-watch-nl-${process.pid}`);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
     // No periodic walk within the test: only a link count can trigger one.
-    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600 });
+    // The node's MemAvailable as the live source read it at the same tick (here a made-up figure, to see it used).
+    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600, nodeAvailable: (t) => (t === sharedT ? 7e9 : Number.NaN) });
+    let sharedT = Number.NaN;
     const mono = () => Bun.nanoseconds() / 1e9;
     watch.read(mono());
     expect(watch.size).toBe(1);
@@ -145,10 +147,17 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     const grandDir = `${childDir}/younger`;
     mkdirSync(childDir);
     await Bun.sleep(120);
-    watch.read(mono());
+    const youngT = mono();
+    sharedT = youngT;
+    const facts = watch.read(youngT);
     expect(watch.size).toBe(2);
     // Young: a candidate (sampled at the tick) for its first second, then not, having not grown.
     expect(watch.candidates).toBe(1);
+    expect(facts.nodeAvailableBytes).toBe(7e9);
+    // Not read by the live source at this tick: the watch reads /proc/meminfo itself.
+    const own = watch.read(youngT + 0.01);
+    expect(own.nodeAvailableBytes).toBeGreaterThan(0);
+    expect(own.nodeAvailableBytes).not.toBe(7e9);
     await Bun.sleep(1100);
     watch.read(mono());
     expect(watch.candidates).toBe(0);
@@ -170,6 +179,30 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     expect(watch.candidates).toBe(0);
     watch.close();
   });
+  test("a cgroup hosa holds a ceiling on, pressed at it (memory.failcnt grows), reads as pressing and contained", async () => {
+    const dir = tempDir("watch-press");
+    res.dirs.push(dir);
+    const parent = res.cg.create("memory", `hosa-watch-press-${process.pid}`);
+    const held = res.cg.create("memory", `hosa-watch-press-${process.pid}/held`);
+    // A 64 MiB ceiling (as hosa would write it; the value it replaced: none) and a leak that runs into it.
+    writeFileSync(`${res.cg.dir("memory", held)}/memory.limit_in_bytes`, String(64 * 2 ** 20));
+    const ceilings = new Map([[held, { "memory.limit_in_bytes": Number.POSITIVE_INFINITY }]]);
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    const calm = watch.read(mono(), ceilings).cgroups.find((c) => c.path === held);
+    expect(calm).toMatchObject({ contained: true, pressing: false });
+    const leaker = Bun.spawn(["sh", "-c", `echo $$ > ${res.cg.dir("memory", held)}/cgroup.procs && exec ${compileLeaker(dir)} --rate-mb 100 --max-mb 200 --hold`], { stdout: "ignore", stderr: "ignore" });
+    res.procs.push(leaker);
+    let pressed = false;
+    for (const start = mono(); mono() - start < 4 && !pressed; ) {
+      await Bun.sleep(10);
+      pressed = watch.read(mono(), ceilings).cgroups.find((c) => c.path === held)?.pressing === true;
+    }
+    leaker.kill("SIGKILL");
+    watch.close();
+    expect(pressed).toBe(true);
+  });
+
   // The quiet-machine scene the trust bench missed: the storm reaches
   // pids.max between two reads and then only has its forks refused.
   test("a fork storm at pids.max is named exhausted (forks refused, pids.events) within 0.5 s, and no longer once it ends", async () => {

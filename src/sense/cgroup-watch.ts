@@ -87,6 +87,12 @@ export interface CgroupWatchOptions {
    * 1.3: a watch of a few cgroups in a large hierarchy reads their files).
    */
   scanCostUs?: { file: number; passFixed: number; passPerCgroup: number };
+  /**
+   * The node's MemAvailable as the live source read it at this tick's time
+   * (its memAvailableAt), NaN when it did not: the facts then take it rather
+   * than reading /proc/meminfo a second time in the same tick.
+   */
+  nodeAvailable?: (t: number) => number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -181,6 +187,8 @@ const KEY = {
   anon: Buffer.from("anon"),
   shmem: Buffer.from("shmem"),
   max: Buffer.from("max"),
+  high: Buffer.from("high"),
+  underOom: Buffer.from("under_oom"),
 };
 
 /** The inode of a directory (a cgroup's id); NaN when it cannot be read. */
@@ -214,7 +222,7 @@ export class CgroupWatch {
   private readonly pidsRoot: string;
   private readonly meminfo: ProcFs;
   private readonly memTotal: number;
-  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage">> & Pick<CgroupWatchOptions, "memoryUsage">;
+  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">> & Pick<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">;
   private listT = Number.NaN;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
@@ -558,8 +566,12 @@ export class CgroupWatch {
     this.candidates = cgroups.length;
     let avail = Number.POSITIVE_INFINITY;
     if (cgroups.length > 0) {
-      const n = this.meminfo.readBytes(PROC.meminfo);
-      if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
+      const shared = o.nodeAvailable?.(t) ?? Number.NaN;
+      if (!Number.isNaN(shared)) avail = shared;
+      else {
+        const n = this.meminfo.readBytes(PROC.meminfo);
+        if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
+      }
     }
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
@@ -706,15 +718,17 @@ export class CgroupWatch {
     if (!(limit > 0) || (this.memTotal > 0 && limit >= this.memTotal)) limit = Number.POSITIVE_INFINITY;
     let pressing = false;
     if (contained) {
+      // Read in place, as memory.stat (at every vigilance tick while hosa contains the cgroup).
       if (this.v2) {
-        const ev = w.mem.read(CGROUP_WATCH.memoryEvents) ?? "";
-        const n = (statValue(ev, "high") || 0) + (statValue(ev, "max") || 0);
+        const ev = w.mem.readBytes(CGROUP_WATCH.memoryEvents);
+        const eb = procBytes();
+        const n = ev < 0 ? 0 : (statValueAt(eb, ev, KEY.high) || 0) + (statValueAt(eb, ev, KEY.max) || 0);
         pressing = !Number.isNaN(w.events) && n > w.events;
         w.events = n;
       } else {
-        const fc = num(w.mem.read(CGROUP_WATCH.memoryFailcnt));
-        const oom = w.mem.read(CGROUP_WATCH.memoryOomControl) ?? "";
-        pressing = (!Number.isNaN(w.failcnt) && fc > w.failcnt) || statValue(oom, "under_oom") === 1;
+        const fc = numOf(w.mem, CGROUP_WATCH.memoryFailcnt);
+        const oom = w.mem.readBytes(CGROUP_WATCH.memoryOomControl);
+        pressing = (!Number.isNaN(w.failcnt) && fc > w.failcnt) || (oom >= 0 && statValueAt(procBytes(), oom, KEY.underOom) === 1);
         w.failcnt = fc;
       }
     } else {

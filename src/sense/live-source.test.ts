@@ -147,6 +147,9 @@ describe("live source on fixtures", () => {
     cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
     const s = src.read(12);
     expect(s.t).toBe(12);
+    // MemAvailable for the danger watch's facts: the value of this read, at its time only.
+    expect(src.memAvailableAt(12)).toBe(4096000 * 1024);
+    expect(src.memAvailableAt(12.01)).toBeNaN();
     const expected: Record<string, number> = {
       cpu_busy_ratio: 0.75, // Δtotal 400 ticks, Δ(idle+iowait) 100
       mem_used_ratio: 0.75,

@@ -94,6 +94,12 @@ export interface LiveSource extends SampleSource {
    */
   readonly cgroupMemoryUsage?: (ids: Float64Array, bytes: Float64Array) => number;
   /**
+   * MemAvailable (bytes) from /proc/meminfo as read by read(t) at exactly this
+   * t; NaN when the last read was at another time or did not read it. The
+   * danger watch's facts take it instead of reading the file again.
+   */
+  memAvailableAt(t: number): number;
+  /**
    * The memory ceilings hosa holds, with the values they replaced (the
    * responder's heldCeilings): cgroup_mem_limit_ratio divides by the limit a
    * cgroup had before hosa, never by hosa's own ceiling (docs/response.md
@@ -695,6 +701,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const slowSet = (): FileSet => createFileSet(cfg.procRoot, slowFiles, undefined, slowFiles.map((f) => (f === PROC.vmstat ? vmPrefix : undefined)));
   let slow: FileSet | undefined = slowFiles.length > 0 ? slowSet() : undefined;
   let slowReadT = NaN;
+  /** When /proc/meminfo was last read (memAvailableAt). */
+  let memReadT = NaN;
   let slowDt = 0;
   const psiSlots = psiFiles.map((f) => slotOf(true, f));
   const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
@@ -723,7 +731,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
     }
-    if (got(files, memSlot)) parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+    if (got(files, memSlot)) {
+      parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+      memReadT = t;
+    } else memReadT = Number.NaN;
     if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT)) {
       slow.read();
       const sb = slow.bytes;
@@ -803,6 +814,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       prevT = tMonoS;
       lastT = tMonoS;
       return { t: tMonoS, x: x.slice() };
+    },
+    memAvailableAt(t: number): number {
+      return t === memReadT ? mem.memAvailableBytes : Number.NaN;
     },
     setHeldCeilings(held): void {
       heldCeilings = held;
