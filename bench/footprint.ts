@@ -27,6 +27,7 @@
 // less; hosa's figures are given as ratios to it.
 //
 //   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--json]
+//     [--episode-variant KEY=VALUE | --episode-baseline]   a second act agent beside the first in phase 2
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -53,6 +54,10 @@ const baselineExe = baselineExes[0];
 const withEpisode = !process.argv.includes("--no-episode");
 // --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
 const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
+// --episode-variant KEY=VALUE or --episode-baseline: a second agent in phase 2, with that environment or
+// the first --baseline build, containing a leak of its own at the same time (episodes side by side).
+const episodeVariant = process.argv.flatMap((a, i) => (a === "--episode-variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []))[0];
+const episodeBaseline = process.argv.includes("--episode-baseline") && baselineExe !== undefined;
 const CLK_TCK = 100;
 const PAGE = 4096;
 
@@ -333,25 +338,52 @@ try {
   let actions = 0;
   let maxLevel = 0;
   const actName = "hosa (act, episode)";
+  const otherName = episodeVariant ? `hosa (act, episode, ${episodeVariant})` : "hosa (act, episode, baseline build)";
+  let other: Watched | null = null;
+  let otherLeaker: Bun.Subprocess | null = null;
   if (withEpisode) {
     const parent = cg.create("memory", `hosa-footprint-${process.pid}`);
     const leak = cg.create("memory", `hosa-footprint-${process.pid}/leak`);
     writeFileSync(`${cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
     const actCfg = hosaConfig(dir, "act", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent}"`]);
-    await calibrate(actCfg, 30);
+    const twin = episodeVariant !== undefined || episodeBaseline;
+    const parent2 = twin ? cg.create("memory", `hosa-footprint-${process.pid}-b`) : "";
+    const leak2 = twin ? cg.create("memory", `hosa-footprint-${process.pid}-b/leak`) : "";
+    if (twin) writeFileSync(`${cg.dir("memory", leak2)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
+    const actCfg2 = twin ? hosaConfig(dir, "act2", ["[engine]", "calibration_s = 30", "[respond]", 'mode = "act"', `cgroup_scope = "${parent2}"`]) : "";
+    const otherExe = episodeBaseline ? baselineExe! : exe;
+    await Promise.all([calibrate(actCfg, 30), ...(twin ? [calibrate(actCfg2, 30, otherExe)] : [])]);
     const act = await startHosa(actName, actCfg);
     started.push(act.proc);
+    if (twin) {
+      const [k, ...rest] = (episodeVariant ?? "=").split("=");
+      other = await startHosa(otherName, actCfg2, otherExe, episodeVariant ? { [k!]: rest.join("=") } : {});
+      started.push(other.proc);
+    }
     await Bun.sleep(5000);
-    calm = await observe([act], 20);
+    calm = await observe([act, ...(other ? [other] : [])], 20);
     const leakerExe = compileLeaker(dir);
     leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], {
       stdout: "ignore",
       stderr: "ignore",
     });
+    if (twin) {
+      otherLeaker = Bun.spawn(["sh", "-c", `echo $$ > ${cg.dir("memory", leak2)}/cgroup.procs && exec ${leakerExe} --rate-mb 50 --max-mb 1800 --hold`], { stdout: "ignore", stderr: "ignore" });
+      started.push(otherLeaker);
+    }
     episode = await observe(
-      [act, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
+      [act, ...(other ? [other] : []), { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
       episodeS,
     );
+    if (other) {
+      const log2 = readFileSync(join(dir, "decisions-act2.log"), "utf8");
+      const n2 = log2.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
+      const lv2 = Math.max(0, ...log2.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
+      console.error(`footprint: ${otherName}: highest level ${lv2}, ${n2} actions applied`);
+      otherLeaker?.kill("SIGKILL");
+      other.proc.kill("SIGTERM");
+      await other.proc.exited;
+    }
     const log = readFileSync(join(dir, "decisions-act.log"), "utf8");
     actions = log.split("\n").filter((l) => l.includes('"kind":"action"') && l.includes('"applied"')).length;
     maxLevel = Math.max(0, ...log.split("\n").filter((l) => l.includes('"kind":"level"')).map((l) => Number(/"level":(\d)/.exec(l)?.[1] ?? 0)));
@@ -400,6 +432,7 @@ try {
     console.log("| process | CPU (% of one core) | per minute | RSS before | RSS after | RSS max | |");
     console.log("| --- | --- | --- | --- | --- | --- | --- |");
     console.log(row("hosa (act) before the leak, 20 s calm", calm[actName]!));
+    if (calm[otherName]) console.log(row(`${otherName} before the leak, 20 s calm`, calm[otherName]!));
     for (const [name, w] of Object.entries(episode)) console.log(row(name, w));
     }
     console.log(`\nsense + engine in-process over 20 000 ticks (GC not forced in between): ${fmt(alloc.bytesPerTick, 0)} bytes and ${fmt(alloc.objectsPerTick)} objects of heap growth per tick`);

@@ -3,10 +3,10 @@
 // the live node, each stage timed with the monotonic clock; and the process's
 // CPU over the run (what the stages do not show: timers, GC, the JIT).
 //
-//   bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json]
+//   bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json] [--act]
 //
 // CONFIG is a hosa.toml with a baseline in its state directory (run
-// `hosa calibrate` first); detection-only whatever it says.
+// `hosa calibrate` first); detection-only whatever it says, unless --act.
 import { heapStats } from "bun:jsc";
 import { baselinePath, loadConfig } from "../src/config.ts";
 import { loadBaseline } from "../src/baseline-file.ts";
@@ -25,10 +25,11 @@ if (ci < 0) throw new Error("usage: bun bench/tick-stages.ts -c CONFIG [--second
 const si = argv.indexOf("--seconds");
 const seconds = si >= 0 ? Number(argv[si + 1]) : 20;
 const cfg = await loadConfig(argv[ci + 1]);
-cfg.respond.mode = "detect";
+// --act: the configuration's mode as it says (act mode wants a [respond] cgroup_scope of your own: an episode's stages).
+if (!argv.includes("--act")) cfg.respond.mode = "detect";
 const facts = discoverNode(cfg.sense.procRoot);
 const live = createLiveSource(cfg.sense);
-const watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive });
+const watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive, memoryUsage: process.env.TICK_NO_ITER ? undefined : live.cgroupMemoryUsage, nodeAvailable: process.env.TICK_NO_ITER ? undefined : (t) => live.memAvailableAt(t) });
 const danger = new DangerTracker();
 const engine = createEngine(loadBaseline(baselinePath(cfg)).baseline, engineConfigFrom(cfg.engine));
 const { responder } = createAgentResponder(cfg, facts, () => {});
@@ -38,6 +39,8 @@ const stages = ["source.read", "watch.read", "danger.update", "engine.step", "re
 const ns = new Float64Array(stages.length);
 let ticks = 0;
 let candidatesTicks = 0;
+let actionCount = 0;
+let maxLevel = 0;
 const c0 = process.cpuUsage();
 const h0 = heapStats();
 const t0 = monoS();
@@ -65,6 +68,8 @@ while (monoS() - t0 < seconds) {
   ns[3] += b - a;
   a = b;
   const actions = responder.onDecision(d, [], s.danger ?? NO_DANGER);
+  actionCount += actions.length;
+  if (d.level > maxLevel) maxLevel = d.level;
   b = Bun.nanoseconds();
   ns[4] += b - a;
   a = b;
@@ -88,13 +93,16 @@ const out = {
   cpuUsPerTick: (c1.user + c1.system) / ticks,
   cpuPct: ((c1.user + c1.system) / 1e6 / wallS) * 100,
   heapObjectsPerTick: (h1.objectCount - h0.objectCount) / ticks,
+  maxLevel,
+  actions: actionCount,
 };
+responder.restoreAll("bench ended");
 watch.close();
 live.close();
 await notifier.close({ wallTime: "", why: "bench", drainMs: 0 });
 if (argv.includes("--json")) console.log(JSON.stringify(out));
 else {
-  console.log(`tick ${out.tickMs} ms, ${ticks} ticks in ${wallS.toFixed(1)} s, scope "${out.scope}", ${out.watched} cgroups watched, candidates on ${candidatesTicks} ticks`);
+  console.log(`tick ${out.tickMs} ms, ${ticks} ticks in ${wallS.toFixed(1)} s, scope "${out.scope}", ${out.watched} cgroups watched, candidates on ${candidatesTicks} ticks, highest level ${maxLevel}, ${actionCount} actions`);
   for (const [k, v] of Object.entries(out.usPerTick)) console.log(`  ${k.padEnd(16)} ${v.toFixed(1)} µs`);
   console.log(`  process CPU      ${out.cpuUsPerTick.toFixed(1)} µs per tick (${out.cpuPct.toFixed(2)} % of a core), heap objects ${out.heapObjectsPerTick.toFixed(1)} per tick`);
 }

@@ -530,3 +530,36 @@ int mark_victim(__u64 *ctx)
 }
 
 char LICENSE[] SEC("license") = "GPL";
+
+/* The danger watch's scan (src/sense/cgroup-watch.ts): every watched cgroup's
+ * memory usage, every 100 ms. Read through cgroupfs it is one kernfs read per
+ * cgroup (a seq_file generated each time, some 4 µs each on a cold tick);
+ * this iterator walks the memory hierarchy under the cgroup it is attached to
+ * (hosa_obj_attach_iter_cgroup) and writes, per cgroup, its id (the inode of
+ * its directory) and the pages charged to it: what memory.usage_in_bytes (v1)
+ * and memory.current (v2) print for any cgroup but the root, from the same
+ * page_counter. One read(2) for the whole tree. */
+struct hosa_cgroup_usage {
+	__u64 id;
+	__u64 pages;
+};
+
+SEC("iter/cgroup")
+int cgroup_usage(struct bpf_iter__cgroup *ctx)
+{
+	struct cgroup *cgrp = ctx->cgroup;
+	struct cgroup_subsys_state *css;
+	struct hosa_cgroup_usage out;
+
+	if (!cgrp)
+		return 0;
+	/* The iterator's cgroup is a trusted pointer: its fields are plain loads. */
+	css = cgrp->subsys[bpf_core_enum_value(enum cgroup_subsys_id, memory_cgrp_id)];
+	if (!css)
+		return 0;
+	out.id = cgrp->kn->id;
+	/* The mem_cgroup around css (its first member): one probe read. */
+	out.pages = BPF_CORE_READ((struct mem_cgroup *)((char *)css - bpf_core_field_offset(struct mem_cgroup, css)), memory.usage.counter);
+	bpf_seq_write(ctx->meta->seq, &out, sizeof(out));
+	return 0;
+}

@@ -300,6 +300,10 @@ HOSA_API int hosa_obj_load(int h)
 
 static bool attaches_by_itself(struct bpf_program *p)
 {
+	/* A cgroup iterator walks the hierarchy it is attached to: the caller
+	 * names it (hosa_obj_attach_iter_cgroup). */
+	if (strcmp(bpf_program__section_name(p), "iter/cgroup") == 0)
+		return false;
 	switch (bpf_program__type(p)) {
 	case BPF_PROG_TYPE_XDP:
 	case BPF_PROG_TYPE_SCHED_CLS:
@@ -376,6 +380,47 @@ HOSA_API int hosa_obj_attach(int h, const char *prog)
 		return fail(ENOENT, "attach %s: no such program", prog);
 	err = attach_one(o, p);
 	return err < 0 ? err : 0;
+}
+
+HOSA_API long hosa_page_size(void)
+{
+	return sysconf(_SC_PAGESIZE);
+}
+
+HOSA_API int hosa_obj_attach_iter_cgroup(int h, const char *prog, const char *dir)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+	union bpf_iter_link_info info;
+	struct obj *o = get_obj(h);
+	struct bpf_program *p;
+	struct bpf_link *link;
+	int i, fd;
+
+	begin();
+	if (!o)
+		return fail(EBADF, "attach %s: no such object handle %d", prog, h);
+	p = find_prog(o, prog);
+	i = p ? prog_index(o, p) : -1;
+	if (i < 0)
+		return fail(ENOENT, "attach %s: no such program", prog);
+	if (o->links[i])
+		return 0;
+	if (bpf_program__fd(p) < 0)
+		return fail(EINVAL, "attach %s: not loaded", prog);
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "attach %s: open %s", prog, dir);
+	memset(&info, 0, sizeof(info));
+	info.cgroup.cgroup_fd = (uint32_t)fd;
+	info.cgroup.order = BPF_CGROUP_ITER_DESCENDANTS_PRE;
+	opts.link_info = &info;
+	opts.link_info_len = sizeof(info);
+	link = bpf_program__attach_iter(p, &opts);
+	close(fd);
+	if (!link)
+		return fail(errno, "attach %s to %s", prog, dir);
+	o->links[i] = link;
+	return 0;
 }
 
 HOSA_API int hosa_iter_read(int h, const char *prog, void *buf, size_t len)

@@ -70,6 +70,16 @@ HOSA_API int hosa_enable_run_stats(void);
 /* Close a file descriptor libhosa returned (hosa_enable_run_stats). */
 HOSA_API int hosa_close_fd(int fd);
 
+/* The kernel's page size in bytes (sysconf(_SC_PAGESIZE)): what the cgroup_usage iterator counts in. */
+HOSA_API long hosa_page_size(void);
+
+/* Attach the cgroup iterator program prog (SEC("iter/cgroup")) to the
+ * cgroup directory dir: it walks dir and every cgroup under it, parents first
+ * (BPF_CGROUP_ITER_DESCENDANTS_PRE), on dir's hierarchy (a cgroup v1
+ * controller's or the unified one). hosa_obj_attach_all leaves such programs
+ * alone. Read it with hosa_iter_read. */
+HOSA_API int hosa_obj_attach_iter_cgroup(int obj, const char *prog, const char *dir);
+
 /* Run the attached BPF iterator program prog once (a fresh iterator per call)
  * and copy what it writes into buf, at most len bytes; returns bytes read. */
 HOSA_API int hosa_iter_read(int obj, const char *prog, void *buf, size_t len);

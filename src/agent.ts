@@ -141,7 +141,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       notifier.onActions(recovered, wallTimeNs());
     }
     // Danger: per-cgroup facts at the tick, only where hosa may act.
-    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive });
+    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive, memoryUsage: live.cgroupMemoryUsage, nodeAvailable: (t) => live.memAvailableAt(t) });
     const danger = new DangerTracker();
     // Which cgroup consumed what over an episode, walked only at level changes (docs/cortex.md § Attribution).
     const attribution = new EpisodeAttribution(() => live.cgroups());

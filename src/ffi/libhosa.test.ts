@@ -65,9 +65,20 @@ describe.skipIf(skipReason !== "")("libhosa", () => {
     open.push(h);
     ffi.objLoad(h);
     const attached = ffi.objAttachAll(h);
-    // All but sys_enter, which is off unless enabled (SEC("?...")).
-    expect(ffi.objPrograms(h).filter((p) => !p.attached).map((p) => p.name)).toEqual(["sys_enter"]);
-    expect(attached).toBe(ffi.objPrograms(h).length - 1);
+    // All but sys_enter, which is off unless enabled (SEC("?...")), and the
+    // cgroup iterator, attached to the hierarchy the caller names.
+    expect(ffi.objPrograms(h).filter((p) => !p.attached).map((p) => p.name)).toEqual(["sys_enter", "cgroup_usage"]);
+    expect(attached).toBe(ffi.objPrograms(h).length - 2);
+    expect(() => ffi.objAttachIterCgroup(h, "cgroup_usage", "/nonexistent-hosa-cgroup")).toThrow(ffi.FfiError);
+    // The memory hierarchy: v1's controller on a hybrid host, else the unified root.
+    ffi.objAttachIterCgroup(h, "cgroup_usage", existsSync("/sys/fs/cgroup/memory") ? "/sys/fs/cgroup/memory" : "/sys/fs/cgroup");
+    expect(ffi.objPrograms(h).find((p) => p.name === "cgroup_usage")?.attached).toBe(true);
+    // Pairs of u64 (id, pages), the walk's root first.
+    const pass = new Uint8Array(16 * 4096);
+    const got = ffi.iterRead(h, ffi.cString("cgroup_usage"), pass);
+    expect(got % 16).toBe(0);
+    expect(got).toBeGreaterThanOrEqual(16);
+    expect(ffi.pageSize()).toBeGreaterThanOrEqual(4096);
     for (let i = 0; i < 5; i++) Bun.spawnSync(["/bin/true"]);
 
     const totals = new BigUint64Array(17);

@@ -64,6 +64,8 @@ const SYMBOLS = {
   hosa_enable_run_stats: { args: [], returns: i32 },
   hosa_close_fd: { args: [i32], returns: i32 },
   hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
+  hosa_obj_attach_iter_cgroup: { args: [i32, ptr, ptr], returns: i32 },
+  hosa_page_size: { args: [], returns: i64 },
   hosa_readset_open: { args: [], returns: i32 },
   hosa_release_executable_pages: { args: [], returns: i64 },
   hosa_readset_add: { args: [i32, ptr], returns: i32 },
@@ -243,6 +245,16 @@ export function enableRunStats(): () => void {
     if (open) check("hosa_close_fd", lib().hosa_close_fd(fd));
     open = false;
   };
+}
+
+/** Attach the cgroup iterator `prog` (SEC("iter/cgroup")) to the cgroup directory `dir`: it walks `dir` and everything under it, parents first. */
+export function objAttachIterCgroup(obj: number, prog: string, dir: string): void {
+  check("hosa_obj_attach_iter_cgroup", lib().hosa_obj_attach_iter_cgroup(obj, cstr(prog), cstr(dir)));
+}
+
+/** The kernel's page size in bytes. */
+export function pageSize(): number {
+  return Number(lib().hosa_page_size());
 }
 
 /** Run the attached iterator program `prog` once; what it wrote goes into `buf`. Returns bytes read. `progName` is cstr(prog), kept by the caller so a tick allocates nothing. */

@@ -29,6 +29,21 @@ describe("FileSet", () => {
     }
   });
 
+  test("a file read up to its prefix: its beginning, never grown; the other files whole", () => {
+    const whole = readFileSync("/proc/vmstat", "latin1");
+    const set = createFileSet("/proc", ["vmstat", "meminfo"], undefined, [1000]);
+    try {
+      for (let k = 0; k < 2; k++) {
+        set.read();
+        expect(set.length(0)).toBe(Math.min(1000, whole.length));
+        expect(set.bytes.toString("latin1", set.start(0), set.start(0) + 40)).toBe(whole.slice(0, 40));
+        expect(set.bytes.toString("latin1", set.start(1), set.start(1) + set.length(1))).toStartWith("MemTotal:");
+      }
+    } finally {
+      set.close();
+    }
+  });
+
   test("a file longer than its slot gets a larger one and is read whole", () => {
     // /proc/self/smaps of a Bun process runs to hundreds of kilobytes, beyond the first 16 KiB slot.
     const set = createFileSet("/proc", ["self/smaps"]);

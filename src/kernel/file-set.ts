@@ -52,7 +52,7 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
   };
 }
 
-function viaReadset(root: string, files: readonly string[], capBytes: number): FileSet {
+function viaReadset(root: string, files: readonly string[], capBytes: number, prefix: readonly (number | undefined)[]): FileSet {
   const set = ffi.readsetOpen();
   try {
     for (const f of files) ffi.readsetAdd(set, root + f);
@@ -62,6 +62,15 @@ function viaReadset(root: string, files: readonly string[], capBytes: number): F
   }
   const n = files.length;
   const caps = new Uint32Array(n).fill(capBytes);
+  // A file read only up to its prefix: that room, never grown (seq_file stops generating where the reader's room ends).
+  const fixed = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = prefix[i];
+    if (p !== undefined && p > 0) {
+      caps[i] = p;
+      fixed[i] = 1;
+    }
+  }
   const offsets = new Uint32Array(n);
   const lens = new Int32Array(n);
   let bytes = Buffer.alloc(0);
@@ -85,7 +94,7 @@ function viaReadset(root: string, files: readonly string[], capBytes: number): F
         // A file that filled its slot may be longer: give it twice the room (rare, then never again).
         let grown = false;
         for (let i = 0; i < n; i++) {
-          if (lens[i] === caps[i]) {
+          if (lens[i] === caps[i] && fixed[i] === 0) {
             caps[i] = caps[i]! * 2;
             grown = true;
           }
@@ -107,8 +116,12 @@ function viaReadset(root: string, files: readonly string[], capBytes: number): F
  * The files (relative to `root`) as one set. Files that cannot be read at all
  * should be left out by the caller. `capBytes`: the room each file gets at
  * first (a cgroup's usage file is one number: 64 bytes, not 16 KB each).
+ * `prefix[i]`, when given: file i is read only up to that many bytes, its
+ * beginning (a kernel file whose lines the caller needs come first: the
+ * kernel stops generating the text there); a set read from JavaScript
+ * (fixtures) reads it whole.
  */
-export function createFileSet(root: string, files: readonly string[], capBytes = INITIAL_CAP): FileSet {
+export function createFileSet(root: string, files: readonly string[], capBytes = INITIAL_CAP, prefix: readonly (number | undefined)[] = []): FileSet {
   const base = root.endsWith("/") ? root : `${root}/`;
   // Kernel pseudo-files say size 0; a fixture's regular files do not.
   let pseudo = files.length > 0;
@@ -121,7 +134,7 @@ export function createFileSet(root: string, files: readonly string[], capBytes =
   }
   if (pseudo) {
     try {
-      return viaReadset(base, files, Math.max(8, Math.ceil(capBytes)));
+      return viaReadset(base, files, Math.max(8, Math.ceil(capBytes)), prefix);
     } catch {
       // No libhosa here (another architecture, a noexec temp dir): the same reads from JavaScript.
     }

@@ -99,6 +99,8 @@ export const PROBE_MODES: readonly ProbeMode[] = ["lean", "full"];
 const LEAN_WITHOUT: readonly ProbeGroup[] = ["faults"];
 /** The iterator that reads run-queue totals in "lean" mode (bpf/probes.bpf.c). */
 const RUNQ_ITER = "runq_totals";
+/** The iterator that reads every cgroup's memory usage for the danger watch's scan (bpf/probes.bpf.c). */
+const CGROUP_USAGE_ITER = "cgroup_usage";
 export interface ProbeOptions {
   cgroupHierarchy: CgroupLayout["memoryHierarchy"];
   /** Default "lean". */
@@ -112,6 +114,13 @@ export interface ProbeOptions {
   /** Forks on one CPU within `forkBurstWindowMs` that make a fork-burst event (default 64 in 100 ms). */
   forkBurstThreshold?: number;
   forkBurstWindowMs?: number;
+  /**
+   * The memory hierarchy's root directory (v1: the memory controller's; v2:
+   * the unified root): the cgroup_usage iterator is attached to it, and
+   * cgroupMemoryUsage() reads every cgroup's usage in one call. Absent: not
+   * attached.
+   */
+  memoryRoot?: string;
 }
 
 export interface BpfProbes {
@@ -129,6 +138,18 @@ export interface BpfProbes {
   drainEvents(): ProbeEvent[];
   /** Per-program cumulative run time and runs; zero unless BPF run statistics are on (ffi.enableRunStats). */
   programStats(): { name: string; runTimeNs: number; runCount: number }[];
+  /**
+   * Every cgroup of the memory hierarchy (memoryRoot and under) in one pass
+   * of the cgroup_usage iterator, parents first: its id (the inode of its
+   * directory) into `ids`, the bytes charged to it into `bytes` (what
+   * memory.usage_in_bytes or memory.current reads, for any cgroup but the
+   * root); returns how many cgroups there are (when more than the arrays
+   * hold, only what fits is written: call again with larger ones), or -1
+   * when the iterator is not attached (an older kernel, no memoryRoot).
+   */
+  cgroupMemoryUsage(ids: Float64Array, bytes: Float64Array): number;
+  /** Whether cgroupMemoryUsage() works here. */
+  readonly cgroupUsageIter: boolean;
   /** Detach and free everything; idempotent. */
   close(): void;
 }
@@ -183,6 +204,19 @@ function fill(target: ProbeTotals, halves: Int32Array, offset: number): ProbeTot
 /** Load and attach the probes. Throws a HosaError saying why not (permission, BTF, kernel, verifier). */
 export function openProbes(opts: ProbeOptions): BpfProbes {
   preflight();
+  // Cgroup iterators came with Linux 6.1; where the kernel has none, the danger watch reads cgroupfs.
+  const kv = /^(\d+)\.(\d+)/.exec(readKernelRelease());
+  const cgroupIter = opts.memoryRoot !== undefined && opts.memoryRoot !== "" && (!kv || Number(kv[1]) > 6 || (Number(kv[1]) === 6 && Number(kv[2]) >= 1));
+  if (!cgroupIter) return loadProbes(opts, false);
+  try {
+    return loadProbes(opts, true);
+  } catch {
+    // A verifier that refuses the iterator must not cost the probes: without it, the watch reads cgroupfs.
+    return loadProbes(opts, false);
+  }
+}
+
+function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
   const mode = opts.mode ?? "lean";
   let obj = -1;
   try {
@@ -206,14 +240,27 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     for (const prog of Object.values(PROBE_GROUPS).flat()) {
       if (ffi.tracepointArgs(prog) === undefined) ffi.objSetAutoload(obj, prog, false);
     }
+    ffi.objSetAutoload(obj, CGROUP_USAGE_ITER, cgroupIter);
     ffi.objLoad(obj);
     ffi.objAttachAll(obj);
+    if (cgroupIter) {
+      try {
+        ffi.objAttachIterCgroup(obj, CGROUP_USAGE_ITER, opts.memoryRoot!);
+      } catch {
+        // A kernel whose cgroup iterator refuses this hierarchy (v1 before 6.2): cgroupfs serves.
+      }
+    }
   } catch (e) {
     if (obj >= 0) ffi.objClose(obj);
     const message = (e as Error).message;
     throw new HosaError(`load eBPF probes: ${message}`, e instanceof HosaError ? e.exitCode : EXIT.FAILURE);
   }
   const programs = ffi.objPrograms(obj).filter((p) => p.attached).map((p) => p.name);
+  const usageIter = programs.includes(CGROUP_USAGE_ITER) ? ffi.cString(CGROUP_USAGE_ITER) : undefined;
+  // 16 bytes per cgroup (id, pages); grown when a pass fills it.
+  let usageBytes = new Uint8Array(usageIter ? 16 * 1024 : 0);
+  let usageHalves = new Int32Array(usageBytes.buffer);
+  const page = usageIter ? ffi.pageSize() : 4096;
   const runqIter = programs.includes(RUNQ_ITER) ? ffi.cString(RUNQ_ITER) : undefined;
   const runqBuf = new BigUint64Array(2);
   const runqBytes = new Uint8Array(runqBuf.buffer);
@@ -308,6 +355,30 @@ export function openProbes(opts: ProbeOptions): BpfProbes {
     programStats() {
       live("read eBPF program statistics");
       return ffi.objProgramStats(obj).filter((p) => programs.includes(p.name));
+    },
+    cgroupUsageIter: usageIter !== undefined,
+    cgroupMemoryUsage(ids, bytes) {
+      live("read the cgroups' memory usage");
+      if (!usageIter) return -1;
+      let n = ffi.iterRead(obj, usageIter, usageBytes);
+      // A full buffer may have cut the pass short: again with twice the room.
+      while (n >= usageBytes.byteLength) {
+        usageBytes = new Uint8Array(usageBytes.byteLength * 2);
+        usageHalves = new Int32Array(usageBytes.buffer);
+        n = ffi.iterRead(obj, usageIter, usageBytes);
+      }
+      const count = n >> 4;
+      const h = usageHalves;
+      for (let i = 0, j = 0, m = Math.min(count, ids.length, bytes.length); i < m; i++, j += 4) {
+        // Signed halves (see fill()): no int32 overflow in the compiled code.
+        const idLo = h[j]!;
+        const idHi = h[j + 1]!;
+        const pLo = h[j + 2]!;
+        const pHi = h[j + 3]!;
+        ids[i] = (idHi < 0 ? idHi + 4294967296 : idHi) * 4294967296 + (idLo < 0 ? idLo + 4294967296 : idLo);
+        bytes[i] = ((pHi < 0 ? pHi + 4294967296 : pHi) * 4294967296 + (pLo < 0 ? pLo + 4294967296 : pLo)) * page;
+      }
+      return count;
     },
     close() {
       if (closed) return;

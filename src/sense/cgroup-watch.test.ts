@@ -2,10 +2,11 @@
 // cgroup is a candidate, and the tracker names it, within half a second;
 // a cgroup warming page cache is never named.
 import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { DangerTracker } from "../engine/danger.ts";
 import { hybrid, isRoot, TestResources, compileLeaker, tempDir } from "../../test/respond/helpers.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { openProbes } from "./bpf-probes.ts";
 import { CgroupWatch, numberAt, parseMemoryStat, statValue, statValueAt } from "./cgroup-watch.ts";
 
 setDefaultTimeout(60_000);
@@ -46,8 +47,30 @@ describe("memory.stat parsing", () => {
 // as cgroupfs's are), so that nothing else on the machine moves the count:
 // one cgroup made and one freed between two scans leave the kernel's count
 // of cgroups and the parent's link count where the last walk saw them.
+/**
+ * What the probes' cgroup iterator hands the watch (each cgroup's inode and
+ * usage, parents first), over a fixture tree instead of the kernel's
+ * hierarchy: the fixture has no live cgroups for the BPF program to visit.
+ */
+function fixtureIterator(root: string) {
+  return (ids: Float64Array, bytes: Float64Array): number => {
+    let n = 0;
+    const visit = (d: string) => {
+      if (n < ids.length) {
+        ids[n] = statSync(d).ino;
+        bytes[n] = existsSync(`${d}/memory.usage_in_bytes`) ? Number(readFileSync(`${d}/memory.usage_in_bytes`, "utf8")) : 0;
+      }
+      n++;
+      for (const e of readdirSync(d, { withFileTypes: true })) if (e.isDirectory()) visit(`${d}/${e.name}`);
+    };
+    visit(root);
+    return n;
+  };
+}
+
 describe("CgroupWatch: a cgroup replaced between two scans", () => {
-  test("is seen at the next scan: the removed one's usage file is gone (not after the 30 s walk)", () => {
+  for (const through of ["files", "iterator"] as const)
+  test(`is seen at the next scan: the removed one's usage ${through === "files" ? "file is gone" : "is no longer in the iterator's pass"} (not after the 30 s walk)`, () => {
     const dir = tempDir("watch-fixture");
     const cg = `${dir}/cgroup`;
     const proc = `${dir}/proc`;
@@ -66,8 +89,10 @@ describe("CgroupWatch: a cgroup replaced between two scans", () => {
     writeFileSync(`${mem}/scope/memory.usage_in_bytes`, "4096\n");
     writeFileSync(`${mem}/scope/memory.stat`, "total_rss 4096\ntotal_shmem 0\n");
     try {
-      const watch = new CgroupWatch(detectCgroupLayout(cg), { procRoot: proc, scope: "/scope", relistS: 2 });
+      const iter = through === "iterator" ? { memoryUsage: fixtureIterator(mem), scanCostUs: { file: 1, passFixed: 0, passPerCgroup: 0 } } : {};
+      const watch = new CgroupWatch(detectCgroupLayout(cg), { procRoot: proc, scope: "/scope", relistS: 2, ...iter });
       watch.read(0);
+      expect(watch.scanSource).toBe(through);
       expect(watch.size).toBe(2);
       expect(watch.relists).toBe(1);
       watch.read(0.25);
@@ -107,16 +132,55 @@ const res = new TestResources();
 afterAll(() => res.cleanup());
 
 describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", () => {
-  test("a 50 MB/s leak is named within 0.5 s; a cache warm beside it is not", async () => {
+  test("the probes' cgroup iterator reads what memory.usage_in_bytes reads, for every cgroup but the root", () => {
+    const layout = detectCgroupLayout("/sys/fs/cgroup");
+    const parent = res.cg.create("memory", `hosa-watch-it-${process.pid}`);
+    const child = res.cg.create("memory", `hosa-watch-it-${process.pid}/a`);
+    const probes = openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot });
+    try {
+      expect(probes.cgroupUsageIter).toBe(true);
+      const ids = new Float64Array(4096);
+      const bytes = new Float64Array(4096);
+      const n = probes.cgroupMemoryUsage(ids, bytes);
+      expect(n).toBeGreaterThanOrEqual(3);
+      const idle = [parent, child].map((p) => statSync(`${layout.attributionRoot}${p}`).ino);
+      for (const [k, p] of [parent, child].entries()) {
+        const i = ids.subarray(0, n).indexOf(idle[k]!);
+        expect(i).toBeGreaterThan(0); // parents first: the walk's root (the hierarchy's) is 0
+        // No task in them: nothing charged or uncharged between the two reads.
+        expect(bytes[i]).toBe(Number(readFileSync(`${layout.attributionRoot}${p}/memory.usage_in_bytes`, "utf8")));
+      }
+      // Arrays too small: the count says so, and what fits is written.
+      expect(probes.cgroupMemoryUsage(new Float64Array(1), new Float64Array(1))).toBe(n);
+      // The pass where it costs less than the files (default costs: 4.5 µs a file against 80 + 1.3 µs per cgroup walked):
+      // a watch of these two cgroups reads their files; one of the whole node, the pass when the node has enough cgroups.
+      const cheaper = (w: number) => (4.5 * w >= 80 + 1.3 * n ? "iterator" : "files");
+      for (const scope of [parent, ""]) {
+        const w = new CgroupWatch(layout, { scope, memoryUsage: (i, b) => probes.cgroupMemoryUsage(i, b) });
+        w.read(Bun.nanoseconds() / 1e9);
+        if (scope === parent) expect(w.size).toBe(2);
+        expect(w.scanSource).toBe(cheaper(w.size));
+        w.close();
+      }
+      expect(cheaper(2)).toBe("files");
+    } finally {
+      probes.close();
+    }
+  });
+
+  for (const through of ["files", "iterator"] as const)
+  test(`a 50 MB/s leak is named within 0.5 s; a cache warm beside it is not (usage read through ${through === "files" ? "its files" : "the probes' cgroup iterator"})`, async () => {
     const dir = tempDir("watch");
     res.dirs.push(dir);
-    const parent = res.cg.create("memory", `hosa-watch-${process.pid}`);
-    const leak = res.cg.create("memory", `hosa-watch-${process.pid}/leak`);
-    const cache = res.cg.create("memory", `hosa-watch-${process.pid}/cache`);
+    const parent = res.cg.create("memory", `hosa-watch-${through}-${process.pid}`);
+    const leak = res.cg.create("memory", `hosa-watch-${through}-${process.pid}/leak`);
+    const cache = res.cg.create("memory", `hosa-watch-${through}-${process.pid}/cache`);
     writeFileSync(`${res.cg.dir("memory", leak)}/memory.limit_in_bytes`, String(2 * 2 ** 30));
     const exe = compileLeaker(dir);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
-    const watch = new CgroupWatch(layout, { scope: parent });
+    const probes = through === "iterator" ? openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot }) : undefined;
+    // Three cgroups in a hierarchy of many: the files cost less, so the pass is forced here (scanCostUs).
+    const watch = new CgroupWatch(layout, { scope: parent, memoryUsage: probes ? (ids, b) => probes.cgroupMemoryUsage(ids, b) : undefined, scanCostUs: { file: 1, passFixed: 0, passPerCgroup: 0 } });
     const tracker = new DangerTracker();
     const mono = () => Bun.nanoseconds() / 1e9;
     // Calm first: nothing named.
@@ -126,6 +190,7 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       await Bun.sleep(10);
     }
     expect(watch.size).toBeGreaterThanOrEqual(3);
+    expect(watch.scanSource).toBe(through);
     const warm = Bun.spawn(["sh", "-c", `echo $$ > ${res.cg.dir("memory", cache)}/cgroup.procs && exec dd if=/dev/zero of=${dir}/cache.img bs=1M count=600 status=none`]);
     res.procs.push(warm);
     const start = mono();
@@ -139,8 +204,11 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       if (d.cgroup === leak && Number.isNaN(namedAt)) namedAt = mono() - start;
       await Bun.sleep(10);
     }
+    expect(watch.scanSource).toBe(through);
     watch.close();
-    console.log(`watch: leak named ${namedAt.toFixed(2)} s after it started`);
+    probes?.close();
+    leaker.kill("SIGKILL");
+    console.log(`watch (${through}): leak named ${namedAt.toFixed(2)} s after it started`);
     expect(namedAt).toBeLessThan(0.5 + 0.2); // + the leaker's own start-up on a loaded machine
     expect([...named]).toEqual([leak]);
   });
@@ -149,7 +217,9 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     const parent = res.cg.create("memory", `hosa-watch-nl-${process.pid}`);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
     // No periodic walk within the test: only a link count can trigger one.
-    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600 });
+    // The node's MemAvailable as the live source read it at the same tick (here a made-up figure, to see it used).
+    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600, nodeAvailable: (t) => (t === sharedT ? 7e9 : Number.NaN) });
+    let sharedT = Number.NaN;
     const mono = () => Bun.nanoseconds() / 1e9;
     watch.read(mono());
     expect(watch.size).toBe(1);
@@ -163,10 +233,17 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     const grandDir = `${childDir}/younger`;
     mkdirSync(childDir);
     await Bun.sleep(120);
-    watch.read(mono());
+    const youngT = mono();
+    sharedT = youngT;
+    const facts = watch.read(youngT);
     expect(watch.size).toBe(2);
     // Young: a candidate (sampled at the tick) for its first second, then not, having not grown.
     expect(watch.candidates).toBe(1);
+    expect(facts.nodeAvailableBytes).toBe(7e9);
+    // Not read by the live source at this tick: the watch reads /proc/meminfo itself.
+    const own = watch.read(youngT + 0.01);
+    expect(own.nodeAvailableBytes).toBeGreaterThan(0);
+    expect(own.nodeAvailableBytes).not.toBe(7e9);
     await Bun.sleep(1100);
     watch.read(mono());
     expect(watch.candidates).toBe(0);
@@ -194,11 +271,15 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
   // of cgroups (the scans' gate) is back where it was and the parent's link
   // count too: only the removed cgroup's own usage file (ENODEV on the kept
   // descriptor) tells.
-  test("a cgroup made as another is removed and freed, within one scan, is seen at the next scan", async () => {
-    const parent = res.cg.create("memory", `hosa-watch-rep-${process.pid}`);
+  for (const through of ["files", "iterator"] as const)
+  test(`a cgroup made as another is removed and freed, within one scan, is seen at the next scan (usage through ${through === "files" ? "its files" : "the cgroup iterator"})`, async () => {
+    const parent = res.cg.create("memory", `hosa-watch-rep-${through}-${process.pid}`);
     const pdir = res.cg.dir("memory", parent);
     const layout = detectCgroupLayout("/sys/fs/cgroup");
-    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600 });
+    const probes = through === "iterator" ? openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot }) : undefined;
+    // Two cgroups in a hierarchy of many: the pass is forced for the iterator (scanCostUs).
+    const iter = probes ? { memoryUsage: (ids: Float64Array, b: Float64Array) => probes.cgroupMemoryUsage(ids, b), scanCostUs: { file: 1, passFixed: 0, passPerCgroup: 0 } } : {};
+    const watch = new CgroupWatch(layout, { scope: parent, relistS: 600, ...iter });
     const mono = () => Bun.nanoseconds() / 1e9;
     mkdirSync(`${pdir}/ep-0`);
     watch.read(mono());
@@ -221,9 +302,35 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       watch.read(mono());
     }
     rmdirSync(`${pdir}/ep-6`);
+    if (probes) expect(watch.scanSource).toBe("iterator");
     watch.close();
+    probes?.close();
     expect(late).toEqual([]);
   });
+  test("a cgroup hosa holds a ceiling on, pressed at it (memory.failcnt grows), reads as pressing and contained", async () => {
+    const dir = tempDir("watch-press");
+    res.dirs.push(dir);
+    const parent = res.cg.create("memory", `hosa-watch-press-${process.pid}`);
+    const held = res.cg.create("memory", `hosa-watch-press-${process.pid}/held`);
+    // A 64 MiB ceiling (as hosa would write it; the value it replaced: none) and a leak that runs into it.
+    writeFileSync(`${res.cg.dir("memory", held)}/memory.limit_in_bytes`, String(64 * 2 ** 20));
+    const ceilings = new Map([[held, { "memory.limit_in_bytes": Number.POSITIVE_INFINITY }]]);
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    const calm = watch.read(mono(), ceilings).cgroups.find((c) => c.path === held);
+    expect(calm).toMatchObject({ contained: true, pressing: false });
+    const leaker = Bun.spawn(["sh", "-c", `echo $$ > ${res.cg.dir("memory", held)}/cgroup.procs && exec ${compileLeaker(dir)} --rate-mb 100 --max-mb 200 --hold`], { stdout: "ignore", stderr: "ignore" });
+    res.procs.push(leaker);
+    let pressed = false;
+    for (const start = mono(); mono() - start < 4 && !pressed; ) {
+      await Bun.sleep(10);
+      pressed = watch.read(mono(), ceilings).cgroups.find((c) => c.path === held)?.pressing === true;
+    }
+    leaker.kill("SIGKILL");
+    watch.close();
+    expect(pressed).toBe(true);
+  });
+
   // The quiet-machine scene the trust bench missed: the storm reaches
   // pids.max between two reads and then only has its forks refused.
   test("a fork storm at pids.max is named exhausted (forks refused, pids.events) within 0.5 s, and no longer once it ends", async () => {

@@ -22,6 +22,7 @@
 //
 // Only cgroups under `scope` are watched: hosa may not act elsewhere, and a
 // danger it could not contain would only raise the level for nothing.
+import { statSync } from "node:fs";
 import type { CpuFacts } from "../engine/cpu-harm.ts";
 import type { CgroupFacts, DangerFacts } from "../engine/danger.ts";
 import { type CgroupLayout, controllerRoot, dirLinkCount, listCgroups, parseBlkioServiceBytes, parseIoStatBytes } from "../kernel/cgroups.ts";
@@ -69,6 +70,29 @@ export interface CgroupWatchOptions {
    * attribution).
    */
   demandCgroups?: number;
+  /**
+   * Every cgroup's memory usage in one pass (the live source's
+   * cgroupMemoryUsage: the eBPF probes' cgroup iterator): ids (the inodes of
+   * the cgroups' directories) and bytes, returning how many cgroups there are
+   * or -1. When given and it knows every watched cgroup, the scan reads it
+   * instead of one usage file per cgroup: the same number from the same
+   * kernel counter, in one system call instead of one per cgroup
+   * (docs/footprint.md). Absent (no probes, another kernel): the files.
+   */
+  memoryUsage?: (ids: Float64Array, bytes: Float64Array) => number;
+  /**
+   * What the scan's input costs, µs (cold, measured at the 100 ms tick): one
+   * usage file; a pass of memoryUsage, fixed and per cgroup it walks. The
+   * pass is used only when it costs less than the files (default 4.5, 80,
+   * 1.3: a watch of a few cgroups in a large hierarchy reads their files).
+   */
+  scanCostUs?: { file: number; passFixed: number; passPerCgroup: number };
+  /**
+   * The node's MemAvailable as the live source read it at this tick's time
+   * (its memAvailableAt), NaN when it did not: the facts then take it rather
+   * than reading /proc/meminfo a second time in the same tick.
+   */
+  nodeAvailable?: (t: number) => number;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -76,6 +100,8 @@ export type HeldCeilings = ReadonlyMap<string, Readonly<Record<string, number>>>
 
 interface Watched {
   path: string;
+  /** The inode of its directory in the memory hierarchy (the cgroup id); NaN when unknown. */
+  id: number;
   mem: ProcFs;
   pids: ProcFs | null;
   pidsLimited: boolean;
@@ -91,8 +117,10 @@ interface Watched {
   candidateUntilT: number;
   failcnt: number;
   events: number;
-  /** Its usage file could not be read at the last scan (the cgroup was removed: kernfs answers ENODEV on a kept descriptor). */
+  /** Its usage file could not be read at the last scan (the cgroup was removed: kernfs answers ENODEV on a kept descriptor), or the iterator's pass no longer visited it. */
   gone: boolean;
+  /** The number of the last iterator pass that visited it. */
+  seenPass: number;
 }
 
 const MIB = 1024 * 1024;
@@ -165,7 +193,18 @@ const KEY = {
   anon: Buffer.from("anon"),
   shmem: Buffer.from("shmem"),
   max: Buffer.from("max"),
+  high: Buffer.from("high"),
+  underOom: Buffer.from("under_oom"),
 };
+
+/** The inode of a directory (a cgroup's id); NaN when it cannot be read. */
+function dirInode(dir: string): number {
+  try {
+    return statSync(dir, { throwIfNoEntry: false })?.ino ?? Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
 
 /** A file of one number read in place (no string); NaN when it cannot be read. */
 function numOf(fs: ProcFs, file: string): number {
@@ -189,15 +228,22 @@ export class CgroupWatch {
   private readonly pidsRoot: string;
   private readonly meminfo: ProcFs;
   private readonly memTotal: number;
-  private readonly o: Required<CgroupWatchOptions>;
+  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">> & Pick<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">;
   private listT = Number.NaN;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
   private walkCount = Number.NaN;
   /** The kernel's count of cgroups, read in place (src/sense/cgroup-count.ts). */
   private readonly counter: CgroupCounter;
-  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk. */
-  private usage: { set: FileSet; order: Watched[] } | null = null;
+  /** Every watched cgroup's usage file, read by the scan in one native call; rebuilt after each walk (opened only when the scan reads files). */
+  private usage: { set: FileSet | null; order: Watched[] } | null = null;
+  /** The scan reads options.memoryUsage (every watched cgroup's id was in its last pass). */
+  private byIter = false;
+  /** Watched cgroups by id, for the iterator's pass. */
+  private readonly byId = new Map<number, Watched>();
+  private iterIds = new Float64Array(256);
+  private iterBytes = new Float64Array(256);
+  private iterPassNo = 0;
   private scanT = Number.NaN;
   /** Link count of every listed directory (and the walk's root) at the last walk. */
   private readonly links = new Map<string, number>();
@@ -242,6 +288,7 @@ export class CgroupWatch {
       sensitive: [],
       cpuScanS: 0.5,
       demandCgroups: 4,
+      scanCostUs: { file: 4.5, passFixed: 80, passPerCgroup: 1.3 },
       ...opts,
     };
     this.v2 = layout.version === "v2";
@@ -260,6 +307,11 @@ export class CgroupWatch {
 
   get size(): number {
     return this.watched.size;
+  }
+
+  /** What the last scans read: the iterator's pass (options.memoryUsage) or one usage file per cgroup. */
+  get scanSource(): "iterator" | "files" {
+    return this.byIter ? "iterator" : "files";
   }
 
   /** Candidates at the last read: while there are, the agent ticks at the vigilance rate. */
@@ -359,6 +411,7 @@ export class CgroupWatch {
       const tu = Number.isNaN(u0) ? Number.NaN : t;
       this.watched.set(path, {
         path,
+        id: this.o.memoryUsage ? dirInode(this.memRoot + path) : Number.NaN,
         mem,
         pids,
         pidsLimited: Number.isFinite(pidsMax),
@@ -374,6 +427,7 @@ export class CgroupWatch {
         failcnt: Number.NaN,
         events: Number.NaN,
         gone: false,
+        seenPass: 0,
       });
     }
     this.parents.clear();
@@ -388,58 +442,137 @@ export class CgroupWatch {
       this.watched.delete(path);
     }
     const order = [...this.watched.values()];
+    this.byIter = this.iterKnows(order);
     // The same cgroups as at the last walk: their usage files stay open.
-    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) return;
-    this.usage?.set.close();
-    this.usage = order.length > 0 ? { set: createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP), order } : null;
+    if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) {
+      if (!this.byIter && this.usage.set === null) this.usage.set = this.usageSet(order);
+      return;
+    }
+    this.usage?.set?.close();
+    this.usage = order.length > 0 ? { set: this.byIter ? null : this.usageSet(order), order } : null;
+  }
+
+  private usageSet(order: Watched[]): FileSet {
+    const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
+    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP);
+  }
+
+  /** One pass of options.memoryUsage; its count, the arrays grown to hold it; -1 when it cannot be read. */
+  private iterPass(): number {
+    const read = this.o.memoryUsage!;
+    let n = read(this.iterIds, this.iterBytes);
+    if (n > this.iterIds.length) {
+      const size = Math.max(n + 64, this.iterIds.length * 2);
+      this.iterIds = new Float64Array(size);
+      this.iterBytes = new Float64Array(size);
+      n = read(this.iterIds, this.iterBytes);
+    }
+    return n > this.iterIds.length ? -1 : n;
+  }
+
+  /** Whether the iterator's pass holds every watched cgroup (not so under a fixture root, or for a cgroup gone since the walk): else the scan reads files. */
+  private iterKnows(order: Watched[]): boolean {
+    this.byId.clear();
+    if (this.o.memoryUsage === undefined || order.length === 0) return false;
+    for (const w of order) {
+      if (Number.isNaN(w.id)) return false;
+      this.byId.set(w.id, w);
+    }
+    let n: number;
+    try {
+      n = this.iterPass();
+    } catch {
+      return false;
+    }
+    let found = 0;
+    for (let i = 0; i < n; i++) if (this.byId.has(this.iterIds[i]!)) found++;
+    // Only when cheaper: a pass costs about 80 µs more than a read set, plus
+    // 1.3 µs per cgroup of the hierarchy, against 4.5 µs per usage file (cold,
+    // at the 100 ms tick, bench/RESULTS-footprint.md fifth pass): a watch of a
+    // few cgroups in a large hierarchy (an agent scoped to one service) reads
+    // their files.
+    const c = this.o.scanCostUs;
+    return found === order.length && c.file * order.length >= c.passFixed + c.passPerCgroup * n;
   }
 
   private scan(t: number): void {
     this.scanT = t;
-    const o = this.o;
     const usage = this.usage;
     if (usage === null) return;
-    usage.set.read();
-    const b = usage.set.bytes;
+    if (this.byIter) {
+      let n = -1;
+      try {
+        n = this.iterPass();
+      } catch {
+        // The probes closed: the files from now on.
+      }
+      if (n >= 0) {
+        const ids = this.iterIds;
+        const bytes = this.iterBytes;
+        const pass = ++this.iterPassNo;
+        for (let i = 0; i < n; i++) {
+          const w = this.byId.get(ids[i]!);
+          if (w === undefined) continue;
+          w.seenPass = pass;
+          this.scanOne(w, bytes[i]!, t);
+        }
+        // A watched cgroup the iterator no longer visits was removed since the walk.
+        for (const w of usage.order) if (w.seenPass !== pass) this.noteGone(w);
+        return;
+      }
+      this.byIter = false;
+    }
+    usage.set ??= this.usageSet(usage.order);
+    const set = usage.set;
+    set.read();
+    const b = set.bytes;
     for (let k = 0; k < usage.order.length; k++) {
-      const w = usage.order[k]!;
-      const n = usage.set.length(k);
+      const n = set.length(k);
       // Removed since the walk: walk again at once, whatever the kernel's count of cgroups says.
-      if (n < 0 && !w.gone) {
-        w.gone = true;
-        this.vanished = true;
-      }
+      if (n < 0) this.noteGone(usage.order[k]!);
       if (n <= 0) continue;
-      w.gone = false;
       // A decimal number of bytes, read in place.
-      const u = numberAt(b, usage.set.start(k), usage.set.start(k) + n);
-      if (Number.isNaN(u)) continue;
-      if (!Number.isNaN(w.lastU) && t > w.lastT) {
-        w.rate = (u - w.lastU) / (t - w.lastT);
-        if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
-      }
-      if (Number.isNaN(w.markU)) {
-        w.markU = u;
-        w.markT = t;
-      } else if (t - w.markT >= 1) {
-        if ((u - w.markU) / (t - w.markT) >= o.slowBytesPerS) w.candidateUntilT = t + o.keepS;
-        w.markU = u;
-        w.markT = t;
-      }
-      w.lastU = u;
-      w.lastT = t;
-      // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
-      if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
-      if (w.pids && w.pidsLimited) {
-        const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
-        if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
-        w.lastPids = p;
-        // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
-        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
-        const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
-        if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
-        if (!Number.isNaN(refused)) w.scanRefused = refused;
-      }
+      const u = numberAt(b, set.start(k), set.start(k) + n);
+      if (!Number.isNaN(u)) this.scanOne(usage.order[k]!, u, t);
+    }
+  }
+
+  /** A watched cgroup whose usage could not be had at a scan: removed since the walk, so walk again at once. */
+  private noteGone(w: Watched): void {
+    if (w.gone) return;
+    w.gone = true;
+    this.vanished = true;
+  }
+
+  /** One watched cgroup's usage `u` (bytes) at the scan at `t`. */
+  private scanOne(w: Watched, u: number, t: number): void {
+    const o = this.o;
+    w.gone = false;
+    if (!Number.isNaN(w.lastU) && t > w.lastT) {
+      w.rate = (u - w.lastU) / (t - w.lastT);
+      if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
+    }
+    if (Number.isNaN(w.markU)) {
+      w.markU = u;
+      w.markT = t;
+    } else if (t - w.markT >= 1) {
+      if ((u - w.markU) / (t - w.markT) >= o.slowBytesPerS) w.candidateUntilT = t + o.keepS;
+      w.markU = u;
+      w.markT = t;
+    }
+    w.lastU = u;
+    w.lastT = t;
+    // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
+    if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
+    if (w.pids && w.pidsLimited) {
+      const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
+      if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
+      w.lastPids = p;
+      // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
+      const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+      const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
+      if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
+      if (!Number.isNaN(refused)) w.scanRefused = refused;
     }
   }
 
@@ -472,8 +605,12 @@ export class CgroupWatch {
     this.candidates = cgroups.length;
     let avail = Number.POSITIVE_INFINITY;
     if (cgroups.length > 0) {
-      const n = this.meminfo.readBytes(PROC.meminfo);
-      if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
+      const shared = o.nodeAvailable?.(t) ?? Number.NaN;
+      if (!Number.isNaN(shared)) avail = shared;
+      else {
+        const n = this.meminfo.readBytes(PROC.meminfo);
+        if (n > 0) avail = parseMeminfoBytes(procBytes(), 0, n, this.mi).memAvailableBytes;
+      }
     }
     const out: DangerFacts = { t, cgroups, nodeAvailableBytes: avail };
     if (o.sensitive.length > 0 && this.cpuacctRoot && (Number.isNaN(this.cpuT) || t - this.cpuT >= o.cpuScanS || t < this.cpuT)) {
@@ -620,15 +757,17 @@ export class CgroupWatch {
     if (!(limit > 0) || (this.memTotal > 0 && limit >= this.memTotal)) limit = Number.POSITIVE_INFINITY;
     let pressing = false;
     if (contained) {
+      // Read in place, as memory.stat (at every vigilance tick while hosa contains the cgroup).
       if (this.v2) {
-        const ev = w.mem.read(CGROUP_WATCH.memoryEvents) ?? "";
-        const n = (statValue(ev, "high") || 0) + (statValue(ev, "max") || 0);
+        const ev = w.mem.readBytes(CGROUP_WATCH.memoryEvents);
+        const eb = procBytes();
+        const n = ev < 0 ? 0 : (statValueAt(eb, ev, KEY.high) || 0) + (statValueAt(eb, ev, KEY.max) || 0);
         pressing = !Number.isNaN(w.events) && n > w.events;
         w.events = n;
       } else {
-        const fc = num(w.mem.read(CGROUP_WATCH.memoryFailcnt));
-        const oom = w.mem.read(CGROUP_WATCH.memoryOomControl) ?? "";
-        pressing = (!Number.isNaN(w.failcnt) && fc > w.failcnt) || statValue(oom, "under_oom") === 1;
+        const fc = numOf(w.mem, CGROUP_WATCH.memoryFailcnt);
+        const oom = w.mem.readBytes(CGROUP_WATCH.memoryOomControl);
+        pressing = (!Number.isNaN(w.failcnt) && fc > w.failcnt) || (oom >= 0 && statValueAt(procBytes(), oom, KEY.underOom) === 1);
         w.failcnt = fc;
       }
     } else {
@@ -662,7 +801,8 @@ export class CgroupWatch {
     this.meminfo.close();
     this.cpuFs.close();
     this.counter.close();
-    this.usage?.set.close();
+    this.usage?.set?.close();
     this.usage = null;
+    this.byId.clear();
   }
 }

@@ -3,7 +3,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rm
 import { tmpdir } from "node:os";
 import { defaultConfig, type HosaConfig } from "../config.ts";
 import { EXIT, HosaError } from "../errors.ts";
-import { createLiveSource, type ProbeCounters } from "./live-source.ts";
+import { createLiveSource, type ProbeCounters, vmstatPrefix } from "./live-source.ts";
 import { ALL_DIMENSIONS, DEFAULT_DIMENSIONS, selectDimensions } from "./dimensions.ts";
 
 const FIX = `${import.meta.dir}/../../test/fixtures`;
@@ -16,6 +16,26 @@ function senseCfg(over: Partial<HosaConfig["sense"]>): HosaConfig["sense"] {
 }
 
 const valueOf = (src: { dims: { name: string }[] }, x: Float64Array, name: string) => x[src.dims.findIndex((d) => d.name === name)];
+
+describe("/proc/vmstat read up to its page-fault lines", () => {
+  test("vmstatPrefix: past the later of pgfault and pgmajfault, with room to grow; the whole file when either is missing or near the end", () => {
+    const head = "nr_free_pages 1\n".repeat(100);
+    const text = `${head}pgfault 12\npgmajfault 3\n${"pgrefill 0\n".repeat(200)}`;
+    const prefix = vmstatPrefix(text)!;
+    expect(prefix).toBe(head.length + "pgfault 12\npgmajfault 3\n".length + 512);
+    expect(text.slice(0, prefix)).toContain("pgmajfault 3\n");
+    expect(vmstatPrefix(`${head}pgfault 12\n`)).toBeUndefined();
+    expect(vmstatPrefix(`${head}pgfault 12\npgmajfault 3\n`)).toBeUndefined(); // the room would pass the end: read it whole
+    expect(vmstatPrefix(undefined)).toBeUndefined();
+    // This kernel's file: both lines fall inside the prefix, which is shorter than the file.
+    const live = readFileSync("/proc/vmstat", "latin1");
+    const p = vmstatPrefix(live);
+    if (p !== undefined) {
+      expect(live.slice(0, p)).toMatch(/\npgfault \d+\n/);
+      expect(live.slice(0, p)).toMatch(/\npgmajfault \d+\n/);
+    }
+  });
+});
 
 describe("dimension set", () => {
   test("the default set is the 17 dimensions of issue 4 and the cgroup memory-limit ratio, with units, load signs, capacity and propagation", () => {
@@ -127,6 +147,9 @@ describe("live source on fixtures", () => {
     cpSync(`${FIX}/proc/busy-t1`, root, { recursive: true });
     const s = src.read(12);
     expect(s.t).toBe(12);
+    // MemAvailable for the danger watch's facts: the value of this read, at its time only.
+    expect(src.memAvailableAt(12)).toBe(4096000 * 1024);
+    expect(src.memAvailableAt(12.01)).toBeNaN();
     const expected: Record<string, number> = {
       cpu_busy_ratio: 0.75, // Δtotal 400 ticks, Δ(idle+iowait) 100
       mem_used_ratio: 0.75,

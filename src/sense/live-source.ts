@@ -54,10 +54,13 @@ export interface ProbeHandle {
   readonly mode?: "lean" | "full";
   /** Names of the attached programs; absent means all of them. */
   readonly programs?: readonly string[];
+  /** Every cgroup's memory usage in one pass (src/sense/bpf-probes.ts); -1 when not available. */
+  cgroupMemoryUsage?(ids: Float64Array, bytes: Float64Array): number;
+  readonly cgroupUsageIter?: boolean;
   close(): void;
 }
 
-export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full" }) => ProbeHandle;
+export type OpenProbes = (opts: { cgroupHierarchy: "v2" | "memory-v1"; mode: "lean" | "full"; memoryRoot?: string }) => ProbeHandle;
 
 /** eBPF dimensions that "lean" probes leave to /proc (no program on every page fault). */
 const LEAN_FROM_PROC: ReadonlySet<string> = new Set(["page_faults_per_s"]);
@@ -83,6 +86,19 @@ export interface LiveSource extends SampleSource {
   /** True when the eBPF probes are loaded and feed their dimensions. */
   readonly ebpf: boolean;
   readonly layout: CgroupLayout;
+  /**
+   * Every cgroup's memory usage in one pass of the probes' cgroup iterator
+   * (ids: the inodes of their directories; bytes), for the danger watch's
+   * scan; absent when the probes or the iterator are not loaded. Returns how
+   * many cgroups there are (see src/sense/bpf-probes.ts).
+   */
+  readonly cgroupMemoryUsage?: (ids: Float64Array, bytes: Float64Array) => number;
+  /**
+   * MemAvailable (bytes) from /proc/meminfo as read by read(t) at exactly this
+   * t; NaN when the last read was at another time or did not read it. The
+   * danger watch's facts take it instead of reading the file again.
+   */
+  memAvailableAt(t: number): number;
   /**
    * The memory ceilings hosa holds, with the values they replaced (the
    * responder's heldCeilings): cgroup_mem_limit_ratio divides by the limit a
@@ -134,6 +150,24 @@ const PSI_FILE: Record<string, string> = {
 const defaultOpenProbes: OpenProbes = (o) => openBpfProbes(o) as unknown as ProbeHandle;
 
 const num = (v: number | bigint | undefined): number => (v === undefined ? NaN : typeof v === "bigint" ? Number(v) : v);
+
+/**
+ * How much of /proc/vmstat to read: past the end of the later of its
+ * pgfault and pgmajfault lines, with room for the counters before them to
+ * grow longer (512 bytes); undefined (the whole file) when either is absent.
+ */
+export function vmstatPrefix(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  let last = 0;
+  for (const key of ["pgfault ", "pgmajfault "]) {
+    const i = text.startsWith(key) ? 0 : text.indexOf(`\n${key}`);
+    if (i < 0) return undefined;
+    const e = text.indexOf("\n", i + 1);
+    last = Math.max(last, e < 0 ? text.length : e + 1);
+  }
+  const at = last + 512;
+  return at >= text.length ? undefined : at;
+}
 
 /** Difference of a cumulative counter; a reset or wrap (negative) or an absent value yields 0. */
 function delta(now: number, before: number): number {
@@ -279,7 +313,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       const open = opts.openProbes ?? defaultOpenProbes;
       try {
         // On v1 and hybrid hosts the memory hierarchy is the one attribution walks, so ids come from it.
-        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes });
+        probes = open({ cgroupHierarchy: layout.version === "v2" ? "v2" : "memory-v1", mode: cfg.probes, memoryRoot: layout.attributionRoot });
       } catch (e) {
         fallbackReason = String((e as Error)?.message ?? e).split("\n")[0].replace(/^hosa: /, "");
       }
@@ -658,8 +692,17 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   const diskSlot = slowSlotOf(needDisk, PROC.diskstats);
   const netSlot = slowSlotOf(needNet, PROC.netDev);
   const snmpSlot = slowSlotOf(needSnmp, PROC.netSnmp);
-  const slow: FileSet | undefined = slowFiles.length > 0 ? createFileSet(cfg.procRoot, slowFiles) : undefined;
+  // Of /proc/vmstat only pgfault and pgmajfault are read, about halfway down
+  // its 4 KB: the set reads it up to a little past them (the kernel then
+  // stops printing; a third less of the slow set's cost), and a read that
+  // misses either (counters before them grew longer) reads it whole again
+  // and moves the end (vmstatPrefix).
+  let vmPrefix = vmSlot >= 0 ? vmstatPrefix(proc.read(PROC.vmstat)) : undefined;
+  const slowSet = (): FileSet => createFileSet(cfg.procRoot, slowFiles, undefined, slowFiles.map((f) => (f === PROC.vmstat ? vmPrefix : undefined)));
+  let slow: FileSet | undefined = slowFiles.length > 0 ? slowSet() : undefined;
   let slowReadT = NaN;
+  /** When /proc/meminfo was last read (memAvailableAt). */
+  let memReadT = NaN;
   let slowDt = 0;
   const psiSlots = psiFiles.map((f) => slotOf(true, f));
   const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
@@ -688,13 +731,27 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
     }
-    if (got(files, memSlot)) parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+    if (got(files, memSlot)) {
+      parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+      memReadT = t;
+    } else memReadT = Number.NaN;
     if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT)) {
       slow.read();
       const sb = slow.bytes;
+      let rebuild = false;
       if (got(slow, vmSlot)) {
         Object.assign(vmPrev, vm);
         parseVmstatBytes(sb, at(slow, vmSlot), end(slow, vmSlot), vm);
+        if (vmPrefix !== undefined && (Number.isNaN(vm.pgfault) || Number.isNaN(vm.pgmajfault))) {
+          // Past the prefix now: this once the whole file, and a new prefix for the next reads.
+          const text = proc.read(PROC.vmstat);
+          if (text !== undefined) {
+            const whole = Buffer.from(text, "latin1");
+            parseVmstatBytes(whole, 0, whole.length, vm);
+          }
+          vmPrefix = vmstatPrefix(text);
+          rebuild = true;
+        }
       }
       if (got(slow, diskSlot)) {
         Object.assign(diskPrev, disk);
@@ -710,6 +767,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       }
       slowDt = Number.isNaN(slowReadT) ? 0 : t - slowReadT;
       slowReadT = t;
+      if (rebuild) {
+        slow.close();
+        slow = slowSet();
+      }
     }
     for (let k = 0; k < psiFiles.length; k++) {
       const slot = psiSlots[k]!;
@@ -726,12 +787,14 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
   }
 
+  const usageProbes = probes?.cgroupUsageIter && probes.cgroupMemoryUsage ? probes : undefined;
   const source: LiveSource = {
     dims,
     sources,
     fallbackNotice,
     ebpf,
     layout,
+    cgroupMemoryUsage: usageProbes ? (ids, bytes) => (closed || !probes ? -1 : usageProbes.cgroupMemoryUsage!(ids, bytes)) : undefined,
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll(tMonoS);
@@ -751,6 +814,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       prevT = tMonoS;
       lastT = tMonoS;
       return { t: tMonoS, x: x.slice() };
+    },
+    memAvailableAt(t: number): number {
+      return t === memReadT ? mem.memAvailableBytes : Number.NaN;
     },
     setHeldCeilings(held): void {
       heldCeilings = held;
