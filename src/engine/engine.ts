@@ -27,7 +27,7 @@
 import { EXIT, HosaError } from "../errors.ts";
 import { computeShares, selectDominant } from "./contributions.ts";
 import { exp } from "./detmath.ts";
-import { AlphaMemo, Ewma, ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo, ewmaAlpha } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
@@ -359,7 +359,17 @@ class Engine implements EngineState {
   /** The capacity of each of capacityDims. */
   readonly capacity: Float64Array;
   readonly capacitySide: Float64Array;
-  readonly dmEwma: Ewma;
+  /**
+   * The EWMAs of D_M, φ and the propagation index (and, in dimZ, of every
+   * z_j): the same τ, the same times, so one α a step from one memo
+   * (src/engine/ewma.ts); each value starts where the baseline says the
+   * node lives, and a sample without time (the first, a repeated stamp)
+   * leaves them as they are, as Ewma.update would.
+   */
+  readonly alphas: AlphaMemo;
+  dmBar: number;
+  phiBar = 0;
+  icpBar = 0;
   /** The single-dimension statistic Z and its ζ1 (Infinity when the baseline has none: off). */
   readonly dimZ: DimSurprise;
   readonly zeta1: number;
@@ -370,8 +380,6 @@ class Engine implements EngineState {
   /** The previous timed sample's raw D_M. */
   prevRaw = 0;
   readonly dmReg: WindowRegression;
-  readonly phiEwma: Ewma;
-  readonly icpEwma: Ewma;
   readonly capRegs: WindowRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
@@ -495,7 +503,7 @@ class Engine implements EngineState {
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
     // One α memo for the four smoothers that step together (same τ, same Δt): one exponential per new Δt, not four.
     const alphas = new AlphaMemo(cfg.ewmaTauS, cfg.ewmaMinSamples);
-    const smooth = { memo: alphas, derivatives: false };
+    this.alphas = alphas;
     this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3, alphas);
     this.regimeHome = new Uint8Array(n);
     this.regimeZCenter = new Float64Array(n);
@@ -505,14 +513,9 @@ class Engine implements EngineState {
     const s1 = baseline.dmSpike1;
     this.prevRaw = baseline.dmMean;
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
-    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.dmEwma.prime(baseline.dmMean);
+    this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
     this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
-    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.phiEwma.prime(0);
-    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.icpEwma.prime(0);
     this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
@@ -634,8 +637,10 @@ export function step(state: EngineState, sample: Sample): Decision {
   const dmRaw = Math.sqrt(maha.forwardDelta());
   let dmIn = dmRaw;
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
-  e.dmEwma.update(t, dmIn);
-  let dm = e.dmEwma.value;
+  // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
+  const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
+  if (dt > 0) e.dmBar += alpha * (dmIn - e.dmBar);
+  let dm = e.dmBar;
   const th = e.thresholds;
   let z = judgeZ ? dz.value : 0;
 
@@ -678,46 +683,19 @@ export function step(state: EngineState, sample: Sample): Decision {
   // The dominant dimensions only when a caller reads them (see Engine.dominant).
   e.dominantStale = true;
   // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
-  e.phiEwma.update(t, e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm);
-  const phi = e.phiEwma.value;
+  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
+  const phi = e.phiBar;
 
   // Propagation index: the largest upward deviation, in σ, of a propagation
   // dimension (from the pass). It names the regime; it never quarantines on its own.
   e.icpDim = dz.icpDim;
   let icpIn = dz.icp;
   if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
-  e.icpEwma.update(t, icpIn);
-  const propagating = e.icpEwma.value > cfg.icpCritical;
+  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
+  const propagating = e.icpBar > cfg.icpCritical;
 
-  // The engine's own time to failure: each exhaustible dimension's level and
-  // slope from a regression over ttfWindowS, extrapolated to its capacity
-  // when the slope toward it is significant and the dimension is already off
-  // its baseline toward it.
-  let ttf = Infinity;
-  let ttfIdx = -1;
-  const cap = e.capacityDims;
-  for (let i = 0; i < cap.length; i++) {
-    const j = cap[i];
-    const r = e.capRegs[i];
-    const xj = x[j];
-    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
-    if (r.count < 3) continue;
-    const side = e.capacitySide[i];
-    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
-    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
-    r.refit();
-    const lev = r.level;
-    if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
-    const gap = e.capacity[i] - lev;
-    let ttfJ = Infinity;
-    if (gap * side <= 0) ttfJ = 0;
-    else if (r.slope * side > r.slopeT * r.slopeSe) ttfJ = gap / r.slope;
-    if (ttfJ < ttf) {
-      ttf = ttfJ;
-      ttfIdx = j;
-    }
-  }
-  e.ownTtfDim = ttfIdx;
+  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
+  const ttfIdx = e.ownTtfDim;
 
   // Danger: the tracker's when the sample carries it, else the engine's own.
   const prev = e.level;
@@ -765,50 +743,24 @@ export function step(state: EngineState, sample: Sample): Decision {
   cond[4] = critical;
   cond[5] = quarantineCond;
 
-  let level: Level = prev;
-  let reason = "";
-  // In homeostasis no condition holds: nothing to admit, nothing to hold (the common step).
-  if (prev !== 5 && (prev > 0 || c1 || c2 || seen || critical || quarantineCond)) {
-    level = moveLevel(e, prev, t, tick, dm, d1, z, dangerTtf, dg, ttf, danger, critical, seen, zOver, sustainedRise);
-    reason = e.stepReason;
-  }
-  // Surprise beyond θ3 at Level 1–2 without danger: said once per crossing.
-  if (dm > th.theta3 && !danger && level >= 1 && level <= 2) {
-    if (!e.surpriseNoted && reason === "") reason = surpriseKeptWords(level, dm, th);
-    e.surpriseNoted = true;
-  } else if (dm < th.theta3) e.surpriseNoted = false;
-  // A level shift without danger (docs/engine.md §9): Level 1–2 for
-  // regimeAfterS (and regimeMinSamples samples), no danger, D̄_M flat across
-  // the window. Said once at Level 1; then judged around the new level.
-  if (cfg.regimeAfterS > 0 && timed) {
-    if (level >= 1 && level <= 2 && !seen) {
-      if (watchShift(e, prev, t, tick, dmBaseline)) {
-        reason = e.stepReason;
-        level = 1;
-      }
-    } else {
-      e.shiftWatch.reset();
-      if (!e.shiftMaxZClear) {
-        e.shiftMaxZ.fill(0);
-        e.shiftMaxZClear = true;
-      }
-    }
-  }
-  if (regimeNote !== "") reason = withRegimeNote(reason, level, regimeNote);
-  // In a regime and calm, the plateau's level follows D̄_M slowly (see followPlateau).
-  else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) followPlateau(e, dt, dmBaseline);
+  // The level and its reason: a function of its own, called at every step
+  // so that its first call is not news to the compiled step (see above).
+  const level = decideLevel(e, prev, t, tick, dt, timed, dm, dmBaseline, d1, z, dangerTtf, dg, ttf, danger, critical, seen, zOver, sustainedRise, c1 || c2 || quarantineCond, regimeNote);
+  const reason = e.stepReason;
   e.regimeAccepted = false;
   e.level = level;
 
-  // Idleness duration for the structural-idleness regime.
-  if (phi <= -cfg.phiIdle) {
-    if (!e.idle) {
-      e.idle = true;
-      e.idleStartT = t;
-    }
-  } else {
-    e.idle = false;
-  }
+  // Idleness duration for the structural-idleness regime. Both fields are
+  // read and written at every step: a field first touched at the first
+  // idleness is news to the compiled step, which then bails out and is
+  // compiled again (bench/RESULTS-footprint.md).
+  const wasIdle = e.idle;
+  const idleStartT = e.idleStartT;
+  const idleNow = phi <= -cfg.phiIdle;
+  e.idle = idleNow;
+  e.idleStartT = idleNow && !wasIdle ? t : idleStartT;
+  const idleSoFar = t - idleStartT;
+  const idleForS = idleNow && wasIdle ? idleSoFar : 0;
   const ri = e.regimeInputs;
   ri.dm = dm;
   ri.derivative = rising || falling ? d1 : 0;
@@ -816,7 +768,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   ri.phi = phi;
   ri.ttfCritical = critical;
   ri.propagating = propagating;
-  ri.idleForS = e.idle ? t - e.idleStartT : 0;
+  ri.idleForS = idleForS;
   const regime = classifyRegime(ri, th, cfg);
 
   // Learn only in homeostasis, only from a complete sample that carried
@@ -846,11 +798,8 @@ export function step(state: EngineState, sample: Sample): Decision {
     d.dangerCgroup = dg.cgroup;
     d.dangerResource = dg.resource;
     d.dangerEvidence = dg.evidence;
-  } else if (danger) {
-    d.dangerCgroup = "";
-    d.dangerResource = e.names[ttfIdx];
-    d.dangerEvidence = ownEvidence(e, ttfIdx, ttf);
-  } else {
+  } else if (danger) ownDanger(e, d, ttfIdx, ttf);
+  else {
     d.dangerCgroup = null;
     d.dangerResource = "";
     d.dangerEvidence = "";
@@ -865,6 +814,110 @@ export function step(state: EngineState, sample: Sample): Decision {
     d.dmBaseline = NaN;
   }
   return d;
+}
+
+/**
+ * The engine's own time to failure: each exhaustible dimension's level and
+ * slope from a regression over ttfWindowS, extrapolated to its capacity
+ * when the slope toward it is significant and the dimension is already off
+ * its baseline toward it. The smallest, its dimension in e.ownTtfDim (−1
+ * when none heads there).
+ */
+function ownTtf(e: Engine, x: Float64Array, t: number, timed: boolean): number {
+  const cfg = e.config;
+  const maha = e.maha;
+  let ttf = Infinity;
+  let ttfIdx = -1;
+  const cap = e.capacityDims;
+  for (let i = 0; i < cap.length; i++) {
+    const j = cap[i];
+    const r = e.capRegs[i];
+    const xj = x[j];
+    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
+    if (r.count < 3) continue;
+    const side = e.capacitySide[i];
+    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
+    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    r.refit();
+    const lev = r.level;
+    if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    const gap = e.capacity[i] - lev;
+    let ttfJ = Infinity;
+    if (gap * side <= 0) ttfJ = 0;
+    else if (r.slope * side > r.slopeT * r.slopeSe) ttfJ = gap / r.slope;
+    if (ttfJ < ttf) {
+      ttf = ttfJ;
+      ttfIdx = j;
+    }
+  }
+  e.ownTtfDim = ttfIdx;
+  return ttf;
+}
+
+/**
+ * The level after this sample (the level machine when off homeostasis or
+ * when a condition holds, then the notes of surprise beyond θ3 and of a new
+ * regime, and the plateau's drift), its reason in e.stepReason ("" when
+ * there is nothing to say). `otherCond`: Level 1, 2 or 5's condition holds.
+ */
+function decideLevel(
+  e: Engine,
+  prev: Level,
+  t: number,
+  tick: number,
+  dt: number,
+  timed: boolean,
+  dm: number,
+  dmBaseline: number,
+  d1: number,
+  z: number,
+  dangerTtf: number,
+  dg: Sample["danger"],
+  ttf: number,
+  danger: boolean,
+  critical: boolean,
+  seen: boolean,
+  zOver: boolean,
+  sustainedRise: boolean,
+  otherCond: boolean,
+  regimeNote: string,
+): Level {
+  const cfg = e.config;
+  const th = e.thresholds;
+  let level: Level = prev;
+  let reason = "";
+  // In homeostasis no condition holds: nothing to admit, nothing to hold (the common step).
+  if (prev !== 5 && (prev > 0 || otherCond || seen || critical)) {
+    level = moveLevel(e, prev, t, tick, dm, d1, z, dangerTtf, dg, ttf, danger, critical, seen, zOver, sustainedRise);
+    reason = e.stepReason;
+  }
+  // Surprise beyond θ3 at Level 1–2 without danger: said once per crossing.
+  if (dm > th.theta3 && !danger && level >= 1 && level <= 2) {
+    if (!e.surpriseNoted && reason === "") reason = surpriseKeptWords(level, dm, th);
+    e.surpriseNoted = true;
+  } else if (dm < th.theta3) e.surpriseNoted = false;
+  // A level shift without danger (docs/engine.md §9): Level 1–2 for
+  // regimeAfterS (and regimeMinSamples samples), no danger, D̄_M flat across
+  // the window. Said once at Level 1; then judged around the new level.
+  if (cfg.regimeAfterS > 0 && timed) {
+    if (level >= 1 && level <= 2 && !seen) {
+      if (watchShift(e, prev, t, tick, dmBaseline)) {
+        reason = e.stepReason;
+        level = 1;
+      }
+    } else {
+      e.shiftWatch.reset();
+      if (!e.shiftMaxZClear) {
+        e.shiftMaxZ.fill(0);
+        e.shiftMaxZClear = true;
+      }
+    }
+  }
+  if (regimeNote !== "") reason = withRegimeNote(reason, level, regimeNote);
+  // In a regime and calm, the plateau's level follows D̄_M slowly (see followPlateau).
+  else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) followPlateau(e, dt, dmBaseline);
+  e.stepReason = reason;
+  return level;
 }
 
 function badSampleLength(t: number, got: number, n: number): never {
@@ -1097,6 +1150,13 @@ function admitted(e: Engine, k: number, t: number, tick: number): boolean {
   const dwell = cfg.escalateAfterS;
   if (k === 5) return e.since[5].lasted(t, tick, cfg.quarantineAfterS + dwell[4], cfg.minSamples);
   return e.since[k].lasted(t, tick, dwell[k - 1], k === 1 ? 1 : cfg.minSamples);
+}
+
+/** The decision's danger when it is the engine's own (no tracker in the samples). */
+function ownDanger(e: Engine, d: Decision, j: number, ttf: number): void {
+  d.dangerCgroup = "";
+  d.dangerResource = e.names[j];
+  d.dangerEvidence = ownEvidence(e, j, ttf);
 }
 
 /** The figures behind the engine's own danger (built only while a danger holds). */
