@@ -16,6 +16,26 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 // passes gave, bit for bit: δ as Mahalanobis.forward2 leaves it, z̄ and Z as
 // update(), φ's sum as loadDirection, the propagation index as the engine's
 // loop over its propagation dimensions, and whether x was finite.
+test("the median of three in pass() picks the middle value of every order, ties included", () => {
+  // Each of the 27 orders of three values from {0, 1, 2}, through pass() against the sorted middle.
+  const z = new DimSurprise(1, 0.3, 0, true);
+  const delta = new Float64Array(1);
+  const one = Float64Array.of(1);
+  const zero = Float64Array.of(0);
+  for (let a = 0; a < 3; a++)
+    for (let b = 0; b < 3; b++)
+      for (let c = 0; c < 3; c++) {
+        const s = new DimSurprise(1, 0, 0, true);
+        // τ = 0: z̄ is the median itself. The first stamp only starts the clock.
+        s.pass(0, Float64Array.of(9), zero, delta, one, one, Uint8Array.of(0), true);
+        s.pass(1, Float64Array.of(a), zero, delta, one, one, Uint8Array.of(0), true);
+        s.pass(2, Float64Array.of(b), zero, delta, one, one, Uint8Array.of(0), true);
+        s.pass(3, Float64Array.of(c), zero, delta, one, one, Uint8Array.of(0), true);
+        expect(s.smoothed[0]).toBe([a, b, c].sort()[1]);
+      }
+  expect(z.value).toBe(0);
+});
+
 test("pass() gives the bits of forward2's δ, update(), loadDirection and the propagation loop, in every case of x", () => {
   for (const [n, medianOf3] of [
     [1, true],
@@ -43,6 +63,8 @@ test("pass() gives the bits of forward2's δ, update(), loadDirection and the pr
       if (i % 89 === 5) x[(i + 1) % n] = -Infinity;
       if (i % 83 === 7) x[(i + 2) % n] = 1e308;
       if (i % 71 === 9) x[(i * 7) % n] = mean[(i * 7) % n] === 0 ? -0 : mean[(i * 7) % n];
+      // Ties: a stretch of a coarse, quantised signal (equal z in a row, and equal to their neighbours).
+      if (i % 400 < 60) for (let j = 0; j < n; j++) x[j] = mean[j] + Math.round(gaussian(r) * 0.7);
       if (i % 13 !== 0) t += i % 7 === 0 ? 0 : 0.1 + (r() - 0.5) * 1e-3; // repeated stamps, a jittery clock
       // Separately, as the engine did.
       maha.forward2(x);
