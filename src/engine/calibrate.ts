@@ -23,6 +23,13 @@ export class Calibrator {
   private values: Float64Array;
   private times: Float64Array;
   private filled = 0;
+  /**
+   * After finish(): the held-out statistics that placed the thresholds
+   * (D̄_M, Z and the raw D_M of each held-out sample, the blocks' starts,
+   * samples a day), for benches that check the rates out of sample
+   * (bench/datasets-alarms.ts). Undefined before.
+   */
+  heldOut: { smoothed: Float64Array; zMax: Float64Array; raw: Float64Array; cuts: number[]; samplesPerDay: number } | undefined;
 
   constructor(dims: DimensionSpec[], cfg: EngineConfig) {
     if (dims.length === 0) throw new HosaError("cannot calibrate: no dimensions", EXIT.INPUT);
@@ -80,22 +87,43 @@ export class Calibrator {
     // node's will be.
     const folds = Math.min(cfg.calibrationFolds, Math.floor(count / HOLDOUT_MIN_SAMPLES));
     const heldOut = folds >= 2;
-    const smoothed = new Float64Array(count);
-    const zMax = new Float64Array(count);
-    const raw = new Float64Array(count);
+    let smoothed = new Float64Array(count);
+    let zMax = new Float64Array(count);
+    let raw = new Float64Array(count);
     const cuts: number[] = [];
+    // heldOutOrder "forward" and "half" (tried, not kept: docs/engine.md §4)
+    // judge each block by a model of the past only; the blocks they leave
+    // without a past model are dropped from the placement (`skip`).
+    const order = cfg.heldOutOrder;
+    let skip = 0;
     if (heldOut) {
       for (let k = 0; k < folds; k++) {
         const from = Math.floor((k * count) / folds);
         const to = Math.floor(((k + 1) * count) / folds);
-        const model = this.learnExcept(full, from, to);
+        let model: { mean: ArrayLike<number>; covariance: ArrayLike<number> };
+        if (order === "forward") {
+          if (k === 0) continue;
+          const w = this.learn(0, from);
+          model = { mean: w.mean, covariance: w.covariance() };
+        } else if (order === "half") {
+          if (k < folds >> 1) continue;
+          const w = this.learn(0, Math.floor(((folds >> 1) * count) / folds));
+          model = { mean: w.mean, covariance: w.covariance() };
+        } else model = this.learnExcept(full, from, to);
+        if (cuts.length === 0) skip = from;
         this.smoothInto(model.mean, model.covariance, from, to, smoothed, zMax, raw);
-        cuts.push(from);
+        cuts.push(from - skip);
       }
     } else {
       warnings.push(`only ${count} samples: thresholds are placed in sample (at least ${2 * HOLDOUT_MIN_SAMPLES} are needed to hold data out)`);
       this.smoothInto(full.mean, covariance, 0, count, smoothed, zMax, raw);
     }
+    if (skip > 0) {
+      smoothed = smoothed.subarray(skip);
+      zMax = zMax.subarray(skip);
+      raw = raw.subarray(skip);
+    }
+    const how: PlacementRule = { byBlock: cfg.thresholdsByBlock, blockQuantile: cfg.blockQuantile, runLength: cfg.episodeRunLength };
     // Samples per day from the median step: an episode is a run of
     // exceedances, so the rate of episodes is P(D̄ > θ)·samplesPerDay/runLength.
     const stepS = medianStep(this.times, count);
@@ -112,7 +140,7 @@ export class Calibrator {
     let zeta1: number | undefined;
     let zExpected = 0;
     if (zShare > 0) {
-      const z = placeThresholds(zMax, cuts, heldOut, samplesPerDay, [zShare * rates[0]], cfg.thresholdSigmas, Z_FLOORS, cfg.dmStdFloor, cfg.thresholdsByBlock);
+      const z = placeThresholds(zMax, cuts, heldOut, samplesPerDay, [zShare * rates[0]], cfg.thresholdSigmas, Z_FLOORS, cfg.dmStdFloor, how);
       if (z.tail) {
         zeta1 = z.thresholds[0];
         zExpected = Math.min((tailProbability(z.tail, zeta1) * samplesPerDay) / z.runLength, zShare * rates[0]);
@@ -126,14 +154,14 @@ export class Calibrator {
     let sExpected = 0;
     const sShare = cfg.spikeRateShare;
     if (sShare > 0) {
-      const sp = placeThresholds(raw, cuts, heldOut, samplesPerDay, [sShare * rates[0]], cfg.thresholdSigmas, [], cfg.dmStdFloor, cfg.thresholdsByBlock);
+      const sp = placeThresholds(raw, cuts, heldOut, samplesPerDay, [sShare * rates[0]], cfg.thresholdSigmas, [], cfg.dmStdFloor, how);
       if (sp.tail) {
         spike1 = sp.thresholds[0];
         sExpected = Math.min((tailProbability(sp.tail, spike1) * samplesPerDay) / sp.runLength, sShare * rates[0]);
       }
     }
     const dmRates = rates.map((r, k) => (k === 0 ? Math.max(r - zExpected - sExpected, r * MIN_DM_RATE_SHARE) : r));
-    const dm = placeThresholds(smoothed, cuts, heldOut, samplesPerDay, dmRates, cfg.thresholdSigmas, cfg.thresholdFloors ?? [], cfg.dmStdFloor, cfg.thresholdsByBlock);
+    const dm = placeThresholds(smoothed, cuts, heldOut, samplesPerDay, dmRates, cfg.thresholdSigmas, cfg.thresholdFloors ?? [], cfg.dmStdFloor, how);
     const { tail, runLength, mean: dmMean, std: dmStd } = dm;
     const th = dm.thresholds;
     const expected = th.map((v, k) => (tail ? (tailProbability(tail, v) * samplesPerDay) / runLength + (k === 0 ? zExpected + sExpected : 0) : NaN));
@@ -165,8 +193,9 @@ export class Calibrator {
         );
       }
     }
+    this.heldOut = { smoothed, zMax, raw, cuts, samplesPerDay };
     let dmMax = -Infinity;
-    for (let i = 0; i < count; i++) if (smoothed[i] > dmMax) dmMax = smoothed[i];
+    for (let i = 0; i < smoothed.length; i++) if (smoothed[i] > dmMax) dmMax = smoothed[i];
     return {
       version: 1,
       dims: this.dims.map((d) => ({ ...d })),
@@ -283,6 +312,13 @@ export class Calibrator {
   }
 }
 
+/** How placeThresholds reads the held-out statistic (the calibration's settings of docs/engine.md §4). */
+interface PlacementRule {
+  byBlock: boolean;
+  blockQuantile: number;
+  runLength: EngineConfig["episodeRunLength"];
+}
+
 interface Placement {
   thresholds: number[];
   /** The pooled held-out tail (undefined: too few samples or a flat statistic). */
@@ -312,16 +348,24 @@ function placeThresholds(
   sigmas: readonly number[],
   floors: readonly number[],
   stdFloor: number,
-  byBlock: boolean,
+  how: PlacementRule,
 ): Placement {
   const count = xs.length;
   const tail = fitTail(xs);
   const clusters = tail ? runsAbove(xs, tail.threshold, cuts) : { exceed: 0, runs: 0 };
-  const runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
+  let runLength = clusters.runs > 0 ? Math.max(1, clusters.exceed / clusters.runs) : 1;
+  // Runs above a higher threshold are shorter than above u; "threshold"
+  // measures them at the first quantile (when it has 3 runs), "one" counts
+  // every exceedance as an episode (both tried, not kept: docs/engine.md §4).
+  if (how.runLength === "one") runLength = 1;
+  else if (how.runLength === "threshold" && tail) {
+    const at = runsAbove(xs, tailQuantile(tail, (rates[0] * runLength) / samplesPerDay), cuts);
+    if (at.runs >= 3) runLength = Math.min(runLength, Math.max(1, at.exceed / at.runs));
+  }
   let [mean, std] = meanStd(xs, 0, count);
   let quantiles = rates.map((r) => (tail ? tailQuantile(tail, (r * runLength) / samplesPerDay) : -Infinity));
   const bounds = cuts.map((from, k) => [from, k + 1 < cuts.length ? cuts[k + 1] : count]);
-  if (byBlock && tail && heldOut && bounds.every(([from, to]) => to - from >= BLOCK_TAIL_MIN_SAMPLES)) {
+  if (how.byBlock && tail && heldOut && bounds.every(([from, to]) => to - from >= BLOCK_TAIL_MIN_SAMPLES)) {
     const ms: number[] = [];
     const ss: number[] = [];
     const qs: number[][] = rates.map(() => []);
@@ -335,7 +379,7 @@ function placeThresholds(
     }
     mean = median(ms);
     std = median(ss);
-    quantiles = qs.map(median);
+    quantiles = qs.map((q) => quantileOf(q, how.blockQuantile));
   }
   std = Math.max(std, stdFloor);
   const th: number[] = [];
@@ -357,6 +401,15 @@ function meanStd(xs: Float64Array, from: number, to: number): [number, number] {
     w.update(one);
   }
   return [w.mean[0], Math.sqrt(w.covariance()[0])];
+}
+
+/** The q-quantile of a few numbers, linear between order statistics (q 0.5: the median). */
+function quantileOf(xs: number[], q: number): number {
+  if (q === 0.5) return median(xs);
+  const v = [...xs].sort((a, b) => a - b);
+  const h = q * (v.length - 1);
+  const lo = Math.floor(h);
+  return lo + 1 < v.length ? v[lo] + (h - lo) * (v[lo + 1] - v[lo]) : v[lo];
 }
 
 /** Median of a few numbers (the mean of the middle two for an even count). */

@@ -125,6 +125,16 @@ export interface EngineConfig {
   calibrationFolds: number;
   /** θ from the median over held-out blocks of each block's tail quantile, mean and spread, instead of the pooled blocks (docs/engine.md §4). */
   thresholdsByBlock: boolean;
+  /** With thresholdsByBlock, the quantile over blocks of each block's tail quantile (0.5, the median; mean and spread stay the median). */
+  blockQuantile: number;
+  /**
+   * How a block is held out (docs/engine.md §4): "interleaved", judged by the
+   * model of all other blocks; "forward", by the model of the blocks before
+   * it; "half", the second half by the first half's model (both tried, not kept).
+   */
+  heldOutOrder: "interleaved" | "forward" | "half";
+  /** Run length converting an episode rate into a tail probability: measured above the tail's threshold u ("tail"), above the first quantile ("threshold") or 1 ("one"); the last two tried, not kept. */
+  episodeRunLength: "tail" | "threshold" | "one";
   /** Calibration raises each dimension's noise floor to its quantisation step q/√12 (docs/engine.md §7: tried, off: it lowered SMD's scores). */
   quantizationFloor: boolean;
   /** The second statistic: the largest smoothed single-dimension z against its own ζ1, at Level 1 (docs/engine.md §7). */
@@ -190,6 +200,9 @@ export function defaultEngineConfig(): EngineConfig {
     minCalibrationSamplesPerDim: 20,
     calibrationFolds: 10,
     thresholdsByBlock: true,
+    blockQuantile: 0.5,
+    heldOutOrder: "interleaved",
+    episodeRunLength: "tail",
     quantizationFloor: false,
     dimSurprise: true,
     dimSurpriseRateShare: 1 / 3,
