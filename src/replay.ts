@@ -47,7 +47,7 @@ export function* replay(
   calibrationS: number,
   learn = false,
 ): Generator<ReplayStep, void, undefined> {
-  const { state, it } = start(reader, cfg, baseline, calibrationS, learn);
+  const { state, it } = start(reader, cfg, baseline, calibrationS, learn, false);
   for (let s = it.next(); s !== null; s = it.next()) yield { sample: s, decision: step(state, s) };
 }
 
@@ -55,7 +55,8 @@ export function* replay(
  * replay() as a loop calling `each` per judged sample (same decisions):
  * no generator frame to resume and no object per sample, for `hosa replay`
  * over millions of samples. The decision is the engine's and changes at the
- * next call.
+ * next call; so does the sample (the reader may reuse one, see
+ * RecordingReader.cursor): copy what must outlive the call.
  */
 export function replayEach(
   reader: RecordingReader,
@@ -65,7 +66,7 @@ export function replayEach(
   learn: boolean,
   each: (decision: Decision, sample: Sample) => void,
 ): void {
-  const { state, it } = start(reader, cfg, baseline, calibrationS, learn);
+  const { state, it } = start(reader, cfg, baseline, calibrationS, learn, true);
   for (let s = it.next(); s !== null; s = it.next()) each(step(state, s), s);
 }
 
@@ -76,9 +77,12 @@ function start(
   baseline: Baseline | null,
   calibrationS: number,
   learn: boolean,
+  reuse: boolean,
 ): { state: EngineState; it: SampleCursor } {
-  // A plain cursor when the reader has one (one call per sample instead of a generator's resume).
-  const it: SampleCursor = reader.cursor ? reader.cursor() : cursorOf(reader.samples());
+  // A plain cursor when the reader has one (one call per sample instead of a
+  // generator's resume), reusing its sample when the caller allows (the
+  // calibration copies what it keeps).
+  const it: SampleCursor = reader.cursor ? reader.cursor(reuse) : cursorOf(reader.samples());
   if (!baseline) {
     const cal = new Calibrator(reader.header.dims, cfg);
     let t0 = NaN;

@@ -25,9 +25,9 @@
 // over a window of at least derivMinSamples samples (docs/engine.md §3), so
 // the engine means the same at 10 ms ticks and at 5-minute exports.
 import { EXIT, HosaError } from "../errors.ts";
-import { computeShares, loadDirection, selectDominant } from "./contributions.ts";
+import { computeShares, selectDominant } from "./contributions.ts";
 import { exp } from "./detmath.ts";
-import { AlphaMemo, Ewma, ewmaAlpha } from "./ewma.ts";
+import { AlphaMemo, ewmaAlpha } from "./ewma.ts";
 import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
@@ -366,10 +366,23 @@ class Engine implements EngineState {
   readonly order: Int32Array;
   readonly signs: Float64Array;
   readonly signNorm: number;
-  readonly propagationDims: Int32Array;
+  /** 1 for a propagation dimension (DimensionSpec.propagation). */
+  readonly propagationFlags: Uint8Array;
   readonly capacityDims: Int32Array;
+  /** The capacity of each of capacityDims. */
+  readonly capacity: Float64Array;
   readonly capacitySide: Float64Array;
-  readonly dmEwma: Ewma;
+  /**
+   * The EWMAs of D_M, φ and the propagation index (and, in dimZ, of every
+   * z_j): the same τ, the same times, so one α a step from one memo
+   * (src/engine/ewma.ts); each value starts where the baseline says the
+   * node lives, and a sample without time (the first, a repeated stamp)
+   * leaves them as they are, as Ewma.update would.
+   */
+  readonly alphas: AlphaMemo;
+  dmBar: number;
+  phiBar = 0;
+  icpBar = 0;
   /** The single-dimension statistic Z and its ζ1 (Infinity when the baseline has none: off). */
   readonly dimZ: DimSurprise;
   readonly zeta1: number;
@@ -380,8 +393,6 @@ class Engine implements EngineState {
   /** The previous timed sample's raw D_M. */
   prevRaw = 0;
   readonly dmReg: WindowRegression;
-  readonly phiEwma: Ewma;
-  readonly icpEwma: Ewma;
   readonly capRegs: WindowRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
@@ -454,6 +465,12 @@ class Engine implements EngineState {
   shiftMaxZClear = true;
   /** The dimension of the largest home z̄ at the last step in a regime. */
   regimeZDim = 0;
+  /** In a regime, this step's D̄_M, the EWMA's input and Z as judged around the plateau (judgeInRegime). */
+  regimeDm = 0;
+  regimeDmIn = 0;
+  regimeZ = 0;
+  /** The reason in words the level machine or the shift watch gave at this step (read at once by step). */
+  stepReason = "";
   readonly shiftWatch = new ShiftWatch();
 
   constructor(baseline: Baseline, cfg: EngineConfig) {
@@ -482,8 +499,10 @@ class Engine implements EngineState {
       if (d.propagation) prop.push(j);
       if (d.capacity !== undefined && Number.isFinite(d.capacity)) cap.push(j);
     });
-    this.propagationDims = Int32Array.from(prop);
+    this.propagationFlags = new Uint8Array(n);
+    for (const j of prop) this.propagationFlags[j] = 1;
     this.capacityDims = Int32Array.from(cap);
+    this.capacity = Float64Array.from(cap, (j) => baseline.dims[j].capacity as number);
     // Which side of the capacity the node normally lives on: a used ratio
     // approaches 1 from below, free memory approaches 0 from above.
     this.capacitySide = Float64Array.from(cap, (j) => {
@@ -497,7 +516,7 @@ class Engine implements EngineState {
     // first sample (one draw of the raw, noisier distance) cannot raise an alarm alone.
     // One α memo for the four smoothers that step together (same τ, same Δt): one exponential per new Δt, not four.
     const alphas = new AlphaMemo(cfg.ewmaTauS, cfg.ewmaMinSamples);
-    const smooth = { memo: alphas, derivatives: false };
+    this.alphas = alphas;
     this.dimZ = new DimSurprise(n, cfg.ewmaTauS, cfg.ewmaMinSamples, cfg.dmMedianOf3, alphas);
     this.regimeHome = new Uint8Array(n);
     this.regimeZCenter = new Float64Array(n);
@@ -507,14 +526,9 @@ class Engine implements EngineState {
     const s1 = baseline.dmSpike1;
     this.prevRaw = baseline.dmMean;
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
-    this.dmEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.dmEwma.prime(baseline.dmMean);
+    this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
     this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
-    this.phiEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.phiEwma.prime(0);
-    this.icpEwma = new Ewma(cfg.ewmaTauS, cfg.ewmaMinSamples, smooth);
-    this.icpEwma.prime(0);
     this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
@@ -599,19 +613,24 @@ export function snapshotDecision(d: Decision): Decision {
 
 const CALM_WORDS = ["", "D_M < θ1", "D_M < θ1", "no danger", "no critical danger"];
 
+// step() is the hot path: every sample of every node, and 10⁶ samples in a
+// replay. It holds the kernels and the conditions; the level machine, the
+// regime's watch and every reason in words are functions of their own,
+// called only when something happens (a condition holds, or the engine is
+// off Level 0). A small step is compiled by JSC's optimising tier in a
+// fraction of the time, and a level reached for the first time runs code
+// the compiled step never had to speculate on, so it no longer sends step
+// back to a slower tier (bench/RESULTS-footprint.md, fifth pass). The
+// decisions are the same to the byte (bench/engine-same.ts).
 export function step(state: EngineState, sample: Sample): Decision {
   const e = state as Engine;
   const cfg = e.config;
   const n = e.n;
   const x = sample.x;
   const t = sample.t;
-  if (x.length !== n) {
-    throw new HosaError(`engine: sample at t=${t} has ${x.length} values, the baseline has ${n} dimensions`, EXIT.INPUT);
-  }
+  if (x.length !== n) badSampleLength(t, x.length, n);
   const lastT = e.lastT;
-  if (!Number.isFinite(t) || t < lastT) {
-    throw new HosaError(`engine: sample time goes backwards or is not a number: t=${t} after t=${lastT}`, EXIT.INPUT);
-  }
+  if (!Number.isFinite(t) || t < lastT) badSampleTime(t, lastT);
   const first = lastT !== lastT;
   const dt = first ? 0 : t - lastT;
   e.lastT = t;
@@ -620,55 +639,34 @@ export function step(state: EngineState, sample: Sample): Decision {
   const timed = first || dt > 0;
   if (timed && !first) e.tick++;
   const tick = e.tick;
-  const kMin = cfg.minSamples;
 
+  // One pass over the dimensions: δ, the single-dimension statistic Z (when
+  // the baseline has its ζ1), φ's sum, the propagation index, and whether x
+  // is finite (src/engine/surprise.ts).
   const maha = e.maha;
-  let dmRaw = Math.sqrt(maha.forward2(x));
+  const dz = e.dimZ;
+  const judgeZ = e.zeta1 < Infinity;
+  dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
+  const dmRaw = Math.sqrt(maha.forwardDelta());
   let dmIn = dmRaw;
   if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
-  e.dmEwma.update(t, dmIn);
-  let dm = e.dmEwma.value;
+  // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
+  const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
+  if (dt > 0) e.dmBar += alpha * (dmIn - e.dmBar);
+  let dm = e.dmBar;
   const th = e.thresholds;
+  let z = judgeZ ? dz.value : 0;
 
-  // The single-dimension statistic against the baseline.
-  let z = 0;
-  if (e.zeta1 < Infinity) {
-    e.dimZ.update(t, maha.delta, maha.invStd);
-    z = e.dimZ.value;
-  }
-  // A new regime ends when the node is back within θ1 (and ζ1) of its baseline.
+  // A new regime ends when the node is back within θ1 (and ζ1) of its
+  // baseline; in one, the levels judge the distance from its plateau.
   let regimeNote = "";
-  // And nearer home than the plateau, each in its own spread (regimeEndNearer): a
-  // brush of θ1 from a plateau above it is not a return.
-  if (e.regimeOn && dm < th.theta1 && !(z > e.zeta1) && (!cfg.regimeEndNearer || (dm - e.dmMean) / e.dmStd <= Math.abs(dm - e.regimeLevel) / e.regimeSpread)) {
-    e.regimeOn = false;
-    e.dmReg.reset();
-    e.rise.stop();
-    regimeNote = `back within θ1 of the baseline (D_M ${num(dm)} < θ1 ${num(th.theta1)}): the regime since t=${e.regimeSinceT} ended`;
-  }
-  // In a new regime the levels judge the distance from the plateau, in its
-  // own spreads, on the calibration's scale: dmMean + |D̄_M − level|·dmStd/spread,
-  // so θk means as many spreads off the plateau as it means σ off the
-  // baseline. Z judges only the dimensions the shift left at home, still
-  // against the baseline: the shifted ones are the regime.
+  if (e.regimeOn) regimeNote = regimeEnd(e, dm, z);
   const dmBaseline = dm;
   if (e.regimeOn) {
-    const scale = e.dmStd / e.regimeSpread;
-    dm = e.dmMean + Math.abs(dm - e.regimeLevel) * scale;
-    dmIn = e.dmMean + Math.abs(dmIn - e.regimeLevel) * scale;
-    z = 0;
-    const sm = e.dimZ.smoothed;
-    const home = e.regimeHome;
-    const zc = e.regimeZCenter;
-    for (let j = 0; j < n; j++) {
-      if (home[j] === 0) continue;
-      const dz = sm[j] - zc[j];
-      const v = dz < 0 ? -dz : dz;
-      if (v > z) {
-        z = v;
-        e.regimeZDim = j;
-      }
-    }
+    judgeInRegime(e, dm, dmIn);
+    dm = e.regimeDm;
+    dmIn = e.regimeDmIn;
+    z = e.regimeZ;
   }
   if (timed) e.dmReg.push(t, dmIn);
   const reg = e.dmReg;
@@ -697,55 +695,20 @@ export function step(state: EngineState, sample: Sample): Decision {
   const zOver = z > e.zeta1 || spikeOver;
   // The dominant dimensions only when a caller reads them (see Engine.dominant).
   e.dominantStale = true;
-  e.phiEwma.update(t, loadDirection(maha.delta, maha.invStd, e.signs, e.signNorm));
-  const phi = e.phiEwma.value;
+  // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
+  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
+  const phi = e.phiBar;
 
   // Propagation index: the largest upward deviation, in σ, of a propagation
-  // dimension. It names the regime; it never quarantines on its own.
-  let icpRaw = 0;
-  const prop = e.propagationDims;
-  for (let i = 0; i < prop.length; i++) {
-    const j = prop[i];
-    const zj = maha.delta[j] * maha.invStd[j];
-    if (zj > icpRaw) {
-      icpRaw = zj;
-      e.icpDim = j;
-    }
-  }
-  let icpIn = icpRaw;
-  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpRaw);
-  e.icpEwma.update(t, icpIn);
-  const propagating = e.icpEwma.value > cfg.icpCritical;
+  // dimension (from the pass). It names the regime; it never quarantines on its own.
+  e.icpDim = dz.icpDim;
+  let icpIn = dz.icp;
+  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
+  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
+  const propagating = e.icpBar > cfg.icpCritical;
 
-  // The engine's own time to failure: each exhaustible dimension's level and
-  // slope from a regression over ttfWindowS, extrapolated to its capacity
-  // when the slope toward it is significant and the dimension is already off
-  // its baseline toward it.
-  let ttf = Infinity;
-  let ttfIdx = -1;
-  const cap = e.capacityDims;
-  for (let i = 0; i < cap.length; i++) {
-    const j = cap[i];
-    const r = e.capRegs[i];
-    const xj = x[j];
-    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
-    if (r.count < 3) continue;
-    const side = e.capacitySide[i];
-    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
-    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
-    r.refit();
-    const lev = r.level;
-    if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
-    const gap = (e.dims[j].capacity as number) - lev;
-    let ttfJ = Infinity;
-    if (gap * side <= 0) ttfJ = 0;
-    else if (r.slope * side > r.slopeT * r.slopeSe) ttfJ = gap / r.slope;
-    if (ttfJ < ttf) {
-      ttf = ttfJ;
-      ttfIdx = j;
-    }
-  }
-  e.ownTtfDim = ttfIdx;
+  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
+  const ttfIdx = e.ownTtfDim;
 
   // Danger: the tracker's when the sample carries it, else the engine's own.
   const prev = e.level;
@@ -770,11 +733,12 @@ export function step(state: EngineState, sample: Sample): Decision {
   const quarantineCond = prev === 4 && danger && dm > th.theta4 && failing;
 
   // Sustained rise (L1): D_M significantly rising for sustainS (and kMin samples), by riseNeeded (at least the normal range θ1 − dmMean).
+  const rise = e.rise;
   if (rising) {
-    if (!e.rise.running()) e.riseStartDm = dm;
-    e.rise.track(true, t, tick);
-  } else e.rise.stop();
-  const sustainedRise = e.rise.lasted(t, tick, cfg.sustainS, kMin) && dm - e.riseStartDm >= e.riseNeeded;
+    if (!rise.on) e.riseStartDm = dm;
+    rise.track(true, t, tick);
+  } else rise.on = false;
+  const sustainedRise = rise.lasted(t, tick, cfg.sustainS, cfg.minSamples) && dm - e.riseStartDm >= e.riseNeeded;
 
   // Level conditions now, and clocks on their threshold parts.
   const c1 = dm > th.theta1 || zOver || sustainedRise || seen;
@@ -785,149 +749,31 @@ export function step(state: EngineState, sample: Sample): Decision {
   since[3].track(seen, t, tick);
   since[4].track(critical, t, tick);
   since[5].track(quarantineCond, t, tick);
-  e.cond[1] = c1;
-  e.cond[2] = c2;
-  e.cond[3] = danger;
-  e.cond[4] = critical;
-  e.cond[5] = quarantineCond;
+  const cond = e.cond;
+  cond[1] = c1;
+  cond[2] = c2;
+  cond[3] = danger;
+  cond[4] = critical;
+  cond[5] = quarantineCond;
 
-  let level: Level = prev;
-  let reason = "";
-  if (prev !== 5) {
-    let target: Level = prev;
-    // In homeostasis no condition holds: nothing to admit (the common step).
-    const anyCond = c1 || c2 || seen || critical || quarantineCond;
-    for (let k = 5; anyCond && k > prev; k--) {
-      if (admitted(e, k, t, tick)) {
-        target = k as Level;
-        break;
-      }
-    }
-    if (target > prev) {
-      level = target;
-      reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, dangerTtf, dg, ttf)}${dwellReason(e, target, t)}`;
-      if (target <= 2 && dm > th.theta3 && !danger) {
-        reason += `; D_M beyond θ3 ${num(th.theta3)} but no resource heads to exhaustion: surprise alone stays at Level 2`;
-        e.surpriseNoted = true;
-      }
-      e.hold.stop();
-      e.back.stop();
-      e.holdReason = "";
-    } else if (prev > 0) {
-      const calm =
-        prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
-      const holdS = cfg.holdS[prev - 1];
-      if (calm) {
-        e.back.stop();
-        if (!e.hold.running()) {
-          e.hold.restart(t, tick);
-          e.holdReason = `Level ${prev} → ${prev - 1} waits: ${CALM_WORDS[prev]} since t=${t}, hold ${num(holdS)} s`;
-        }
-        if (e.hold.lasted(t, tick, holdS, kMin)) {
-          level = (prev - 1) as Level;
-          reason = `Level ${prev} → ${level}: ${CALM_WORDS[prev]} for ${num(e.hold.heldS(t))} s (hold ${num(holdS)} s)`;
-          e.hold.stop();
-          e.holdReason = "";
-          // A fresh hold for the next level down, starting now if its condition already holds.
-          if (level > 0) {
-            const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
-            if (nextCalm) {
-              e.hold.restart(t, tick);
-              e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
-            }
-          }
-        } else {
-          reason = e.holdReason;
-        }
-      } else if (e.hold.running()) {
-        // Hold grace: the condition must be back for longer than the grace
-        // (seconds and samples) to reset the hold; a brush leaves it running.
-        e.back.track(true, t, tick);
-        if (e.back.lasted(t, tick, cfg.holdGraceS, kMin)) {
-          reason = `Level ${prev} hold reset: ${calmBrokenWords(e, prev, dm, th.theta1, sustainedRise, dangerTtf, z)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
-          e.hold.stop();
-          e.back.stop();
-          e.holdReason = "";
-        } else {
-          reason = e.holdReason;
-        }
-      }
-    }
-  }
-  // Surprise beyond θ3 at Level 1–2 without danger: said once per crossing.
-  if (dm > th.theta3 && !danger && level >= 1 && level <= 2) {
-    if (!e.surpriseNoted && reason === "") {
-      reason = `Level ${level} kept: D_M ${num(dm)} > θ3 ${num(th.theta3)}${dm > th.theta4 ? ` (> θ4 ${num(th.theta4)})` : ""} but no resource heads to exhaustion; surprise alone stays at Level 2`;
-    }
-    e.surpriseNoted = true;
-  } else if (dm < th.theta3) e.surpriseNoted = false;
-  // A level shift without danger (docs/engine.md §9): Level 1–2 for
-  // regimeAfterS (and regimeMinSamples samples), no danger, D̄_M flat across
-  // the window. Said once at Level 1; then judged around the new level.
-  if (cfg.regimeAfterS > 0 && timed) {
-    const sw = e.shiftWatch;
-    if (level >= 1 && level <= 2 && !seen) {
-      const sm = e.dimZ.smoothed;
-      const mz = e.shiftMaxZ;
-      for (let j = 0; j < n; j++) {
-        const v = sm[j] < 0 ? -sm[j] : sm[j];
-        if (v > mz[j]) mz[j] = v;
-      }
-      e.shiftMaxZClear = false;
-      if (sw.push(t, tick, dmBaseline, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2), e.dmStd, th.theta1 - e.dmMean)) {
-        e.regimeLevel = sw.level;
-        for (let j = 0; j < n; j++) e.regimeHome[j] = mz[j] <= e.zeta1 ? 1 : 0;
-        e.regimeZCenter.fill(0);
-        mz.fill(0);
-        e.regimeAccepted = true;
-        e.regimeSpread = sw.spread;
-        e.dmReg.reset();
-        e.rise.stop();
-        e.hold.stop();
-        e.back.stop();
-        e.holdReason = "";
-        for (let k = 1; k <= 5; k++) e.since[k].stop();
-        const was = e.regimeOn;
-        e.regimeOn = true;
-        e.regimeSinceT = t;
-        reason = `${prev === 1 ? "Level 1 kept" : `Level ${prev} → 1`}: new regime: D_M steady at ${num(sw.level)} ± ${num(sw.spread)} for ${num(cfg.regimeAfterS)} s without danger${was ? " (a shift on the previous regime)" : ""}; the baseline is unchanged, the levels now judge departures from this plateau until D_M is back under θ1`;
-        level = 1;
-      }
-    } else {
-      sw.reset();
-      if (!e.shiftMaxZClear) {
-        e.shiftMaxZ.fill(0);
-        e.shiftMaxZClear = true;
-      }
-    }
-  }
-  if (regimeNote !== "") reason = reason === "" ? `Level ${level} kept: ${regimeNote}` : `${reason}; ${regimeNote}`;
-  // In a regime and calm, the plateau's level follows D̄_M slowly (time
-  // constant half the regime window): the levels judge changes faster than
-  // that, not a drift of the plateau. Frozen while alarmed (an anomaly never
-  // moves the reference), and only this scalar: μ and Σ never move here.
-  else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) {
-    const a = ewmaAlpha(dt, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2));
-    e.regimeLevel += a * (dmBaseline - e.regimeLevel);
-    if (cfg.regimeZFollows) {
-      const sm = e.dimZ.smoothed;
-      const zc = e.regimeZCenter;
-      const home = e.regimeHome;
-      for (let j = 0; j < n; j++) if (home[j] !== 0) zc[j] += a * (sm[j] - zc[j]);
-    }
-  }
+  // The level and its reason: a function of its own, called at every step
+  // so that its first call is not news to the compiled step (see above).
+  const level = decideLevel(e, prev, t, tick, dt, timed, dm, dmBaseline, d1, z, dangerTtf, dg, ttf, danger, critical, seen, zOver, sustainedRise, c1 || c2 || quarantineCond, regimeNote);
+  const reason = e.stepReason;
   e.regimeAccepted = false;
   e.level = level;
 
-  // Idleness duration for the structural-idleness regime.
-  if (phi <= -cfg.phiIdle) {
-    if (!e.idle) {
-      e.idle = true;
-      e.idleStartT = t;
-    }
-  } else {
-    e.idle = false;
-  }
+  // Idleness duration for the structural-idleness regime. Both fields are
+  // read and written at every step: a field first touched at the first
+  // idleness is news to the compiled step, which then bails out and is
+  // compiled again (bench/RESULTS-footprint.md).
+  const wasIdle = e.idle;
+  const idleStartT = e.idleStartT;
+  const idleNow = phi <= -cfg.phiIdle;
+  e.idle = idleNow;
+  e.idleStartT = idleNow && !wasIdle ? t : idleStartT;
+  const idleSoFar = t - idleStartT;
+  const idleForS = idleNow && wasIdle ? idleSoFar : 0;
   const ri = e.regimeInputs;
   ri.dm = dm;
   ri.derivative = rising || falling ? d1 : 0;
@@ -935,35 +781,14 @@ export function step(state: EngineState, sample: Sample): Decision {
   ri.phi = phi;
   ri.ttfCritical = critical;
   ri.propagating = propagating;
-  ri.idleForS = e.idle ? t - e.idleStartT : 0;
+  ri.idleForS = idleForS;
   const regime = classifyRegime(ri, th, cfg);
 
   // Learn only in homeostasis, only from a complete sample that carried
   // time, never near a danger and never a sample alone three times θ4 out:
   // an anomaly must never teach the baseline that it is normal.
-  let learning = cfg.learn && !e.regimeOn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !seen && dmRaw <= 3 * th.theta4;
-  if (learning) {
-    for (let j = 0; j < n; j++) {
-      const v = x[j];
-      if (!(v - v === 0)) {
-        learning = false;
-        break;
-      }
-    }
-  }
-  if (learning) {
-    // Forgetting by the real time since the previous sample, so the half-life
-    // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
-    // learned) does not erode the baseline either.
-    const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
-    e.welford.update(x, decay);
-    if (++e.learnedSinceFactor >= e.refactorEvery) {
-      e.learnedSinceFactor = 0;
-      // The dominant dimensions of this sample are the old factor's: taken before it changes.
-      if (e.dominantStale) dominantNow(e);
-      maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
-    }
-  }
+  const learning = cfg.learn && !e.regimeOn && level === 0 && dm < th.theta1 && !zOver && dt > 0 && !seen && dmRaw <= 3 * th.theta4 && dz.finite;
+  if (learning) learn(e, x, dt);
 
   d.t = t;
   d.level = level;
@@ -986,11 +811,8 @@ export function step(state: EngineState, sample: Sample): Decision {
     d.dangerCgroup = dg.cgroup;
     d.dangerResource = dg.resource;
     d.dangerEvidence = dg.evidence;
-  } else if (danger) {
-    d.dangerCgroup = "";
-    d.dangerResource = e.names[ttfIdx];
-    d.dangerEvidence = ownEvidence(e, ttfIdx, ttf);
-  } else {
+  } else if (danger) ownDanger(e, d, ttfIdx, ttf);
+  else {
     d.dangerCgroup = null;
     d.dangerResource = "";
     d.dangerEvidence = "";
@@ -1007,6 +829,333 @@ export function step(state: EngineState, sample: Sample): Decision {
   return d;
 }
 
+/**
+ * The engine's own time to failure: each exhaustible dimension's level and
+ * slope from a regression over ttfWindowS, extrapolated to its capacity
+ * when the slope toward it is significant and the dimension is already off
+ * its baseline toward it. The smallest, its dimension in e.ownTtfDim (−1
+ * when none heads there).
+ */
+function ownTtf(e: Engine, x: Float64Array, t: number, timed: boolean): number {
+  const cfg = e.config;
+  const maha = e.maha;
+  let ttf = Infinity;
+  let ttfIdx = -1;
+  const cap = e.capacityDims;
+  for (let i = 0; i < cap.length; i++) {
+    const j = cap[i];
+    const r = e.capRegs[i];
+    const xj = x[j];
+    if (timed && Number.isFinite(xj)) r.push(t, xj, false);
+    if (r.count < 3) continue;
+    const side = e.capacitySide[i];
+    // The raw sample first (cheap), then the fitted level: both off baseline toward capacity.
+    if (side * maha.delta[j] * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    r.refit();
+    const lev = r.level;
+    if (side * (lev - maha.mean[j]) * maha.invStd[j] < cfg.ttfMinSigmas) continue;
+    const gap = e.capacity[i] - lev;
+    let ttfJ = Infinity;
+    if (gap * side <= 0) ttfJ = 0;
+    else if (r.slope * side > r.slopeT * r.slopeSe) ttfJ = gap / r.slope;
+    if (ttfJ < ttf) {
+      ttf = ttfJ;
+      ttfIdx = j;
+    }
+  }
+  e.ownTtfDim = ttfIdx;
+  return ttf;
+}
+
+/**
+ * The level after this sample (the level machine when off homeostasis or
+ * when a condition holds, then the notes of surprise beyond θ3 and of a new
+ * regime, and the plateau's drift), its reason in e.stepReason ("" when
+ * there is nothing to say). `otherCond`: Level 1, 2 or 5's condition holds.
+ */
+function decideLevel(
+  e: Engine,
+  prev: Level,
+  t: number,
+  tick: number,
+  dt: number,
+  timed: boolean,
+  dm: number,
+  dmBaseline: number,
+  d1: number,
+  z: number,
+  dangerTtf: number,
+  dg: Sample["danger"],
+  ttf: number,
+  danger: boolean,
+  critical: boolean,
+  seen: boolean,
+  zOver: boolean,
+  sustainedRise: boolean,
+  otherCond: boolean,
+  regimeNote: string,
+): Level {
+  const cfg = e.config;
+  const th = e.thresholds;
+  let level: Level = prev;
+  let reason = "";
+  // In homeostasis no condition holds: nothing to admit, nothing to hold (the common step).
+  if (prev !== 5 && (prev > 0 || otherCond || seen || critical)) {
+    level = moveLevel(e, prev, t, tick, dm, d1, z, dangerTtf, dg, ttf, danger, critical, seen, zOver, sustainedRise);
+    reason = e.stepReason;
+  }
+  // Surprise beyond θ3 at Level 1–2 without danger: said once per crossing.
+  if (dm > th.theta3 && !danger && level >= 1 && level <= 2) {
+    if (!e.surpriseNoted && reason === "") reason = surpriseKeptWords(level, dm, th);
+    e.surpriseNoted = true;
+  } else if (dm < th.theta3) e.surpriseNoted = false;
+  // A level shift without danger (docs/engine.md §9): Level 1–2 for
+  // regimeAfterS (and regimeMinSamples samples), no danger, D̄_M flat across
+  // the window. Said once at Level 1; then judged around the new level.
+  if (cfg.regimeAfterS > 0 && timed) {
+    if (level >= 1 && level <= 2 && !seen) {
+      if (watchShift(e, prev, t, tick, dmBaseline)) {
+        reason = e.stepReason;
+        level = 1;
+      }
+    } else {
+      e.shiftWatch.reset();
+      if (!e.shiftMaxZClear) {
+        e.shiftMaxZ.fill(0);
+        e.shiftMaxZClear = true;
+      }
+    }
+  }
+  if (regimeNote !== "") reason = withRegimeNote(reason, level, regimeNote);
+  // In a regime and calm, the plateau's level follows D̄_M slowly (see followPlateau).
+  else if (e.regimeOn && level === 0 && dt > 0 && !e.regimeAccepted) followPlateau(e, dt, dmBaseline);
+  e.stepReason = reason;
+  return level;
+}
+
+function badSampleLength(t: number, got: number, n: number): never {
+  throw new HosaError(`engine: sample at t=${t} has ${got} values, the baseline has ${n} dimensions`, EXIT.INPUT);
+}
+
+function badSampleTime(t: number, lastT: number): never {
+  throw new HosaError(`engine: sample time goes backwards or is not a number: t=${t} after t=${lastT}`, EXIT.INPUT);
+}
+
+/** Learn a sample of homeostasis: the baseline's mean and covariance, and now and then their factor. */
+function learn(e: Engine, x: Float64Array, dt: number): void {
+  const cfg = e.config;
+  // Forgetting by the real time since the previous sample, so the half-life
+  // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
+  // learned) does not erode the baseline either.
+  const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
+  e.welford.update(x, decay);
+  if (++e.learnedSinceFactor >= e.refactorEvery) {
+    e.learnedSinceFactor = 0;
+    // The dominant dimensions of this sample are the old factor's: taken before it changes.
+    if (e.dominantStale) dominantNow(e);
+    e.maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
+  }
+}
+
+/**
+ * In a regime: ends it when the node is back within θ1 (and ζ1) of its
+ * baseline, and nearer home than the plateau, each in its own spread
+ * (regimeEndNearer: a brush of θ1 from a plateau above it is not a return).
+ * The note to say when it ended, "" otherwise.
+ */
+function regimeEnd(e: Engine, dm: number, z: number): string {
+  const th = e.thresholds;
+  if (dm < th.theta1 && !(z > e.zeta1) && (!e.config.regimeEndNearer || (dm - e.dmMean) / e.dmStd <= Math.abs(dm - e.regimeLevel) / e.regimeSpread)) {
+    e.regimeOn = false;
+    e.dmReg.reset();
+    e.rise.stop();
+    return `back within θ1 of the baseline (D_M ${num(dm)} < θ1 ${num(th.theta1)}): the regime since t=${e.regimeSinceT} ended`;
+  }
+  return "";
+}
+
+/**
+ * In a new regime the levels judge the distance from the plateau, in its
+ * own spreads, on the calibration's scale: dmMean + |D̄_M − level|·dmStd/spread,
+ * so θk means as many spreads off the plateau as it means σ off the
+ * baseline. Z judges only the dimensions the shift left at home, still
+ * against the baseline: the shifted ones are the regime. Into regimeDm,
+ * regimeDmIn and regimeZ.
+ */
+function judgeInRegime(e: Engine, dm: number, dmIn: number): void {
+  const n = e.n;
+  const scale = e.dmStd / e.regimeSpread;
+  e.regimeDm = e.dmMean + Math.abs(dm - e.regimeLevel) * scale;
+  e.regimeDmIn = e.dmMean + Math.abs(dmIn - e.regimeLevel) * scale;
+  let z = 0;
+  const sm = e.dimZ.smoothed;
+  const home = e.regimeHome;
+  const zc = e.regimeZCenter;
+  for (let j = 0; j < n; j++) {
+    if (home[j] === 0) continue;
+    const dz = sm[j] - zc[j];
+    const v = dz < 0 ? -dz : dz;
+    if (v > z) {
+      z = v;
+      e.regimeZDim = j;
+    }
+  }
+  e.regimeZ = z;
+}
+
+/**
+ * The level machine, off homeostasis or when a condition holds: escalation
+ * to the highest level admitted, else de-escalation one level at a time
+ * after its hold, with the hold's grace (docs/levels.md §3). The new level;
+ * its reason in e.stepReason ("" when there is nothing to say).
+ */
+function moveLevel(
+  e: Engine,
+  prev: Level,
+  t: number,
+  tick: number,
+  dm: number,
+  d1: number,
+  z: number,
+  dangerTtf: number,
+  dg: Sample["danger"],
+  ttf: number,
+  danger: boolean,
+  critical: boolean,
+  seen: boolean,
+  zOver: boolean,
+  sustainedRise: boolean,
+): Level {
+  const cfg = e.config;
+  const th = e.thresholds;
+  const kMin = cfg.minSamples;
+  let level: Level = prev;
+  let reason = "";
+  let target: Level = prev;
+  for (let k = 5; k > prev; k--) {
+    if (admitted(e, k, t, tick)) {
+      target = k as Level;
+      break;
+    }
+  }
+  if (target > prev) {
+    level = target;
+    reason = `Level ${prev} → ${target}: ${escalationReason(e, target, dm, d1, dangerTtf, dg, ttf)}${dwellReason(e, target, t)}`;
+    if (target <= 2 && dm > th.theta3 && !danger) {
+      reason += `; D_M beyond θ3 ${num(th.theta3)} but no resource heads to exhaustion: surprise alone stays at Level 2`;
+      e.surpriseNoted = true;
+    }
+    e.hold.stop();
+    e.back.stop();
+    e.holdReason = "";
+  } else if (prev > 0) {
+    const calm =
+      prev === 4 ? !critical : prev === 3 ? !danger : prev === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
+    const holdS = cfg.holdS[prev - 1];
+    if (calm) {
+      e.back.stop();
+      if (!e.hold.running()) {
+        e.hold.restart(t, tick);
+        e.holdReason = `Level ${prev} → ${prev - 1} waits: ${CALM_WORDS[prev]} since t=${t}, hold ${num(holdS)} s`;
+      }
+      if (e.hold.lasted(t, tick, holdS, kMin)) {
+        level = (prev - 1) as Level;
+        reason = `Level ${prev} → ${level}: ${CALM_WORDS[prev]} for ${num(e.hold.heldS(t))} s (hold ${num(holdS)} s)`;
+        e.hold.stop();
+        e.holdReason = "";
+        // A fresh hold for the next level down, starting now if its condition already holds.
+        if (level > 0) {
+          const nextCalm = level === 3 ? !danger : level === 2 ? dm < th.theta1 && !zOver && !seen : dm < th.theta1 && !zOver && !sustainedRise && !seen;
+          if (nextCalm) {
+            e.hold.restart(t, tick);
+            e.holdReason = `Level ${level} → ${level - 1} waits: ${CALM_WORDS[level]} since t=${t}, hold ${num(cfg.holdS[level - 1])} s`;
+          }
+        }
+      } else {
+        reason = e.holdReason;
+      }
+    } else if (e.hold.running()) {
+      // Hold grace: the condition must be back for longer than the grace
+      // (seconds and samples) to reset the hold; a brush leaves it running.
+      e.back.track(true, t, tick);
+      if (e.back.lasted(t, tick, cfg.holdGraceS, kMin)) {
+        reason = `Level ${prev} hold reset: ${calmBrokenWords(e, prev, dm, th.theta1, sustainedRise, dangerTtf, z)} for ${num(e.back.heldS(t))} s (grace ${num(cfg.holdGraceS)} s) after ${num(e.hold.heldS(t))} s of hold`;
+        e.hold.stop();
+        e.back.stop();
+        e.holdReason = "";
+      } else {
+        reason = e.holdReason;
+      }
+    }
+  }
+  e.stepReason = reason;
+  return level;
+}
+
+function surpriseKeptWords(level: Level, dm: number, th: Engine["thresholds"]): string {
+  return `Level ${level} kept: D_M ${num(dm)} > θ3 ${num(th.theta3)}${dm > th.theta4 ? ` (> θ4 ${num(th.theta4)})` : ""} but no resource heads to exhaustion; surprise alone stays at Level 2`;
+}
+
+function withRegimeNote(reason: string, level: Level, note: string): string {
+  return reason === "" ? `Level ${level} kept: ${note}` : `${reason}; ${note}`;
+}
+
+/**
+ * The shift watch at Level 1–2 without danger (docs/engine.md §9): true
+ * when the window is complete and flat; the regime is then accepted, the
+ * clocks start over, and its reason is in e.stepReason.
+ */
+function watchShift(e: Engine, prev: Level, t: number, tick: number, dmBaseline: number): boolean {
+  const cfg = e.config;
+  const th = e.thresholds;
+  const n = e.n;
+  const sw = e.shiftWatch;
+  const sm = e.dimZ.smoothed;
+  const mz = e.shiftMaxZ;
+  for (let j = 0; j < n; j++) {
+    const v = sm[j] < 0 ? -sm[j] : sm[j];
+    if (v > mz[j]) mz[j] = v;
+  }
+  e.shiftMaxZClear = false;
+  if (!sw.push(t, tick, dmBaseline, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2), e.dmStd, th.theta1 - e.dmMean)) return false;
+  e.regimeLevel = sw.level;
+  for (let j = 0; j < n; j++) e.regimeHome[j] = mz[j] <= e.zeta1 ? 1 : 0;
+  e.regimeZCenter.fill(0);
+  mz.fill(0);
+  e.regimeAccepted = true;
+  e.regimeSpread = sw.spread;
+  e.dmReg.reset();
+  e.rise.stop();
+  e.hold.stop();
+  e.back.stop();
+  e.holdReason = "";
+  for (let k = 1; k <= 5; k++) e.since[k].stop();
+  const was = e.regimeOn;
+  e.regimeOn = true;
+  e.regimeSinceT = t;
+  e.stepReason = `${prev === 1 ? "Level 1 kept" : `Level ${prev} → 1`}: new regime: D_M steady at ${num(sw.level)} ± ${num(sw.spread)} for ${num(cfg.regimeAfterS)} s without danger${was ? " (a shift on the previous regime)" : ""}; the baseline is unchanged, the levels now judge departures from this plateau until D_M is back under θ1`;
+  return true;
+}
+
+/**
+ * In a regime and calm, the plateau's level follows D̄_M slowly (time
+ * constant half the regime window): the levels judge changes faster than
+ * that, not a drift of the plateau. Frozen while alarmed (an anomaly never
+ * moves the reference), and only this scalar: μ and Σ never move here.
+ */
+function followPlateau(e: Engine, dt: number, dmBaseline: number): void {
+  const cfg = e.config;
+  const n = e.n;
+  const a = ewmaAlpha(dt, cfg.regimeAfterS / 2, Math.ceil(cfg.regimeMinSamples / 2));
+  e.regimeLevel += a * (dmBaseline - e.regimeLevel);
+  if (cfg.regimeZFollows) {
+    const sm = e.dimZ.smoothed;
+    const zc = e.regimeZCenter;
+    const home = e.regimeHome;
+    for (let j = 0; j < n; j++) if (home[j] !== 0) zc[j] += a * (sm[j] - zc[j]);
+  }
+}
+
 /** Level k's whole condition holds now and its threshold part has lasted its dwell (seconds and samples). */
 function admitted(e: Engine, k: number, t: number, tick: number): boolean {
   if (!e.cond[k]) return false;
@@ -1014,6 +1163,13 @@ function admitted(e: Engine, k: number, t: number, tick: number): boolean {
   const dwell = cfg.escalateAfterS;
   if (k === 5) return e.since[5].lasted(t, tick, cfg.quarantineAfterS + dwell[4], cfg.minSamples);
   return e.since[k].lasted(t, tick, dwell[k - 1], k === 1 ? 1 : cfg.minSamples);
+}
+
+/** The decision's danger when it is the engine's own (no tracker in the samples). */
+function ownDanger(e: Engine, d: Decision, j: number, ttf: number): void {
+  d.dangerCgroup = "";
+  d.dangerResource = e.names[j];
+  d.dangerEvidence = ownEvidence(e, j, ttf);
 }
 
 /** The figures behind the engine's own danger (built only while a danger holds). */

@@ -147,15 +147,26 @@ export class Mahalanobis {
    */
   forward2(x: ArrayLike<number>): number {
     const n = this.n;
-    const L = this.chol;
     const d = this.delta;
-    const u = this.work;
-    const inv = this.invDiag;
     const mean = this.mean;
     for (let i = 0; i < n; i++) {
       const v = x[i] - mean[i];
       d[i] = v === v && v !== Infinity && v !== -Infinity ? v : 0;
     }
+    return this.forwardDelta();
+  }
+
+  /**
+   * forward2 of the δ already in `delta` (its caller filled it as forward2
+   * does: the engine computes δ in its one pass over the dimensions,
+   * src/engine/surprise.ts).
+   */
+  forwardDelta(): number {
+    const n = this.n;
+    const L = this.chol;
+    const d = this.delta;
+    const u = this.work;
+    const inv = this.invDiag;
     // L u = δ, then D² = |u|². Four rows at a time: each row's sum is a
     // chain of dependent subtractions, and independent chains run side by
     // side in the processor; every sum still takes its terms in the same

@@ -114,9 +114,11 @@ export class WindowRegression {
     const newest = (this.head + this.count - 1) % cap;
     this.origin = this.ts[newest];
     this.s0 = this.su = this.suu = this.suuu = this.suuuu = this.sy = this.suy = this.suuy = this.syy = 0;
+    // Oldest to newest, as the ring holds them (a wrap instead of a modulo per sample; same order, same sums).
+    let k = this.head;
     for (let i = 0; i < this.count; i++) {
-      const k = (this.head + i) % cap;
       this.add(this.ts[k] - this.origin, this.ys[k], 1);
+      if (++k === cap) k = 0;
     }
   }
 

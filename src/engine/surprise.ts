@@ -40,6 +40,17 @@ export class DimSurprise {
     this.smoothed = new Float64Array(n);
   }
 
+  /**
+   * Left by pass(): φ's numerator Σ_j s_j·δ_j/σ_j, the propagation index
+   * (the largest z_j of a propagation dimension, at least 0) and its
+   * dimension (kept from the pass before when none is above 0), and whether
+   * every coordinate of x was finite.
+   */
+  phiSum = 0;
+  icp = 0;
+  icpDim = 0;
+  finite = true;
+
   /** Back to the baseline (every z̄ at 0) with the clock unset. */
   reset(): void {
     this.prev1.fill(0);
@@ -48,6 +59,104 @@ export class DimSurprise {
     this.lastT = NaN;
     this.value = 0;
     this.dim = 0;
+  }
+
+  /**
+   * The engine's one pass over the dimensions (src/engine/engine.ts step):
+   * δ = x − μ into `delta` as Mahalanobis.forward2 makes it (a non-finite
+   * δ_j counts as 0), then per dimension with z_j = δ_j/σ_j what update()
+   * does when `judge` (the median of three and the EWMA of z_j, and their
+   * largest |z̄_j|), the term s_j·δ_j/σ_j of φ (contributions.ts
+   * loadDirection) and the propagation index over the dimensions flagged in
+   * `propagation`. One loop instead of five; every value is computed by the
+   * same expression and every sum in the same order as in those, so the
+   * same bits.
+   */
+  pass(
+    t: number,
+    x: ArrayLike<number>,
+    mean: Float64Array,
+    delta: Float64Array,
+    invStd: Float64Array,
+    signs: Float64Array,
+    propagation: Uint8Array,
+    judge: boolean,
+  ): void {
+    let smooth = false;
+    let a = 0;
+    if (judge) {
+      const last = this.lastT;
+      if (last !== last) this.lastT = t;
+      else {
+        const dt = t - last;
+        if (dt > 0) {
+          this.lastT = t;
+          a = this.memo.alpha(dt);
+          smooth = true;
+        }
+      }
+    }
+    const median = smooth && this.medianOf3;
+    const n = this.n;
+    const p1 = this.prev1;
+    const p2 = this.prev2;
+    const zs = this.smoothed;
+    const sel = this.sel;
+    let best = -1;
+    let bestJ = 0;
+    let phi = 0;
+    let icp = 0;
+    let icpDim = this.icpDim;
+    let finite = true;
+    for (let j = 0; j < n; j++) {
+      const xj = x[j];
+      if (!(xj - xj === 0)) finite = false;
+      const v = xj - mean[j];
+      const dj = v === v && v !== Infinity && v !== -Infinity ? v : 0;
+      delta[j] = dj;
+      const is = invStd[j];
+      phi += signs[j] * dj * is;
+      const z = dj * is;
+      if (propagation[j] !== 0 && z > icp) {
+        icp = z;
+        icpDim = j;
+      }
+      if (!smooth) continue;
+      let zin = z;
+      if (median) {
+        // The median of three as in update().
+        const a1 = p1[j];
+        const a2 = p2[j];
+        p2[j] = a1;
+        p1[j] = z;
+        sel[0] = a2;
+        sel[1] = a1;
+        const lowIsA1 = +(a1 < a2);
+        const lo = sel[lowIsA1];
+        const hi = sel[1 - lowIsA1];
+        sel[2] = lo;
+        sel[3] = z;
+        const above = sel[2 + +(z > lo)];
+        sel[4] = above;
+        sel[5] = hi;
+        zin = sel[4 + +(z >= hi)];
+      }
+      const s = zs[j] + a * (zin - zs[j]);
+      zs[j] = s;
+      const m = s < 0 ? -s : s;
+      if (m > best) {
+        best = m;
+        bestJ = j;
+      }
+    }
+    this.phiSum = phi;
+    this.icp = icp;
+    this.icpDim = icpDim;
+    this.finite = finite;
+    if (smooth) {
+      this.value = best;
+      this.dim = bestJ;
+    }
   }
 
   /** Take the deviations δ (x − μ) at time t, standardised by invStd. A repeated or first timestamp carries no weight. */

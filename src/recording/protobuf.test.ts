@@ -36,3 +36,35 @@ test("a recording without danger gives samples without it", () => {
   const back = [...openRecording(path).samples()];
   expect(back[0].danger).toBeUndefined();
 });
+
+test("a reusing cursor hands out one sample, overwritten with each record's values, and the danger of each (calm ones too)", () => {
+  const path = join(dir, "reuse.hosarec");
+  const dims = [
+    { name: "mem_used_ratio", unit: "ratio", loadSign: 1 as const, capacity: 1 },
+    { name: "cpu_busy_ratio", unit: "ratio", loadSign: 1 as const },
+  ];
+  const calm = { ttfS: Infinity, cgroup: null, resource: "", containmentFailing: false, evidence: "" };
+  const w = new ProtoRecordingWriter(path, { hosaVersion: "test", dims, node: null, startedUnixS: 0, dangerRecorded: true });
+  const samples: Sample[] = [];
+  for (let i = 0; i < 6; i++) {
+    const danger = i === 2 ? { ttfS: 9, cgroup: "/a/leak", resource: "memory limit", containmentFailing: false, evidence: "/a/leak" } : calm;
+    samples.push({ t: 10 + i * 0.1, x: Float64Array.of(0.1 * i, 1 - 0.1 * i), danger });
+  }
+  for (const s of samples) w.write(s);
+  w.close();
+  const c = openRecording(path).cursor!(true);
+  const seen: Sample[] = [];
+  const got: { t: number; x: number[]; danger: unknown }[] = [];
+  for (let s = c.next(); s !== null; s = c.next()) {
+    seen.push(s);
+    got.push({ t: s.t, x: [...s.x], danger: { ...s.danger } });
+  }
+  expect(got).toEqual(samples.map((s) => ({ t: s.t, x: [...s.x], danger: { ...s.danger } })));
+  // The calm records (the fast decoder's) share one object; the danger record is a fresh one.
+  expect(seen[0]).toBe(seen[1]);
+  expect(seen[1]).toBe(seen[5]);
+  expect(seen[2]).not.toBe(seen[1]);
+  // Without reuse, every sample is its own.
+  const own = [...openRecording(path).samples()];
+  expect(new Set(own).size).toBe(6);
+});

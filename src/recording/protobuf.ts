@@ -110,18 +110,30 @@ const HOST_LITTLE_ENDIAN = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f
  * typed code for DataView.getFloat64 on the recording bailed out on about a
  * quarter of the samples here (a bailout each time, never recompiled).
  */
-function decodeSampleFast(bytes: Uint8Array, view: DataView, start: number, end: number, width: number, scratch: Uint8Array, scratchF64: Float64Array): Sample | null {
+function decodeSampleFast(
+  bytes: Uint8Array,
+  view: DataView,
+  start: number,
+  end: number,
+  width: number,
+  scratch: Uint8Array,
+  scratchF64: Float64Array,
+  into: Sample | null,
+): Sample | null {
   // The record as the writer makes it (t, then x with a one-byte length, no
   // danger): straight reads at known offsets. DataView here, where the
   // offsets are plain sums of the record's start, has no bailouts (the loop
   // below had them with DataView, bench/RESULTS-footprint.md).
   const xLen = width * 8;
   if (end - start === 11 + xLen && xLen < 0x80 && bytes[start] === 0x09 && bytes[start + 9] === 0x12 && bytes[start + 10] === xLen) {
-    const x = new Float64Array(width);
+    // `into`: the reused sample of a reusing cursor (RecordingReader.cursor).
+    const x = into === null ? new Float64Array(width) : into.x;
     const at = start + 11;
     for (let j = 0; j < width; j++) x[j] = view.getFloat64(at + 8 * j, true);
     for (let k = 0; k < 8; k++) scratch[k] = bytes[start + 1 + k]!;
-    return { t: scratchF64[0]!, x };
+    if (into === null) return { t: scratchF64[0]!, x };
+    into.t = scratchF64[0]!;
+    return into;
   }
   let p = start;
   let t = 0;
@@ -189,9 +201,12 @@ export function openProtoRaw(path: string, bytes: Uint8Array): RawRecording {
   // One sample per call, in a plain function: a generator keeps every local
   // of its body in a heap frame, which made the loop below cost about a
   // microsecond a sample; the generator over it is one line.
-  const cursor = (): SampleCursor => {
+  const cursor = (reuse = false): SampleCursor => {
     let p = dataStart;
     record = 1;
+    // One sample handed out again and again (see RecordingReader.cursor);
+    // the fast decoder fills it, the general one makes fresh ones.
+    const shared: Sample | null = reuse ? { t: 0, x: new Float64Array(width) } : null;
     return {
       next(): Sample | null {
         if (p >= bytes.length) return null;
@@ -207,9 +222,10 @@ export function openProtoRaw(path: string, bytes: Uint8Array): RawRecording {
           [len, start] = v!;
         }
         if (start + len > bytes.length) fail(record, "sample truncated");
-        let rec = decodeSampleFast(bytes, view, start, start + len, width, scratch, scratchF64);
+        let rec = decodeSampleFast(bytes, view, start, start + len, width, scratch, scratchF64, shared);
         if (rec === null) rec = decodeSampleGeneric(bytes.subarray(start, start + len), record, width, header, fail);
-        if (header.dangerRecorded && !rec.danger) rec.danger = noDanger();
+        // The shared sample's danger is the last one's: a calm one each time (a danger record goes the general way).
+        if (header.dangerRecorded && (!rec.danger || rec === shared)) rec.danger = noDanger();
         const x = rec.x;
         for (let j = 0; j < width; j++) if (!(x[j]! - x[j]! === 0)) fail(record, `value ${j + 1} (${header.dims[j]!.name}) is not a finite number`);
         p = start + len;

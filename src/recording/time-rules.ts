@@ -39,8 +39,8 @@ export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder,
   };
   // The rules as a cursor over the format's cursor (or its generator): plain
   // calls per sample, no generator frame (see src/recording/protobuf.ts).
-  function checkedCursor(): SampleCursor {
-    const src: SampleCursor = raw.cursor ? raw.cursor() : fromIterator(raw.samples());
+  function checkedCursor(reuse: boolean): SampleCursor {
+    const src: SampleCursor = raw.cursor ? raw.cursor(reuse) : fromIterator(raw.samples());
     let lastT = -Infinity;
     let lastWhere = "";
     // A number per sample rather than a string when the format can say where by number.
@@ -76,9 +76,9 @@ export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder,
       },
     };
   }
-  function cursor(): SampleCursor {
+  function cursor(reuse = false): SampleCursor {
     if (order !== "sort") {
-      const c = checkedCursor();
+      const c = checkedCursor(reuse);
       return {
         next(): Sample | null {
           const s = c.next();
@@ -87,8 +87,9 @@ export function withTimeRules(path: string, raw: RawRecording, order: TimeOrder,
         },
       };
     }
+    // Sorting keeps every sample: never a reused one.
     const all: Sample[] = [];
-    const c = checkedCursor();
+    const c = checkedCursor(false);
     for (let s = c.next(); s !== null; s = c.next()) all.push(s);
     // Array.prototype.sort is stable: equal stamps keep the order they were recorded in.
     all.sort((a, b) => a.t - b.t);

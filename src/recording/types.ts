@@ -46,8 +46,14 @@ export interface RecordingReader {
   readonly header: RecordingHeader;
   readonly stats: RecordingStats;
   samples(): Generator<Sample>;
-  /** The same samples through a plain cursor (cheaper per sample than a generator); optional. */
-  cursor?(): SampleCursor;
+  /**
+   * The same samples through a plain cursor (cheaper per sample than a
+   * generator); optional. With `reuse`, a format may hand out one Sample
+   * (and its x) again and again, overwritten at each next(): for a caller
+   * done with each sample before asking for the next (replayEach), so a
+   * million samples allocate nothing.
+   */
+  cursor?(reuse?: boolean): SampleCursor;
 }
 
 /** Samples one by one without a generator: null at the end. */
@@ -59,8 +65,8 @@ export interface SampleCursor {
 export interface RawRecording {
   readonly header: RecordingHeader;
   samples(): Generator<Sample>;
-  /** The same samples as samples(), from the start, through a plain cursor (cheaper per sample than a generator); optional. */
-  cursor?(): SampleCursor;
+  /** The same samples as samples(), from the start, through a plain cursor (cheaper per sample than a generator); optional; `reuse` as in RecordingReader.cursor. */
+  cursor?(reuse?: boolean): SampleCursor;
   /** Where the sample last yielded is: "line 12" (CSV), "record 7" (protobuf). */
   where(): string;
   /** Where the sample last yielded is, as a number whereAt() turns into where()'s words: kept per sample without building a string. */
