@@ -124,22 +124,7 @@ export class DimSurprise {
       if (!smooth) continue;
       let zin = z;
       if (median) {
-        // The median of three as in update().
-        const a1 = p1[j];
-        const a2 = p2[j];
-        p2[j] = a1;
-        p1[j] = z;
-        sel[0] = a2;
-        sel[1] = a1;
-        const lowIsA1 = +(a1 < a2);
-        const lo = sel[lowIsA1];
-        const hi = sel[1 - lowIsA1];
-        sel[2] = lo;
-        sel[3] = z;
-        const above = sel[2 + +(z > lo)];
-        sel[4] = above;
-        sel[5] = hi;
-        zin = sel[4 + +(z >= hi)];
+        zin = medianOf3(p1, p2, sel, j, z);
       }
       const s = zs[j] + a * (zin - zs[j]);
       zs[j] = s;
@@ -178,28 +163,7 @@ export class DimSurprise {
     let bestJ = 0;
     if (this.medianOf3) {
       for (let j = 0; j < n; j++) {
-        const z = delta[j] * invStd[j];
-        const a1 = p1[j];
-        const a2 = p2[j];
-        p2[j] = a1;
-        p1[j] = z;
-        // The median of (a2, a1, z): lo = a1 < a2 ? a1 : a2, hi the other,
-        // zin = z >= hi ? hi : z > lo ? z : lo, each choice made by indexing
-        // a small array with the comparison (0 or 1) instead of a branch: on
-        // noise the branches mispredict about half the time. Same values
-        // picked, same bits.
-        const sel = this.sel;
-        sel[0] = a2;
-        sel[1] = a1;
-        const lowIsA1 = +(a1 < a2);
-        const lo = sel[lowIsA1];
-        const hi = sel[1 - lowIsA1];
-        sel[2] = lo;
-        sel[3] = z;
-        const above = sel[2 + +(z > lo)];
-        sel[4] = above;
-        sel[5] = hi;
-        const zin = sel[4 + +(z >= hi)];
+        const zin = medianOf3(p1, p2, this.sel, j, delta[j] * invStd[j]);
         const s = zs[j] + a * (zin - zs[j]);
         zs[j] = s;
         const m = s < 0 ? -s : s;
@@ -222,4 +186,28 @@ export class DimSurprise {
     this.value = best;
     this.dim = bestJ;
   }
+}
+
+/**
+ * The median of (a2, a1, z), a1 and a2 the two z of dimension j before this
+ * one (`p1`, `p2`, shifted here to take z): lo = a1 < a2 ? a1 : a2, hi the
+ * other, z >= hi ? hi : z > lo ? z : lo, each choice made by indexing `sel`
+ * with the comparison (0 or 1) instead of a branch: on noise the branches
+ * mispredict about half the time. Same values picked, same bits.
+ */
+function medianOf3(p1: Float64Array, p2: Float64Array, sel: Float64Array, j: number, z: number): number {
+  const a1 = p1[j]!;
+  const a2 = p2[j]!;
+  p2[j] = a1;
+  p1[j] = z;
+  sel[0] = a2;
+  sel[1] = a1;
+  const lowIsA1 = +(a1 < a2);
+  const lo = sel[lowIsA1]!;
+  const hi = sel[1 - lowIsA1]!;
+  sel[2] = lo;
+  sel[3] = z;
+  sel[4] = sel[2 + +(z > lo)]!;
+  sel[5] = hi;
+  return sel[4 + +(z >= hi)]!;
 }
