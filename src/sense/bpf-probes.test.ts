@@ -107,7 +107,9 @@ describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
       const c = countersOf(cg.id)!;
       expect(c.blkIssued).toBeGreaterThanOrEqual(mib);
       expect(c.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
-      expect(c.blkCompleted).toBeGreaterThanOrEqual(mib);
+      // The block layer may merge adjacent bios into one request: one completion for two issues (CI saw 7 for 8).
+      expect(c.blkCompleted).toBeGreaterThanOrEqual(1);
+      expect(c.blkCompleted).toBeLessThanOrEqual(c.blkIssued);
       expect(c.blkLatencyNs).toBeGreaterThan(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
