@@ -730,6 +730,34 @@ HOSA_API int hosa_obj_program_stats(int h, int i, uint64_t *run_time_ns, uint64_
 	return fail(ENOENT, "read stats of program %d: the object has %d", i, k);
 }
 
+/* Runs of program i the kernel skipped because the same program was already
+ * running on that CPU (a tracing program interrupted by an interrupt that
+ * fires its own tracepoint): events the counters never saw. */
+HOSA_API int hosa_obj_program_misses(int h, int i, uint64_t *misses)
+{
+	struct obj *o = get_obj(h);
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	struct bpf_program *p;
+	int k = 0;
+
+	if (!o)
+		return fail(EBADF, "read misses of program %d: no such object handle %d", i, h);
+	bpf_object__for_each_program(p, o->bpf) {
+		if (k++ != i)
+			continue;
+		*misses = 0;
+		if (bpf_program__fd(p) < 0)
+			return 0;
+		memset(&info, 0, sizeof(info));
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			return fail(errno, "read misses of %s", bpf_program__name(p));
+		*misses = info.recursion_misses;
+		return 0;
+	}
+	return fail(ENOENT, "read misses of program %d: the object has %d", i, k);
+}
+
 HOSA_API int hosa_enable_run_stats(void)
 {
 	int fd = bpf_enable_stats(BPF_STATS_RUN_TIME);

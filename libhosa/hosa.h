@@ -63,6 +63,10 @@ HOSA_API int hosa_obj_program_name(int obj, int i, char *buf, size_t len);
  * statistics are on (hosa_enable_run_stats). */
 HOSA_API int hosa_obj_program_stats(int obj, int i, uint64_t *run_time_ns, uint64_t *run_count);
 
+/* Runs of program i skipped because it was already running on that CPU
+ * (bpf_prog_info.recursion_misses: events its counters never saw). */
+HOSA_API int hosa_obj_program_misses(int obj, int i, uint64_t *misses);
+
 /* Turn on the kernel's BPF run-time statistics (BPF_ENABLE_STATS) until the
  * returned file descriptor is closed with hosa_close_fd. */
 HOSA_API int hosa_enable_run_stats(void);

@@ -61,6 +61,7 @@ const SYMBOLS = {
   hosa_obj_program_count: { args: [i32], returns: i32 },
   hosa_obj_program_name: { args: [i32, i32, ptr, u64], returns: i32 },
   hosa_obj_program_stats: { args: [i32, i32, ptr, ptr], returns: i32 },
+  hosa_obj_program_misses: { args: [i32, i32, ptr], returns: i32 },
   hosa_enable_run_stats: { args: [], returns: i32 },
   hosa_close_fd: { args: [i32], returns: i32 },
   hosa_iter_read: { args: [i32, ptr, ptr, u64], returns: i32 },
@@ -228,12 +229,14 @@ export function objPrograms(obj: number): { name: string; attached: boolean }[] 
 }
 
 /** Cumulative run time and count of each program (zero unless enableRunStats() is in force). */
-export function objProgramStats(obj: number): { name: string; runTimeNs: number; runCount: number }[] {
+export function objProgramStats(obj: number): { name: string; runTimeNs: number; runCount: number; recursionMisses: number }[] {
   const t = new BigUint64Array(1);
   const c = new BigUint64Array(1);
+  const m = new BigUint64Array(1);
   return objPrograms(obj).map((p, i) => {
     check("hosa_obj_program_stats", lib().hosa_obj_program_stats(obj, i, t, c));
-    return { name: p.name, runTimeNs: Number(t[0]), runCount: Number(c[0]) };
+    check("hosa_obj_program_misses", lib().hosa_obj_program_misses(obj, i, m));
+    return { name: p.name, runTimeNs: Number(t[0]), runCount: Number(c[0]), recursionMisses: Number(m[0]) };
   });
 }
 

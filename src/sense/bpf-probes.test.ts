@@ -103,12 +103,18 @@ describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
       const cg = childCgroup("blk");
       const mib = 8;
       const file = join(dir, "burst");
+      const skipped = () => probes.programStats().find((p) => p.name === "block_rq_complete")?.recursionMisses ?? 0;
+      const skippedBefore = skipped();
       expect(await runIn(cg, ["dd", "if=/dev/zero", `of=${file}`, "bs=1M", `count=${mib}`, "oflag=direct"])).toBe(0);
       const c = countersOf(cg.id)!;
       expect(c.blkIssued).toBeGreaterThanOrEqual(mib);
       expect(c.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
-      // The block layer may merge adjacent bios into one request: one completion for two issues (CI saw 7 for 8).
-      expect(c.blkCompleted).toBeGreaterThanOrEqual(1);
+      // Every O_DIRECT write returns only once its request completed, so each
+      // is counted, except a completion the kernel did not run the program
+      // for: an interrupt completing a request while the same program ran on
+      // that CPU for another (softirq) completion is skipped and counted as a
+      // recursion miss of the program (CI once saw 7 completions for 8).
+      expect(c.blkCompleted + (skipped() - skippedBefore)).toBeGreaterThanOrEqual(mib);
       expect(c.blkCompleted).toBeLessThanOrEqual(c.blkIssued);
       expect(c.blkLatencyNs).toBeGreaterThan(0);
     } finally {

@@ -136,8 +136,12 @@ export interface BpfProbes {
   forgetCgroups(ids: Iterable<number>): void;
   /** Events since the last call, oldest first; never blocks. */
   drainEvents(): ProbeEvent[];
-  /** Per-program cumulative run time and runs; zero unless BPF run statistics are on (ffi.enableRunStats). */
-  programStats(): { name: string; runTimeNs: number; runCount: number }[];
+  /**
+   * Per-program cumulative run time and runs (zero unless BPF run statistics
+   * are on: ffi.enableRunStats), and runs the kernel skipped because the same
+   * program was already running on that CPU (always counted).
+   */
+  programStats(): { name: string; runTimeNs: number; runCount: number; recursionMisses: number }[];
   /**
    * Every cgroup of the memory hierarchy (memoryRoot and under) in one pass
    * of the cgroup_usage iterator, parents first: its id (the inode of its
