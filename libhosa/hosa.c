@@ -703,31 +703,38 @@ HOSA_API int hosa_obj_program_name(int h, int i, char *buf, size_t len)
 	return fail(ENOENT, "name program %d: the object has %d", i, k);
 }
 
-HOSA_API int hosa_obj_program_stats(int h, int i, uint64_t *run_time_ns, uint64_t *run_count)
+/* bpf_prog_info of program i of object h into *info; 1 when the program is
+ * not loaded (info zeroed), 0 when read, -errno on failure. */
+static int program_info(int h, int i, const char *what, struct bpf_prog_info *info)
 {
 	struct obj *o = get_obj(h);
-	struct bpf_prog_info info;
-	uint32_t len = sizeof(info);
+	uint32_t len = sizeof(*info);
 	struct bpf_program *p;
 	int k = 0;
 
+	memset(info, 0, sizeof(*info));
 	if (!o)
-		return fail(EBADF, "read stats of program %d: no such object handle %d", i, h);
+		return fail(EBADF, "read %s of program %d: no such object handle %d", what, i, h);
 	bpf_object__for_each_program(p, o->bpf) {
 		if (k++ != i)
 			continue;
-		*run_time_ns = 0;
-		*run_count = 0;
 		if (bpf_program__fd(p) < 0)
-			return 0;
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
-			return fail(errno, "read stats of %s", bpf_program__name(p));
-		*run_time_ns = info.run_time_ns;
-		*run_count = info.run_cnt;
+			return 1;
+		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), info, &len))
+			return fail(errno, "read %s of %s", what, bpf_program__name(p));
 		return 0;
 	}
-	return fail(ENOENT, "read stats of program %d: the object has %d", i, k);
+	return fail(ENOENT, "read %s of program %d: the object has %d", what, i, k);
+}
+
+HOSA_API int hosa_obj_program_stats(int h, int i, uint64_t *run_time_ns, uint64_t *run_count)
+{
+	struct bpf_prog_info info;
+	int rc = program_info(h, i, "stats", &info);
+
+	*run_time_ns = info.run_time_ns;
+	*run_count = info.run_cnt;
+	return rc < 0 ? rc : 0;
 }
 
 /* Runs of program i the kernel skipped because the same program was already
@@ -735,27 +742,11 @@ HOSA_API int hosa_obj_program_stats(int h, int i, uint64_t *run_time_ns, uint64_
  * fires its own tracepoint): events the counters never saw. */
 HOSA_API int hosa_obj_program_misses(int h, int i, uint64_t *misses)
 {
-	struct obj *o = get_obj(h);
 	struct bpf_prog_info info;
-	uint32_t len = sizeof(info);
-	struct bpf_program *p;
-	int k = 0;
+	int rc = program_info(h, i, "misses", &info);
 
-	if (!o)
-		return fail(EBADF, "read misses of program %d: no such object handle %d", i, h);
-	bpf_object__for_each_program(p, o->bpf) {
-		if (k++ != i)
-			continue;
-		*misses = 0;
-		if (bpf_program__fd(p) < 0)
-			return 0;
-		memset(&info, 0, sizeof(info));
-		if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
-			return fail(errno, "read misses of %s", bpf_program__name(p));
-		*misses = info.recursion_misses;
-		return 0;
-	}
-	return fail(ENOENT, "read misses of program %d: the object has %d", i, k);
+	*misses = info.recursion_misses;
+	return rc < 0 ? rc : 0;
 }
 
 HOSA_API int hosa_enable_run_stats(void)
