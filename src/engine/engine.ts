@@ -484,7 +484,8 @@ class Engine implements EngineState {
     this.dmStd = baseline.dmStd;
     this.dmMean = baseline.dmMean;
     this.riseNeeded = Math.max(cfg.sustainRiseSigmas * baseline.dmStd, cfg.sustainRiseRange ? baseline.thresholds.theta1 - baseline.dmMean : 0);
-    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count);
+    // M2's products deferred to the refactorisation that reads them (Welford.defer), at most 64 samples held.
+    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, Math.min(this.refactorEvery, 64));
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
     this.maha.factor(this.welford.mean, this.covariance);
@@ -948,7 +949,7 @@ function learn(e: Engine, x: Float64Array, dt: number): void {
   // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
   // learned) does not erode the baseline either.
   const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
-  e.welford.update(x, decay);
+  e.welford.defer(x, decay);
   if (++e.learnedSinceFactor >= e.refactorEvery) {
     e.learnedSinceFactor = 0;
     // The dominant dimensions of this sample are the old factor's: taken before it changes.
