@@ -21,7 +21,7 @@ export class DimSurprise {
   /** Smoothed z per dimension. */
   readonly smoothed: Float64Array;
   /** Scratch for the branch-free median of three. */
-  private readonly sel = new Float64Array(6);
+  private readonly sel = new Float64Array(3);
   private lastT = NaN;
   private readonly memo: AlphaMemo;
   /** max_j |z̄_j| after the last update, and its dimension. */
