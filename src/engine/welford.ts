@@ -12,7 +12,7 @@ export class Welford {
   /** Sum of the (decayed) sample weights; the sample count when nothing decays. */
   weight = 0;
   readonly mean: Float64Array;
-  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current. */
+  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current, and after defer() only once flush() has run. */
   readonly m2: Float64Array;
   private readonly delta: Float64Array;
   private readonly after: Float64Array;
