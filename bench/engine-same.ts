@@ -7,8 +7,10 @@
 // repeated timestamps, a jittery clock at odd sizes, a danger carried by the
 // samples (pending, proven, critical, containment failing, up to Level 5 and
 // the operator's release), and a short regime window so that level shifts
-// become regimes and end. The dominant dimensions are read at every step in
-// one pass and one step in seven in another (they are computed when read).
+// become regimes and end; forgetting (a half-life), and refactorisations at
+// every sample and every 100 (more than Welford.defer holds). The dominant
+// dimensions are read at every step in one pass and one step in seven in
+// another (they are computed when read).
 // Prints the count of decisions compared and of differences (the first few
 // shown); exits 1 on any difference.
 import { resolve } from "node:path";
@@ -36,6 +38,8 @@ interface Case {
   danger: boolean;
   regimeS: number;
   dominantEvery: number;
+  /** Settings over the defaults: forgetting (every learned sample decays the baseline) and other refactorisation periods. */
+  extra?: { forgettingHalfLifeS?: number; refactorEvery?: number };
 }
 const cases: Case[] = [];
 for (const n of [3, 7, 8, 32, 33]) {
@@ -44,6 +48,10 @@ for (const n of [3, 7, 8, 32, 33]) {
     cases.push({ n, jitter: n % 2 === 1, danger: true, regimeS: 0, dominantEvery });
     cases.push({ n, jitter: true, danger: false, regimeS: 40, dominantEvery });
   }
+}
+for (const n of [8, 33]) {
+  cases.push({ n, jitter: true, danger: false, regimeS: 0, dominantEvery: 7, extra: { forgettingHalfLifeS: 600, refactorEvery: 100 } });
+  cases.push({ n, jitter: false, danger: false, regimeS: 0, dominantEvery: 7, extra: { refactorEvery: 1 } });
 }
 
 let compared = 0;
@@ -99,7 +107,7 @@ for (const c of cases) {
     if (b % 4 === 2) t = Math.round(t * 1e3) / 1e3;
   }
   const runs = mods.map((m) => {
-    const cfg = { ...m.e.defaultEngineConfig(), ...(c.regimeS > 0 ? { regimeAfterS: c.regimeS } : {}) };
+    const cfg = { ...m.e.defaultEngineConfig(), ...(c.regimeS > 0 ? { regimeAfterS: c.regimeS } : {}), ...c.extra };
     const baseline = m.c.calibrate(cal, dims, cfg);
     const state = m.e.createEngine(baseline, cfg);
     const out: string[] = [];

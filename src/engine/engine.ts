@@ -401,12 +401,14 @@ class Engine implements EngineState {
    * `decision.dominant` (an accessor): Σ'⁻¹δ's back substitution, the shares
    * and their ranking are a third of a step and most steps are never asked
    * (bench/RESULTS-footprint.md). Stale after a step until read; filled from
-   * the step's δ and factor, which stay until the next step (and are filled
-   * before a refactorisation changes the factor), so the same values as
-   * computing them at every step.
+   * the step's δ and factor, which stay until the next step (a
+   * refactorisation keeps the factor before it beside the new one), so the
+   * same values as computing them at every step.
    */
   readonly dominant: Contribution[];
   dominantStale = false;
+  /** This step refactorised after its distance: its dominant dimensions are of the factor before (Mahalanobis.solve(true)). */
+  dominantPrevFactor = false;
 
   lastT = NaN;
   /** Samples that carried time (the first, then every Δt > 0): the sample half of every dwell and hold. */
@@ -484,7 +486,8 @@ class Engine implements EngineState {
     this.dmStd = baseline.dmStd;
     this.dmMean = baseline.dmMean;
     this.riseNeeded = Math.max(cfg.sustainRiseSigmas * baseline.dmStd, cfg.sustainRiseRange ? baseline.thresholds.theta1 - baseline.dmMean : 0);
-    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count);
+    // M2's products deferred to the refactorisation that reads them (Welford.defer), at most 64 samples held.
+    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, Math.min(this.refactorEvery, 64));
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
     this.maha.factor(this.welford.mean, this.covariance);
@@ -573,7 +576,7 @@ class Engine implements EngineState {
 function dominantNow(e: Engine): Contribution[] {
   e.dominantStale = false;
   const maha = e.maha;
-  maha.solve();
+  maha.solve(e.dominantPrevFactor);
   computeShares(maha.delta, maha.solved, e.shares);
   selectDominant(e.shares, e.names, e.order, e.dominant);
   return e.dominant;
@@ -695,6 +698,7 @@ export function step(state: EngineState, sample: Sample): Decision {
   const zOver = z > e.zeta1 || spikeOver;
   // The dominant dimensions only when a caller reads them (see Engine.dominant).
   e.dominantStale = true;
+  e.dominantPrevFactor = false;
   // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
   if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
   const phi = e.phiBar;
@@ -948,11 +952,11 @@ function learn(e: Engine, x: Float64Array, dt: number): void {
   // means the same at 10 ms and 100 ms ticks; time spent in an anomaly (not
   // learned) does not erode the baseline either.
   const decay = cfg.forgettingHalfLifeS > 0 ? exp((-LN2 * dt) / cfg.forgettingHalfLifeS) : 1;
-  e.welford.update(x, decay);
+  e.welford.defer(x, decay);
   if (++e.learnedSinceFactor >= e.refactorEvery) {
     e.learnedSinceFactor = 0;
-    // The dominant dimensions of this sample are the old factor's: taken before it changes.
-    if (e.dominantStale) dominantNow(e);
+    // The dominant dimensions of this sample are the old factor's, which factor() keeps beside the new one.
+    e.dominantPrevFactor = true;
     e.maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
   }
 }

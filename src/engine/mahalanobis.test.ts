@@ -188,3 +188,40 @@ describe("Mahalanobis", () => {
     expect(loadDirection(m.delta, m.invStd, Float64Array.from([0, 0, 0]), 0)).toBe(0);
   });
 });
+
+test("solve(true) after a new factor() gives the bits of solving with the factor the distance was taken with", () => {
+  // The engine refactorises at the end of a learning step; the step's dominant dimensions, read
+  // later, are of the factor its distance used. Four baselines in turn, each refactorisation
+  // writing the buffers the one before last used.
+  const n = 7;
+  const r = prng(77);
+  const opts = { shrinkage: 0.05, stdFloorRel: 1e-6, stdFloorAbs: 1e-6 };
+  const baselines = Array.from({ length: 4 }, () => {
+    const mean = Float64Array.from({ length: n }, () => 10 * gaussian(r));
+    const a = Float64Array.from({ length: n * n }, () => gaussian(r));
+    const cov = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) cov[i * n + j] += a[i * n + k] * a[j * n + k];
+    return { mean, cov };
+  });
+  const kept = new Mahalanobis(n, opts);
+  const ref = new Mahalanobis(n, opts);
+  kept.factor(baselines[0].mean, baselines[0].cov);
+  ref.factor(baselines[0].mean, baselines[0].cov);
+  for (let round = 0; round < 8; round++) {
+    const now = baselines[round % 4];
+    const next = baselines[(round + 1) % 4];
+    const x = Float64Array.from({ length: n }, (_, j) => now.mean[j] + gaussian(r) * (j + 1));
+    if (round === 3) x[2] = -0;
+    expect(Object.is(kept.forward2(x), ref.forward2(x))).toBe(true);
+    ref.solve();
+    kept.factor(next.mean, next.cov);
+    kept.solve(true);
+    for (let j = 0; j < n; j++) expect(Object.is(kept.solved[j], ref.solved[j])).toBe(true);
+    // The new factor is the one forward2() and solve() use from now on.
+    ref.factor(next.mean, next.cov);
+    expect(Object.is(kept.forward2(x), ref.forward2(x))).toBe(true);
+    kept.solve();
+    ref.solve();
+    for (let j = 0; j < n; j++) expect(Object.is(kept.solved[j], ref.solved[j])).toBe(true);
+  }
+});

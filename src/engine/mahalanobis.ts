@@ -40,10 +40,15 @@ export class Mahalanobis {
   /** 1/sqrt(variance_j): standardises a deviation without a square root per sample. */
   readonly invStd: Float64Array;
   /** Lower-triangular Cholesky factor, row-major n×n (upper part unused). */
-  readonly chol: Float64Array;
-  /** Lᵀ row-major (Lᵀ[i][k] = L[k][i]): the back substitution reads it contiguously. */
-  private readonly cholT: Float64Array;
-  private readonly invDiag: Float64Array;
+  chol: Float64Array;
+  private invDiag: Float64Array;
+  /**
+   * The factor before the last factor() (its buffers are the next factor's):
+   * solve(true) reads it, for the δ of a distance taken before that
+   * factor() (the engine's dominant dimensions of a step that refactorised).
+   */
+  private cholPrev: Float64Array;
+  private invDiagPrev: Float64Array;
   /** δ = x − μ of the last distance() call. */
   readonly delta: Float64Array;
   /** y = Σ'⁻¹ δ of the last distance() call (δ_j·y_j are the terms of D_M²). */
@@ -58,8 +63,9 @@ export class Mahalanobis {
     this.variance = new Float64Array(n);
     this.invStd = new Float64Array(n);
     this.chol = new Float64Array(n * n);
-    this.cholT = new Float64Array(n * n);
     this.invDiag = new Float64Array(n);
+    this.cholPrev = new Float64Array(n * n);
+    this.invDiagPrev = new Float64Array(n);
     this.delta = new Float64Array(n);
     this.solved = new Float64Array(n);
     this.work = new Float64Array(n);
@@ -68,7 +74,9 @@ export class Mahalanobis {
   /** Factorise the regularised covariance of (mean, covariance); covariance is n×n row-major. */
   factor(mean: ArrayLike<number>, covariance: ArrayLike<number>): void {
     const n = this.n;
-    const L = this.chol;
+    // Into the spare buffers, every entry that is read written first; they become the factor at the end.
+    const L = this.cholPrev;
+    const invDiag = this.invDiagPrev;
     const keep = 1 - this.opts.shrinkage;
     const floorRel = this.opts.stdFloorRel;
     const floorAbs = this.opts.stdFloorAbs;
@@ -91,7 +99,6 @@ export class Mahalanobis {
     // positive definite when dimensions are collinear (rank-deficient Σ).
     // Two entries of a row at a time, as in distance2's forward substitution:
     // two independent chains, each sum in its own order (same bits).
-    const invDiag = this.invDiag;
     for (let i = 0; i < n; i++) {
       const row = i * n;
       let j = 0;
@@ -125,8 +132,10 @@ export class Mahalanobis {
       L[row + i] = p;
       invDiag[i] = 1 / p;
     }
-    const T = this.cholT;
-    for (let i = 0; i < n; i++) for (let k = 0; k <= i; k++) T[k * n + i] = L[i * n + k];
+    this.cholPrev = this.chol;
+    this.invDiagPrev = this.invDiag;
+    this.chol = L;
+    this.invDiag = invDiag;
   }
 
   /**
@@ -219,17 +228,21 @@ export class Mahalanobis {
     return d2;
   }
 
-  /** Σ'⁻¹δ into `solved` for the δ of the last forward2(): the back substitution Lᵀ y = u. */
-  solve(): void {
+  /**
+   * Σ'⁻¹δ into `solved` for the δ of the last forward2(): the back
+   * substitution Lᵀ y = u, Lᵀ read down L's column (Lᵀ[i][k] = L[k][i]).
+   * `previous`: with the factor before the last factor(), when that
+   * forward2() came before it.
+   */
+  solve(previous = false): void {
     const n = this.n;
     const u = this.work;
     const y = this.solved;
-    const inv = this.invDiag;
-    const T = this.cholT;
+    const inv = previous ? this.invDiagPrev : this.invDiag;
+    const L = previous ? this.cholPrev : this.chol;
     for (let i = n - 1; i >= 0; i--) {
       let s = u[i];
-      const row = i * n;
-      for (let k = i + 1; k < n; k++) s -= T[row + k] * y[k];
+      for (let k = i + 1; k < n; k++) s -= L[k * n + i] * y[k];
       y[i] = s * inv[i];
     }
   }

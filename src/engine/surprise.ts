@@ -9,6 +9,7 @@
 // dimensions itself (max-statistic calibration: the multiplicity of n
 // dimensions is in the distribution that places ζ). No allocation per step.
 import { AlphaMemo } from "./ewma.ts";
+import { median3Sel } from "./median.ts";
 
 export class DimSurprise {
   readonly n: number;
@@ -20,7 +21,7 @@ export class DimSurprise {
   /** Smoothed z per dimension. */
   readonly smoothed: Float64Array;
   /** Scratch for the branch-free median of three. */
-  private readonly sel = new Float64Array(6);
+  private readonly sel = new Float64Array(3);
   private lastT = NaN;
   private readonly memo: AlphaMemo;
   /** max_j |z̄_j| after the last update, and its dimension. */
@@ -190,24 +191,14 @@ export class DimSurprise {
 
 /**
  * The median of (a2, a1, z), a1 and a2 the two z of dimension j before this
- * one (`p1`, `p2`, shifted here to take z): lo = a1 < a2 ? a1 : a2, hi the
- * other, z >= hi ? hi : z > lo ? z : lo, each choice made by indexing `sel`
- * with the comparison (0 or 1) instead of a branch: on noise the branches
- * mispredict about half the time. Same values picked, same bits.
+ * one (`p1`, `p2`, shifted here to take z): median3 without a branch
+ * (median.ts median3Sel: on noise the branches mispredict about half the
+ * time). Same values picked, same bits.
  */
 function medianOf3(p1: Float64Array, p2: Float64Array, sel: Float64Array, j: number, z: number): number {
   const a1 = p1[j]!;
   const a2 = p2[j]!;
   p2[j] = a1;
   p1[j] = z;
-  sel[0] = a2;
-  sel[1] = a1;
-  const lowIsA1 = +(a1 < a2);
-  const lo = sel[lowIsA1]!;
-  const hi = sel[1 - lowIsA1]!;
-  sel[2] = lo;
-  sel[3] = z;
-  sel[4] = sel[2 + +(z > lo)]!;
-  sel[5] = hi;
-  return sel[4 + +(z >= hi)]!;
+  return median3Sel(sel, a2, a1, z);
 }

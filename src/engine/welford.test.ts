@@ -108,4 +108,45 @@ describe("Welford", () => {
     w.update([3, 6]);
     expect(Array.from(w.covariance())).toEqual([2, 4, 4, 8]);
   });
+  test("Welford.defer() gives update()'s bits: batches, decays, NaN, ±Infinity, −0 and an update() between", () => {
+    // Each configuration against update() one sample at a time, m2 and mean compared as doubles
+    // (Object.is) after every covarianceInto; sizes around the four-entry blocks, batches of 1..33.
+    const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+      for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) return false;
+      return a.length === b.length;
+    };
+    for (const [n, batch] of [
+      [1, 1],
+      [3, 8],
+      [5, 4],
+      [8, 8],
+      [9, 33],
+      [32, 32],
+    ]) {
+      const rows = correlatedStream(100 + n, 600, n, 3);
+      const ref = Welford.fromCovariance(rows[0], new Float64Array(n * n).fill(0.5), 50);
+      const def = Welford.fromCovariance(rows[0], new Float64Array(n * n).fill(0.5), 50, batch);
+      const cov = new Float64Array(n * n);
+      const covRef = new Float64Array(n * n);
+      for (let i = 0; i < rows.length; i++) {
+        const x = Float64Array.from(rows[i]);
+        // −0 and ties (a sample equal to the mean), a span of forgetting, then edge values at the end.
+        if (i % 17 === 0) x[i % n] = -0;
+        if (i % 23 === 0) x.set(def.mean);
+        const decay = i >= 200 && i < 300 ? (i % 3 === 0 ? 1 : 0.999) : 1;
+        if (i === 500) x[0] = Infinity;
+        if (i === 520) x[n - 1] = NaN;
+        if (i === 540) x[0] = -Infinity;
+        ref.update(x, decay);
+        if (i % 97 === 5) def.update(x, decay); // update() applies what is deferred first
+        else def.defer(x, decay);
+        expect(sameBits(def.mean, ref.mean)).toBe(true);
+        expect(Object.is(def.weight, ref.weight)).toBe(true);
+        if (i % 7 === 3 || i === rows.length - 1) {
+          expect(sameBits(def.covarianceInto(cov), ref.covarianceInto(covRef))).toBe(true);
+          expect(sameBits(def.m2, ref.m2)).toBe(true);
+        }
+      }
+    }
+  });
 });

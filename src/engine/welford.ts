@@ -12,23 +12,38 @@ export class Welford {
   /** Sum of the (decayed) sample weights; the sample count when nothing decays. */
   weight = 0;
   readonly mean: Float64Array;
-  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current. */
+  /** Row-major n×n sum of weighted cross-deviations (the "M2" of Welford); only the upper triangle (j ≥ i) is kept current, and after defer() only once flush() has run. */
   readonly m2: Float64Array;
   private readonly delta: Float64Array;
   private readonly after: Float64Array;
+  /**
+   * Samples learned by defer() whose products are not yet in m2: their two
+   * deviations, row s at s·n, and their decays. `batch` rows at most.
+   */
+  private readonly batch: number;
+  private readonly deltas: Float64Array;
+  private readonly afters: Float64Array;
+  private readonly decays: Float64Array;
+  private pending = 0;
+  private pendingDecay = false;
 
-  constructor(n: number) {
+  /** `batch`: how many samples defer() may hold before it applies them (0: defer() is update()). */
+  constructor(n: number, batch = 0) {
     this.n = n;
     this.mean = new Float64Array(n);
     this.m2 = new Float64Array(n * n);
     this.delta = new Float64Array(n);
     this.after = new Float64Array(n);
+    this.batch = batch > 0 ? Math.floor(batch) : 0;
+    this.deltas = new Float64Array(this.batch * n);
+    this.afters = new Float64Array(this.batch * n);
+    this.decays = new Float64Array(this.batch);
   }
 
   /** Start from a stored mean and (unbiased) covariance learned from `count` samples. */
-  static fromCovariance(mean: ArrayLike<number>, covariance: ArrayLike<number>, count: number): Welford {
+  static fromCovariance(mean: ArrayLike<number>, covariance: ArrayLike<number>, count: number, batch = 0): Welford {
     const n = mean.length;
-    const w = new Welford(n);
+    const w = new Welford(n, batch);
     w.weight = count;
     const scale = count > 1 ? count - 1 : 0;
     for (let i = 0; i < n; i++) w.mean[i] = mean[i];
@@ -43,6 +58,7 @@ export class Welford {
    * for the weights w_i = Π decay.
    */
   update(x: ArrayLike<number>, decay = 1): void {
+    if (this.pending > 0) this.flush();
     const n = this.n;
     const mean = this.mean;
     const m2 = this.m2;
@@ -89,8 +105,105 @@ export class Welford {
     }
   }
 
+  /**
+   * Learn one sample as update() does, with M2's part left for later: the
+   * weight and the mean now (the same expressions), the two deviations kept
+   * until flush(), which covarianceInto() calls and defer() when its batch
+   * is full. m2 is current only after flush(). The engine reads the
+   * covariance once per refactorEvery samples, so M2's O(n²) products are
+   * made then, each entry held in a register across the batch instead of
+   * loaded and stored at every sample.
+   */
+  defer(x: ArrayLike<number>, decay = 1): void {
+    const cap = this.batch;
+    if (cap === 0) {
+      this.update(x, decay);
+      return;
+    }
+    const n = this.n;
+    const mean = this.mean;
+    const w = this.weight * decay + 1;
+    this.weight = w;
+    const inv = 1 / w;
+    const row = this.pending * n;
+    const deltas = this.deltas;
+    const afters = this.afters;
+    for (let i = 0; i < n; i++) {
+      const xi = x[i];
+      const d = xi - mean[i];
+      deltas[row + i] = d;
+      const m = mean[i] + d * inv;
+      mean[i] = m;
+      afters[row + i] = xi - m;
+    }
+    this.decays[this.pending] = decay;
+    if (decay !== 1) this.pendingDecay = true;
+    if (++this.pending === cap) this.flush();
+  }
+
+  /**
+   * M2 of the deferred samples: each entry takes their products in the
+   * order they were learned, m2 + p₁ + p₂ + … (with decays, (m2·d₁ + p₁)·d₂
+   * + p₂ …), the very operations update() would have made one sample at a
+   * time, so the same bits. Four entries of a row at a time, each its own
+   * chain of additions.
+   */
+  flush(): void {
+    const count = this.pending;
+    if (count === 0) return;
+    this.pending = 0;
+    const n = this.n;
+    const m2 = this.m2;
+    const D = this.deltas;
+    const A = this.afters;
+    const end = count * n;
+    if (!this.pendingDecay) {
+      for (let i = 0; i < n; i++) {
+        const base = i * n;
+        let j = i;
+        for (; j + 3 < n; j += 4) {
+          const k = base + j;
+          let m0 = m2[k];
+          let m1 = m2[k + 1];
+          let m2k = m2[k + 2];
+          let m3 = m2[k + 3];
+          for (let r = 0; r < end; r += n) {
+            const di = D[r + i];
+            const a = r + j;
+            m0 += di * A[a];
+            m1 += di * A[a + 1];
+            m2k += di * A[a + 2];
+            m3 += di * A[a + 3];
+          }
+          m2[k] = m0;
+          m2[k + 1] = m1;
+          m2[k + 2] = m2k;
+          m2[k + 3] = m3;
+        }
+        for (; j < n; j++) {
+          let m = m2[base + j];
+          for (let r = 0; r < end; r += n) m += D[r + i] * A[r + j];
+          m2[base + j] = m;
+        }
+      }
+      return;
+    }
+    this.pendingDecay = false;
+    // A sample of decay 1 takes m·1 + p, which is m + p to the bit.
+    const decays = this.decays;
+    for (let i = 0; i < n; i++) {
+      const base = i * n;
+      for (let j = i; j < n; j++) {
+        let m = m2[base + j];
+        for (let s = 0, r = 0; s < count; s++, r += n) m = m * decays[s] + D[r + i] * A[r + j];
+        m2[base + j] = m;
+      }
+    }
+  }
+
   /** Unbiased covariance M2 / (W − 1) into `out` (n×n row-major, exactly symmetric); zeros until two samples are in. */
   covarianceInto(out: Float64Array): Float64Array {
+    if (this.pending > 0) this.flush();
     const n = this.n;
     const denom = this.weight - 1;
     if (!(denom > 0)) {
