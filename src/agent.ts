@@ -8,6 +8,7 @@ import { baselinePath, type HosaConfig } from "./config.ts";
 import { baselineSupported, checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
 import { Calibrator } from "./engine/calibrate.ts";
 import { DangerTracker, NO_DANGER } from "./engine/danger.ts";
+import { EpisodePace } from "./episode-pace.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
@@ -185,6 +186,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     const jitter = new Jitter();
     const recent: ActionRecord[] = [...recovered];
     let tickMs = cfg.sense.tickMs;
+    const pace = new EpisodePace(cfg.sense.tickMs, cfg.sense.vigilanceTickMs);
 
     const snapshot = (): AgentSnapshot => ({
       startedAt,
@@ -289,7 +291,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       }
       // A cgroup growing fast is watched at the vigilance tick even in calm:
       // containment in a few hundred milliseconds needs samples that dense.
-      tickMs = (lastDecision?.level ?? 0) >= 1 || watch!.candidates > 0 ? cfg.sense.vigilanceTickMs : cfg.sense.tickMs;
+      // A containment that holds still is watched at the calm tick (src/episode-pace.ts).
+      tickMs = pace.tickMs(t, { level: lastDecision?.level ?? 0, previousLevel: lastDecision?.previousLevel ?? 0, danger: sample.danger, held, candidates: watch!.candidates, moving: watch!.moving });
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
         notifier!.heartbeat(lastDecision, new Date().toISOString());

@@ -128,6 +128,71 @@ describe("CgroupWatch: a cgroup replaced between two scans", () => {
   });
 });
 
+// What moves for the agent's tick during an episode (src/episode-pace.ts):
+// growth the scan sees on a cgroup hosa holds nothing on; not the growth of
+// one it holds (what its ceiling lets through), nor of a parent (its children's).
+describe("CgroupWatch.moving", () => {
+  test("growth of an unheld cgroup moves for 1.5 s; a held cgroup's and a parent's do not", () => {
+    const dir = tempDir("watch-moving");
+    const cg = `${dir}/cgroup`;
+    const proc = `${dir}/proc`;
+    const mem = `${cg}/memory`;
+    mkdirSync(proc, { recursive: true });
+    mkdirSync(mem, { recursive: true });
+    writeFileSync(`${mem}/cgroup.procs`, "1\n");
+    writeFileSync(`${proc}/meminfo`, "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n");
+    writeFileSync(`${proc}/cgroups`, "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t40\t1\n");
+    const MiB = 2 ** 20;
+    const set = (path: string, bytes: number) => {
+      mkdirSync(`${mem}${path}`, { recursive: true });
+      writeFileSync(`${mem}${path}/memory.usage_in_bytes`, `${bytes}\n`);
+      writeFileSync(`${mem}${path}/memory.stat`, `total_rss ${bytes}\ntotal_shmem 0\nhierarchical_memory_limit 2147483648\n`);
+    };
+    set("/scope", 200 * MiB);
+    set("/scope/held", 100 * MiB);
+    set("/scope/other", 100 * MiB);
+    try {
+      const watch = new CgroupWatch(detectCgroupLayout(cg), { procRoot: proc, scope: "/scope", relistS: 600 });
+      const held = new Map([["/scope/held", { "memory.limit_in_bytes": 2 * 2 ** 30 }]]);
+      watch.read(0, held);
+      expect(watch.moving).toBe(0);
+      // The held cgroup grows 50 MiB/s (its ceiling let it), and so does the parent: nothing moves; both are read (candidates).
+      set("/scope/held", 105 * MiB);
+      set("/scope", 205 * MiB);
+      watch.read(0.1, held);
+      expect(watch.moving).toBe(0);
+      expect(watch.candidates).toBe(2);
+      // The other one grows: it moves, at the scan that sees it, until 1.5 s after the last scan that saw it grow
+      // (here the look at the last second's growth, at 1.0).
+      set("/scope/other", 105 * MiB);
+      set("/scope", 210 * MiB);
+      watch.read(0.2, held);
+      expect(watch.moving).toBe(1);
+      watch.read(1.0, held);
+      watch.read(2.4, held);
+      expect(watch.moving).toBe(1);
+      watch.read(2.6, held);
+      expect(watch.moving).toBe(0);
+      // Still a candidate (keepS, 5 s), as the held one and the parent: their facts are read, yet nothing moves.
+      expect(watch.candidates).toBe(3);
+      // Slow growth (2 MiB/s over a second) moves too, and keeps moving while it lasts.
+      set("/scope/other", 107.5 * MiB);
+      watch.read(3.5, held);
+      expect(watch.moving).toBe(1);
+      set("/scope/other", 110 * MiB);
+      watch.read(4.6, held);
+      expect(watch.moving).toBe(1);
+      // Unheld, the same growth of the first cgroup moves.
+      set("/scope/held", 110 * MiB);
+      watch.read(4.7);
+      expect(watch.moving).toBe(2);
+      watch.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 const res = new TestResources();
 afterAll(() => res.cleanup());
 

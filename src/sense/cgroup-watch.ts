@@ -128,6 +128,12 @@ const MIB = 1024 * 1024;
 const FULL_RELIST_S = 30;
 /** How long after a watched cgroup vanished the link counts are looked at every scan, whatever the kernel's count says (seconds). */
 const VANISHED_CHECK_S = 5;
+/**
+ * A cgroup moves for this long after the scan saw it grow (seconds): longer
+ * than the second between two looks at slow growth, so one growing 2 MiB/s
+ * steadily never stops moving between them.
+ */
+const MOVING_S = 1.5;
 
 function num(text: string | undefined): number {
   if (text === undefined) return Number.NaN;
@@ -314,8 +320,16 @@ export class CgroupWatch {
     return this.byIter ? "iterator" : "files";
   }
 
-  /** Candidates at the last read: while there are, the agent ticks at the vigilance rate. */
+  /** Candidates at the last read (growing lately, new, or held by hosa): while there are, the agent ticks at the vigilance rate unless an episode holds still (src/episode-pace.ts). */
   candidates = 0;
+  /**
+   * Watched cgroups that moved within the last MOVING_S at the last read,
+   * among those hosa holds nothing on and that are no parent of others: the
+   * scan saw their memory or tasks grow, or forks refused (what makes a
+   * candidate for keepS). A cgroup pinned at hosa's ceiling, pressing
+   * against it or rising with it, does not move; a new one moves once it grows.
+   */
+  moving = 0;
 
   private inScope(path: string): boolean {
     const s = this.o.scope.replace(/\/+$/, "");
@@ -589,8 +603,14 @@ export class CgroupWatch {
     }
     const picked: Watched[] = [];
     const rest: Watched[] = [];
+    let moving = 0;
+    const movedSince = t + o.keepS - MOVING_S;
     for (const w of this.watched.values()) {
       const h = held.get(w.path);
+      // A held cgroup's growth (what hosa's ceiling lets through: the v1 ceiling rises 2 MiB/s, a step a
+      // second), its refused forks, and a parent's growth (its children's) are the hold itself: whether
+      // it fails, the danger tracker judges at every tick (containmentFailing).
+      if (w.candidateUntilT >= movedSince && h === undefined && !this.parents.has(w.path)) moving++;
       // Held by hosa (a memory ceiling, or a CPU quota that holds a fork storm): read at every tick.
       if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h || (w.pidsLimited && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h)))) picked.push(w);
       else if (w.candidateUntilT >= t) rest.push(w);
@@ -603,6 +623,7 @@ export class CgroupWatch {
       if (f) cgroups.push(f);
     }
     this.candidates = cgroups.length;
+    this.moving = moving;
     let avail = Number.POSITIVE_INFINITY;
     if (cgroups.length > 0) {
       const shared = o.nodeAvailable?.(t) ?? Number.NaN;
