@@ -126,9 +126,9 @@ export class TickLoop {
         quitSampler();
         return false;
       };
-      const tickDone = (t: number, end: number): void => {
+      const tickDone = (start: number, end: number): void => {
         ticks++;
-        const spent = (end - t) * 1000;
+        const spent = (end - start) * 1000;
         this.spentMs.last = spent;
         if (spent > this.spentMs.max) this.spentMs.max = spent;
       };
@@ -180,8 +180,10 @@ export class TickLoop {
             sampler!.end();
           }
           this.batched.snapshots++;
+          // The work of this snapshot: from the end of the last one (t is when it was taken, maybe a batch ago).
+          const from = end;
           end = monoS();
-          tickDone(t, end);
+          tickDone(from, end);
           if (durationS && t - t0 >= durationS) return done();
           if (!batchNext()) {
             // Vigilance: what was pending is dropped, the next read is inline, one tick after this one.
