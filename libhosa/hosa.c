@@ -1172,7 +1172,8 @@ struct sampled {
 	uint32_t *caps;	    /* read set: room per slot */
 	uint64_t min_ns;    /* read set: read at most this often */
 	uint64_t last_ns;   /* when it was last read (0: never) */
-	double rate;	    /* tripwire: units per second (0: none) */
+	double rate;	    /* tripwire: units per second (0: none; < 0: any change of the bytes) */
+	uint64_t prev_hash; /* read set, rate < 0: the bytes' hash at the last read (0: none yet) */
 	double *prev;	    /* tripwire: the slots' (read set) or cgroups' (iterator) last values */
 	uint64_t *prev_ids; /* iterator: the last pass's ids */
 	int prev_n;
@@ -1360,6 +1361,18 @@ static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sample
 	if (s->rate > 0)
 		s->prev_ns = now;
 	e->len = (size_t)(bytes - (sn->arena + e->off));
+	if (s->rate < 0) {
+		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed). */
+		uint64_t h = 1469598103934665603ull;
+		const unsigned char *b = (const unsigned char *)lens;
+		size_t k, n = (size_t)s->n * 4 + e->len;
+		for (k = 0; k < n; k++)
+			h = (h ^ b[k]) * 1099511628211ull;
+		h |= 1;
+		if (s->prev_hash && h != s->prev_hash)
+			trip = 1;
+		s->prev_hash = h;
+	}
 	sn->used = e->off + e->len;
 	e->kind = SAMPLED_READSET;
 	e->handle = s->handle;
@@ -1661,6 +1674,7 @@ HOSA_API int hosa_sampler_stop(void)
 			sampled[i].last_ns = 0;
 			sampled[i].prev_ns = 0;
 			sampled[i].prev_n = 0;
+			sampled[i].prev_hash = 0;
 		}
 	return 0;
 }
@@ -1760,7 +1774,7 @@ HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_
 	s->opened = readset_opened[r];
 	s->n = rs->n;
 	s->min_ns = (uint64_t)min_interval_us * 1000;
-	s->rate = rate_per_s > 0 ? rate_per_s : 0;
+	s->rate = rate_per_s > 0 ? rate_per_s : rate_per_s < 0 ? -1 : 0;
 	ret = (int)(s - sampled);
 	unlock_if(locked);
 	return ret;

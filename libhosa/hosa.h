@@ -220,7 +220,8 @@ HOSA_API int hosa_sampler_discard(void);
  * after the set's files or rooms change: it replaces the last registration of
  * r). min_interval_us: read at most that often (0: every snapshot). rate_per_s
  * > 0: a tripwire: a slot whose leading decimal number rose faster than that
- * since the last snapshot wakes JavaScript at once. Returns a registration. */
+ * since the set's last read wakes JavaScript at once; < 0: any change of its
+ * bytes since its last read does (a count of cgroups). Returns a registration. */
 HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_interval_us, double rate_per_s);
 
 /* Sample hosa_percpu_sum(map_fd, key, words) of object h's map at every snapshot. */

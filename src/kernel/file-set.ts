@@ -27,13 +27,16 @@ export interface FileSet {
 /**
  * How libhosa's sampling thread should take a set in its snapshots
  * (src/sense/sampler.ts): at most every `minIntervalS`, and with a tripwire
- * when a file's leading number rises faster than `ratePerS`. A set created
+ * when a file's leading number rises faster than `ratePerS` (or, with
+ * `wakeOnChange`, when its bytes change at all). A set created
  * with it is registered whether or not the thread runs (a registration costs
  * nothing until it does).
  */
 export interface SampleSpec {
   minIntervalS?: number;
   ratePerS?: number;
+  /** Wake JavaScript at once when the set's bytes changed since its last read (a count of cgroups: the tree changed). */
+  wakeOnChange?: boolean;
 }
 
 /** Room per file at first; a file that fills its slot gets twice the room (once). */
@@ -103,7 +106,7 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
     if (sample === undefined) return;
     // Again after the rooms grew: the thread reads with the rooms the reader has.
     try {
-      ffi.samplerAddReadset(set, caps, (sample.minIntervalS ?? 0) * 1e6, sample.ratePerS ?? 0);
+      ffi.samplerAddReadset(set, caps, (sample.minIntervalS ?? 0) * 1e6, sample.wakeOnChange ? -1 : (sample.ratePerS ?? 0));
       sampled = true;
     } catch {
       // Registrations are few (48): past them, this set is read live, as without a sampler.

@@ -316,7 +316,9 @@ export class CgroupWatch {
     this.cpuCtlRoot = rel(controllerRoot(layout, "cpu"));
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
-    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root);
+    // In libhosa's sampler's snapshots, waking JavaScript when it changes: a cgroup made while the agent
+    // batches at calm is listed (and watched) at once, not at the end of the batch.
+    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root, { wakeOnChange: true });
     this.procRel = rel(this.o.procRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
@@ -475,7 +477,7 @@ export class CgroupWatch {
   private usageSet(order: Watched[]): FileSet {
     const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
     // Sampled with a tripwire: a cgroup growing this fast wakes the agent at once, not at the end of a batch.
-    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP, [], { ratePerS: this.o.fastBytesPerS });
+    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP, [], { minIntervalS: this.o.scanS, ratePerS: this.o.fastBytesPerS });
   }
 
   /** One pass of options.memoryUsage; its count, the arrays grown to hold it; -1 when it cannot be read. */
@@ -574,6 +576,7 @@ export class CgroupWatch {
         const dir = w.path.replace(/^\/+/, "");
         files.push(`${dir}/${CGROUP_V1.pidsCurrent}`, `${dir}/${CGROUP_WATCH.pidsEvents}`);
       }
+      // In every snapshot (no minimum interval): created between two scans, it would otherwise be due at other snapshots than the usage set.
       const set = createFileSet(this.pidsRoot, files, NUMBER_FILE_CAP * 4, [], { ratePerS: this.o.pidsPerS });
       // A fixture's pids files are read as before, one at a time.
       if (!set.sampled) {
@@ -644,7 +647,9 @@ export class CgroupWatch {
   /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
-    const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
+    // A snapshot of libhosa's sampler holds the usage set when the thread found the scan due (it reads it
+    // at most every scanS): scan then, from the snapshot, so both clocks of "due" stay in step.
+    const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && this.usage?.set?.inSnapshot() !== false;
     if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     if (this.vanished) {

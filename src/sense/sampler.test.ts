@@ -188,6 +188,26 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     }
   });
 
+  test("a cgroup made while the thread batches wakes JavaScript at once (the kernel's count of cgroups changed)", async () => {
+    const counter = createFileSet("/proc", ["cgroups"], 4096, [], { wakeOnChange: true });
+    try {
+      // A batch of 100 at 20 ms: two seconds between wakes without the tripwire.
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(100);
+      drain(sampler, () => 0);
+      const trippedBefore = sampler.status().tripped;
+      const wake = nextWake(sampler, 3000);
+      mk("made");
+      const after = await wake;
+      expect(after).not.toBe("timeout");
+      expect(after as number).toBeLessThan(0.6);
+      expect(sampler.status().tripped).toBeGreaterThan(trippedBefore);
+    } finally {
+      sampler.pause();
+      counter.close();
+    }
+  });
+
   test("a full ring is never overwritten: the thread skips, counts, and the oldest stay in order", async () => {
     const set = createFileSet("/proc", ["loadavg"], 256, [], {});
     const skippedBefore = sampler.status().skipped;
