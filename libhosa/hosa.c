@@ -1566,9 +1566,9 @@ static void *sampler_main(void *arg)
 		p = __atomic_load_n(&produced, __ATOMIC_RELAXED);
 		c = __atomic_load_n(&consumed, __ATOMIC_ACQUIRE);
 		now = mono_ns();
-		/* Fell behind (a stalled machine): resynchronise rather than burst. */
+		/* Fell behind (a stalled machine): resynchronise rather than burst, on the same grid. */
 		if (now > next + period)
-			next = now;
+			next += (now - next) / period * period;
 		if (p - c >= (uint64_t)ring_n) {
 			/* Never overwrite what JavaScript has not processed: skip, count, and wake it. */
 			__atomic_add_fetch(&skipped, 1, __ATOMIC_RELAXED);
