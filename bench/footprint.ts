@@ -26,7 +26,7 @@
 // `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
 // less; hosa's figures are given as ratios to it.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--json]
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--quiet-scope] [--json]
 //     [--episode-variant KEY=VALUE | --episode-baseline]   a second act agent beside the first in phase 2
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -52,6 +52,7 @@ const episodeS = arg("episode-s", 30);
 const baselineExes = process.argv.flatMap((a, i) => (a === "--baseline" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 const baselineExe = baselineExes[0];
 const withEpisode = !process.argv.includes("--no-episode");
+const quietScope = process.argv.includes("--quiet-scope");
 // --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
 const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 // --episode-variant KEY=VALUE or --episode-baseline: a second agent in phase 2, with that environment or
@@ -272,11 +273,19 @@ let leaker: Bun.Subprocess | null = null;
 try {
   if (!existsSync(exe)) throw new Error(`${exe} is missing: run scripts/build.sh first`);
   console.error(`footprint: calibrating, then ${minutes} min side by side (hosa 100 ms, hosa 10 ms, earlyoom, node_exporter), then a ${episodeS} s episode…`);
-  const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]);
-  const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]);
+  // --quiet-scope: the steady-state agents watch only three empty memory cgroups of this bench's own,
+  // so that others' workloads on a shared machine (growing cgroups: watch candidates) do not keep them vigilant.
+  const scopeLines: string[] = [];
+  if (quietScope) {
+    const parent = cg.create("memory", `hosa-footprint-${process.pid}-quiet`);
+    for (const n of ["a", "b", "c"]) cg.create("memory", `hosa-footprint-${process.pid}-quiet/${n}`);
+    scopeLines.push("[respond]", `cgroup_scope = "${parent}"`);
+  }
+  const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30", ...scopeLines]);
+  const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30", ...scopeLines]);
   const baseCfgs = baselineExes.map((_, k) => ({
-    slow: hosaConfig(dir, `base100-${k}`, ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30"]),
-    fast: hosaConfig(dir, `base10-${k}`, ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30"]),
+    slow: hosaConfig(dir, `base100-${k}`, ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30", ...scopeLines]),
+    fast: hosaConfig(dir, `base10-${k}`, ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30", ...scopeLines]),
   }));
   await Promise.all([
     calibrate(slowCfg, 30),

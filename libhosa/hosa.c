@@ -1,6 +1,7 @@
 /* libhosa: see hosa.h. libbpf (static, PIC) does the loading; the ring buffer
  * reader is our own so that a record that does not fit the caller's buffer
  * stays in the ring (libbpf's consumer drops a record its callback refuses). */
+#define _GNU_SOURCE
 #include "hosa.h"
 
 #include <errno.h>
@@ -63,6 +64,15 @@ struct readset {
 };
 
 static struct readset readsets[MAX_READSETS];
+/* The sampler (end of file): */
+static uint32_t readset_opened[MAX_READSETS];
+static void lock_if_sampling(bool *locked);
+static void unlock_if(bool locked);
+static void sampled_forget(int kind_set, int r, int h);
+static int serve_readset(int r, struct readset *rs, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			 int32_t *lens);
+static int serve_percpu(int fd, const void *key, uint64_t *out, uint32_t words);
+static int serve_iter(int h, const char *prog, void *buf, size_t len);
 static struct obj objs[MAX_OBJS];
 static struct ring rings[MAX_RINGS];
 static char last_error[1100] = "no error";
@@ -436,6 +446,8 @@ HOSA_API int hosa_iter_read(int h, const char *prog, void *buf, size_t len)
 	i = p ? prog_index(o, p) : -1;
 	if (i < 0 || !o->links[i])
 		return fail(ENOENT, "read iterator %s: not attached", prog);
+	if ((fd = serve_iter(h, prog, buf, len)) >= 0)
+		return fd;
 	fd = bpf_iter_create(bpf_link__fd(o->links[i]));
 	if (fd < 0)
 		return fail(errno, "read iterator %s", prog);
@@ -472,42 +484,56 @@ HOSA_API int hosa_readset_open(void)
 		return fail(EMFILE, "open read set: %d already open", MAX_READSETS);
 	memset(&readsets[r], 0, sizeof(readsets[r]));
 	readsets[r].used = true;
+	readset_opened[r]++;
 	return r;
 }
 
 HOSA_API int hosa_readset_add(int r, const char *path)
 {
 	struct readset *rs = get_readset(r);
+	bool locked;
 	int fd;
 
 	if (!rs)
 		return fail(EBADF, "add %s to read set: no such set %d", path, r);
 	if (rs->n == MAX_READSET_FILES)
 		return fail(EMFILE, "add %s to read set: %d files already", path, MAX_READSET_FILES);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(errno, "open %s", path);
+	/* The sampler's thread may be reading the set's descriptors. */
+	lock_if_sampling(&locked);
 	if (rs->n == rs->cap) {
 		int cap = rs->cap ? rs->cap * 2 : 16;
 		int *fds = realloc(rs->fds, (size_t)cap * sizeof(*fds));
 
-		if (!fds)
+		if (!fds) {
+			unlock_if(locked);
+			close(fd);
 			return fail(ENOMEM, "add %s to read set: no memory for %d files", path, cap);
+		}
 		rs->fds = fds;
 		rs->cap = cap;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fail(errno, "open %s", path);
 	rs->fds[rs->n] = fd;
-	return rs->n++;
+	fd = rs->n++;
+	unlock_if(locked);
+	return fd;
 }
 
 HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const uint32_t *caps,
 			       int32_t *lens)
 {
 	struct readset *rs = get_readset(r);
+	bool locked;
 	int i;
 
 	if (!rs)
 		return fail(EBADF, "read read set: no such set %d", r);
+	i = serve_readset(r, rs, buf, offsets, caps, lens);
+	if (i >= 0)
+		return i;
+	lock_if_sampling(&locked);
 	for (i = 0; i < rs->n; i++) {
 		char *at = (char *)buf + offsets[i];
 		size_t got = 0;
@@ -534,20 +560,25 @@ HOSA_API int hosa_readset_read(int r, void *buf, const uint32_t *offsets, const 
 		}
 		lens[i] = (int32_t)got;
 	}
+	unlock_if(locked);
 	return rs->n;
 }
 
 HOSA_API int hosa_readset_close(int r)
 {
 	struct readset *rs = get_readset(r);
+	bool locked;
 	int i;
 
 	if (!rs)
 		return fail(EBADF, "close read set: no such set %d", r);
+	lock_if_sampling(&locked);
+	sampled_forget(1, r, -1);
 	for (i = 0; i < rs->n; i++)
 		close(rs->fds[i]);
 	free(rs->fds);
 	memset(rs, 0, sizeof(*rs));
+	unlock_if(locked);
 	return 0;
 }
 
@@ -777,10 +808,14 @@ HOSA_API int hosa_ringbuf_close(int r)
 HOSA_API int hosa_obj_close(int h)
 {
 	struct obj *o = get_obj(h);
+	bool locked;
 	int i;
 
 	if (!o)
 		return fail(EBADF, "close: no such object handle %d", h);
+	lock_if_sampling(&locked);
+	sampled_forget(0, -1, h);
+	unlock_if(locked);
 	for (i = 0; i < MAX_RINGS; i++)
 		if (rings[i].used && rings[i].obj == h)
 			hosa_ringbuf_close(i);
@@ -881,6 +916,8 @@ HOSA_API int hosa_percpu_sum(int fd, const void *key, uint64_t *out, uint32_t wo
 	uint64_t *v;
 	uint32_t w;
 
+	if (serve_percpu(fd, key, out, words) == 0)
+		return 0;
 	if (cpus < 0)
 		return fail(-cpus, "count possible CPUs");
 	v = grow_scratch(stride * cpus);
@@ -1127,4 +1164,795 @@ HOSA_API int hosa_xdp_detach(int ifindex, int mode)
 			if (objs[h].xdp[i].ifindex == ifindex)
 				memset(&objs[h].xdp[i], 0, sizeof(objs[h].xdp[i]));
 	return 0;
+}
+
+/* The sampler: one thread that takes the tick's reads on an absolute
+ * schedule into a ring of snapshots, and wakes JavaScript through a pipe
+ * when a batch is ready or a tripwire fires (see hosa.h). The ring's slots
+ * are owned by the thread until produced and by JavaScript until consumed:
+ * `produced` and `consumed` (atomics) hand them over, so a slot being read
+ * is never written. `sampler_mu` guards the registrations and the files and
+ * objects they name (closing a set or an object takes it). */
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <math.h>
+
+#define MAX_SAMPLED 48
+#define MAX_RING 256
+
+enum { SAMPLED_NONE, SAMPLED_READSET, SAMPLED_PERCPU, SAMPLED_ITER };
+
+struct sampled {
+	int kind;
+	int handle;	    /* read set or object */
+	uint32_t opened;    /* the read set's open generation */
+	int n;		    /* read set: slots */
+	uint32_t *caps;	    /* read set: room per slot */
+	uint64_t min_ns;    /* read set: read at most this often */
+	uint64_t last_ns;   /* when it was last read (0: never) */
+	double rate;	    /* tripwire: units per second (0: none; < 0: any change of the bytes) */
+	uint64_t prev_hash; /* read set, rate < 0: the bytes' hash at the last read (0: none yet) */
+	double *prev;	    /* tripwire: the slots' (read set) or cgroups' (iterator) last values */
+	uint64_t *prev_ids; /* iterator: the last pass's ids */
+	int prev_n;
+	uint64_t prev_ns;
+	int map_fd;	    /* per-CPU counters */
+	unsigned char key[16];
+	uint32_t key_size, words;
+	char prog[64];	    /* iterator program */
+	size_t room;	    /* iterator: bytes read at most (doubled when a pass fills it) */
+};
+
+struct snap_entry {
+	int kind, handle, n;
+	uint32_t opened;
+	char prog[64];
+	unsigned char key[16];
+	int map_fd;
+	uint32_t key_size, words;
+	int truncated;	/* iterator: the pass filled its room */
+	size_t off, len;
+};
+
+struct snapshot {
+	uint64_t t_ns, sched_ns;
+	int nent;
+	struct snap_entry ents[MAX_SAMPLED];
+	unsigned char *arena;
+	size_t cap, used;
+};
+
+static pthread_mutex_t sampler_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct sampled sampled[MAX_SAMPLED];
+static struct snapshot ring[MAX_RING];
+static int ring_n;
+static uint64_t produced, consumed, skipped, tripped;
+static int signalled;
+static int serving = -1; /* the ring slot JavaScript is processing, -1: none */
+static pthread_t sampler_thread;
+static pthread_mutex_t sleep_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t sleep_cv;
+static bool sampler_on;	      /* a thread was started and not joined */
+static int sampler_alive;     /* the thread runs (atomic) */
+static int sampler_quit;      /* asks it to end (atomic) */
+static uint64_t sampler_period_ns;
+static uint32_t sampler_batch; /* atomic: changed while it runs */
+static int wake_fds[2] = {-1, -1};
+static void *thread_scratch;
+static size_t thread_scratch_len;
+static unsigned char *thread_iter;
+static size_t thread_iter_len;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+HOSA_API int64_t hosa_monotonic_ns(void)
+{
+	return (int64_t)mono_ns();
+}
+
+static bool sampler_running(void)
+{
+	return __atomic_load_n(&sampler_alive, __ATOMIC_ACQUIRE) != 0;
+}
+
+static void lock_if_sampling(bool *locked)
+{
+	*locked = sampler_on;
+	if (*locked)
+		pthread_mutex_lock(&sampler_mu);
+}
+
+static void unlock_if(bool locked)
+{
+	if (locked)
+		pthread_mutex_unlock(&sampler_mu);
+}
+
+static void sampled_free(struct sampled *s)
+{
+	free(s->caps);
+	free(s->prev);
+	free(s->prev_ids);
+	memset(s, 0, sizeof(*s));
+}
+
+/* Forget every registration naming read set r or object h (called with the lock held or no thread). */
+static void sampled_forget(int kind_set, int r, int h)
+{
+	int i;
+
+	for (i = 0; i < MAX_SAMPLED; i++) {
+		struct sampled *s = &sampled[i];
+		if (s->kind == SAMPLED_NONE)
+			continue;
+		if ((kind_set && s->kind == SAMPLED_READSET && s->handle == r) ||
+		    (!kind_set && s->kind != SAMPLED_READSET && s->handle == h))
+			sampled_free(s);
+	}
+}
+
+static void *arena_room(struct snapshot *sn, size_t more)
+{
+	if (sn->used + more > sn->cap) {
+		size_t cap = sn->cap ? sn->cap : 4096;
+		unsigned char *p;
+		while (cap < sn->used + more)
+			cap *= 2;
+		p = realloc(sn->arena, cap);
+		if (!p)
+			return NULL;
+		sn->arena = p;
+		sn->cap = cap;
+	}
+	return sn->arena + sn->used;
+}
+
+/* The leading decimal number of b[0..n) (blanks skipped); NaN when none. */
+static double leading_number(const unsigned char *b, int32_t n)
+{
+	double v = 0;
+	int32_t i = 0, digits = 0;
+
+	while (i < n && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t'))
+		i++;
+	for (; i < n && b[i] >= '0' && b[i] <= '9'; i++, digits++)
+		v = v * 10 + (b[i] - '0');
+	return digits ? v : NAN;
+}
+
+/* Read set s into the snapshot as [caps u32 x n][lens i32 x n][bytes]; whether a slot's usage rose past s->rate. */
+static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sampled *s, uint64_t now)
+{
+	struct readset *rs = get_readset(s->handle);
+	size_t room = 0, head;
+	uint32_t *caps;
+	int32_t *lens;
+	unsigned char *bytes;
+	int i, trip = 0;
+
+	if (!rs || rs->n != s->n)
+		return -1;
+	for (i = 0; i < s->n; i++)
+		room += s->caps[i];
+	head = (size_t)s->n * 8;
+	if (!arena_room(sn, head + room))
+		return -1;
+	e->off = sn->used;
+	caps = (uint32_t *)(sn->arena + e->off);
+	lens = (int32_t *)(caps + s->n);
+	bytes = sn->arena + e->off + head;
+	memcpy(caps, s->caps, (size_t)s->n * 4);
+	for (i = 0; i < s->n; i++) {
+		size_t got = 0;
+		/* As hosa_readset_read, compacted: each file where the last one ended. */
+		while (got < caps[i]) {
+			size_t r = caps[i] - got;
+			ssize_t k = pread(rs->fds[i], bytes + got, r, (off_t)got);
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0) {
+				if (k < 0 && got == 0)
+					got = (size_t)-errno;
+				break;
+			}
+			got += (size_t)k;
+			if ((size_t)k < r && k < SHORT_READ_END)
+				break;
+		}
+		lens[i] = (int32_t)got;
+		if (s->rate > 0) {
+			double v = lens[i] > 0 ? leading_number(bytes, lens[i]) : NAN;
+			if (s->prev_ns && now > s->prev_ns && !isnan(v) && !isnan(s->prev[i]) &&
+			    (v - s->prev[i]) / ((double)(now - s->prev_ns) / 1e9) >= s->rate)
+				trip = 1;
+			s->prev[i] = v;
+		}
+		if (lens[i] > 0)
+			bytes += lens[i];
+	}
+	if (s->rate > 0)
+		s->prev_ns = now;
+	e->len = (size_t)(bytes - (sn->arena + e->off));
+	if (s->rate < 0) {
+		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed). */
+		uint64_t h = 1469598103934665603ull;
+		const unsigned char *b = (const unsigned char *)lens;
+		size_t k, n = (size_t)s->n * 4 + e->len;
+		for (k = 0; k < n; k++)
+			h = (h ^ b[k]) * 1099511628211ull;
+		h |= 1;
+		if (s->prev_hash && h != s->prev_hash)
+			trip = 1;
+		s->prev_hash = h;
+	}
+	sn->used = e->off + e->len;
+	e->kind = SAMPLED_READSET;
+	e->handle = s->handle;
+	e->opened = s->opened;
+	e->n = s->n;
+	s->last_ns = now;
+	return trip;
+}
+
+static int snap_percpu(struct snapshot *sn, struct snap_entry *e, struct sampled *s)
+{
+	int cpus = libbpf_num_possible_cpus(), cpu;
+	size_t stride = (size_t)s->words * 8;
+	uint64_t *v, *out;
+	uint32_t w;
+
+	if (cpus <= 0)
+		return -1;
+	if (stride * cpus > thread_scratch_len) {
+		void *p = realloc(thread_scratch, stride * cpus);
+		if (!p)
+			return -1;
+		thread_scratch = p;
+		thread_scratch_len = stride * cpus;
+	}
+	v = thread_scratch;
+	if (bpf_map_lookup_elem(s->map_fd, s->key, v))
+		return -1;
+	out = arena_room(sn, stride);
+	if (!out)
+		return -1;
+	memset(out, 0, stride);
+	for (cpu = 0; cpu < cpus; cpu++)
+		for (w = 0; w < s->words; w++)
+			out[w] += v[(size_t)cpu * s->words + w];
+	e->off = sn->used;
+	e->len = stride;
+	sn->used += stride;
+	e->kind = SAMPLED_PERCPU;
+	e->handle = s->handle;
+	e->map_fd = s->map_fd;
+	memcpy(e->key, s->key, sizeof(e->key));
+	e->key_size = s->key_size;
+	e->words = s->words;
+	return 0;
+}
+
+/* The iterator's pass: records of (u64 id, u64 value); tripwire when a cgroup's value rose past s->rate. */
+static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *s, uint64_t now)
+{
+	struct obj *o = get_obj(s->handle);
+	struct bpf_program *p = o ? find_prog(o, s->prog) : NULL;
+	int i = p ? prog_index(o, p) : -1, fd, trip = 0, n, j, k;
+	size_t got = 0;
+	uint64_t *rec;
+
+	if (i < 0 || !o->links[i])
+		return -1;
+	if (thread_iter_len < s->room) {
+		void *q = realloc(thread_iter, s->room);
+		if (!q)
+			return -1;
+		thread_iter = q;
+		thread_iter_len = s->room;
+	}
+	fd = bpf_iter_create(bpf_link__fd(o->links[i]));
+	if (fd < 0)
+		return -1;
+	while (got < s->room) {
+		ssize_t r = read(fd, thread_iter + got, s->room - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	e->truncated = got >= s->room;
+	if (e->truncated)
+		s->room *= 2;
+	if (!arena_room(sn, got))
+		return -1;
+	e->off = sn->used;
+	e->len = got;
+	memcpy(sn->arena + e->off, thread_iter, got);
+	sn->used += got;
+	e->kind = SAMPLED_ITER;
+	e->handle = s->handle;
+	snprintf(e->prog, sizeof(e->prog), "%s", s->prog);
+	if (s->rate > 0 && !e->truncated) {
+		/* The same walk order from one pass to the next: match by index, check the id, else search. */
+		n = (int)(got / 16);
+		rec = (uint64_t *)thread_iter;
+		for (j = 0; j < n && s->prev_ns && now > s->prev_ns; j++) {
+			uint64_t id = rec[2 * j];
+			int at = -1;
+			if (j < s->prev_n && s->prev_ids[j] == id)
+				at = j;
+			for (k = 0; at < 0 && k < s->prev_n; k++)
+				if (s->prev_ids[k] == id)
+					at = k;
+			if (at >= 0 && ((double)rec[2 * j + 1] - s->prev[at]) / ((double)(now - s->prev_ns) / 1e9) >= s->rate)
+				trip = 1;
+		}
+		if (n > s->prev_n) {
+			double *pv = realloc(s->prev, (size_t)n * sizeof(double));
+			uint64_t *pi = pv ? realloc(s->prev_ids, (size_t)n * 8) : NULL;
+			if (pv)
+				s->prev = pv;
+			if (!pi) {
+				s->prev_n = 0;
+				return trip;
+			}
+			s->prev_ids = pi;
+		}
+		for (j = 0; j < n; j++) {
+			s->prev_ids[j] = rec[2 * j];
+			s->prev[j] = (double)rec[2 * j + 1];
+		}
+		s->prev_n = n;
+		s->prev_ns = now;
+	}
+	return trip;
+}
+
+/* One snapshot into slot sn; returns whether a tripwire fired. */
+static int take_snapshot(struct snapshot *sn, uint64_t sched)
+{
+	uint64_t now = mono_ns();
+	int i, trip = 0;
+
+	sn->t_ns = now;
+	sn->sched_ns = sched;
+	sn->nent = 0;
+	sn->used = 0;
+	for (i = 0; i < MAX_SAMPLED; i++) {
+		struct sampled *s = &sampled[i];
+		struct snap_entry *e = &sn->ents[sn->nent];
+		int r = -1;
+
+		memset(e, 0, sizeof(*e));
+		if (s->kind == SAMPLED_READSET) {
+			if (s->min_ns && s->last_ns && now >= s->last_ns && now - s->last_ns < s->min_ns)
+				continue;
+			r = snap_readset(sn, e, s, now);
+		} else if (s->kind == SAMPLED_PERCPU) {
+			r = snap_percpu(sn, e, s);
+		} else if (s->kind == SAMPLED_ITER) {
+			r = snap_iter(sn, e, s, now);
+		}
+		if (r < 0)
+			continue;
+		trip |= r;
+		sn->nent++;
+	}
+	return trip;
+}
+
+static void wake_js(void)
+{
+	char b = 1;
+
+	if (__atomic_exchange_n(&signalled, 1, __ATOMIC_ACQ_REL))
+		return;
+	/* The pipe holds at most a few bytes: a full pipe already wakes. */
+	if (write(wake_fds[1], &b, 1) < 0) {
+	}
+}
+
+static void *sampler_main(void *arg)
+{
+	struct timespec at;
+	uint64_t next = mono_ns();
+
+	(void)arg;
+	pthread_setname_np(pthread_self(), "hosa-sampler");
+	while (!__atomic_load_n(&sampler_quit, __ATOMIC_ACQUIRE)) {
+		uint64_t period = __atomic_load_n(&sampler_period_ns, __ATOMIC_RELAXED), now, p, c;
+		int trip;
+
+		next += period;
+		at.tv_sec = (time_t)(next / 1000000000ull);
+		at.tv_nsec = (long)(next % 1000000000ull);
+		/* An absolute CLOCK_MONOTONIC deadline that hosa_sampler_stop can cut short. */
+		pthread_mutex_lock(&sleep_mu);
+		while (!sampler_quit && pthread_cond_timedwait(&sleep_cv, &sleep_mu, &at) != ETIMEDOUT)
+			;
+		pthread_mutex_unlock(&sleep_mu);
+		if (__atomic_load_n(&sampler_quit, __ATOMIC_ACQUIRE))
+			break;
+		p = __atomic_load_n(&produced, __ATOMIC_RELAXED);
+		c = __atomic_load_n(&consumed, __ATOMIC_ACQUIRE);
+		now = mono_ns();
+		/* Fell behind (a stalled machine): resynchronise rather than burst, on the same grid. */
+		if (now > next + period)
+			next += (now - next) / period * period;
+		if (p - c >= (uint64_t)ring_n) {
+			/* Never overwrite what JavaScript has not processed: skip, count, and wake it. */
+			__atomic_add_fetch(&skipped, 1, __ATOMIC_RELAXED);
+			wake_js();
+			continue;
+		}
+		pthread_mutex_lock(&sampler_mu);
+		trip = take_snapshot(&ring[p % (uint64_t)ring_n], next);
+		pthread_mutex_unlock(&sampler_mu);
+		__atomic_store_n(&produced, p + 1, __ATOMIC_RELEASE);
+		if (trip)
+			__atomic_add_fetch(&tripped, 1, __ATOMIC_RELAXED);
+		c = __atomic_load_n(&consumed, __ATOMIC_ACQUIRE);
+		if (trip || p + 1 - c >= __atomic_load_n(&sampler_batch, __ATOMIC_RELAXED))
+			wake_js();
+	}
+	__atomic_store_n(&sampler_alive, 0, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+HOSA_API int hosa_sampler_start(uint32_t period_us, uint32_t batch, uint32_t ring_slots)
+{
+	static bool cv_ready;
+	sigset_t all, old;
+	int err;
+
+	if (!cv_ready) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&sleep_cv, &ca);
+		pthread_condattr_destroy(&ca);
+		cv_ready = true;
+	}
+	if (sampler_on)
+		return fail(EBUSY, "start sampler: already running");
+	if (period_us == 0 || batch == 0 || ring_slots < batch || ring_slots > MAX_RING)
+		return fail(EINVAL, "start sampler: period %u us, batch %u, ring %u (at most %d)", period_us,
+			    batch, ring_slots, MAX_RING);
+	if (pipe2(wake_fds, O_CLOEXEC | O_NONBLOCK))
+		return fail(errno, "start sampler: pipe");
+	sampler_period_ns = (uint64_t)period_us * 1000;
+	sampler_batch = batch;
+	ring_n = (int)ring_slots;
+	produced = consumed = 0;
+	serving = -1;
+	signalled = 0;
+	sampler_quit = 0;
+	sampler_alive = 1;
+	/* Signals go to JavaScript's thread, never to this one. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&sampler_thread, NULL, sampler_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		sampler_alive = 0;
+		close(wake_fds[0]);
+		close(wake_fds[1]);
+		wake_fds[0] = wake_fds[1] = -1;
+		return fail(err, "start sampler: thread");
+	}
+	/* Named at once (and again by the thread itself): `top -H`, and tests, tell it apart. */
+	pthread_setname_np(sampler_thread, "hosa-sampler");
+	sampler_on = true;
+	return wake_fds[0];
+}
+
+HOSA_API int hosa_sampler_set(uint32_t period_us, uint32_t batch)
+{
+	if (period_us == 0 || batch == 0 || batch > (uint32_t)(ring_n ? ring_n : MAX_RING))
+		return fail(EINVAL, "set sampler: period %u us, batch %u", period_us, batch);
+	__atomic_store_n(&sampler_period_ns, (uint64_t)period_us * 1000, __ATOMIC_RELAXED);
+	__atomic_store_n(&sampler_batch, batch, __ATOMIC_RELAXED);
+	return 0;
+}
+
+HOSA_API int hosa_sampler_stop(void)
+{
+	int i;
+
+	if (!sampler_on)
+		return 0;
+	pthread_mutex_lock(&sleep_mu);
+	__atomic_store_n(&sampler_quit, 1, __ATOMIC_RELEASE);
+	pthread_cond_signal(&sleep_cv);
+	pthread_mutex_unlock(&sleep_mu);
+	pthread_join(sampler_thread, NULL);
+	sampler_on = false;
+	/* The reader sees the end of the pipe; the read end is the caller's to close. */
+	close(wake_fds[1]);
+	wake_fds[0] = wake_fds[1] = -1;
+	serving = -1;
+	for (i = 0; i < MAX_RING; i++) {
+		free(ring[i].arena);
+		memset(&ring[i], 0, sizeof(ring[i]));
+	}
+	free(thread_scratch);
+	free(thread_iter);
+	thread_scratch = thread_iter = NULL;
+	thread_scratch_len = thread_iter_len = 0;
+	for (i = 0; i < MAX_SAMPLED; i++)
+		if (sampled[i].kind != SAMPLED_NONE) {
+			sampled[i].last_ns = 0;
+			sampled[i].prev_ns = 0;
+			sampled[i].prev_n = 0;
+			sampled[i].prev_hash = 0;
+		}
+	return 0;
+}
+
+HOSA_API int hosa_sampler_status(uint64_t *out)
+{
+	out[0] = sampler_running() ? 1 : 0;
+	out[1] = __atomic_load_n(&produced, __ATOMIC_ACQUIRE) - __atomic_load_n(&consumed, __ATOMIC_RELAXED);
+	out[2] = __atomic_load_n(&skipped, __ATOMIC_RELAXED);
+	out[3] = __atomic_load_n(&tripped, __ATOMIC_RELAXED);
+	out[4] = __atomic_load_n(&produced, __ATOMIC_RELAXED);
+	return 0;
+}
+
+HOSA_API int hosa_sampler_ack(void)
+{
+	/* The bytes are JavaScript's to read (its reader of the pipe): reading them here would race it. */
+	__atomic_store_n(&signalled, 0, __ATOMIC_RELEASE);
+	return 0;
+}
+
+HOSA_API int hosa_sampler_begin(double *times)
+{
+	uint64_t c = __atomic_load_n(&consumed, __ATOMIC_RELAXED);
+	struct snapshot *sn;
+
+	if (!sampler_on || serving >= 0)
+		return fail(EINVAL, "begin snapshot: %s", sampler_on ? "one is already being served" : "no sampler");
+	if (__atomic_load_n(&produced, __ATOMIC_ACQUIRE) == c)
+		return -EAGAIN;
+	serving = (int)(c % (uint64_t)ring_n);
+	sn = &ring[serving];
+	times[0] = (double)sn->t_ns;
+	times[1] = (double)sn->sched_ns;
+	return sn->nent;
+}
+
+HOSA_API int hosa_sampler_end(void)
+{
+	if (serving < 0)
+		return 0;
+	serving = -1;
+	__atomic_add_fetch(&consumed, 1, __ATOMIC_RELEASE);
+	return 0;
+}
+
+HOSA_API int hosa_sampler_discard(void)
+{
+	int n = 0;
+
+	serving = -1;
+	while (__atomic_load_n(&consumed, __ATOMIC_RELAXED) != __atomic_load_n(&produced, __ATOMIC_ACQUIRE)) {
+		__atomic_add_fetch(&consumed, 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+static struct sampled *sampled_slot(void)
+{
+	int i;
+
+	for (i = 0; i < MAX_SAMPLED; i++)
+		if (sampled[i].kind == SAMPLED_NONE)
+			return &sampled[i];
+	return NULL;
+}
+
+HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_interval_us, double rate_per_s)
+{
+	struct readset *rs = get_readset(r);
+	struct sampled *s;
+	bool locked;
+	int ret;
+
+	if (!rs)
+		return fail(EBADF, "sample read set: no such set %d", r);
+	lock_if_sampling(&locked);
+	sampled_forget(1, r, -1);
+	s = sampled_slot();
+	if (!s) {
+		unlock_if(locked);
+		return fail(EMFILE, "sample read set: %d registrations already", MAX_SAMPLED);
+	}
+	s->caps = malloc((size_t)(rs->n ? rs->n : 1) * 4);
+	s->prev = malloc((size_t)(rs->n ? rs->n : 1) * sizeof(double));
+	if (!s->caps || !s->prev) {
+		sampled_free(s);
+		unlock_if(locked);
+		return fail(ENOMEM, "sample read set %d", r);
+	}
+	memcpy(s->caps, caps, (size_t)rs->n * 4);
+	for (ret = 0; ret < rs->n; ret++)
+		s->prev[ret] = NAN;
+	s->kind = SAMPLED_READSET;
+	s->handle = r;
+	s->opened = readset_opened[r];
+	s->n = rs->n;
+	s->min_ns = (uint64_t)min_interval_us * 1000;
+	s->rate = rate_per_s > 0 ? rate_per_s : rate_per_s < 0 ? -1 : 0;
+	ret = (int)(s - sampled);
+	unlock_if(locked);
+	return ret;
+}
+
+HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_t key_size, uint32_t words)
+{
+	struct sampled *s;
+	uint32_t vs;
+	bool locked;
+	int err, ret;
+
+	if (!get_obj(h))
+		return fail(EBADF, "sample per-CPU map: no such object handle %d", h);
+	if (key_size > 16)
+		return fail(EINVAL, "sample per-CPU map: key of %u bytes (at most 16)", key_size);
+	err = hosa_map_sizes(map_fd, NULL, &vs);
+	if (err)
+		return err;
+	if (vs != words * 8)
+		return fail(EINVAL, "sample per-CPU map fd %d: value is %u bytes, not %u u64", map_fd, vs, words);
+	lock_if_sampling(&locked);
+	s = sampled_slot();
+	if (!s) {
+		unlock_if(locked);
+		return fail(EMFILE, "sample per-CPU map: %d registrations already", MAX_SAMPLED);
+	}
+	s->kind = SAMPLED_PERCPU;
+	s->handle = h;
+	s->map_fd = map_fd;
+	memcpy(s->key, key, key_size);
+	s->key_size = key_size;
+	s->words = words;
+	ret = (int)(s - sampled);
+	unlock_if(locked);
+	return ret;
+}
+
+HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s)
+{
+	struct sampled *s;
+	bool locked;
+	int ret;
+
+	if (!get_obj(h))
+		return fail(EBADF, "sample iterator %s: no such object handle %d", prog, h);
+	if (strlen(prog) >= sizeof(s->prog))
+		return fail(EINVAL, "sample iterator %s: name too long", prog);
+	lock_if_sampling(&locked);
+	s = sampled_slot();
+	if (!s) {
+		unlock_if(locked);
+		return fail(EMFILE, "sample iterator: %d registrations already", MAX_SAMPLED);
+	}
+	s->kind = SAMPLED_ITER;
+	s->handle = h;
+	snprintf(s->prog, sizeof(s->prog), "%s", prog);
+	s->room = room ? room : 16384;
+	s->rate = rate_per_s > 0 ? rate_per_s : 0;
+	ret = (int)(s - sampled);
+	unlock_if(locked);
+	return ret;
+}
+
+HOSA_API int hosa_sampler_remove(int reg)
+{
+	bool locked;
+
+	if (reg < 0 || reg >= MAX_SAMPLED)
+		return fail(EINVAL, "stop sampling: no registration %d", reg);
+	lock_if_sampling(&locked);
+	sampled_free(&sampled[reg]);
+	unlock_if(locked);
+	return 0;
+}
+
+/* The snapshot being served, if it holds what the caller asks for. */
+static struct snap_entry *served(int kind, int handle, uint32_t opened, const char *prog, int map_fd, const void *key,
+				 uint32_t words)
+{
+	struct snapshot *sn;
+	int i;
+
+	if (serving < 0)
+		return NULL;
+	sn = &ring[serving];
+	for (i = 0; i < sn->nent; i++) {
+		struct snap_entry *e = &sn->ents[i];
+		if (e->kind != kind || (kind != SAMPLED_PERCPU && e->handle != handle))
+			continue;
+		if (kind == SAMPLED_READSET && e->opened == opened)
+			return e;
+		if (kind == SAMPLED_ITER && strcmp(e->prog, prog) == 0)
+			return e->truncated ? NULL : e;
+		if (kind == SAMPLED_PERCPU && e->map_fd == map_fd && e->words == words &&
+		    memcmp(e->key, key, e->key_size) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* hosa_readset_read from the snapshot; -1 when it cannot serve this read (then a live one). */
+static int serve_readset(int r, struct readset *rs, void *buf, const uint32_t *offsets, const uint32_t *caps,
+			 int32_t *lens)
+{
+	struct snap_entry *e = served(SAMPLED_READSET, r, readset_opened[r], NULL, -1, NULL, 0);
+	const uint32_t *scaps;
+	const int32_t *slens;
+	const unsigned char *bytes;
+	int i;
+
+	if (!e || e->n != rs->n)
+		return -1;
+	scaps = (const uint32_t *)(ring[serving].arena + e->off);
+	slens = (const int32_t *)(scaps + e->n);
+	/* A file that filled the thread's room may be longer than the caller's room now holds. */
+	for (i = 0; i < e->n; i++)
+		if (slens[i] >= 0 && (uint32_t)slens[i] >= scaps[i] && caps[i] > scaps[i])
+			return -1;
+	bytes = (const unsigned char *)(slens + e->n);
+	for (i = 0; i < e->n; i++) {
+		int32_t n = slens[i];
+		if (n < 0) {
+			lens[i] = n;
+			continue;
+		}
+		lens[i] = (uint32_t)n > caps[i] ? (int32_t)caps[i] : n;
+		memcpy((char *)buf + offsets[i], bytes, (size_t)lens[i]);
+		bytes += n;
+	}
+	return rs->n;
+}
+
+static int serve_percpu(int fd, const void *key, uint64_t *out, uint32_t words)
+{
+	struct snap_entry *e = served(SAMPLED_PERCPU, -1, 0, NULL, fd, key, words);
+
+	if (!e)
+		return -1;
+	memcpy(out, ring[serving].arena + e->off, (size_t)words * 8);
+	return 0;
+}
+
+static int serve_iter(int h, const char *prog, void *buf, size_t len)
+{
+	struct snap_entry *e = served(SAMPLED_ITER, h, 0, prog, -1, NULL, 0);
+	size_t n;
+
+	if (!e)
+		return -1;
+	/* A pass that fills the caller's buffer reads as such: the caller grows it and asks again. */
+	n = e->len < len ? e->len : len;
+	memcpy(buf, ring[serving].arena + e->off, n);
+	return (int)n;
+}
+
+HOSA_API int hosa_sampler_holds(int r)
+{
+	if (serving < 0)
+		return -1;
+	return r >= 0 && r < MAX_READSETS && served(SAMPLED_READSET, r, readset_opened[r], NULL, -1, NULL, 0) ? 1 : 0;
 }

@@ -3,7 +3,9 @@
  * Flat API: every function is hosa_*, takes plain integers, pointers to
  * caller-owned buffers and C strings, and returns >= 0 on success or a negative
  * errno; hosa_last_error() then holds one line saying what failed. Objects are
- * small integer handles, not pointers. Not thread-safe: one thread calls it.
+ * small integer handles, not pointers. Not thread-safe: one thread calls it
+ * (the sampler's own thread, hosa_sampler_start, only reads what is registered
+ * with it, under a lock that closing a set or an object takes).
  * Mirrored by src/ffi/libhosa.ts; keep the two in step. */
 #ifndef HOSA_H
 #define HOSA_H
@@ -175,6 +177,74 @@ HOSA_API int hosa_xdp_detach(int ifindex, int mode);
 /* The XDP mode currently attached to ifindex: 0 none, HOSA_XDP_NATIVE or HOSA_XDP_GENERIC
  * (a program attached in another mode, e.g. offload, gives -EEXIST). */
 HOSA_API int hosa_xdp_query(int ifindex);
+
+/* The sampler: one thread (all signals blocked) that every period_us, on an
+ * absolute CLOCK_MONOTONIC schedule (resynchronised rather than bursting
+ * after a stall), takes a snapshot of what is registered below: each read set
+ * that is due (the same pread(2)s as hosa_readset_read, stored at their
+ * actual lengths), each per-CPU counter entry, each iterator's pass; and the
+ * time. Snapshots go to a ring of ring_slots; one that would overwrite a
+ * snapshot not yet consumed is not taken, and counted (hosa_sampler_status).
+ * The thread writes a byte to the returned file descriptor (a pipe's read
+ * end, non-blocking) when batch snapshots are pending or a tripwire fired.
+ * While a snapshot is served (hosa_sampler_begin .. hosa_sampler_end),
+ * hosa_readset_read, hosa_percpu_sum and hosa_iter_read of what it holds copy
+ * its bytes (same contract as a live read) instead of reading the kernel;
+ * anything it does not hold is read live. Returns the wake descriptor (a new
+ * pipe per start; hosa_sampler_stop closes its write end, so a reader sees
+ * its end; the read end is the caller's to close). */
+HOSA_API int hosa_sampler_start(uint32_t period_us, uint32_t batch, uint32_t ring_slots);
+
+/* Change the period and the batch of the running sampler (from its next sleep). */
+HOSA_API int hosa_sampler_set(uint32_t period_us, uint32_t batch);
+
+/* Stop the thread (at once, not at the end of its sleep), join it, drop every
+ * pending snapshot. Registrations stay. */
+HOSA_API int hosa_sampler_stop(void);
+
+/* out[0..5): thread alive (1/0), snapshots pending, snapshots skipped (ring
+ * full), tripwires fired, snapshots taken. */
+HOSA_API int hosa_sampler_status(uint64_t *out);
+
+/* Clear the wake (the caller reads the pipe's bytes): the next batch or tripwire writes again. */
+HOSA_API int hosa_sampler_ack(void);
+
+/* Serve the oldest pending snapshot: times[0] its CLOCK_MONOTONIC ns, times[1]
+ * the ns it was scheduled at; returns how many things it holds, -EAGAIN when
+ * none is pending. */
+HOSA_API int hosa_sampler_begin(double *times);
+
+/* Done with the served snapshot: its slot goes back to the thread. */
+HOSA_API int hosa_sampler_end(void);
+
+/* Drop every pending snapshot (JavaScript reads live from now); returns how many. */
+HOSA_API int hosa_sampler_discard(void);
+
+/* Sample read set r with room caps[i] per slot (a copy is kept; register again
+ * after the set's files or rooms change: it replaces the last registration of
+ * r). min_interval_us: read at most that often (0: every snapshot). rate_per_s
+ * > 0: a tripwire: a slot whose leading decimal number rose faster than that
+ * since the set's last read wakes JavaScript at once; < 0: any change of its
+ * bytes since its last read does (a count of cgroups). Returns a registration. */
+HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_interval_us, double rate_per_s);
+
+/* Sample hosa_percpu_sum(map_fd, key, words) of object h's map at every snapshot. */
+HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_t key_size, uint32_t words);
+
+/* Sample a pass of object h's attached iterator prog (at most room bytes at
+ * first, doubled when a pass fills it) at every snapshot; its records are
+ * (u64 id, u64 value). rate_per_s > 0: a tripwire when an id's value rose
+ * faster than that since the last pass. */
+HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s);
+
+/* Whether the snapshot being served holds read set r: 1 yes, 0 no, -1 none is served. */
+HOSA_API int hosa_sampler_holds(int r);
+
+/* Drop a registration (closing its set or object drops it too). */
+HOSA_API int hosa_sampler_remove(int reg);
+
+/* CLOCK_MONOTONIC now, ns: the snapshots' clock. */
+HOSA_API int64_t hosa_monotonic_ns(void);
 
 #ifdef __cplusplus
 }

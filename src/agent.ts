@@ -27,6 +27,7 @@ import { discoverNode } from "./kernel/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
 import { MemoryTidy } from "./memory-tidy.ts";
 import { TickLoop } from "./tick-loop.ts";
+import { createSampler } from "./sense/sampler.ts";
 import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";
 
@@ -142,7 +143,14 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       notifier.onActions(recovered, wallTimeNs());
     }
     // Danger: per-cgroup facts at the tick, only where hosa may act.
-    watch = new CgroupWatch(live.layout, { procRoot: cfg.sense.procRoot, scope: cfg.respond.cgroupScope, sensitive: cfg.respond.latencySensitive, memoryUsage: live.cgroupMemoryUsage, nodeAvailable: (t) => live.memAvailableAt(t) });
+    watch = new CgroupWatch(live.layout, {
+      procRoot: cfg.sense.procRoot,
+      scope: cfg.respond.cgroupScope,
+      sensitive: cfg.respond.latencySensitive,
+      memoryUsage: live.cgroupMemoryUsage,
+      nodeAvailable: (t) => live.memAvailableAt(t),
+      sampleMemoryUsage: (on, bytesPerS) => live.sampleCgroupMemoryUsage(on, bytesPerS),
+    });
     const danger = new DangerTracker();
     // Which cgroup consumed what over an episode, walked only at level changes (docs/cortex.md § Attribution).
     const attribution = new EpisodeAttribution(() => live.cgroups());
@@ -235,6 +243,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // Detection-only holds no ceiling: no map asked for (and allocated) at every tick.
     const acting = cfg.respond.mode === "act";
     const noCeilings: ReturnType<Responder["heldCeilings"]> = new Map();
+    /** Level 0, no candidate, no ceiling held: the sampler may batch the next ticks. */
+    let calm = true;
     // The variables below are set before the loop starts and cleared only after it ends.
     const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
@@ -293,6 +303,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       // containment in a few hundred milliseconds needs samples that dense.
       // A containment that holds still is watched at the calm tick (src/episode-pace.ts).
       tickMs = pace.tickMs(t, { level: lastDecision?.level ?? 0, previousLevel: lastDecision?.previousLevel ?? 0, danger: sample.danger, held, candidates: watch!.candidates, moving: watch!.moving });
+      calm = (lastDecision?.level ?? 0) === 0 && watch!.candidates === 0 && held.size === 0;
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
         notifier!.heartbeat(lastDecision, new Date().toISOString());
@@ -309,7 +320,22 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       ticks++;
       lastTickAtMs = Date.now();
     };
-    loop = new TickLoop({ source, tickMs: () => tickMs, durationS: opts.durationS, onStart, onTick: tickBody });
+    // At calm (Level 0, no candidate, no ceiling held) libhosa's thread takes
+    // the reads and the agent wakes once per calm_batch ticks, or at once at a
+    // tripwire; the candidates' reads are the agent's own, so at vigilance
+    // every tick is read and processed at its time (docs/footprint.md § The sampler).
+    const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && live.sampled ? createSampler() : undefined;
+    const batch = () => (calm ? cfg.sense.calmBatch : 1);
+    loop = new TickLoop({
+      source,
+      tickMs: () => tickMs,
+      durationS: opts.durationS,
+      onStart,
+      onTick: tickBody,
+      sampler,
+      batch,
+      onSamplerLost: (why) => opts.say(`hosa: ${why}`),
+    });
     if (stopping) loop.stop();
     await loop.run();
     const restored = responder.restoreAll(stopping ? "agent stopped" : "run duration reached");

@@ -56,6 +56,20 @@ describe("parseConfig()", () => {
     expect(e.exitCode).toBe(3);
   });
 
+  test('[sense] sampler is "auto" with a calm batch of 10 by default; "off", and a batch from 1 to 100, on request; anything else refused with its line', () => {
+    expect(defaultConfig().sense.sampler).toBe("auto");
+    expect(defaultConfig().sense.calmBatch).toBe(10);
+    const cfg = parseConfig('[sense]\nsampler = "off"\ncalm_batch = 1\n', "hosa.toml");
+    expect(cfg.sense.sampler).toBe("off");
+    expect(cfg.sense.calmBatch).toBe(1);
+    expect(error('[sense]\nsampler = "on"\n').message).toBe('cannot load hosa.toml: line 2: "sampler" must be one of auto, off');
+    expect(error("[sense]\ntick_ms = 100\ncalm_batch = 2.5\n").message).toBe('cannot load hosa.toml: line 3: "calm_batch" must be a whole number from 1 to 100');
+    expect(error("[sense]\ncalm_batch = 0\n").message).toBe('cannot load hosa.toml: line 2: "calm_batch" must be a whole number from 1 to 100');
+    const e = error("[sense]\ncalm_batch = 101\n");
+    expect(e.message).toBe('cannot load hosa.toml: line 2: "calm_batch" must be a whole number from 1 to 100');
+    expect(e.exitCode).toBe(3);
+  });
+
   test("webhooks are checked", () => {
     const ok = parseConfig('[[report.webhooks]]\nurl = "http://127.0.0.1:9/x"\nformat = "alertmanager"\n', "hosa.toml");
     expect(ok.report.webhooks).toEqual([{ url: "http://127.0.0.1:9/x", format: "alertmanager", hmacSecret: "" }]);

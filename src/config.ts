@@ -43,6 +43,14 @@ export interface HosaConfig {
      * wake-ups, run-queue latency and faults to cgroups (docs/footprint.md).
      */
     probes: "lean" | "full";
+    /**
+     * "auto": at calm, libhosa's thread takes the tick's reads and wakes the
+     * agent once per calmBatch ticks, or at once at a tripwire (where libhosa
+     * loads and the files are the kernel's); "off": every tick read inline.
+     */
+    sampler: "auto" | "off";
+    /** Ticks per wake of the agent at calm with the sampler (1: a wake per tick). */
+    calmBatch: number;
   };
   /** The `[engine]` section: the engine's own settings (src/engine/engine.ts, engineConfigFrom) and the agent's calibration window. */
   engine: EngineSettings & {
@@ -136,6 +144,8 @@ export function defaultConfig(): HosaConfig {
       procRoot: ROOTS.proc,
       ebpf: "auto",
       probes: "lean",
+      sampler: "auto",
+      calmBatch: 10,
     },
     engine: {
       ewmaTauS: 0.3,
@@ -263,6 +273,7 @@ const ENUMS: Record<string, readonly string[]> = {
   "profile.name": Object.keys(PROFILES),
   "sense.ebpf": ["auto", "off"],
   "sense.probes": ["lean", "full"],
+  "sense.sampler": ["auto", "off"],
   "respond.mode": ["detect", "act"],
   "respond.quarantine_mode": ["auto", "bare-metal", "cloud-vm", "kubernetes", "edge-physical", "edge-remote", "airgap"],
   "webhook.format": ["json", "alertmanager"],
@@ -323,6 +334,7 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   }
   const out = cfg as unknown as HosaConfig;
   if (out.sense.tickMs < 1 || out.sense.vigilanceTickMs < 1) fail("tick_ms", "tick must be at least 1 ms");
+  if (!Number.isInteger(out.sense.calmBatch) || out.sense.calmBatch < 1 || out.sense.calmBatch > 100) fail("calm_batch", `"calm_batch" must be a whole number from 1 to 100`);
   for (const p of out.respond.latencySensitive as unknown[]) {
     if (typeof p !== "string" || !p.startsWith("/")) fail("latency_sensitive", `"latency_sensitive" must be an array of cgroup paths starting with "/", found ${excerpt(JSON.stringify(p))}`);
   }

@@ -88,6 +88,20 @@ const SYMBOLS = {
   hosa_xdp_attach: { args: [i32, ptr, i32, i32], returns: i32 },
   hosa_xdp_detach: { args: [i32, i32], returns: i32 },
   hosa_xdp_query: { args: [i32], returns: i32 },
+  hosa_sampler_start: { args: [u32, u32, u32], returns: i32 },
+  hosa_sampler_set: { args: [u32, u32], returns: i32 },
+  hosa_sampler_stop: { args: [], returns: i32 },
+  hosa_sampler_status: { args: [ptr], returns: i32 },
+  hosa_sampler_ack: { args: [], returns: i32 },
+  hosa_sampler_begin: { args: [ptr], returns: i32 },
+  hosa_sampler_end: { args: [], returns: i32 },
+  hosa_sampler_discard: { args: [], returns: i32 },
+  hosa_sampler_add_readset: { args: [i32, ptr, u32, FFIType.f64], returns: i32 },
+  hosa_sampler_add_percpu: { args: [i32, i32, ptr, u32, u32], returns: i32 },
+  hosa_sampler_add_iter: { args: [i32, ptr, u32, FFIType.f64], returns: i32 },
+  hosa_sampler_remove: { args: [i32], returns: i32 },
+  hosa_sampler_holds: { args: [i32], returns: i32 },
+  hosa_monotonic_ns: { args: [], returns: i64 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -412,4 +426,91 @@ export function xdpDetach(ifindex: number, mode: XdpModeCode = XDP_MODE.AUTO): v
 /** The XDP mode attached to `ifindex`: 0 (none), XDP_MODE.NATIVE or XDP_MODE.GENERIC. */
 export function xdpQuery(ifindex: number): number {
   return check("hosa_xdp_query", lib().hosa_xdp_query(ifindex));
+}
+
+/**
+ * Start libhosa's sampling thread (hosa.h: hosa_sampler_start): a snapshot
+ * of every registered read set, per-CPU entry and iterator pass every
+ * `periodUs`, a wake (a byte on the returned pipe descriptor) when `batch`
+ * are pending or a tripwire fired.
+ */
+export function samplerStart(periodUs: number, batch: number, ringSlots: number): number {
+  return check("hosa_sampler_start", lib().hosa_sampler_start(periodUs, batch, ringSlots));
+}
+
+export function samplerSet(periodUs: number, batch: number): void {
+  check("hosa_sampler_set", lib().hosa_sampler_set(periodUs, batch));
+}
+
+/** Stop and join the thread; pending snapshots are dropped, registrations stay. */
+export function samplerStop(): void {
+  check("hosa_sampler_stop", lib().hosa_sampler_stop());
+}
+
+export interface SamplerStatus {
+  alive: boolean;
+  pending: number;
+  /** Snapshots not taken because the ring was full (JavaScript behind). */
+  skipped: number;
+  tripped: number;
+  taken: number;
+}
+const statusWords = new BigUint64Array(5);
+export function samplerStatus(): SamplerStatus {
+  lib().hosa_sampler_status(statusWords);
+  return { alive: statusWords[0] === 1n, pending: Number(statusWords[1]), skipped: Number(statusWords[2]), tripped: Number(statusWords[3]), taken: Number(statusWords[4]) };
+}
+
+/** Clear the wake (the pipe's bytes are the caller's to read): the next batch or tripwire wakes again. */
+export function samplerAck(): void {
+  lib().hosa_sampler_ack();
+}
+
+/**
+ * Serve the oldest pending snapshot to the reads that follow until
+ * samplerEnd(): `times` gets its CLOCK_MONOTONIC ns and the ns it was due.
+ * False when none is pending.
+ */
+export function samplerBegin(times: Float64Array): boolean {
+  const rc = lib().hosa_sampler_begin(times);
+  if (rc === -11) return false;
+  check("hosa_sampler_begin", rc);
+  return true;
+}
+
+export function samplerEnd(): void {
+  lib().hosa_sampler_end();
+}
+
+/** Drop the pending snapshots; returns how many. */
+export function samplerDiscard(): number {
+  return lib().hosa_sampler_discard();
+}
+
+/** Sample read set `set` (rooms `caps`); `minIntervalUs`: at most that often; `ratePerS` > 0: a usage tripwire. Returns a registration. */
+export function samplerAddReadset(set: number, caps: Uint32Array, minIntervalUs: number, ratePerS: number): number {
+  return check("hosa_sampler_add_readset", lib().hosa_sampler_add_readset(set, caps, Math.round(minIntervalUs), ratePerS));
+}
+
+export function samplerAddPercpu(obj: number, mapFd: number, key: Uint8Array, words: number): number {
+  return check("hosa_sampler_add_percpu", lib().hosa_sampler_add_percpu(obj, mapFd, key, key.byteLength, words));
+}
+
+export function samplerAddIter(obj: number, progName: Uint8Array, roomBytes: number, ratePerS: number): number {
+  return check("hosa_sampler_add_iter", lib().hosa_sampler_add_iter(obj, progName, roomBytes, ratePerS));
+}
+
+export function samplerRemove(reg: number): void {
+  check("hosa_sampler_remove", lib().hosa_sampler_remove(reg));
+}
+
+/** CLOCK_MONOTONIC now, ns (the snapshots' clock). */
+export function monotonicNs(): number {
+  return Number(lib().hosa_monotonic_ns());
+}
+
+/** Whether the snapshot being served holds read set `set`: true, false, or undefined when none is served. */
+export function samplerHolds(set: number): boolean | undefined {
+  const rc = lib().hosa_sampler_holds(set);
+  return rc < 0 ? undefined : rc === 1;
 }

@@ -17,7 +17,26 @@ export interface FileSet {
   start(slot: number): number;
   /** How many bytes it holds; -1 when the last read failed. */
   length(slot: number): number;
+  /** Whether libhosa's sampler takes it in its snapshots (src/sense/sampler.ts); false for a set read from JavaScript. */
+  readonly sampled: boolean;
+  /** While a snapshot is served: whether it holds this set; undefined when none is (src/sense/sampler.ts). */
+  inSnapshot(): boolean | undefined;
   close(): void;
+}
+
+/**
+ * How libhosa's sampling thread should take a set in its snapshots
+ * (src/sense/sampler.ts): at most every `minIntervalS`, and with a tripwire
+ * when a file's leading number rises faster than `ratePerS` (or, with
+ * `wakeOnChange`, when its bytes change at all). A set created
+ * with it is registered whether or not the thread runs (a registration costs
+ * nothing until it does).
+ */
+export interface SampleSpec {
+  minIntervalS?: number;
+  ratePerS?: number;
+  /** Wake JavaScript at once when the set's bytes changed since its last read (a count of cgroups: the tree changed). */
+  wakeOnChange?: boolean;
 }
 
 /** Room per file at first; a file that fills its slot gets twice the room (once). */
@@ -48,11 +67,13 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
     },
     start: (i) => starts[i]!,
     length: (i) => lens[i]!,
+    sampled: false,
+    inSnapshot: () => undefined,
     close: () => proc.close(),
   };
 }
 
-function viaReadset(root: string, files: readonly string[], capBytes: number, prefix: readonly (number | undefined)[]): FileSet {
+function viaReadset(root: string, files: readonly string[], capBytes: number, prefix: readonly (number | undefined)[], sample: SampleSpec | undefined): FileSet {
   const set = ffi.readsetOpen();
   try {
     for (const f of files) ffi.readsetAdd(set, root + f);
@@ -74,6 +95,7 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
   const offsets = new Uint32Array(n);
   const lens = new Int32Array(n);
   let bytes = Buffer.alloc(0);
+  let sampled = false;
   const layout = () => {
     let at = 0;
     for (let i = 0; i < n; i++) {
@@ -81,10 +103,23 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
       at += caps[i]!;
     }
     bytes = Buffer.alloc(at);
+    if (sample === undefined) return;
+    // Again after the rooms grew: the thread reads with the rooms the reader has.
+    try {
+      ffi.samplerAddReadset(set, caps, (sample.minIntervalS ?? 0) * 1e6, sample.wakeOnChange ? -1 : (sample.ratePerS ?? 0));
+      sampled = true;
+    } catch {
+      // Registrations are few (48): past them, this set is read live, as without a sampler.
+      sampled = false;
+    }
   };
   layout();
   let closed = false;
   return {
+    get sampled() {
+      return sampled;
+    },
+    inSnapshot: () => (sampled && !closed ? ffi.samplerHolds(set) : undefined),
     get bytes() {
       return bytes;
     },
@@ -119,9 +154,10 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
  * `prefix[i]`, when given: file i is read only up to that many bytes, its
  * beginning (a kernel file whose lines the caller needs come first: the
  * kernel stops generating the text there); a set read from JavaScript
- * (fixtures) reads it whole.
+ * (fixtures) reads it whole. `sample`: libhosa's sampler takes it in its
+ * snapshots (SampleSpec).
  */
-export function createFileSet(root: string, files: readonly string[], capBytes = INITIAL_CAP, prefix: readonly (number | undefined)[] = []): FileSet {
+export function createFileSet(root: string, files: readonly string[], capBytes = INITIAL_CAP, prefix: readonly (number | undefined)[] = [], sample?: SampleSpec): FileSet {
   const base = root.endsWith("/") ? root : `${root}/`;
   // Kernel pseudo-files say size 0; a fixture's regular files do not.
   let pseudo = files.length > 0;
@@ -134,7 +170,7 @@ export function createFileSet(root: string, files: readonly string[], capBytes =
   }
   if (pseudo) {
     try {
-      return viaReadset(base, files, Math.max(8, Math.ceil(capBytes)), prefix);
+      return viaReadset(base, files, Math.max(8, Math.ceil(capBytes)), prefix, sample);
     } catch {
       // No libhosa here (another architecture, a noexec temp dir): the same reads from JavaScript.
     }

@@ -154,6 +154,12 @@ export interface BpfProbes {
   cgroupMemoryUsage(ids: Float64Array, bytes: Float64Array): number;
   /** Whether cgroupMemoryUsage() works here. */
   readonly cgroupUsageIter: boolean;
+  /**
+   * Whether libhosa's sampler takes cgroupMemoryUsage()'s pass in its
+   * snapshots (src/sense/sampler.ts), with a tripwire when a cgroup grows
+   * faster than `bytesPerS`. The global counters are always sampled.
+   */
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number): void;
   /** Detach and free everything; idempotent. */
   close(): void;
 }
@@ -287,6 +293,13 @@ function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
   const key64Bytes = new Uint8Array(key64.buffer);
   const seen = new Set<number>();
   let closed = false;
+  // The global counters are in the sampler's snapshots (a registration costs nothing while it does not run).
+  try {
+    ffi.samplerAddPercpu(obj, countersFd, zeroKey, WORDS);
+  } catch {
+    // No room for it: read live at every tick, as without the sampler.
+  }
+  let usageReg = -1;
 
   const live = (what: string) => {
     if (closed) throw new HosaError(`${what}: the eBPF probes are closed`);
@@ -361,6 +374,17 @@ function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
       return ffi.objProgramStats(obj).filter((p) => programs.includes(p.name));
     },
     cgroupUsageIter: usageIter !== undefined,
+    sampleCgroupMemoryUsage(on, bytesPerS) {
+      if (closed || !usageIter) return;
+      if (usageReg >= 0) ffi.samplerRemove(usageReg);
+      usageReg = -1;
+      if (!on) return;
+      try {
+        usageReg = ffi.samplerAddIter(obj, usageIter, usageBytes.byteLength, bytesPerS / page);
+      } catch {
+        // Read live, as without the sampler.
+      }
+    },
     cgroupMemoryUsage(ids, bytes) {
       live("read the cgroups' memory usage");
       if (!usageIter) return -1;

@@ -6,7 +6,7 @@
 // bytes in place, no string and no regular expression per call
 // (docs/footprint.md § The tick).
 import { CGROUP_V2, PROC } from "../kernel/files.ts";
-import { createFileSet, type FileSet } from "../kernel/file-set.ts";
+import { createFileSet, type FileSet, type SampleSpec } from "../kernel/file-set.ts";
 
 export interface CgroupCounter {
   /** The count now; NaN when it cannot be read. */
@@ -48,10 +48,10 @@ const DESC = ascii("nr_descendants ");
 const DYING = ascii("nr_dying_descendants ");
 
 /** `procRoot`'s cgroups file (v1) or the cgroup.stat under `cgroupRoot` (v2). */
-export function createCgroupCounter(v2: boolean, procRoot: string, cgroupRoot: string): CgroupCounter {
+export function createCgroupCounter(v2: boolean, procRoot: string, cgroupRoot: string, sample?: SampleSpec): CgroupCounter {
   let set: FileSet | null = null;
   try {
-    set = v2 ? createFileSet(cgroupRoot, [CGROUP_V2.stat]) : createFileSet(procRoot, [PROC.cgroups]);
+    set = v2 ? createFileSet(cgroupRoot, [CGROUP_V2.stat], undefined, [], sample) : createFileSet(procRoot, [PROC.cgroups], undefined, [], sample);
   } catch {
     set = null;
   }

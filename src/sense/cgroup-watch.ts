@@ -93,6 +93,12 @@ export interface CgroupWatchOptions {
    * than reading /proc/meminfo a second time in the same tick.
    */
   nodeAvailable?: (t: number) => number;
+  /**
+   * Whether libhosa's sampler should take memoryUsage's pass in its
+   * snapshots, with a tripwire at `bytesPerS` (the live source's
+   * sampleCgroupMemoryUsage): told when the scan starts or stops reading it.
+   */
+  sampleMemoryUsage?: (on: boolean, bytesPerS: number) => void;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -234,7 +240,17 @@ export class CgroupWatch {
   private readonly pidsRoot: string;
   private readonly meminfo: ProcFs;
   private readonly memTotal: number;
-  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">> & Pick<CgroupWatchOptions, "memoryUsage" | "nodeAvailable">;
+  private readonly o: Required<Omit<CgroupWatchOptions, "memoryUsage" | "nodeAvailable" | "sampleMemoryUsage">> & Pick<CgroupWatchOptions, "memoryUsage" | "nodeAvailable" | "sampleMemoryUsage">;
+  /**
+   * pids.current and pids.events of every watched cgroup with a pids limit,
+   * read by the scan in one native call, sampled with a tripwire at pidsPerS
+   * (src/sense/sampler.ts): a batch of snapshots then has each scan's count
+   * at its own time, not the count when the batch is processed.
+   */
+  private pidsSet: { set: FileSet; order: Watched[]; scan: number } | null = null;
+  private scanNo = 0;
+  /** What sampleMemoryUsage was last told. */
+  private iterSampled = false;
   private listT = Number.NaN;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
@@ -306,7 +322,9 @@ export class CgroupWatch {
     this.cpuCtlRoot = rel(controllerRoot(layout, "cpu"));
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
-    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root);
+    // In libhosa's sampler's snapshots, waking JavaScript when it changes: a cgroup made while the agent
+    // batches at calm is listed (and watched) at once, not at the end of the batch.
+    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root, { wakeOnChange: true });
     this.procRel = rel(this.o.procRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
@@ -457,6 +475,10 @@ export class CgroupWatch {
     }
     const order = [...this.watched.values()];
     this.byIter = this.iterKnows(order);
+    if (this.byIter !== this.iterSampled && this.o.sampleMemoryUsage) {
+      this.iterSampled = this.byIter;
+      this.o.sampleMemoryUsage(this.byIter, this.o.fastBytesPerS);
+    }
     // The same cgroups as at the last walk: their usage files stay open.
     if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) {
       if (!this.byIter && this.usage.set === null) this.usage.set = this.usageSet(order);
@@ -468,7 +490,8 @@ export class CgroupWatch {
 
   private usageSet(order: Watched[]): FileSet {
     const usageFile = this.v2 ? CGROUP_V2.memoryCurrent : CGROUP_V1.memoryUsage;
-    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP);
+    // Sampled with a tripwire: a cgroup growing this fast wakes the agent at once, not at the end of a batch.
+    return createFileSet(this.memRoot, order.map((w) => `${w.path.replace(/^\/+/, "")}/${usageFile}`), NUMBER_FILE_CAP, [], { minIntervalS: this.o.scanS, ratePerS: this.o.fastBytesPerS });
   }
 
   /** One pass of options.memoryUsage; its count, the arrays grown to hold it; -1 when it cannot be read. */
@@ -511,8 +534,10 @@ export class CgroupWatch {
 
   private scan(t: number): void {
     this.scanT = t;
+    this.scanNo++;
     const usage = this.usage;
     if (usage === null) return;
+    this.readPids();
     if (this.byIter) {
       let n = -1;
       try {
@@ -551,6 +576,41 @@ export class CgroupWatch {
     }
   }
 
+  /** The pids set of the watched cgroups with a pids limit, rebuilt when they changed, read once per scan. */
+  private readPids(): void {
+    const order: Watched[] = [];
+    for (const w of this.watched.values()) if (w.pids && w.pidsLimited) order.push(w);
+    const had = this.pidsSet;
+    if (had === null || had.order.length !== order.length || !order.every((w, i) => had.order[i] === w)) {
+      had?.set.close();
+      this.pidsSet = null;
+      if (order.length === 0) return;
+      const files: string[] = [];
+      for (const w of order) {
+        const dir = w.path.replace(/^\/+/, "");
+        files.push(`${dir}/${CGROUP_V1.pidsCurrent}`, `${dir}/${CGROUP_WATCH.pidsEvents}`);
+      }
+      // In every snapshot (no minimum interval): created between two scans, it would otherwise be due at other snapshots than the usage set.
+      const set = createFileSet(this.pidsRoot, files, NUMBER_FILE_CAP * 4, [], { ratePerS: this.o.pidsPerS });
+      // A fixture's pids files are read as before, one at a time.
+      if (!set.sampled) {
+        set.close();
+        return;
+      }
+      this.pidsSet = { set, order, scan: 0 };
+    }
+    const ps = this.pidsSet!;
+    ps.set.read();
+    ps.scan = this.scanNo;
+  }
+
+  /** Where w's pids files are in the pids set read at this scan; -1: read them from its own files. */
+  private pidsSlot(w: Watched): number {
+    const ps = this.pidsSet;
+    if (ps === null || ps.scan !== this.scanNo) return -1;
+    return ps.order.indexOf(w);
+  }
+
   /** A watched cgroup whose usage could not be had at a scan: removed since the walk, so walk again at once. */
   private noteGone(w: Watched): void {
     if (w.gone) return;
@@ -579,12 +639,20 @@ export class CgroupWatch {
     // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
     if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
     if (w.pids && w.pidsLimited) {
-      const p = numOf(w.pids, CGROUP_V1.pidsCurrent);
+      const inSet = this.pidsSlot(w);
+      const ps = this.pidsSet?.set;
+      const p = inSet >= 0 ? numberAt(ps!.bytes, ps!.start(2 * inSet), ps!.start(2 * inSet) + Math.max(0, ps!.length(2 * inSet))) : numOf(w.pids, CGROUP_V1.pidsCurrent);
       if (!Number.isNaN(w.lastPids) && (p - w.lastPids) / o.scanS >= o.pidsPerS) w.candidateUntilT = t + o.keepS;
       w.lastPids = p;
       // Forks refused at the limit: a storm that got there between two scans is a candidate all the same.
-      const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
-      const refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
+      let refused: number;
+      if (inSet >= 0) {
+        const n = ps!.length(2 * inSet + 1);
+        refused = n < 0 ? Number.NaN : statValueAt(ps!.bytes.subarray(ps!.start(2 * inSet + 1)), n, KEY.max);
+      } else {
+        const ev = w.pids.readBytes(CGROUP_WATCH.pidsEvents);
+        refused = ev < 0 ? Number.NaN : statValueAt(procBytes(), ev, KEY.max);
+      }
       if (refused > w.scanRefused) w.candidateUntilT = t + o.keepS;
       if (!Number.isNaN(refused)) w.scanRefused = refused;
     }
@@ -593,7 +661,9 @@ export class CgroupWatch {
   /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
-    const scanDue = Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT;
+    // A snapshot of libhosa's sampler holds the usage set when the thread found the scan due (it reads it
+    // at most every scanS): scan then, from the snapshot, so both clocks of "due" stay in step.
+    const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && this.usage?.set?.inSnapshot() !== false;
     if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     if (this.vanished) {
@@ -824,6 +894,10 @@ export class CgroupWatch {
     this.counter.close();
     this.usage?.set?.close();
     this.usage = null;
+    this.pidsSet?.set.close();
+    this.pidsSet = null;
+    if (this.iterSampled) this.o.sampleMemoryUsage?.(false, 0);
+    this.iterSampled = false;
     this.byId.clear();
   }
 }

@@ -57,6 +57,7 @@ export interface ProbeHandle {
   /** Every cgroup's memory usage in one pass (src/sense/bpf-probes.ts); -1 when not available. */
   cgroupMemoryUsage?(ids: Float64Array, bytes: Float64Array): number;
   readonly cgroupUsageIter?: boolean;
+  sampleCgroupMemoryUsage?(on: boolean, bytesPerS: number): void;
   close(): void;
 }
 
@@ -106,6 +107,14 @@ export interface LiveSource extends SampleSource {
    * § Danger). Without it, the ratio reads the limits in force.
    */
   setHeldCeilings(held: ReadonlyMap<string, Readonly<Record<string, number>>>): void;
+  /**
+   * Whether libhosa's sampler takes this source's reads (its tick's files are
+   * a sampled read set: kernel files, libhosa loaded); false under a fixture
+   * root, where the tick loop must read inline.
+   */
+  readonly sampled: boolean;
+  /** Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS (the danger watch's sampleMemoryUsage). */
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number): void;
 }
 
 /** Dimensions the eBPF probes measure best, and what /proc offers instead (undefined: nothing). */
@@ -538,7 +547,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     }
     limited = chosen.map(({ path, limit }) => ({ path, limit }));
     limitedFiles?.close();
-    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP) : null;
+    limitedFiles = limited.length > 0 ? createFileSet(layout.root, limited.map((c) => usageFile(c.path)), NUMBER_FILE_CAP, [], {}) : null;
   }
   function limitRatio(): number {
     const set = limitedFiles;
@@ -698,14 +707,15 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   // misses either (counters before them grew longer) reads it whole again
   // and moves the end (vmstatPrefix).
   let vmPrefix = vmSlot >= 0 ? vmstatPrefix(proc.read(PROC.vmstat)) : undefined;
-  const slowSet = (): FileSet => createFileSet(cfg.procRoot, slowFiles, undefined, slowFiles.map((f) => (f === PROC.vmstat ? vmPrefix : undefined)));
+  // Sampled by libhosa's thread no more often than it is read here (src/sense/sampler.ts).
+  const slowSet = (): FileSet => createFileSet(cfg.procRoot, slowFiles, undefined, slowFiles.map((f) => (f === PROC.vmstat ? vmPrefix : undefined)), { minIntervalS: SLOW_MIN_S });
   let slow: FileSet | undefined = slowFiles.length > 0 ? slowSet() : undefined;
   let slowReadT = NaN;
   /** When /proc/meminfo was last read (memAvailableAt). */
   let memReadT = NaN;
   let slowDt = 0;
   const psiSlots = psiFiles.map((f) => slotOf(true, f));
-  const files: FileSet = createFileSet(cfg.procRoot, tickFiles);
+  const files: FileSet = createFileSet(cfg.procRoot, tickFiles, undefined, [], {});
   const at = (set: FileSet, slot: number): number => set.start(slot);
   const end = (set: FileSet, slot: number): number => set.start(slot) + set.length(slot);
   const got = (set: FileSet, slot: number): boolean => slot >= 0 && set.length(slot) >= 0;
@@ -735,7 +745,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
       memReadT = t;
     } else memReadT = Number.NaN;
-    if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT)) {
+    // A snapshot of the sampler's holds the slow set when the thread found it due: read it then (not
+    // live, at another instant), so both clocks of "due" stay in step.
+    if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT) && slow.inSnapshot() !== false) {
       slow.read();
       const sb = slow.bytes;
       let rebuild = false;
@@ -795,6 +807,12 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     ebpf,
     layout,
     cgroupMemoryUsage: usageProbes ? (ids, bytes) => (closed || !probes ? -1 : usageProbes.cgroupMemoryUsage!(ids, bytes)) : undefined,
+    get sampled() {
+      return files.sampled;
+    },
+    sampleCgroupMemoryUsage(on, bytesPerS) {
+      if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS);
+    },
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");
       readAll(tMonoS);

@@ -9,6 +9,7 @@ import { EXIT, HosaError } from "../../errors.ts";
 import { openRecording } from "../../recording/open.ts";
 import { knownDimensions } from "../../recording/known-dims.ts";
 import { calibrateFromRecording } from "../../replay.ts";
+import { createSampler } from "../../sense/sampler.ts";
 import { TickLoop } from "../../tick-loop.ts";
 import { createLiveSource } from "../../sense/live-source.ts";
 import { parseDurationS } from "../../util/duration.ts";
@@ -127,9 +128,14 @@ async function calibrateLive(
   let start = 0;
   const tty = Boolean(process.stderr.isTTY);
   const overwrite = lineOverwriter(() => process.stderr.columns);
+  // The agent's calm sampling: the same samples, taken by libhosa's thread and processed in batches.
+  const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && source.sampled ? createSampler() : undefined;
   const loop = new TickLoop({
     source,
     tickMs: () => cfg.sense.tickMs,
+    sampler,
+    batch: () => cfg.sense.calmBatch,
+    onSamplerLost: (why) => process.stderr.write(`hosa: ${why}\n`),
     durationS,
     onStart: (t0) => {
       start = t0;

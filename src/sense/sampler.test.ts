@@ -1,0 +1,327 @@
+// libhosa's sampling thread on the real kernel: a cgroup of the test's own
+// (under this process's memory cgroup) whose files the test writes or grows,
+// the real thread, its pipe and the tick loop that consumes it. Needs root
+// and the memory controller (v1 or v2).
+import { afterAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { compileLeaker, hybrid, isRoot, tempDir, TestResources } from "../../test/respond/helpers.ts";
+import * as ffi from "../ffi/libhosa.ts";
+import { createFileSet } from "../kernel/file-set.ts";
+import { defaultConfig } from "../config.ts";
+import { TickLoop, monoS } from "../tick-loop.ts";
+import { createLiveSource } from "./live-source.ts";
+import { createSampler, type Sampler } from "./sampler.ts";
+
+setDefaultTimeout(30_000);
+const skipReason = !isRoot ? "needs root (a cgroup of its own)" : !hybrid ? "needs the cgroup v1 memory controller (a hybrid hierarchy) for its test cgroups" : "";
+if (skipReason) console.warn(`sampler.test.ts: skipped: ${skipReason}`);
+
+const MIB = 1024 * 1024;
+/** The memory controller's root and the files this test writes and grows. */
+const memRoot = "/sys/fs/cgroup/memory";
+const LIMIT = "memory.limit_in_bytes";
+const USAGE = "memory.usage_in_bytes";
+
+/** The threads of this process named as libhosa names its sampler. */
+function samplerThreads(): number {
+  let n = 0;
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, "latin1").trim() === "hosa-sampler") n++;
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return n;
+}
+
+/** Resolves at the sampler's next wake with a snapshot pending (seconds waited), or with "timeout" after ms. */
+function nextWake(s: Sampler, ms: number, minPending = 1): Promise<number | "timeout"> {
+  const from = monoS();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      s.onWake = null;
+      resolve("timeout");
+    }, ms);
+    s.onWake = () => {
+      // A byte written before the last drain, delivered after it, or a wake of another registration's
+      // tripwire (other tests' sets in this process): wait on for what the caller needs.
+      if (s.status().pending < minPending) {
+        s.ack();
+        return;
+      }
+      clearTimeout(timer);
+      s.onWake = null;
+      resolve(monoS() - from);
+    };
+  });
+}
+
+/** Every pending snapshot: its times and what `read` makes of it while it is served. */
+function drain<T>(s: Sampler, read: () => T): { t: number; due: number; v: T }[] {
+  const out: { t: number; due: number; v: T }[] = [];
+  const times = new Float64Array(2);
+  s.ack();
+  while (s.begin(times)) {
+    try {
+      out.push({ t: times[0]!, due: times[1]!, v: read() });
+    } finally {
+      s.end();
+    }
+  }
+  return out;
+}
+
+describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
+  const res = new TestResources();
+  const cgDir = (rel: string) => res.cg.dir("memory", rel);
+  const mk = (name: string): string => res.cg.create("memory", name);
+  const sampler = createSampler()!;
+  beforeEach(() => {
+    // A test that failed half-way leaves no thread running into the next.
+    sampler.pause();
+  });
+  afterAll(async () => {
+    sampler.close();
+    await res.cleanup();
+  });
+  const numberIn = (set: ReturnType<typeof createFileSet>, slot = 0) => Number(set.bytes.subarray(set.start(slot), set.start(slot) + set.length(slot)).toString("latin1").trim());
+
+  test("snapshots come in order on the period, each holding what the kernel showed at its time", async () => {
+    const cg = mk("order");
+    writeFileSync(`${cgDir(cg)}/${LIMIT}`, String(100 * MIB));
+    const set = createFileSet(memRoot, [`${cg.slice(1)}/${LIMIT}`], 64, [], {});
+    expect(set.sampled).toBe(true);
+    expect(sampler.run(20, 4)).toBe(true);
+    expect(await nextWake(sampler, 2000, 4)).not.toBe("timeout");
+    const first = drain(sampler, () => (set.read(), numberIn(set)));
+    expect(first.length).toBeGreaterThanOrEqual(4);
+    for (const s of first) expect(s.v).toBe(100 * MIB);
+    // A write between snapshots: the ones taken after it hold the new limit, the ones before the old.
+    await Bun.sleep(25);
+    const wroteAt = monoS();
+    writeFileSync(`${cgDir(cg)}/${LIMIT}`, String(200 * MIB));
+    expect(await nextWake(sampler, 2000, 4)).not.toBe("timeout");
+    const second = drain(sampler, () => (set.read(), numberIn(set)));
+    const all = [...first, ...second];
+    for (let i = 1; i < all.length; i++) {
+      expect(all[i]!.t).toBeGreaterThan(all[i - 1]!.t);
+      // An absolute schedule: due times 20 ms apart (a whole multiple after a stall).
+      const steps = (all[i]!.due - all[i - 1]!.due) / 0.02;
+      expect(Math.abs(steps - Math.round(steps))).toBeLessThan(1e-3);
+      expect(Math.round(steps)).toBeGreaterThanOrEqual(1);
+    }
+    for (const s of all) expect(s.t).toBeGreaterThanOrEqual(s.due - 1e-6);
+    for (const s of second) {
+      if (s.t >= wroteAt) expect(s.v).toBe(200 * MIB);
+      else if (s.t < wroteAt - 0.005) expect(s.v).toBe(100 * MIB);
+    }
+    expect(second.some((s) => s.v === 200 * MIB)).toBe(true);
+    // Outside a snapshot the same set reads the kernel.
+    set.read();
+    expect(numberIn(set)).toBe(200 * MIB);
+    sampler.pause();
+    set.close();
+  });
+
+  test("a set registered after the snapshot, or not due in it, is read live", async () => {
+    const cg = mk("live");
+    writeFileSync(`${cgDir(cg)}/${LIMIT}`, String(300 * MIB));
+    const path = `${cg.slice(1)}/${LIMIT}`;
+    const early = createFileSet(memRoot, [path], 64, [], {});
+    // Read at most every 10 s: only the first snapshot holds it.
+    const rare = createFileSet(memRoot, [path], 64, [], { minIntervalS: 10 });
+    expect(sampler.run(20, 3)).toBe(true);
+    expect(await nextWake(sampler, 2000, 3)).not.toBe("timeout");
+    writeFileSync(`${cgDir(cg)}/${LIMIT}`, String(400 * MIB));
+    const late = createFileSet(memRoot, [path], 64, [], {});
+    const got = drain(sampler, () => {
+      early.read();
+      late.read();
+      const held = rare.inSnapshot();
+      rare.read();
+      return { early: numberIn(early), late: numberIn(late), lateHeld: late.inSnapshot(), rareHeld: held, rare: numberIn(rare) };
+    });
+    expect(got.length).toBeGreaterThanOrEqual(3);
+    for (const { v: g } of got) {
+      // Taken before the write: the snapshot's value; registered after it was taken: the live value.
+      expect(g.early).toBe(300 * MIB);
+      expect(g.lateHeld).toBe(false);
+      expect(g.late).toBe(400 * MIB);
+    }
+    expect(got[0]!.v.rareHeld).toBe(true);
+    expect(got[0]!.v.rare).toBe(300 * MIB);
+    for (const { v: g } of got.slice(1)) {
+      expect(g.rareHeld).toBe(false);
+      expect(g.rare).toBe(400 * MIB);
+    }
+    expect(early.inSnapshot()).toBeUndefined();
+    sampler.pause();
+    for (const s of [early, rare, late]) s.close();
+  });
+
+  test("a cgroup growing faster than the tripwire wakes JavaScript long before the batch is due", async () => {
+    const cg = mk("grow");
+    const dir = tempDir("sampler");
+    res.dirs.push(dir);
+    const exe = compileLeaker(dir);
+    const set = createFileSet(memRoot, [`${cg.slice(1)}/${USAGE}`], 64, [], { ratePerS: 20 * MIB });
+    let leaker: Bun.Subprocess | undefined;
+    try {
+      // A batch of 100 at 20 ms: two seconds between wakes without the tripwire.
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(100);
+      const calm = drain(sampler, () => (set.read(), numberIn(set)));
+      expect(calm.length).toBeLessThan(100);
+      const trippedBefore = sampler.status().tripped;
+      const wake = nextWake(sampler, 3000);
+      leaker = Bun.spawn(["sh", "-c", `echo $$ > ${cgDir(cg)}/cgroup.procs && exec ${exe} --rate-mb 50 --max-mb 200 --hold`], { stdout: "ignore", stderr: "ignore" });
+      const after = await wake;
+      expect(after).not.toBe("timeout");
+      expect(after as number).toBeLessThan(0.6);
+      expect(sampler.status().tripped).toBeGreaterThan(trippedBefore);
+      const got = [...calm, ...drain(sampler, () => (set.read(), numberIn(set)))];
+      // The last snapshot saw the growth: 20 MiB/s or more since the one before.
+      const [a, b] = got.slice(-2);
+      expect((b!.v - a!.v) / (b!.t - a!.t)).toBeGreaterThanOrEqual(20 * MIB);
+    } finally {
+      sampler.pause();
+      leaker?.kill("SIGKILL");
+      await leaker?.exited;
+      set.close();
+    }
+  });
+
+  test("a cgroup made while the thread batches wakes JavaScript at once (the kernel's count of cgroups changed)", async () => {
+    const counter = createFileSet("/proc", ["cgroups"], 4096, [], { wakeOnChange: true });
+    try {
+      // A batch of 100 at 20 ms: two seconds between wakes without the tripwire.
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(100);
+      drain(sampler, () => 0);
+      const trippedBefore = sampler.status().tripped;
+      const wake = nextWake(sampler, 3000);
+      mk("made");
+      const after = await wake;
+      expect(after).not.toBe("timeout");
+      expect(after as number).toBeLessThan(0.6);
+      expect(sampler.status().tripped).toBeGreaterThan(trippedBefore);
+    } finally {
+      sampler.pause();
+      counter.close();
+    }
+  });
+
+  test("a full ring is never overwritten: the thread skips, counts, and the oldest stay in order", async () => {
+    const set = createFileSet("/proc", ["loadavg"], 256, [], {});
+    const skippedBefore = sampler.status().skipped;
+    // Ring of 2 x 2 + 4 = 8 slots, nobody consuming for 300 ms at 10 ms.
+    expect(sampler.run(10, 2)).toBe(true);
+    // 300 ms is 30 periods; on a loaded machine the thread may resynchronise (fewer): wait up to 3 s for 10 skipped.
+    let st = sampler.status();
+    for (let waited = 0; waited < 3000 && st.skipped - skippedBefore < 10; waited += 100) {
+      await Bun.sleep(100);
+      st = sampler.status();
+    }
+    expect(st.pending).toBe(8);
+    expect(st.skipped - skippedBefore).toBeGreaterThanOrEqual(10);
+    const got = drain(sampler, () => (set.read(), set.length(0)));
+    expect(got.length).toBe(8);
+    // In order, on the 10 ms schedule (a whole number of periods apart after a resynchronisation).
+    for (let i = 1; i < got.length; i++) {
+      const periods = (got[i]!.due - got[i - 1]!.due) / 0.01;
+      expect(Math.abs(periods - Math.round(periods))).toBeLessThan(1e-3);
+      expect(Math.round(periods)).toBeGreaterThanOrEqual(1);
+    }
+    for (const g of got) expect(g.v).toBeGreaterThan(0);
+    sampler.pause();
+    set.close();
+  });
+
+  test("re-registration, a set closed while the thread runs, and stop leaves no thread", async () => {
+    const before = samplerThreads();
+    const set = ffi.readsetOpen();
+    ffi.readsetAdd(set, "/proc/loadavg");
+    ffi.samplerAddReadset(set, new Uint32Array([256]), 0, 0);
+    expect(sampler.run(10, 2)).toBe(true);
+    expect(samplerThreads()).toBe(before + 1);
+    await nextWake(sampler, 2000);
+    const holds = () => drain(sampler, () => ffi.samplerHolds(set)).map((s) => s.v);
+    expect(holds().every(Boolean)).toBe(true);
+    // A file added: the registration no longer matches the set, the thread leaves it out until registered again.
+    ffi.readsetAdd(set, "/proc/uptime");
+    await Bun.sleep(60);
+    drain(sampler, () => 0);
+    await nextWake(sampler, 2000);
+    expect(holds().some(Boolean)).toBe(false);
+    ffi.samplerAddReadset(set, new Uint32Array([256, 256]), 0, 0);
+    await Bun.sleep(60);
+    drain(sampler, () => 0);
+    await nextWake(sampler, 2000);
+    const buf = new Uint8Array(512);
+    const lens = new Int32Array(2);
+    const served = drain(sampler, () => (ffi.readsetRead(set, buf, new Uint32Array([0, 256]), new Uint32Array([256, 256]), lens), [ffi.samplerHolds(set), lens[0]! > 0, lens[1]! > 0]));
+    expect(served.length).toBeGreaterThan(0);
+    for (const s of served) expect(s.v).toEqual([true, true, true]);
+    // Closed under the running thread: later snapshots do not hold it, nothing breaks.
+    ffi.readsetClose(set);
+    await Bun.sleep(50);
+    expect(sampler.status().alive).toBe(true);
+    sampler.pause();
+    expect(sampler.status().alive).toBe(false);
+    expect(samplerThreads()).toBe(before);
+  });
+
+  test("the tick loop processes every snapshot in order at its own time, and goes inline at once when the batch falls to 1", async () => {
+    const cfg = defaultConfig();
+    const source = createLiveSource(cfg.sense);
+    expect(source.sampled).toBe(true);
+    const seen: { t: number; due: number; inline: boolean }[] = [];
+    let batch = 5;
+    let wentInline = Number.NaN;
+    const loop = new TickLoop({
+      source,
+      tickMs: () => 20,
+      durationS: 1.2,
+      sampler,
+      batch: () => batch,
+      onTick: (sample, t, due) => {
+        expect(sample.t).toBe(t);
+        seen.push({ t, due, inline: !sampler.running });
+        // After half a second, vigilance: a batch of 1.
+        if (t - seen[0]!.t > 0.5 && batch > 1) {
+          batch = 1;
+          wentInline = t;
+        }
+      },
+    });
+    const trippedBefore = sampler.status().tripped;
+    const r = await loop.run();
+    source.close();
+    expect(r.ticks).toBe(seen.length);
+    expect(loop.batched.wakes).toBeGreaterThan(0);
+    expect(loop.batched.snapshots).toBeGreaterThanOrEqual(20);
+    // A wake per batch of 5, and one per tripwire (other tests' registrations in this process, a cgroup made anywhere).
+    const tripped = sampler.status().tripped - trippedBefore;
+    expect(loop.batched.wakes).toBeLessThanOrEqual(Math.ceil(loop.batched.snapshots / 5) + tripped + 1);
+    expect(loop.batched.wakes).toBeLessThan(loop.batched.snapshots);
+    for (let i = 1; i < seen.length; i++) {
+      expect(seen[i]!.t).toBeGreaterThan(seen[i - 1]!.t);
+      expect(seen[i]!.t - seen[i - 1]!.t).toBeLessThan(0.2);
+    }
+    // The first inline tick comes one tick after the last snapshot processed, not a batch later.
+    const k = seen.findIndex((s) => s.t === wentInline);
+    expect(seen[k + 1]!.inline).toBe(true);
+    expect(seen[k + 1]!.t - wentInline).toBeLessThan(0.1);
+    expect(sampler.running).toBe(false);
+  });
+
+  test("a source over a fixture root is not sampled (the loop reads inline)", () => {
+    const cfg = defaultConfig();
+    cfg.sense.procRoot = `${import.meta.dir}/../../test/fixtures/proc/busy-t0`;
+    cfg.sense.ebpf = "off";
+    const source = createLiveSource(cfg.sense);
+    expect(source.sampled).toBe(false);
+    source.close();
+  });
+});
