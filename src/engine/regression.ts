@@ -28,22 +28,22 @@ export class WindowRegression {
   readonly windowS: number;
   readonly minSamples: number;
   readonly capacity: number;
-  private readonly ts: Float64Array;
-  private readonly ys: Float64Array;
-  private head = 0;
+  protected readonly ts: Float64Array;
+  protected readonly ys: Float64Array;
+  protected head = 0;
   /** Samples in the window. */
   count = 0;
-  private origin = NaN;
-  private pushes = 0;
-  private s0 = 0;
-  private su = 0;
-  private suu = 0;
-  private suuu = 0;
-  private suuuu = 0;
-  private sy = 0;
-  private suy = 0;
-  private suuy = 0;
-  private syy = 0;
+  protected origin = NaN;
+  protected pushes = 0;
+  protected s0 = 0;
+  protected su = 0;
+  protected suu = 0;
+  protected suuu = 0;
+  protected suuuu = 0;
+  protected sy = 0;
+  protected suy = 0;
+  protected suuy = 0;
+  protected syy = 0;
 
   /** Slope dy/dt (per second) of the linear fit, and its standard error. */
   slope = 0;
@@ -60,21 +60,22 @@ export class WindowRegression {
   slopeT = Infinity;
   accelT = Infinity;
   private readonly z: number;
-  private newestT = NaN;
+  protected newestT = NaN;
   /** The count slopeT and accelT were computed for. */
   private tN = 0;
 
   /** Fit the quadratic too (curvature); off for a slope alone. */
   readonly quadratic: boolean;
 
-  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true) {
+  /** `ring`: the ring's slots, at least `capacity` (a DeferredRegression keeps more). */
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, ring = capacity) {
     this.z = z;
     this.quadratic = quadratic;
     this.windowS = windowS;
     this.minSamples = Math.max(3, Math.min(minSamples, capacity));
     this.capacity = capacity;
-    this.ts = new Float64Array(capacity);
-    this.ys = new Float64Array(capacity);
+    this.ts = new Float64Array(ring);
+    this.ys = new Float64Array(ring);
   }
 
   reset(): void {
@@ -92,7 +93,7 @@ export class WindowRegression {
     this.spanS = 0;
   }
 
-  private add(u: number, y: number, sign: number): void {
+  protected add(u: number, y: number, sign: number): void {
     const su = sign * u;
     const suu = su * u;
     const sy = sign * y;
@@ -154,7 +155,7 @@ export class WindowRegression {
     this.count--;
   }
 
-  private fit(tNow: number): void {
+  protected fit(tNow: number): void {
     const n = this.count;
     this.spanS = n > 0 ? tNow - this.ts[this.head] : 0;
     if (n < 3 || !(this.spanS > 0)) {
@@ -228,5 +229,119 @@ export class WindowRegression {
     const v22 = c22 * inv;
     this.accel = 2 * qc;
     this.accelSe = v22 > 0 ? 2 * Math.sqrt(q2 * v22) : Infinity;
+  }
+}
+
+/**
+ * A WindowRegression whose running sums catch up only when its fit is read
+ * (refit(), or push with `fit`): the engine's capacity dimensions are pushed
+ * at every step but their fit is read only while one is off its baseline
+ * toward capacity (src/engine/engine.ts ownTtf). A push keeps the window
+ * (its slots, head and count) as WindowRegression's does; refit() then adds
+ * and drops, in the order the pushes made them, what the sums have not yet
+ * taken, from the window of the last rebase when one came since (which
+ * recomputes the sums from scratch, as WindowRegression's rebase does). The
+ * same operations on the same operands in the same order: the same bits as
+ * WindowRegression's, read at any push. The ring has twice `capacity`
+ * slots, so that a window of the last rebase (at most `capacity` samples)
+ * and the pushes since (fewer than `capacity`) are all still in it.
+ */
+export class DeferredRegression extends WindowRegression {
+  private readonly slots: number;
+  /** The window (head, count) the running sums stand for, and the pushes since that they have not taken. */
+  private sHead = 0;
+  private sCount = 0;
+  private pending = 0;
+  /** A rebase came since the last catch-up: the sums start from the window (sHead, sCount) against the rebase's origin. */
+  private rebased = false;
+
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true) {
+    super(windowS, minSamples, z, capacity, quadratic, 2 * capacity);
+    this.slots = 2 * capacity;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.sHead = 0;
+    this.sCount = 0;
+    this.pending = 0;
+    this.rebased = false;
+  }
+
+  override push(t: number, y: number, fit = true): void {
+    const slots = this.slots;
+    if (this.origin !== this.origin) this.origin = t;
+    if (this.count === this.capacity) this.skipOldest();
+    let k = this.head + this.count;
+    if (k >= slots) k -= slots;
+    this.ts[k] = t;
+    this.ys[k] = y;
+    this.count++;
+    this.pending++;
+    while (this.count > this.minSamples && t - this.ts[this.head] > this.windowS) this.skipOldest();
+    if (++this.pushes >= this.capacity) {
+      // WindowRegression's rebase, its sums left to the next catch-up.
+      this.pushes = 0;
+      k = this.head + this.count - 1;
+      if (k >= slots) k -= slots;
+      this.origin = this.ts[k];
+      this.sHead = this.head;
+      this.sCount = this.count;
+      this.pending = 0;
+      this.rebased = true;
+    }
+    this.newestT = t;
+    if (fit) this.refit();
+  }
+
+  override refit(): void {
+    if (this.rebased || this.pending > 0) this.catchUp();
+    this.fit(this.newestT);
+  }
+
+  private skipOldest(): void {
+    const h = this.head + 1;
+    this.head = h === this.slots ? 0 : h;
+    this.count--;
+  }
+
+  /** The sums' adds and drops since they were last brought up to date, in WindowRegression's order. */
+  private catchUp(): void {
+    const slots = this.slots;
+    const cap = this.capacity;
+    const ts = this.ts;
+    const ys = this.ys;
+    const origin = this.origin;
+    let head = this.sHead;
+    let count = this.sCount;
+    if (this.rebased) {
+      this.rebased = false;
+      this.s0 = this.su = this.suu = this.suuu = this.suuuu = this.sy = this.suy = this.suuy = this.syy = 0;
+      let k = head;
+      for (let i = 0; i < count; i++) {
+        this.add(ts[k] - origin, ys[k], 1);
+        if (++k === slots) k = 0;
+      }
+    }
+    for (let p = this.pending; p > 0; p--) {
+      if (count === cap) {
+        this.add(ts[head] - origin, ys[head], -1);
+        if (++head === slots) head = 0;
+        count--;
+      }
+      let k = head + count;
+      if (k >= slots) k -= slots;
+      const t = ts[k];
+      this.add(t - origin, ys[k], 1);
+      count++;
+      while (count > this.minSamples && t - ts[head] > this.windowS) {
+        this.add(ts[head] - origin, ys[head], -1);
+        if (++head === slots) head = 0;
+        count--;
+      }
+    }
+    this.sHead = head;
+    this.sCount = count;
+    this.pending = 0;
   }
 }
