@@ -32,7 +32,7 @@ import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
 import { ShiftWatch } from "./shift.ts";
-import { DeferredRegression, WindowRegression } from "./regression.ts";
+import { DeferredRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
@@ -392,7 +392,7 @@ class Engine implements EngineState {
   stepRaw = 0;
   /** The previous timed sample's raw D_M. */
   prevRaw = 0;
-  readonly dmReg: WindowRegression;
+  readonly dmReg: DeferredRegression;
   readonly capRegs: DeferredRegression[];
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
@@ -531,7 +531,7 @@ class Engine implements EngineState {
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
     this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
-    this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
+    this.dmReg = new DeferredRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, true, true);
     this.capRegs = cap.map(() => new DeferredRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];

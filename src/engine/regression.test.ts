@@ -86,4 +86,35 @@ describe("WindowRegression", () => {
       expect(compared).toBeGreaterThan(1000);
     }
   });
+
+  test("DeferredRegression with eagerLine: the slope at every push and the curvature when read, the same bits as WindowRegression's", () => {
+    const fields = (r: WindowRegression): number[] => [r.count, r.slope, r.slopeSe, r.level, r.residualStd, r.spanS, r.accel, r.accelSe, r.accelT];
+    for (const [windowS, dtS, capacity] of [[1, 0.01, 128], [1000, 0.01, 32], [1, 60, 128], [0.5, 0.013, 16]] as const) {
+      const g = prng(11 + capacity);
+      const eager = new WindowRegression(windowS, 8, 3, capacity, true);
+      const lazy = new DeferredRegression(windowS, 8, 3, capacity, true, true);
+      let t = 2e5;
+      let curved = 0;
+      for (let i = 0; i < 40_000; i++) {
+        t += dtS * (i % 89 === 0 ? 0 : 0.5 + g());
+        const y = 3 + 0.2 * gaussian(g) + (i % 4000 > 3500 ? ((i % 4000) - 3500) ** 2 * 1e-4 : 0);
+        eager.push(t, y);
+        lazy.push(t, y);
+        // The curvature rarely (gaps longer than two rebases), in runs, and right after a rebase.
+        if (i % 4000 > 3500 || i % 397 === 0 || i % capacity === 0) {
+          eager.fitCurvature();
+          lazy.fitCurvature();
+          curved++;
+        } else {
+          eager.accel = lazy.accel = 0;
+        }
+        expect(fields(lazy)).toEqual(fields(eager));
+        if (i === 20_000) {
+          eager.reset();
+          lazy.reset();
+        }
+      }
+      expect(curved).toBeGreaterThan(1000);
+    }
+  });
 });

@@ -233,31 +233,39 @@ export class WindowRegression {
 }
 
 /**
- * A WindowRegression whose running sums catch up only when its fit is read
- * (refit(), or push with `fit`): the engine's capacity dimensions are pushed
- * at every step but their fit is read only while one is off its baseline
- * toward capacity (src/engine/engine.ts ownTtf). A push keeps the window
- * (its slots, head and count) as WindowRegression's does; refit() then adds
- * and drops, in the order the pushes made them, what the sums have not yet
- * taken, from the window of the last rebase when one came since (which
- * recomputes the sums from scratch, as WindowRegression's rebase does). The
- * same operations on the same operands in the same order: the same bits as
- * WindowRegression's, read at any push. The ring has twice `capacity`
- * slots, so that a window of the last rebase (at most `capacity` samples)
- * and the pushes since (fewer than `capacity`) are all still in it.
+ * A WindowRegression whose running sums catch up only when they are read.
+ * The engine's capacity dimensions are pushed at every step but their fit
+ * is read only while one is off its baseline toward capacity
+ * (src/engine/engine.ts ownTtf): there every sum waits (refit() catches up).
+ * D_M's regression is fitted at every step but its curvature only while
+ * something happens: with `eagerLine` the line's sums (Σ1, Σu, Σu², Σy,
+ * Σuy, Σy²) are kept at every push and only the parabola's (Σu³, Σu⁴,
+ * Σu²y) wait for fitCurvature(). A push keeps the window (its slots, head
+ * and count) as WindowRegression's does; a catch-up then adds and drops, in
+ * the order the pushes made them, what the waiting sums have not yet taken,
+ * starting from the window of the last rebase when one came since (a rebase
+ * recomputes the sums from scratch). Each sum is its own chain of additions,
+ * its terms the same expressions of the same operands in the same order:
+ * the same bits as WindowRegression's, read at any push. The ring has twice
+ * `capacity` slots, so that the window of the last rebase (at most
+ * `capacity` samples) and the pushes since (fewer than `capacity`) are all
+ * still in it.
  */
 export class DeferredRegression extends WindowRegression {
   private readonly slots: number;
-  /** The window (head, count) the running sums stand for, and the pushes since that they have not taken. */
+  /** Keep the line's sums at every push; only the parabola's wait. */
+  private readonly eagerLine: boolean;
+  /** The window (head, count) the waiting sums stand for, and the pushes since that they have not taken. */
   private sHead = 0;
   private sCount = 0;
   private pending = 0;
-  /** A rebase came since the last catch-up: the sums start from the window (sHead, sCount) against the rebase's origin. */
+  /** A rebase came since the last catch-up: the waiting sums start from the window (sHead, sCount) against the rebase's origin. */
   private rebased = false;
 
-  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true) {
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, eagerLine = false) {
     super(windowS, minSamples, z, capacity, quadratic, 2 * capacity);
     this.slots = 2 * capacity;
+    this.eagerLine = eagerLine;
   }
 
   override reset(): void {
@@ -270,72 +278,115 @@ export class DeferredRegression extends WindowRegression {
 
   override push(t: number, y: number, fit = true): void {
     const slots = this.slots;
+    const line = this.eagerLine;
     if (this.origin !== this.origin) this.origin = t;
-    if (this.count === this.capacity) this.skipOldest();
+    if (this.count === this.capacity) this.dropFirst(line);
     let k = this.head + this.count;
     if (k >= slots) k -= slots;
     this.ts[k] = t;
     this.ys[k] = y;
     this.count++;
     this.pending++;
-    while (this.count > this.minSamples && t - this.ts[this.head] > this.windowS) this.skipOldest();
+    if (line) this.addLine(t - this.origin, y, 1);
+    while (this.count > this.minSamples && t - this.ts[this.head] > this.windowS) this.dropFirst(line);
     if (++this.pushes >= this.capacity) {
-      // WindowRegression's rebase, its sums left to the next catch-up.
+      // WindowRegression's rebase; the waiting sums' part left to the next catch-up.
       this.pushes = 0;
       k = this.head + this.count - 1;
       if (k >= slots) k -= slots;
-      this.origin = this.ts[k];
+      const origin = this.ts[k];
+      this.origin = origin;
       this.sHead = this.head;
       this.sCount = this.count;
       this.pending = 0;
       this.rebased = true;
+      if (line) {
+        this.s0 = this.su = this.suu = this.sy = this.suy = this.syy = 0;
+        let h = this.head;
+        for (let i = 0; i < this.count; i++) {
+          this.addLine(this.ts[h] - origin, this.ys[h], 1);
+          if (++h === slots) h = 0;
+        }
+      }
     }
     this.newestT = t;
     if (fit) this.refit();
   }
 
   override refit(): void {
-    if (this.rebased || this.pending > 0) this.catchUp();
+    if (!this.eagerLine && (this.rebased || this.pending > 0)) this.catchUp();
     this.fit(this.newestT);
   }
 
-  private skipOldest(): void {
-    const h = this.head + 1;
-    this.head = h === this.slots ? 0 : h;
+  override fitCurvature(): void {
+    if (this.quadratic && (this.rebased || this.pending > 0)) this.catchUp();
+    super.fitCurvature();
+  }
+
+  /** WindowRegression's add, the line's sums only (the same expressions). */
+  private addLine(u: number, y: number, sign: number): void {
+    const su = sign * u;
+    const sy = sign * y;
+    this.s0 += sign;
+    this.su += su;
+    this.suu += su * u;
+    this.sy += sy;
+    this.suy += su * y;
+    this.syy += sy * y;
+  }
+
+  /** WindowRegression's add, the parabola's sums only (the same expressions). */
+  private addParabola(u: number, y: number, sign: number): void {
+    const suu = sign * u * u;
+    this.suuu += suu * u;
+    this.suuuu += suu * u * u;
+    this.suuy += suu * y;
+  }
+
+  private dropFirst(line: boolean): void {
+    const h = this.head;
+    if (line) this.addLine(this.ts[h] - this.origin, this.ys[h], -1);
+    this.head = h + 1 === this.slots ? 0 : h + 1;
     this.count--;
   }
 
-  /** The sums' adds and drops since they were last brought up to date, in WindowRegression's order. */
+  /** The waiting sums' adds and drops since they were last brought up to date, in WindowRegression's order. */
   private catchUp(): void {
     const slots = this.slots;
     const cap = this.capacity;
     const ts = this.ts;
     const ys = this.ys;
     const origin = this.origin;
+    const all = !this.eagerLine;
     let head = this.sHead;
     let count = this.sCount;
     if (this.rebased) {
       this.rebased = false;
-      this.s0 = this.su = this.suu = this.suuu = this.suuuu = this.sy = this.suy = this.suuy = this.syy = 0;
+      if (all) this.s0 = this.su = this.suu = this.sy = this.suy = this.syy = 0;
+      this.suuu = this.suuuu = this.suuy = 0;
       let k = head;
       for (let i = 0; i < count; i++) {
-        this.add(ts[k] - origin, ys[k], 1);
+        if (all) this.add(ts[k] - origin, ys[k], 1);
+        else this.addParabola(ts[k] - origin, ys[k], 1);
         if (++k === slots) k = 0;
       }
     }
     for (let p = this.pending; p > 0; p--) {
       if (count === cap) {
-        this.add(ts[head] - origin, ys[head], -1);
+        if (all) this.add(ts[head] - origin, ys[head], -1);
+        else this.addParabola(ts[head] - origin, ys[head], -1);
         if (++head === slots) head = 0;
         count--;
       }
       let k = head + count;
       if (k >= slots) k -= slots;
       const t = ts[k];
-      this.add(t - origin, ys[k], 1);
+      if (all) this.add(t - origin, ys[k], 1);
+      else this.addParabola(t - origin, ys[k], 1);
       count++;
       while (count > this.minSamples && t - ts[head] > this.windowS) {
-        this.add(ts[head] - origin, ys[head], -1);
+        if (all) this.add(ts[head] - origin, ys[head], -1);
+        else this.addParabola(ts[head] - origin, ys[head], -1);
         if (++head === slots) head = 0;
         count--;
       }
