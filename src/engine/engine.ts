@@ -651,10 +651,28 @@ export function step(state: EngineState, sample: Sample): Decision {
   const judgeZ = e.zeta1 < Infinity;
   dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
   const dmRaw = Math.sqrt(maha.forwardDelta());
-  let dmIn = dmRaw;
-  if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
   const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
+
+  // What does not wait for D_M comes first: the forward substitution above
+  // is a chain of dependent rows, and the processor runs these beside it.
+  // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
+  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
+  const phi = e.phiBar;
+
+  // Propagation index: the largest upward deviation, in σ, of a propagation
+  // dimension (from the pass). It names the regime; it never quarantines on its own.
+  e.icpDim = dz.icpDim;
+  let icpIn = dz.icp;
+  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
+  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
+  const propagating = e.icpBar > cfg.icpCritical;
+
+  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
+  const ttfIdx = e.ownTtfDim;
+
+  let dmIn = dmRaw;
+  if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   if (dt > 0) e.dmBar += alpha * (dmIn - e.dmBar);
   let dm = e.dmBar;
   const th = e.thresholds;
@@ -699,20 +717,6 @@ export function step(state: EngineState, sample: Sample): Decision {
   // The dominant dimensions only when a caller reads them (see Engine.dominant).
   e.dominantStale = true;
   e.dominantPrevFactor = false;
-  // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
-  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
-  const phi = e.phiBar;
-
-  // Propagation index: the largest upward deviation, in σ, of a propagation
-  // dimension (from the pass). It names the regime; it never quarantines on its own.
-  e.icpDim = dz.icpDim;
-  let icpIn = dz.icp;
-  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
-  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
-  const propagating = e.icpBar > cfg.icpCritical;
-
-  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
-  const ttfIdx = e.ownTtfDim;
 
   // Danger: the tracker's when the sample carries it, else the engine's own.
   const prev = e.level;
