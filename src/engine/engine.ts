@@ -644,18 +644,19 @@ export function step(state: EngineState, sample: Sample): Decision {
   const tick = e.tick;
 
   // One pass over the dimensions: δ, the single-dimension statistic Z (when
-  // the baseline has its ζ1), φ's sum, the propagation index, and whether x
-  // is finite (src/engine/surprise.ts).
+  // the baseline has its ζ1), φ's sum, the propagation index, whether x
+  // is finite, and D_M²: the forward substitution L u = δ, row j as soon as
+  // δ_j is known (src/engine/surprise.ts; the same bits as forwardDelta).
   const maha = e.maha;
   const dz = e.dimZ;
   const judgeZ = e.zeta1 < Infinity;
-  dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
-  const dmRaw = Math.sqrt(maha.forwardDelta());
+  dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ, maha.chol, maha.invDiag, maha.work);
+  const dmRaw = Math.sqrt(dz.d2);
   // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
   const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
 
-  // What does not wait for D_M comes first: the forward substitution above
-  // is a chain of dependent rows, and the processor runs these beside it.
+  // What does not wait for D_M comes first: the forward substitution (in
+  // the pass) is a chain of dependent rows, and the processor runs these beside it.
   // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
   if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
   const phi = e.phiBar;
