@@ -318,6 +318,15 @@ function signed(v: number): string {
  * and a time at others makes the JIT's typed code bail out (and recompile
  * step()) whenever it turns NaN (bench/RESULTS-footprint.md).
  */
+/**
+ * Up to this many dimensions the forward substitution runs inside the pass
+ * (one row a dimension, beside the medians and EWMAs); above, after it, four
+ * rows at a time (Mahalanobis.forwardDelta): at 8 dimensions the first was
+ * 0.91–0.96 of a step, at 32 the second 0.95 of the first
+ * (bench/RESULTS-footprint.md, branch step2). The same bits either way.
+ */
+const FORWARD_IN_PASS_MAX = 8;
+
 class Clock {
   on = false;
   startT = 0;
@@ -394,6 +403,8 @@ class Engine implements EngineState {
   prevRaw = 0;
   readonly dmReg: DeferredRegression;
   readonly capRegs: DeferredRegression[];
+  /** The forward substitution in the pass over the dimensions (n ≤ FORWARD_IN_PASS_MAX). */
+  readonly forwardInPass: boolean;
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
   /**
@@ -532,6 +543,7 @@ class Engine implements EngineState {
     this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
     this.dmReg = new DeferredRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, true, true);
+    this.forwardInPass = n <= FORWARD_IN_PASS_MAX;
     this.capRegs = cap.map(() => new DeferredRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
@@ -645,13 +657,20 @@ export function step(state: EngineState, sample: Sample): Decision {
 
   // One pass over the dimensions: δ, the single-dimension statistic Z (when
   // the baseline has its ζ1), φ's sum, the propagation index, whether x
-  // is finite, and D_M²: the forward substitution L u = δ, row j as soon as
-  // δ_j is known (src/engine/surprise.ts; the same bits as forwardDelta).
+  // is finite, and, up to FORWARD_IN_PASS_MAX dimensions, D_M²: the forward
+  // substitution L u = δ, row j as soon as δ_j is known (src/engine/surprise.ts;
+  // the same bits as forwardDelta, which does it for more dimensions).
   const maha = e.maha;
   const dz = e.dimZ;
   const judgeZ = e.zeta1 < Infinity;
-  dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ, maha.chol, maha.invDiag, maha.work);
-  const dmRaw = Math.sqrt(dz.d2);
+  let dmRaw: number;
+  if (e.forwardInPass) {
+    dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ, maha.chol, maha.invDiag, maha.work);
+    dmRaw = Math.sqrt(dz.d2);
+  } else {
+    dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
+    dmRaw = Math.sqrt(maha.forwardDelta());
+  }
   // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
   const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
 
