@@ -32,7 +32,7 @@ import { Mahalanobis, mahalanobisOptions } from "./mahalanobis.ts";
 import { Median3 } from "./median.ts";
 import { DimSurprise } from "./surprise.ts";
 import { ShiftWatch } from "./shift.ts";
-import { WindowRegression } from "./regression.ts";
+import { DeferredRegression } from "./regression.ts";
 import { classifyRegime, type RegimeInputs } from "./regime.ts";
 import { LEVEL_NAMES, type Baseline, type Contribution, type Decision, type DimensionSpec, type Level, type Sample } from "./types.ts";
 import { Welford } from "./welford.ts";
@@ -318,6 +318,15 @@ function signed(v: number): string {
  * and a time at others makes the JIT's typed code bail out (and recompile
  * step()) whenever it turns NaN (bench/RESULTS-footprint.md).
  */
+/**
+ * Up to this many dimensions the forward substitution runs inside the pass
+ * (one row a dimension, beside the medians and EWMAs); above, after it, four
+ * rows at a time (Mahalanobis.forwardDelta): at 8 dimensions the first was
+ * 0.91–0.96 of a step, at 32 the second 0.95 of the first
+ * (bench/RESULTS-footprint.md, branch step2). The same bits either way.
+ */
+const FORWARD_IN_PASS_MAX = 8;
+
 class Clock {
   on = false;
   startT = 0;
@@ -392,8 +401,10 @@ class Engine implements EngineState {
   stepRaw = 0;
   /** The previous timed sample's raw D_M. */
   prevRaw = 0;
-  readonly dmReg: WindowRegression;
-  readonly capRegs: WindowRegression[];
+  readonly dmReg: DeferredRegression;
+  readonly capRegs: DeferredRegression[];
+  /** The forward substitution in the pass over the dimensions (n ≤ FORWARD_IN_PASS_MAX). */
+  readonly forwardInPass: boolean;
   readonly regimeInputs: RegimeInputs;
   readonly decision: Decision;
   /**
@@ -531,8 +542,9 @@ class Engine implements EngineState {
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
     this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
-    this.dmReg = new WindowRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ);
-    this.capRegs = cap.map(() => new WindowRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
+    this.dmReg = new DeferredRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, true, true);
+    this.forwardInPass = n <= FORWARD_IN_PASS_MAX;
+    this.capRegs = cap.map(() => new DeferredRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
     const dominant: Contribution[] = [];
     for (let i = 0; i < k; i++) dominant.push({ dim: this.names[i], share: 0 });
@@ -644,17 +656,43 @@ export function step(state: EngineState, sample: Sample): Decision {
   const tick = e.tick;
 
   // One pass over the dimensions: δ, the single-dimension statistic Z (when
-  // the baseline has its ζ1), φ's sum, the propagation index, and whether x
-  // is finite (src/engine/surprise.ts).
+  // the baseline has its ζ1), φ's sum, the propagation index, whether x
+  // is finite, and, up to FORWARD_IN_PASS_MAX dimensions, D_M²: the forward
+  // substitution L u = δ, row j as soon as δ_j is known (src/engine/surprise.ts;
+  // the same bits as forwardDelta, which does it for more dimensions).
   const maha = e.maha;
   const dz = e.dimZ;
   const judgeZ = e.zeta1 < Infinity;
-  dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
-  const dmRaw = Math.sqrt(maha.forwardDelta());
-  let dmIn = dmRaw;
-  if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
+  let dmRaw: number;
+  if (e.forwardInPass) {
+    dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ, maha.chol, maha.invDiag, maha.work);
+    dmRaw = Math.sqrt(dz.d2);
+  } else {
+    dz.pass(t, x, maha.mean, maha.delta, maha.invStd, e.signs, e.propagationFlags, judgeZ);
+    dmRaw = Math.sqrt(maha.forwardDelta());
+  }
   // α for the step's Δt, shared by the three EWMAs (see Engine.alphas).
   const alpha = dt > 0 ? e.alphas.alpha(dt) : 0;
+
+  // What does not wait for D_M comes first: the forward substitution (in
+  // the pass) is a chain of dependent rows, and the processor runs these beside it.
+  // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
+  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
+  const phi = e.phiBar;
+
+  // Propagation index: the largest upward deviation, in σ, of a propagation
+  // dimension (from the pass). It names the regime; it never quarantines on its own.
+  e.icpDim = dz.icpDim;
+  let icpIn = dz.icp;
+  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
+  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
+  const propagating = e.icpBar > cfg.icpCritical;
+
+  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
+  const ttfIdx = e.ownTtfDim;
+
+  let dmIn = dmRaw;
+  if (cfg.dmMedianOf3 && dt > 0) dmIn = e.dmMedian.next(dmRaw);
   if (dt > 0) e.dmBar += alpha * (dmIn - e.dmBar);
   let dm = e.dmBar;
   const th = e.thresholds;
@@ -699,20 +737,6 @@ export function step(state: EngineState, sample: Sample): Decision {
   // The dominant dimensions only when a caller reads them (see Engine.dominant).
   e.dominantStale = true;
   e.dominantPrevFactor = false;
-  // φ = Σ s_j·z_j / |s| (contributions.ts loadDirection), its sum from the pass.
-  if (dt > 0) e.phiBar += alpha * ((e.signNorm === 0 ? 0 : dz.phiSum / e.signNorm) - e.phiBar);
-  const phi = e.phiBar;
-
-  // Propagation index: the largest upward deviation, in σ, of a propagation
-  // dimension (from the pass). It names the regime; it never quarantines on its own.
-  e.icpDim = dz.icpDim;
-  let icpIn = dz.icp;
-  if (cfg.dmMedianOf3 && dt > 0) icpIn = e.icpMedian.next(icpIn);
-  if (dt > 0) e.icpBar += alpha * (icpIn - e.icpBar);
-  const propagating = e.icpBar > cfg.icpCritical;
-
-  const ttf = e.capacityDims.length > 0 ? ownTtf(e, x, t, timed) : Infinity;
-  const ttfIdx = e.ownTtfDim;
 
   // Danger: the tracker's when the sample carries it, else the engine's own.
   const prev = e.level;

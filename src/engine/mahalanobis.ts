@@ -41,7 +41,8 @@ export class Mahalanobis {
   readonly invStd: Float64Array;
   /** Lower-triangular Cholesky factor, row-major n×n (upper part unused). */
   chol: Float64Array;
-  private invDiag: Float64Array;
+  /** 1/L_ii (with `chol`, replaced by factor()). */
+  invDiag: Float64Array;
   /**
    * The factor before the last factor() (its buffers are the next factor's):
    * solve(true) reads it, for the δ of a distance taken before that
@@ -53,7 +54,8 @@ export class Mahalanobis {
   readonly delta: Float64Array;
   /** y = Σ'⁻¹ δ of the last distance() call (δ_j·y_j are the terms of D_M²). */
   readonly solved: Float64Array;
-  private readonly work: Float64Array;
+  /** u = L⁻¹δ of the last forward substitution, which solve() reads (the engine's pass fills it, src/engine/surprise.ts). */
+  readonly work: Float64Array;
   private readonly opts: MahalanobisOptions;
 
   constructor(n: number, opts: MahalanobisOptions) {

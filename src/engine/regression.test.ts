@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { gaussian, prng } from "../../test/prng.ts";
-import { tCritical, WindowRegression } from "./regression.ts";
+import { DeferredRegression, tCritical, WindowRegression } from "./regression.ts";
 
 describe("WindowRegression", () => {
   test("recovers the slope and curvature of an exact quadratic, with standard errors near zero", () => {
@@ -53,5 +53,68 @@ describe("WindowRegression", () => {
     expect(tCritical(3, 1e9)).toBeCloseTo(3, 6);
     expect(tCritical(3, 6)).toBeGreaterThan(4);
     expect(tCritical(3, 0)).toBe(Infinity);
+  });
+
+  test("DeferredRegression fits the same bits as WindowRegression, read rarely, in runs or at every push, over many rebases", () => {
+    const fields = (r: WindowRegression): number[] => [r.count, r.slope, r.slopeSe, r.level, r.residualStd, r.spanS, r.slopeT];
+    // Windows bounded by time (dt 0.01 s, 1 s: 100 samples), by the capacity (1000 s), and by minSamples (60 s steps).
+    for (const [windowS, dtS, capacity] of [[1, 0.01, 128], [1000, 0.01, 32], [1, 60, 128], [0.5, 0.013, 16]] as const) {
+      const g = prng(7 + capacity);
+      const eager = new WindowRegression(windowS, 8, 3, capacity, false);
+      const lazy = new DeferredRegression(windowS, 8, 3, capacity, false);
+      let t = 5e5;
+      let compared = 0;
+      for (let i = 0; i < 40_000; i++) {
+        // Irregular steps, some repeated times and a ramp now and then.
+        t += dtS * (i % 97 === 0 ? 0 : 0.5 + g());
+        const y = 0.4 + 0.01 * gaussian(g) + (i % 5000 > 4000 ? (i % 5000) * 1e-4 : 0);
+        eager.push(t, y, false);
+        lazy.push(t, y, false);
+        expect(lazy.count).toBe(eager.count);
+        // Read: rarely (gaps longer than two rebases), in runs of every push, and once right after a rebase.
+        const read = i % 5000 > 4000 || i % 331 === 0 || i % capacity === 0;
+        if (!read) continue;
+        eager.refit();
+        lazy.refit();
+        expect(fields(lazy)).toEqual(fields(eager));
+        compared++;
+        if (i === 20_000) {
+          eager.reset();
+          lazy.reset();
+        }
+      }
+      expect(compared).toBeGreaterThan(1000);
+    }
+  });
+
+  test("DeferredRegression with eagerLine: the slope at every push and the curvature when read, the same bits as WindowRegression's", () => {
+    const fields = (r: WindowRegression): number[] => [r.count, r.slope, r.slopeSe, r.level, r.residualStd, r.spanS, r.accel, r.accelSe, r.accelT];
+    for (const [windowS, dtS, capacity] of [[1, 0.01, 128], [1000, 0.01, 32], [1, 60, 128], [0.5, 0.013, 16]] as const) {
+      const g = prng(11 + capacity);
+      const eager = new WindowRegression(windowS, 8, 3, capacity, true);
+      const lazy = new DeferredRegression(windowS, 8, 3, capacity, true, true);
+      let t = 2e5;
+      let curved = 0;
+      for (let i = 0; i < 40_000; i++) {
+        t += dtS * (i % 89 === 0 ? 0 : 0.5 + g());
+        const y = 3 + 0.2 * gaussian(g) + (i % 4000 > 3500 ? ((i % 4000) - 3500) ** 2 * 1e-4 : 0);
+        eager.push(t, y);
+        lazy.push(t, y);
+        // The curvature rarely (gaps longer than two rebases), in runs, and right after a rebase.
+        if (i % 4000 > 3500 || i % 397 === 0 || i % capacity === 0) {
+          eager.fitCurvature();
+          lazy.fitCurvature();
+          curved++;
+        } else {
+          eager.accel = lazy.accel = 0;
+        }
+        expect(fields(lazy)).toEqual(fields(eager));
+        if (i === 20_000) {
+          eager.reset();
+          lazy.reset();
+        }
+      }
+      expect(curved).toBeGreaterThan(1000);
+    }
   });
 });

@@ -28,22 +28,22 @@ export class WindowRegression {
   readonly windowS: number;
   readonly minSamples: number;
   readonly capacity: number;
-  private readonly ts: Float64Array;
-  private readonly ys: Float64Array;
-  private head = 0;
+  protected readonly ts: Float64Array;
+  protected readonly ys: Float64Array;
+  protected head = 0;
   /** Samples in the window. */
   count = 0;
-  private origin = NaN;
-  private pushes = 0;
-  private s0 = 0;
-  private su = 0;
-  private suu = 0;
-  private suuu = 0;
-  private suuuu = 0;
-  private sy = 0;
-  private suy = 0;
-  private suuy = 0;
-  private syy = 0;
+  protected origin = NaN;
+  protected pushes = 0;
+  protected s0 = 0;
+  protected su = 0;
+  protected suu = 0;
+  protected suuu = 0;
+  protected suuuu = 0;
+  protected sy = 0;
+  protected suy = 0;
+  protected suuy = 0;
+  protected syy = 0;
 
   /** Slope dy/dt (per second) of the linear fit, and its standard error. */
   slope = 0;
@@ -60,21 +60,22 @@ export class WindowRegression {
   slopeT = Infinity;
   accelT = Infinity;
   private readonly z: number;
-  private newestT = NaN;
+  protected newestT = NaN;
   /** The count slopeT and accelT were computed for. */
   private tN = 0;
 
   /** Fit the quadratic too (curvature); off for a slope alone. */
   readonly quadratic: boolean;
 
-  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true) {
+  /** `ring`: the ring's slots, at least `capacity` (a DeferredRegression keeps more). */
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, ring = capacity) {
     this.z = z;
     this.quadratic = quadratic;
     this.windowS = windowS;
     this.minSamples = Math.max(3, Math.min(minSamples, capacity));
     this.capacity = capacity;
-    this.ts = new Float64Array(capacity);
-    this.ys = new Float64Array(capacity);
+    this.ts = new Float64Array(ring);
+    this.ys = new Float64Array(ring);
   }
 
   reset(): void {
@@ -92,7 +93,7 @@ export class WindowRegression {
     this.spanS = 0;
   }
 
-  private add(u: number, y: number, sign: number): void {
+  protected add(u: number, y: number, sign: number): void {
     const su = sign * u;
     const suu = su * u;
     const sy = sign * y;
@@ -154,7 +155,7 @@ export class WindowRegression {
     this.count--;
   }
 
-  private fit(tNow: number): void {
+  protected fit(tNow: number): void {
     const n = this.count;
     this.spanS = n > 0 ? tNow - this.ts[this.head] : 0;
     if (n < 3 || !(this.spanS > 0)) {
@@ -228,5 +229,170 @@ export class WindowRegression {
     const v22 = c22 * inv;
     this.accel = 2 * qc;
     this.accelSe = v22 > 0 ? 2 * Math.sqrt(q2 * v22) : Infinity;
+  }
+}
+
+/**
+ * A WindowRegression whose running sums catch up only when they are read.
+ * The engine's capacity dimensions are pushed at every step but their fit
+ * is read only while one is off its baseline toward capacity
+ * (src/engine/engine.ts ownTtf): there every sum waits (refit() catches up).
+ * D_M's regression is fitted at every step but its curvature only while
+ * something happens: with `eagerLine` the line's sums (Σ1, Σu, Σu², Σy,
+ * Σuy, Σy²) are kept at every push and only the parabola's (Σu³, Σu⁴,
+ * Σu²y) wait for fitCurvature(). A push keeps the window (its slots, head
+ * and count) as WindowRegression's does; a catch-up then adds and drops, in
+ * the order the pushes made them, what the waiting sums have not yet taken,
+ * starting from the window of the last rebase when one came since (a rebase
+ * recomputes the sums from scratch). Each sum is its own chain of additions,
+ * its terms the same expressions of the same operands in the same order:
+ * the same bits as WindowRegression's, read at any push. The ring has twice
+ * `capacity` slots, so that the window of the last rebase (at most
+ * `capacity` samples) and the pushes since (fewer than `capacity`) are all
+ * still in it.
+ */
+export class DeferredRegression extends WindowRegression {
+  private readonly slots: number;
+  /** Keep the line's sums at every push; only the parabola's wait. */
+  private readonly eagerLine: boolean;
+  /** The window (head, count) the waiting sums stand for, and the pushes since that they have not taken. */
+  private sHead = 0;
+  private sCount = 0;
+  private pending = 0;
+  /** A rebase came since the last catch-up: the waiting sums start from the window (sHead, sCount) against the rebase's origin. */
+  private rebased = false;
+
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, eagerLine = false) {
+    super(windowS, minSamples, z, capacity, quadratic, 2 * capacity);
+    this.slots = 2 * capacity;
+    this.eagerLine = eagerLine;
+  }
+
+  override reset(): void {
+    super.reset();
+    this.sHead = 0;
+    this.sCount = 0;
+    this.pending = 0;
+    this.rebased = false;
+  }
+
+  override push(t: number, y: number, fit = true): void {
+    const slots = this.slots;
+    const line = this.eagerLine;
+    if (this.origin !== this.origin) this.origin = t;
+    if (this.count === this.capacity) this.dropFirst(line);
+    let k = this.head + this.count;
+    if (k >= slots) k -= slots;
+    this.ts[k] = t;
+    this.ys[k] = y;
+    this.count++;
+    this.pending++;
+    if (line) this.addLine(t - this.origin, y, 1);
+    while (this.count > this.minSamples && t - this.ts[this.head] > this.windowS) this.dropFirst(line);
+    if (++this.pushes >= this.capacity) {
+      // WindowRegression's rebase; the waiting sums' part left to the next catch-up.
+      this.pushes = 0;
+      k = this.head + this.count - 1;
+      if (k >= slots) k -= slots;
+      const origin = this.ts[k];
+      this.origin = origin;
+      this.sHead = this.head;
+      this.sCount = this.count;
+      this.pending = 0;
+      this.rebased = true;
+      if (line) {
+        this.s0 = this.su = this.suu = this.sy = this.suy = this.syy = 0;
+        let h = this.head;
+        for (let i = 0; i < this.count; i++) {
+          this.addLine(this.ts[h] - origin, this.ys[h], 1);
+          if (++h === slots) h = 0;
+        }
+      }
+    }
+    this.newestT = t;
+    if (fit) this.refit();
+  }
+
+  override refit(): void {
+    if (!this.eagerLine && (this.rebased || this.pending > 0)) this.catchUp();
+    this.fit(this.newestT);
+  }
+
+  override fitCurvature(): void {
+    if (this.quadratic && (this.rebased || this.pending > 0)) this.catchUp();
+    super.fitCurvature();
+  }
+
+  /** WindowRegression's add, the line's sums only (the same expressions). */
+  private addLine(u: number, y: number, sign: number): void {
+    const su = sign * u;
+    const sy = sign * y;
+    this.s0 += sign;
+    this.su += su;
+    this.suu += su * u;
+    this.sy += sy;
+    this.suy += su * y;
+    this.syy += sy * y;
+  }
+
+  /** WindowRegression's add, the parabola's sums only (the same expressions). */
+  private addParabola(u: number, y: number, sign: number): void {
+    const suu = sign * u * u;
+    this.suuu += suu * u;
+    this.suuuu += suu * u * u;
+    this.suuy += suu * y;
+  }
+
+  private dropFirst(line: boolean): void {
+    const h = this.head;
+    if (line) this.addLine(this.ts[h] - this.origin, this.ys[h], -1);
+    this.head = h + 1 === this.slots ? 0 : h + 1;
+    this.count--;
+  }
+
+  /** The waiting sums' adds and drops since they were last brought up to date, in WindowRegression's order. */
+  private catchUp(): void {
+    const slots = this.slots;
+    const cap = this.capacity;
+    const ts = this.ts;
+    const ys = this.ys;
+    const origin = this.origin;
+    const all = !this.eagerLine;
+    let head = this.sHead;
+    let count = this.sCount;
+    if (this.rebased) {
+      this.rebased = false;
+      if (all) this.s0 = this.su = this.suu = this.sy = this.suy = this.syy = 0;
+      this.suuu = this.suuuu = this.suuy = 0;
+      let k = head;
+      for (let i = 0; i < count; i++) {
+        if (all) this.add(ts[k] - origin, ys[k], 1);
+        else this.addParabola(ts[k] - origin, ys[k], 1);
+        if (++k === slots) k = 0;
+      }
+    }
+    for (let p = this.pending; p > 0; p--) {
+      if (count === cap) {
+        if (all) this.add(ts[head] - origin, ys[head], -1);
+        else this.addParabola(ts[head] - origin, ys[head], -1);
+        if (++head === slots) head = 0;
+        count--;
+      }
+      let k = head + count;
+      if (k >= slots) k -= slots;
+      const t = ts[k];
+      if (all) this.add(t - origin, ys[k], 1);
+      else this.addParabola(t - origin, ys[k], 1);
+      count++;
+      while (count > this.minSamples && t - ts[head] > this.windowS) {
+        if (all) this.add(ts[head] - origin, ys[head], -1);
+        else this.addParabola(ts[head] - origin, ys[head], -1);
+        if (++head === slots) head = 0;
+        count--;
+      }
+    }
+    this.sHead = head;
+    this.sCount = count;
+    this.pending = 0;
   }
 }

@@ -47,6 +47,9 @@ test("pass() gives the bits of forward2's δ, update(), loadDirection and the pr
     const mean = Float64Array.from({ length: n }, (_, j) => (j % 4 === 3 ? 0 : 10 * gaussian(r)));
     const cov = new Float64Array(n * n);
     for (let j = 0; j < n; j++) cov[j * n + j] = 0.5 + r();
+    // Correlated dimensions, so that the forward substitution's rows have terms: Σ = diag + B Bᵀ / n.
+    const b = Float64Array.from({ length: n * n }, () => gaussian(r));
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let k = 0; k < n; k++) cov[i * n + j] += (b[i * n + k] * b[j * n + k]) / n;
     const maha = new Mahalanobis(n, { shrinkage: 0.05, stdFloorRel: 1e-6, stdFloorAbs: 1e-6 });
     maha.factor(mean, cov);
     const signs = Float64Array.from({ length: n }, (_, j) => [1, -1, 0][j % 3]);
@@ -55,6 +58,7 @@ test("pass() gives the bits of forward2's δ, update(), loadDirection and the pr
     const sep = new DimSurprise(n, 0.3, 3, medianOf3, new AlphaMemo(0.3, 3));
     const fused = new DimSurprise(n, 0.3, 3, medianOf3, new AlphaMemo(0.3, 3));
     const delta = new Float64Array(n);
+    const u = new Float64Array(n);
     let t = 100;
     let icpDim = 0;
     for (let i = 0; i < 3000; i++) {
@@ -67,7 +71,7 @@ test("pass() gives the bits of forward2's δ, update(), loadDirection and the pr
       if (i % 400 < 60) for (let j = 0; j < n; j++) x[j] = mean[j] + Math.round(gaussian(r) * 0.7);
       if (i % 13 !== 0) t += i % 7 === 0 ? 0 : 0.1 + (r() - 0.5) * 1e-3; // repeated stamps, a jittery clock
       // Separately, as the engine did.
-      maha.forward2(x);
+      const d2 = maha.forward2(x);
       const d = maha.delta;
       sep.update(t, d, maha.invStd);
       const phi = loadDirection(d, maha.invStd, signs, signNorm);
@@ -82,8 +86,11 @@ test("pass() gives the bits of forward2's δ, update(), loadDirection and the pr
       let finite = true;
       for (let j = 0; j < n; j++) if (!(x[j] - x[j] === 0)) finite = false;
       // In one pass.
-      fused.pass(t, x, maha.mean, delta, maha.invStd, signs, prop, true);
+      fused.pass(t, x, maha.mean, delta, maha.invStd, signs, prop, true, maha.chol, maha.invDiag, u);
       expect(sameBits(delta, d)).toBe(true);
+      // The forward substitution in the pass: L⁻¹δ and D_M² as forward2's.
+      expect(sameBits(u, maha.work)).toBe(true);
+      expect(Object.is(fused.d2, d2)).toBe(true);
       expect(sameBits(fused.smoothed, sep.smoothed)).toBe(true);
       expect([fused.value, fused.dim]).toEqual([sep.value, sep.dim]);
       // φ as the engine makes it from the pass's sum.

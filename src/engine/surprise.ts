@@ -49,6 +49,8 @@ export class DimSurprise {
    */
   phiSum = 0;
   icp = 0;
+  /** D_M² of the pass's δ when it was given the factor (0 otherwise). */
+  d2 = 0;
   icpDim = 0;
   finite = true;
 
@@ -71,7 +73,11 @@ export class DimSurprise {
    * loadDirection) and the propagation index over the dimensions flagged in
    * `propagation`. One loop instead of five; every value is computed by the
    * same expression and every sum in the same order as in those, so the
-   * same bits.
+   * same bits. With `chol`, `invDiag` and `u` (Mahalanobis's factor and its
+   * scratch) it is also Mahalanobis.forwardDelta: row j of L u = δ once δ_j
+   * is known, its terms k = 0, 1, … in the same order, D_M² (Σ u_j² in
+   * order) in `d2`. The rows are a chain, each waiting for the one before;
+   * in the pass the processor runs the other dimensions' work beside it.
    */
   pass(
     t: number,
@@ -82,6 +88,9 @@ export class DimSurprise {
     signs: Float64Array,
     propagation: Uint8Array,
     judge: boolean,
+    chol?: Float64Array,
+    invDiag?: Float64Array,
+    u?: Float64Array,
   ): void {
     let smooth = false;
     let a = 0;
@@ -109,12 +118,22 @@ export class DimSurprise {
     let icp = 0;
     let icpDim = this.icpDim;
     let finite = true;
+    const forward = chol !== undefined && invDiag !== undefined && u !== undefined;
+    let d2 = 0;
     for (let j = 0; j < n; j++) {
       const xj = x[j];
       if (!(xj - xj === 0)) finite = false;
       const v = xj - mean[j];
       const dj = v === v && v !== Infinity && v !== -Infinity ? v : 0;
       delta[j] = dj;
+      if (forward) {
+        let sum = dj;
+        const row = j * n;
+        for (let k = 0; k < j; k++) sum -= chol[row + k] * u[k];
+        const uj = sum * invDiag[j];
+        u[j] = uj;
+        d2 += uj * uj;
+      }
       const is = invStd[j];
       phi += signs[j] * dj * is;
       const z = dj * is;
@@ -136,6 +155,7 @@ export class DimSurprise {
       }
     }
     this.phiSum = phi;
+    this.d2 = d2;
     this.icp = icp;
     this.icpDim = icpDim;
     this.finite = finite;
