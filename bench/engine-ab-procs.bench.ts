@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { xorshift32 } from "../test/prng.ts";
+import { syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -53,13 +54,7 @@ async function child(root: string): Promise<Timing> {
   const C = await import(`${root}/src/engine/calibrate.ts`);
   const r = xorshift32(0x5eed + n);
   const gaussian = (): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  const dims = Array.from({ length: n }, (_, j) => ({
-    name: `dim_${j}`,
-    unit: "1",
-    loadSign: (j % 3 === 2 ? -1 : 1) as 1 | -1,
-    ...(j === 0 ? { capacity: 1 } : {}),
-    ...(j === 1 ? { propagation: true } : {}),
-  }));
+  const dims = syntheticDims(n);
   const ring = (size: number): Float64Array[] =>
     Array.from({ length: size }, () => {
       const x = new Float64Array(n);

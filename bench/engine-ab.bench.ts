@@ -9,6 +9,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { xorshift32 } from "../test/prng.ts";
+import { syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -37,13 +38,7 @@ const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >>
 console.log(`bun ${Bun.version}; before ${roots[0]}, after ${roots[1]}; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 for (const n of SIZES) {
   for (const anomaly of [false, true]) {
-    const dims = Array.from({ length: n }, (_, j) => ({
-      name: `dim_${j}`,
-      unit: "1",
-      loadSign: (j % 3 === 2 ? -1 : 1) as 1 | -1,
-      ...(j === 0 ? { capacity: 1 } : {}),
-      ...(j === 1 ? { propagation: true } : {}),
-    }));
+    const dims = syntheticDims(n);
     const ring = (size: number, r: () => number): Float64Array[] =>
       Array.from({ length: size }, () => {
         const x = new Float64Array(n);

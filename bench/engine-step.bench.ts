@@ -9,8 +9,9 @@
 import { heapStats } from "bun:jsc";
 import { calibrate } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step, type EngineState } from "../src/engine/engine.ts";
-import type { DimensionSpec, Sample } from "../src/engine/types.ts";
+import type { Sample } from "../src/engine/types.ts";
 import { xorshift32 } from "../test/prng.ts";
+import { syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const stepsArg = args.indexOf("--steps");
@@ -26,15 +27,6 @@ function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 }
 
-function dimsOf(n: number): DimensionSpec[] {
-  return Array.from({ length: n }, (_, j) => ({
-    name: `dim_${j}`,
-    unit: "1",
-    loadSign: (j % 3 === 2 ? -1 : 1) as 1 | -1,
-    ...(j === 0 ? { capacity: 1 } : {}),
-    ...(j === 1 ? { propagation: true } : {}),
-  }));
-}
 
 /** A ring of pre-generated homeostatic samples (correlated pairs), reused so the loop allocates nothing itself. */
 function ring(n: number, size: number, r: () => number): Float64Array[] {
@@ -74,7 +66,7 @@ function setup(n: number, anomaly: boolean): { state: EngineState; xs: Float64Ar
   const r = prng(0x5eed + n);
   const cfg = defaultEngineConfig();
   const cal: Sample[] = ring(n, 3000, r).map((x, i) => ({ t: i * 0.1, x }));
-  const baseline = calibrate(cal, dimsOf(n), cfg);
+  const baseline = calibrate(cal, syntheticDims(n), cfg);
   const xs = ring(n, 4096, r);
   if (anomaly) for (const x of xs) x[2] += 1000;
   return { state: createEngine(baseline, cfg), xs };

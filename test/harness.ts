@@ -34,6 +34,22 @@ export function currentBinary(dir: string): { bin: string; ensureBuilt: () => Pr
   };
 }
 
+/**
+ * `hosa calibrate` for `calibrateS` seconds, then `hosa run`, on config `cfg`
+ * (throws when the calibration fails): the running agent, and what it has
+ * written to stderr so far (collected as it comes).
+ */
+export function calibrateAndRun(cfg: string, calibrateS: number): { agent: Bun.Subprocess<"ignore", "ignore", "pipe">; stderr: () => string } {
+  const cal = Bun.spawnSync([hosaExe(), "-c", cfg, "calibrate", "--duration", `${calibrateS}s`], { stderr: "pipe" });
+  if (cal.exitCode !== 0) throw new Error(`hosa calibrate exited ${cal.exitCode}: ${cal.stderr.toString().trim()}`);
+  const agent = Bun.spawn([hosaExe(), "-c", cfg, "run"], { stdin: "ignore", stdout: "ignore", stderr: "pipe" });
+  let err = "";
+  void (async () => {
+    for await (const chunk of agent.stderr) err += new TextDecoder().decode(chunk);
+  })();
+  return { agent, stderr: () => err };
+}
+
 export interface RunResult {
   code: number;
   stdout: string;

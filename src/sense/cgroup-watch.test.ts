@@ -68,18 +68,24 @@ function fixtureIterator(root: string) {
   };
 }
 
+/** A fixture node under dir: a v1 memory root (cg/memory) and a proc root with meminfo and a count of 40 memory cgroups. */
+function fixtureNode(dir: string): { cg: string; proc: string; mem: string } {
+  const cg = `${dir}/cgroup`;
+  const proc = `${dir}/proc`;
+  const mem = `${cg}/memory`;
+  mkdirSync(proc, { recursive: true });
+  mkdirSync(mem, { recursive: true });
+  writeFileSync(`${mem}/cgroup.procs`, "1\n");
+  writeFileSync(`${proc}/meminfo`, "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n");
+  writeFileSync(`${proc}/cgroups`, "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t40\t1\n");
+  return { cg, proc, mem };
+}
+
 describe("CgroupWatch: a cgroup replaced between two scans", () => {
   for (const through of ["files", "iterator"] as const)
   test(`is seen at the next scan: the removed one's usage ${through === "files" ? "file is gone" : "is no longer in the iterator's pass"} (not after the 30 s walk)`, () => {
     const dir = tempDir("watch-fixture");
-    const cg = `${dir}/cgroup`;
-    const proc = `${dir}/proc`;
-    const mem = `${cg}/memory`;
-    mkdirSync(proc, { recursive: true });
-    mkdirSync(mem, { recursive: true });
-    writeFileSync(`${mem}/cgroup.procs`, "1\n");
-    writeFileSync(`${proc}/meminfo`, "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n");
-    writeFileSync(`${proc}/cgroups`, "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t40\t1\n");
+    const { cg, proc, mem } = fixtureNode(dir);
     const make = (name: string) => {
       mkdirSync(`${mem}/scope/${name}`, { recursive: true });
       writeFileSync(`${mem}/scope/${name}/memory.usage_in_bytes`, "4096\n");
@@ -134,14 +140,7 @@ describe("CgroupWatch: a cgroup replaced between two scans", () => {
 describe("CgroupWatch.moving", () => {
   test("growth of an unheld cgroup moves for 1.5 s; a held cgroup's and a parent's do not", () => {
     const dir = tempDir("watch-moving");
-    const cg = `${dir}/cgroup`;
-    const proc = `${dir}/proc`;
-    const mem = `${cg}/memory`;
-    mkdirSync(proc, { recursive: true });
-    mkdirSync(mem, { recursive: true });
-    writeFileSync(`${mem}/cgroup.procs`, "1\n");
-    writeFileSync(`${proc}/meminfo`, "MemTotal:       24000000 kB\nMemAvailable:   20000000 kB\n");
-    writeFileSync(`${proc}/cgroups`, "#subsys_name\thierarchy\tnum_cgroups\tenabled\nmemory\t4\t40\t1\n");
+    const { cg, proc, mem } = fixtureNode(dir);
     const MiB = 2 ** 20;
     const set = (path: string, bytes: number) => {
       mkdirSync(`${mem}${path}`, { recursive: true });

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hosaExe, tempDir } from "../harness.ts";
+import { calibrateAndRun, tempDir } from "../harness.ts";
 import { ChildCgroups, compileLeaker, hybrid, isRoot, read } from "../respond/helpers.ts";
 
 setDefaultTimeout(180_000);
@@ -68,15 +68,9 @@ describe.skipIf(!isRoot || !hybrid)("the agent's tick during an episode (cgroup 
       ].join("\n"),
     );
     const exe = compileLeaker(tmp.dir);
-    const cal = Bun.spawnSync([hosaExe(), "-c", cfg, "calibrate", "--duration", "15s"], { stderr: "pipe" });
-    expect(cal.exitCode).toBe(0);
-
-    agent = Bun.spawn([hosaExe(), "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
-    let agentErr = "";
-    void (async () => {
-      for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) agentErr += new TextDecoder().decode(chunk);
-    })();
-    const port = await until("the agent's metrics port", 30_000, () => /metrics on http:\/\/[\d.]+:(\d+)\//.exec(agentErr)?.[1]);
+    const started = calibrateAndRun(cfg, 15);
+    agent = started.agent;
+    const port = await until("the agent's metrics port", 30_000, () => /metrics on http:\/\/[\d.]+:(\d+)\//.exec(started.stderr())?.[1]);
     const tickS = async (): Promise<number> => {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return Number(/^hosa_tick_interval_seconds (\S+)$/m.exec(text)?.[1]);

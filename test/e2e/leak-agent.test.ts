@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hosaExe, tempDir } from "../harness.ts";
+import { calibrateAndRun, hosaExe, tempDir } from "../harness.ts";
 import { ChildCgroups, compileLeaker, hybrid, isRoot, ownCgroup, read } from "../respond/helpers.ts";
 
 setDefaultTimeout(180_000);
@@ -105,15 +105,9 @@ describe.skipIf(!isRoot || !hybrid)("leak contained by the real agent (cgroup v1
       ].join("\n"),
     );
     const exe = compileLeaker(tmp.dir);
-    const cal = Bun.spawnSync([hosaExe(), "-c", cfg, "calibrate", "--duration", "15s"], { stderr: "pipe" });
-    expect(cal.exitCode).toBe(0);
-
-    agent = Bun.spawn([hosaExe(), "-c", cfg, "run"], { stdout: "ignore", stderr: "pipe" });
-    let agentErr = "";
-    void (async () => {
-      for await (const chunk of agent!.stderr as ReadableStream<Uint8Array>) agentErr += new TextDecoder().decode(chunk);
-    })();
-    await until("the agent to start", 30_000, () => agentErr.includes("running on"));
+    const started = calibrateAndRun(cfg, 15);
+    agent = started.agent;
+    await until("the agent to start", 30_000, () => started.stderr().includes("running on"));
     await Bun.sleep(2000);
 
     const leakStartMs = Date.now();
