@@ -243,8 +243,6 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // Detection-only holds no ceiling: no map asked for (and allocated) at every tick.
     const acting = cfg.respond.mode === "act";
     const noCeilings: ReturnType<Responder["heldCeilings"]> = new Map();
-    /** Level 0, no candidate, no ceiling held: the sampler may batch the next ticks. */
-    let calm = true;
     // The variables below are set before the loop starts and cleared only after it ends.
     const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
@@ -303,7 +301,6 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       // containment in a few hundred milliseconds needs samples that dense.
       // A containment that holds still is watched at the calm tick (src/episode-pace.ts).
       tickMs = pace.tickMs(t, { level: lastDecision?.level ?? 0, previousLevel: lastDecision?.previousLevel ?? 0, danger: sample.danger, held, candidates: watch!.candidates, moving: watch!.moving });
-      calm = (lastDecision?.level ?? 0) === 0 && watch!.candidates === 0 && held.size === 0;
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
         notifier!.heartbeat(lastDecision, new Date().toISOString());
@@ -325,7 +322,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // tripwire; the candidates' reads are the agent's own, so at vigilance
     // every tick is read and processed at its time (docs/footprint.md § The sampler).
     const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && live.sampled ? createSampler() : undefined;
-    const batch = () => (calm ? cfg.sense.calmBatch : 1);
+    const batch = () => (pace.calm ? cfg.sense.calmBatch : 1);
     loop = new TickLoop({
       source,
       tickMs: () => tickMs,

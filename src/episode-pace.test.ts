@@ -18,6 +18,22 @@ describe("EpisodePace", () => {
     expect(p.tickMs(60, { level: 2, previousLevel: 2, danger: NO_DANGER, held: new Map(), candidates: 0, moving: 0 })).toBe(10);
   });
 
+  test("calm (the sampler may batch) only at Level 0 with no candidate and nothing held", () => {
+    const p = new EpisodePace(100, 10);
+    const none = { level: 0, previousLevel: 0, danger: NO_DANGER, held: new Map(), candidates: 0, moving: 0 };
+    p.tickMs(0, none);
+    expect(p.calm).toBe(true);
+    p.tickMs(0.1, { ...none, candidates: 1 });
+    expect(p.calm).toBe(false);
+    p.tickMs(0.2, { ...none, level: 1 });
+    expect(p.calm).toBe(false);
+    // A ceiling still held at Level 0 (being let go): its facts are read at the tick, not batched.
+    p.tickMs(0.3, { ...none, held });
+    expect(p.calm).toBe(false);
+    p.tickMs(0.4, none);
+    expect(p.calm).toBe(true);
+  });
+
   test("a containment that holds still is watched at the calm tick SETTLE_S after the last level change", () => {
     const p = new EpisodePace(100, 10);
     expect(p.tickMs(10, holding({ previousLevel: 1 }))).toBe(10);

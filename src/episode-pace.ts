@@ -42,6 +42,8 @@ export class EpisodePace {
   private changedT = Number.NEGATIVE_INFINITY;
   /** Whether the last tick found the episode holding still. */
   still = false;
+  /** Whether the last tick was calm: Level 0, no candidate, nothing held (libhosa's sampler may batch the next ticks). */
+  calm = true;
 
   constructor(
     private readonly calmTickMs: number,
@@ -53,6 +55,7 @@ export class EpisodePace {
   tickMs(t: number, s: PaceInput): number {
     if (s.level !== s.previousLevel) this.changedT = t;
     this.still = false;
+    this.calm = s.level < 1 && s.candidates === 0 && s.held.size === 0;
     if (s.level < 1 && s.candidates === 0) return this.calmTickMs;
     if (this.holdsStill(t, s)) {
       this.still = true;

@@ -127,6 +127,8 @@ interface Watched {
   gone: boolean;
   /** The number of the last iterator pass that visited it. */
   seenPass: number;
+  /** Its index in the pids set when that was built (pidsSlot checks it still is). */
+  pidsIndex: number;
 }
 
 const MIB = 1024 * 1024;
@@ -460,6 +462,7 @@ export class CgroupWatch {
         events: Number.NaN,
         gone: false,
         seenPass: 0,
+        pidsIndex: -1,
       });
     }
     this.parents.clear();
@@ -597,6 +600,7 @@ export class CgroupWatch {
         set.close();
         return;
       }
+      order.forEach((w, i) => (w.pidsIndex = i));
       this.pidsSet = { set, order, scan: 0 };
     }
     const ps = this.pidsSet!;
@@ -608,7 +612,8 @@ export class CgroupWatch {
   private pidsSlot(w: Watched): number {
     const ps = this.pidsSet;
     if (ps === null || ps.scan !== this.scanNo) return -1;
-    return ps.order.indexOf(w);
+    // Its index from the build, without a search per cgroup per scan; a cgroup not in the set (its limit seen later) reads its own files.
+    return ps.order[w.pidsIndex] === w ? w.pidsIndex : -1;
   }
 
   /** A watched cgroup whose usage could not be had at a scan: removed since the walk, so walk again at once. */
