@@ -117,4 +117,65 @@ describe("WindowRegression", () => {
       expect(curved).toBeGreaterThan(1000);
     }
   });
+
+  test("lazySpread: rising(), falling() and exceeds(d) answer as slopeSe and residualStd computed at every fit do, at the boundary to the last bit too", () => {
+    const eagerAnswer = (r: WindowRegression, d: number): boolean => d > r.slopeT * r.slopeSe && d * r.spanS >= r.residualStd;
+    /** The doubles next to v, k steps of its last bit either side. */
+    const ulps = (v: number, k: number): number[] => {
+      const f = new Float64Array(1);
+      const w = new BigInt64Array(f.buffer);
+      f[0] = v;
+      const bits = w[0];
+      const out: number[] = [];
+      for (let i = -k; i <= k; i++) {
+        w[0] = bits + BigInt(i);
+        out.push(f[0]);
+      }
+      return out;
+    };
+    let skipped = 0;
+    let pushes = 0;
+    let flips = 0;
+    for (const [windowS, dtS, capacity, z] of [[1, 0.01, 128, 3], [1, 0.01, 128, 0.5], [0.5, 0.013, 16, 3], [1, 60, 128, 3], [1, 0.01, 128, -3]] as const) {
+      const g = prng(23 + capacity);
+      const eager = new DeferredRegression(windowS, 8, z, capacity, true, true);
+      const lazy = new DeferredRegression(windowS, 8, z, capacity, true, true, true);
+      let t = 3e5;
+      for (let i = 0; i < 20_000; i++) {
+        t += dtS * (i % 97 === 0 ? 0 : 0.5 + g());
+        // Noise, slow and steep ramps, a flat stretch (zero residuals), a NaN now and then.
+        const phase = i % 3000;
+        const y =
+          i % 1999 === 0 ? NaN : phase < 300 ? 5 : 3 + 0.2 * gaussian(g) + (phase > 2000 ? (phase - 2000) * (i % 2 === 0 ? 1e-3 : 3e-4) : 0) - (phase > 2600 ? (phase - 2600) * 4e-3 : 0);
+        eager.push(t, y);
+        lazy.push(t, y);
+        pushes++;
+        expect(Object.is(lazy.slope, eager.slope)).toBe(true);
+        const up = lazy.rising();
+        const down = lazy.falling();
+        if (!(lazy as unknown as { spreadFresh: boolean }).spreadFresh) skipped++;
+        expect(up).toBe(eagerAnswer(eager, eager.slope));
+        expect(down).toBe(eagerAnswer(eager, -eager.slope));
+        if (i % 50 === 7 && eager.slopeSe > 0 && eager.slopeSe < Infinity) {
+          // Slopes at and around slopeT·slopeSe itself, where only the exact comparison can tell.
+          for (const d of ulps(eager.slopeT * eager.slopeSe, 6)) {
+            lazy.refit();
+            const got = lazy.exceeds(d);
+            const want = eagerAnswer(eager, d);
+            expect(got).toBe(want);
+            if (want) flips++;
+          }
+        }
+        lazy.spread();
+        expect([lazy.slopeSe, lazy.residualStd]).toEqual([eager.slopeSe, eager.residualStd]);
+        if (i === 10_000) {
+          eager.reset();
+          lazy.reset();
+        }
+      }
+    }
+    // The shortcut is taken (most pushes answer without the square roots), and the boundary was crossed.
+    expect(skipped).toBeGreaterThan(pushes / 2);
+    expect(flips).toBeGreaterThan(100);
+  });
 });
