@@ -542,8 +542,7 @@ class Engine implements EngineState {
     this.spike1 = cfg.spikeRateShare > 0 && typeof s1 === "number" && Number.isFinite(s1) ? s1 : Infinity;
     this.dmBar = baseline.dmMean;
     this.dmMedian = new Median3(baseline.dmMean);
-    // Its slope's standard error and residual spread only when rising() or falling() cannot answer without them (WindowRegression.exceeds).
-    this.dmReg = new DeferredRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, true, true, true);
+    this.dmReg = new DeferredRegression(cfg.derivWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, true, true);
     this.forwardInPass = n <= FORWARD_IN_PASS_MAX;
     this.capRegs = cap.map(() => new DeferredRegression(cfg.ttfWindowS, cfg.derivMinSamples, cfg.slopeZ, 128, false));
     this.regimeInputs = { dm: 0, derivative: 0, acceleration: 0, phi: 0, ttfCritical: false, propagating: false, idleForS: 0 };
@@ -715,8 +714,8 @@ export function step(state: EngineState, sample: Sample): Decision {
   const d1 = reg.slope;
   // Significant: beyond the t quantile of z at the window's degrees of freedom, and a rise over the window at
   // least as large as the scatter around the fit (a sign alone is noise).
-  const rising = reg.rising();
-  const falling = reg.falling();
+  const rising = d1 > reg.slopeT * reg.slopeSe && d1 * reg.spanS >= reg.residualStd;
+  const falling = -d1 > reg.slopeT * reg.slopeSe && -d1 * reg.spanS >= reg.residualStd;
   // The curvature only while something happens (above θ1, rising, or off Level 0); 0 otherwise.
   if (timed && (rising || dm > th.theta1 || e.level > 0)) reg.fitCurvature();
   else if (timed) reg.accel = 0;

@@ -63,28 +63,13 @@ export class WindowRegression {
   protected newestT = NaN;
   /** The count slopeT and accelT were computed for. */
   private tN = 0;
-  /**
-   * With `lazySpread`, fit() leaves slopeSe and residualStd to spread(),
-   * keeping what they are computed from (Σ of squared residuals, Σ(u − ū)²,
-   * degrees of freedom); `spreadFresh` says whether the two fields are current.
-   */
-  private readonly lazySpread: boolean;
-  private spreadFresh = true;
-  private fitSse = 0;
-  private fitCuu = 0;
-  private fitDof = 0;
 
   /** Fit the quadratic too (curvature); off for a slope alone. */
   readonly quadratic: boolean;
 
-  /**
-   * `ring`: the ring's slots, at least `capacity` (a DeferredRegression keeps
-   * more). `lazySpread`: slopeSe and residualStd only when read through
-   * rising(), falling(), exceeds() or spread() (see exceeds()).
-   */
-  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, ring = capacity, lazySpread = false) {
+  /** `ring`: the ring's slots, at least `capacity` (a DeferredRegression keeps more). */
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, ring = capacity) {
     this.z = z;
-    this.lazySpread = lazySpread;
     this.quadratic = quadratic;
     this.windowS = windowS;
     this.minSamples = Math.max(3, Math.min(minSamples, capacity));
@@ -105,7 +90,6 @@ export class WindowRegression {
     this.accelSe = Infinity;
     this.level = NaN;
     this.residualStd = 0;
-    this.spreadFresh = true;
     this.spanS = 0;
   }
 
@@ -181,7 +165,6 @@ export class WindowRegression {
       this.accelSe = Infinity;
       this.level = n > 0 ? this.sy / n : NaN;
       this.residualStd = 0;
-      this.spreadFresh = true;
       return;
     }
     const mu = this.su / n;
@@ -191,78 +174,18 @@ export class WindowRegression {
     const cyy = this.syy - this.sy * my;
     const b = cuu > 0 ? cuy / cuu : 0;
     const sse = cyy - b * cuy;
+    const s2 = sse > 0 ? sse / (n - 2) : 0;
     this.slope = b;
     if (n !== this.tN) {
       this.tN = n;
       this.slopeT = tCritical(this.z, n - 2);
       this.accelT = tCritical(this.z, n - 3);
     }
-    if (this.lazySpread && cuu > 0) {
-      this.fitSse = sse;
-      this.fitCuu = cuu;
-      this.fitDof = n - 2;
-      this.spreadFresh = false;
-    } else {
-      const s2 = sse > 0 ? sse / (n - 2) : 0;
-      this.slopeSe = cuu > 0 ? Math.sqrt(s2 / cuu) : Infinity;
-      this.residualStd = Math.sqrt(s2);
-      this.spreadFresh = true;
-    }
+    this.slopeSe = cuu > 0 ? Math.sqrt(s2 / cuu) : Infinity;
+    this.residualStd = Math.sqrt(s2);
     this.level = my + b * (tNow - this.origin - mu);
     this.accel = 0;
     this.accelSe = Infinity;
-  }
-
-  /** slopeSe and residualStd of the last fit, computed now if fit() left them (lazySpread): the same expressions, the same bits. */
-  spread(): void {
-    if (this.spreadFresh) return;
-    this.spreadFresh = true;
-    const sse = this.fitSse;
-    const s2 = sse > 0 ? sse / this.fitDof : 0;
-    this.slopeSe = Math.sqrt(s2 / this.fitCuu);
-    this.residualStd = Math.sqrt(s2);
-  }
-
-  /** The slope is significantly positive: exceeds(slope). */
-  rising(): boolean {
-    return this.exceeds(this.slope);
-  }
-
-  /** The slope is significantly negative: exceeds(−slope). */
-  falling(): boolean {
-    return this.exceeds(-this.slope);
-  }
-
-  /**
-   * d > slopeT·slopeSe and d·spanS ≥ residualStd: a slope d beyond slopeT
-   * standard errors, and a change over the window at least as large as the
-   * scatter around the fit (docs/engine.md §3). With lazySpread, the
-   * divisions and square roots of slopeSe and residualStd (on the step's
-   * longest chain of dependent operations) are skipped when the answer is
-   * no beyond doubt: d ≤ 0 (slopeT·slopeSe is never negative), or d² less
-   * than slopeT²·slopeSe² by a relative margin of 10⁻⁹, tested as
-   * d²·Σ(u−ū)²·dof < slopeT²·SSE·(1 − 10⁻⁹), in products only, when every
-   * operand lies within 10^±60 (no overflow nor underflow). slopeSe as fit()
-   * computes it, √((SSE/dof)/Σ(u−ū)²), and slopeT·slopeSe carry 4 roundings
-   * of 2⁻⁵³ each; the test's operands 6 more: far inside the margin, so
-   * where the test says no, the exact comparison says no. Otherwise
-   * slopeSe and residualStd are computed as fit() would and compared: the
-   * same answer always.
-   */
-  exceeds(d: number): boolean {
-    if (!this.spreadFresh && this.clearlyNot(d)) return false;
-    this.spread();
-    return d > this.slopeT * this.slopeSe && d * this.spanS >= this.residualStd;
-  }
-
-  private clearlyNot(d: number): boolean {
-    const t = this.slopeT;
-    if (!(t > 0 && t <= 1e60)) return false;
-    if (!(d > 0)) return true;
-    const sse = this.fitSse;
-    const cuu = this.fitCuu;
-    if (!(d >= 1e-60 && d <= 1e60 && sse >= 1e-60 && sse <= 1e60 && cuu >= 1e-60 && cuu <= 1e60)) return false;
-    return d * d * cuu * this.fitDof < t * t * sse * (1 - 1e-9);
   }
 
   /**
@@ -339,8 +262,8 @@ export class DeferredRegression extends WindowRegression {
   /** A rebase came since the last catch-up: the waiting sums start from the window (sHead, sCount) against the rebase's origin. */
   private rebased = false;
 
-  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, eagerLine = false, lazySpread = false) {
-    super(windowS, minSamples, z, capacity, quadratic, 2 * capacity, lazySpread);
+  constructor(windowS: number, minSamples: number, z = 3, capacity = 128, quadratic = true, eagerLine = false) {
+    super(windowS, minSamples, z, capacity, quadratic, 2 * capacity);
     this.slots = 2 * capacity;
     this.eagerLine = eagerLine;
   }
