@@ -6,7 +6,8 @@
 #           no load generator.
 #   test    what the test suite needs on top: load generators, Prometheus,
 #           Alertmanager, the OOM daemons compared against, QEMU and a
-#           guest kernel, debootstrap, kubectl, systemd-analyze.
+#           guest kernel, debootstrap, kubectl, systemd-analyze, and
+#           wasm-ld (lld-14) for bench/wasm-kernels.bench.ts.
 #           scripts/test.sh installs it.
 #   Running dist/hosa needs nothing but glibc.
 # Usage: scripts/deps.sh [build|test] [arm64] [--print]   (default: build and test;
@@ -22,6 +23,7 @@ BUILD_PACKAGES=(
 TEST_PACKAGES=(
   iproute2 kmod cpio busybox-static procps util-linux
   stress-ng fio wrk
+  lld-14
   prometheus prometheus-alertmanager prometheus-node-exporter earlyoom nohang
   qemu-system-x86 linux-image-amd64
   chromium
