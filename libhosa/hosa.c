@@ -1381,10 +1381,13 @@ static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sample
 		s->prev_ns = now;
 	e->len = (size_t)(bytes - (sn->arena + e->off));
 	if (s->rate < 0) {
-		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed). */
+		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed).
+		 * e->len counts the caps and lengths ahead of the bytes: hashing that much from
+		 * lens on ran past the entry into what the slot held a ring ago, which changed
+		 * at every snapshot and woke JavaScript at every tick. */
 		uint64_t h = 1469598103934665603ull;
 		const unsigned char *b = (const unsigned char *)lens;
-		size_t k, n = (size_t)s->n * 4 + e->len;
+		size_t k, n = (size_t)s->n * 4 + (e->len - head);
 		for (k = 0; k < n; k++)
 			h = (h ^ b[k]) * 1099511628211ull;
 		h |= 1;

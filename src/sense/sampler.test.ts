@@ -212,6 +212,30 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     }
   });
 
+  test("a set that wakes on change does not wake while its bytes stay the same", async () => {
+    // Two files that never change, then a set right after it in the snapshot whose bytes change at every
+    // snapshot (/proc/uptime): the change check must look at the first set's own bytes, not past them.
+    const still = createFileSet("/proc/sys/kernel", ["ostype", "osrelease"], 256, [], { wakeOnChange: true });
+    const moving = createFileSet("/proc", ["uptime"], 256, [], {});
+    try {
+      expect(still.sampled && moving.sampled).toBe(true);
+      const before = sampler.status();
+      // A ring of 2 x 2 + 4 = 8 slots at 10 ms: each slot is taken again 80 ms later.
+      expect(sampler.run(10, 2)).toBe(true);
+      for (let i = 0; i < 50; i++) {
+        await Bun.sleep(10);
+        drain(sampler, () => 0);
+      }
+      const after = sampler.status();
+      expect(after.taken - before.taken).toBeGreaterThanOrEqual(20);
+      expect(after.tripped - before.tripped).toBe(0);
+    } finally {
+      sampler.pause();
+      still.close();
+      moving.close();
+    }
+  });
+
   test("a full ring is never overwritten: the thread skips, counts, and the oldest stay in order", async () => {
     const set = createFileSet("/proc", ["loadavg"], 256, [], {});
     const skippedBefore = sampler.status().skipped;
