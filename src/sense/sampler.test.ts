@@ -236,6 +236,41 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     }
   });
 
+  test("sets read at most every interval are taken in the same snapshots, whenever each was registered", async () => {
+    // The danger watch's scan: its usage set, its pids set and the count of cgroups, each made at another time.
+    const first = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.05 });
+    const other = createFileSet("/proc", ["uptime"], 256, [], { minIntervalS: 0.03 });
+    let later: ReturnType<typeof createFileSet> | undefined;
+    try {
+      expect(sampler.run(10, 2)).toBe(true);
+      await Bun.sleep(75);
+      // Registered while the thread runs, between two of first's reads.
+      later = createFileSet("/proc", ["uptime"], 256, [], { minIntervalS: 0.05 });
+      const got: { first: boolean; later: boolean; other: boolean }[] = [];
+      for (let i = 0; i < 40; i++) {
+        await Bun.sleep(10);
+        got.push(...drain(sampler, () => ({ first: first.inSnapshot()!, later: later!.inSnapshot()!, other: other.inSnapshot()! })).map((g) => g.v));
+      }
+      // From the first snapshot that holds it on, later is in exactly the snapshots that hold first.
+      const from = got.findIndex((g) => g.later);
+      expect(from).toBeGreaterThanOrEqual(0);
+      const after = got.slice(from);
+      expect(after.length).toBeGreaterThanOrEqual(20);
+      for (const g of after) expect(g.later).toBe(g.first);
+      // At most every 50 ms at a 10 ms period: about one snapshot in five holds them.
+      const held = after.filter((g) => g.first).length;
+      expect(held).toBeGreaterThanOrEqual(2);
+      expect(held).toBeLessThanOrEqual(Math.ceil(after.length / 4) + 1);
+      // Another interval keeps its own reads.
+      expect(after.some((g) => g.other !== g.first)).toBe(true);
+    } finally {
+      sampler.pause();
+      first.close();
+      other.close();
+      later?.close();
+    }
+  });
+
   test("a full ring is never overwritten: the thread skips, counts, and the oldest stay in order", async () => {
     const set = createFileSet("/proc", ["loadavg"], 256, [], {});
     const skippedBefore = sampler.status().skipped;
