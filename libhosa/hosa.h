@@ -222,7 +222,8 @@ HOSA_API int hosa_sampler_discard(void);
 
 /* Sample read set r with room caps[i] per slot (a copy is kept; register again
  * after the set's files or rooms change: it replaces the last registration of
- * r). min_interval_us: read at most that often (0: every snapshot). rate_per_s
+ * r). min_interval_us: read at most that often (0: every snapshot), in the
+ * same snapshots as the other registrations of that interval. rate_per_s
  * > 0: a tripwire: a slot whose leading decimal number rose faster than that
  * since the set's last read wakes JavaScript at once; < 0: any change of its
  * bytes since its last read does (a count of cgroups). Returns a registration. */
