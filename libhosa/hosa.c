@@ -1177,6 +1177,8 @@ HOSA_API int hosa_xdp_detach(int ifindex, int mode)
 #include <signal.h>
 #include <time.h>
 #include <math.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 
 #define MAX_SAMPLED 48
 #define MAX_RING 256
@@ -1189,7 +1191,7 @@ struct sampled {
 	uint32_t opened;    /* the read set's open generation */
 	int n;		    /* read set: slots */
 	uint32_t *caps;	    /* read set: room per slot */
-	uint64_t min_ns;    /* read set: read at most this often */
+	uint64_t min_ns;    /* read set, iterator: read at most this often */
 	uint64_t last_ns;   /* when it was last read (0: never) */
 	double rate;	    /* tripwire: units per second (0: none; < 0: any change of the bytes) */
 	uint64_t prev_hash; /* read set, rate < 0: the bytes' hash at the last read (0: none yet) */
@@ -1231,8 +1233,10 @@ static uint64_t produced, consumed, skipped, tripped;
 static int signalled;
 static int serving = -1; /* the ring slot JavaScript is processing, -1: none */
 static pthread_t sampler_thread;
-static pthread_mutex_t sleep_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t sleep_cv;
+/* The registrations in use, in slot order (their kinds are far apart in `sampled`: a
+ * snapshot that looked at every slot's kind touched 48 cold cache lines per tick). */
+static int sampled_live[MAX_SAMPLED];
+static int sampled_live_n;
 static bool sampler_on;	      /* a thread was started and not joined */
 static int sampler_alive;     /* the thread runs (atomic) */
 static int sampler_quit;      /* asks it to end (atomic) */
@@ -1275,12 +1279,24 @@ static void unlock_if(bool locked)
 		pthread_mutex_unlock(&sampler_mu);
 }
 
+/* Rebuild sampled_live after a registration came or went (with the lock held or no thread). */
+static void sampled_relist(void)
+{
+	int i, n = 0;
+
+	for (i = 0; i < MAX_SAMPLED; i++)
+		if (sampled[i].kind != SAMPLED_NONE)
+			sampled_live[n++] = i;
+	sampled_live_n = n;
+}
+
 static void sampled_free(struct sampled *s)
 {
 	free(s->caps);
 	free(s->prev);
 	free(s->prev_ids);
 	memset(s, 0, sizeof(*s));
+	sampled_relist();
 }
 
 /* Forget every registration naming read set r or object h (called with the lock held or no thread). */
@@ -1381,10 +1397,13 @@ static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sample
 		s->prev_ns = now;
 	e->len = (size_t)(bytes - (sn->arena + e->off));
 	if (s->rate < 0) {
-		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed). */
+		/* FNV-1a over the lengths and the bytes: any change wakes (a cgroup made or removed).
+		 * e->len counts the caps and lengths ahead of the bytes: hashing that much from
+		 * lens on ran past the entry into what the slot held a ring ago, which changed
+		 * at every snapshot and woke JavaScript at every tick. */
 		uint64_t h = 1469598103934665603ull;
 		const unsigned char *b = (const unsigned char *)lens;
-		size_t k, n = (size_t)s->n * 4 + e->len;
+		size_t k, n = (size_t)s->n * 4 + (e->len - head);
 		for (k = 0; k < n; k++)
 			h = (h ^ b[k]) * 1099511628211ull;
 		h |= 1;
@@ -1481,6 +1500,7 @@ static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *
 	e->kind = SAMPLED_ITER;
 	e->handle = s->handle;
 	snprintf(e->prog, sizeof(e->prog), "%s", s->prog);
+	s->last_ns = now;
 	if (s->rate > 0 && !e->truncated) {
 		/* The same walk order from one pass to the next: match by index, check the id, else search. */
 		n = (int)(got / 16);
@@ -1527,15 +1547,15 @@ static int take_snapshot(struct snapshot *sn, uint64_t sched)
 	sn->sched_ns = sched;
 	sn->nent = 0;
 	sn->used = 0;
-	for (i = 0; i < MAX_SAMPLED; i++) {
-		struct sampled *s = &sampled[i];
+	for (i = 0; i < sampled_live_n; i++) {
+		struct sampled *s = &sampled[sampled_live[i]];
 		struct snap_entry *e = &sn->ents[sn->nent];
 		int r = -1;
 
+		if (s->min_ns && s->last_ns && now >= s->last_ns && now - s->last_ns < s->min_ns)
+			continue;
 		memset(e, 0, sizeof(*e));
 		if (s->kind == SAMPLED_READSET) {
-			if (s->min_ns && s->last_ns && now >= s->last_ns && now - s->last_ns < s->min_ns)
-				continue;
 			r = snap_readset(sn, e, s, now);
 		} else if (s->kind == SAMPLED_PERCPU) {
 			r = snap_percpu(sn, e, s);
@@ -1561,6 +1581,19 @@ static void wake_js(void)
 	}
 }
 
+/* Sleep until the absolute CLOCK_MONOTONIC time at, or until hosa_sampler_stop sets
+ * sampler_quit and wakes the futex on it: one system call per sleep (a condition
+ * variable's timed wait made two, its wake-up on the way out included). */
+static void sleep_until(const struct timespec *at)
+{
+	while (!__atomic_load_n(&sampler_quit, __ATOMIC_ACQUIRE)) {
+		long r = syscall(SYS_futex, &sampler_quit, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG, 0, at, NULL,
+				 FUTEX_BITSET_MATCH_ANY);
+		if (r < 0 && errno == ETIMEDOUT)
+			return;
+	}
+}
+
 static void *sampler_main(void *arg)
 {
 	struct timespec at;
@@ -1576,10 +1609,7 @@ static void *sampler_main(void *arg)
 		at.tv_sec = (time_t)(next / 1000000000ull);
 		at.tv_nsec = (long)(next % 1000000000ull);
 		/* An absolute CLOCK_MONOTONIC deadline that hosa_sampler_stop can cut short. */
-		pthread_mutex_lock(&sleep_mu);
-		while (!sampler_quit && pthread_cond_timedwait(&sleep_cv, &sleep_mu, &at) != ETIMEDOUT)
-			;
-		pthread_mutex_unlock(&sleep_mu);
+		sleep_until(&at);
 		if (__atomic_load_n(&sampler_quit, __ATOMIC_ACQUIRE))
 			break;
 		p = __atomic_load_n(&produced, __ATOMIC_RELAXED);
@@ -1610,18 +1640,9 @@ static void *sampler_main(void *arg)
 
 HOSA_API int hosa_sampler_start(uint32_t period_us, uint32_t batch, uint32_t ring_slots)
 {
-	static bool cv_ready;
 	sigset_t all, old;
 	int err;
 
-	if (!cv_ready) {
-		pthread_condattr_t ca;
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&sleep_cv, &ca);
-		pthread_condattr_destroy(&ca);
-		cv_ready = true;
-	}
 	if (sampler_on)
 		return fail(EBUSY, "start sampler: already running");
 	if (period_us == 0 || batch == 0 || ring_slots < batch || ring_slots > MAX_RING)
@@ -1670,10 +1691,9 @@ HOSA_API int hosa_sampler_stop(void)
 
 	if (!sampler_on)
 		return 0;
-	pthread_mutex_lock(&sleep_mu);
+	/* Set before the wake: a thread about to sleep sees it, in sleep_until's check or as the futex's value. */
 	__atomic_store_n(&sampler_quit, 1, __ATOMIC_RELEASE);
-	pthread_cond_signal(&sleep_cv);
-	pthread_mutex_unlock(&sleep_mu);
+	syscall(SYS_futex, &sampler_quit, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, 1, NULL, NULL, 0);
 	pthread_join(sampler_thread, NULL);
 	sampler_on = false;
 	/* The reader sees the end of the pipe; the read end is the caller's to close. */
@@ -1762,6 +1782,23 @@ static struct sampled *sampled_slot(void)
 	return NULL;
 }
 
+/* A registration read at most every min_ns starts in step with one of the same interval
+ * already taken (the danger watch's scan: its usage set or iterator pass, its pids set and
+ * the count of cgroups), so that the snapshots that hold one hold the others, whenever
+ * each was registered: JavaScript scans at a snapshot that holds them, and reads none of
+ * them live (with the lock held or no thread). */
+static uint64_t in_step_with(const struct sampled *self, uint64_t min_ns)
+{
+	int i;
+
+	for (i = 0; min_ns && i < sampled_live_n; i++) {
+		const struct sampled *o = &sampled[sampled_live[i]];
+		if (o != self && o->min_ns == min_ns && o->last_ns)
+			return o->last_ns;
+	}
+	return 0;
+}
+
 HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_interval_us, double rate_per_s)
 {
 	struct readset *rs = get_readset(r);
@@ -1789,10 +1826,12 @@ HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_
 	for (ret = 0; ret < rs->n; ret++)
 		s->prev[ret] = NAN;
 	s->kind = SAMPLED_READSET;
+	sampled_relist();
 	s->handle = r;
 	s->opened = readset_opened[r];
 	s->n = rs->n;
 	s->min_ns = (uint64_t)min_interval_us * 1000;
+	s->last_ns = in_step_with(s, s->min_ns);
 	s->rate = rate_per_s > 0 ? rate_per_s : rate_per_s < 0 ? -1 : 0;
 	ret = (int)(s - sampled);
 	unlock_if(locked);
@@ -1822,6 +1861,7 @@ HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_
 		return fail(EMFILE, "sample per-CPU map: %d registrations already", MAX_SAMPLED);
 	}
 	s->kind = SAMPLED_PERCPU;
+	sampled_relist();
 	s->handle = h;
 	s->map_fd = map_fd;
 	memcpy(s->key, key, key_size);
@@ -1832,7 +1872,7 @@ HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_
 	return ret;
 }
 
-HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s)
+HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s, uint32_t min_interval_us)
 {
 	struct sampled *s;
 	bool locked;
@@ -1849,10 +1889,13 @@ HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, doubl
 		return fail(EMFILE, "sample iterator: %d registrations already", MAX_SAMPLED);
 	}
 	s->kind = SAMPLED_ITER;
+	sampled_relist();
 	s->handle = h;
 	snprintf(s->prog, sizeof(s->prog), "%s", prog);
 	s->room = room ? room : 16384;
 	s->rate = rate_per_s > 0 ? rate_per_s : 0;
+	s->min_ns = (uint64_t)min_interval_us * 1000;
+	s->last_ns = in_step_with(s, s->min_ns);
 	ret = (int)(s - sampled);
 	unlock_if(locked);
 	return ret;

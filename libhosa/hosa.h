@@ -222,7 +222,8 @@ HOSA_API int hosa_sampler_discard(void);
 
 /* Sample read set r with room caps[i] per slot (a copy is kept; register again
  * after the set's files or rooms change: it replaces the last registration of
- * r). min_interval_us: read at most that often (0: every snapshot). rate_per_s
+ * r). min_interval_us: read at most that often (0: every snapshot), in the
+ * same snapshots as the other registrations of that interval. rate_per_s
  * > 0: a tripwire: a slot whose leading decimal number rose faster than that
  * since the set's last read wakes JavaScript at once; < 0: any change of its
  * bytes since its last read does (a count of cgroups). Returns a registration. */
@@ -232,10 +233,12 @@ HOSA_API int hosa_sampler_add_readset(int r, const uint32_t *caps, uint32_t min_
 HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_t key_size, uint32_t words);
 
 /* Sample a pass of object h's attached iterator prog (at most room bytes at
- * first, doubled when a pass fills it) at every snapshot; its records are
- * (u64 id, u64 value). rate_per_s > 0: a tripwire when an id's value rose
- * faster than that since the last pass. */
-HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s);
+ * first, doubled when a pass fills it); its records are (u64 id, u64 value).
+ * rate_per_s > 0: a tripwire when an id's value rose faster than that since
+ * the last pass. min_interval_us: a pass at most that often (0: every
+ * snapshot). A registration with a minimum interval (a read set's too) is
+ * taken in the same snapshots as any other of the same interval. */
+HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s, uint32_t min_interval_us);
 
 /* Whether the snapshot being served holds read set r: 1 yes, 0 no, -1 none is served. */
 HOSA_API int hosa_sampler_holds(int r);

@@ -149,7 +149,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       sensitive: cfg.respond.latencySensitive,
       memoryUsage: live.cgroupMemoryUsage,
       nodeAvailable: (t) => live.memAvailableAt(t),
-      sampleMemoryUsage: (on, bytesPerS) => live.sampleCgroupMemoryUsage(on, bytesPerS),
+      sampleMemoryUsage: (on, bytesPerS, everyS) => live.sampleCgroupMemoryUsage(on, bytesPerS, everyS),
     });
     const danger = new DangerTracker();
     // Which cgroup consumed what over an episode, walked only at level changes (docs/cortex.md § Attribution).

@@ -98,7 +98,7 @@ const SYMBOLS = {
   hosa_sampler_discard: { args: [], returns: i32 },
   hosa_sampler_add_readset: { args: [i32, ptr, u32, FFIType.f64], returns: i32 },
   hosa_sampler_add_percpu: { args: [i32, i32, ptr, u32, u32], returns: i32 },
-  hosa_sampler_add_iter: { args: [i32, ptr, u32, FFIType.f64], returns: i32 },
+  hosa_sampler_add_iter: { args: [i32, ptr, u32, FFIType.f64, u32], returns: i32 },
   hosa_sampler_remove: { args: [i32], returns: i32 },
   hosa_sampler_holds: { args: [i32], returns: i32 },
   hosa_monotonic_ns: { args: [], returns: i64 },
@@ -496,8 +496,9 @@ export function samplerAddPercpu(obj: number, mapFd: number, key: Uint8Array, wo
   return check("hosa_sampler_add_percpu", lib().hosa_sampler_add_percpu(obj, mapFd, key, key.byteLength, words));
 }
 
-export function samplerAddIter(obj: number, progName: Uint8Array, roomBytes: number, ratePerS: number): number {
-  return check("hosa_sampler_add_iter", lib().hosa_sampler_add_iter(obj, progName, roomBytes, ratePerS));
+/** Sample a pass of iterator `progName`; `ratePerS` > 0: a growth tripwire; `minIntervalUs`: at most that often (0: every snapshot). */
+export function samplerAddIter(obj: number, progName: Uint8Array, roomBytes: number, ratePerS: number, minIntervalUs = 0): number {
+  return check("hosa_sampler_add_iter", lib().hosa_sampler_add_iter(obj, progName, roomBytes, ratePerS, Math.round(minIntervalUs)));
 }
 
 export function samplerRemove(reg: number): void {

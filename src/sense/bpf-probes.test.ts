@@ -5,8 +5,11 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import * as ffi from "../ffi/libhosa.ts";
 import { detectCgroupLayout } from "../kernel/cgroups.ts";
+import { createFileSet } from "../kernel/file-set.ts";
 import { type BpfProbes, openProbes, type ProbeTotals } from "./bpf-probes.ts";
+import { createSampler } from "./sampler.ts";
 
 const isRoot = process.getuid?.() === 0;
 const hasBtf = existsSync("/sys/kernel/btf/vmlinux");
@@ -245,6 +248,64 @@ describe.skipIf(skipReason !== "")("eBPF probe groups", () => {
       expect(t.wakeups).toBe(0);
       expect(t.forks).toBeGreaterThanOrEqual(1);
     } finally {
+      p.close();
+    }
+  });
+});
+
+describe.skipIf(skipReason !== "")("eBPF probes in libhosa's sampler", () => {
+  test("the cgroup iterator's pass is taken at most every interval, in the snapshots that hold read sets of that interval", async () => {
+    childCgroup("iter-a");
+    childCgroup("iter-b");
+    // The iterator walks this process's own cgroup and its children only.
+    const p = openProbes({ cgroupHierarchy: hierarchy, memoryRoot: ownCgroupDir() });
+    const sampler = createSampler()!;
+    const set = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.05 });
+    const statsOff = ffi.enableRunStats();
+    try {
+      expect(p.cgroupUsageIter).toBe(true);
+      const ids = new Float64Array(64);
+      const bytes = new Float64Array(64);
+      const cgroups = p.cgroupMemoryUsage(ids, bytes);
+      expect(cgroups).toBeGreaterThanOrEqual(3);
+      // The program runs once per cgroup and once at the end of a pass.
+      const passes = () => (p.programStats().find((s) => s.name === "cgroup_usage")?.runCount ?? 0) / (cgroups + 1);
+      // A tripwire no growth reaches: no wake but the batch's.
+      p.sampleCgroupMemoryUsage(true, 2 ** 50, 0.05);
+      const before = passes();
+      // A batch of 100 at 10 ms: nothing consumed (no live pass) for 0.5 s.
+      expect(sampler.run(10, 100)).toBe(true);
+      await Bun.sleep(500);
+      const taken = sampler.status().taken;
+      const byThread = passes() - before;
+      // About one snapshot in five (50 ms at 10 ms), not every one.
+      expect(taken).toBeGreaterThanOrEqual(20);
+      expect(byThread).toBeGreaterThanOrEqual(3);
+      expect(byThread).toBeLessThanOrEqual(taken / 4 + 1);
+      // A snapshot that holds the set holds the pass (served: no run of the program); one that does not, does not (a live pass).
+      const times = new Float64Array(2);
+      let held = 0;
+      let served = 0;
+      sampler.ack();
+      while (sampler.begin(times)) {
+        try {
+          const inSet = set.inSnapshot();
+          const r0 = passes();
+          expect(p.cgroupMemoryUsage(ids, bytes)).toBe(cgroups);
+          const live = passes() - r0 > 0.5;
+          expect(live).toBe(!inSet);
+          served++;
+          if (inSet) held++;
+        } finally {
+          sampler.end();
+        }
+      }
+      expect(served).toBeGreaterThanOrEqual(20);
+      expect(held).toBeGreaterThanOrEqual(3);
+    } finally {
+      statsOff();
+      sampler.close();
+      set.close();
       p.close();
     }
   });

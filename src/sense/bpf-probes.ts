@@ -157,9 +157,11 @@ export interface BpfProbes {
   /**
    * Whether libhosa's sampler takes cgroupMemoryUsage()'s pass in its
    * snapshots (src/sense/sampler.ts), with a tripwire when a cgroup grows
-   * faster than `bytesPerS`. The global counters are always sampled.
+   * faster than `bytesPerS`, at most every `everyS` (0: every snapshot; the
+   * danger watch's scan interval: the pass is read no more often than the
+   * scan uses it). The global counters are always sampled.
    */
-  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number): void;
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number): void;
   /** Detach and free everything; idempotent. */
   close(): void;
 }
@@ -374,13 +376,13 @@ function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
       return ffi.objProgramStats(obj).filter((p) => programs.includes(p.name));
     },
     cgroupUsageIter: usageIter !== undefined,
-    sampleCgroupMemoryUsage(on, bytesPerS) {
+    sampleCgroupMemoryUsage(on, bytesPerS, everyS = 0) {
       if (closed || !usageIter) return;
       if (usageReg >= 0) ffi.samplerRemove(usageReg);
       usageReg = -1;
       if (!on) return;
       try {
-        usageReg = ffi.samplerAddIter(obj, usageIter, usageBytes.byteLength, bytesPerS / page);
+        usageReg = ffi.samplerAddIter(obj, usageIter, usageBytes.byteLength, bytesPerS / page, everyS * 1e6);
       } catch {
         // Read live, as without the sampler.
       }

@@ -11,6 +11,8 @@ import { createFileSet, type FileSet, type SampleSpec } from "../kernel/file-set
 export interface CgroupCounter {
   /** The count now; NaN when it cannot be read. */
   count(): number;
+  /** While a snapshot of libhosa's sampler is served: whether it holds the count; undefined when none is, or the count is not sampled. */
+  inSnapshot(): boolean | undefined;
   close(): void;
 }
 
@@ -85,6 +87,7 @@ export function createCgroupCounter(v2: boolean, procRoot: string, cgroupRoot: s
         from = i; // "memory_…": not this line
       }
     },
+    inSnapshot: () => set?.inSnapshot(),
     close(): void {
       set?.close();
       set = null;

@@ -96,9 +96,10 @@ export interface CgroupWatchOptions {
   /**
    * Whether libhosa's sampler should take memoryUsage's pass in its
    * snapshots, with a tripwire at `bytesPerS` (the live source's
-   * sampleCgroupMemoryUsage): told when the scan starts or stops reading it.
+   * sampleCgroupMemoryUsage), at most every `everyS` (the scan's interval):
+   * told when the scan starts or stops reading it.
    */
-  sampleMemoryUsage?: (on: boolean, bytesPerS: number) => void;
+  sampleMemoryUsage?: (on: boolean, bytesPerS: number, everyS: number) => void;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -325,8 +326,10 @@ export class CgroupWatch {
     this.blkioRoot = rel(controllerRoot(layout, "blkio"));
     this.psiRoot = rel(layout.unifiedRoot);
     // In libhosa's sampler's snapshots, waking JavaScript when it changes: a cgroup made while the agent
-    // batches at calm is listed (and watched) at once, not at the end of the batch.
-    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root, { wakeOnChange: true });
+    // batches at calm is listed (and watched) at the next scan, as inline, not at the end of the batch.
+    // Read at most every scanS, the scan's own interval (the thread takes it in the same snapshots as
+    // the usage set or pass): at every 10 ms snapshot it was 90 reads a second the scan never used.
+    this.counter = createCgroupCounter(this.v2, this.o.procRoot, layout.root, { wakeOnChange: true, minIntervalS: this.o.scanS });
     this.procRel = rel(this.o.procRoot);
     this.memTotal = parseMeminfo(this.meminfo.read(PROC.meminfo) ?? "", this.mi).memTotalBytes;
   }
@@ -480,7 +483,7 @@ export class CgroupWatch {
     this.byIter = this.iterKnows(order);
     if (this.byIter !== this.iterSampled && this.o.sampleMemoryUsage) {
       this.iterSampled = this.byIter;
-      this.o.sampleMemoryUsage(this.byIter, this.o.fastBytesPerS);
+      this.o.sampleMemoryUsage(this.byIter, this.o.fastBytesPerS, this.o.scanS);
     }
     // The same cgroups as at the last walk: their usage files stay open.
     if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) {
@@ -593,8 +596,8 @@ export class CgroupWatch {
         const dir = w.path.replace(/^\/+/, "");
         files.push(`${dir}/${CGROUP_V1.pidsCurrent}`, `${dir}/${CGROUP_WATCH.pidsEvents}`);
       }
-      // In every snapshot (no minimum interval): created between two scans, it would otherwise be due at other snapshots than the usage set.
-      const set = createFileSet(this.pidsRoot, files, NUMBER_FILE_CAP * 4, [], { ratePerS: this.o.pidsPerS });
+      // At most every scanS, as the scan reads it: libhosa takes it in the same snapshots as the usage set or pass, whenever it was made.
+      const set = createFileSet(this.pidsRoot, files, NUMBER_FILE_CAP * 4, [], { ratePerS: this.o.pidsPerS, minIntervalS: this.o.scanS });
       // A fixture's pids files are read as before, one at a time.
       if (!set.sampled) {
         set.close();
@@ -666,9 +669,11 @@ export class CgroupWatch {
   /** The facts of this tick: the candidates' memory, limits, pressure and pids, and the node's MemAvailable. */
   read(t: number, held: HeldCeilings = new Map()): DangerFacts {
     const o = this.o;
-    // A snapshot of libhosa's sampler holds the usage set when the thread found the scan due (it reads it
-    // at most every scanS): scan then, from the snapshot, so both clocks of "due" stay in step.
-    const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && this.usage?.set?.inSnapshot() !== false;
+    // A snapshot of libhosa's sampler holds the usage set (or the iterator's pass, in step with the count of
+    // cgroups) when the thread found the scan due (it reads them at most every scanS): scan then, from the
+    // snapshot, so both clocks of "due" stay in step.
+    const inSnapshot = this.byIter ? this.counter.inSnapshot() : this.usage?.set?.inSnapshot();
+    const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && inSnapshot !== false;
     if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     if (this.vanished) {
@@ -901,7 +906,7 @@ export class CgroupWatch {
     this.usage = null;
     this.pidsSet?.set.close();
     this.pidsSet = null;
-    if (this.iterSampled) this.o.sampleMemoryUsage?.(false, 0);
+    if (this.iterSampled) this.o.sampleMemoryUsage?.(false, 0, 0);
     this.iterSampled = false;
     this.byId.clear();
   }

@@ -57,7 +57,7 @@ export interface ProbeHandle {
   /** Every cgroup's memory usage in one pass (src/sense/bpf-probes.ts); -1 when not available. */
   cgroupMemoryUsage?(ids: Float64Array, bytes: Float64Array): number;
   readonly cgroupUsageIter?: boolean;
-  sampleCgroupMemoryUsage?(on: boolean, bytesPerS: number): void;
+  sampleCgroupMemoryUsage?(on: boolean, bytesPerS: number, everyS?: number): void;
   close(): void;
 }
 
@@ -113,8 +113,8 @@ export interface LiveSource extends SampleSource {
    * root, where the tick loop must read inline.
    */
   readonly sampled: boolean;
-  /** Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS (the danger watch's sampleMemoryUsage). */
-  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number): void;
+  /** Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS, at most every everyS (the danger watch's sampleMemoryUsage). */
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number): void;
 }
 
 /** Dimensions the eBPF probes measure best, and what /proc offers instead (undefined: nothing). */
@@ -810,8 +810,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     get sampled() {
       return files.sampled;
     },
-    sampleCgroupMemoryUsage(on, bytesPerS) {
-      if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS);
+    sampleCgroupMemoryUsage(on, bytesPerS, everyS) {
+      if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS, everyS);
     },
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");

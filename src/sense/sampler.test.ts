@@ -212,6 +212,65 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     }
   });
 
+  test("a set that wakes on change does not wake while its bytes stay the same", async () => {
+    // Two files that never change, then a set right after it in the snapshot whose bytes change at every
+    // snapshot (/proc/uptime): the change check must look at the first set's own bytes, not past them.
+    const still = createFileSet("/proc/sys/kernel", ["ostype", "osrelease"], 256, [], { wakeOnChange: true });
+    const moving = createFileSet("/proc", ["uptime"], 256, [], {});
+    try {
+      expect(still.sampled && moving.sampled).toBe(true);
+      const before = sampler.status();
+      // A ring of 2 x 2 + 4 = 8 slots at 10 ms: each slot is taken again 80 ms later.
+      expect(sampler.run(10, 2)).toBe(true);
+      for (let i = 0; i < 50; i++) {
+        await Bun.sleep(10);
+        drain(sampler, () => 0);
+      }
+      const after = sampler.status();
+      expect(after.taken - before.taken).toBeGreaterThanOrEqual(20);
+      expect(after.tripped - before.tripped).toBe(0);
+    } finally {
+      sampler.pause();
+      still.close();
+      moving.close();
+    }
+  });
+
+  test("sets read at most every interval are taken in the same snapshots, whenever each was registered", async () => {
+    // The danger watch's scan: its usage set, its pids set and the count of cgroups, each made at another time.
+    const first = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.05 });
+    const other = createFileSet("/proc", ["uptime"], 256, [], { minIntervalS: 0.03 });
+    let later: ReturnType<typeof createFileSet> | undefined;
+    try {
+      expect(sampler.run(10, 2)).toBe(true);
+      await Bun.sleep(75);
+      // Registered while the thread runs, between two of first's reads.
+      later = createFileSet("/proc", ["uptime"], 256, [], { minIntervalS: 0.05 });
+      const got: { first: boolean; later: boolean; other: boolean }[] = [];
+      for (let i = 0; i < 40; i++) {
+        await Bun.sleep(10);
+        got.push(...drain(sampler, () => ({ first: first.inSnapshot()!, later: later!.inSnapshot()!, other: other.inSnapshot()! })).map((g) => g.v));
+      }
+      // From the first snapshot that holds it on, later is in exactly the snapshots that hold first.
+      const from = got.findIndex((g) => g.later);
+      expect(from).toBeGreaterThanOrEqual(0);
+      const after = got.slice(from);
+      expect(after.length).toBeGreaterThanOrEqual(20);
+      for (const g of after) expect(g.later).toBe(g.first);
+      // At most every 50 ms at a 10 ms period: about one snapshot in five holds them.
+      const held = after.filter((g) => g.first).length;
+      expect(held).toBeGreaterThanOrEqual(2);
+      expect(held).toBeLessThanOrEqual(Math.ceil(after.length / 4) + 1);
+      // Another interval keeps its own reads.
+      expect(after.some((g) => g.other !== g.first)).toBe(true);
+    } finally {
+      sampler.pause();
+      first.close();
+      other.close();
+      later?.close();
+    }
+  });
+
   test("a full ring is never overwritten: the thread skips, counts, and the oldest stay in order", async () => {
     const set = createFileSet("/proc", ["loadavg"], 256, [], {});
     const skippedBefore = sampler.status().skipped;
