@@ -2,12 +2,12 @@ import { describe, expect, test } from "bun:test";
 import { MemoryTidy } from "./memory-tidy.ts";
 
 /** The times (s from t0, at a 100 ms tick) at which the tidy is due over `seconds`. */
-function dueTimes(tidy: MemoryTidy, seconds: number, containingAt: (t: number) => boolean = () => false): number[] {
+function dueTimes(tidy: MemoryTidy, seconds: number, containingAt: (t: number) => boolean = () => false, vigilantAt: (t: number) => boolean = () => false): number[] {
   const out: number[] = [];
   tidy.start(1000);
   for (let i = 1; i <= seconds * 10; i++) {
     const t = 1000 + i / 10;
-    if (tidy.due(t, containingAt(t - 1000))) out.push(Math.round((t - 1000) * 10) / 10);
+    if (tidy.due(t, containingAt(t - 1000), vigilantAt(t - 1000))) out.push(Math.round((t - 1000) * 10) / 10);
   }
   return out;
 }
@@ -28,5 +28,15 @@ describe("MemoryTidy", () => {
     // On for 1 s every 3 s from 10 s to 60 s: nothing from the first one (10 s) until 5 s after the last (59 s off at 64 s).
     const times = dueTimes(new MemoryTidy(), 80, (t) => t >= 10 && t < 60 && Math.floor(t) % 3 === 1);
     expect(times).toEqual([2, 64, 74]);
+  });
+
+  test("vigilance alone: a tidy 5 s after it ends, at most once a minute, and it defers nothing", () => {
+    // Vigilant 100–110 s: 115 s. Again 130–131 s: within a minute of 115 s, so nothing of its own (the schedule's
+    // 152 s takes it). Again 200–260 s: 265 s. The schedule keeps its times (152, 312 s).
+    const vigil = (t: number) => (t >= 100 && t < 110) || (t >= 130 && t < 131) || (t >= 200 && t < 260);
+    const times = dueTimes(new MemoryTidy(), 400, () => false, vigil);
+    expect(times).toEqual([2, 12, 32, 72, 115, 152, 265, 312]);
+    // Vigilant all the time: the schedule as without it.
+    expect(dueTimes(new MemoryTidy(), 700, () => false, () => true)).toEqual([2, 12, 32, 72, 152, 312, 632]);
   });
 });

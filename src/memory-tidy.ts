@@ -23,9 +23,11 @@ export interface MemoryTidyOptions {
   maxEveryS: number;
   /** Seconds after a containment ends before tidying. */
   afterEpisodeS: number;
+  /** At most one tidy for vigilance alone (no containment) in this many seconds. */
+  vigilanceEveryS: number;
 }
 
-export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5 };
+export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5, vigilanceEveryS: 60 };
 
 export class MemoryTidy {
   private next = Number.POSITIVE_INFINITY;
@@ -34,6 +36,12 @@ export class MemoryTidy {
   private calmSince = Number.POSITIVE_INFINITY;
   /** A containment happened since the last tidy. */
   private episode = false;
+  /** The agent was vigilant (10 ms ticks, candidates' reads, levels) since the last tidy. */
+  private vigilance = false;
+  /** When the last vigilance ended (+Infinity while vigilant or none is pending). */
+  private quietSince = Number.POSITIVE_INFINITY;
+  /** When the last tidy for vigilance alone was. */
+  private vigilanceTidyAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: MemoryTidyOptions = MEMORY_TIDY_DEFAULTS) {}
 
@@ -47,10 +55,18 @@ export class MemoryTidy {
    * Whether to tidy now, at `t`. `containing`: hosa is acting on a cgroup
    * (act mode, Level 3 and above or a ceiling held). Never then: a
    * collection would delay the ticks that contain it, for memory only; 5 s
-   * after it ends, once. Surprise alone, and detection-only mode, keep the
-   * schedule.
+   * after it ends, once. `vigilant`: the agent is not calm (a level, a
+   * watch candidate): its garbage and the code the JIT compiled for it are
+   * left when it ends, so 5 s after it ends a tidy is due too, at most once
+   * every vigilanceEveryS (a busy node goes in and out of vigilance all
+   * the time); vigilance never defers a tidy (a node vigilant for an hour
+   * keeps the schedule).
    */
-  due(t: number, containing: boolean): boolean {
+  due(t: number, containing: boolean, vigilant = false): boolean {
+    if (vigilant) {
+      this.vigilance = true;
+      this.quietSince = Number.POSITIVE_INFINITY;
+    }
     if (containing) {
       this.episode = true;
       this.calmSince = Number.POSITIVE_INFINITY;
@@ -66,7 +82,18 @@ export class MemoryTidy {
       this.every = Math.min(this.o.maxEveryS, this.o.thenS * 2);
       return true;
     }
+    if (this.vigilance && !vigilant && t - this.vigilanceTidyAt >= this.o.vigilanceEveryS) {
+      if (this.quietSince === Number.POSITIVE_INFINITY) this.quietSince = t;
+      if (t - this.quietSince >= this.o.afterEpisodeS) {
+        this.vigilance = false;
+        this.quietSince = Number.POSITIVE_INFINITY;
+        this.vigilanceTidyAt = t;
+        if (this.next < t + this.o.thenS) this.next = t + this.o.thenS;
+        return true;
+      }
+    }
     if (t < this.next) return false;
+    this.vigilance = false;
     this.next = t + this.every;
     this.every = Math.min(this.o.maxEveryS, this.every * 2);
     return true;
