@@ -11,6 +11,8 @@ import { createFileSet, type FileSet, type SampleSpec } from "../kernel/file-set
 export interface CgroupCounter {
   /** The count now; NaN when it cannot be read. */
   count(): number;
+  /** Sampled with wakeOnChange: wake only when one of these directories' link counts moved from `links` too (FileSet.gate). */
+  gate(dirs: readonly string[], links: readonly number[]): void;
   close(): void;
 }
 
@@ -84,6 +86,9 @@ export function createCgroupCounter(v2: boolean, procRoot: string, cgroupRoot: s
         }
         from = i; // "memory_…": not this line
       }
+    },
+    gate(dirs, links): void {
+      set?.gate(dirs, links);
     },
     close(): void {
       set?.close();
