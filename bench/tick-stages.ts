@@ -3,7 +3,7 @@
 // the live node, each stage timed with the monotonic clock; and the process's
 // CPU over the run (what the stages do not show: timers, GC, the JIT).
 //
-//   bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json] [--act] [--sampler]
+//   bun bench/tick-stages.ts -c CONFIG [--seconds 20] [--json] [--act] [--sampler [--warmup S] [--jit-policy N] [--settle N]]
 //
 // CONFIG is a hosa.toml with a baseline in its state directory (run
 // `hosa calibrate` first); detection-only whatever it says, unless --act.
@@ -16,6 +16,7 @@
 // the clock), "wake" the wake's time outside the snapshots. Compiled
 // (`bun build --compile`) and run with src/cli/runtime.ts's environment it
 // times what the executable runs.
+import { readdirSync, readFileSync } from "node:fs";
 import { heapStats } from "bun:jsc";
 import { baselinePath, loadConfig } from "../src/config.ts";
 import { loadBaseline } from "../src/baseline-file.ts";
@@ -42,6 +43,9 @@ const warmupS = wi >= 0 ? Number(argv[wi + 1]) : 0;
 // --jit-policy N: Bun.unsafe.setJITPolicy(N), as `hosa run` does (src/cli/runtime.ts: 20).
 const ji = argv.indexOf("--jit-policy");
 if (ji >= 0) (Bun.unsafe as { setJITPolicy?: (n: number) => void }).setJITPolicy?.(Number(argv[ji + 1]));
+// --settle N (--sampler): Bun.unsafe.setJITPolicy(N) once the tick loop starts, as `hosa run` does (src/cli/runtime.ts settleRuntime).
+const sti = argv.indexOf("--settle");
+const settlePolicy = sti >= 0 ? Number(argv[sti + 1]) : 0;
 const cfg = await loadConfig(argv[ci + 1]);
 // --act: the configuration's mode as it says (act mode wants a [respond] cgroup_scope of your own: an episode's stages).
 if (!argv.includes("--act")) cfg.respond.mode = "detect";
@@ -65,6 +69,22 @@ let h0 = heapStats();
 let t0 = monoS();
 let wakes = 0;
 let samplerNote = "";
+/** CPU ticks (1/100 s) of each thread of this process by name: the sampler's thread apart from the main one. */
+function threadTicks(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const st = readFileSync(`/proc/self/task/${tid}/stat`, "latin1");
+      const f = st.slice(st.lastIndexOf(")") + 2).split(" ");
+      const name = tid === String(process.pid) ? "main" : st.slice(st.indexOf("(") + 1, st.lastIndexOf(")"));
+      out.set(name, (out.get(name) ?? 0) + Number(f[11]) + Number(f[12]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+let threads0 = threadTicks();
 if (useSampler) await runSampled();
 let scheduled = t0;
 while (!useSampler && monoS() - t0 < seconds) {
@@ -126,6 +146,9 @@ async function runSampled(): Promise<void> {
     source,
     tickMs: () => tickMs,
     durationS: seconds + warmupS,
+    onStart: () => {
+      if (settlePolicy >= 1) (Bun.unsafe as { setJITPolicy?: (n: number) => void }).setJITPolicy?.(settlePolicy);
+    },
     sampler,
     batch: () => (pace.calm ? cfg.sense.calmBatch : 1),
     onTick(s, t) {
@@ -136,6 +159,7 @@ async function runSampled(): Promise<void> {
         candidatesTicks = 0;
         wakes0 = loop.batched.wakes;
         c0 = process.cpuUsage();
+        threads0 = threadTicks();
         h0 = heapStats();
         t0 = monoS();
       }
@@ -181,6 +205,7 @@ async function runSampled(): Promise<void> {
   if (r.ticks === 0) throw new Error("--sampler: no tick");
 }
 const c1 = process.cpuUsage(c0);
+const threads1 = threadTicks();
 const h1 = heapStats();
 const wallS = monoS() - t0;
 const out = {
@@ -194,6 +219,7 @@ const out = {
   cpuUsPerTick: (c1.user + c1.system) / ticks,
   cpuPct: ((c1.user + c1.system) / 1e6 / wallS) * 100,
   heapObjectsPerTick: (h1.objectCount - h0.objectCount) / ticks,
+  threadsPct: Object.fromEntries([...threads1].map(([k, v]) => [k, (v - (threads0.get(k) ?? 0)) / (monoS() - t0)]).filter(([, v]) => (v as number) > 0)),
   wakes,
   maxLevel,
   actions: actionCount,
@@ -207,6 +233,7 @@ else {
   console.log(`${useSampler ? `sampler, ${wakes} wakes, ` : ""}tick ${out.tickMs} ms, ${ticks} ticks in ${wallS.toFixed(1)} s, scope "${out.scope}", ${out.watched} cgroups watched, candidates on ${candidatesTicks} ticks, highest level ${maxLevel}, ${actionCount} actions`);
   if (samplerNote) console.log(`  ${samplerNote}`);
   for (const [k, v] of Object.entries(out.usPerTick)) console.log(`  ${k.padEnd(16)} ${v.toFixed(1)} µs`);
+  console.log(`  threads (% of a core; those alive at both ends): ${Object.entries(out.threadsPct).map(([k, v]) => `${k} ${(v as number).toFixed(2)}`).join(", ")}`);
   console.log(`  process CPU      ${out.cpuUsPerTick.toFixed(1)} µs per tick (${out.cpuPct.toFixed(2)} % of a core), heap objects ${out.heapObjectsPerTick.toFixed(1)} per tick`);
 }
 const __ls = (globalThis as any).__ls as Float64Array | undefined;
