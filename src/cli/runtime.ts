@@ -30,7 +30,7 @@ export const JIT_POLICY = 20;
  * The policy once the tick loop runs (settleRuntime). At 20 a function
  * called once per 100 ms tick needed minutes to leave the interpreter (the
  * engine's step was still in the baseline tier after 200 s), and a snapshot's
- * JavaScript cost about twice its time at JSC's own thresholds (1). At 4 the
+ * JavaScript cost 1.7 times its time at JSC's own thresholds (1). At 4 the
  * code of every tick is compiled within the first minute; 1 compiled more of
  * what runs now and then, about 1.5–2 MB more anonymous memory for a little
  * less CPU at 10 ms (bench/RESULTS-footprint.md, branch calm).
