@@ -117,7 +117,13 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
       ffi.samplerAddReadset(set, caps, (sample.minIntervalS ?? 0) * 1e6, sample.wakeOnChange ? -1 : (sample.ratePerS ?? 0));
       sampled = true;
       // A new registration has no gate: the last one given, again.
-      if (gated !== null) ffi.samplerGate(set, gated.dirs, gated.links);
+      if (gated !== null) {
+        try {
+          ffi.samplerGate(set, gated.dirs, gated.links);
+        } catch {
+          // As above: any change wakes.
+        }
+      }
     } catch {
       // Registrations are few (48): past them, this set is read live, as without a sampler.
       sampled = false;
@@ -133,7 +139,11 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
     gate(dirs, links) {
       if (!sampled || closed || !sample?.wakeOnChange) return;
       gated = { dirs: [...dirs], links: [...links] };
-      ffi.samplerGate(set, gated.dirs, gated.links);
+      try {
+        ffi.samplerGate(set, gated.dirs, gated.links);
+      } catch {
+        // Only wakes are at stake: without its gate the set wakes at any change, as before.
+      }
     },
     get bytes() {
       return bytes;
