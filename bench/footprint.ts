@@ -26,7 +26,7 @@
 // `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
 // less; hosa's figures are given as ratios to it.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--quiet-scope] [--json]
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--quiet-scope] [--calibrate-s 30] [--json]
 //     [--episode-variant KEY=VALUE | --episode-baseline]   a second act agent beside the first in phase 2
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -48,6 +48,9 @@ function arg(name: string, fallback: number): number {
 }
 const minutes = arg("minutes", 10);
 const episodeS = arg("episode-s", 30);
+// --calibrate-s: the steady-state agents' calibration (default 30 s). On a loaded machine a 30 s baseline
+// misses the load's range: the engine's surprise then keeps the agents at Level ≥ 1 (inline, vigilant), not calm.
+const calibrateS = arg("calibrate-s", 30);
 // --baseline EXE, repeatable: each build runs at both ticks ("baseline", "baseline 2", ...).
 const baselineExes = process.argv.flatMap((a, i) => (a === "--baseline" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 const baselineExe = baselineExes[0];
@@ -281,16 +284,16 @@ try {
     for (const n of ["a", "b", "c"]) cg.create("memory", `hosa-footprint-${process.pid}-quiet/${n}`);
     scopeLines.push("[respond]", `cgroup_scope = "${parent}"`);
   }
-  const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30", ...scopeLines]);
-  const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30", ...scopeLines]);
+  const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", `calibration_s = ${calibrateS}`, ...scopeLines]);
+  const fastCfg = hosaConfig(dir, "tick10", ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", `calibration_s = ${calibrateS}`, ...scopeLines]);
   const baseCfgs = baselineExes.map((_, k) => ({
-    slow: hosaConfig(dir, `base100-${k}`, ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", "calibration_s = 30", ...scopeLines]),
-    fast: hosaConfig(dir, `base10-${k}`, ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", "calibration_s = 30", ...scopeLines]),
+    slow: hosaConfig(dir, `base100-${k}`, ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", `calibration_s = ${calibrateS}`, ...scopeLines]),
+    fast: hosaConfig(dir, `base10-${k}`, ["[sense]", "tick_ms = 10", "vigilance_tick_ms = 10", "[engine]", `calibration_s = ${calibrateS}`, ...scopeLines]),
   }));
   await Promise.all([
-    calibrate(slowCfg, 30),
-    calibrate(fastCfg, 30),
-    ...baselineExes.flatMap((b, k) => [calibrate(baseCfgs[k]!.slow, 30, b), calibrate(baseCfgs[k]!.fast, 30, b)]),
+    calibrate(slowCfg, calibrateS),
+    calibrate(fastCfg, calibrateS),
+    ...baselineExes.flatMap((b, k) => [calibrate(baseCfgs[k]!.slow, calibrateS, b), calibrate(baseCfgs[k]!.fast, calibrateS, b)]),
   ]);
 
   const port = 20000 + (process.pid % 20000);
@@ -336,6 +339,14 @@ try {
     [slow, fast, ...extra, ...baselines, ...floors, { name: "earlyoom -m 10 -r 1", proc: earlyoom, metricsUrl: "" }, { name: "node_exporter (scraped every 15 s)", proc: nodeExporter, metricsUrl: `http://127.0.0.1:${port}/metrics` }],
     minutes * 60,
   );
+  // How calm each agent was: ticks, and (builds that have them) the sampler's counts, from its /metrics.
+  const calmness: Record<string, Record<string, number>> = {};
+  for (const w of [slow, fast, ...extra, ...baselines]) {
+    const text = await fetch(w.metricsUrl).then((r) => r.text()).catch(() => "");
+    const got: Record<string, number> = {};
+    for (const m of text.matchAll(/^(hosa_sampler_\w+|hosa_ticks_total) (\S+)$/gm)) got[m[1]!] = Number(m[2]);
+    calmness[w.name] = got;
+  }
   for (const w of [slow, fast, ...extra, ...baselines, ...floors]) {
     w.proc.kill("SIGTERM");
     await w.proc.exited;
@@ -404,7 +415,7 @@ try {
   }
   const alloc = allocationsPerTick(20_000);
 
-  const result = { baselineExe, baselineExes, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
+  const result = { baselineExe, baselineExes, bun: Bun.version, cores: navigator.hardwareConcurrency, minutes, episodeS, steady, calmness, calm: calm[actName], episode, episodeActions: actions, episodeMaxLevel: maxLevel, alloc };
   if (process.argv.includes("--json")) {
     console.log(JSON.stringify(result, null, 2));
   } else {
@@ -421,6 +432,8 @@ try {
     console.log(`| process | RSS mean | ${kinds.join(" | ")} |`);
     console.log(`| --- | --- | ${kinds.map(() => "---").join(" | ")} |`);
     for (const [name, w] of Object.entries(steady)) console.log(`| ${name} | ${fmt(w.rssMeanMB, 1)} | ${kinds.map((k) => fmt(w.smapsMB[k] ?? 0, 1)).join(" | ")} |`);
+    console.log("\nHow calm (at the end; the sampler's counts where the build exposes them):");
+    for (const [name, c] of Object.entries(calmness)) console.log(`- ${name}: ${Object.entries(c).map(([k, v]) => `${k.replace(/^hosa_/, "")} ${v}`).join(", ") || "-"}`);
     console.log("\nCPU by thread (% of one core over the window):");
     for (const [name, w] of Object.entries(steady)) {
       if (name.startsWith("earlyoom") || name.startsWith("node_exporter")) continue;

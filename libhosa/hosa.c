@@ -1204,6 +1204,9 @@ struct sampled {
 	uint32_t key_size, words;
 	char prog[64];	    /* iterator program */
 	size_t room;	    /* iterator: bytes read at most (doubled when a pass fills it) */
+	char *gate;	    /* read set, rate < 0: directories, NUL-separated (hosa_sampler_gate) */
+	int ngate;
+	int64_t *gate_links; /* their link counts at the last look (-1: could not stat) */
 };
 
 struct snap_entry {
@@ -1295,6 +1298,8 @@ static void sampled_free(struct sampled *s)
 	free(s->caps);
 	free(s->prev);
 	free(s->prev_ids);
+	free(s->gate);
+	free(s->gate_links);
 	memset(s, 0, sizeof(*s));
 	sampled_relist();
 }
@@ -1341,6 +1346,32 @@ static double leading_number(const unsigned char *b, int32_t n)
 	for (; i < n && b[i] >= '0' && b[i] <= '9'; i++, digits++)
 		v = v * 10 + (b[i] - '0');
 	return digits ? v : NAN;
+}
+
+/* A directory's link count (cgroupfs: 2 + its subdirectories); -1 when it cannot be had. */
+static int64_t link_count(const char *dir)
+{
+	struct stat st;
+
+	return stat(dir, &st) == 0 ? (int64_t)st.st_nlink : -1;
+}
+
+/* Whether a gated change-wake should fire: no gate, or a gate directory's link count moved since the last
+ * look (the counts are taken anew). */
+static int gate_moved(struct sampled *s)
+{
+	const char *d = s->gate;
+	int i, moved = 0;
+
+	if (s->ngate == 0)
+		return 1;
+	for (i = 0; i < s->ngate; i++, d += strlen(d) + 1) {
+		int64_t n = link_count(d);
+		if (n != s->gate_links[i])
+			moved = 1;
+		s->gate_links[i] = n;
+	}
+	return moved;
 }
 
 /* Read set s into the snapshot as [caps u32 x n][lens i32 x n][bytes]; whether a slot's usage rose past s->rate. */
@@ -1407,7 +1438,7 @@ static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sample
 		for (k = 0; k < n; k++)
 			h = (h ^ b[k]) * 1099511628211ull;
 		h |= 1;
-		if (s->prev_hash && h != s->prev_hash)
+		if (s->prev_hash && h != s->prev_hash && gate_moved(s))
 			trip = 1;
 		s->prev_hash = h;
 	}
@@ -1991,6 +2022,50 @@ static int serve_iter(int h, const char *prog, void *buf, size_t len)
 	n = e->len < len ? e->len : len;
 	memcpy(buf, ring[serving].arena + e->off, n);
 	return (int)n;
+}
+
+HOSA_API int hosa_sampler_gate(int r, const char *dirs, uint32_t len, const double *links_seen)
+{
+	struct sampled *s = NULL;
+	char *copy = NULL;
+	int64_t *links = NULL;
+	int i, n = 0;
+	bool locked;
+
+	for (i = 0; i < (int)len; i++)
+		if (dirs[i] == '\0')
+			n++;
+	if (len > 0 && dirs[len - 1] != '\0')
+		return fail(EINVAL, "gate read set %d: the directories must end with a NUL", r);
+	if (n > 0) {
+		copy = malloc(len);
+		links = malloc((size_t)n * sizeof(*links));
+		if (!copy || !links) {
+			free(copy);
+			free(links);
+			return fail(ENOMEM, "gate read set %d", r);
+		}
+		memcpy(copy, dirs, len);
+		for (i = 0; i < n; i++)
+			links[i] = (int64_t)links_seen[i];
+	}
+	lock_if_sampling(&locked);
+	for (i = 0; i < MAX_SAMPLED; i++)
+		if (sampled[i].kind == SAMPLED_READSET && sampled[i].handle == r && sampled[i].rate < 0)
+			s = &sampled[i];
+	if (!s) {
+		unlock_if(locked);
+		free(copy);
+		free(links);
+		return fail(ENOENT, "gate read set %d: not sampled with a change-wake", r);
+	}
+	free(s->gate);
+	free(s->gate_links);
+	s->gate = copy;
+	s->gate_links = links;
+	s->ngate = n;
+	unlock_if(locked);
+	return 0;
 }
 
 HOSA_API int hosa_sampler_holds(int r)

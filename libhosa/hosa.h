@@ -240,6 +240,14 @@ HOSA_API int hosa_sampler_add_percpu(int h, int map_fd, const void *key, uint32_
  * taken in the same snapshots as any other of the same interval. */
 HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, double rate_per_s, uint32_t min_interval_us);
 
+/* Gate read set r's change-wake (registered with rate_per_s < 0) on directories: when its bytes changed,
+ * the thread looks at each directory's link count (cgroupfs: 2 + its subdirectories) and wakes only if
+ * one moved since it last looked (a cgroup made or removed under one of them, not elsewhere on the node).
+ * dirs: len bytes of NUL-terminated paths; len 0: no gate (any change wakes). links: the caller's link
+ * count of each (-1: none), what the first look compares with. Register again after a
+ * hosa_sampler_add_readset of r (a new registration has no gate). */
+HOSA_API int hosa_sampler_gate(int r, const char *dirs, uint32_t len, const double *links);
+
 /* Whether the snapshot being served holds read set r: 1 yes, 0 no, -1 none is served. */
 HOSA_API int hosa_sampler_holds(int r);
 

@@ -8,7 +8,7 @@ import { baselinePath, type HosaConfig } from "./config.ts";
 import { baselineSupported, checkBaselineDims, loadBaseline, saveBaseline } from "./baseline-file.ts";
 import { Calibrator } from "./engine/calibrate.ts";
 import { DangerTracker, NO_DANGER } from "./engine/danger.ts";
-import { EpisodePace } from "./episode-pace.ts";
+import { EpisodePace, type PaceInput } from "./episode-pace.ts";
 import { createEngine, engineConfigFrom, releaseQuarantine, snapshotDecision, step, type EngineState } from "./engine/engine.ts";
 import type { Baseline, Decision, Sample } from "./engine/types.ts";
 import { EXIT, HosaError } from "./errors.ts";
@@ -26,7 +26,7 @@ import { createLiveSource } from "./sense/live-source.ts";
 import { discoverNode } from "./kernel/proprioception.ts";
 import type { CgroupUsage, SampleSource } from "./sense/types.ts";
 import { MemoryTidy } from "./memory-tidy.ts";
-import { TickLoop } from "./tick-loop.ts";
+import { monoS, TickLoop } from "./tick-loop.ts";
 import { createSampler } from "./sense/sampler.ts";
 import { takePidLock } from "./util/pid-lock.ts";
 import { VERSION } from "./version.ts";
@@ -38,6 +38,8 @@ export interface AgentOptions {
   durationS?: number;
   /** One line for the operator (the CLI prints it). */
   say: (line: string) => void;
+  /** Start-up is over: the tick loop made its first read (the CLI settles the runtime's JIT policy, src/cli/runtime.ts). */
+  onLoopStart?: () => void;
 }
 
 const PID_FILE = "hosa.pid";
@@ -190,12 +192,18 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
 
     let lastDecision: Decision | null = null;
     let ticks = 0;
-    let lastTickAtMs = 0;
+    /** The last tick's time (monotonic seconds); NaN before the first. /metrics gives it as wall-clock ms, computed when asked. */
+    let lastTickT = Number.NaN;
     const jitter = new Jitter();
     const recent: ActionRecord[] = [...recovered];
     let tickMs = cfg.sense.tickMs;
     const pace = new EpisodePace(cfg.sense.tickMs, cfg.sense.vigilanceTickMs);
 
+    // At calm (Level 0, no candidate, no ceiling held) libhosa's thread takes
+    // the reads and the agent wakes once per calm_batch ticks, or at once at a
+    // tripwire; the candidates' reads are the agent's own, so at vigilance
+    // every tick is read and processed at its time (docs/footprint.md § The sampler).
+    const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && live.sampled ? createSampler() : undefined;
     const snapshot = (): AgentSnapshot => ({
       startedAt,
       node,
@@ -213,9 +221,15 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       outboxDepth: notifier?.depth() ?? 0,
       outboxDropped: notifier?.dropped() ?? 0,
       ticks,
-      lastTickAtMs,
+      lastTickAtMs: Number.isNaN(lastTickT) ? 0 : Math.round(Date.now() - (monoS() - lastTickT) * 1000),
       holdS: [...cfg.engine.holdS],
+      sampler: samplerCounts(),
     });
+    const samplerCounts = (): AgentSnapshot["sampler"] => {
+      if (!sampler || !loop) return undefined;
+      const st = sampler.status();
+      return { ...loop.batched, skipped: st.skipped, tripped: st.tripped };
+    };
     if (cfg.report.metricsListen) {
       server = startReportServer(cfg.report.metricsListen, snapshot);
     }
@@ -239,13 +253,22 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       heartbeatAt = t0;
       quarantineCheckAt = t0;
       tidy.start(t0);
+      opts.onLoopStart?.();
     };
     // Detection-only holds no ceiling: no map asked for (and allocated) at every tick.
     const acting = cfg.respond.mode === "act";
     const noCeilings: ReturnType<Responder["heldCeilings"]> = new Map();
+    // The wall clock, formatted, only when a tick writes or tells something
+    // (not on a calm tick): one memo, cleared at each tick, and one closure
+    // for the whole run rather than one per tick.
+    let wallMemo: string | undefined;
+    const wall = (): string => (wallMemo ??= wallTimeNs());
+    // What EpisodePace reads, refilled at each tick (no object per tick).
+    const paceIn: PaceInput = { level: 0, previousLevel: 0, danger: NO_DANGER, held: noCeilings, candidates: 0, moving: 0 };
     // The variables below are set before the loop starts and cleared only after it ends.
     const tickBody = (sample: Sample, t: number, scheduled: number): void => {
       jitter.add(Math.abs(t - scheduled) * 1000);
+      wallMemo = undefined;
       const held = acting ? responder!.heldCeilings() : noCeilings;
       sample.danger = danger.update(watch!.read(t, held));
       // The next sample's cgroup_mem_limit_ratio divides by the limits from before hosa's ceilings.
@@ -282,9 +305,6 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         // cgroupfs and the probes' hash) only feeds the quarantine snapshot.
         const wantCgroups = d.level !== d.previousLevel && d.level >= 5;
         const actions = responder!.onDecision(d, wantCgroups ? source!.cgroups() : NO_CGROUPS, sample.danger ?? NO_DANGER);
-        // The wall clock, formatted, only when something is written or told (not on a calm tick).
-        let wallMemo: string | undefined;
-        const wall = (): string => (wallMemo ??= wallTimeNs());
         if (d.level !== d.previousLevel) {
           const entry = levelEntry(d, wall(), node);
           attribution.annotate(d, entry);
@@ -300,7 +320,13 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       // A cgroup growing fast is watched at the vigilance tick even in calm:
       // containment in a few hundred milliseconds needs samples that dense.
       // A containment that holds still is watched at the calm tick (src/episode-pace.ts).
-      tickMs = pace.tickMs(t, { level: lastDecision?.level ?? 0, previousLevel: lastDecision?.previousLevel ?? 0, danger: sample.danger, held, candidates: watch!.candidates, moving: watch!.moving });
+      paceIn.level = lastDecision?.level ?? 0;
+      paceIn.previousLevel = lastDecision?.previousLevel ?? 0;
+      paceIn.danger = sample.danger;
+      paceIn.held = held;
+      paceIn.candidates = watch!.candidates;
+      paceIn.moving = watch!.moving;
+      tickMs = pace.tickMs(t, paceIn);
       if (t - heartbeatAt >= cfg.report.heartbeatS) {
         heartbeatAt = t;
         notifier!.heartbeat(lastDecision, new Date().toISOString());
@@ -315,13 +341,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         }
       }
       ticks++;
-      lastTickAtMs = Date.now();
+      lastTickT = t;
     };
-    // At calm (Level 0, no candidate, no ceiling held) libhosa's thread takes
-    // the reads and the agent wakes once per calm_batch ticks, or at once at a
-    // tripwire; the candidates' reads are the agent's own, so at vigilance
-    // every tick is read and processed at its time (docs/footprint.md § The sampler).
-    const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && live.sampled ? createSampler() : undefined;
     const batch = () => (pace.calm ? cfg.sense.calmBatch : 1);
     loop = new TickLoop({
       source,

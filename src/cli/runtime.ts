@@ -4,9 +4,10 @@
 // them: so `hosa run` execs itself once (same PID, same arguments) with them
 // added, before it reads its configuration or loads anything. Measured side
 // by side (bench/RESULTS-footprint.md, third pass): without FTL, JSC's
-// highest tier, and with tier-up 20 times more reluctant, the resident
-// runtime code and JIT memory are several MB smaller at the same CPU; the
-// hot tick paths still reach the DFG tier.
+// highest tier, and with tier-up 20 times more reluctant while it starts,
+// the resident runtime code and JIT memory are several MB smaller. Once the
+// tick loop runs, tier-up is only 4 times more reluctant (settleRuntime): at
+// 20 the code of a calm tick stayed minutes in the interpreter.
 //
 // An operator's own value of any of these variables wins;
 // HOSA_RUNTIME_ENV=off in the agent's environment turns all of this off.
@@ -23,8 +24,20 @@ export const RUNTIME_ENV: Readonly<Record<string, string>> = {
   BUN_JSC_heapGrowthMaxIncrease: "0.5",
 };
 
-/** Tier-up thresholds × this (Bun.unsafe.setJITPolicy): only what runs at every tick gets optimized. */
+/** Tier-up thresholds × this (Bun.unsafe.setJITPolicy) while the agent starts: its run-once code stays in the interpreter. */
 export const JIT_POLICY = 20;
+/**
+ * The policy once the tick loop runs (settleRuntime). At 20 a function
+ * called once per 100 ms tick needed minutes to leave the interpreter (the
+ * engine's step was still in the baseline tier after 200 s), and a snapshot's
+ * JavaScript cost 1.7 times its time at JSC's own thresholds (1). At 4 the
+ * code of every tick is compiled within the first minute; 1 compiled more of
+ * what runs now and then, about 1.5–2 MB more anonymous memory for a little
+ * less CPU at 10 ms (bench/RESULTS-footprint.md, branch calm).
+ */
+export const JIT_POLICY_RUNNING = 4;
+
+let tunedHere = false;
 
 /** Set by the exec to "exec:" and the names it added; any other value (an operator's "off") turns the tuning off. */
 export const RUNTIME_MARK = "HOSA_RUNTIME_ENV";
@@ -60,5 +73,17 @@ export function tuneRuntime(argv: readonly string[], env: NodeJS.ProcessEnv = pr
   }
   const unsafe = Bun.unsafe as { setJITPolicy?: (scale: number) => void };
   unsafe.setJITPolicy?.(JIT_POLICY);
+  tunedHere = true;
   return "tuned";
+}
+
+/**
+ * Call once start-up is over (the tick loop's first tick): the JIT's tier-up
+ * back to JSC's own thresholds, so that the code every tick runs is compiled
+ * within seconds; nothing when tuneRuntime did not tune this process.
+ */
+export function settleRuntime(): void {
+  if (!tunedHere) return;
+  const unsafe = Bun.unsafe as { setJITPolicy?: (scale: number) => void };
+  unsafe.setJITPolicy?.(JIT_POLICY_RUNNING);
 }

@@ -101,6 +101,7 @@ const SYMBOLS = {
   hosa_sampler_add_iter: { args: [i32, ptr, u32, FFIType.f64, u32], returns: i32 },
   hosa_sampler_remove: { args: [i32], returns: i32 },
   hosa_sampler_holds: { args: [i32], returns: i32 },
+  hosa_sampler_gate: { args: [i32, ptr, u32, ptr], returns: i32 },
   hosa_monotonic_ns: { args: [], returns: i64 },
 } as const;
 
@@ -508,6 +509,16 @@ export function samplerRemove(reg: number): void {
 /** CLOCK_MONOTONIC now, ns (the snapshots' clock). */
 export function monotonicNs(): number {
   return Number(lib().hosa_monotonic_ns());
+}
+
+/**
+ * Gate read set `set`'s change-wake on directories (hosa.h: hosa_sampler_gate): the thread wakes only when
+ * one of their link counts moved from `links` (the caller's view) or its last look; none: any change wakes.
+ */
+export function samplerGate(set: number, dirs: readonly string[], links: readonly number[]): void {
+  const bytes = Buffer.from(dirs.map((d) => `${d}\0`).join(""), "utf8");
+  const seen = Float64Array.from(links);
+  check("hosa_sampler_gate", lib().hosa_sampler_gate(set, bytes.length > 0 ? bytes : Buffer.alloc(1), bytes.length, seen.length > 0 ? seen : new Float64Array(1)));
 }
 
 /** Whether the snapshot being served holds read set `set`: true, false, or undefined when none is served. */

@@ -21,6 +21,12 @@ export interface FileSet {
   readonly sampled: boolean;
   /** While a snapshot is served: whether it holds this set; undefined when none is (src/sense/sampler.ts). */
   inSnapshot(): boolean | undefined;
+  /**
+   * A set sampled with `wakeOnChange`: wake only when, besides its bytes, the link count of one of these
+   * directories moved from `links` (src/sense/cgroup-watch.ts: the cgroups it watches, so a cgroup made
+   * elsewhere on the node does not wake the agent). Nothing for a set that is not sampled.
+   */
+  gate(dirs: readonly string[], links: readonly number[]): void;
   close(): void;
 }
 
@@ -69,6 +75,7 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
     length: (i) => lens[i]!,
     sampled: false,
     inSnapshot: () => undefined,
+    gate: () => {},
     close: () => proc.close(),
   };
 }
@@ -96,6 +103,7 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
   const lens = new Int32Array(n);
   let bytes = Buffer.alloc(0);
   let sampled = false;
+  let gated: { dirs: readonly string[]; links: readonly number[] } | null = null;
   const layout = () => {
     let at = 0;
     for (let i = 0; i < n; i++) {
@@ -108,6 +116,14 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
     try {
       ffi.samplerAddReadset(set, caps, (sample.minIntervalS ?? 0) * 1e6, sample.wakeOnChange ? -1 : (sample.ratePerS ?? 0));
       sampled = true;
+      // A new registration has no gate: the last one given, again.
+      if (gated !== null) {
+        try {
+          ffi.samplerGate(set, gated.dirs, gated.links);
+        } catch {
+          // As above: any change wakes.
+        }
+      }
     } catch {
       // Registrations are few (48): past them, this set is read live, as without a sampler.
       sampled = false;
@@ -120,6 +136,15 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
       return sampled;
     },
     inSnapshot: () => (sampled && !closed ? ffi.samplerHolds(set) : undefined),
+    gate(dirs, links) {
+      if (!sampled || closed || !sample?.wakeOnChange) return;
+      gated = { dirs: [...dirs], links: [...links] };
+      try {
+        ffi.samplerGate(set, gated.dirs, gated.links);
+      } catch {
+        // Only wakes are at stake: without its gate the set wakes at any change, as before.
+      }
+    },
     get bytes() {
       return bytes;
     },

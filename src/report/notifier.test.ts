@@ -169,6 +169,30 @@ describe("notifier and outbox", () => {
     await nt.close();
   });
 
+  test("with an Alertmanager receiver, a calm tick reads no clock; a level that fires or an alert that ends does", async () => {
+    const rx = startReceiver();
+    const nt = Notifier.open(reportCfg([{ url: `http://127.0.0.1:${rx.port}/`, format: "alertmanager", hmacSecret: "" }], { heartbeatS: 60 }), stateDir(), "node-a");
+    let reads = 0;
+    const clock = () => {
+      reads++;
+      return "2026-11-24T02:00:05.123456789Z";
+    };
+    for (let i = 0; i < 5; i++) nt.onDecision(makeDecision(0, 0), [], clock);
+    nt.onDecision(makeDecision(1, 0), [], clock);
+    expect(reads).toBe(0);
+    nt.onDecision(makeDecision(2, 1), [], clock);
+    expect(reads).toBe(1);
+    // Level 1 after 2: the warning firing must end, with the time it ended.
+    nt.onDecision(makeDecision(1, 2), [], clock);
+    expect(reads).toBe(2);
+    nt.onDecision(makeDecision(0, 1), [], clock);
+    expect(reads).toBe(2);
+    await pollUntil("2 messages", 5_000, () => (rx.got.length >= 2 ? true : undefined), 20);
+    expect(rx.got.map((g) => (g.body as unknown as { endsAt?: string }[]).map((a) => a.endsAt ?? null))).toEqual([[null], ["2026-11-24T02:00:05.123456789Z"]]);
+    await nt.close();
+    rx.stop();
+  });
+
   test("alert texts read as a person writes them; heartbeats keep the episode's cause", async () => {
     const rx = startReceiver();
     const json = startReceiver();

@@ -25,6 +25,8 @@ export interface NotifierOptions {
   onWarning?: (line: string) => void;
 }
 
+const NO_ALERTS: Record<string, unknown>[] = [];
+
 /** Alertmanager severity by level: 2 warns, 3 and above are critical. */
 export function severity(level: number): "warning" | "critical" | null {
   if (level >= 3) return "critical";
@@ -213,7 +215,8 @@ export class Notifier {
     }
     if (actions.length > 0) actions = actions.filter((a) => this.newPlan(a));
     if (actions.length > 0) this.recentActions = [...this.recentActions, ...actions].slice(-5);
-    const alerts = this.alertHooks.length > 0 ? this.alertUpdate(d, wall(), actions, changed) : [];
+    // Nothing firing and nothing to fire (below level 2): no alert to post, and no clock read for it.
+    const alerts = this.alertHooks.length > 0 && (this.firing.size > 0 || severity(d.level) !== null) ? this.alertUpdate(d, wall(), actions, changed) : NO_ALERTS;
     for (const { hook, box } of this.boxes) {
       if (hook.format === "alertmanager") {
         if (alerts.length > 0) this.enqueue(box, hook, alertmanagerUrl(hook.url), alerts, "level");

@@ -55,6 +55,17 @@ function parseExposition(text: string): Map<string, number> {
 }
 
 describe("report server", () => {
+  test("renderMetrics() gives the sampler's counts when there is a sampler, and nothing of it when there is none", () => {
+    const m = parseExposition(renderMetrics(makeSnapshot({ sampler: { wakes: 12, snapshots: 118, dropped: 2, skipped: 1, tripped: 3 } })));
+    expect(m.get("hosa_sampler_wakes_total")).toBe(12);
+    expect(m.get("hosa_sampler_snapshots_total")).toBe(118);
+    expect(m.get("hosa_sampler_dropped_total")).toBe(2);
+    expect(m.get("hosa_sampler_skipped_total")).toBe(1);
+    expect(m.get("hosa_sampler_tripwires_total")).toBe(3);
+    const none = parseExposition(renderMetrics(makeSnapshot()));
+    expect([...none.keys()].filter((k) => k.startsWith("hosa_sampler_"))).toEqual([]);
+  });
+
   test("renderMetrics() exposes the snapshot with HELP/TYPE and units", () => {
     const s = makeSnapshot();
     const m = parseExposition(renderMetrics(s));

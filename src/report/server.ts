@@ -80,6 +80,14 @@ export function renderMetrics(s: AgentSnapshot): string {
   metric("hosa_tick_jitter_max_seconds", "gauge", "Latest tick against its schedule since start.", [["", j.max / 1000]]);
   metric("hosa_tick_interval_seconds", "gauge", "Current tick interval.", [["", s.tickMs / 1000]]);
   metric("hosa_ticks_total", "counter", "Ticks since start.", [["", s.ticks]]);
+  const sm = s.sampler;
+  if (sm) {
+    metric("hosa_sampler_wakes_total", "counter", "Wakes of the agent by libhosa's sampler at calm (a batch ready or a tripwire).", [["", sm.wakes]]);
+    metric("hosa_sampler_snapshots_total", "counter", "Ticks processed from the sampler's snapshots.", [["", sm.snapshots]]);
+    metric("hosa_sampler_dropped_total", "counter", "Snapshots dropped unprocessed when the agent went vigilant.", [["", sm.dropped]]);
+    metric("hosa_sampler_skipped_total", "counter", "Snapshots not taken because the ring was full (the agent behind).", [["", sm.skipped]]);
+    metric("hosa_sampler_tripwires_total", "counter", "Tripwires fired: the agent woken at once, not at the end of a batch.", [["", sm.tripped]]);
+  }
   metric("hosa_probe_ebpf", "gauge", "1 when the eBPF probes are attached, 0 on the /proc fallback.", [["", s.probes.ebpf ? 1 : 0]]);
   // Warm-up is learning too: there is no decision yet, only samples going into the baseline.
   metric("hosa_learning", "gauge", "1 while the baseline learns (warm-up, then homeostasis).", [["", s.warmup || d?.learning ? 1 : 0]]);

@@ -22,12 +22,19 @@ export interface AgentSnapshot {
   dims: string[];
   outboxDepth: number;
   ticks: number;
-  /** Wall-clock ms of the last completed tick; /healthz falls back to watching `ticks` when absent. */
+  /** Wall-clock ms of the last completed tick's sample; /healthz falls back to watching `ticks` when absent. */
   lastTickAtMs?: number;
   /** Hold times before de-escalating from levels 1..4, seconds (engine.hold_s), for `hosa explain`. */
   holdS?: number[];
   /** Webhook messages dropped because the outbox was full. */
   outboxDropped?: number;
+  /**
+   * libhosa's sampler at calm (docs/footprint.md § The sampler), counts since
+   * start: wakes of the agent, ticks processed from snapshots, snapshots
+   * dropped when the agent went vigilant, snapshots not taken because the
+   * ring was full (the agent behind), tripwires fired. Absent without a sampler.
+   */
+  sampler?: { wakes: number; snapshots: number; dropped: number; skipped: number; tripped: number };
 }
 
 /** JSON cannot carry Infinity: ttfS travels as null and comes back as Infinity. */

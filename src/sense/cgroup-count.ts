@@ -13,6 +13,8 @@ export interface CgroupCounter {
   count(): number;
   /** While a snapshot of libhosa's sampler is served: whether it holds the count; undefined when none is, or the count is not sampled. */
   inSnapshot(): boolean | undefined;
+  /** Sampled with wakeOnChange: wake only when one of these directories' link counts moved from `links` too (FileSet.gate). */
+  gate(dirs: readonly string[], links: readonly number[]): void;
   close(): void;
 }
 
@@ -88,6 +90,9 @@ export function createCgroupCounter(v2: boolean, procRoot: string, cgroupRoot: s
       }
     },
     inSnapshot: () => set?.inSnapshot(),
+    gate(dirs, links): void {
+      set?.gate(dirs, links);
+    },
     close(): void {
       set?.close();
       set = null;

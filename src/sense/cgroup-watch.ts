@@ -468,6 +468,10 @@ export class CgroupWatch {
         pidsIndex: -1,
       });
     }
+    // libhosa's sampler wakes the agent on a change of the kernel's count of cgroups only when one of these
+    // directories gained or lost a subdirectory too: a cgroup made or removed elsewhere on the node (another
+    // hierarchy's, another scope's: on a busy node most of them) is no wake, as it is no walk (treeChanged).
+    this.counter.gate([...this.links.keys()].map((p) => this.memRoot + p), [...this.links.values()]);
     this.parents.clear();
     for (const path of seen) {
       const up = path.slice(0, path.lastIndexOf("/"));

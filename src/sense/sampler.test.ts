@@ -3,7 +3,7 @@
 // the real thread, its pipe and the tick loop that consumes it. Needs root
 // and the memory controller (v1 or v2).
 import { afterAll, beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { compileLeaker, hybrid, isRoot, tempDir, TestResources } from "../../test/respond/helpers.ts";
 import * as ffi from "../ffi/libhosa.ts";
 import { createFileSet } from "../kernel/file-set.ts";
@@ -268,6 +268,34 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
       first.close();
       other.close();
       later?.close();
+    }
+  });
+
+  test("gated on directories, a change of the count wakes JavaScript only when one of them gained a subdirectory", async () => {
+    const counter = createFileSet("/proc", ["cgroups"], 4096, [], { wakeOnChange: true });
+    const watched = cgDir(mk("gated"));
+    try {
+      counter.gate([watched], [statSync(watched).nlink]);
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(100);
+      drain(sampler, () => 0);
+      // Made beside the watched directory: the count moves (on this shared machine others' do too), no wake.
+      const trippedBefore = sampler.status().tripped;
+      const quiet = nextWake(sampler, 800);
+      mk("beside");
+      expect(await quiet).toBe("timeout");
+      expect(sampler.status().tripped).toBe(trippedBefore);
+      drain(sampler, () => 0);
+      // Made under it: a wake at once.
+      const wake = nextWake(sampler, 3000);
+      mk("gated/child");
+      const after = await wake;
+      expect(after).not.toBe("timeout");
+      expect(after as number).toBeLessThan(0.6);
+      expect(sampler.status().tripped).toBeGreaterThan(trippedBefore);
+    } finally {
+      sampler.pause();
+      counter.close();
     }
   });
 

@@ -3,6 +3,7 @@ import { runAgent } from "../../agent.ts";
 import { loadConfig } from "../../config.ts";
 import { EXIT, HosaError } from "../../errors.ts";
 import { parseDurationS } from "../../util/duration.ts";
+import { settleRuntime } from "../runtime.ts";
 
 interface RunFlags {
   record?: string;
@@ -35,6 +36,7 @@ export function registerRun(program: Command): void {
         record: flags.record,
         durationS,
         say: (line) => process.stderr.write(`hosa: ${line}\n`),
+        onLoopStart: settleRuntime,
       });
     });
 }
