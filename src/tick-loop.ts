@@ -43,6 +43,9 @@ export interface TickLoopResult {
 /** Seconds on a monotonic clock; the samples' `t` is on this clock. */
 export const monoS = (): number => Bun.nanoseconds() / 1e9;
 
+/** A sampler thread alive but taking nothing for three batches' time this often is given up for good. */
+export const MAX_SAMPLER_STALLS = 3;
+
 export class TickLoop {
   private stopping = false;
   /** Ends the run at once (stop() while waiting for the next tick). */
@@ -83,8 +86,10 @@ export class TickLoop {
     let ticks = 0;
     /** The sampler takes the reads (batched mode). */
     let batching = false;
-    /** It failed once: inline from then on. */
+    /** It failed (died, or stalled MAX_SAMPLER_STALLS times): inline from then on. */
     let samplerLost = false;
+    /** Watchdogs that found the thread alive but with nothing taken. */
+    let stalls = 0;
     const times = new Float64Array(2);
     return new Promise<TickLoopResult>((resolve, reject) => {
       const quitSampler = () => {
@@ -156,10 +161,12 @@ export class TickLoop {
           samplerLost = true;
           this.o.onSamplerLost?.("libhosa's sampler stopped: reading inline");
         } else if (st.taken === 0) return armWatchdog(now);
-        else {
+        else if (++stalls >= MAX_SAMPLER_STALLS) {
           samplerLost = true;
-          this.o.onSamplerLost?.("libhosa's sampler did not wake the agent: reading inline");
+          this.o.onSamplerLost?.(`libhosa's sampler took nothing for three batches' time, ${stalls} times: reading inline`);
         }
+        // Alive but stalled (starved on a loaded node, a slow read): inline from this tick, the
+        // thread started again at the next calm tick; only repeated stalls give it up for good.
         quitSampler();
         scheduled = now;
         tick();
