@@ -27,7 +27,7 @@ export interface MemoryTidyOptions {
   vigilanceEveryS: number;
 }
 
-export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5, vigilanceEveryS: 60 };
+export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5, vigilanceEveryS: 300 };
 
 export class MemoryTidy {
   private next = Number.POSITIVE_INFINITY;
@@ -58,9 +58,10 @@ export class MemoryTidy {
    * after it ends, once. `vigilant`: the agent is not calm (a level, a
    * watch candidate): its garbage and the code the JIT compiled for it are
    * left when it ends, so 5 s after it ends a tidy is due too, at most once
-   * every vigilanceEveryS (a busy node goes in and out of vigilance all
-   * the time); vigilance never defers a tidy (a node vigilant for an hour
-   * keeps the schedule).
+   * every vigilanceEveryS: a busy node goes in and out of vigilance all the
+   * time, and on a node under reclaim each hand-back of the executable's
+   * pages is read from disk again (docs/footprint.md, Memory). Vigilance
+   * never defers a tidy (a node vigilant for an hour keeps the schedule).
    */
   due(t: number, containing: boolean, vigilant = false): boolean {
     if (vigilant) {
