@@ -30,7 +30,7 @@ import { createLiveSource } from "../src/sense/live-source.ts";
 import { monoS, TickLoop } from "../src/tick-loop.ts";
 import { EpisodePace } from "../src/episode-pace.ts";
 import { createSampler } from "../src/sense/sampler.ts";
-import type { Sample } from "../src/engine/types.ts";
+import type { Decision, Sample } from "../src/engine/types.ts";
 
 const argv = process.argv;
 const ci = argv.indexOf("-c");
@@ -85,20 +85,10 @@ function threadTicks(): Map<string, number> {
   return out;
 }
 let threads0 = threadTicks();
-if (useSampler) await runSampled();
-let scheduled = t0;
-while (!useSampler && monoS() - t0 < seconds) {
-  scheduled += cfg.sense.tickMs / 1000;
-  const wait = scheduled - monoS();
-  if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
-  let a = Bun.nanoseconds();
-  const t = a / 1e9;
-  const s = live.read(t);
+/** The stages after the read, each timed into ns[1..5] from `a` (ns): the watch, the danger, the step, the responder, the notifier. */
+function afterRead(s: Sample, t: number, held: ReturnType<typeof responder.heldCeilings>, a: number): Decision {
+  const f = watch.read(t, held);
   let b = Bun.nanoseconds();
-  ns[0] += b - a;
-  a = b;
-  const f = watch.read(t, responder.heldCeilings());
-  b = Bun.nanoseconds();
   ns[1] += b - a;
   a = b;
   s.danger = danger.update(f);
@@ -116,8 +106,21 @@ while (!useSampler && monoS() - t0 < seconds) {
   ns[4] += b - a;
   a = b;
   notifier.onDecision(d, actions, () => "");
-  b = Bun.nanoseconds();
-  ns[5] += b - a;
+  ns[5] += Bun.nanoseconds() - a;
+  return d;
+}
+if (useSampler) await runSampled();
+let scheduled = t0;
+while (!useSampler && monoS() - t0 < seconds) {
+  scheduled += cfg.sense.tickMs / 1000;
+  const wait = scheduled - monoS();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait * 1000));
+  let a = Bun.nanoseconds();
+  const t = a / 1e9;
+  const s = live.read(t);
+  const b = Bun.nanoseconds();
+  ns[0] += b - a;
+  afterRead(s, t, responder.heldCeilings(), b);
   if (watch.candidates > 0) candidatesTicks++;
   ticks++;
 }
@@ -163,33 +166,12 @@ async function runSampled(): Promise<void> {
         h0 = heapStats();
         t0 = monoS();
       }
-      let a = Bun.nanoseconds();
       const held = responder.heldCeilings();
-      const f = watch.read(t, held);
-      let b = Bun.nanoseconds();
-      ns[1] += b - a;
-      a = b;
-      s.danger = danger.update(f);
-      b = Bun.nanoseconds();
-      ns[2] += b - a;
-      a = b;
-      const d = step(engine, s);
-      b = Bun.nanoseconds();
-      ns[3] += b - a;
-      a = b;
-      const actions = responder.onDecision(d, [], s.danger ?? NO_DANGER);
-      actionCount += actions.length;
-      if (d.level > maxLevel) maxLevel = d.level;
-      b = Bun.nanoseconds();
-      ns[4] += b - a;
-      a = b;
-      notifier.onDecision(d, actions, () => "");
-      b = Bun.nanoseconds();
-      ns[5] += b - a;
-      a = b;
-      tickMs = pace.tickMs(t, { level: d.level, previousLevel: d.previousLevel, danger: s.danger, held, candidates: watch.candidates, moving: watch.moving });
+      const d = afterRead(s, t, held, Bun.nanoseconds());
+      const a = Bun.nanoseconds();
+      tickMs = pace.tickMs(t, { level: d.level, previousLevel: d.previousLevel, danger: s.danger ?? NO_DANGER, held, candidates: watch.candidates, moving: watch.moving });
       lastTickAtMs = Date.now();
-      b = Bun.nanoseconds();
+      const b = Bun.nanoseconds();
       ns[6] += b - a;
       lastEnd = b;
       if (watch.candidates > 0) candidatesTicks++;
