@@ -10,7 +10,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { xorshift32 } from "../test/prng.ts";
-import { syntheticDims } from "./lib/engine-dims.ts";
+import { homeostaticRing, syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -53,17 +53,8 @@ async function child(root: string): Promise<Timing> {
   const E = await import(`${root}/src/engine/engine.ts`);
   const C = await import(`${root}/src/engine/calibrate.ts`);
   const r = xorshift32(0x5eed + n);
-  const gaussian = (): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
   const dims = syntheticDims(n);
-  const ring = (size: number): Float64Array[] =>
-    Array.from({ length: size }, () => {
-      const x = new Float64Array(n);
-      for (let j = 0; j < n; j++) {
-        const g = gaussian();
-        x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
-      }
-      return x;
-    });
+  const ring = (size: number): Float64Array[] => homeostaticRing(n, size, r);
   const cfg = E.defaultEngineConfig();
   const state = E.createEngine(C.calibrate(ring(3000).map((x, i) => ({ t: i * 0.1, x })), dims, cfg), cfg);
   const xs = ring(4096);

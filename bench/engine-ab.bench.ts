@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { xorshift32 } from "../test/prng.ts";
-import { syntheticDims } from "./lib/engine-dims.ts";
+import { homeostaticRing, syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -32,22 +32,13 @@ const threadCpuNs = (): number => Number(readFileSync("/proc/thread-self/schedst
 
 /** xorshift32 (test/prng.ts): the same samples every run. */
 const prng = xorshift32;
-const gaussian = (r: () => number): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 const median = (a: number[]): number => [...a].sort((x, y) => x - y)[a.length >> 1];
 
 console.log(`bun ${Bun.version}; before ${roots[0]}, after ${roots[1]}; load ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 for (const n of SIZES) {
   for (const anomaly of [false, true]) {
     const dims = syntheticDims(n);
-    const ring = (size: number, r: () => number): Float64Array[] =>
-      Array.from({ length: size }, () => {
-        const x = new Float64Array(n);
-        for (let j = 0; j < n; j++) {
-          const g = gaussian(r);
-          x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
-        }
-        return x;
-      });
+    const ring = (size: number, r: () => number): Float64Array[] => homeostaticRing(n, size, r);
     const engines = mods.map((m) => {
       const r = prng(0x5eed + n);
       const cfg = m.e.defaultEngineConfig();

@@ -15,6 +15,7 @@
 // shown); exits 1 on any difference.
 import { resolve } from "node:path";
 import { xorshift32 } from "../test/prng.ts";
+import { homeostaticSample } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 if (!args[0] || args[0].startsWith("--")) {
@@ -28,7 +29,6 @@ const mods = await Promise.all(
   roots.map(async (r) => ({ e: await import(`${r}/src/engine/engine.ts`), c: await import(`${r}/src/engine/calibrate.ts`) })),
 );
 
-const gaussian = (r: () => number): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
 /** Every number exactly (String round-trips a double), −0, NaN and ±Infinity included. */
 const exact = (d: unknown): string => JSON.stringify(d, (_k, v) => (typeof v === "number" ? (Object.is(v, -0) ? "-0" : String(v)) : v));
 
@@ -66,14 +66,7 @@ for (const c of cases) {
     ...(j === 1 || j === 6 ? { propagation: true } : {}),
   }));
   const r = xorshift32(0x5a3e + n);
-  const vec = (): Float64Array => {
-    const x = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      const g = gaussian(r);
-      x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
-    }
-    return x;
-  };
+  const vec = (): Float64Array => homeostaticSample(n, r);
   const cal = Array.from({ length: 3000 }, (_, i) => ({ t: i * 0.1, x: vec() }));
   // The samples, made once and given to both engines.
   type S = { t: number; x: Float64Array; danger?: Record<string, unknown> };

@@ -11,7 +11,7 @@ import { calibrate } from "../src/engine/calibrate.ts";
 import { createEngine, defaultEngineConfig, step, type EngineState } from "../src/engine/engine.ts";
 import type { Sample } from "../src/engine/types.ts";
 import { xorshift32 } from "../test/prng.ts";
-import { syntheticDims } from "./lib/engine-dims.ts";
+import { homeostaticRing, syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const stepsArg = args.indexOf("--steps");
@@ -23,24 +23,8 @@ const SIZES = dimsArg >= 0 ? args[dimsArg + 1].split(",").map(Number) : [8, 16, 
 /** xorshift32 (test/prng.ts): the same samples every run. */
 const prng = xorshift32;
 
-function gaussian(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-}
-
-
 /** A ring of pre-generated homeostatic samples (correlated pairs), reused so the loop allocates nothing itself. */
-function ring(n: number, size: number, r: () => number): Float64Array[] {
-  const out: Float64Array[] = [];
-  for (let i = 0; i < size; i++) {
-    const x = new Float64Array(n);
-    for (let j = 0; j < n; j++) {
-      const g = gaussian(r);
-      x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
-    }
-    out.push(x);
-  }
-  return out;
-}
+const ring = homeostaticRing;
 
 interface Result {
   dims: number;

@@ -25,7 +25,7 @@ import { Mahalanobis, mahalanobisOptions } from "../src/engine/mahalanobis.ts";
 import { DimSurprise } from "../src/engine/surprise.ts";
 import { Welford } from "../src/engine/welford.ts";
 import { xorshift32 } from "../test/prng.ts";
-import { syntheticDims } from "./lib/engine-dims.ts";
+import { homeostaticRing, syntheticDims } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -81,16 +81,7 @@ const same = (a: ArrayLike<number>, b: ArrayLike<number>, len: number): boolean 
 
 function bench(n: number): void {
   const r = xorshift32(0x5eed + n);
-  const gaussian = (): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
-  const ring = (size: number): Float64Array[] =>
-    Array.from({ length: size }, () => {
-      const x = new Float64Array(n);
-      for (let j = 0; j < n; j++) {
-        const g = gaussian();
-        x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
-      }
-      return x;
-    });
+  const ring = (size: number): Float64Array[] => homeostaticRing(n, size, r);
   const dims = syntheticDims(n);
   const cfg = defaultEngineConfig();
   const base = calibrate(ring(3000).map((x, i) => ({ t: i * 0.1, x })), dims, cfg);

@@ -12,3 +12,21 @@ export function syntheticDims(n: number): DimensionSpec[] {
     ...(j === 1 ? { propagation: true } : {}),
   }));
 }
+
+/** A standard normal from two draws of `r` (Box–Muller), in this order: log first, then cos. */
+export const gaussian = (r: () => number): number => Math.sqrt(-2 * Math.log(r() + 1e-12)) * Math.cos(2 * Math.PI * r());
+
+/** One homeostatic sample of n dimensions (correlated pairs), drawn from `r`. */
+export function homeostaticSample(n: number, r: () => number): Float64Array {
+  const x = new Float64Array(n);
+  for (let j = 0; j < n; j++) {
+    const g = gaussian(r);
+    x[j] = j === 0 ? 0.5 + 0.01 * g : j % 2 === 1 ? x[j - 1] * 2 + g * 0.3 : 10 + g;
+  }
+  return x;
+}
+
+/** A ring of `size` homeostatic samples, made ahead so a bench's loop allocates nothing itself. */
+export function homeostaticRing(n: number, size: number, r: () => number): Float64Array[] {
+  return Array.from({ length: size }, () => homeostaticSample(n, r));
+}
