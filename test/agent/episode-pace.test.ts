@@ -75,8 +75,8 @@ describe.skipIf(!isRoot || !hybrid)("the agent's tick during an episode (cgroup 
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       return Number(/^hosa_tick_interval_seconds (\S+)$/m.exec(text)?.[1]);
     };
-    await Bun.sleep(2000);
-    expect(await tickS()).toBe(0.1);
+    // Calm before the leak: on a loaded machine the first seconds after a short calibration may be surprising (Level 1).
+    await until("the calm tick before the leak", 20_000, async () => (await tickS()) === 0.1);
 
     const spawnLeak = (dir: string, args: string) => {
       const p = Bun.spawn(["sh", "-c", `echo $$ > ${dir}/cgroup.procs && exec ${exe} ${args}`], { stdout: "ignore", stderr: "ignore" });
