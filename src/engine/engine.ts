@@ -981,7 +981,12 @@ function learn(e: Engine, x: Float64Array, dt: number): void {
     e.learnedSinceFactor = 0;
     // The dominant dimensions of this sample are the old factor's, which factor() keeps beside the new one.
     e.dominantPrevFactor = true;
-    e.maha.factor(e.welford.mean, e.welford.covarianceInto(e.covariance));
+    // From M2 itself, scaled by 1/(W − 1) as covarianceInto would (the same products), without the n×n copy.
+    const w = e.welford;
+    w.flush();
+    const denom = w.weight - 1;
+    if (denom > 0) e.maha.factor(w.mean, w.m2, 1 / denom, true);
+    else e.maha.factor(w.mean, w.covarianceInto(e.covariance));
   }
 }
 

@@ -225,3 +225,68 @@ test("solve(true) after a new factor() gives the bits of solving with the factor
     for (let j = 0; j < n; j++) expect(Object.is(kept.solved[j], ref.solved[j])).toBe(true);
   }
 });
+
+test("factor() from Welford's M2 (scale 1/(W − 1), upper triangle) gives the bits of factor() from covarianceInto, over a long stream", () => {
+  // The engine's refactorisation reads M2 in place (src/engine/engine.ts learn). Sizes around the
+  // two-column blocks of the factorisation, with shrinkage, per-dimension floors (one dimension
+  // constant, so its floor is what is factored), forgetting, and a refactorisation every few
+  // samples: every entry of the factor, 1/L_ii, 1/σ and the variances compared as doubles.
+  const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    for (let k = 0; k < a.length; k++) if (!Object.is(a[k], b[k])) return false;
+    return a.length === b.length;
+  };
+  let compared = 0;
+  for (const n of [1, 2, 3, 5, 8, 9, 16]) {
+    const r = prng(900 + n);
+    const opts = {
+      shrinkage: 0.05,
+      stdFloorRel: 1e-6,
+      stdFloorAbs: 1e-6,
+      dimFloorAbs: Float64Array.from({ length: n }, (_, j) => (j % 3 === 1 ? 0.05 : 0)),
+      dimFloorRel: Float64Array.from({ length: n }, (_, j) => (j % 4 === 2 ? 1e-3 : 0)),
+    };
+    const w = new Welford(n, 8);
+    const fromM2 = new Mahalanobis(n, opts);
+    const fromCov = new Mahalanobis(n, opts);
+    const cov = new Float64Array(n * n);
+    for (let i = 0; i < 3000; i++) {
+      const x = Float64Array.from({ length: n }, (_, j) => (j === n - 1 && n > 2 ? 7 : 5 * (j + 1) + gaussian(r) * (1 + (j % 4))));
+      if (n > 1) x[1] += 0.6 * x[0];
+      w.defer(x, i >= 1000 && i < 1500 ? 0.999 : 1);
+      if (i % 5 !== 4 || w.weight <= 1) continue;
+      w.flush();
+      fromM2.factor(w.mean, w.m2, 1 / (w.weight - 1), true);
+      fromCov.factor(w.mean, w.covarianceInto(cov));
+      if (!sameBits(fromM2.chol, fromCov.chol) || !sameBits(fromM2.invDiag, fromCov.invDiag)) throw new Error(`n=${n}, sample ${i}: the factor differs`);
+      if (!sameBits(fromM2.invStd, fromCov.invStd) || !sameBits(fromM2.variance, fromCov.variance)) throw new Error(`n=${n}, sample ${i}: the variances differ`);
+      compared++;
+    }
+  }
+  expect(compared).toBe(7 * 600);
+});
+
+test("factor()'s variance floors: the larger of each dimension's own floor and the global one, relative to |μ_j| or absolute", () => {
+  // Written out as the floors are defined (mahalanobis.ts MahalanobisOptions), against what factor() keeps.
+  const n = 6;
+  const opts = {
+    shrinkage: 0,
+    stdFloorRel: 1e-3,
+    stdFloorAbs: 0.01,
+    dimFloorAbs: Float64Array.from([0, 0.5, 0, 0.002, 0, 0]),
+    dimFloorRel: Float64Array.from([0, 0, 0.1, 0, 1e-4, 0]),
+  };
+  const mean = [100, 100, -100, 0, 1e4, 0];
+  const m = new Mahalanobis(n, opts);
+  for (const v of [0, 1e-9, 1e-4, 0.3, 50]) {
+    const cov = new Float64Array(n * n);
+    for (let j = 0; j < n; j++) cov[j * n + j] = v;
+    m.factor(mean, cov);
+    for (let j = 0; j < n; j++) {
+      const fr = Math.max(opts.dimFloorRel[j], opts.stdFloorRel) * Math.abs(mean[j]);
+      const fa = Math.max(opts.dimFloorAbs[j], opts.stdFloorAbs);
+      const floor = Math.max(fr, fa) ** 2;
+      expect(m.variance[j]).toBe(Math.max(v, floor));
+      expect(m.invStd[j]).toBe(1 / Math.sqrt(Math.max(v, floor)));
+    }
+  }
+});

@@ -57,10 +57,30 @@ export class Mahalanobis {
   /** u = L⁻¹δ of the last forward substitution, which solve() reads (the engine's pass fills it, src/engine/surprise.ts). */
   readonly work: Float64Array;
   private readonly opts: MahalanobisOptions;
+  /**
+   * Per dimension, the floors factor() applies: the larger relative floor
+   * (its own or the global), the larger absolute one and its square. Taken
+   * from the options once: the same operand either comparison picks, so the
+   * same floor.
+   */
+  private readonly floorRel: Float64Array;
+  private readonly floorAbs: Float64Array;
+  private readonly floorAbsSq: Float64Array;
 
   constructor(n: number, opts: MahalanobisOptions) {
     this.n = n;
     this.opts = opts;
+    this.floorRel = new Float64Array(n);
+    this.floorAbs = new Float64Array(n);
+    this.floorAbsSq = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      const dimRel = opts.dimFloorRel?.[j] ?? 0;
+      const dimAbs = opts.dimFloorAbs?.[j] ?? 0;
+      this.floorRel[j] = dimRel > opts.stdFloorRel ? dimRel : opts.stdFloorRel;
+      const fa = dimAbs > opts.stdFloorAbs ? dimAbs : opts.stdFloorAbs;
+      this.floorAbs[j] = fa;
+      this.floorAbsSq[j] = fa * fa;
+    }
     this.mean = new Float64Array(n);
     this.variance = new Float64Array(n);
     this.invStd = new Float64Array(n);
@@ -73,26 +93,35 @@ export class Mahalanobis {
     this.work = new Float64Array(n);
   }
 
-  /** Factorise the regularised covariance of (mean, covariance); covariance is n×n row-major. */
-  factor(mean: ArrayLike<number>, covariance: ArrayLike<number>): void {
+  /**
+   * Factorise the regularised covariance of (mean, covariance); covariance
+   * is n×n row-major, its lower triangle read. With `scale` and `upper`,
+   * the covariance is scale·M for the upper triangle of M (Welford's m2 and
+   * 1/(W − 1), its entries what Welford.covarianceInto would write, the
+   * same products): no n×n copy first.
+   */
+  factor(mean: ArrayLike<number>, covariance: ArrayLike<number>, scale = 1, upper = false): void {
     const n = this.n;
+    // Entry (i, j), j ≤ i, at i·rs + j·cs: the lower triangle, or the upper one's mirror.
+    const rs = upper ? 1 : n;
+    const cs = upper ? n : 1;
     // Into the spare buffers, every entry that is read written first; they become the factor at the end.
     const L = this.cholPrev;
     const invDiag = this.invDiagPrev;
     const keep = 1 - this.opts.shrinkage;
-    const floorRel = this.opts.stdFloorRel;
-    const floorAbs = this.opts.stdFloorAbs;
+    const floorRel = this.floorRel;
+    const floorAbs = this.floorAbs;
+    const floorAbsSq = this.floorAbsSq;
     for (let j = 0; j < n; j++) {
       const m = mean[j];
       this.mean[j] = m;
       // Floor the diagonal relative to the dimension's scale: a constant
       // dimension has variance 0, and Cholesky of a singular matrix divides by 0.
-      const dimRel = this.opts.dimFloorRel?.[j] ?? 0;
-      const dimAbs = this.opts.dimFloorAbs?.[j] ?? 0;
-      const fr = (dimRel > floorRel ? dimRel : floorRel) * Math.abs(m);
-      const fa = dimAbs > floorAbs ? dimAbs : floorAbs;
-      const floor = fr > fa ? fr * fr : fa * fa;
-      const v = covariance[j * n + j];
+      const fr = floorRel[j] * Math.abs(m);
+      const fa = floorAbs[j];
+      const floor = fr > fa ? fr * fr : floorAbsSq[j];
+      // x·1 is x to the bit (NaN and −0 included): the plain covariance is read as it is.
+      const v = covariance[j * n + j] * scale;
       const kept = v > floor ? v : floor;
       this.variance[j] = kept;
       this.invStd[j] = 1 / Math.sqrt(kept);
@@ -103,12 +132,13 @@ export class Mahalanobis {
     // two independent chains, each sum in its own order (same bits).
     for (let i = 0; i < n; i++) {
       const row = i * n;
+      const src = i * rs;
       let j = 0;
       for (; j + 1 < i; j += 2) {
         const rowJ = j * n;
         const rowJ1 = rowJ + n;
-        let s0 = keep * covariance[row + j];
-        let s1 = keep * covariance[row + j + 1];
+        let s0 = keep * (covariance[src + j * cs] * scale);
+        let s1 = keep * (covariance[src + (j + 1) * cs] * scale);
         for (let k = 0; k < j; k++) {
           const lik = L[row + k];
           s0 -= lik * L[rowJ + k];
@@ -120,7 +150,7 @@ export class Mahalanobis {
         L[row + j + 1] = s1 * invDiag[j + 1];
       }
       for (; j < i; j++) {
-        let sum = keep * covariance[row + j];
+        let sum = keep * (covariance[src + j * cs] * scale);
         const rowJ = j * n;
         for (let k = 0; k < j; k++) sum -= L[row + k] * L[rowJ + k];
         L[row + j] = sum * invDiag[j];
