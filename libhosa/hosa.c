@@ -1192,7 +1192,7 @@ struct sampled {
 	int n;		    /* read set: slots */
 	uint32_t *caps;	    /* read set: room per slot */
 	uint64_t min_ns;    /* read set, iterator: read at most this often */
-	uint64_t last_ns;   /* when it was last read (0: never) */
+	uint64_t last_ns;   /* when it was last read, the snapshot's scheduled time (0: never) */
 	double rate;	    /* tripwire: units per second (0: none; < 0: any change of the bytes) */
 	uint64_t prev_hash; /* read set, rate < 0: the bytes' hash at the last read (0: none yet) */
 	double *prev;	    /* tripwire: the slots' (read set) or cgroups' (iterator) last values */
@@ -1239,6 +1239,17 @@ static pthread_t sampler_thread;
 /* The registrations in use, in slot order (their kinds are far apart in `sampled`: a
  * snapshot that looked at every slot's kind touched 48 cold cache lines per tick). */
 static int sampled_live[MAX_SAMPLED];
+/* The danger watch's scan stretched at calm (hosa_sampler_stretch): the registrations read at
+ * most every stretch_min_ns are read at most every stretch_max_ns, sooner when the node's
+ * MemAvailable (line of read set stretch_r's file stretch_slot) fell by stretch_fall bytes
+ * per second of stretch_min_ns since they were last read. */
+static uint64_t stretch_min_ns, stretch_max_ns;
+static int stretch_r = -1;
+static uint32_t stretch_slot;
+static double stretch_fall;
+static uint64_t stretch_last_ns; /* when the scan's registrations were last read (the schedule's time) */
+static double stretch_avail = NAN; /* MemAvailable then, bytes */
+
 static int sampled_live_n;
 static bool sampler_on;	      /* a thread was started and not joined */
 static int sampler_alive;     /* the thread runs (atomic) */
@@ -1374,6 +1385,17 @@ static int gate_moved(struct sampled *s)
 	return moved;
 }
 
+/* Whether a rise of dv over dt_ns trips a tripwire of rate units a second: at that rate over the
+ * time since the last read, or, for a registration read at most every min_ns, that rate's worth of
+ * one such interval (a scan stretched at calm spans several: a growth that started within the
+ * last one is not diluted over the others, as the danger watch's own rule, cgroup-watch.ts). */
+static int rose(double dv, uint64_t dt_ns, double rate, uint64_t min_ns)
+{
+	uint64_t over = min_ns && min_ns < dt_ns ? min_ns : dt_ns;
+
+	return dt_ns > 0 && dv >= rate * ((double)over / 1e9);
+}
+
 /* Read set s into the snapshot as [caps u32 x n][lens i32 x n][bytes]; whether a slot's usage rose past s->rate. */
 static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sampled *s, uint64_t now)
 {
@@ -1417,7 +1439,7 @@ static int snap_readset(struct snapshot *sn, struct snap_entry *e, struct sample
 		if (s->rate > 0) {
 			double v = lens[i] > 0 ? leading_number(bytes, lens[i]) : NAN;
 			if (s->prev_ns && now > s->prev_ns && !isnan(v) && !isnan(s->prev[i]) &&
-			    (v - s->prev[i]) / ((double)(now - s->prev_ns) / 1e9) >= s->rate)
+			    rose(v - s->prev[i], now - s->prev_ns, s->rate, s->min_ns))
 				trip = 1;
 			s->prev[i] = v;
 		}
@@ -1544,7 +1566,7 @@ static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *
 			for (k = 0; at < 0 && k < s->prev_n; k++)
 				if (s->prev_ids[k] == id)
 					at = k;
-			if (at >= 0 && ((double)rec[2 * j + 1] - s->prev[at]) / ((double)(now - s->prev_ns) / 1e9) >= s->rate)
+			if (at >= 0 && rose((double)rec[2 * j + 1] - s->prev[at], now - s->prev_ns, s->rate, s->min_ns))
 				trip = 1;
 		}
 		if (n > s->prev_n) {
@@ -1568,35 +1590,131 @@ static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *
 	return trip;
 }
 
+/* MemAvailable in bytes from the stretch's read set in snapshot sn; NAN when not there. */
+static double snap_avail(const struct snapshot *sn)
+{
+	static const char key[] = "MemAvailable:";
+	const unsigned char *b, *hit;
+	const int32_t *lens;
+	int i;
+	uint32_t k;
+
+	for (i = 0; i < sn->nent; i++) {
+		const struct snap_entry *e = &sn->ents[i];
+		if (e->kind != SAMPLED_READSET || e->handle != stretch_r || stretch_slot >= (uint32_t)e->n)
+			continue;
+		lens = (const int32_t *)(sn->arena + e->off + (size_t)e->n * 4);
+		b = (const unsigned char *)(lens + e->n);
+		for (k = 0; k < stretch_slot; k++)
+			if (lens[k] > 0)
+				b += lens[k];
+		if (lens[stretch_slot] <= 0)
+			return NAN;
+		hit = memmem(b, (size_t)lens[stretch_slot], key, sizeof(key) - 1);
+		if (!hit)
+			return NAN;
+		hit += sizeof(key) - 1;
+		return leading_number(hit, (int32_t)(b + lens[stretch_slot] - hit)) * 1024.0;
+	}
+	return NAN;
+}
+
+/* Whether the stretched scan is due in snapshot sn, scheduled at `at` (what else it holds already taken). */
+static int stretch_due(const struct snapshot *sn, uint64_t at)
+{
+	double a;
+
+	if (!stretch_last_ns || at < stretch_last_ns || at - stretch_last_ns >= stretch_max_ns)
+		return 1;
+	a = snap_avail(sn);
+	/* Unknown now or then: read, as without the stretch. */
+	if (isnan(a) || isnan(stretch_avail))
+		return 1;
+	return rose(stretch_avail - a, at - stretch_last_ns, stretch_fall, stretch_min_ns);
+}
+
+/* Registration s into snapshot sn as its next entry; its tripwire (1), none (0), or not taken (-1). */
+static int take_one(struct snapshot *sn, struct sampled *s, uint64_t now, uint64_t sched)
+{
+	struct snap_entry *e = &sn->ents[sn->nent];
+	int r = -1;
+
+	/* On the schedule's times, not the wake's: a 100 ms registration at a 100 ms period is in
+	 * every snapshot, not skipped whenever this wake came a little earlier after the last than
+	 * that one after its own (it was in about six snapshots in ten). */
+	if (s->min_ns && s->last_ns && sched >= s->last_ns && sched - s->last_ns < s->min_ns)
+		return -1;
+	memset(e, 0, sizeof(*e));
+	if (s->kind == SAMPLED_READSET) {
+		r = snap_readset(sn, e, s, now);
+	} else if (s->kind == SAMPLED_PERCPU) {
+		r = snap_percpu(sn, e, s);
+	} else if (s->kind == SAMPLED_ITER) {
+		r = snap_iter(sn, e, s, now);
+	}
+	if (r < 0)
+		return -1;
+	s->last_ns = sched;
+	sn->nent++;
+	return r;
+}
+
 /* One snapshot into slot sn; returns whether a tripwire fired. */
 static int take_snapshot(struct snapshot *sn, uint64_t sched)
 {
 	uint64_t now = mono_ns();
-	int i, trip = 0;
+	unsigned char taken[MAX_SAMPLED];
+	int i, r, trip = 0, stretched = 0, due;
 
 	sn->t_ns = now;
 	sn->sched_ns = sched;
 	sn->nent = 0;
 	sn->used = 0;
+	memset(taken, 0, sizeof(taken));
 	for (i = 0; i < sampled_live_n; i++) {
 		struct sampled *s = &sampled[sampled_live[i]];
-		struct snap_entry *e = &sn->ents[sn->nent];
-		int r = -1;
-
-		if (s->min_ns && s->last_ns && now >= s->last_ns && now - s->last_ns < s->min_ns)
+		if (stretch_max_ns && s->min_ns == stretch_min_ns)
 			continue;
-		memset(e, 0, sizeof(*e));
-		if (s->kind == SAMPLED_READSET) {
-			r = snap_readset(sn, e, s, now);
-		} else if (s->kind == SAMPLED_PERCPU) {
-			r = snap_percpu(sn, e, s);
-		} else if (s->kind == SAMPLED_ITER) {
-			r = snap_iter(sn, e, s, now);
+		r = take_one(sn, s, now, sched);
+		if (r >= 0)
+			trip |= r;
+	}
+	if (!stretch_max_ns)
+		return trip;
+	/* The scan stretched: due by the stretch, by the MemAvailable this snapshot holds, or with a
+	 * tripwire's wake. Not due, a change-wake set of the scan (the kernel's count of cgroups: one
+	 * small file) is still looked at, and kept with the rest of the scan only when it fires: a
+	 * cgroup made where the watch looks wakes JavaScript at the next snapshot, as unstretched. */
+	due = trip || stretch_due(sn, sched);
+	for (i = 0; !due && i < sampled_live_n; i++) {
+		struct sampled *s = &sampled[sampled_live[i]];
+		size_t used = sn->used;
+		uint64_t last = s->last_ns;
+		if (s->min_ns != stretch_min_ns || s->kind != SAMPLED_READSET || s->rate >= 0)
+			continue;
+		r = take_one(sn, s, now, sched);
+		if (r > 0) {
+			taken[sampled_live[i]] = 1;
+			trip = due = stretched = 1;
+		} else if (r == 0) {
+			sn->nent--;
+			sn->used = used;
+			s->last_ns = last;
 		}
-		if (r < 0)
+	}
+	for (i = 0; due && i < sampled_live_n; i++) {
+		struct sampled *s = &sampled[sampled_live[i]];
+		if (s->min_ns != stretch_min_ns || taken[sampled_live[i]])
 			continue;
-		trip |= r;
-		sn->nent++;
+		r = take_one(sn, s, now, sched);
+		if (r >= 0) {
+			trip |= r;
+			stretched = 1;
+		}
+	}
+	if (stretched) {
+		stretch_last_ns = sched;
+		stretch_avail = snap_avail(sn);
 	}
 	return trip;
 }
@@ -1713,6 +1831,27 @@ HOSA_API int hosa_sampler_set(uint32_t period_us, uint32_t batch)
 		return fail(EINVAL, "set sampler: period %u us, batch %u", period_us, batch);
 	__atomic_store_n(&sampler_period_ns, (uint64_t)period_us * 1000, __ATOMIC_RELAXED);
 	__atomic_store_n(&sampler_batch, batch, __ATOMIC_RELAXED);
+	return 0;
+}
+
+HOSA_API int hosa_sampler_stretch(uint32_t min_interval_us, uint32_t stretch_us, int r, uint32_t slot,
+				  double fall_bytes_per_s)
+{
+	bool locked;
+
+	if (stretch_us && (min_interval_us == 0 || stretch_us <= min_interval_us || !get_readset(r) ||
+			   !(fall_bytes_per_s > 0)))
+		return fail(EINVAL, "stretch the scan: every %u us up to %u us, read set %d, %g bytes/s", min_interval_us,
+			    stretch_us, r, fall_bytes_per_s);
+	lock_if_sampling(&locked);
+	stretch_min_ns = stretch_us ? (uint64_t)min_interval_us * 1000 : 0;
+	stretch_max_ns = (uint64_t)stretch_us * 1000;
+	stretch_r = stretch_us ? r : -1;
+	stretch_slot = slot;
+	stretch_fall = fall_bytes_per_s;
+	stretch_last_ns = 0;
+	stretch_avail = NAN;
+	unlock_if(locked);
 	return 0;
 }
 

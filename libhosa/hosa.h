@@ -198,6 +198,18 @@ HOSA_API int hosa_sampler_start(uint32_t period_us, uint32_t batch, uint32_t rin
 /* Change the period and the batch of the running sampler (from its next sleep). */
 HOSA_API int hosa_sampler_set(uint32_t period_us, uint32_t batch);
 
+/* Stretch the danger watch's scan at calm: the registrations read at most
+ * every min_interval_us (its usage set or iterator pass, pids set, count of
+ * cgroups) are read at most every stretch_us, and sooner, in the first
+ * snapshot where the node's MemAvailable (the "MemAvailable:" line of file
+ * `slot` of read set r, /proc/meminfo) fell by fall_bytes_per_s for each
+ * second of min_interval_us since they were last read (or cannot be had).
+ * Their tripwires, and every tripwire of a registration with a minimum
+ * interval, fire on that rate's worth of one minimum interval as well.
+ * stretch_us 0: off (the default). */
+HOSA_API int hosa_sampler_stretch(uint32_t min_interval_us, uint32_t stretch_us, int r, uint32_t slot,
+				  double fall_bytes_per_s);
+
 /* Stop the thread (at once, not at the end of its sleep), join it, drop every
  * pending snapshot. Registrations stay. */
 HOSA_API int hosa_sampler_stop(void);

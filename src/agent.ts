@@ -204,6 +204,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // tripwire; the candidates' reads are the agent's own, so at vigilance
     // every tick is read and processed at its time (docs/footprint.md § The sampler).
     const sampler = cfg.sense.sampler === "auto" && cfg.sense.calmBatch > 1 && live.sampled ? createSampler() : undefined;
+    // At calm the watch's scan at most every calm_scan_ms, sooner when MemAvailable falls (docs/footprint.md § The sampler).
+    if (sampler && cfg.sense.calmScanMs / 1000 > watch.scanS) live.stretchScan(watch.scanS, cfg.sense.calmScanMs / 1000, watch.fastBytesPerS);
     const snapshot = (): AgentSnapshot => ({
       startedAt,
       node,

@@ -70,6 +70,14 @@ describe("parseConfig()", () => {
     expect(e.exitCode).toBe(3);
   });
 
+  test("[sense] calm_scan_ms: the watch's scan stretched to 500 ms at calm by default; 0 (every scan) to 1000 on request; anything else refused with its line", () => {
+    expect(defaultConfig().sense.calmScanMs).toBe(500);
+    expect(parseConfig("[sense]\ncalm_scan_ms = 0\n", "hosa.toml").sense.calmScanMs).toBe(0);
+    expect(parseConfig("[sense]\ncalm_scan_ms = 500\n", "hosa.toml").sense.calmScanMs).toBe(500);
+    expect(error("[sense]\ncalm_scan_ms = 1001\n").message).toBe('cannot load hosa.toml: line 2: "calm_scan_ms" must be a whole number from 0 to 1000');
+    expect(error("[sense]\ncalm_scan_ms = 150.5\n").message).toBe('cannot load hosa.toml: line 2: "calm_scan_ms" must be a whole number from 0 to 1000');
+  });
+
   test("webhooks are checked", () => {
     const ok = parseConfig('[[report.webhooks]]\nurl = "http://127.0.0.1:9/x"\nformat = "alertmanager"\n', "hosa.toml");
     expect(ok.report.webhooks).toEqual([{ url: "http://127.0.0.1:9/x", format: "alertmanager", hmacSecret: "" }]);

@@ -51,6 +51,12 @@ export interface HosaConfig {
     sampler: "auto" | "off";
     /** Ticks per wake of the agent at calm with the sampler (1: a wake per tick). */
     calmBatch: number;
+    /**
+     * At calm with the sampler, the danger watch's scan (every 100 ms) at most
+     * every calmScanMs, sooner when the node's MemAvailable falls as a growth
+     * the scan would catch (docs/footprint.md § The sampler); 0 or 100: every scan.
+     */
+    calmScanMs: number;
   };
   /** The `[engine]` section: the engine's own settings (src/engine/engine.ts, engineConfigFrom) and the agent's calibration window. */
   engine: EngineSettings & {
@@ -146,6 +152,7 @@ export function defaultConfig(): HosaConfig {
       probes: "lean",
       sampler: "auto",
       calmBatch: 10,
+      calmScanMs: 500,
     },
     engine: {
       ewmaTauS: 0.3,
@@ -335,6 +342,7 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   const out = cfg as unknown as HosaConfig;
   if (out.sense.tickMs < 1 || out.sense.vigilanceTickMs < 1) fail("tick_ms", "tick must be at least 1 ms");
   if (!Number.isInteger(out.sense.calmBatch) || out.sense.calmBatch < 1 || out.sense.calmBatch > 100) fail("calm_batch", `"calm_batch" must be a whole number from 1 to 100`);
+  if (!Number.isInteger(out.sense.calmScanMs) || out.sense.calmScanMs < 0 || out.sense.calmScanMs > 1000) fail("calm_scan_ms", `"calm_scan_ms" must be a whole number from 0 to 1000`);
   for (const p of out.respond.latencySensitive as unknown[]) {
     if (typeof p !== "string" || !p.startsWith("/")) fail("latency_sensitive", `"latency_sensitive" must be an array of cgroup paths starting with "/", found ${excerpt(JSON.stringify(p))}`);
   }

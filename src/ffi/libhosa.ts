@@ -102,6 +102,7 @@ const SYMBOLS = {
   hosa_sampler_remove: { args: [i32], returns: i32 },
   hosa_sampler_holds: { args: [i32], returns: i32 },
   hosa_sampler_gate: { args: [i32, ptr, u32, ptr], returns: i32 },
+  hosa_sampler_stretch: { args: [u32, u32, i32, u32, FFIType.f64], returns: i32 },
   hosa_monotonic_ns: { args: [], returns: i64 },
 } as const;
 
@@ -500,6 +501,15 @@ export function samplerAddPercpu(obj: number, mapFd: number, key: Uint8Array, wo
 /** Sample a pass of iterator `progName`; `ratePerS` > 0: a growth tripwire; `minIntervalUs`: at most that often (0: every snapshot). */
 export function samplerAddIter(obj: number, progName: Uint8Array, roomBytes: number, ratePerS: number, minIntervalUs = 0): number {
   return check("hosa_sampler_add_iter", lib().hosa_sampler_add_iter(obj, progName, roomBytes, ratePerS, Math.round(minIntervalUs)));
+}
+
+/**
+ * Stretch the danger watch's scan at calm: what is sampled at most every `minIntervalUs` is read at most
+ * every `stretchUs`, sooner when MemAvailable (read set `set`, file `slot`: /proc/meminfo) fell by
+ * `fallBytesPerS` per second of `minIntervalUs` since its last read; `stretchUs` 0: off.
+ */
+export function samplerStretch(minIntervalUs: number, stretchUs: number, set: number, slot: number, fallBytesPerS: number): void {
+  check("hosa_sampler_stretch", lib().hosa_sampler_stretch(Math.round(minIntervalUs), Math.round(stretchUs), set, slot, fallBytesPerS));
 }
 
 export function samplerRemove(reg: number): void {

@@ -27,6 +27,13 @@ export interface FileSet {
    * elsewhere on the node does not wake the agent). Nothing for a set that is not sampled.
    */
   gate(dirs: readonly string[], links: readonly number[]): void;
+  /**
+   * A sampled set holding /proc/meminfo at `slot`: libhosa's sampler then takes what it samples at most
+   * every `minIntervalS` (the danger watch's scan) at most every `stretchS`, sooner when MemAvailable fell
+   * by `fallBytesPerS` per second of `minIntervalS` since (ffi.samplerStretch); `stretchS` 0: off.
+   * False when not sampled, or libhosa refused.
+   */
+  stretchScan(slot: number, minIntervalS: number, stretchS: number, fallBytesPerS: number): boolean;
   close(): void;
 }
 
@@ -76,6 +83,7 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
     sampled: false,
     inSnapshot: () => undefined,
     gate: () => {},
+    stretchScan: () => false,
     close: () => proc.close(),
   };
 }
@@ -131,6 +139,8 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
   };
   layout();
   let closed = false;
+  /** The scan's stretch reads MemAvailable from this set: ended when it closes. */
+  let stretching = false;
   return {
     get sampled() {
       return sampled;
@@ -143,6 +153,16 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
         ffi.samplerGate(set, gated.dirs, gated.links);
       } catch {
         // Only wakes are at stake: without its gate the set wakes at any change, as before.
+      }
+    },
+    stretchScan(slot, minIntervalS, stretchS, fallBytesPerS) {
+      if (!sampled || closed) return false;
+      try {
+        ffi.samplerStretch(minIntervalS * 1e6, stretchS * 1e6, set, slot, fallBytesPerS);
+        stretching = stretchS > 0;
+        return true;
+      } catch {
+        return false;
       }
     },
     get bytes() {
@@ -166,6 +186,14 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
     start: (i) => offsets[i]!,
     length: (i) => (lens[i]! < 0 ? -1 : lens[i]!),
     close() {
+      if (stretching) {
+        stretching = false;
+        try {
+          ffi.samplerStretch(0, 0, -1, 0, 0);
+        } catch {
+          // Off already.
+        }
+      }
       if (!closed) ffi.readsetClose(set);
       closed = true;
     },

@@ -192,6 +192,41 @@ describe("CgroupWatch.moving", () => {
   });
 });
 
+// At calm libhosa's sampler may stretch the scan (docs/footprint.md § The sampler): the watch then
+// sees several scan intervals at once, and a growth that started within the last of them must make a
+// candidate as it would at the 100 ms scan, not be diluted over the whole span.
+describe("CgroupWatch: a scan that spans more than one interval", () => {
+  test("a growth of one interval's worth (fastBytesPerS × scanS) makes a candidate, whatever the span", () => {
+    const dir = tempDir("watch-span");
+    const { cg, proc, mem } = fixtureNode(dir);
+    const MiB = 2 ** 20;
+    const set = (path: string, bytes: number) => {
+      mkdirSync(`${mem}${path}`, { recursive: true });
+      writeFileSync(`${mem}${path}/memory.usage_in_bytes`, `${bytes}\n`);
+      writeFileSync(`${mem}${path}/memory.stat`, `total_rss ${bytes}\ntotal_shmem 0\nhierarchical_memory_limit 2147483648\n`);
+    };
+    set("/scope", 100 * MiB);
+    set("/scope/a", 10 * MiB);
+    set("/scope/b", 10 * MiB);
+    try {
+      const watch = new CgroupWatch(detectCgroupLayout(cg), { procRoot: proc, scope: "/scope", relistS: 600 });
+      watch.read(0);
+      expect(watch.candidates).toBe(0);
+      // 300 ms later (a scan stretched at calm): a grew 2.5 MiB (a 50 MB/s leak for its last 50 ms: 8.3 MiB/s over
+      // the span, 25 MiB/s over the last 100 ms), b 1.5 MiB (less than one interval's 2 MiB).
+      set("/scope/a", 12.5 * MiB);
+      set("/scope/b", 11.5 * MiB);
+      watch.read(0.3);
+      expect(watch.candidates).toBe(1);
+      const facts = watch.read(0.31);
+      expect(facts.cgroups.map((c) => c.path)).toEqual(["/scope/a"]);
+      watch.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 const res = new TestResources();
 afterAll(() => res.cleanup());
 

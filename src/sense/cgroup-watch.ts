@@ -338,6 +338,14 @@ export class CgroupWatch {
     return this.watched.size;
   }
 
+  /** Seconds between scans, and the growth that makes a candidate at once (bytes a second): what libhosa's sampler is told. */
+  get scanS(): number {
+    return this.o.scanS;
+  }
+  get fastBytesPerS(): number {
+    return this.o.fastBytesPerS;
+  }
+
   /** What the last scans read: the iterator's pass (options.memoryUsage) or one usage file per cgroup. */
   get scanSource(): "iterator" | "files" {
     return this.byIter ? "iterator" : "files";
@@ -636,7 +644,10 @@ export class CgroupWatch {
     w.gone = false;
     if (!Number.isNaN(w.lastU) && t > w.lastT) {
       w.rate = (u - w.lastU) / (t - w.lastT);
-      if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
+      // That rate over the time since the last scan, or that rate's worth of one scan interval: a scan
+      // stretched at calm (libhosa's sampler, docs/footprint.md § The sampler) spans several, and a growth
+      // that started within the last of them is not diluted over the others (libhosa's tripwire: rose()).
+      if (w.rate >= o.fastBytesPerS || u - w.lastU >= o.fastBytesPerS * o.scanS) w.candidateUntilT = t + o.keepS;
     }
     if (Number.isNaN(w.markU)) {
       w.markU = u;
@@ -677,7 +688,11 @@ export class CgroupWatch {
     // cgroups) when the thread found the scan due (it reads them at most every scanS): scan then, from the
     // snapshot, so both clocks of "due" stay in step.
     const inSnapshot = this.byIter ? this.counter.inSnapshot() : this.usage?.set?.inSnapshot();
-    const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && inSnapshot !== false;
+    // A snapshot that holds them is a scan: the thread keeps the schedule's times (every scanS of them),
+    // and the times the snapshots were taken at can fall a little short of scanS apart (not half of it:
+    // the first snapshot after the agent was vigilant may come a tick after its last inline scan).
+    const sinceScan = Number.isNaN(this.scanT) || t < this.scanT ? Number.POSITIVE_INFINITY : t - this.scanT;
+    const scanDue = inSnapshot === undefined ? sinceScan >= o.scanS : inSnapshot && sinceScan >= o.scanS / 2;
     if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
     if (scanDue) this.scan(t);
     if (this.vanished) {

@@ -115,6 +115,13 @@ export interface LiveSource extends SampleSource {
   readonly sampled: boolean;
   /** Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS, at most every everyS (the danger watch's sampleMemoryUsage). */
   sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number): void;
+  /**
+   * At calm, libhosa's sampler takes what the danger watch's scan reads (sampled at most every scanS) at
+   * most every stretchS, sooner when MemAvailable in this source's /proc/meminfo fell by fallBytesPerS
+   * per second of scanS since (docs/footprint.md § The sampler). False when it cannot: no sampler, or
+   * /proc/meminfo not read at the tick.
+   */
+  stretchScan(scanS: number, stretchS: number, fallBytesPerS: number): boolean;
 }
 
 /** Dimensions the eBPF probes measure best, and what /proc offers instead (undefined: nothing). */
@@ -812,6 +819,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     },
     sampleCgroupMemoryUsage(on, bytesPerS, everyS) {
       if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS, everyS);
+    },
+    stretchScan(scanS, stretchS, fallBytesPerS) {
+      return !closed && memSlot >= 0 && files.stretchScan(memSlot, scanS, stretchS, fallBytesPerS);
     },
     read(tMonoS: number): Sample {
       if (closed) throw new Error("live source is closed");

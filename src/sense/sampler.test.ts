@@ -271,6 +271,75 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     }
   });
 
+  test("a set read at most every period is in every snapshot: intervals are on the schedule's times, not the wakes'", async () => {
+    // The danger watch's scan at the 100 ms tick: its sets at most every 100 ms, the thread's period 100 ms.
+    // On the wakes' own times, one wake a little earlier after the last than that one after its own
+    // made it skip the set (about four snapshots in ten held nothing to scan).
+    const set = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.02 });
+    try {
+      expect(sampler.run(20, 100)).toBe(true);
+      const got: boolean[] = [];
+      for (let i = 0; i < 20 && got.length < 40; i++) {
+        await Bun.sleep(50);
+        got.push(...drain(sampler, () => set.inSnapshot()!).map((g) => g.v));
+      }
+      expect(got.length).toBeGreaterThanOrEqual(40);
+      // A stall of the machine may skip a snapshot on the schedule, never make one hold less.
+      expect(got.filter((h) => !h).length).toBe(0);
+    } finally {
+      sampler.pause();
+      set.close();
+    }
+  });
+
+  test("stretched, the scan's sets are read every stretch, and in every snapshot while MemAvailable falls as a growth would", async () => {
+    const meminfo = createFileSet("/proc", ["meminfo"], 16384, [], {});
+    const scan = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.02 });
+    const faster = createFileSet("/proc", ["uptime"], 256, [], { minIntervalS: 0.01 });
+    let big: Buffer | null = null;
+    type Got = { t: number; due: number; v: { scan: boolean; faster: boolean } };
+    const collect = async (n: number): Promise<Got[]> => {
+      const got: Got[] = [];
+      for (let i = 0; i < 40 && got.length < n; i++) {
+        await Bun.sleep(50);
+        got.push(...drain(sampler, () => ({ scan: scan.inSnapshot()!, faster: faster.inSnapshot()! })));
+      }
+      return got;
+    };
+    try {
+      // A fall of 1 TB/s (20 GB in one 20 ms interval) never comes, so the stretch alone decides:
+      // every 400 ms of the schedule, 20 snapshots (at 1 GiB/s another process's huge pages once did).
+      expect(meminfo.stretchScan(0, 0.02, 0.4, 1e12)).toBe(true);
+      expect(sampler.run(20, 100)).toBe(true);
+      const got = await collect(60);
+      expect(got.length).toBeGreaterThanOrEqual(60);
+      // What is not the scan (another interval, none) is in every snapshot.
+      for (const g of got) expect(g.v.faster).toBe(true);
+      const held = got.filter((g) => g.v.scan);
+      expect(held.length).toBeGreaterThanOrEqual(2);
+      for (let i = 1; i < held.length; i++) expect(held[i]!.due - held[i - 1]!.due).toBeCloseTo(0.4, 6);
+      // The watch's own rate, 20 MiB/s (0.4 MiB in 20 ms), while this process touches 128 MiB (some
+      // 90 MB/s here: page faults under this VM): the scan in most snapshots, not one in twenty.
+      expect(meminfo.stretchScan(0, 0.02, 0.4, 20 * MIB)).toBe(true);
+      drain(sampler, () => 0);
+      const from = monoS();
+      big = Buffer.alloc(128 * MIB);
+      big.fill(1);
+      const touched = monoS();
+      const during = (await collect(1)).filter((g) => g.t > from + 0.02 && g.t < touched);
+      expect(touched - from).toBeGreaterThan(0.2);
+      expect(during.length).toBeGreaterThanOrEqual(10);
+      expect(during.filter((g) => g.v.scan).length).toBeGreaterThan(during.length / 3);
+    } finally {
+      big = null;
+      meminfo.stretchScan(0, 0, 0, 0);
+      sampler.pause();
+      meminfo.close();
+      scan.close();
+      faster.close();
+    }
+  });
+
   test("gated on directories, a change of the count wakes JavaScript only when one of them gained a subdirectory", async () => {
     const counter = createFileSet("/proc", ["cgroups"], 4096, [], { wakeOnChange: true });
     const watched = cgDir(mk("gated"));
@@ -296,6 +365,40 @@ describe.skipIf(skipReason !== "")("libhosa's sampler", () => {
     } finally {
       sampler.pause();
       counter.close();
+    }
+  });
+
+  test("stretched, the scan's count of cgroups is still looked at in every snapshot: a cgroup made where the watch looks wakes at once, with the whole scan", async () => {
+    const meminfo = createFileSet("/proc", ["meminfo"], 16384, [], {});
+    const counter = createFileSet("/proc", ["cgroups"], 4096, [], { wakeOnChange: true, minIntervalS: 0.02 });
+    const usage = createFileSet("/proc", ["loadavg"], 256, [], { minIntervalS: 0.02 });
+    const watched = cgDir(mk("stretched"));
+    try {
+      counter.gate([watched], [statSync(watched).nlink]);
+      // A stretch of 2 s that MemAvailable never cuts short (1 TB/s).
+      expect(meminfo.stretchScan(0, 0.02, 2, 1e12)).toBe(true);
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(300);
+      drain(sampler, () => 0);
+      const wake = nextWake(sampler, 3000);
+      const madeAt = monoS();
+      mk("stretched/child");
+      const after = await wake;
+      expect(after).not.toBe("timeout");
+      expect(after as number).toBeLessThan(0.6);
+      // The snapshot that woke holds the count and the rest of the scan, taken together long before the stretch ends.
+      const got = drain(sampler, () => ({ count: counter.inSnapshot()!, usage: usage.inSnapshot()! }));
+      const woke = got.find((g) => g.t >= madeAt && g.v.count);
+      expect(woke).toBeDefined();
+      expect(woke!.v.usage).toBe(true);
+      // Not every snapshot holds the count: the look that found nothing kept nothing.
+      expect(got.filter((g) => g.t < madeAt).every((g) => g.v.count === g.v.usage)).toBe(true);
+    } finally {
+      meminfo.stretchScan(0, 0, 0, 0);
+      sampler.pause();
+      meminfo.close();
+      counter.close();
+      usage.close();
     }
   });
 
