@@ -70,6 +70,16 @@ describe("parseConfig()", () => {
     expect(e.exitCode).toBe(3);
   });
 
+  test("[respond] cgroup_scope: a cgroup path as in /proc/self/cgroup; a cgroupfs directory or a relative path refused with its line", () => {
+    expect(parseConfig('[respond]\ncgroup_scope = "/system.slice/app.service"\n', "hosa.toml").respond.cgroupScope).toBe("/system.slice/app.service");
+    expect(parseConfig('[respond]\ncgroup_scope = ""\n', "hosa.toml").respond.cgroupScope).toBe("");
+    expect(error('[respond]\ncgroup_scope = "/sys/fs/cgroup/memory/app"\n').message).toBe(
+      'cannot load hosa.toml: line 2: "cgroup_scope" is a cgroup path as in /proc/self/cgroup (e.g. "/system.slice/app.service"), not a cgroupfs directory: drop the mount point from "/sys/fs/cgroup/memory/app"',
+    );
+    expect(error('[respond]\ncgroup_scope = "/sys/fs/cgroup"\n').message).toContain("not a cgroupfs directory");
+    expect(error('[respond]\ncgroup_scope = "app.service"\n').message).toBe('cannot load hosa.toml: line 2: "cgroup_scope" must be a cgroup path starting with "/" (as in /proc/self/cgroup), not "app.service"');
+  });
+
   test("[sense] calm_scan_ms: the watch's scan stretched to 500 ms at calm by default; 0 (every scan) to 1000 on request; anything else refused with its line", () => {
     expect(defaultConfig().sense.calmScanMs).toBe(500);
     expect(parseConfig("[sense]\ncalm_scan_ms = 0\n", "hosa.toml").sense.calmScanMs).toBe(0);

@@ -346,6 +346,13 @@ export function parseConfig(text: string, origin: string): HosaConfig {
   for (const p of out.respond.latencySensitive as unknown[]) {
     if (typeof p !== "string" || !p.startsWith("/")) fail("latency_sensitive", `"latency_sensitive" must be an array of cgroup paths starting with "/", found ${excerpt(JSON.stringify(p))}`);
   }
+  // A cgroup path as /proc/PID/cgroup names it. A cgroupfs directory (/sys/fs/cgroup/memory/x) would be walked, but its
+  // link counts and every target's "under the scope" check would be against a path no cgroup has: nothing noticed, nothing acted on.
+  const scope = out.respond.cgroupScope;
+  if (scope !== "" && !scope.startsWith("/")) fail("cgroup_scope", `"cgroup_scope" must be a cgroup path starting with "/" (as in /proc/self/cgroup), not ${excerpt(JSON.stringify(scope))}`);
+  if (/^\/sys\/fs\/cgroup(\/|$)/.test(scope)) {
+    fail("cgroup_scope", `"cgroup_scope" is a cgroup path as in /proc/self/cgroup (e.g. "/system.slice/app.service"), not a cgroupfs directory: drop the mount point from ${excerpt(JSON.stringify(scope))}`);
+  }
   if (out.cortex.autoMinConfidence > 1) fail("auto_min_confidence", `"auto_min_confidence" must be at most 1`);
   if (!Number.isInteger(out.cortex.minLevel) || out.cortex.minLevel < 1 || out.cortex.minLevel > 5) fail("min_level", `"min_level" must be a level from 1 to 5`);
   if (!Number.isInteger(out.cortex.maxConcurrentPlans) || out.cortex.maxConcurrentPlans < 1) fail("max_concurrent_plans", `"max_concurrent_plans" must be a whole number of at least 1`);
