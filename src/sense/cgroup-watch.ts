@@ -11,7 +11,10 @@
 //              cgroup created or removed within scanS, without a readdir.
 //              A cgroup's first usage is read when it is listed, so the next
 //              scan already has its growth; one that appears while the agent
-//              runs is a candidate for its first youngS (1 s).
+//              runs is a candidate for its first youngS (1 s), until a scan
+//              sees it not growing. Walks take at most walkShare of the time:
+//              on a large hierarchy where cgroups keep appearing, one walk per
+//              new cgroup was a walk of every directory each time.
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -55,6 +58,15 @@ export interface CgroupWatchOptions {
    * tick from its first second, not from its second scan.
    */
   youngS?: number;
+  /**
+   * At most this share of the time in walks (their own duration measured):
+   * after a walk that took d seconds, the next comes no sooner than
+   * d·(1/walkShare − 1) later, whatever changed meanwhile. A walk of a few
+   * cgroups takes under a millisecond (no delay worth the name); of 500, where
+   * cgroups appear a few a second, tens of milliseconds each, and one per
+   * new cgroup cost a tenth of a core (bench/cgroup-appear.ts). 1: no bound.
+   */
+  walkShare?: number;
   /**
    * Cgroups the operator named latency-sensitive (respond.latency_sensitive:
    * each one and what is under it). When there are, every scope's cgroup's
@@ -122,6 +134,8 @@ interface Watched {
   factRefused: number;
   rate: number;
   candidateUntilT: number;
+  /** New while the agent runs: a candidate until then, unless a scan saw it not growing (docs/footprint.md § Cgroups appearing). */
+  youngUntilT: number;
   failcnt: number;
   events: number;
   /** Its usage file could not be read at the last scan (the cgroup was removed: kernfs answers ENODEV on a kept descriptor), or the iterator's pass no longer visited it. */
@@ -255,6 +269,8 @@ export class CgroupWatch {
   /** What sampleMemoryUsage was last told. */
   private iterSampled = false;
   private listT = Number.NaN;
+  /** No walk before then (walkShare), but the first, or after the clock went back. */
+  private walkAllowedT = Number.NEGATIVE_INFINITY;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
   private walkCount = Number.NaN;
@@ -310,6 +326,7 @@ export class CgroupWatch {
       pidsPerS: 20,
       keepS: 5,
       youngS: 1,
+      walkShare: 0.02,
       sensitive: [],
       cpuScanS: 0.5,
       demandCgroups: 4,
@@ -412,7 +429,18 @@ export class CgroupWatch {
     return false;
   }
 
+  /** A walk, timed: the next one waits walkShare's due (walkAllowedT). */
   private relist(t: number): void {
+    const first = Number.isNaN(this.listT);
+    const startedMs = performance.now();
+    this.walk(t);
+    // Not after the first (start-up: the library loads, every file is opened); never more than relistS
+    // (a walk slowed by a loaded machine, or a hierarchy of thousands: a new cgroup is seen within it).
+    const tookS = (performance.now() - startedMs) / 1000;
+    if (!first && this.o.walkShare < 1) this.walkAllowedT = t + Math.min(this.o.relistS, tookS * (1 / this.o.walkShare - 1));
+  }
+
+  private walk(t: number): void {
     const first = Number.isNaN(this.listT);
     this.listT = t;
     this.checkT = t;
@@ -460,7 +488,8 @@ export class CgroupWatch {
         scanRefused: Number.NaN,
         factRefused: Number.NaN,
         rate: 0,
-        candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
+        candidateUntilT: Number.NEGATIVE_INFINITY,
+        youngUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
         events: Number.NaN,
         gone: false,
@@ -637,6 +666,11 @@ export class CgroupWatch {
     if (!Number.isNaN(w.lastU) && t > w.lastT) {
       w.rate = (u - w.lastU) / (t - w.lastT);
       if (w.rate >= o.fastBytesPerS) w.candidateUntilT = t + o.keepS;
+      // Young and not growing: sampled at the scans like any other from now
+      // on. Cgroups that keep appearing (a few a second) kept the agent
+      // vigilant, at the 10 ms tick, all along; one that starts to grow later
+      // is a candidate at the scan that sees it (fast or slow rule).
+      if (w.youngUntilT >= t && w.rate < o.slowBytesPerS) w.youngUntilT = Number.NEGATIVE_INFINITY;
     }
     if (Number.isNaN(w.markU)) {
       w.markU = u;
@@ -649,7 +683,7 @@ export class CgroupWatch {
     w.lastU = u;
     w.lastT = t;
     // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
-    if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
+    if (w.pids && !w.pidsLimited && (w.candidateUntilT >= t || w.youngUntilT >= t)) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
     if (w.pids && w.pidsLimited) {
       const inSet = this.pidsSlot(w);
       const ps = this.pidsSet?.set;
@@ -678,9 +712,11 @@ export class CgroupWatch {
     // snapshot, so both clocks of "due" stay in step.
     const inSnapshot = this.byIter ? this.counter.inSnapshot() : this.usage?.set?.inSnapshot();
     const scanDue = (Number.isNaN(this.scanT) || t - this.scanT >= o.scanS || t < this.scanT) && inSnapshot !== false;
-    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
+    // While a walk is not yet allowed, its checks are not made either: each stats every watched directory.
+    const walkAllowed = t >= this.walkAllowedT;
+    if (Number.isNaN(this.listT) || t < this.listT || (walkAllowed && ((scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))))) this.relist(t);
     if (scanDue) this.scan(t);
-    if (this.vanished) {
+    if (this.vanished && t >= this.walkAllowedT) {
       this.vanished = false;
       this.linkCheckUntilT = t + VANISHED_CHECK_S;
       this.relist(t);
@@ -697,7 +733,7 @@ export class CgroupWatch {
       if (w.candidateUntilT >= movedSince && h === undefined && !this.parents.has(w.path)) moving++;
       // Held by hosa (a memory ceiling, or a CPU quota that holds a fork storm): read at every tick.
       if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h || (w.pidsLimited && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h)))) picked.push(w);
-      else if (w.candidateUntilT >= t) rest.push(w);
+      else if (w.candidateUntilT >= t || w.youngUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
     picked.push(...rest.slice(0, Math.max(0, o.maxCandidates - picked.length)));
