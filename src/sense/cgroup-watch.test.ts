@@ -418,6 +418,28 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       for (let i = 0; i < made; i++) rmdirSync(`${dir}/s${i}`);
     }
   });
+  test("a listing cut at maxWatched is walked again only when a listed directory changes, not at every relistS", async () => {
+    const parent = res.cg.create("memory", `hosa-watch-cut-${process.pid}`);
+    for (let i = 0; i < 12; i++) res.cg.create("memory", `hosa-watch-cut-${process.pid}/c${i}`);
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent, relistS: 0.2, maxWatched: 10 });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    watch.read(mono());
+    expect(watch.size).toBe(10);
+    for (let i = 0; i < 15; i++) {
+      await Bun.sleep(100);
+      watch.read(mono());
+    }
+    // Before: a walk every 0.2 s (7 more), each of every directory.
+    expect(watch.relists).toBe(1);
+    // One more made in the scope (a listed directory, its link count moved): walked.
+    res.cg.create("memory", `hosa-watch-cut-${process.pid}/c12`);
+    for (let i = 0; i < 10 && watch.relists === 1; i++) {
+      await Bun.sleep(100);
+      watch.read(mono());
+    }
+    expect(watch.relists).toBe(2);
+    watch.close();
+  });
   // The trust bench's leak seen 4.1 s late (RESULTS-trust.md, 05:05): the
   // last episode's cgroup removed, the next one made under the same parent
   // before the next scan, the removed one freed meanwhile. The kernel's count

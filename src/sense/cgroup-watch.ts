@@ -408,9 +408,8 @@ export class CgroupWatch {
 
   /**
    * The periodic walk (every relistS) is a safety net for what the scans'
-   * checks cannot see: a listing cut at maxWatched, or a cgroup made while
-   * another was freed anywhere in the hierarchy (the kernel's count, the
-   * scans' gate, did not move). Every watched directory's link count is
+   * checks cannot see: a cgroup made while another was freed anywhere in
+   * the hierarchy (the kernel's count, the scans' gate, did not move). Every watched directory's link count is
    * looked at, whatever the count says; when each is what the walk saw, the
    * walk would list the same cgroups: it is skipped (a walk reads every
    * directory of the tree, milliseconds of the kernel's time), and only its
@@ -418,7 +417,9 @@ export class CgroupWatch {
    * FULL_RELIST_S.
    */
   private periodicWalkNeeded(t: number): boolean {
-    if (t - this.listT >= FULL_RELIST_S || this.watched.size >= this.o.maxWatched) return true;
+    // A listing cut at maxWatched is no reason to walk every relistS: a cgroup made or removed among those
+    // listed changes a listed directory's link count, and one made past the cut would not be watched anyway.
+    if (t - this.listT >= FULL_RELIST_S) return true;
     const count = this.cgroupCount();
     if (Number.isNaN(count)) return true;
     for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
