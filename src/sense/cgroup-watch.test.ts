@@ -405,7 +405,7 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
       const walks = watch.relists - 1;
       expect(walks).toBeGreaterThanOrEqual(1);
       expect(walks).toBeLessThan(10);
-      // Seen all the same, within the bound (never more than relistS after the last walk).
+      // Seen all the same, within the bound (never more than 1 s after the last walk).
       for (let i = 0; i < 40 && watch.size < 321; i++) {
         await Bun.sleep(100);
         watch.read(mono());

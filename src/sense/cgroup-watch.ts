@@ -61,7 +61,7 @@ export interface CgroupWatchOptions {
   /**
    * At most this share of the time in walks (their own duration measured):
    * after a walk that took d seconds, the next comes no sooner than
-   * d·(1/walkShare − 1) later, whatever changed meanwhile. A walk of a few
+   * d·(1/walkShare − 1) later (d its CPU time; at most 1 s), whatever changed meanwhile. A walk of a few
    * cgroups takes under a millisecond (no delay worth the name); of 500, where
    * cgroups appear a few a second, tens of milliseconds each, and one per
    * new cgroup cost a tenth of a core (bench/cgroup-appear.ts). 1: no bound.
@@ -147,6 +147,8 @@ interface Watched {
 }
 
 const MIB = 1024 * 1024;
+/** The longest a walk waits for walkShare (seconds): a cgroup made in a hierarchy of thousands is seen within it. */
+const MAX_WALK_WAIT_S = 1;
 /** A walk at least this often (seconds), whatever the counts say. */
 const FULL_RELIST_S = 30;
 /** How long after a watched cgroup vanished the link counts are looked at every scan, whatever the kernel's count says (seconds). */
@@ -433,12 +435,16 @@ export class CgroupWatch {
   /** A walk, timed: the next one waits walkShare's due (walkAllowedT). */
   private relist(t: number): void {
     const first = Number.isNaN(this.listT);
-    const startedMs = performance.now();
+    // The walk's CPU time (the process's, this thread's nearly all of it over a walk), not its wall time: on a
+    // loaded machine a walk of a few cgroups can take tens of milliseconds of wall time, and a leak in a
+    // cgroup made then must still be seen at the next scan.
+    const cpu0 = process.cpuUsage();
     this.walk(t);
-    // Not after the first (start-up: the library loads, every file is opened); never more than relistS
-    // (a walk slowed by a loaded machine, or a hierarchy of thousands: a new cgroup is seen within it).
-    const tookS = (performance.now() - startedMs) / 1000;
-    if (!first && this.o.walkShare < 1) this.walkAllowedT = t + Math.min(this.o.relistS, tookS * (1 / this.o.walkShare - 1));
+    const cpu = process.cpuUsage(cpu0);
+    const tookS = (cpu.user + cpu.system) / 1e6;
+    // Not after the first (start-up: the library loads, every file is opened); never more than
+    // MAX_WALK_WAIT_S (a hierarchy of thousands: a new cgroup is seen within it).
+    if (!first && this.o.walkShare < 1) this.walkAllowedT = t + Math.min(MAX_WALK_WAIT_S, tookS * (1 / this.o.walkShare - 1));
   }
 
   private walk(t: number): void {
