@@ -248,8 +248,9 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
     // minutes make garbage and touch much of the runtime's code that never
     // runs again: a full collection, then the kernel takes those clean pages
     // back, 2 s after start, at doubling intervals from 10 s up to every
-    // ten minutes, 5 s after each containment, and 5 s after vigilance
-    // ends, at most once a minute (src/memory-tidy.ts, docs/footprint.md).
+    // ten minutes, 5 s after each containment, 5 s after vigilance ends (at
+    // most once every five minutes), and every two minutes of vigilance that
+    // lasts with no cgroup in danger (src/memory-tidy.ts, docs/footprint.md).
     const tidy = new MemoryTidy();
     const onStart = (t0: number) => {
       heartbeatAt = t0;
@@ -334,7 +335,8 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
         notifier!.heartbeat(lastDecision, new Date().toISOString());
       }
       if (ticks % 100 === 0) for (const w of notifier!.drainWarnings()) opts.say(w);
-      if (tidy.due(t, acting && ((lastDecision?.level ?? 0) >= 3 || held.size > 0), !pace.calm)) {
+      // A cgroup named in danger: no tidy for long vigilance (a collection could delay the tick that contains it).
+      if (tidy.due(t, acting && ((lastDecision?.level ?? 0) >= 3 || held.size > 0), !pace.calm, (sample.danger?.cgroup ?? null) !== null)) {
         Bun.gc(true);
         try {
           releaseExecutablePages();

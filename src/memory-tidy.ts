@@ -9,7 +9,10 @@
 // then at doubling intervals up to every ten minutes (more often, a node
 // under reclaim makes the agent read its own code from disk: a reflex that
 // must act under memory pressure keeps its code resident), and again shortly after
-// each containment ends, the doubling restarted.
+// each containment ends, the doubling restarted. Vigilance that lasts (a
+// busy node: cgroups made, leaked into, removed all along) gets one every
+// longVigilanceS while no cgroup is in danger: its garbage and code piled up
+// for as long as it lasted, and the 5 s after it ends never came.
 //
 // Pure: the agent asks `due(t, containing)` at every tick with its
 // monotonic time.
@@ -25,9 +28,11 @@ export interface MemoryTidyOptions {
   afterEpisodeS: number;
   /** At most one tidy for vigilance alone (no containment) in this many seconds. */
   vigilanceEveryS: number;
+  /** While vigilant without a break and no cgroup in danger: a tidy this long after the vigilance began or the last tidy. */
+  longVigilanceS: number;
 }
 
-export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5, vigilanceEveryS: 300 };
+export const MEMORY_TIDY_DEFAULTS: Readonly<MemoryTidyOptions> = { firstS: 2, thenS: 10, maxEveryS: 600, afterEpisodeS: 5, vigilanceEveryS: 300, longVigilanceS: 120 };
 
 export class MemoryTidy {
   private next = Number.POSITIVE_INFINITY;
@@ -42,6 +47,10 @@ export class MemoryTidy {
   private quietSince = Number.POSITIVE_INFINITY;
   /** When the last tidy for vigilance alone was. */
   private vigilanceTidyAt = Number.NEGATIVE_INFINITY;
+  /** When the vigilance going on began (+Infinity while calm). */
+  private vigilantSince = Number.POSITIVE_INFINITY;
+  /** When the last tidy of any kind was. */
+  private lastTidyAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: MemoryTidyOptions = MEMORY_TIDY_DEFAULTS) {}
 
@@ -61,13 +70,24 @@ export class MemoryTidy {
    * every vigilanceEveryS: a busy node goes in and out of vigilance all the
    * time, and on a node under reclaim each hand-back of the executable's
    * pages is read from disk again (docs/footprint.md, Memory). Vigilance
-   * never defers a tidy (a node vigilant for an hour keeps the schedule).
+   * never defers a tidy (a node vigilant for an hour keeps the schedule),
+   * and vigilance that lasts longVigilanceS gets one of its own, then one
+   * every longVigilanceS while it lasts, unless `danger`: a cgroup is heading
+   * to exhaustion (the danger tracker names one), when a collection could
+   * delay the tick that contains it.
    */
-  due(t: number, containing: boolean, vigilant = false): boolean {
+  due(t: number, containing: boolean, vigilant = false, danger = false): boolean {
+    const yes = this.decide(t, containing, vigilant, danger);
+    if (yes) this.lastTidyAt = t;
+    return yes;
+  }
+
+  private decide(t: number, containing: boolean, vigilant: boolean, danger: boolean): boolean {
     if (vigilant) {
       this.vigilance = true;
       this.quietSince = Number.POSITIVE_INFINITY;
-    }
+      if (this.vigilantSince === Number.POSITIVE_INFINITY) this.vigilantSince = t;
+    } else this.vigilantSince = Number.POSITIVE_INFINITY;
     if (containing) {
       this.episode = true;
       this.calmSince = Number.POSITIVE_INFINITY;
@@ -81,6 +101,11 @@ export class MemoryTidy {
       this.calmSince = Number.POSITIVE_INFINITY;
       this.next = t + this.o.thenS;
       this.every = Math.min(this.o.maxEveryS, this.o.thenS * 2);
+      return true;
+    }
+    if (vigilant && !danger && t - Math.max(this.vigilantSince, this.lastTidyAt) >= this.o.longVigilanceS) {
+      this.vigilanceTidyAt = t;
+      if (this.next < t + this.o.thenS) this.next = t + this.o.thenS;
       return true;
     }
     if (this.vigilance && !vigilant && t - this.vigilanceTidyAt >= this.o.vigilanceEveryS) {

@@ -228,6 +228,15 @@ describe("CgroupWatch: a scan that spans more than one interval", () => {
 });
 
 const res = new TestResources();
+let leakerExe: string | undefined;
+function leakerBin(): string {
+  if (leakerExe === undefined) {
+    const dir = tempDir("watch-leaker");
+    res.dirs.push(dir);
+    leakerExe = compileLeaker(dir);
+  }
+  return leakerExe;
+}
 afterAll(() => res.cleanup());
 
 describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", () => {
@@ -362,6 +371,108 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     expect(watch.relists).toBeGreaterThanOrEqual(4);
     expect(watch.relists).toBeLessThanOrEqual(5);
     expect(watch.candidates).toBe(0);
+    watch.close();
+  });
+  test("cgroups that keep appearing: a young one that does not grow leaves the candidates at its first scan; a young one that grows stays", async () => {
+    const parent = res.cg.create("memory", `hosa-watch-young-${process.pid}`);
+    // relistS 0.2: a cgroup made as another is freed elsewhere on this shared machine (the kernel's count unmoved) is listed all the same.
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent, relistS: 0.2 });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    watch.read(mono());
+    // One every 0.16 s, none growing: each a candidate when listed, none from the scan that sees it idle
+    // (before, each for its first second: with a few a second, the agent vigilant all along).
+    let listedAsCandidate = 0;
+    let afterItsScan = 0;
+    for (let i = 0; i < 8; i++) {
+      res.cg.create("memory", `hosa-watch-young-${process.pid}/idle-${i}`);
+      for (let k = 0; k < 20 && watch.size < i + 2; k++) {
+        await Bun.sleep(50);
+        watch.read(mono());
+      }
+      listedAsCandidate += watch.candidates;
+      await Bun.sleep(110);
+      watch.read(mono());
+      afterItsScan += watch.candidates;
+    }
+    expect(watch.size).toBe(9);
+    expect(listedAsCandidate).toBe(8);
+    expect(afterItsScan).toBe(0);
+    await Bun.sleep(150);
+    watch.read(mono());
+    expect(watch.candidates).toBe(0);
+    // A young one that grows (a process allocating in it from its start, as a container's) stays a candidate for its first second.
+    const grows = res.cg.dir("memory", res.cg.create("memory", `hosa-watch-young-${process.pid}/grows`));
+    const leaker = Bun.spawn(["sh", "-c", `echo $$ > ${grows}/cgroup.procs && exec ${leakerBin()} --rate-mb 8 --max-mb 30 --hold`], { stdout: "ignore", stderr: "ignore" });
+    res.procs.push(leaker);
+    for (let k = 0; k < 20 && Number(readFileSync(`${grows}/memory.usage_in_bytes`, "utf8")) < 1e6; k++) await Bun.sleep(20);
+    for (let k = 0; k < 20 && watch.size < 10; k++) {
+      await Bun.sleep(50);
+      watch.read(mono());
+    }
+    expect(watch.size).toBe(10);
+    let stayed = 0;
+    for (let k = 0; k < 6; k++) {
+      await Bun.sleep(110);
+      watch.read(mono());
+      if (watch.candidates > 0) stayed++;
+    }
+    // 8 MB/s: under the fast rule's 20, over the slow rule's 2 per second; young keeps it sampled meanwhile.
+    expect(stayed).toBe(6);
+    watch.close();
+  });
+  test("cgroups that keep appearing in a large scope: the walks take at most walkShare of the time, and every cgroup is listed", async () => {
+    const parent = res.cg.create("memory", `hosa-watch-walks-${process.pid}`);
+    const dir = res.cg.dir("memory", parent);
+    for (let i = 0; i < 300; i++) mkdirSync(`${dir}/s${i}`);
+    const made = 300;
+    try {
+      const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent, relistS: 600, walkShare: 0.02 });
+      const mono = () => Bun.nanoseconds() / 1e9;
+      watch.read(mono());
+      expect(watch.size).toBe(301);
+      const t0 = mono();
+      // A new cgroup before every scan for 2 s: a walk for each before (20), at most 2 % of the time in walks now.
+      for (let i = 0; i < 20; i++) {
+        mkdirSync(`${dir}/n${i}`);
+        await Bun.sleep(100);
+        watch.read(mono());
+      }
+      const walks = watch.relists - 1;
+      expect(walks).toBeGreaterThanOrEqual(1);
+      expect(walks).toBeLessThan(10);
+      // Seen all the same, within the bound (never more than 1 s after the last walk).
+      for (let i = 0; i < 40 && watch.size < 321; i++) {
+        await Bun.sleep(100);
+        watch.read(mono());
+      }
+      expect(watch.size).toBe(321);
+      expect(mono() - t0).toBeLessThan(10);
+      watch.close();
+    } finally {
+      for (let i = 0; i < 20; i++) if (existsSync(`${dir}/n${i}`)) rmdirSync(`${dir}/n${i}`);
+      for (let i = 0; i < made; i++) rmdirSync(`${dir}/s${i}`);
+    }
+  });
+  test("a listing cut at maxWatched is walked again only when a listed directory changes, not at every relistS", async () => {
+    const parent = res.cg.create("memory", `hosa-watch-cut-${process.pid}`);
+    for (let i = 0; i < 12; i++) res.cg.create("memory", `hosa-watch-cut-${process.pid}/c${i}`);
+    const watch = new CgroupWatch(detectCgroupLayout("/sys/fs/cgroup"), { scope: parent, relistS: 0.2, maxWatched: 10 });
+    const mono = () => Bun.nanoseconds() / 1e9;
+    watch.read(mono());
+    expect(watch.size).toBe(10);
+    for (let i = 0; i < 15; i++) {
+      await Bun.sleep(100);
+      watch.read(mono());
+    }
+    // Before: a walk every 0.2 s (7 more), each of every directory.
+    expect(watch.relists).toBe(1);
+    // One more made in the scope (a listed directory, its link count moved): walked.
+    res.cg.create("memory", `hosa-watch-cut-${process.pid}/c12`);
+    for (let i = 0; i < 10 && watch.relists === 1; i++) {
+      await Bun.sleep(100);
+      watch.read(mono());
+    }
+    expect(watch.relists).toBe(2);
     watch.close();
   });
   // The trust bench's leak seen 4.1 s late (RESULTS-trust.md, 05:05): the

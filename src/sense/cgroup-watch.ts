@@ -11,7 +11,10 @@
 //              cgroup created or removed within scanS, without a readdir.
 //              A cgroup's first usage is read when it is listed, so the next
 //              scan already has its growth; one that appears while the agent
-//              runs is a candidate for its first youngS (1 s).
+//              runs is a candidate for its first youngS (1 s), until a scan
+//              sees it not growing. Walks take at most walkShare of the time:
+//              on a large hierarchy where cgroups keep appearing, one walk per
+//              new cgroup was a walk of every directory each time.
 //   scan       every scanS the usage of every watched cgroup (one small
 //              pread each); a cgroup growing fast since the last scan, or
 //              steadily since the last second, becomes a candidate for a
@@ -55,6 +58,15 @@ export interface CgroupWatchOptions {
    * tick from its first second, not from its second scan.
    */
   youngS?: number;
+  /**
+   * At most this share of the time in walks (their own duration measured):
+   * after a walk that took d seconds, the next comes no sooner than
+   * d·(1/walkShare − 1) later (d its CPU time; at most 1 s), whatever changed meanwhile. A walk of a few
+   * cgroups takes under a millisecond (no delay worth the name); of 500, where
+   * cgroups appear a few a second, tens of milliseconds each, and one per
+   * new cgroup cost a tenth of a core (bench/cgroup-appear.ts). 1: no bound.
+   */
+  walkShare?: number;
   /**
    * Cgroups the operator named latency-sensitive (respond.latency_sensitive:
    * each one and what is under it). When there are, every scope's cgroup's
@@ -122,6 +134,8 @@ interface Watched {
   factRefused: number;
   rate: number;
   candidateUntilT: number;
+  /** New while the agent runs: a candidate until then, unless a scan saw it not growing (docs/footprint.md § Cgroups appearing). */
+  youngUntilT: number;
   failcnt: number;
   events: number;
   /** Its usage file could not be read at the last scan (the cgroup was removed: kernfs answers ENODEV on a kept descriptor), or the iterator's pass no longer visited it. */
@@ -133,6 +147,8 @@ interface Watched {
 }
 
 const MIB = 1024 * 1024;
+/** The longest a walk waits for walkShare (seconds): a cgroup made in a hierarchy of thousands is seen within it. */
+const MAX_WALK_WAIT_S = 1;
 /** A walk at least this often (seconds), whatever the counts say. */
 const FULL_RELIST_S = 30;
 /** How long after a watched cgroup vanished the link counts are looked at every scan, whatever the kernel's count says (seconds). */
@@ -255,6 +271,8 @@ export class CgroupWatch {
   /** What sampleMemoryUsage was last told. */
   private iterSampled = false;
   private listT = Number.NaN;
+  /** No walk before then (walkShare), but the first, or after the clock went back. */
+  private walkAllowedT = Number.NEGATIVE_INFINITY;
   /** The last walk, or the last periodic check that found nothing to walk for. */
   private checkT = Number.NaN;
   private walkCount = Number.NaN;
@@ -310,6 +328,7 @@ export class CgroupWatch {
       pidsPerS: 20,
       keepS: 5,
       youngS: 1,
+      walkShare: 0.02,
       sensitive: [],
       cpuScanS: 0.5,
       demandCgroups: 4,
@@ -399,9 +418,8 @@ export class CgroupWatch {
 
   /**
    * The periodic walk (every relistS) is a safety net for what the scans'
-   * checks cannot see: a listing cut at maxWatched, or a cgroup made while
-   * another was freed anywhere in the hierarchy (the kernel's count, the
-   * scans' gate, did not move). Every watched directory's link count is
+   * checks cannot see: a cgroup made while another was freed anywhere in
+   * the hierarchy (the kernel's count, the scans' gate, did not move). Every watched directory's link count is
    * looked at, whatever the count says; when each is what the walk saw, the
    * walk would list the same cgroups: it is skipped (a walk reads every
    * directory of the tree, milliseconds of the kernel's time), and only its
@@ -409,7 +427,9 @@ export class CgroupWatch {
    * FULL_RELIST_S.
    */
   private periodicWalkNeeded(t: number): boolean {
-    if (t - this.listT >= FULL_RELIST_S || this.watched.size >= this.o.maxWatched) return true;
+    // A listing cut at maxWatched is no reason to walk every relistS: a cgroup made or removed among those
+    // listed changes a listed directory's link count, and one made past the cut would not be watched anyway.
+    if (t - this.listT >= FULL_RELIST_S) return true;
     const count = this.cgroupCount();
     if (Number.isNaN(count)) return true;
     for (const [path, n] of this.links) if (this.linkCount(path) !== n) return true;
@@ -420,7 +440,22 @@ export class CgroupWatch {
     return false;
   }
 
+  /** A walk, timed: the next one waits walkShare's due (walkAllowedT). */
   private relist(t: number): void {
+    const first = Number.isNaN(this.listT);
+    // The walk's CPU time (the process's, this thread's nearly all of it over a walk), not its wall time: on a
+    // loaded machine a walk of a few cgroups can take tens of milliseconds of wall time, and a leak in a
+    // cgroup made then must still be seen at the next scan.
+    const cpu0 = process.cpuUsage();
+    this.walk(t);
+    const cpu = process.cpuUsage(cpu0);
+    const tookS = (cpu.user + cpu.system) / 1e6;
+    // Not after the first (start-up: the library loads, every file is opened); never more than
+    // MAX_WALK_WAIT_S (a hierarchy of thousands: a new cgroup is seen within it).
+    if (!first && this.o.walkShare < 1) this.walkAllowedT = t + Math.min(MAX_WALK_WAIT_S, tookS * (1 / this.o.walkShare - 1));
+  }
+
+  private walk(t: number): void {
     const first = Number.isNaN(this.listT);
     this.listT = t;
     this.checkT = t;
@@ -468,7 +503,8 @@ export class CgroupWatch {
         scanRefused: Number.NaN,
         factRefused: Number.NaN,
         rate: 0,
-        candidateUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
+        candidateUntilT: Number.NEGATIVE_INFINITY,
+        youngUntilT: first ? Number.NEGATIVE_INFINITY : t + this.o.youngS,
         failcnt: Number.NaN,
         events: Number.NaN,
         gone: false,
@@ -648,6 +684,11 @@ export class CgroupWatch {
       // stretched at calm (libhosa's sampler, docs/footprint.md § The sampler) spans several, and a growth
       // that started within the last of them is not diluted over the others (libhosa's tripwire: rose()).
       if (w.rate >= o.fastBytesPerS || u - w.lastU >= o.fastBytesPerS * o.scanS) w.candidateUntilT = t + o.keepS;
+      // Young and not growing: sampled at the scans like any other from now
+      // on. Cgroups that keep appearing (a few a second) kept the agent
+      // vigilant, at the 10 ms tick, all along; one that starts to grow later
+      // is a candidate at the scan that sees it (fast or slow rule).
+      if (w.youngUntilT >= t && w.rate < o.slowBytesPerS) w.youngUntilT = Number.NEGATIVE_INFINITY;
     }
     if (Number.isNaN(w.markU)) {
       w.markU = u;
@@ -660,7 +701,7 @@ export class CgroupWatch {
     w.lastU = u;
     w.lastT = t;
     // A pids limit set after the cgroup was listed (mkdir, then pids.max): looked for while it is a candidate.
-    if (w.pids && !w.pidsLimited && w.candidateUntilT >= t) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
+    if (w.pids && !w.pidsLimited && (w.candidateUntilT >= t || w.youngUntilT >= t)) w.pidsLimited = Number.isFinite(numOf(w.pids, CGROUP_WATCH.pidsMax));
     if (w.pids && w.pidsLimited) {
       const inSet = this.pidsSlot(w);
       const ps = this.pidsSet?.set;
@@ -693,9 +734,11 @@ export class CgroupWatch {
     // the first snapshot after the agent was vigilant may come a tick after its last inline scan).
     const sinceScan = Number.isNaN(this.scanT) || t < this.scanT ? Number.POSITIVE_INFINITY : t - this.scanT;
     const scanDue = inSnapshot === undefined ? sinceScan >= o.scanS : inSnapshot && sinceScan >= o.scanS / 2;
-    if (Number.isNaN(this.listT) || t < this.listT || (scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))) this.relist(t);
+    // While a walk is not yet allowed, its checks are not made either: each stats every watched directory.
+    const walkAllowed = t >= this.walkAllowedT;
+    if (Number.isNaN(this.listT) || t < this.listT || (walkAllowed && ((scanDue && this.treeChanged(t)) || (t - this.checkT >= o.relistS && this.periodicWalkNeeded(t))))) this.relist(t);
     if (scanDue) this.scan(t);
-    if (this.vanished) {
+    if (this.vanished && t >= this.walkAllowedT) {
       this.vanished = false;
       this.linkCheckUntilT = t + VANISHED_CHECK_S;
       this.relist(t);
@@ -712,7 +755,7 @@ export class CgroupWatch {
       if (w.candidateUntilT >= movedSince && h === undefined && !this.parents.has(w.path)) moving++;
       // Held by hosa (a memory ceiling, or a CPU quota that holds a fork storm): read at every tick.
       if (h && (CGROUP_V1.memoryLimit in h || CGROUP_V2.memoryHigh in h || CGROUP_V2.memoryMax in h || (w.pidsLimited && (CGROUP_WATCH.cfsQuotaUs in h || CGROUP_WATCH.cpuMax in h)))) picked.push(w);
-      else if (w.candidateUntilT >= t) rest.push(w);
+      else if (w.candidateUntilT >= t || w.youngUntilT >= t) rest.push(w);
     }
     rest.sort((a, b) => b.rate - a.rate);
     picked.push(...rest.slice(0, Math.max(0, o.maxCandidates - picked.length)));
