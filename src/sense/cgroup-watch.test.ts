@@ -81,6 +81,15 @@ function fixtureNode(dir: string): { cg: string; proc: string; mem: string } {
   return { cg, proc, mem };
 }
 
+/** Sets a fixture cgroup's memory usage (made if new): usage_in_bytes and memory.stat's rss, under a 2 GiB limit. */
+function usageSetter(mem: string): (path: string, bytes: number) => void {
+  return (path, bytes) => {
+    mkdirSync(`${mem}${path}`, { recursive: true });
+    writeFileSync(`${mem}${path}/memory.usage_in_bytes`, `${bytes}\n`);
+    writeFileSync(`${mem}${path}/memory.stat`, `total_rss ${bytes}\ntotal_shmem 0\nhierarchical_memory_limit 2147483648\n`);
+  };
+}
+
 describe("CgroupWatch: a cgroup replaced between two scans", () => {
   for (const through of ["files", "iterator"] as const)
   test(`is seen at the next scan: the removed one's usage ${through === "files" ? "file is gone" : "is no longer in the iterator's pass"} (not after the 30 s walk)`, () => {
@@ -142,11 +151,7 @@ describe("CgroupWatch.moving", () => {
     const dir = tempDir("watch-moving");
     const { cg, proc, mem } = fixtureNode(dir);
     const MiB = 2 ** 20;
-    const set = (path: string, bytes: number) => {
-      mkdirSync(`${mem}${path}`, { recursive: true });
-      writeFileSync(`${mem}${path}/memory.usage_in_bytes`, `${bytes}\n`);
-      writeFileSync(`${mem}${path}/memory.stat`, `total_rss ${bytes}\ntotal_shmem 0\nhierarchical_memory_limit 2147483648\n`);
-    };
+    const set = usageSetter(mem);
     set("/scope", 200 * MiB);
     set("/scope/held", 100 * MiB);
     set("/scope/other", 100 * MiB);
@@ -200,11 +205,7 @@ describe("CgroupWatch: a scan that spans more than one interval", () => {
     const dir = tempDir("watch-span");
     const { cg, proc, mem } = fixtureNode(dir);
     const MiB = 2 ** 20;
-    const set = (path: string, bytes: number) => {
-      mkdirSync(`${mem}${path}`, { recursive: true });
-      writeFileSync(`${mem}${path}/memory.usage_in_bytes`, `${bytes}\n`);
-      writeFileSync(`${mem}${path}/memory.stat`, `total_rss ${bytes}\ntotal_shmem 0\nhierarchical_memory_limit 2147483648\n`);
-    };
+    const set = usageSetter(mem);
     set("/scope", 100 * MiB);
     set("/scope/a", 10 * MiB);
     set("/scope/b", 10 * MiB);
