@@ -447,7 +447,7 @@ export class CgroupWatch {
     // loaded machine a walk of a few cgroups can take tens of milliseconds of wall time, and a leak in a
     // cgroup made then must still be seen at the next scan.
     const cpu0 = process.cpuUsage();
-    this.walk(t);
+    this.walk(t, first);
     const cpu = process.cpuUsage(cpu0);
     const tookS = (cpu.user + cpu.system) / 1e6;
     // Not after the first (start-up: the library loads, every file is opened); never more than
@@ -455,8 +455,8 @@ export class CgroupWatch {
     if (!first && this.o.walkShare < 1) this.walkAllowedT = t + Math.min(MAX_WALK_WAIT_S, tookS * (1 / this.o.walkShare - 1));
   }
 
-  private walk(t: number): void {
-    const first = Number.isNaN(this.listT);
+  /** first: the agent's first walk (what it lists then is no new cgroup). */
+  private walk(t: number, first: boolean): void {
     this.listT = t;
     this.checkT = t;
     this.relists++;
