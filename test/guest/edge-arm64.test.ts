@@ -69,6 +69,8 @@ describe.skipIf(skip !== undefined)("the edge profile on an arm64 guest with 1 G
     // 2. The leak: memory.high on /leak, logged as hosa's action, before the
     // leak could reach its 500M memory.max at the pace measured uncontained,
     // and nobody killed.
+    // A 30 s calibration may misfire during the CPU measurement under TCG on
+    // a loaded host; the guest waits (calm_again, at most 90 s) for Level 0 first.
     expect(run.results.get("level_at_leak_start"), why).toBe("0");
     const rateBefore = numberResult(run, "reference_rate_mb_s");
     const containedMs = numberResult(run, "contained_ms");
@@ -143,7 +145,7 @@ describe.skipIf(skip !== undefined)("the edge profile on an arm64 guest with 1 G
     console.log(
       `arm64 edge guest (TCG, ${figures.memTotalMiB.toFixed(0)} MiB): hosa --version ${figures.versionMs.join("/")} ms, /healthz after ${figures.healthzMs} ms, ` +
         `warm-up ${figures.warmupMs} ms, CPU at the 500 ms tick ${figures.homeostasisCpuPercent.toFixed(1)} % of a CPU, RSS ${figures.rssMiB.toFixed(1)} MiB ` +
-        `(peak ${figures.rssPeakMiB.toFixed(1)}); leak ${rateBefore} MB/s contained after ${containedMs} ms; watchdog held ${heldMs} ms; guest wall ${(run.wallMs / 1000).toFixed(0)} s`,
+        `(peak ${figures.rssPeakMiB.toFixed(1)}); Level 0 again ${numberResult(run, "calm_wait_ms")} ms after it; leak ${rateBefore} MB/s contained after ${containedMs} ms; watchdog held ${heldMs} ms; guest wall ${(run.wallMs / 1000).toFixed(0)} s`,
     );
   }, 900_000);
 });
