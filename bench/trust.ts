@@ -463,7 +463,7 @@ try {
     for (let i = 0; i < (only ? 0 : leakRuns); i++) {
       const r = await collapse(LEAK50, k++, "hosa");
       collapseResults.push(r);
-      say(`  hosa ${r.name} #${i + 1}: contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
+      say(`  hosa ${r.name} #${i + 1}: detected ${fmt(r.detectS)} s, contained ${fmt(r.containS)} s, after ${fmt(r.afterMBps, 1)} MiB/s, restored ${fmt(r.restoredS, 1)} s after stop, other actions ${r.otherActions}`);
       await waitLevelZero(60);
     }
     const chosen = leakOnly ? [] : EPISODES.filter((e) => only.split("|").some((o) => e.name.includes(o)));
