@@ -61,11 +61,8 @@ export class WindowRegression {
   accelT = Infinity;
   private readonly z: number;
   protected newestT = NaN;
-  /** The count slopeT, accelT, invN and invDof were computed for. */
+  /** The count slopeT and accelT were computed for. */
   private tN = 0;
-  /** 1/n and 1/(n − 2) for the count tN: a window's count rarely changes, so its fit multiplies where it divided. */
-  private invN = 0;
-  private invDof = 0;
 
   /** Fit the quadratic too (curvature); off for a slope alone. */
   readonly quadratic: boolean;
@@ -170,29 +167,21 @@ export class WindowRegression {
       this.residualStd = 0;
       return;
     }
+    const mu = this.su / n;
+    const my = this.sy / n;
+    const cuu = this.suu - this.su * mu;
+    const cuy = this.suy - this.su * my;
+    const cyy = this.syy - this.sy * my;
+    const b = cuu > 0 ? cuy / cuu : 0;
+    const sse = cyy - b * cuy;
+    const s2 = sse > 0 ? sse / (n - 2) : 0;
+    this.slope = b;
     if (n !== this.tN) {
       this.tN = n;
       this.slopeT = tCritical(this.z, n - 2);
       this.accelT = tCritical(this.z, n - 3);
-      this.invN = 1 / n;
-      this.invDof = 1 / (n - 2);
     }
-    // One division where there were five (1/n and 1/(n − 2) kept per count,
-    // 1/S_uu once): the fit is on every step's path to its level, and the
-    // divider is its slowest unit. The same fit to a few units in the last
-    // place (regression.test.ts).
-    const invN = this.invN;
-    const mu = this.su * invN;
-    const my = this.sy * invN;
-    const cuu = this.suu - this.su * mu;
-    const cuy = this.suy - this.su * my;
-    const cyy = this.syy - this.sy * my;
-    const invCuu = cuu > 0 ? 1 / cuu : 0;
-    const b = cuu > 0 ? cuy * invCuu : 0;
-    const sse = cyy - b * cuy;
-    const s2 = sse > 0 ? sse * this.invDof : 0;
-    this.slope = b;
-    this.slopeSe = cuu > 0 ? Math.sqrt(s2 * invCuu) : Infinity;
+    this.slopeSe = cuu > 0 ? Math.sqrt(s2 / cuu) : Infinity;
     this.residualStd = Math.sqrt(s2);
     this.level = my + b * (tNow - this.origin - mu);
     this.accel = 0;
