@@ -520,8 +520,10 @@ class Engine implements EngineState {
     this.dmStd = baseline.dmStd;
     this.dmMean = baseline.dmMean;
     this.riseNeeded = Math.max(cfg.sustainRiseSigmas * baseline.dmStd, cfg.sustainRiseRange ? baseline.thresholds.theta1 - baseline.dmMean : 0);
-    // M2's products deferred to the refactorisation that reads them (Welford.defer), at most 64 samples held.
-    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, this.refactorByWeight ? REFACTOR_MAX : Math.min(this.refactorEvery, 64));
+    // M2's products deferred to the refactorisation that reads them (Welford.defer): at most 64 samples held,
+    // or with the period from the weight one more than its longest, so that learn()'s flush is the one taken (a
+    // flush inside defer(), first reached at the 64th sample of a period, bailed out of defer's compiled code each time).
+    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, this.refactorByWeight ? REFACTOR_MAX + 1 : Math.min(this.refactorEvery, 64));
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
     this.maha.factor(this.welford.mean, this.covariance);
