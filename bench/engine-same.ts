@@ -1,7 +1,7 @@
 // Two engines on the same samples, every decision compared to the byte: the
 // engine of another checkout (BEFORE, e.g. a `git archive` of main) and this
 // one. For a change meant to be speed only: any difference is a bug.
-//   bun bench/engine-same.ts BEFORE [--samples 60000]
+//   bun bench/engine-same.ts BEFORE [--samples 60000] [--levels]
 // Each engine is its own module instance. The samples move the levels
 // through every path: a 50-unit jump one block in four, a NaN now and then,
 // repeated timestamps, a jittery clock at odd sizes, a danger carried by the
@@ -24,7 +24,7 @@ import { homeostaticSample } from "./lib/engine-dims.ts";
 
 const args = process.argv.slice(2);
 if (!args[0] || args[0].startsWith("--")) {
-  console.error("usage: bun bench/engine-same.ts BEFORE_CHECKOUT [--samples 60000]");
+  console.error("usage: bun bench/engine-same.ts BEFORE_CHECKOUT [--samples 60000] [--levels]");
   process.exit(2);
 }
 const si = args.indexOf("--samples");
