@@ -601,6 +601,60 @@ describe("learning", () => {
   });
 });
 
+describe("the refactorisation period (refactorEvery 0)", () => {
+  /** The raw distances of `steps` calm samples through an engine of `n` dimensions whose baseline weighs `count`, every one learned. */
+  function distances(n: number, count: number, refactorEvery: number, steps: number): number[] {
+    const dims = Array.from({ length: n }, (_, j): DimensionSpec => ({ name: `d${j}`, unit: "1", loadSign: 1 }));
+    const b = baselineOf(dims, new Array(n).fill(0), new Array(n).fill(1));
+    b.count = count;
+    b.thresholds = { theta1: 1e3, theta2: 2e3, theta3: 3e3, theta4: 4e3 };
+    const e = createEngine(b, { ...defaultEngineConfig(), refactorEvery });
+    const r = prng(11);
+    const out: number[] = [];
+    for (let i = 0; i <= steps; i++) {
+      const x = new Float64Array(n);
+      for (let j = 0; j < n; j++) x[j] = gaussian(r) + (j > 0 ? 0.5 * x[j - 1] : 0);
+      const d = step(e, { t: i * 0.01, x });
+      expect(d.learning).toBe(i > 0);
+      out.push(d.dmRaw);
+    }
+    return out;
+  }
+
+  test("max(8, n) learned samples while young, longer as the weight grows (at most 1/256 of it), 64 at most", () => {
+    // Young: the period stays max(8, n), as before.
+    expect(distances(8, 1000, 0, 300)).toEqual(distances(8, 1000, 8, 300));
+    expect(distances(32, 1000, 0, 300)).toEqual(distances(32, 1000, 32, 300));
+    // W = 5000: ⌊5000/256⌋ = 19 samples (the weight reaches 5120, and the period 20, after 120).
+    expect(distances(8, 5000, 0, 110)).toEqual(distances(8, 5000, 19, 110));
+    // A long-learned baseline: 64.
+    const old = distances(8, 1e6, 0, 300);
+    expect(old).toEqual(distances(8, 1e6, 64, 300));
+    expect(old).not.toEqual(distances(8, 1e6, 8, 300));
+    expect(distances(32, 1e6, 0, 300)).toEqual(distances(32, 1e6, 64, 300));
+  });
+
+  test("the longer period lags no more than max(8, n) did for a young baseline: the raw distance within 1 % of refactorising at every sample", () => {
+    // Samples whose covariance is not the baseline's (neighbours correlated by 0.5 against an identity): every learned sample moves Σ.
+    const lag = (count: number, refactorEvery: number): number => {
+      const every = distances(8, count, 1, 2000);
+      const d = distances(8, count, refactorEvery, 2000);
+      let worst = 0;
+      for (let i = 0; i < every.length; i++) worst = Math.max(worst, Math.abs(d[i] / every[i] - 1));
+      return worst;
+    };
+    // What the period of 8 always let through at W = 1000 (1.6 %).
+    const young = lag(1000, 8);
+    for (const count of [3000, 10_000, 30_000, 1e6]) {
+      const byWeight = lag(count, 0);
+      expect(byWeight).toBeLessThan(0.01);
+      expect(byWeight).toBeLessThan(young);
+      // ...and the period did lengthen: further from every sample than a period of 8 at the same weight.
+      expect(byWeight).toBeGreaterThan(lag(count, 8));
+    }
+  });
+});
+
 describe("decisions", () => {
   function scenario(): string[] {
     const dims: DimensionSpec[] = [

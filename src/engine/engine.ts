@@ -97,11 +97,15 @@ export interface EngineConfig {
    * Refactorise the learned covariance every this many learned samples. One
    * sample moves Σ by O(1/W) (W ≥ thousands after calibration) while the
    * O(n³) factorisation dominates the step; 1 refactors every sample. 0
-   * (the default) is max(8, n) for n dimensions: the factorisation's n³/6
-   * spread over n samples keeps a learning step O(n²), like the distance
-   * itself. (A rank-one update of the factor does not apply: the shrinkage
-   * toward the diagonal and the variance floors make one sample's change to
-   * Σ' of rank n.)
+   * (the default) is max(8, n) for n dimensions, lengthened up to 64 as
+   * the weight W grows, so that the samples learned since the factor in use
+   * never weigh more than 1/256 of the baseline (REFACTOR_WEIGHT_SHARE):
+   * the factorisation's n³/6 spread over n samples keeps a learning step
+   * O(n²), like the distance itself, and a long-learned baseline, which a
+   * few dozen samples barely move, is refactorised less often
+   * (docs/engine.md §8). (A rank-one update of the factor does not apply:
+   * the shrinkage toward the diagonal and the variance floors make one
+   * sample's change to Σ' of rank n.)
    */
   refactorEvery: number;
   /** Smallest dmStd a calibration reports, so θ1 < θ2 < θ3 < θ4 even on a perfectly constant node. */
@@ -327,6 +331,22 @@ function signed(v: number): string {
  */
 const FORWARD_IN_PASS_MAX = 8;
 
+/**
+ * With `refactorEvery` 0, the samples learned between two factorisations
+ * weigh at most this share of the baseline's weight W, and number at least
+ * max(8, n) and at most REFACTOR_MAX (when W allows): the distance is
+ * judged against a factor that lags the learned μ and Σ by samples
+ * weighing at most 1/256 of the baseline, less than the period of 8 let
+ * a young baseline lag (8 of W = 1000–2000). On samples whose covariance
+ * is not the baseline's, the raw distance stays within 0.7 % of one
+ * refactorised at every sample, where a period of 8 gave 1.6 % at W = 1000
+ * (engine.test.ts); every level and learning decision of bench/engine-same.ts
+ * is the same. At 8 dimensions the factorisation every 8 samples was
+ * about a tenth of a learning step (bench/RESULTS-footprint.md, branch eng8b).
+ */
+const REFACTOR_WEIGHT_SHARE = 1 / 256;
+const REFACTOR_MAX = 64;
+
 class Clock {
   on = false;
   startT = 0;
@@ -447,8 +467,10 @@ class Engine implements EngineState {
   idleStartT = 0;
   icpDim = 0;
   learnedSinceFactor = 0;
-  /** Learned samples between two factorisations (EngineConfig.refactorEvery, 0 resolved). */
-  readonly refactorEvery: number;
+  /** Learned samples until the next factorisation (EngineConfig.refactorEvery, or with 0 from the weight: refactorInterval). */
+  refactorEvery: number;
+  /** EngineConfig.refactorEvery 0: the interval follows the weight (see REFACTOR_WEIGHT_SHARE). */
+  readonly refactorByWeight: boolean;
   /** The engine's own danger when samples carry none: dimension index of the smallest TTF. */
   ownTtfDim = -1;
   /**
@@ -491,14 +513,17 @@ class Engine implements EngineState {
     this.dims = baseline.dims;
     this.config = cfg;
     this.n = n;
-    this.refactorEvery = cfg.refactorEvery > 0 ? cfg.refactorEvery : Math.max(8, n);
+    this.refactorByWeight = !(cfg.refactorEvery > 0);
+    this.refactorEvery = this.refactorByWeight ? refactorInterval(n, baseline.count) : cfg.refactorEvery;
     this.names = baseline.dims.map((d) => d.name);
     this.thresholds = { ...baseline.thresholds };
     this.dmStd = baseline.dmStd;
     this.dmMean = baseline.dmMean;
     this.riseNeeded = Math.max(cfg.sustainRiseSigmas * baseline.dmStd, cfg.sustainRiseRange ? baseline.thresholds.theta1 - baseline.dmMean : 0);
-    // M2's products deferred to the refactorisation that reads them (Welford.defer), at most 64 samples held.
-    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, Math.min(this.refactorEvery, 64));
+    // M2's products deferred to the refactorisation that reads them (Welford.defer): at most 64 samples held,
+    // or with the period from the weight one more than its longest, so that learn()'s flush is the one taken (a
+    // flush inside defer(), first reached at the 64th sample of a period, bailed out of defer's compiled code each time).
+    this.welford = Welford.fromCovariance(baseline.mean, baseline.covariance, baseline.count, this.refactorByWeight ? REFACTOR_MAX + 1 : Math.min(this.refactorEvery, 64));
     this.maha = new Mahalanobis(n, mahalanobisOptions(cfg, baseline.dims));
     this.covariance = Float64Array.from(baseline.covariance);
     this.maha.factor(this.welford.mean, this.covariance);
@@ -582,6 +607,14 @@ class Engine implements EngineState {
       configurable: true,
     });
   }
+}
+
+/** Learned samples between two factorisations at weight W (refactorEvery 0): max(8, n), longer up to REFACTOR_MAX while they weigh at most REFACTOR_WEIGHT_SHARE of W. */
+function refactorInterval(n: number, weight: number): number {
+  const least = n > 8 ? n : 8;
+  const byWeight = Math.floor(weight * REFACTOR_WEIGHT_SHARE);
+  const k = byWeight < REFACTOR_MAX ? byWeight : REFACTOR_MAX;
+  return k > least ? k : least;
 }
 
 /** The dominant dimensions of the last step, computed now (see Engine.dominant). */
@@ -987,6 +1020,7 @@ function learn(e: Engine, x: Float64Array, dt: number): void {
     const denom = w.weight - 1;
     if (denom > 0) e.maha.factor(w.mean, w.m2, 1 / denom, true);
     else e.maha.factor(w.mean, w.covarianceInto(e.covariance));
+    if (e.refactorByWeight) e.refactorEvery = refactorInterval(e.n, w.weight);
   }
 }
 

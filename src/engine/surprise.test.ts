@@ -109,3 +109,38 @@ test("pass() without judging leaves Z alone and still gives δ, φ and the propa
   expect([z.value, ...z.smoothed]).toEqual([0, 0, 0]);
   expect([z.phiSum, z.icp, z.icpDim, z.finite]).toEqual([9, 8, 1, true]);
 });
+
+test("Z is the largest |z̄_j| within an ulp of the comparisons', names the first of the largest, and skips a z̄_j gone NaN", () => {
+  const n = 6;
+  const one = new Float64Array(n).fill(1);
+  const zero = new Float64Array(n);
+  const delta = new Float64Array(n);
+  const signs = new Float64Array(n);
+  const prop = new Uint8Array(n);
+  const g = prng(21);
+  const byComparison = (zs: Float64Array): number => {
+    let best = 0;
+    for (const v of zs) if (Math.abs(v) > best) best = Math.abs(v);
+    return best;
+  };
+  for (const medianOf3 of [true, false]) {
+    const z = new DimSurprise(n, 0.3, 3, medianOf3);
+    for (let i = 0; i < 3000; i++) {
+      const x = Float64Array.from({ length: n }, () => 3 * gaussian(g));
+      if (i % 50 === 7) x[i % n] = x[(i + 1) % n]; // ties
+      z.pass(i * 0.01, x, zero, delta, one, signs, prop, true);
+      const exact = byComparison(z.smoothed);
+      expect(Math.abs(z.value - exact)).toBeLessThanOrEqual(Number.EPSILON * exact);
+      const j = z.dim;
+      expect(Math.abs(z.smoothed[j])).toBe(exact);
+      for (let k = 0; k < j; k++) expect(Math.abs(z.smoothed[k])).toBeLessThan(exact);
+    }
+    // A z̄_j gone NaN (it stays so: NaN + α·(z − NaN)) is skipped, as the comparisons skip it.
+    z.smoothed[2] = NaN;
+    z.smoothed[4] = 50;
+    z.pass(30.01, new Float64Array(n), zero, delta, one, signs, prop, true);
+    expect(z.value).toBe(byComparison(z.smoothed));
+    expect(z.value).toBeGreaterThan(40);
+    expect(z.dim).toBe(4);
+  }
+});

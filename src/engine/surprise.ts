@@ -24,9 +24,8 @@ export class DimSurprise {
   private readonly sel = new Float64Array(3);
   private lastT = NaN;
   private readonly memo: AlphaMemo;
-  /** max_j |z̄_j| after the last update, and its dimension. */
+  /** max_j |z̄_j| after the last update (its dimension: `dim`). */
   value = 0;
-  dim = 0;
 
   /** `memo`: an AlphaMemo of the same τ and minSamples to share with other smoothers stepping at the same times (see AlphaMemo). */
   constructor(n: number, tauS: number, minSamples: number, medianOf3: boolean, memo?: AlphaMemo) {
@@ -61,7 +60,25 @@ export class DimSurprise {
     this.smoothed.fill(0);
     this.lastT = NaN;
     this.value = 0;
-    this.dim = 0;
+  }
+
+  /**
+   * The dimension of the largest |z̄_j| (the first of equals), found when
+   * read: only a reason in words names it, so the pass keeps the largest
+   * value alone (see maxOf).
+   */
+  get dim(): number {
+    const zs = this.smoothed;
+    let best = -1;
+    let bestJ = 0;
+    for (let j = 0; j < this.n; j++) {
+      const m = Math.abs(zs[j]);
+      if (m > best) {
+        best = m;
+        bestJ = j;
+      }
+    }
+    return bestJ;
   }
 
   /**
@@ -112,8 +129,7 @@ export class DimSurprise {
     const p2 = this.prev2;
     const zs = this.smoothed;
     const sel = this.sel;
-    let best = -1;
-    let bestJ = 0;
+    let best = 0;
     let phi = 0;
     let icp = 0;
     let icpDim = this.icpDim;
@@ -148,21 +164,14 @@ export class DimSurprise {
       }
       const s = zs[j] + a * (zin - zs[j]);
       zs[j] = s;
-      const m = s < 0 ? -s : s;
-      if (m > best) {
-        best = m;
-        bestJ = j;
-      }
+      best = maxOf(best, Math.abs(s));
     }
     this.phiSum = phi;
     this.d2 = d2;
     this.icp = icp;
     this.icpDim = icpDim;
     this.finite = finite;
-    if (smooth) {
-      this.value = best;
-      this.dim = bestJ;
-    }
+    if (smooth) this.value = best - best === 0 ? best : largestAbs(zs);
   }
 
   /** Take the deviations δ (x − μ) at time t, standardised by invStd. A repeated or first timestamp carries no weight. */
@@ -180,33 +189,46 @@ export class DimSurprise {
     const p1 = this.prev1;
     const p2 = this.prev2;
     const zs = this.smoothed;
-    let best = -1;
-    let bestJ = 0;
+    let best = 0;
     if (this.medianOf3) {
       for (let j = 0; j < n; j++) {
         const zin = medianOf3(p1, p2, this.sel, j, delta[j] * invStd[j]);
         const s = zs[j] + a * (zin - zs[j]);
         zs[j] = s;
-        const m = s < 0 ? -s : s;
-        if (m > best) {
-          best = m;
-          bestJ = j;
-        }
+        best = maxOf(best, Math.abs(s));
       }
     } else {
       for (let j = 0; j < n; j++) {
         const s = zs[j] + a * (delta[j] * invStd[j] - zs[j]);
         zs[j] = s;
-        const m = s < 0 ? -s : s;
-        if (m > best) {
-          best = m;
-          bestJ = j;
-        }
+        best = maxOf(best, Math.abs(s));
       }
     }
-    this.value = best;
-    this.dim = bestJ;
+    this.value = best - best === 0 ? best : largestAbs(zs);
   }
+}
+
+/**
+ * The larger of two non-negative numbers by arithmetic, (a + b + |a − b|)/2:
+ * within a unit in the last place of max(a, b), and without a branch. Z's
+ * maximum over the dimensions by comparisons mispredicted on noise (which
+ * dimension is largest changes from sample to sample), and each miss threw
+ * away the pass's work in flight: a fifth of a learning step at 8
+ * dimensions (bench/RESULTS-footprint.md, branch eng8b). A NaN or an
+ * infinite z̄_j makes it NaN; the caller then takes largestAbs().
+ */
+function maxOf(a: number, b: number): number {
+  return 0.5 * (a + b + Math.abs(a - b));
+}
+
+/** max_j |z̄_j| by comparisons (NaN skipped, ±Infinity kept): where maxOf cannot say. */
+function largestAbs(zs: Float64Array): number {
+  let best = 0;
+  for (let j = 0; j < zs.length; j++) {
+    const m = Math.abs(zs[j]);
+    if (m > best) best = m;
+  }
+  return best;
 }
 
 /**
