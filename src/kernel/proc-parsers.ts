@@ -514,3 +514,97 @@ export function parseSnmpBytes(b: Buffer, start: number, end: number, out: TcpSn
   }
   return out;
 }
+
+// Copies field by field (Object.assign on these small objects cost a calm tick 6–7 µs for eight of
+// them), and the same objects filled from libhosa's parse (ffi.parseSet, libhosa/parse.c): `nums` from
+// `at` holds the fields in the order of each object's parser above.
+
+export function copyStatCounters(to: StatCounters, from: StatCounters): void {
+  to.cpuTotalTicks = from.cpuTotalTicks;
+  to.cpuIdleTicks = from.cpuIdleTicks;
+  to.ctxt = from.ctxt;
+  to.processes = from.processes;
+  to.procsRunning = from.procsRunning;
+  to.procsBlocked = from.procsBlocked;
+  to.cpuCount = from.cpuCount;
+}
+
+export function statCountersFrom(nums: Float64Array, at: number, out: StatCounters): StatCounters {
+  out.cpuTotalTicks = nums[at]!;
+  out.cpuIdleTicks = nums[at + 1]!;
+  out.ctxt = nums[at + 2]!;
+  out.processes = nums[at + 3]!;
+  out.procsRunning = nums[at + 4]!;
+  out.procsBlocked = nums[at + 5]!;
+  out.cpuCount = nums[at + 6]!;
+  return out;
+}
+
+export function memInfoFrom(nums: Float64Array, at: number, out: MemInfo): MemInfo {
+  out.memTotalBytes = nums[at]!;
+  out.memAvailableBytes = nums[at + 1]!;
+  return out;
+}
+
+export function copyPressure(to: Pressure, from: Pressure): void {
+  to.someTotalUs = from.someTotalUs;
+  to.fullTotalUs = from.fullTotalUs;
+}
+
+export function pressureFrom(nums: Float64Array, at: number, out: Pressure): Pressure {
+  out.someTotalUs = nums[at]!;
+  out.fullTotalUs = nums[at + 1]!;
+  return out;
+}
+
+export function copyVmStat(to: VmStat, from: VmStat): void {
+  to.pgfault = from.pgfault;
+  to.pgmajfault = from.pgmajfault;
+}
+
+export function vmStatFrom(nums: Float64Array, at: number, out: VmStat): VmStat {
+  out.pgfault = nums[at]!;
+  out.pgmajfault = nums[at + 1]!;
+  return out;
+}
+
+export function copyDiskStats(to: DiskStats, from: DiskStats): void {
+  to.ios = from.ios;
+  to.sectors = from.sectors;
+  to.ioTimeMs = from.ioTimeMs;
+  to.weightedMs = from.weightedMs;
+  to.devices = from.devices;
+}
+
+export function diskStatsFrom(nums: Float64Array, at: number, out: DiskStats): DiskStats {
+  out.ios = nums[at]!;
+  out.sectors = nums[at + 1]!;
+  out.ioTimeMs = nums[at + 2]!;
+  out.weightedMs = nums[at + 3]!;
+  out.devices = nums[at + 4]!;
+  return out;
+}
+
+export function copyNetDev(to: NetDev, from: NetDev): void {
+  to.rxBytes = from.rxBytes;
+  to.rxPackets = from.rxPackets;
+  to.txBytes = from.txBytes;
+  to.txPackets = from.txPackets;
+  to.interfaces = from.interfaces;
+}
+
+export function netDevFrom(nums: Float64Array, at: number, out: NetDev): NetDev {
+  out.rxBytes = nums[at]!;
+  out.rxPackets = nums[at + 1]!;
+  out.txBytes = nums[at + 2]!;
+  out.txPackets = nums[at + 3]!;
+  out.interfaces = nums[at + 4]!;
+  return out;
+}
+
+export function copyTcpSnmp(to: TcpSnmp, from: TcpSnmp): void {
+  to.activeOpens = from.activeOpens;
+  to.passiveOpens = from.passiveOpens;
+  to.currEstab = from.currEstab;
+  to.retransSegs = from.retransSegs;
+}
