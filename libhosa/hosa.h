@@ -266,21 +266,6 @@ HOSA_API int hosa_sampler_holds(int r);
 /* Drop a registration (closing its set or object drops it too). */
 HOSA_API int hosa_sampler_remove(int reg);
 
-/* Parse the tick's /proc files in buf (n slots: slot i at offsets[i], lens[i] bytes; a negative length is
- * skipped) as src/kernel/proc-parsers.ts does, to the same doubles: kinds[i] is one of HOSA_PARSE_*
- * (anything else: skipped), and slot i's numbers go to out[i * HOSA_PARSE_WORDS ...] in the order of
- * the JavaScript parser's fields (libhosa/parse.c). 0, or -ENOMEM. */
-#define HOSA_PARSE_WORDS 8
-#define HOSA_PARSE_STAT 0
-#define HOSA_PARSE_MEMINFO 1
-#define HOSA_PARSE_PRESSURE 2
-#define HOSA_PARSE_VMSTAT 3
-#define HOSA_PARSE_DISKSTATS 4
-#define HOSA_PARSE_NETDEV 5
-#define HOSA_PARSE_NETDEV_LO 6
-HOSA_API int hosa_parse_set(const uint8_t *buf, const uint32_t *offsets, const int32_t *lens, const int32_t *kinds,
-			    uint32_t n, double *out);
-
 /* CLOCK_MONOTONIC now, ns: the snapshots' clock. */
 HOSA_API int64_t hosa_monotonic_ns(void);
 

@@ -103,7 +103,7 @@ done
 so=$out/libhosa.so
 if [ ! -f "$so" ] || [ -n "$(find libhosa "$deps/lib" scripts/build-native.sh -newer "$so" 2>/dev/null)" ]; then
   echo "build-native: $so"
-  "$cc" -shared -fPIC -O2 -ffp-contract=off -Wall -Wextra -fvisibility=hidden \
+  "$cc" -shared -fPIC -O2 -Wall -Wextra -fvisibility=hidden \
     -I"$deps/include" -Ilibhosa libhosa/*.c -pthread \
     "$deps/lib/libbpf.a" "$deps/lib/libelf.a" "$zlib" \
     -Wl,--exclude-libs,ALL -Wl,-z,defs -Wl,-soname,libhosa.so \

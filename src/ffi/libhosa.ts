@@ -104,7 +104,6 @@ const SYMBOLS = {
   hosa_sampler_gate: { args: [i32, ptr, u32, ptr], returns: i32 },
   hosa_sampler_stretch: { args: [u32, u32, i32, u32, FFIType.f64], returns: i32 },
   hosa_monotonic_ns: { args: [], returns: i64 },
-  hosa_parse_set: { args: [ptr, ptr, ptr, ptr, u32, ptr], returns: i32 },
 } as const;
 
 type Lib = ReturnType<typeof dlopen<typeof SYMBOLS>>["symbols"];
@@ -290,20 +289,6 @@ export function readsetOpen(): number {
 /** Open `path` into the set; returns its slot. */
 export function readsetAdd(set: number, path: string): number {
   return check("hosa_readset_add", lib().hosa_readset_add(set, cstr(path)));
-}
-
-/** What each slot of hosaParseSet holds (HOSA_PARSE_* in hosa.h). */
-export const PARSE = { STAT: 0, MEMINFO: 1, PRESSURE: 2, VMSTAT: 3, DISKSTATS: 4, NETDEV: 5, NETDEV_LO: 6, NONE: -1 } as const;
-/** Doubles per slot in parseSet's output. */
-export const PARSE_WORDS = 8;
-
-/**
- * Parse the /proc files of a read set's buffer in C, as src/kernel/proc-parsers.ts does (the same
- * doubles): slot i (offsets[i], lens[i] bytes; negative: skipped) as kinds[i], its numbers at
- * out[i * PARSE_WORDS ...] in the JavaScript parser's field order (libhosa/parse.c).
- */
-export function parseSet(buf: Uint8Array, offsets: Uint32Array, lens: Int32Array, kinds: Int32Array, out: Float64Array): void {
-  check("hosa_parse_set", lib().hosa_parse_set(buf, offsets, lens, kinds, kinds.length, out));
 }
 
 /** Re-read every slot i into buf at offsets[i] (at most caps[i] bytes); lens[i] = bytes read or -errno. One call per tick. */

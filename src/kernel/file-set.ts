@@ -34,12 +34,6 @@ export interface FileSet {
    * False when not sampled, or libhosa refused.
    */
   stretchScan(slot: number, minIntervalS: number, stretchS: number, fallBytesPerS: number): boolean;
-  /**
-   * After read(): parse the files in C (ffi.parseSet: slot i as kinds[i], its numbers at
-   * out[i * ffi.PARSE_WORDS ...], the same doubles as src/kernel/proc-parsers.ts). False when this set
-   * is not read by libhosa (then the caller parses in JavaScript).
-   */
-  parse(kinds: Int32Array, out: Float64Array): boolean;
   close(): void;
 }
 
@@ -90,7 +84,6 @@ function viaProcFs(proc: ProcFs, files: readonly string[]): FileSet {
     inSnapshot: () => undefined,
     gate: () => {},
     stretchScan: () => false,
-    parse: () => false,
     close: () => proc.close(),
   };
 }
@@ -192,11 +185,6 @@ function viaReadset(root: string, files: readonly string[], capBytes: number, pr
     },
     start: (i) => offsets[i]!,
     length: (i) => (lens[i]! < 0 ? -1 : lens[i]!),
-    parse(kinds, out) {
-      if (closed) return false;
-      ffi.parseSet(bytes, offsets, lens, kinds, out);
-      return true;
-    },
     close() {
       if (stretching) {
         stretching = false;

@@ -15,15 +15,6 @@ import {
   newStatCounters,
   newTcpSnmp,
   newVmStat,
-  copyDiskStats,
-  copyNetDev,
-  copyPressure,
-  copyStatCounters,
-  copyTcpSnmp,
-  copyVmStat,
-  diskStatsFrom,
-  memInfoFrom,
-  netDevFrom,
   parseDiskstatsBytes,
   parseMeminfoBytes,
   parseNetDevBytes,
@@ -31,12 +22,8 @@ import {
   parseSnmpBytes,
   parseStatBytes,
   parseVmstatBytes,
-  pressureFrom,
-  statCountersFrom,
-  vmStatFrom,
 } from "../kernel/proc-parsers.ts";
 import { createFileSet, NUMBER_FILE_CAP, type FileSet } from "../kernel/file-set.ts";
-import { PARSE, PARSE_WORDS } from "../ffi/libhosa.ts";
 import { selectDimensions } from "./dimensions.ts";
 import { cgroupId, countLines, detectCgroupLayout, dirLinkCount, listCgroups, parseBlkioServiceBytes, parseCpuStatUsageUs, parseIoStatBytes, type CgroupLayout, type CgroupScanOptions } from "../kernel/cgroups.ts";
 import { openProbes as openBpfProbes } from "./bpf-probes.ts";
@@ -175,9 +162,6 @@ const PSI_FILE: Record<string, string> = {
   psi_mem_full_ratio: PROC.pressureMemory,
   psi_io_full_ratio: PROC.pressureIo,
 };
-
-/** The PSI files, for the native parser's kinds. */
-const PSI_BY_FILE: Record<string, true> = Object.fromEntries(Object.values(PSI_FILE).map((f) => [f, true]));
 
 const defaultOpenProbes: OpenProbes = (o) => openBpfProbes(o) as unknown as ProbeHandle;
 
@@ -739,14 +723,6 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   let slowDt = 0;
   const psiSlots = psiFiles.map((f) => slotOf(true, f));
   const files: FileSet = createFileSet(cfg.procRoot, tickFiles, undefined, [], {});
-  // Read by libhosa, the files are parsed in C (ffi.parseSet: the same doubles as the JavaScript parsers,
-  // one call per set); what it does not parse (net/snmp), and a set read through ProcFs, in JavaScript.
-  const kindOf = (file: string): number =>
-    file === PROC.stat ? PARSE.STAT : file === PROC.meminfo ? PARSE.MEMINFO : file in PSI_BY_FILE ? PARSE.PRESSURE : file === PROC.vmstat ? PARSE.VMSTAT : file === PROC.diskstats ? PARSE.DISKSTATS : file === PROC.netDev ? (opts.includeLoopback ? PARSE.NETDEV_LO : PARSE.NETDEV) : PARSE.NONE;
-  const tickKinds = Int32Array.from(tickFiles, kindOf);
-  const tickNums = new Float64Array(PARSE_WORDS * Math.max(1, tickFiles.length));
-  const slowKinds = Int32Array.from(slowFiles, kindOf);
-  const slowNums = new Float64Array(PARSE_WORDS * Math.max(1, slowFiles.length));
   const at = (set: FileSet, slot: number): number => set.start(slot);
   const end = (set: FileSet, slot: number): number => set.start(slot) + set.length(slot);
   const got = (set: FileSet, slot: number): boolean => slot >= 0 && set.length(slot) >= 0;
@@ -754,11 +730,9 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
   function readAll(t: number): void {
     files.read();
     const b = files.bytes;
-    const native = files.parse(tickKinds, tickNums);
     if (got(files, statSlot)) {
-      copyStatCounters(statPrev, stat);
-      if (native) statCountersFrom(tickNums, statSlot * PARSE_WORDS, stat);
-      else parseStatBytes(b, at(files, statSlot), end(files, statSlot), stat);
+      Object.assign(statPrev, stat);
+      parseStatBytes(b, at(files, statSlot), end(files, statSlot), stat);
       if (Number.isNaN(cpuRefTotal)) {
         cpuRefTotal = stat.cpuTotalTicks;
         cpuRefIdle = stat.cpuIdleTicks;
@@ -775,8 +749,7 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
       }
     }
     if (got(files, memSlot)) {
-      if (native) memInfoFrom(tickNums, memSlot * PARSE_WORDS, mem);
-      else parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
+      parseMeminfoBytes(b, at(files, memSlot), end(files, memSlot), mem);
       memReadT = t;
     } else memReadT = Number.NaN;
     // A snapshot of the sampler's holds the slow set when the thread found it due: read it then (not
@@ -784,12 +757,10 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     if (slow && (Number.isNaN(slowReadT) || t - slowReadT >= SLOW_MIN_S || t < slowReadT) && slow.inSnapshot() !== false) {
       slow.read();
       const sb = slow.bytes;
-      const slowNative = slow.parse(slowKinds, slowNums);
       let rebuild = false;
       if (got(slow, vmSlot)) {
-        copyVmStat(vmPrev, vm);
-        if (slowNative) vmStatFrom(slowNums, vmSlot * PARSE_WORDS, vm);
-        else parseVmstatBytes(sb, at(slow, vmSlot), end(slow, vmSlot), vm);
+        Object.assign(vmPrev, vm);
+        parseVmstatBytes(sb, at(slow, vmSlot), end(slow, vmSlot), vm);
         if (vmPrefix !== undefined && (Number.isNaN(vm.pgfault) || Number.isNaN(vm.pgmajfault))) {
           // Past the prefix now: this once the whole file, and a new prefix for the next reads.
           const text = proc.read(PROC.vmstat);
@@ -802,17 +773,15 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
         }
       }
       if (got(slow, diskSlot)) {
-        copyDiskStats(diskPrev, disk);
-        if (slowNative) diskStatsFrom(slowNums, diskSlot * PARSE_WORDS, disk);
-        else parseDiskstatsBytes(sb, at(slow, diskSlot), end(slow, diskSlot), disk);
+        Object.assign(diskPrev, disk);
+        parseDiskstatsBytes(sb, at(slow, diskSlot), end(slow, diskSlot), disk);
       }
       if (got(slow, netSlot)) {
-        copyNetDev(netPrev, net);
-        if (slowNative) netDevFrom(slowNums, netSlot * PARSE_WORDS, net);
-        else parseNetDevBytes(sb, at(slow, netSlot), end(slow, netSlot), net, opts.includeLoopback ?? false);
+        Object.assign(netPrev, net);
+        parseNetDevBytes(sb, at(slow, netSlot), end(slow, netSlot), net, opts.includeLoopback ?? false);
       }
       if (got(slow, snmpSlot)) {
-        copyTcpSnmp(tcpPrev, tcp);
+        Object.assign(tcpPrev, tcp);
         parseSnmpBytes(sb, at(slow, snmpSlot), end(slow, snmpSlot), tcp);
       }
       slowDt = Number.isNaN(slowReadT) ? 0 : t - slowReadT;
@@ -825,9 +794,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     for (let k = 0; k < psiFiles.length; k++) {
       const slot = psiSlots[k]!;
       if (!got(files, slot)) continue;
-      copyPressure(psiPrev[k]!, psi[k]!);
-      if (native) pressureFrom(tickNums, slot * PARSE_WORDS, psi[k]!);
-      else parsePressureBytes(b, at(files, slot), end(files, slot), psi[k]!);
+      Object.assign(psiPrev[k], psi[k]);
+      parsePressureBytes(b, at(files, slot), end(files, slot), psi[k]);
     }
     if (probes) {
       const totals = probes.totals(probeScratch as never) as unknown as Record<string, number | bigint>;
