@@ -26,7 +26,7 @@
 // `setInterval(() => {}, 100)` (and 10 ms). No agent written in Bun can cost
 // less; hosa's figures are given as ratios to it.
 //
-//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--quiet-scope] [--calibrate-s 30] [--json]
+//   bun bench/footprint.ts [--minutes 10] [--episode-s 30] [--baseline EXE]... [--no-episode] [--quiet-scope [--scope-cgroups N]] [--calibrate-s 30] [--json]
 //     [--episode-variant KEY=VALUE | --episode-baseline]   a second act agent beside the first in phase 2
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -56,6 +56,9 @@ const baselineExes = process.argv.flatMap((a, i) => (a === "--baseline" && proce
 const baselineExe = baselineExes[0];
 const withEpisode = !process.argv.includes("--no-episode");
 const quietScope = process.argv.includes("--quiet-scope");
+// --scope-cgroups N (with --quiet-scope): N empty cgroups in the quiet scope instead of 3 (enough, some 20 or more,
+// and the watch reads them through the probes' cgroup iterator, whose pass holds every cgroup of the hierarchy).
+const scopeCgroups = process.argv.includes("--scope-cgroups") ? arg("scope-cgroups", 3) : 3;
 // --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
 const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 // --episode-variant KEY=VALUE or --episode-baseline: a second agent in phase 2, with that environment or
@@ -281,7 +284,7 @@ try {
   const scopeLines: string[] = [];
   if (quietScope) {
     const parent = cg.create("memory", `hosa-footprint-${process.pid}-quiet`);
-    for (const n of ["a", "b", "c"]) cg.create("memory", `hosa-footprint-${process.pid}-quiet/${n}`);
+    for (let n = 0; n < scopeCgroups; n++) cg.create("memory", `hosa-footprint-${process.pid}-quiet/${n < 3 ? "abc"[n] : `c${n}`}`);
     scopeLines.push("[respond]", `cgroup_scope = "${parent}"`);
   }
   const slowCfg = hosaConfig(dir, "tick100", ["[sense]", "tick_ms = 100", "vigilance_tick_ms = 100", "[engine]", `calibration_s = ${calibrateS}`, ...scopeLines]);

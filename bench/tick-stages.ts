@@ -109,6 +109,11 @@ function afterRead(s: Sample, t: number, held: ReturnType<typeof responder.heldC
   ns[5] += Bun.nanoseconds() - a;
   return d;
 }
+/** --sampler: a snapshot's time (read to pace) by its place in its wake's batch: the first pays for caches the others find warm. */
+const byPosition = new Float64Array(32);
+const byPositionN = new Float64Array(32);
+let position = 0;
+let snapStart = 0;
 if (useSampler) await runSampled();
 let scheduled = t0;
 while (!useSampler && monoS() - t0 < seconds) {
@@ -137,6 +142,8 @@ async function runSampled(): Promise<void> {
       const a = Bun.nanoseconds();
       // Within a wake (a gap over a millisecond is the wait for the next one).
       if (a - lastEnd < 1e6) ns[7] += a - lastEnd;
+      position = a - lastEnd < 1e6 ? position + 1 : 0;
+      snapStart = a;
       const s = live.read(t);
       ns[0] += Bun.nanoseconds() - a;
       return s;
@@ -158,6 +165,8 @@ async function runSampled(): Promise<void> {
       if (warmupS > 0 && !warm && t - loopT0 >= warmupS) {
         warm = true;
         ns.fill(0);
+        byPosition.fill(0);
+        byPositionN.fill(0);
         ticks = 0;
         candidatesTicks = 0;
         wakes0 = loop.batched.wakes;
@@ -174,6 +183,10 @@ async function runSampled(): Promise<void> {
       const b = Bun.nanoseconds();
       ns[6] += b - a;
       lastEnd = b;
+      if (position < byPosition.length) {
+        byPosition[position] += b - snapStart;
+        byPositionN[position]++;
+      }
       if (watch.candidates > 0) candidatesTicks++;
       ticks++;
     },
@@ -217,6 +230,10 @@ else {
   for (const [k, v] of Object.entries(out.usPerTick)) console.log(`  ${k.padEnd(16)} ${v.toFixed(1)} µs`);
   console.log(`  threads (% of a core; those alive at both ends): ${Object.entries(out.threadsPct).map(([k, v]) => `${k} ${(v as number).toFixed(2)}`).join(", ")}`);
   console.log(`  process CPU      ${out.cpuUsPerTick.toFixed(1)} µs per tick (${out.cpuPct.toFixed(2)} % of a core), heap objects ${out.heapObjectsPerTick.toFixed(1)} per tick`);
+  if (useSampler) {
+    const used = [...byPositionN].findLastIndex((n) => n > 0) + 1;
+    console.log(`  by place in the batch (µs, read to pace): ${Array.from(byPosition.subarray(0, used), (v, i) => (v / Math.max(1, byPositionN[i]!) / 1000).toFixed(0)).join(" ")}`);
+  }
 }
 const __ls = (globalThis as any).__ls as Float64Array | undefined;
 if (__ls) console.log("live-source µs/tick: fast read, fast parse, slow read, slow parse, psi, probes, limits, compute:", Array.from(__ls.subarray(0, 8), (v) => (v / ticks / 1000).toFixed(1)).join(" "), "slow reads", __ls[9]);

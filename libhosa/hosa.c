@@ -1207,6 +1207,8 @@ struct sampled {
 	char *gate;	    /* read set, rate < 0: directories, NUL-separated (hosa_sampler_gate) */
 	int ngate;
 	int64_t *gate_links; /* their link counts at the last look (-1: could not stat) */
+	uint64_t *trip_ids; /* iterator: only these ids (sorted) trip (hosa_sampler_iter_watch); NULL: any */
+	int trip_n;
 };
 
 struct snap_entry {
@@ -1311,6 +1313,7 @@ static void sampled_free(struct sampled *s)
 	free(s->prev_ids);
 	free(s->gate);
 	free(s->gate_links);
+	free(s->trip_ids);
 	memset(s, 0, sizeof(*s));
 	sampled_relist();
 }
@@ -1512,6 +1515,12 @@ static int snap_percpu(struct snapshot *sn, struct snap_entry *e, struct sampled
 }
 
 /* The iterator's pass: records of (u64 id, u64 value); tripwire when a cgroup's value rose past s->rate. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *s, uint64_t now)
 {
 	struct obj *o = get_obj(s->handle);
@@ -1566,7 +1575,8 @@ static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *
 			for (k = 0; at < 0 && k < s->prev_n; k++)
 				if (s->prev_ids[k] == id)
 					at = k;
-			if (at >= 0 && rose((double)rec[2 * j + 1] - s->prev[at], now - s->prev_ns, s->rate, s->min_ns))
+			if (at >= 0 && rose((double)rec[2 * j + 1] - s->prev[at], now - s->prev_ns, s->rate, s->min_ns) &&
+			    (!s->trip_ids || bsearch(&id, s->trip_ids, (size_t)s->trip_n, 8, cmp_u64)))
 				trip = 1;
 		}
 		if (n > s->prev_n) {
@@ -2069,6 +2079,34 @@ HOSA_API int hosa_sampler_add_iter(int h, const char *prog, uint32_t room, doubl
 	ret = (int)(s - sampled);
 	unlock_if(locked);
 	return ret;
+}
+
+HOSA_API int hosa_sampler_iter_watch(int reg, const double *ids, uint32_t n)
+{
+	uint64_t *copy = NULL;
+	bool locked;
+
+	if (reg < 0 || reg >= MAX_SAMPLED)
+		return fail(EINVAL, "iterator tripwire: no registration %d", reg);
+	if (ids) {
+		copy = malloc((size_t)(n ? n : 1) * 8);
+		if (!copy)
+			return fail(ENOMEM, "iterator tripwire: %u ids", n);
+		for (uint32_t i = 0; i < n; i++)
+			copy[i] = (uint64_t)ids[i];
+		qsort(copy, n, 8, cmp_u64);
+	}
+	lock_if_sampling(&locked);
+	if (sampled[reg].kind != SAMPLED_ITER) {
+		unlock_if(locked);
+		free(copy);
+		return fail(EINVAL, "iterator tripwire: registration %d is not an iterator's", reg);
+	}
+	free(sampled[reg].trip_ids);
+	sampled[reg].trip_ids = copy;
+	sampled[reg].trip_n = (int)n;
+	unlock_if(locked);
+	return 0;
 }
 
 HOSA_API int hosa_sampler_remove(int reg)

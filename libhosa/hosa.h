@@ -263,6 +263,10 @@ HOSA_API int hosa_sampler_gate(int r, const char *dirs, uint32_t len, const doub
 /* Whether the snapshot being served holds read set r: 1 yes, 0 no, -1 none is served. */
 HOSA_API int hosa_sampler_holds(int r);
 
+/* The iterator registration reg's tripwire fires only for these n cgroup ids (a watch's cgroups: growth
+ * elsewhere in the hierarchy is no reason to wake its agent); ids NULL: for any, as registered. */
+HOSA_API int hosa_sampler_iter_watch(int reg, const double *ids, uint32_t n);
+
 /* Drop a registration (closing its set or object drops it too). */
 HOSA_API int hosa_sampler_remove(int reg);
 

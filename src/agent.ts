@@ -151,7 +151,7 @@ export async function runAgent(cfg: HosaConfig, opts: AgentOptions): Promise<num
       sensitive: cfg.respond.latencySensitive,
       memoryUsage: live.cgroupMemoryUsage,
       nodeAvailable: (t) => live.memAvailableAt(t),
-      sampleMemoryUsage: (on, bytesPerS, everyS) => live.sampleCgroupMemoryUsage(on, bytesPerS, everyS),
+      sampleMemoryUsage: (on, bytesPerS, everyS, ids) => live.sampleCgroupMemoryUsage(on, bytesPerS, everyS, ids),
     });
     const danger = new DangerTracker();
     // Which cgroup consumed what over an episode, walked only at level changes (docs/cortex.md § Attribution).

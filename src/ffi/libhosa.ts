@@ -100,6 +100,7 @@ const SYMBOLS = {
   hosa_sampler_add_percpu: { args: [i32, i32, ptr, u32, u32], returns: i32 },
   hosa_sampler_add_iter: { args: [i32, ptr, u32, FFIType.f64, u32], returns: i32 },
   hosa_sampler_remove: { args: [i32], returns: i32 },
+  hosa_sampler_iter_watch: { args: [i32, ptr, u32], returns: i32 },
   hosa_sampler_holds: { args: [i32], returns: i32 },
   hosa_sampler_gate: { args: [i32, ptr, u32, ptr], returns: i32 },
   hosa_sampler_stretch: { args: [u32, u32, i32, u32, FFIType.f64], returns: i32 },
@@ -501,6 +502,12 @@ export function samplerAddPercpu(obj: number, mapFd: number, key: Uint8Array, wo
 /** Sample a pass of iterator `progName`; `ratePerS` > 0: a growth tripwire; `minIntervalUs`: at most that often (0: every snapshot). */
 export function samplerAddIter(obj: number, progName: Uint8Array, roomBytes: number, ratePerS: number, minIntervalUs = 0): number {
   return check("hosa_sampler_add_iter", lib().hosa_sampler_add_iter(obj, progName, roomBytes, ratePerS, Math.round(minIntervalUs)));
+}
+
+/** The tripwire of iterator registration `reg` fires only for these cgroup ids (undefined: for any). */
+export function samplerIterWatch(reg: number, ids: readonly number[] | undefined): void {
+  const a = ids === undefined ? null : Float64Array.from(ids.length > 0 ? ids : [0]);
+  check("hosa_sampler_iter_watch", lib().hosa_sampler_iter_watch(reg, a, ids?.length ?? 0));
 }
 
 /**

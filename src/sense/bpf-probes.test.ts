@@ -311,6 +311,44 @@ describe.skipIf(skipReason !== "")("eBPF probes in libhosa's sampler", () => {
   });
 });
 
+describe.skipIf(skipReason !== "")("the cgroup iterator's tripwire in libhosa's sampler", () => {
+  test("it fires for the watched cgroups' growth only, not for a cgroup growing elsewhere in the hierarchy", async () => {
+    const watched = childCgroup("trip-watched");
+    const other = childCgroup("trip-other");
+    // The iterator walks this process's own cgroup and its children: both cgroups are in every pass.
+    const p = openProbes({ cgroupHierarchy: hierarchy, memoryRoot: ownCgroupDir() });
+    const sampler = createSampler()!;
+    // 64 MiB on tmpfs, charged to the writer's cgroup for as long as the file stays: far past 20 MiB/s.
+    const shm = `/dev/shm/hosa-trip-${process.pid}`;
+    const grow = (cg: { dir: string }, tag: string) => runIn(cg, ["dd", "if=/dev/zero", `of=${shm}-${tag}`, "bs=1M", "count=64"]);
+    try {
+      p.sampleCgroupMemoryUsage(true, 20 * 2 ** 20, 0, [watched.id]);
+      // Nothing is consumed: the ring (204 snapshots, 4 s) holds the whole test.
+      expect(sampler.run(20, 100)).toBe(true);
+      await Bun.sleep(200);
+      const t0 = sampler.status().tripped;
+      expect(await grow(other, "other")).toBe(0);
+      // Several snapshots after the growth: each pass compares with the one before.
+      const taken0 = sampler.status().taken;
+      for (let i = 0; i < 100 && sampler.status().taken < taken0 + 5; i++) await Bun.sleep(20);
+      const byOther = sampler.status().tripped - t0;
+      expect(await grow(watched, "watched")).toBe(0);
+      let byWatched = 0;
+      for (let i = 0; i < 100 && byWatched === 0; i++) {
+        await Bun.sleep(20);
+        byWatched = sampler.status().tripped - t0 - byOther;
+      }
+      expect(byOther).toBe(0);
+      expect(byWatched).toBeGreaterThan(0);
+    } finally {
+      rmSync(`${shm}-other`, { force: true });
+      rmSync(`${shm}-watched`, { force: true });
+      sampler.close();
+      p.close();
+    }
+  });
+});
+
 describe.skipIf(skipReason !== "")("eBPF probes without capabilities", () => {
   test("checkProbes() in a process stripped of all capabilities says which are missing", () => {
     // setpriv (util-linux) drops every capability, as root, before exec.

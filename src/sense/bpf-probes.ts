@@ -161,7 +161,7 @@ export interface BpfProbes {
    * danger watch's scan interval: the pass is read no more often than the
    * scan uses it). The global counters are always sampled.
    */
-  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number): void;
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number, ids?: readonly number[]): void;
   /** Detach and free everything; idempotent. */
   close(): void;
 }
@@ -302,6 +302,20 @@ function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
     // No room for it: read live at every tick, as without the sampler.
   }
   let usageReg = -1;
+  let usageRate = 0;
+  let usageEvery = 0;
+  /**
+   * The pass holds every cgroup of the hierarchy; its tripwire wakes the agent only for those the danger
+   * watch watches (a cgroup growing outside an agent's scope is no reason to wake it: the scan would find
+   * no candidate there).
+   */
+  const tripIds = (ids: readonly number[] | undefined): void => {
+    try {
+      ffi.samplerIterWatch(usageReg, ids);
+    } catch {
+      // Only wakes are at stake: the tripwire fires for any cgroup, as before.
+    }
+  };
 
   const live = (what: string) => {
     if (closed) throw new HosaError(`${what}: the eBPF probes are closed`);
@@ -376,13 +390,21 @@ function loadProbes(opts: ProbeOptions, cgroupIter: boolean): BpfProbes {
       return ffi.objProgramStats(obj).filter((p) => programs.includes(p.name));
     },
     cgroupUsageIter: usageIter !== undefined,
-    sampleCgroupMemoryUsage(on, bytesPerS, everyS = 0) {
+    sampleCgroupMemoryUsage(on, bytesPerS, everyS = 0, ids) {
       if (closed || !usageIter) return;
+      // The same registration with other cgroups watched: only its tripwire's ids change (its last values stay).
+      if (on && usageReg >= 0 && usageRate === bytesPerS && usageEvery === everyS) {
+        tripIds(ids);
+        return;
+      }
       if (usageReg >= 0) ffi.samplerRemove(usageReg);
       usageReg = -1;
       if (!on) return;
       try {
         usageReg = ffi.samplerAddIter(obj, usageIter, usageBytes.byteLength, bytesPerS / page, everyS * 1e6);
+        usageRate = bytesPerS;
+        usageEvery = everyS;
+        tripIds(ids);
       } catch {
         // Read live, as without the sampler.
       }

@@ -277,6 +277,41 @@ describe.skipIf(!isRoot || !hybrid)("CgroupWatch on live cgroups (v1 memory)", (
     }
   });
 
+  test("read through the iterator, the watch tells the sampler's tripwire its watched cgroups' ids, again after a walk that changed them", async () => {
+    const layout = detectCgroupLayout("/sys/fs/cgroup");
+    const parent = res.cg.create("memory", `hosa-watch-trip-${process.pid}`);
+    const a = res.cg.create("memory", `hosa-watch-trip-${process.pid}/a`);
+    const probes = openProbes({ cgroupHierarchy: "memory-v1", memoryRoot: layout.attributionRoot });
+    const told: { on: boolean; ids?: readonly number[] }[] = [];
+    const watch = new CgroupWatch(layout, {
+      scope: parent,
+      memoryUsage: (i, b) => probes.cgroupMemoryUsage(i, b),
+      scanCostUs: { file: 1, passFixed: 0, passPerCgroup: 0 },
+      sampleMemoryUsage: (on, _rate, _every, ids) => told.push({ on, ids: ids && [...ids] }),
+    });
+    const ino = (p: string) => statSync(`${layout.attributionRoot}${p}`).ino;
+    try {
+      watch.read(Bun.nanoseconds() / 1e9);
+      expect(watch.scanSource).toBe("iterator");
+      expect(told.at(-1)).toEqual({ on: true, ids: [ino(parent), ino(a)].sort((x, y) => x - y) });
+      const n = told.length;
+      // A scan later, the same cgroups: nothing new to tell.
+      await Bun.sleep(150);
+      watch.read(Bun.nanoseconds() / 1e9);
+      expect(told.length).toBe(n);
+      // A cgroup made in scope: the walk that lists it tells the new ids (bounded wait: walks are rate-limited).
+      const b = res.cg.create("memory", `hosa-watch-trip-${process.pid}/b`);
+      for (let i = 0; i < 40 && told.length === n; i++) {
+        await Bun.sleep(100);
+        watch.read(Bun.nanoseconds() / 1e9);
+      }
+      expect(told.at(-1)).toEqual({ on: true, ids: [ino(parent), ino(a), ino(b)].sort((x, y) => x - y) });
+    } finally {
+      watch.close();
+      probes.close();
+    }
+  });
+
   for (const through of ["files", "iterator"] as const)
   test(`a 50 MB/s leak is named within 0.5 s; a cache warm beside it is not (usage read through ${through === "files" ? "its files" : "the probes' cgroup iterator"})`, async () => {
     const dir = tempDir("watch");

@@ -109,9 +109,11 @@ export interface CgroupWatchOptions {
    * Whether libhosa's sampler should take memoryUsage's pass in its
    * snapshots, with a tripwire at `bytesPerS` (the live source's
    * sampleCgroupMemoryUsage), at most every `everyS` (the scan's interval):
-   * told when the scan starts or stops reading it.
+   * told when the scan starts or stops reading it, and, with `ids` (the
+   * watched cgroups' ids: the tripwire fires for those only), after every
+   * walk that changed them.
    */
-  sampleMemoryUsage?: (on: boolean, bytesPerS: number, everyS: number) => void;
+  sampleMemoryUsage?: (on: boolean, bytesPerS: number, everyS: number, ids?: readonly number[]) => void;
 }
 
 /** Ceilings hosa holds, per cgroup: per limit file it wrote, the value that file had before (Infinity for none). */
@@ -285,6 +287,8 @@ export class CgroupWatch {
   /** Watched cgroups by id, for the iterator's pass. */
   private readonly byId = new Map<number, Watched>();
   private iterIds = new Float64Array(256);
+  /** The ids the thread's tripwire on the pass was last told (sorted). */
+  private iterTripIds: number[] = [];
   private iterBytes = new Float64Array(256);
   private iterPassNo = 0;
   private scanT = Number.NaN;
@@ -529,9 +533,15 @@ export class CgroupWatch {
     }
     const order = [...this.watched.values()];
     this.byIter = this.iterKnows(order);
-    if (this.byIter !== this.iterSampled && this.o.sampleMemoryUsage) {
+    // The thread's tripwire on the pass fires for the watched cgroups only: the pass holds every cgroup of
+    // the hierarchy, and one growing outside the scope made a wake at every snapshot for a scan that finds
+    // no candidate there (an agent scoped to one service, on a node where something else grows).
+    const ids = this.byIter ? order.map((w) => w.id).sort((a, b) => a - b) : [];
+    const idsMoved = ids.length !== this.iterTripIds.length || ids.some((id, i) => id !== this.iterTripIds[i]);
+    if ((this.byIter !== this.iterSampled || (this.byIter && idsMoved)) && this.o.sampleMemoryUsage) {
       this.iterSampled = this.byIter;
-      this.o.sampleMemoryUsage(this.byIter, this.o.fastBytesPerS, this.o.scanS);
+      this.iterTripIds = ids;
+      this.o.sampleMemoryUsage(this.byIter, this.o.fastBytesPerS, this.o.scanS, this.byIter ? ids : undefined);
     }
     // The same cgroups as at the last walk: their usage files stay open.
     if (this.usage !== null && this.usage.order.length === order.length && order.every((w, i) => this.usage!.order[i] === w)) {

@@ -57,7 +57,7 @@ export interface ProbeHandle {
   /** Every cgroup's memory usage in one pass (src/sense/bpf-probes.ts); -1 when not available. */
   cgroupMemoryUsage?(ids: Float64Array, bytes: Float64Array): number;
   readonly cgroupUsageIter?: boolean;
-  sampleCgroupMemoryUsage?(on: boolean, bytesPerS: number, everyS?: number): void;
+  sampleCgroupMemoryUsage?(on: boolean, bytesPerS: number, everyS?: number, ids?: readonly number[]): void;
   close(): void;
 }
 
@@ -113,8 +113,11 @@ export interface LiveSource extends SampleSource {
    * root, where the tick loop must read inline.
    */
   readonly sampled: boolean;
-  /** Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS, at most every everyS (the danger watch's sampleMemoryUsage). */
-  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number): void;
+  /**
+   * Whether libhosa's sampler takes cgroupMemoryUsage's pass, with a tripwire at bytesPerS for the cgroups
+   * `ids` (all when absent), at most every everyS (the danger watch's sampleMemoryUsage).
+   */
+  sampleCgroupMemoryUsage(on: boolean, bytesPerS: number, everyS?: number, ids?: readonly number[]): void;
   /**
    * At calm, libhosa's sampler takes what the danger watch's scan reads (sampled at most every scanS) at
    * most every stretchS, sooner when MemAvailable in this source's /proc/meminfo fell by fallBytesPerS
@@ -817,8 +820,8 @@ export function createLiveSource(cfg: HosaConfig["sense"], opts: LiveSourceOptio
     get sampled() {
       return files.sampled;
     },
-    sampleCgroupMemoryUsage(on, bytesPerS, everyS) {
-      if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS, everyS);
+    sampleCgroupMemoryUsage(on, bytesPerS, everyS, ids) {
+      if (!closed) probes?.sampleCgroupMemoryUsage?.(on, bytesPerS, everyS, ids);
     },
     stretchScan(scanS, stretchS, fallBytesPerS) {
       return !closed && memSlot >= 0 && files.stretchScan(memSlot, scanS, stretchS, fallBytesPerS);
