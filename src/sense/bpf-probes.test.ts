@@ -108,16 +108,26 @@ describe.skipIf(skipReason !== "")("eBPF probes on the live kernel", () => {
       const file = join(dir, "burst");
       const skipped = () => probes.programStats().find((p) => p.name === "block_rq_complete")?.recursionMisses ?? 0;
       const skippedBefore = skipped();
+      const before = probes.totals();
       expect(await runIn(cg, ["dd", "if=/dev/zero", `of=${file}`, "bs=1M", `count=${mib}`, "oflag=direct"])).toBe(0);
       const c = countersOf(cg.id)!;
-      expect(c.blkIssued).toBeGreaterThanOrEqual(mib);
-      expect(c.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
+      const all = probes.totals();
+      // Every request is counted at issue, on the node...
+      expect(all.blkIssued - before.blkIssued).toBeGreaterThanOrEqual(mib);
+      expect(all.blkBytes - before.blkBytes).toBeGreaterThanOrEqual(mib * 1024 * 1024);
+      // ...and charged to the issuing task's cgroup: dd's, but for a request
+      // the block layer dispatches from its own worker (kblockd, when the
+      // device's queue was busy), charged to the worker's. CI under load saw
+      // 236 KiB of the 8 MiB so; most of them stay dd's.
+      expect(c.blkIssued).toBeGreaterThanOrEqual(mib / 2);
+      expect(c.blkBytes).toBeGreaterThanOrEqual((mib / 2) * 1024 * 1024);
       // Every O_DIRECT write returns only once its request completed, so each
       // is counted, except a completion the kernel did not run the program
       // for: an interrupt completing a request while the same program ran on
       // that CPU for another (softirq) completion is skipped and counted as a
       // recursion miss of the program (CI once saw 7 completions for 8).
-      expect(c.blkCompleted + (skipped() - skippedBefore)).toBeGreaterThanOrEqual(mib);
+      expect(all.blkCompleted - before.blkCompleted + (skipped() - skippedBefore)).toBeGreaterThanOrEqual(mib);
+      expect(c.blkCompleted).toBeGreaterThan(0);
       expect(c.blkCompleted).toBeLessThanOrEqual(c.blkIssued);
       expect(c.blkLatencyNs).toBeGreaterThan(0);
     } finally {
