@@ -1514,13 +1514,13 @@ static int snap_percpu(struct snapshot *sn, struct snap_entry *e, struct sampled
 	return 0;
 }
 
-/* The iterator's pass: records of (u64 id, u64 value); tripwire when a cgroup's value rose past s->rate. */
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 	return x < y ? -1 : x > y;
 }
 
+/* The iterator's pass: records of (u64 id, u64 value); tripwire when a watched cgroup's value rose past s->rate. */
 static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *s, uint64_t now)
 {
 	struct obj *o = get_obj(s->handle);
@@ -1567,16 +1567,19 @@ static int snap_iter(struct snapshot *sn, struct snap_entry *e, struct sampled *
 		/* The same walk order from one pass to the next: match by index, check the id, else search. */
 		n = (int)(got / 16);
 		rec = (uint64_t *)thread_iter;
-		for (j = 0; j < n && s->prev_ns && now > s->prev_ns; j++) {
+		/* A cgroup the watch does not watch is not looked up in the last pass at all (most of the
+		 * hierarchy, for an agent scoped to one service); the first rise found is enough. */
+		for (j = 0; !trip && j < n && s->prev_ns && now > s->prev_ns; j++) {
 			uint64_t id = rec[2 * j];
 			int at = -1;
+			if (s->trip_ids && !bsearch(&id, s->trip_ids, (size_t)s->trip_n, 8, cmp_u64))
+				continue;
 			if (j < s->prev_n && s->prev_ids[j] == id)
 				at = j;
 			for (k = 0; at < 0 && k < s->prev_n; k++)
 				if (s->prev_ids[k] == id)
 					at = k;
-			if (at >= 0 && rose((double)rec[2 * j + 1] - s->prev[at], now - s->prev_ns, s->rate, s->min_ns) &&
-			    (!s->trip_ids || bsearch(&id, s->trip_ids, (size_t)s->trip_n, 8, cmp_u64)))
+			if (at >= 0 && rose((double)rec[2 * j + 1] - s->prev[at], now - s->prev_ns, s->rate, s->min_ns))
 				trip = 1;
 		}
 		if (n > s->prev_n) {
