@@ -58,7 +58,7 @@ const withEpisode = !process.argv.includes("--no-episode");
 const quietScope = process.argv.includes("--quiet-scope");
 // --scope-cgroups N (with --quiet-scope): N empty cgroups in the quiet scope instead of 3 (enough, some 20 or more,
 // and the watch reads them through the probes' cgroup iterator, whose pass holds every cgroup of the hierarchy).
-const scopeCgroups = process.argv.includes("--scope-cgroups") ? arg("scope-cgroups", 3) : 3;
+const scopeCgroups = arg("scope-cgroups", 3);
 // --variant KEY=VALUE (repeatable): one more hosa at each tick with that environment (a runtime option to try).
 const variants = process.argv.flatMap((a, i) => (a === "--variant" && process.argv[i + 1] ? [process.argv[i + 1]!] : []));
 // --episode-variant KEY=VALUE or --episode-baseline: a second agent in phase 2, with that environment or
